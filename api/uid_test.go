@@ -1,0 +1,5 @@
+package api
+
+import "os"
+
+func currentUID() int { return os.Getuid() }

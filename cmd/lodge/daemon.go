@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/paths"
+)
+
+func daemonCmd(a *app) *cobra.Command {
+	d := &cobra.Command{Use: "daemon", Short: "Start, stop or check lodged"}
+	var wait time.Duration
+	start := &cobra.Command{
+		Use:   "start [-- LODGED-FLAGS...]",
+		Short: "Start lodged in the background and wait until it answers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return startDaemon(a, args, wait)
+		},
+	}
+	start.Flags().DurationVar(&wait, "wait", 60*time.Second, "how long to wait for the socket to answer")
+	stop := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop lodged (SIGTERM, then SIGKILL after the timeout)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return stopDaemon(a, wait) },
+	}
+	stop.Flags().DurationVar(&wait, "timeout", 20*time.Second, "how long to wait before SIGKILL")
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Say whether lodged is running and answering",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pid, err := paths.ReadDaemonPID(a.env.RuntimeDir())
+			if err != nil {
+				return errors.New("lodged is not running")
+			}
+			if err := ping(a); err != nil {
+				return fmt.Errorf("lodged (pid %d) is not answering on %s: %v", pid, a.host, err)
+			}
+			fmt.Fprintf(a.out, "lodged is running (pid %d) on %s\n", pid, a.host)
+			return nil
+		},
+	}
+	d.AddCommand(start, stop, status)
+	return d
+}
+
+func ping(a *app) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := contextWithTimeout(2 * time.Second)
+	defer cancel()
+	_, err = c.Ping(ctx, client.PingOptions{})
+	return err
+}
+
+// lodgedPath finds lodged beside this binary, else on PATH.
+func lodgedPath() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "lodged")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return exec.LookPath("lodged")
+}
+
+func startDaemon(a *app, args []string, wait time.Duration) error {
+	runDir := a.env.RuntimeDir()
+	if pid, err := paths.ReadDaemonPID(runDir); err == nil {
+		return errdefs.Conflictf("lodged is already running (pid %d)", pid)
+	}
+	bin, err := lodgedPath()
+	if err != nil {
+		return fmt.Errorf("cannot find lodged next to lodge or on PATH: %w", err)
+	}
+	if err := paths.EnsurePrivateDir(runDir, a.env.UID); err != nil {
+		return err
+	}
+	logPath := filepath.Join(runDir, "lodged.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	if strings.HasPrefix(a.host, "unix://") && a.host != a.env.Host() {
+		args = append([]string{"--host", a.host}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("lodged exited (%v); its log %s ends:\n%s", err, logPath, tail(logPath, 10))
+		case <-time.After(25 * time.Millisecond):
+		}
+		if ping(a) == nil {
+			fmt.Fprintf(a.out, "lodged started (pid %d), log in %s\n", cmd.Process.Pid, logPath)
+			return nil
+		}
+	}
+	return fmt.Errorf("lodged (pid %d) did not answer within %s; see %s", cmd.Process.Pid, wait, logPath)
+}
+
+func stopDaemon(a *app, timeout time.Duration) error {
+	runDir := a.env.RuntimeDir()
+	pid, err := paths.ReadDaemonPID(runDir)
+	if err != nil {
+		return errors.New("lodged is not running")
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("signalling lodged (pid %d): %w", pid, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := paths.ReadDaemonPID(runDir); err != nil {
+			fmt.Fprintf(a.out, "lodged (pid %d) stopped\n", pid)
+			return nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	return fmt.Errorf("lodged (pid %d) did not stop within %s and was killed", pid, timeout)
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,63 @@
+// Command lodge is lodge's CLI. It talks to lodged through moby's Docker
+// Engine API client; this file wires the commands together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/lodge-containers/lodge/paths"
+)
+
+// app is what every command shares: where lodged is and how to reach it.
+type app struct {
+	env  paths.Env
+	host string
+	out  io.Writer
+}
+
+func (a *app) client() (*client.Client, error) {
+	return client.New(client.WithHost(a.host), client.WithAPIVersionNegotiation())
+}
+
+// explain turns "cannot connect" into a one-line hint.
+func (a *app) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var opErr *net.OpError
+	if client.IsErrConnectionFailed(err) || errors.As(err, &opErr) || errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("cannot reach lodged at %s: is it running? Start it with 'lodge daemon start'", a.host)
+	}
+	return err
+}
+
+func main() {
+	a := &app{env: paths.FromOS(), out: os.Stdout}
+	root := &cobra.Command{
+		Use:           "lodge",
+		Short:         "lodge: rootless containers for one user, Docker-compatible",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			if a.host == "" {
+				a.host = a.env.Host()
+			}
+		},
+	}
+	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "lodged to talk to (default $LODGE_HOST, else unix://$XDG_RUNTIME_DIR/lodge/lodge.sock)")
+	root.AddCommand(versionCmd(a), infoCmd(a), daemonCmd(a))
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "lodge:", strings.TrimSpace(err.Error()))
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Prepares this machine for lodge's tests and demo, as TESTING.md describes.
+# Run as root; idempotent. It installs what is missing from Debian, creates
+# the unprivileged users the tests run as, and makes their runtime dirs.
+#   lodgetest   subuid/subgid ranges (useradd gives them on Debian)
+#   lodgeother  a second user, who must be refused by lodgetest's daemon
+#   lodgenosub  no subordinate ids, for the single-id fallback
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "hack/setup-root.sh must run as root" >&2
+	exit 1
+fi
+
+pkgs=(uidmap busybox-static slirp4netns passt fuse-overlayfs iproute2 procps)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+ensure_user() {
+	local name=$1
+	id "$name" >/dev/null 2>&1 || useradd -m -s /bin/bash "$name"
+	local uid
+	uid=$(id -u "$name")
+	install -d -m 0700 -o "$name" -g "$name" "/run/user/$uid"
+}
+ensure_user lodgetest
+ensure_user lodgeother
+ensure_user lodgenosub
+
+# lodgetest needs ranges, lodgenosub must have none.
+grep -q '^lodgetest:' /etc/subuid || usermod --add-subuids 200000-265535 lodgetest
+grep -q '^lodgetest:' /etc/subgid || usermod --add-subgids 200000-265535 lodgetest
+if grep -q '^lodgenosub:' /etc/subuid /etc/subgid; then
+	sed -i '/^lodgenosub:/d' /etc/subuid /etc/subgid
+fi
+
+# Desktop distributions ship these world-usable; rootless networking and
+# fuse-overlayfs need them.
+chmod 0666 /dev/net/tun /dev/fuse 2>/dev/null || true

@@ -1,0 +1,72 @@
+package paths
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// DaemonLock is held by the running lodged for the lifetime of its process:
+// a flock on lodged.lock in the runtime dir, and lodged.pid naming it.
+// The kernel drops the flock when the process dies, so a kill -9 never
+// leaves a lock that blocks the next start.
+type DaemonLock struct {
+	f   *os.File
+	dir string
+}
+
+// LockDaemon takes the per-user daemon lock in runDir. When another lodged
+// holds it, the error wraps errdefs.ErrConflict and names that lodged's pid.
+func LockDaemon(runDir string) (*DaemonLock, error) {
+	f, err := os.OpenFile(filepath.Join(runDir, "lodged.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			pid := "unknown"
+			if b, err := os.ReadFile(filepath.Join(runDir, "lodged.pid")); err == nil {
+				pid = strings.TrimSpace(string(b))
+			}
+			return nil, errdefs.Conflictf("lodged is already running for this user (pid %s, runtime dir %s); stop it with 'lodge daemon stop'", pid, runDir)
+		}
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(runDir, "lodged.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &DaemonLock{f: f, dir: runDir}, nil
+}
+
+// Release removes the pid file and drops the lock.
+func (l *DaemonLock) Release() {
+	os.Remove(filepath.Join(l.dir, "lodged.pid"))
+	l.f.Close()
+}
+
+// ReadDaemonPID returns the pid of the lodged holding the lock in runDir,
+// or an error wrapping errdefs.ErrNotFound when none runs.
+func ReadDaemonPID(runDir string) (int, error) {
+	f, err := os.OpenFile(filepath.Join(runDir, "lodged.lock"), os.O_RDONLY, 0)
+	if err != nil {
+		return 0, errdefs.NotFoundf("no lodged running")
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return 0, errdefs.NotFoundf("no lodged running")
+	}
+	b, err := os.ReadFile(filepath.Join(runDir, "lodged.pid"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}

@@ -1,0 +1,126 @@
+// Package paths decides where lodge keeps its socket, runtime state, data and
+// configuration for the current user, following DESIGN.md. It owns the
+// checks that keep another user from planting those directories; it does
+// not create data directories beyond the runtime dir.
+package paths
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// Env is the part of the environment paths reads. Tests fill it in; the
+// commands use FromOS.
+type Env struct {
+	UID            int
+	Home           string
+	XDGRuntimeDir  string
+	XDGDataHome    string
+	XDGConfigHome  string
+	TmpDir         string // "/tmp" unless a test says otherwise
+	LodgeHost      string // LODGE_HOST, for the CLI
+	ExplicitRunDir string // LODGE_RUNTIME_DIR, used by tests and by lodged's own children
+}
+
+// FromOS reads Env from the process environment.
+func FromOS() Env {
+	home, _ := os.UserHomeDir()
+	return Env{
+		UID:            os.Getuid(),
+		Home:           home,
+		XDGRuntimeDir:  os.Getenv("XDG_RUNTIME_DIR"),
+		XDGDataHome:    os.Getenv("XDG_DATA_HOME"),
+		XDGConfigHome:  os.Getenv("XDG_CONFIG_HOME"),
+		TmpDir:         "/tmp",
+		LodgeHost:      os.Getenv("LODGE_HOST"),
+		ExplicitRunDir: os.Getenv("LODGE_RUNTIME_DIR"),
+	}
+}
+
+// RuntimeDir is where the socket and runtime state live:
+// $XDG_RUNTIME_DIR/lodge, or /tmp/lodge-$UID when XDG_RUNTIME_DIR is unset
+// (ssh without logind, su). It does not create or check anything; Ensure
+// does.
+func (e Env) RuntimeDir() string {
+	if e.ExplicitRunDir != "" {
+		return e.ExplicitRunDir
+	}
+	if e.XDGRuntimeDir != "" {
+		return filepath.Join(e.XDGRuntimeDir, "lodge")
+	}
+	tmp := e.TmpDir
+	if tmp == "" {
+		tmp = "/tmp"
+	}
+	return filepath.Join(tmp, "lodge-"+strconv.Itoa(e.UID))
+}
+
+// Socket is the default API socket path.
+func (e Env) Socket() string { return filepath.Join(e.RuntimeDir(), "lodge.sock") }
+
+// Host is the address the CLI dials when --host is not given: LODGE_HOST,
+// else the default socket.
+func (e Env) Host() string {
+	if e.LodgeHost != "" {
+		return e.LodgeHost
+	}
+	return "unix://" + e.Socket()
+}
+
+// DataRoot is where images, containers and volumes live:
+// $XDG_DATA_HOME/lodge, else ~/.local/share/lodge.
+func (e Env) DataRoot() string {
+	if e.XDGDataHome != "" {
+		return filepath.Join(e.XDGDataHome, "lodge")
+	}
+	return filepath.Join(e.Home, ".local", "share", "lodge")
+}
+
+// ConfigFile is the daemon's configuration file.
+func (e Env) ConfigFile() string {
+	if e.XDGConfigHome != "" {
+		return filepath.Join(e.XDGConfigHome, "lodge", "lodge.toml")
+	}
+	return filepath.Join(e.Home, ".config", "lodge", "lodge.toml")
+}
+
+// ErrUnsafeDir is returned by EnsurePrivateDir when a directory exists but
+// is not a real directory owned by the user with mode 0700.
+var ErrUnsafeDir = errors.New("unsafe directory")
+
+// EnsurePrivateDir creates dir with mode 0700 if it is missing (parents
+// 0700 too), and refuses one that exists but is a symlink, is not a
+// directory, is not owned by uid, or is open to group or others: in a shared
+// /tmp another user could have created it first to watch or hijack the
+// socket.
+func EnsurePrivateDir(dir string, uid int) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return err
+	}
+	err := os.Mkdir(dir, 0o700)
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory (a symlink or file is in its place): %w", dir, ErrUnsafeDir)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: cannot read owner: %w", dir, ErrUnsafeDir)
+	}
+	if int(st.Uid) != uid {
+		return fmt.Errorf("%s is owned by uid %d, not by you (uid %d): %w", dir, st.Uid, uid, ErrUnsafeDir)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		return fmt.Errorf("%s has mode %o, want 0700: %w", dir, fi.Mode().Perm(), ErrUnsafeDir)
+	}
+	return nil
+}

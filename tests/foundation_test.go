@@ -1,0 +1,216 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lodge-containers/lodge/userns"
+)
+
+func TestDockerCLIVersionAndInfo(t *testing.T) {
+	docker := needDocker(t)
+	u := lookupUser(t, "LODGE_TEST_USER")
+	s := newSession(t, u)
+	s.start()
+
+	v := s.must(docker, "version")
+	if !strings.Contains(v.stdout, "Server: lodge") || !strings.Contains(v.stdout, "API version:      1.51 (minimum version 1.24)") {
+		t.Errorf("docker version does not show lodge's server:\n%s", v.stdout)
+	}
+	// An old client that pins its version is still served.
+	old := s.run(docker, "version", "--format", "{{.Server.Version}}")
+	if old.code != 0 {
+		t.Errorf("docker version --format: %s", old)
+	}
+
+	info := s.must(docker, "info")
+	for _, want := range []string{
+		"Network driver: ",
+		"Data root: " + filepath.Join(s.data, "lodge"),
+		"Socket: " + s.socket(),
+		"rootless",
+	} {
+		if !strings.Contains(info.stdout, want) {
+			t.Errorf("docker info lacks %q:\n%s", want, info.stdout)
+		}
+	}
+
+	uids, _, src, err := userns.LookupSubIDs(u.uid, u.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src == userns.SourceNone {
+		skipOrFail(t, "user %s has no subuid range", u.name)
+	}
+	want := userns.FormatMap(userns.BuildMap(u.uid, uids))
+	if !strings.Contains(info.stdout, "ID map (uid): "+want) {
+		t.Errorf("docker info does not show the uid map %s:\n%s", want, info.stdout)
+	}
+	// The kernel's view, from outside: the namespace maps the subuid range.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", s.childPID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := userns.ParseProcMap(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := userns.FormatMap(m); got != want {
+		t.Errorf("/proc/<child>/uid_map = %s, want %s", got, want)
+	}
+
+	// What is not built answers 501 with a clear message, never a fake success.
+	ps := s.run(docker, "ps")
+	if ps.code == 0 || !strings.Contains(ps.stderr, "lodge does not implement GET /containers/json") {
+		t.Errorf("docker ps against an engine without containers: %s", ps)
+	}
+}
+
+func TestLodgeCLI(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_USER")
+	s := newSession(t, u)
+
+	down := s.run("lodge", "info")
+	if down.code == 0 || !strings.Contains(down.stderr, "is it running? Start it with 'lodge daemon start'") || strings.Contains(down.stderr, "goroutine") {
+		t.Errorf("lodge info with no daemon: %s", down)
+	}
+	s.start()
+	st := s.must("lodge", "daemon", "status")
+	if !strings.Contains(st.stdout, "lodged is running (pid "+strconv.Itoa(s.pid())+")") {
+		t.Errorf("status: %s", st)
+	}
+	v := s.must("lodge", "version")
+	if !strings.Contains(v.stdout, "Server: lodge") || !strings.Contains(v.stdout, "rootlesskit:") {
+		t.Errorf("lodge version:\n%s", v.stdout)
+	}
+	info := s.must("lodge", "info")
+	for _, want := range []string{"ID map (uid):", "ID map (gid):", "Network driver:", "Cgroups:", "Data root:", "Socket:", "Storage:"} {
+		if !strings.Contains(info.stdout, want) {
+			t.Errorf("lodge info lacks %q:\n%s", want, info.stdout)
+		}
+	}
+	// --host and LODGE_HOST reach the same daemon.
+	s.must("lodge", "--host", "unix://"+s.socket(), "version")
+
+	s.must("lodge", "daemon", "stop")
+	s.started = false
+	if _, err := os.Stat(s.socket()); !os.IsNotExist(err) {
+		t.Errorf("socket left after a clean stop: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.runDir, "lodged.pid")); !os.IsNotExist(err) {
+		t.Errorf("pid file left after a clean stop: %v", err)
+	}
+	fi, err := os.Stat(s.runDir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("runtime dir mode: %v %v", fi.Mode(), err)
+	}
+}
+
+func TestSecondDaemonRefused(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_USER")
+	s := newSession(t, u)
+	s.start()
+	r := s.run("lodged")
+	if r.code == 0 {
+		t.Fatalf("second lodged started: %s", r)
+	}
+	if want := fmt.Sprintf("lodged is already running for this user (pid %d", s.pid()); !strings.Contains(r.stderr, want) {
+		t.Errorf("second lodged's error lacks %q: %s", want, r)
+	}
+	s.must("lodge", "version") // the first is undisturbed
+}
+
+func TestKill9ThenFreshStart(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_USER")
+	s := newSession(t, u)
+	s.start()
+	pid := s.pid()
+	procs := append([]int{pid}, descendants([]int{pid})...)
+	if len(procs) < 3 {
+		t.Fatalf("expected lodged, its namespace child and the daemon, got %v", procs)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The namespace dies with its parent; the stale socket and pid file stay.
+	waitGone(t, procs, 10*time.Second)
+	if _, err := os.Stat(s.socket()); err != nil {
+		t.Logf("socket gone after kill -9 (%v); the restart still has to work", err)
+	}
+	s.start()
+	if s.pid() == pid {
+		t.Fatal("same pid after restart")
+	}
+	s.must("lodge", "version")
+}
+
+func TestSingleIDFallback(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_NOSUB_USER")
+	if _, _, src, _ := userns.LookupSubIDs(u.uid, u.name); src != userns.SourceNone {
+		skipOrFail(t, "user %s has subordinate ids; the fallback needs a user without (hack/test.sh makes one)", u.name)
+	}
+	s := newSession(t, u)
+	s.start()
+	info := s.must("lodge", "info")
+	if !strings.Contains(info.stdout, "single-id map") || !strings.Contains(info.stdout, fmt.Sprintf("ID map (uid):           0:%d:1\n", u.uid)) {
+		t.Errorf("lodge info in single-id mode:\n%s", info.stdout)
+	}
+	if !strings.Contains(info.stderr, "WARNING: running with a single-id map") {
+		t.Errorf("no single-id warning: %s", info.stderr)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", s.childPID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := userns.ParseProcMap(string(b)); len(m) != 1 || m[0].HostID != u.uid || m[0].Size != 1 {
+		t.Errorf("uid_map = %q, want only %d", b, u.uid)
+	}
+}
+
+// TestOtherUsersRefused checks both walls: another user cannot reach the
+// socket at all (0700 runtime dir, 0600 socket), and a peer that gets past
+// file modes (root does) is still refused by the peer-credential check.
+func TestOtherUsersRefused(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_USER")
+	s := newSession(t, u)
+	s.start()
+
+	if os.Getuid() != 0 {
+		skipOrFail(t, "needs root to act as another user")
+	}
+	other := lookupUser(t, "LODGE_TEST_OTHER_USER")
+	if other.uid == u.uid {
+		t.Fatal("other user is the test user")
+	}
+	docker := needDocker(t)
+	cmd := s.command(context.Background(), docker, "version")
+	asUser(cmd, other)
+	out, err := cmd.CombinedOutput()
+	if err == nil || strings.Contains(string(out), "Server: lodge") {
+		t.Errorf("another user reached lodged: %s", out)
+	}
+
+	// Root passes the file modes; the daemon must still refuse it.
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", s.socket())
+	}}}
+	resp, err := c.Get("http://lodge/v1.51/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "is not the owner of this lodged") || strings.Contains(string(body), "ID map") {
+		t.Errorf("root got %d %s", resp.StatusCode, body)
+	}
+}

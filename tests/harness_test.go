@@ -1,0 +1,341 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binDir holds the lodged and lodge built for this run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lodge-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Chmod(dir, 0o755)
+	for _, b := range []string{"lodged", "lodge"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", b+":", err)
+			os.Exit(1)
+		}
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// inCI is true under CI, where a test that cannot run must fail, not skip.
+func inCI() bool { return os.Getenv("CI") != "" }
+
+// skipOrFail skips locally with the reason, and fails in CI.
+func skipOrFail(t *testing.T, format string, a ...any) {
+	t.Helper()
+	if inCI() {
+		t.Fatalf("cannot run in CI: "+format, a...)
+	}
+	t.Skipf(format, a...)
+}
+
+// testUser is the unprivileged account a test runs lodged and clients as.
+type testUser struct {
+	name     string
+	uid, gid int
+}
+
+// lookupUser returns the user named by env (when the tests run as root),
+// or the current user.
+func lookupUser(t *testing.T, env string) testUser {
+	t.Helper()
+	name := os.Getenv(env)
+	if os.Getuid() != 0 {
+		if name != "" {
+			if cur, _ := user.Current(); cur.Username != name {
+				skipOrFail(t, "%s=%s but the tests run as %s, not root", env, name, cur.Username)
+			}
+		}
+		u, _ := user.Current()
+		return testUser{name: u.Username, uid: os.Getuid(), gid: os.Getgid()}
+	}
+	if name == "" {
+		skipOrFail(t, "running as root: set %s to an unprivileged user (hack/test.sh does)", env)
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		skipOrFail(t, "%s: %v", env, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return testUser{name: u.Username, uid: uid, gid: gid}
+}
+
+// session is one lodged of one user, with its own runtime dir, data root
+// and HOME, all removed at the end of the test.
+type session struct {
+	t       *testing.T
+	u       testUser
+	base    string
+	home    string
+	xdgRun  string
+	runDir  string
+	data    string
+	started bool
+}
+
+func newSession(t *testing.T, u testUser) *session {
+	t.Helper()
+	base, err := os.MkdirTemp("", "lodge-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &session{t: t, u: u, base: base,
+		home:   filepath.Join(base, "home"),
+		xdgRun: filepath.Join(base, "run"),
+		data:   filepath.Join(base, "data")}
+	s.runDir = filepath.Join(s.xdgRun, "lodge")
+	for _, d := range []string{base, s.home, s.xdgRun, s.data} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, u.uid, u.gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(s.cleanup)
+	return s
+}
+
+func (s *session) socket() string { return filepath.Join(s.runDir, "lodge.sock") }
+
+// env is the environment the user's commands get.
+func (s *session) env() []string {
+	return []string{
+		"HOME=" + s.home,
+		"USER=" + s.u.name,
+		"LOGNAME=" + s.u.name,
+		"PATH=" + binDir + ":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+		"XDG_RUNTIME_DIR=" + s.xdgRun,
+		"XDG_DATA_HOME=" + s.data,
+		"XDG_CONFIG_HOME=" + filepath.Join(s.home, ".config"),
+		"DOCKER_HOST=unix://" + s.socket(),
+		"DOCKER_CONFIG=" + filepath.Join(s.home, ".docker"),
+	}
+}
+
+// command builds a command that runs as the session's user.
+func (s *session) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	// exec looks names up in the test's PATH, not the user's: ours first.
+	if !strings.Contains(name, "/") {
+		if p := filepath.Join(binDir, name); fileExists(p) {
+			name = p
+		}
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = s.env()
+	cmd.Dir = s.home
+	asUser(cmd, s.u)
+	return cmd
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func asUser(cmd *exec.Cmd, u testUser) {
+	if os.Getuid() == 0 && u.uid != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	}
+}
+
+// result is what a command printed and how it ended.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run runs a command as the user, with a time limit.
+func (s *session) run(name string, args ...string) result {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := s.command(ctx, name, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			s.t.Fatalf("%s %v: %v", name, args, err)
+		}
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// must runs a command and fails the test unless it exits 0.
+func (s *session) must(name string, args ...string) result {
+	s.t.Helper()
+	r := s.run(name, args...)
+	if r.code != 0 {
+		s.t.Fatalf("%s %s: %s", name, strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// start starts lodged through `lodge daemon start`, which waits for the
+// socket to answer.
+func (s *session) start(lodgedArgs ...string) {
+	s.t.Helper()
+	args := []string{"daemon", "start"}
+	if len(lodgedArgs) > 0 {
+		args = append(append(args, "--"), lodgedArgs...)
+	}
+	r := s.run("lodge", args...)
+	if r.code != 0 {
+		log, _ := os.ReadFile(filepath.Join(s.runDir, "lodged.log"))
+		s.t.Fatalf("lodge daemon start: %s\nlodged.log:\n%s", r, log)
+	}
+	s.started = true
+}
+
+// pid is the host-side lodged's pid.
+func (s *session) pid() int {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.runDir, "lodged.pid"))
+	if err != nil {
+		s.t.Fatalf("no pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return pid
+}
+
+// childPID is the pid of the first process inside lodged's namespace.
+func (s *session) childPID() int {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.runDir, "rootlesskit", "child_pid"))
+	if err != nil {
+		s.t.Fatalf("no child_pid: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// cleanup stops the daemon, makes sure none of its processes is left, and
+// removes the session's directories.
+func (s *session) cleanup() {
+	if s.started {
+		var pids []int
+		if b, err := os.ReadFile(filepath.Join(s.runDir, "lodged.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		s.run("lodge", "daemon", "stop", "--timeout", "15s")
+		for _, pid := range append(pids, descendants(pids)...) {
+			if processAlive(pid) {
+				s.t.Errorf("lodged process %d still running after stop", pid)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	os.RemoveAll(s.base)
+}
+
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie whose parent has not reaped it is gone for our purposes.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// descendants lists the live descendants of pids, from /proc.
+func descendants(pids []int) []int {
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 {
+			pp, _ := strconv.Atoi(f[1])
+			parent[pid] = pp
+		}
+	}
+	want := map[int]bool{}
+	for _, p := range pids {
+		want[p] = true
+	}
+	var out []int
+	for changed := true; changed; {
+		changed = false
+		for pid, pp := range parent {
+			if want[pp] && !want[pid] {
+				want[pid] = true
+				out = append(out, pid)
+				changed = true
+			}
+		}
+	}
+	return out
+}
+
+// waitGone waits until none of pids is alive.
+func waitGone(t *testing.T, pids []int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		alive := false
+		for _, p := range pids {
+			if processAlive(p) {
+				alive = true
+			}
+		}
+		if !alive {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("processes %v still alive after %s", pids, d)
+}
+
+// needDocker returns the docker CLI's path.
+func needDocker(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("docker")
+	if err != nil {
+		if _, err := os.Stat("/usr/local/bin/docker"); err == nil {
+			return "/usr/local/bin/docker"
+		}
+		skipOrFail(t, "the docker CLI is not installed")
+	}
+	return p
+}
