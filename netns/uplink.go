@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -102,10 +103,19 @@ func unusable(name string) string {
 	return ""
 }
 
+// UplinkCIDR is the subnet between the detached namespace and its uplink,
+// the same for every driver so that addresses in it (10.0.2.2 for the
+// host's loopback, 10.0.2.3 for DNS) do not depend on the choice.
+const UplinkCIDR = "10.0.2.0/24"
+
 func parentDriver(name string, logw io.Writer) (network.ParentDriver, error) {
+	_, ipnet, err := net.ParseCIDR(UplinkCIDR)
+	if err != nil {
+		return nil, err
+	}
 	switch name {
 	case Pasta:
-		return pasta.NewParentDriver(logw, "pasta", 0, nil, "", "", false, false, false)
+		return pasta.NewParentDriver(logw, "pasta", 0, ipnet, "", "", false, false, false)
 	case Slirp4netns:
 		feat, err := slirp4netns.DetectFeatures("slirp4netns")
 		if err != nil {
@@ -114,9 +124,9 @@ func parentDriver(name string, logw io.Writer) (network.ParentDriver, error) {
 		// slirp4netns's --enable-sandbox cannot work with a detached
 		// namespace (slirp4netns issue 317); its seccomp filter can.
 		seccomp := feat.SupportsEnableSeccomp && feat.KernelSupportsEnableSeccomp
-		return slirp4netns.NewParentDriver(logw, "slirp4netns", 0, nil, "", false, "", false, seccomp, false)
+		return slirp4netns.NewParentDriver(logw, "slirp4netns", 0, ipnet, "", false, "", false, seccomp, false)
 	case GvisorTap:
-		return gvisortapvsock.NewParentDriver(logw, 0, nil, "", false, false)
+		return gvisortapvsock.NewParentDriver(logw, 0, ipnet, "", false, false)
 	}
 	return nil, fmt.Errorf("no parent driver for %q", name)
 }
