@@ -17,14 +17,21 @@ import (
 // The kernel drops the flock when the process dies, so a kill -9 never
 // leaves a lock that blocks the next start.
 type DaemonLock struct {
-	f   *os.File
-	dir string
+	f    *os.File
+	dir  string
+	name string
 }
 
 // LockDaemon takes the per-user daemon lock in runDir. When another lodged
 // holds it, the error wraps errdefs.ErrConflict and names that lodged's pid.
-func LockDaemon(runDir string) (*DaemonLock, error) {
-	f, err := os.OpenFile(filepath.Join(runDir, "lodged.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+func LockDaemon(runDir string) (*DaemonLock, error) { return lockNamed(runDir, "lodged") }
+
+// LockKeeper takes the lock of the process that holds lodged's namespaces
+// (keeper.lock, keeper.pid).
+func LockKeeper(runDir string) (*DaemonLock, error) { return lockNamed(runDir, "keeper") }
+
+func lockNamed(runDir, name string) (*DaemonLock, error) {
+	f, err := os.OpenFile(filepath.Join(runDir, name+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -32,23 +39,26 @@ func LockDaemon(runDir string) (*DaemonLock, error) {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			pid := "unknown"
-			if b, err := os.ReadFile(filepath.Join(runDir, "lodged.pid")); err == nil {
+			if b, err := os.ReadFile(filepath.Join(runDir, name+".pid")); err == nil {
 				pid = strings.TrimSpace(string(b))
+			}
+			if name != "lodged" {
+				return nil, errdefs.Conflictf("lodge's %s is already running for this user (pid %s, runtime dir %s)", name, pid, runDir)
 			}
 			return nil, errdefs.Conflictf("lodged is already running for this user (pid %s, runtime dir %s); stop it with 'lodge daemon stop'", pid, runDir)
 		}
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(runDir, "lodged.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(runDir, name+".pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &DaemonLock{f: f, dir: runDir}, nil
+	return &DaemonLock{f: f, dir: runDir, name: name}, nil
 }
 
 // Release removes the pid file and drops the lock.
 func (l *DaemonLock) Release() {
-	os.Remove(filepath.Join(l.dir, "lodged.pid"))
+	os.Remove(filepath.Join(l.dir, l.name+".pid"))
 	l.f.Close()
 }
 

@@ -240,18 +240,34 @@ func (s *session) childPID() int {
 	return pid
 }
 
-// cleanup stops the daemon, makes sure none of its processes is left, and
-// removes the session's directories.
+// pidFile reads a pid file in the runtime dir, 0 when absent.
+func (s *session) pidFile(name string) int {
+	b, err := os.ReadFile(filepath.Join(s.runDir, name))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// cleanup stops the daemon, checks that the keeper (which holds the
+// namespaces) goes away by itself once nothing runs, that no process of
+// either is left, and removes the session's directories.
 func (s *session) cleanup() {
 	if s.started {
 		var pids []int
-		if b, err := os.ReadFile(filepath.Join(s.runDir, "lodged.pid")); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+		for _, f := range []string{"lodged.pid", "keeper.pid"} {
+			if pid := s.pidFile(f); pid > 0 {
 				pids = append(pids, pid)
 			}
 		}
+		pids = append(pids, descendants(pids)...)
 		s.run("lodge", "daemon", "stop", "--timeout", "15s")
-		for _, pid := range append(pids, descendants(pids)...) {
+		deadline := time.Now().Add(15 * time.Second)
+		for _, pid := range pids {
+			for processAlive(pid) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
 			if processAlive(pid) {
 				s.t.Errorf("lodged process %d still running after stop", pid)
 				syscall.Kill(pid, syscall.SIGKILL)

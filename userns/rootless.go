@@ -33,29 +33,41 @@ const (
 	EnvParentPID = "_LODGE_PARENT_PID"
 )
 
-// Stage tells which of the three processes this is.
+// Stage tells which of lodged's processes this is.
 type Stage int
 
-// The stages: the host-side parent, rootlesskit's child (which sets up the
-// namespace and starts the daemon), and the daemon inside the namespace.
+// The stages: the foreground process the user started; the keeper's
+// host-side parent (rootlesskit's parent: id maps, uplink); rootlesskit's
+// child (finishes the namespace); the keeper inside the namespaces; and the
+// API daemon the keeper starts.
 const (
-	StageParent Stage = iota
+	StageForeground Stage = iota
+	StageKeeperParent
 	StageChild
+	StageKeeper
 	StageDaemon
 )
 
+// EnvKeeperParent marks the process StartKeeper starts.
+const EnvKeeperParent = envStage + "=keeper-parent"
+
 // CurrentStage reads the stage from the environment. The pipe variable
 // wins: rootlesskit's child re-executes itself (to gain its capabilities
-// once the maps are written) with the daemon marker already set, and unsets
-// the pipe variable only just before it starts the daemon.
+// once the maps are written) with the keeper marker already set, and unsets
+// the pipe variable only just before it starts the keeper.
 func CurrentStage() Stage {
 	if os.Getenv(envPipeFD) != "" {
 		return StageChild
 	}
-	if os.Getenv(envStage) == "daemon" {
+	switch os.Getenv(envStage) {
+	case "daemon":
 		return StageDaemon
+	case "keeper":
+		return StageKeeper
+	case "keeper-parent":
+		return StageKeeperParent
 	}
-	return StageParent
+	return StageForeground
 }
 
 // StateDir is rootlesskit's state directory, as seen by the daemon stage.
@@ -111,14 +123,14 @@ func RunParent(cfg ParentConfig) error {
 }
 
 // RunChild is the child stage: it completes the namespace set-up with the
-// drivers' namespace halves and runs the daemon stage (this binary again,
-// same arguments) until it exits.
+// drivers' namespace halves and runs the keeper (this binary again, same
+// arguments) until it exits.
 func RunChild(net network.ChildDriver, p port.ChildDriver) error {
 	exe, err := os.Executable()
 	if err != nil {
 		exe = "/proc/self/exe"
 	}
-	os.Setenv(envStage, "daemon")
+	os.Setenv(envStage, "keeper")
 	return child.Child(child.Opt{
 		PipeFDEnvKey:              envPipeFD,
 		RunActivationHelperEnvKey: envHelper,

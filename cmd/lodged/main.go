@@ -57,9 +57,16 @@ func main() {
 		}
 		return
 	}
-	if userns.CurrentStage() == userns.StageChild {
+	switch userns.CurrentStage() {
+	case userns.StageChild:
 		if err := runChild(); err != nil {
 			fmt.Fprintln(os.Stderr, "lodged: namespace child:", err)
+			os.Exit(1)
+		}
+		return
+	case userns.StageKeeper:
+		if err := userns.RunKeeper(paths.FromOS().RuntimeDir()); err != nil {
+			fmt.Fprintln(os.Stderr, "lodged: keeper:", err)
 			os.Exit(1)
 		}
 		return
@@ -75,10 +82,13 @@ func main() {
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(o.debug)
-			if userns.CurrentStage() == userns.StageDaemon {
+			switch userns.CurrentStage() {
+			case userns.StageDaemon:
 				return runDaemon(log, env, o)
+			case userns.StageKeeperParent:
+				return runKeeperParent(log, env, o)
 			}
-			return runParent(log, env, o)
+			return runForeground(env)
 		},
 	}
 	f := cmd.Flags()
@@ -115,17 +125,54 @@ func (o options) dataRootOr(env paths.Env) string {
 	return env.DataRoot()
 }
 
-// runParent is the host side: one daemon per user, id maps, uplink.
-func runParent(log *slog.Logger, env paths.Env, o options) error {
+// runForeground is the process the user started. It has the keeper (which
+// holds the namespaces, starting it if needed) run the API daemon with this
+// process's stdio, forwards signals to it, and exits with its code. Killing
+// it does not kill the daemon; killing the daemon ends it.
+func runForeground(env paths.Env) error {
 	runDir := env.RuntimeDir()
 	if err := paths.EnsurePrivateDir(runDir, env.UID); err != nil {
 		return fmt.Errorf("runtime dir: %w", err)
 	}
-	lock, err := paths.LockDaemon(runDir)
+	// Fail early, naming the running daemon. The lock is handed over at
+	// once: the daemon takes it for itself, and a racing second start
+	// loses there with the same message.
+	l, err := paths.LockDaemon(runDir)
+	if err != nil {
+		return err
+	}
+	l.Release()
+	d, err := userns.StartDaemon(runDir, os.Args[1:], os.Environ())
+	if errors.Is(err, userns.ErrNoKeeper) {
+		if err := userns.StartKeeper(runDir, []string{userns.EnvKeeperParent}, filepath.Join(runDir, "keeper.log"), 2*time.Minute); err != nil {
+			return err
+		}
+		d, err = userns.StartDaemon(runDir, os.Args[1:], os.Environ())
+	}
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	go func() {
+		for s := range sigs {
+			syscall.Kill(d.Pid, s.(syscall.Signal))
+		}
+	}()
+	os.Exit(d.Wait())
+	return nil
+}
+
+// runKeeperParent is the keeper's host side: id maps and uplink, then
+// rootlesskit's parent until the keeper exits.
+func runKeeperParent(log *slog.Logger, env paths.Env, o options) error {
+	runDir := env.RuntimeDir()
+	lock, err := paths.LockKeeper(runDir)
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
+	defer os.Remove(userns.KeeperSocket(runDir))
 
 	u, err := user.Current()
 	if err != nil {
@@ -165,10 +212,6 @@ func runParent(log *slog.Logger, env paths.Env, o options) error {
 		Port:     portDriver,
 		SingleID: single,
 	})
-	// A socket left by a daemon that died with its namespace is stale now.
-	if fi, serr := os.Lstat(o.socket(env)); serr == nil && fi.Mode()&os.ModeSocket != 0 {
-		os.Remove(o.socket(env))
-	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) && exitErr.ExitCode() == 0 {
 		return nil
@@ -206,6 +249,11 @@ func runChild() error {
 
 // runDaemon is the daemon inside the namespace: it serves the API.
 func runDaemon(log *slog.Logger, env paths.Env, o options) error {
+	lock, err := paths.LockDaemon(env.RuntimeDir())
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	dataRoot := o.dataRootOr(env)
 	if err := os.MkdirAll(dataRoot, 0o700); err != nil {
 		return fmt.Errorf("data root: %w", err)
