@@ -27,6 +27,7 @@ import (
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/paths"
+	"github.com/lodge-containers/lodge/runtime"
 	"github.com/lodge-containers/lodge/userns"
 	"github.com/lodge-containers/lodge/version"
 )
@@ -47,6 +48,18 @@ type options struct {
 }
 
 func main() {
+	// libcontainer re-executes lodged as its init, and the daemon as a
+	// container's monitor: both before anything else runs.
+	if runtime.IsInit() {
+		runtime.Init()
+	}
+	if runtime.IsMonitor() {
+		if err := runtime.MonitorMain(); err != nil {
+			fmt.Fprintln(os.Stderr, "lodged monitor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if os.Getenv("_LODGE_DEBUG") != "" {
 		logrus.SetLevel(logrus.DebugLevel)
 	}

@@ -1,0 +1,459 @@
+package runtime
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// RunMonitor is the monitor process's main: it creates the container
+// described by cfgPath, reports the result on status (the daemon's pipe),
+// waits for the daemon's "go", runs it to its end, and records how it
+// ended. It returns when the container has exited and its output is
+// logged.
+func RunMonitor(cfgPath string, status *os.File) error {
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	var cfg MonitorConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return err
+	}
+	m := &monitor{cfg: cfg, goCh: make(chan struct{}), done: make(chan struct{})}
+	err = m.create()
+	reply := startReply{}
+	if err != nil {
+		reply.Error = err.Error()
+	} else {
+		reply.Pid = m.pid
+	}
+	json.NewEncoder(status).Encode(reply)
+	status.Close()
+	if err != nil {
+		return err
+	}
+	return m.run()
+}
+
+type monitor struct {
+	cfg       MonitorConfig
+	container *libcontainer.Container
+	process   *libcontainer.Process
+	pid       int
+	log       *jsonLog
+
+	stdin    io.WriteCloser // nil without OpenStdin
+	stdinMu  sync.Mutex
+	console  *os.File // pty master with Tty
+	outputs  []io.Reader
+	streams  []string
+	ctlL     net.Listener
+	attachL  net.Listener
+	goCh     chan struct{}
+	goOnce   sync.Once
+	done     chan struct{}
+	exit     ExitStatus
+	attachMu sync.Mutex
+	attached map[*attachConn]bool
+}
+
+type attachConn struct {
+	c              net.Conn
+	stdout, stderr bool
+}
+
+func (m *monitor) create() error {
+	var spec specs.Spec
+	b, err := os.ReadFile(filepath.Join(m.cfg.Bundle, "config.json"))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return err
+	}
+	if err := os.Chdir(m.cfg.Bundle); err != nil {
+		return err
+	}
+	lc, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
+		CgroupName:      m.cfg.ID,
+		NoNewKeyring:    true,
+		Spec:            &spec,
+		RootlessCgroups: true, // errors from cgroups lodge cannot write are not fatal
+	})
+	if err != nil {
+		return fmt.Errorf("container config: %w", err)
+	}
+	if old, err := libcontainer.Load(m.cfg.StateRoot, m.cfg.ID); err == nil {
+		old.Destroy() // left by an earlier run of the same container
+	}
+	c, err := libcontainer.Create(m.cfg.StateRoot, m.cfg.ID, lc)
+	if err != nil {
+		return err
+	}
+	m.container = c
+	if m.log, err = openJSONLog(m.cfg.LogPath); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.cfg.SockDir, 0o700); err != nil {
+		return err
+	}
+	if m.ctlL, err = listenUnix(CtlSocket(m.cfg.SockDir)); err != nil {
+		return err
+	}
+	if m.attachL, err = listenUnix(AttachSocket(m.cfg.SockDir)); err != nil {
+		return err
+	}
+
+	p := &libcontainer.Process{
+		Args: spec.Process.Args,
+		Env:  spec.Process.Env,
+		Cwd:  spec.Process.Cwd,
+		UID:  int(spec.Process.User.UID),
+		GID:  int(spec.Process.User.GID),
+		Init: true,
+	}
+	for _, g := range spec.Process.User.AdditionalGids {
+		p.AdditionalGroups = append(p.AdditionalGroups, int(g))
+	}
+	var closeAfterStart []io.Closer
+	var consoleParent *os.File
+	if m.cfg.Tty {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		consoleParent = os.NewFile(uintptr(pair[0]), "console-parent")
+		child := os.NewFile(uintptr(pair[1]), "console-child")
+		p.ConsoleSocket = child
+		p.ConsoleWidth, p.ConsoleHeight = m.cfg.Width, m.cfg.Height
+		closeAfterStart = append(closeAfterStart, child)
+		defer consoleParent.Close()
+	} else {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		p.Stdout, p.Stderr = outW, errW
+		m.outputs = []io.Reader{outR, errR}
+		m.streams = []string{"stdout", "stderr"}
+		closeAfterStart = append(closeAfterStart, outW, errW)
+		if m.cfg.OpenStdin {
+			inR, inW, err := os.Pipe()
+			if err != nil {
+				return err
+			}
+			p.Stdin = inR
+			m.stdin = inW
+			closeAfterStart = append(closeAfterStart, inR)
+		}
+	}
+	if err := c.Start(p); err != nil {
+		c.Destroy()
+		return startError(err)
+	}
+	for _, cl := range closeAfterStart {
+		cl.Close()
+	}
+	if consoleParent != nil {
+		master, err := recvFd(consoleParent)
+		if err != nil {
+			p.Signal(unix.SIGKILL)
+			c.Destroy()
+			return fmt.Errorf("receiving the console: %w", err)
+		}
+		m.console = master
+		m.outputs = []io.Reader{master}
+		m.streams = []string{"stdout"}
+		if m.cfg.OpenStdin {
+			m.stdin = nopCloser{master}
+		}
+	}
+	m.process = p
+	m.pid, _ = p.Pid()
+	return nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// startError keeps libcontainer's message; the daemon maps "not found" and
+// "permission denied" to Docker's 127 and 126.
+func startError(err error) error { return err }
+
+func (m *monitor) run() error {
+	m.attached = map[*attachConn]bool{}
+	go m.serveCtl()
+	go m.serveAttach()
+	// The daemon says go once its attach connections are in place, so that
+	// a `docker run` sees the first byte of output. A daemon that died
+	// before saying it must not leave the container stuck.
+	select {
+	case <-m.goCh:
+	case <-time.After(60 * time.Second):
+	}
+	if err := m.container.Exec(); err != nil {
+		m.finish(ExitStatus{ExitCode: 127, Error: err.Error(), FinishedAt: time.Now().UTC()})
+		return err
+	}
+	var wg sync.WaitGroup
+	for i, r := range m.outputs {
+		wg.Add(1)
+		go func(r io.Reader, stream string, n byte) {
+			defer wg.Done()
+			m.pump(r, stream, n)
+		}(r, m.streams[i], byte(i+1))
+	}
+	state, _ := m.process.Wait()
+	// With a tty, the master reads EIO once the last slave is closed, but a
+	// daemonised grandchild can keep it open: do not wait forever.
+	waitTimeout(&wg, 2*time.Second)
+	st := ExitStatus{FinishedAt: time.Now().UTC()}
+	if state != nil {
+		if ws, ok := state.Sys().(syscall.WaitStatus); ok {
+			st.ExitCode = ws.ExitStatus()
+			if ws.Signaled() {
+				st.ExitCode = 128 + int(ws.Signal())
+			}
+		}
+	}
+	m.finish(st)
+	return nil
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	c := make(chan struct{})
+	go func() { wg.Wait(); close(c) }()
+	select {
+	case <-c:
+	case <-time.After(d):
+	}
+}
+
+// finish records the exit, releases waiters and attachers, and tears the
+// container down.
+func (m *monitor) finish(st ExitStatus) {
+	m.log.close()
+	m.exit = st
+	b, _ := json.Marshal(st)
+	writeFileAtomic(m.cfg.ExitPath, b)
+	close(m.done)
+	m.attachMu.Lock()
+	for a := range m.attached {
+		a.c.Close()
+	}
+	m.attachMu.Unlock()
+	m.container.Destroy()
+	// Let waiters collect the status before the sockets go.
+	time.Sleep(100 * time.Millisecond)
+	m.ctlL.Close()
+	m.attachL.Close()
+}
+
+// pump copies one output stream to the log and to every attached client.
+func (m *monitor) pump(r io.Reader, stream string, n byte) {
+	buf := make([]byte, 32*1024)
+	for {
+		k, err := r.Read(buf)
+		if k > 0 {
+			m.log.write(stream, buf[:k])
+			m.attachMu.Lock()
+			for a := range m.attached {
+				if (n == StreamStdout && a.stdout) || (n == StreamStderr && a.stderr) {
+					a.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+					if writeFrame(a.c, n, buf[:k]) != nil {
+						a.c.Close()
+						delete(m.attached, a)
+					}
+				}
+			}
+			m.attachMu.Unlock()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (m *monitor) serveAttach() {
+	for {
+		c, err := m.attachL.Accept()
+		if err != nil {
+			return
+		}
+		go m.attach(c)
+	}
+}
+
+func (m *monitor) attach(c net.Conn) {
+	br := bufio.NewReader(c)
+	line, err := br.ReadBytes('\n')
+	var req AttachRequest
+	if err != nil || json.Unmarshal(line, &req) != nil {
+		c.Close()
+		return
+	}
+	select {
+	case <-m.done:
+		c.Close()
+		return
+	default:
+	}
+	a := &attachConn{c: c, stdout: req.Stdout, stderr: req.Stderr}
+	m.attachMu.Lock()
+	m.attached[a] = true
+	m.attachMu.Unlock()
+	if !req.Stdin || m.stdin == nil {
+		return
+	}
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			m.stdinMu.Lock()
+			_, werr := m.stdin.Write(buf[:n])
+			m.stdinMu.Unlock()
+			if werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			// The client closed its side: stdin ends for a StdinOnce
+			// container (docker run -i), as with Docker.
+			if m.cfg.StdinOnce {
+				m.stdinMu.Lock()
+				if m.console != nil {
+					m.console.Write([]byte{4}) // ^D: EOF through the line discipline
+				} else {
+					m.stdin.Close()
+				}
+				m.stdinMu.Unlock()
+			}
+			return
+		}
+	}
+}
+
+func (m *monitor) serveCtl() {
+	for {
+		c, err := m.ctlL.Accept()
+		if err != nil {
+			return
+		}
+		go m.ctl(c)
+	}
+}
+
+func (m *monitor) ctl(c net.Conn) {
+	defer c.Close()
+	dec := json.NewDecoder(c)
+	enc := json.NewEncoder(c)
+	for {
+		var req ctlRequest
+		if err := dec.Decode(&req); err != nil {
+			return
+		}
+		var rep ctlReply
+		switch req.Op {
+		case "go":
+			m.goOnce.Do(func() { close(m.goCh) })
+		case "resize":
+			if m.console == nil {
+				rep.Error = "not a tty"
+			} else if err := unix.IoctlSetWinsize(int(m.console.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: req.Height, Col: req.Width}); err != nil {
+				rep.Error = err.Error()
+			}
+		case "signal":
+			select {
+			case <-m.done:
+				rep.Error = "container is not running"
+			default:
+				if err := m.process.Signal(syscall.Signal(req.Signal)); err != nil {
+					rep.Error = err.Error()
+				}
+			}
+		case "state":
+			select {
+			case <-m.done:
+				st := m.exit
+				rep.Exit = &st
+			default:
+				rep.Pid, rep.Running = m.pid, true
+			}
+		case "wait":
+			<-m.done
+			st := m.exit
+			rep.Exit = &st
+		default:
+			rep.Error = "unknown op " + req.Op
+		}
+		if err := enc.Encode(rep); err != nil {
+			return
+		}
+	}
+}
+
+func listenUnix(path string) (net.Listener, error) {
+	os.Remove(path)
+	old := syscall.Umask(0o177)
+	defer syscall.Umask(old)
+	return net.Listen("unix", path)
+}
+
+func recvFd(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) != 1 {
+		return nil, errors.New("no file descriptor received")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, errors.New("no file descriptor received")
+	}
+	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
+}
+
+// writeFileAtomic writes through a temp file and rename.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,248 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+const envMonitor = "_LODGE_MONITOR"
+
+// IsMonitor reports whether this process was started as a monitor.
+func IsMonitor() bool { return os.Getenv(envMonitor) != "" }
+
+// MonitorMain runs the monitor with the arguments StartMonitor gave it.
+func MonitorMain() error {
+	if len(os.Args) < 2 {
+		return errors.New("monitor: no config")
+	}
+	return RunMonitor(os.Args[1], os.NewFile(3, "status"))
+}
+
+// StartMonitor starts a monitor for the container whose MonitorConfig is at
+// cfgPath, logging the monitor's own errors to logPath, and waits until the
+// container is created (its process waits for Go). It returns the
+// container's init pid. A process that cannot be started is an error
+// classed as Docker's clients expect: a missing executable or a permission
+// problem in the container is errdefs.ErrInvalidArgument with libcontainer's
+// message (the API answers 400 and the CLI exits 127/126 from the text).
+func StartMonitor(ctx context.Context, cfgPath, logPath string) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer statusR.Close()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		statusW.Close()
+		return 0, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, cfgPath)
+	cmd.Env = append(monitorEnv(), envMonitor+"=1")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{statusW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		statusW.Close()
+		return 0, err
+	}
+	statusW.Close()
+	go cmd.Wait() // reap it while we are its parent; the keeper does later
+	type result struct {
+		r   startReply
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var r startReply
+		err := json.NewDecoder(statusR).Decode(&r)
+		ch <- result{r, err}
+	}()
+	select {
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		return 0, ctx.Err()
+	case res := <-ch:
+		if res.err != nil {
+			b, _ := os.ReadFile(logPath)
+			return 0, fmt.Errorf("container monitor failed: %s", strings.TrimSpace(lastLines(string(b), 5)))
+		}
+		if res.r.Error != "" {
+			return 0, classifyStartError(res.r.Error)
+		}
+		return res.r.Pid, nil
+	}
+}
+
+// monitorEnv is the environment a monitor gets: the daemon's, without the
+// markers that would make it another stage of lodged.
+func monitorEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "_LODGE_STAGE=") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func classifyStartError(msg string) error {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return errdefs.InvalidArgumentf("failed to create task for container: %s: unknown", msg)
+	case strings.Contains(msg, "permission denied"):
+		return errdefs.InvalidArgumentf("failed to create task for container: %s: unknown", msg)
+	}
+	return errors.New(msg)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Ctl talks to a monitor's control socket. It is safe for concurrent use;
+// Wait uses a connection of its own.
+type Ctl struct {
+	sockDir string
+	mu      sync.Mutex
+	conn    net.Conn
+	dec     *json.Decoder
+}
+
+// NewCtl returns a client for the monitor whose sockets are in sockDir.
+func NewCtl(sockDir string) *Ctl { return &Ctl{sockDir: sockDir} }
+
+// ErrMonitorGone means the monitor does not answer: the container has ended
+// (its exit status is on disk) or its monitor was killed.
+var ErrMonitorGone = errors.New("container monitor is gone")
+
+func (c *Ctl) call(req ctlRequest) (ctlReply, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for attempt := 0; attempt < 2; attempt++ {
+		if c.conn == nil {
+			conn, err := net.DialTimeout("unix", CtlSocket(c.sockDir), 5*time.Second)
+			if err != nil {
+				return ctlReply{}, fmt.Errorf("%w: %v", ErrMonitorGone, err)
+			}
+			c.conn, c.dec = conn, json.NewDecoder(bufio.NewReader(conn))
+		}
+		c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+		err := json.NewEncoder(c.conn).Encode(req)
+		var rep ctlReply
+		if err == nil {
+			err = c.dec.Decode(&rep)
+		}
+		if err != nil {
+			c.conn.Close()
+			c.conn = nil
+			continue
+		}
+		if rep.Error != "" {
+			return rep, errors.New(rep.Error)
+		}
+		return rep, nil
+	}
+	return ctlReply{}, ErrMonitorGone
+}
+
+// Go lets the created container run.
+func (c *Ctl) Go() error { _, err := c.call(ctlRequest{Op: "go"}); return err }
+
+// Resize sets the container's tty size.
+func (c *Ctl) Resize(width, height uint16) error {
+	_, err := c.call(ctlRequest{Op: "resize", Width: width, Height: height})
+	return err
+}
+
+// Signal sends sig to the container's init process.
+func (c *Ctl) Signal(sig syscall.Signal) error {
+	_, err := c.call(ctlRequest{Op: "signal", Signal: int(sig)})
+	return err
+}
+
+// Running reports whether the container's process is alive, and its pid.
+func (c *Ctl) Running() (int, bool, error) {
+	rep, err := c.call(ctlRequest{Op: "state"})
+	return rep.Pid, rep.Running, err
+}
+
+// Close drops the control connection.
+func (c *Ctl) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
+
+// Wait blocks until the container exits and returns how it ended. When the
+// monitor is already gone it returns ErrMonitorGone: read the exit file.
+func Wait(ctx context.Context, sockDir string) (ExitStatus, error) {
+	conn, err := net.Dial("unix", CtlSocket(sockDir))
+	if err != nil {
+		return ExitStatus{}, fmt.Errorf("%w: %v", ErrMonitorGone, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if err := json.NewEncoder(conn).Encode(ctlRequest{Op: "wait"}); err != nil {
+		return ExitStatus{}, ErrMonitorGone
+	}
+	var rep ctlReply
+	if err := json.NewDecoder(conn).Decode(&rep); err != nil || rep.Exit == nil {
+		if ctx.Err() != nil {
+			return ExitStatus{}, ctx.Err()
+		}
+		return ExitStatus{}, ErrMonitorGone
+	}
+	return *rep.Exit, nil
+}
+
+// ReadExit reads the exit status a monitor recorded.
+func ReadExit(path string) (ExitStatus, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	var st ExitStatus
+	err = json.Unmarshal(b, &st)
+	return st, err
+}
+
+// Attach opens an attach connection to a monitor. Output arrives framed
+// (see ReadFrame); what is written goes to the container's stdin; closing
+// the write side ends stdin for a StdinOnce container.
+func Attach(sockDir string, req AttachRequest) (*net.UnixConn, error) {
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: AttachSocket(sockDir), Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMonitorGone, err)
+	}
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}

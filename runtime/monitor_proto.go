@@ -1,0 +1,106 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"io"
+	"path/filepath"
+	"time"
+)
+
+// MonitorConfig is what the daemon hands a container's monitor, as
+// monitor.json in the container's directory.
+type MonitorConfig struct {
+	ID        string `json:"id"`
+	StateRoot string `json:"stateRoot"` // libcontainer's state root
+	Bundle    string `json:"bundle"`    // holds config.json, the OCI spec
+	LogPath   string `json:"logPath"`   // json-file log
+	ExitPath  string `json:"exitPath"`  // where the exit status is recorded
+	SockDir   string `json:"sockDir"`   // attach.sock and ctl.sock
+	Tty       bool   `json:"tty"`
+	OpenStdin bool   `json:"openStdin"`
+	StdinOnce bool   `json:"stdinOnce"`
+	Width     uint16 `json:"width,omitempty"`
+	Height    uint16 `json:"height,omitempty"`
+}
+
+// ExitStatus is how a container ended, as its monitor recorded it.
+type ExitStatus struct {
+	ExitCode   int       `json:"exitCode"`
+	OOMKilled  bool      `json:"oomKilled,omitempty"`
+	FinishedAt time.Time `json:"finishedAt"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// AttachSocket and CtlSocket are the monitor's sockets in sockDir.
+func AttachSocket(sockDir string) string { return filepath.Join(sockDir, "attach.sock") }
+
+// CtlSocket takes control requests, one JSON object a line.
+func CtlSocket(sockDir string) string { return filepath.Join(sockDir, "ctl.sock") }
+
+// AttachRequest opens an attach connection: one JSON line, then stdin bytes
+// flow in and framed output flows out.
+type AttachRequest struct {
+	Stdin  bool `json:"stdin"`
+	Stdout bool `json:"stdout"`
+	Stderr bool `json:"stderr"`
+}
+
+// ctlRequest is one control request.
+type ctlRequest struct {
+	Op     string `json:"op"` // go, resize, signal, wait, state
+	Width  uint16 `json:"w,omitempty"`
+	Height uint16 `json:"h,omitempty"`
+	Signal int    `json:"sig,omitempty"`
+}
+
+// ctlReply answers it.
+type ctlReply struct {
+	Error   string      `json:"error,omitempty"`
+	Pid     int         `json:"pid,omitempty"`
+	Running bool        `json:"running,omitempty"`
+	Exit    *ExitStatus `json:"exit,omitempty"`
+}
+
+// startReply is what the monitor tells the daemon on its status pipe once
+// the container is created (or could not be).
+type startReply struct {
+	Pid   int    `json:"pid,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Output streams, numbered as Docker frames them.
+const (
+	StreamStdin  = 0
+	StreamStdout = 1
+	StreamStderr = 2
+)
+
+// writeFrame writes one frame in Docker's multiplexed-stream format: stream
+// byte, three zero bytes, big-endian length, payload.
+func writeFrame(w io.Writer, stream byte, p []byte) error {
+	var hdr [8]byte
+	hdr[0] = stream
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(p)
+	return err
+}
+
+// ReadFrame reads one frame written by writeFrame.
+func ReadFrame(r io.Reader, buf []byte) (stream byte, payload []byte, err error) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr[4:]))
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, err
+	}
+	return hdr[0], buf, nil
+}
