@@ -1,9 +1,13 @@
 # lodge's build. `make` builds bin/lodged and bin/lodge.
 GO      ?= go
+# go.podman.io/storage's drivers lodge does not use need C libraries; seccomp
+# makes libcontainer load the default profile (libseccomp, through cgo).
+TAGS    := exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper,containers_image_openpgp,seccomp
+export GOFLAGS := -tags=$(TAGS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lodge-containers/lodge/version.Version=$(VERSION)
 
-.PHONY: all build test lint clean
+.PHONY: all build test lint bench clean
 
 all: build
 
@@ -14,6 +18,10 @@ build:
 # Every test; as root it sets the machine up and runs them as a test user.
 test:
 	hack/test.sh
+
+# Speed and memory beside Docker rootless and Podman; BENCH=run for one group.
+bench:
+	hack/bench.sh
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 export PATH=/usr/local/go/bin:$PATH
+# go.podman.io/storage's drivers lodge does not use need C libraries; seccomp
+# makes libcontainer load the default profile (libseccomp, through cgo).
+export GOFLAGS="-tags=exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper,containers_image_openpgp,seccomp"
 
 if [[ $(id -u) -ne 0 ]]; then
 	go vet ./...
@@ -40,7 +43,7 @@ pkgs=$(go list ./... | grep -v '/tests$' | sed "s#^github.com/lodge-containers/l
 runuser -u lodgetest -- env -i \
 	HOME=/home/lodgetest USER=lodgetest PATH="$PATH" CI="${CI:-}" \
 	XDG_RUNTIME_DIR="/run/user/$(id -u lodgetest)" \
-	GOMODCACHE="$GOMODCACHE" GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+	GOMODCACHE="$GOMODCACHE" GOPROXY=off GOFLAGS="-mod=mod $GOFLAGS" GOTOOLCHAIN=local \
 	GOCACHE=/home/lodgetest/.cache/go-build \
 	bash -c "cd $src && go test -count=1 $(echo $pkgs)"
 

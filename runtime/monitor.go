@@ -252,6 +252,9 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // container down.
 func (m *monitor) finish(st ExitStatus) {
 	m.log.close()
+	// The container's state goes before anyone hears of the exit: a
+	// restart reuses the ID at once.
+	m.container.Destroy()
 	m.exit = st
 	b, _ := json.Marshal(st)
 	writeFileAtomic(m.cfg.ExitPath, b)
@@ -261,7 +264,6 @@ func (m *monitor) finish(st ExitStatus) {
 		a.c.Close()
 	}
 	m.attachMu.Unlock()
-	m.container.Destroy()
 	// Let waiters collect the status before the sockets go.
 	time.Sleep(100 * time.Millisecond)
 	m.ctlL.Close()
@@ -320,6 +322,9 @@ func (m *monitor) attach(c net.Conn) {
 	a := &attachConn{c: c, stdout: req.Stdout, stderr: req.Stderr}
 	m.attachMu.Lock()
 	m.attached[a] = true
+	// An empty frame says the connection is registered: output from now on
+	// reaches it, so the daemon may let the container go.
+	writeFrame(c, StreamStdin, nil)
 	m.attachMu.Unlock()
 	if !req.Stdin || m.stdin == nil {
 		return
@@ -415,7 +420,14 @@ func listenUnix(path string) (net.Listener, error) {
 	os.Remove(path)
 	old := syscall.Umask(0o177)
 	defer syscall.Umask(old)
-	return net.Listen("unix", path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// A restarted container's next monitor listens on the same path
+	// before this one has closed; closing must not unlink its socket.
+	l.SetUnlinkOnClose(false)
+	return l, nil
 }
 
 func recvFd(sock *os.File) (*os.File, error) {

@@ -244,5 +244,11 @@ func Attach(sockDir string, req AttachRequest) (*net.UnixConn, error) {
 		conn.Close()
 		return nil, err
 	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := ReadFrame(conn, nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%w: no attach acknowledgement: %v", ErrMonitorGone, err)
+	}
+	conn.SetReadDeadline(time.Time{})
 	return conn, nil
 }

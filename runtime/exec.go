@@ -1,0 +1,157 @@
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+)
+
+// ExecSpec describes a process to run in a running container.
+type ExecSpec struct {
+	Args           []string
+	Env            []string
+	Cwd            string
+	UID, GID       int
+	AdditionalGids []int
+	Tty            bool
+	Width, Height  uint16
+	// Stdin is nil when the process gets no input.
+	Stdin io.Reader
+	// Stdout and Stderr receive the output; with Tty, everything goes to
+	// Stdout.
+	Stdout, Stderr io.Writer
+}
+
+// ExecProcess is a running exec. Its methods are safe for concurrent use.
+type ExecProcess struct {
+	p       *libcontainer.Process
+	console *os.File
+	pumps   sync.WaitGroup
+	Pid     int
+}
+
+// Exec starts a process in the running container id (libcontainer state in
+// stateRoot). The process is a child of the caller. An executable that
+// cannot be found or run is an error whose message says so.
+func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
+	c, err := libcontainer.Load(stateRoot, id)
+	if err != nil {
+		return nil, fmt.Errorf("container %s is not running here: %w", id, err)
+	}
+	p := &libcontainer.Process{
+		Args: spec.Args, Env: spec.Env, Cwd: spec.Cwd,
+		UID: spec.UID, GID: spec.GID, AdditionalGroups: spec.AdditionalGids,
+	}
+	e := &ExecProcess{p: p}
+	var closeAfter []*os.File
+	var consoleParent *os.File
+	if spec.Tty {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		consoleParent = os.NewFile(uintptr(pair[0]), "console-parent")
+		defer consoleParent.Close()
+		child := os.NewFile(uintptr(pair[1]), "console-child")
+		p.ConsoleSocket = child
+		p.ConsoleWidth, p.ConsoleHeight = spec.Width, spec.Height
+		closeAfter = append(closeAfter, child)
+	} else {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		p.Stdout, p.Stderr = outW, errW
+		closeAfter = append(closeAfter, outW, errW)
+		e.pump(outR, spec.Stdout)
+		e.pump(errR, spec.Stderr)
+		if spec.Stdin != nil {
+			inR, inW, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			p.Stdin = inR
+			closeAfter = append(closeAfter, inR)
+			go func() {
+				io.Copy(inW, spec.Stdin)
+				inW.Close()
+			}()
+		}
+	}
+	err = c.Run(p)
+	for _, f := range closeAfter {
+		f.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if consoleParent != nil {
+		master, err := recvFd(consoleParent)
+		if err != nil {
+			p.Signal(syscall.SIGKILL)
+			p.Wait()
+			return nil, fmt.Errorf("receiving the exec's console: %w", err)
+		}
+		e.console = master
+		e.pump(master, spec.Stdout)
+		if spec.Stdin != nil {
+			go func() {
+				io.Copy(master, spec.Stdin)
+				master.Write([]byte{4}) // end of input: ^D through the line discipline
+			}()
+		}
+	}
+	e.Pid, _ = p.Pid()
+	return e, nil
+}
+
+func (e *ExecProcess) pump(r *os.File, w io.Writer) {
+	e.pumps.Add(1)
+	go func() {
+		defer e.pumps.Done()
+		defer r.Close()
+		if w == nil {
+			w = io.Discard
+		}
+		io.Copy(w, r)
+	}()
+}
+
+// Wait waits for the process and its output, and returns its exit code
+// (128+signal when killed).
+func (e *ExecProcess) Wait() int {
+	st, _ := e.p.Wait()
+	waitTimeout(&e.pumps, 2*time.Second)
+	if e.console != nil {
+		e.console.Close()
+	}
+	if st == nil {
+		return 255
+	}
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	if !ok {
+		return st.ExitCode()
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// Resize sets the exec's tty size.
+func (e *ExecProcess) Resize(width, height uint16) error {
+	if e.console == nil {
+		return fmt.Errorf("exec has no tty")
+	}
+	return unix.IoctlSetWinsize(int(e.console.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+}
