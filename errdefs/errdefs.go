@@ -23,6 +23,7 @@ var (
 	ErrPermissionDenied = errors.New("permission denied")
 	ErrUnavailable      = errors.New("unavailable")
 	ErrNotImplemented   = errors.New("not implemented")
+	ErrUnauthorized     = errors.New("unauthorized")
 )
 
 type classed struct {
@@ -67,4 +68,9 @@ func Unavailablef(format string, a ...any) error {
 // NotImplementedf formats an ErrNotImplemented.
 func NotImplementedf(format string, a ...any) error {
 	return Class(ErrNotImplemented, fmt.Errorf(format, a...))
+}
+
+// Unauthorizedf formats an ErrUnauthorized: credentials a registry refused.
+func Unauthorizedf(format string, a ...any) error {
+	return Class(ErrUnauthorized, fmt.Errorf(format, a...))
 }

@@ -1,0 +1,405 @@
+package image
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// archiveEntry is one image in a docker-archive's manifest.json.
+type archiveEntry struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// spooledTar is a tar file on disk with an index of its regular files, so
+// that blobs can be read in any order without extracting them.
+type spooledTar struct {
+	f     *os.File
+	files map[string]*io.SectionReader
+	links map[string]string
+}
+
+// spool copies r to a temporary file and indexes it. Docker's archive
+// format puts manifest.json anywhere, so the stream cannot be read once.
+func (s *Service) spool(r io.Reader) (*spooledTar, error) {
+	f, err := os.CreateTemp(s.cfg.TmpDir, "load-*.tar")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading the archive: %w", err)
+	}
+	st := &spooledTar{f: f, files: map[string]*io.SectionReader{}, links: map[string]string{}}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	counter := &countingReader{r: f}
+	tr := tar.NewReader(counter)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return nil, errdefs.InvalidArgumentf("the archive is not a valid tar: %v", err)
+		}
+		name := path.Clean(h.Name)
+		switch h.Typeflag {
+		case tar.TypeReg:
+			st.files[name] = io.NewSectionReader(f, counter.n, h.Size)
+		case tar.TypeSymlink:
+			st.links[name] = path.Join(path.Dir(name), h.Linkname)
+		case tar.TypeLink:
+			st.links[name] = path.Clean(h.Linkname)
+		}
+	}
+	return st, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (t *spooledTar) Close() error { return t.f.Close() }
+
+// open returns a fresh reader of the file name, following links.
+func (t *spooledTar) open(name string) (*io.SectionReader, error) {
+	name = path.Clean(name)
+	for i := 0; i < 16; i++ {
+		if sr, ok := t.files[name]; ok {
+			return io.NewSectionReader(sr, 0, sr.Size()), nil
+		}
+		target, ok := t.links[name]
+		if !ok {
+			break
+		}
+		name = target
+	}
+	return nil, errdefs.InvalidArgumentf("the archive has no file %q", name)
+}
+
+func (t *spooledTar) readAll(name string) ([]byte, error) {
+	r, err := t.open(name)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+// Load is `docker load`: every image in a docker-archive (what docker save
+// writes, with or without its OCI layout) goes into the store with its
+// tags. It reports "Loaded image: NAME" per tag as Docker does.
+func (s *Service) Load(ctx context.Context, r io.Reader, p *Progress) error {
+	t, err := s.spool(r)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	b, err := t.readAll("manifest.json")
+	if err != nil {
+		return errdefs.InvalidArgumentf("not a docker image archive: it has no manifest.json")
+	}
+	var entries []archiveEntry
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return errdefs.InvalidArgumentf("the archive's manifest.json: %v", err)
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.loadEntry(t, e, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p *Progress) error {
+	raw, err := t.readAll(e.Config)
+	if err != nil {
+		return err
+	}
+	var cfg dockerspec.DockerOCIImage
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return errdefs.InvalidArgumentf("image config %s: %v", e.Config, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(e.Layers) {
+		return errdefs.InvalidArgumentf("image %s lists %d layers but its config %d", e.Config, len(e.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	var names []string
+	for _, tag := range e.RepoTags {
+		n, err := ParseName(tag)
+		if err != nil {
+			return err
+		}
+		names = append(names, n.String())
+	}
+	var parent digest.Digest
+	for i, lp := range e.Layers {
+		diffID := cfg.RootFS.DiffIDs[i]
+		chain := chainID(parent, diffID)
+		if _, err := s.ensureLayer(parent, chain, diffID, func() (io.ReadCloser, error) {
+			r, err := t.open(lp)
+			if err != nil {
+				return nil, err
+			}
+			p.Status(diffID.Encoded()[:12], "Loading layer")
+			return io.NopCloser(r), nil
+		}); err != nil {
+			return err
+		}
+		parent = chain
+	}
+	created := time.Now()
+	if cfg.Created != nil {
+		created = *cfg.Created
+	}
+	id, err := s.createImage(raw, parent.Encoded(), names, nil, "", created)
+	if err != nil {
+		return err
+	}
+	if len(e.RepoTags) == 0 {
+		p.Stream("Loaded image ID: sha256:" + id + "\n")
+	}
+	for _, n := range names {
+		p.Stream("Loaded image: " + reference.FamiliarString(mustParse(n)) + "\n")
+	}
+	return nil
+}
+
+// Save is `docker save`: a docker-archive of the named images, layers
+// uncompressed as the store keeps them, shared layers written once.
+func (s *Service) Save(ctx context.Context, refs []string, w io.Writer) error {
+	type want struct {
+		id   string
+		tags []string
+	}
+	var wants []*want
+	byID := map[string]*want{}
+	for _, ref := range refs {
+		img, err := s.lookup(ref)
+		if err != nil {
+			return err
+		}
+		wt, ok := byID[img.ID]
+		if !ok {
+			wt = &want{id: img.ID}
+			byID[img.ID] = wt
+			wants = append(wants, wt)
+		}
+		if n, err := ParseName(ref); err == nil && !strings.HasPrefix(img.ID, strings.TrimPrefix(ref, "sha256:")) {
+			wt.tags = append(wt.tags, reference.FamiliarString(n))
+		}
+	}
+	tw := tar.NewWriter(w)
+	written := map[string]bool{}
+	var manifest []archiveEntry
+	mtime := time.Unix(0, 0)
+	for _, wt := range wants {
+		img, err := s.store.Image(wt.id)
+		if err != nil {
+			return err
+		}
+		raw, err := s.store.ImageBigData(img.ID, keyConfig)
+		if err != nil {
+			return err
+		}
+		cfgName := "blobs/sha256/" + img.ID
+		if err := writeTarFile(tw, cfgName, raw, mtime); err != nil {
+			return err
+		}
+		e := archiveEntry{Config: cfgName, RepoTags: wt.tags}
+		chain, err := s.layerChain(img)
+		if err != nil {
+			return err
+		}
+		for _, l := range chain {
+			name := "blobs/sha256/" + l.UncompressedDigest.Encoded()
+			e.Layers = append(e.Layers, name)
+			if written[name] {
+				continue
+			}
+			written[name] = true
+			if err := s.writeLayer(ctx, tw, name, l.ID, l.UncompressedSize, mtime); err != nil {
+				return err
+			}
+		}
+		manifest = append(manifest, e)
+	}
+	b, _ := json.Marshal(manifest)
+	if err := writeTarFile(tw, "manifest.json", b, mtime); err != nil {
+		return err
+	}
+	if err := writeTarFile(tw, "oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`), mtime); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func writeTarFile(tw *tar.Writer, name string, b []byte, mtime time.Time) error {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	_, err := tw.Write(b)
+	return err
+}
+
+// writeLayer streams a layer's diff into the archive. Its size is known
+// from the store; should the diff differ, the archive fails rather than
+// carry a layer that does not match its digest.
+func (s *Service) writeLayer(ctx context.Context, tw *tar.Writer, name, id string, size int64, mtime time.Time) error {
+	rc, err := s.diff(id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if size <= 0 {
+		return fmt.Errorf("layer %s has no recorded size", id)
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	n, err := io.CopyN(tw, rc, size)
+	if err != nil {
+		return fmt.Errorf("layer %s: wrote %d of %d bytes: %w", id, n, size, err)
+	}
+	return nil
+}
+
+// ImportOptions are `docker import`'s.
+type ImportOptions struct {
+	Ref     string   // repo[:tag] to name the image, or ""
+	Changes []string // Dockerfile instructions: CMD, ENTRYPOINT, ENV, ...
+	Message string
+}
+
+// Import is `docker import`: a rootfs tar (compressed or not) becomes a
+// one-layer image.
+func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p *Progress) (string, error) {
+	var names []string
+	if opts.Ref != "" {
+		n, err := ParseName(opts.Ref)
+		if err != nil {
+			return "", err
+		}
+		names = []string{n.String()}
+	}
+	var cfg dockerspec.DockerOCIImageConfig
+	for _, c := range opts.Changes {
+		if err := applyChange(&cfg, c); err != nil {
+			return "", err
+		}
+	}
+	l, _, err := s.store.PutLayer("", "", nil, "", false, nil, r)
+	if err != nil {
+		return "", errdefs.InvalidArgumentf("importing the rootfs: %v", err)
+	}
+	now := time.Now().UTC()
+	comment := "Imported from -"
+	if opts.Message != "" {
+		comment = opts.Message
+	}
+	img := dockerspec.DockerOCIImage{
+		Image: ocispec.Image{
+			Created:  &now,
+			Platform: ocispec.Platform{OS: "linux", Architecture: goarch()},
+			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.UncompressedDigest}},
+			History:  []ocispec.History{{Created: &now, Comment: comment}},
+		},
+		Config: cfg,
+	}
+	raw, err := json.Marshal(img)
+	if err != nil {
+		return "", err
+	}
+	id, err := s.createImage(raw, l.ID, names, nil, "", now)
+	if err != nil {
+		s.store.DeleteLayer(l.ID)
+		return "", err
+	}
+	p.Status("", "sha256:"+id)
+	return id, nil
+}
+
+// applyChange applies one --change instruction to an image config.
+func applyChange(c *dockerspec.DockerOCIImageConfig, change string) error {
+	instr, arg, _ := strings.Cut(strings.TrimSpace(change), " ")
+	arg = strings.TrimSpace(arg)
+	list := func() []string {
+		var l []string
+		if strings.HasPrefix(arg, "[") && json.Unmarshal([]byte(arg), &l) == nil {
+			return l
+		}
+		return []string{"/bin/sh", "-c", arg}
+	}
+	switch strings.ToUpper(instr) {
+	case "CMD":
+		c.Cmd = list()
+	case "ENTRYPOINT":
+		c.Entrypoint = list()
+	case "ENV":
+		k, v, ok := strings.Cut(arg, "=")
+		if !ok {
+			k, v, _ = strings.Cut(arg, " ")
+		}
+		c.Env = append(c.Env, strings.TrimSpace(k)+"="+strings.Trim(strings.TrimSpace(v), `"`))
+	case "WORKDIR":
+		c.WorkingDir = arg
+	case "USER":
+		c.User = arg
+	case "LABEL":
+		k, v, _ := strings.Cut(arg, "=")
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		c.Labels[k] = strings.Trim(v, `"`)
+	case "EXPOSE":
+		if c.ExposedPorts == nil {
+			c.ExposedPorts = map[string]struct{}{}
+		}
+		for _, port := range strings.Fields(arg) {
+			if !strings.Contains(port, "/") {
+				port += "/tcp"
+			}
+			c.ExposedPorts[port] = struct{}{}
+		}
+	case "STOPSIGNAL":
+		c.StopSignal = arg
+	case "VOLUME":
+		if c.Volumes == nil {
+			c.Volumes = map[string]struct{}{}
+		}
+		for _, v := range list() {
+			c.Volumes[v] = struct{}{}
+		}
+	default:
+		return errdefs.InvalidArgumentf("%s is not a valid change command", instr)
+	}
+	return nil
+}

@@ -1,0 +1,507 @@
+// Package image keeps lodge's images: names and lookups over the layer
+// store, and moving images in and out through registries (go-containerregistry),
+// docker-archive tarballs and rootfs imports.
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	cstorage "go.podman.io/storage"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// The big-data keys an image record keeps.
+const (
+	keyConfig   = "config"
+	keyManifest = "manifest"
+)
+
+// Config is what the registry side needs from the daemon's configuration.
+type Config struct {
+	TmpDir             string   // for spooling archives; on the data root's disk
+	InsecureRegistries []string // host[:port]s spoken to over plain HTTP
+	Mirrors            []string // registry mirrors for docker.io, as URLs or hosts
+	Log                *slog.Logger
+}
+
+// Service owns the image records. It is safe for concurrent use.
+type Service struct {
+	cfg   Config
+	store cstorage.Store
+	// mu serialises changes to names, so that tag, pull and rmi see a
+	// consistent picture.
+	mu sync.Mutex
+}
+
+// New returns the image service over store.
+func New(store cstorage.Store, cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Service{cfg: cfg, store: store}
+}
+
+// meta is what lodge keeps in an image record's metadata.
+type meta struct {
+	RepoDigests []string `json:"repoDigests,omitempty"`
+}
+
+func readMeta(img *cstorage.Image) meta {
+	var m meta
+	json.Unmarshal([]byte(img.Metadata), &m)
+	return m
+}
+
+// ParseName normalises a user's image name as Docker does: "busybox"
+// becomes docker.io/library/busybox:latest.
+func ParseName(s string) (reference.Named, error) {
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return nil, errdefs.InvalidArgumentf("invalid reference format: %q: %v", s, err)
+	}
+	return reference.TagNameOnly(n), nil
+}
+
+// lookup finds an image by name, full or short ID, or name@digest.
+func (s *Service) lookup(ref string) (*cstorage.Image, error) {
+	id := strings.TrimPrefix(ref, "sha256:")
+	if len(id) >= 3 && isHex(id) {
+		if img, err := s.store.Image(id); err == nil && strings.HasPrefix(img.ID, id) {
+			return img, nil
+		}
+	}
+	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
+		if c, ok := n.(reference.Canonical); ok {
+			imgs, _ := s.store.ImagesByDigest(c.Digest())
+			for _, img := range imgs {
+				for _, rd := range readMeta(img).RepoDigests {
+					if rd == c.String() {
+						return img, nil
+					}
+				}
+			}
+			if len(imgs) > 0 {
+				return imgs[0], nil
+			}
+		} else if img, err := s.store.Image(reference.TagNameOnly(n).String()); err == nil {
+			return img, nil
+		}
+	}
+	return nil, errdefs.NotFoundf("No such image: %s", ref)
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// configOf reads an image's config.
+func (s *Service) configOf(img *cstorage.Image) (*dockerspec.DockerOCIImage, error) {
+	b, err := s.store.ImageBigData(img.ID, keyConfig)
+	if err != nil {
+		return nil, fmt.Errorf("image %s has no config: %w", img.ID[:12], err)
+	}
+	var c dockerspec.DockerOCIImage
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.ID[:12], err)
+	}
+	return &c, nil
+}
+
+// Resolve gives a new container its image: the ID and the config.
+func (s *Service) Resolve(ctx context.Context, ref string) (string, *ocispec.Image, error) {
+	img, err := s.lookup(ref)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := s.configOf(img)
+	if err != nil {
+		return "", nil, err
+	}
+	oci := c.Image
+	oci.Config = c.Config.ImageConfig // DockerOCIImage shadows the OCI config
+	return img.ID, &oci, nil
+}
+
+// familiar splits an image's names into Docker's RepoTags (short form).
+func familiar(img *cstorage.Image) []string {
+	var tags []string
+	for _, n := range img.Names {
+		if r, err := reference.ParseNormalizedNamed(n); err == nil {
+			tags = append(tags, reference.FamiliarString(r))
+		}
+	}
+	sort.Strings(tags)
+	return tags
+}
+
+func (s *Service) repoDigests(img *cstorage.Image) []string {
+	var out []string
+	for _, rd := range readMeta(img).RepoDigests {
+		if r, err := reference.ParseNormalizedNamed(rd); err == nil {
+			out = append(out, reference.FamiliarString(r))
+		}
+	}
+	return out
+}
+
+// size is the sum of the image's layers, uncompressed.
+func (s *Service) size(img *cstorage.Image) int64 {
+	var total int64
+	for id := img.TopLayer; id != ""; {
+		l, err := s.store.Layer(id)
+		if err != nil {
+			break
+		}
+		if l.UncompressedSize > 0 {
+			total += l.UncompressedSize
+		}
+		id = l.Parent
+	}
+	return total
+}
+
+// ListOptions filter List.
+type ListOptions struct {
+	All     bool
+	Filters map[string][]string // dangling, reference, label, before, since
+	InUse   func(id string) int // containers using an image
+}
+
+// List is `docker images`.
+func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
+	imgs, err := s.store.Images()
+	if err != nil {
+		return nil, err
+	}
+	for k := range opts.Filters {
+		switch k {
+		case "dangling", "reference", "label", "before", "since":
+		default:
+			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
+		}
+	}
+	out := []imagetypes.Summary{}
+	for i := range imgs {
+		img := &imgs[i]
+		c, err := s.configOf(img)
+		if err != nil {
+			continue
+		}
+		tags := familiar(img)
+		if !matchImage(img, c, tags, opts.Filters, s) {
+			continue
+		}
+		sum := imagetypes.Summary{
+			ID: "sha256:" + img.ID, RepoTags: nonNil(tags), RepoDigests: nonNil(s.repoDigests(img)),
+			Created: img.Created.Unix(), Size: s.size(img), Labels: c.Config.Labels, Containers: -1,
+		}
+		if c.Created != nil {
+			sum.Created = c.Created.Unix()
+		}
+		if opts.InUse != nil {
+			sum.Containers = int64(opts.InUse(img.ID))
+		}
+		out = append(out, sum)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created > out[j].Created })
+	return out, nil
+}
+
+func matchImage(img *cstorage.Image, c *dockerspec.DockerOCIImage, tags []string, f map[string][]string, s *Service) bool {
+	for _, v := range f["dangling"] {
+		if (v == "true" || v == "1") != (len(img.Names) == 0) {
+			return false
+		}
+	}
+	if refs := f["reference"]; len(refs) > 0 {
+		ok := false
+		for _, pat := range refs {
+			for _, t := range tags {
+				if m, _ := reference.FamiliarMatch(pat, mustParse(t)); m {
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	for _, l := range f["label"] {
+		k, v, hasV := strings.Cut(l, "=")
+		got, ok := c.Config.Labels[k]
+		if !ok || (hasV && got != v) {
+			return false
+		}
+	}
+	for _, key := range []string{"before", "since"} {
+		for _, ref := range f[key] {
+			other, err := s.lookup(ref)
+			if err != nil {
+				return false
+			}
+			if key == "before" && !img.Created.Before(other.Created) || key == "since" && !img.Created.After(other.Created) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func mustParse(s string) reference.Named {
+	n, _ := reference.ParseNormalizedNamed(s)
+	return n
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Inspect is `docker image inspect`.
+func (s *Service) Inspect(ref string) (imagetypes.InspectResponse, error) {
+	img, err := s.lookup(ref)
+	if err != nil {
+		return imagetypes.InspectResponse{}, err
+	}
+	c, err := s.configOf(img)
+	if err != nil {
+		return imagetypes.InspectResponse{}, err
+	}
+	r := imagetypes.InspectResponse{
+		ID: "sha256:" + img.ID, RepoTags: nonNil(familiar(img)), RepoDigests: nonNil(s.repoDigests(img)),
+		Author: c.Author, Architecture: c.Architecture, Variant: c.Variant, Os: c.OS, OsVersion: c.OSVersion,
+		Size: s.size(img), Config: &c.Config,
+		RootFS:      imagetypes.RootFS{Type: "layers"},
+		GraphDriver: &storage.DriverData{Name: s.store.GraphDriverName(), Data: map[string]string{}},
+	}
+	if c.Created != nil {
+		r.Created = c.Created.UTC().Format(time.RFC3339Nano)
+	}
+	if n := len(c.History); n > 0 {
+		r.Comment = c.History[n-1].Comment
+	}
+	for _, d := range c.RootFS.DiffIDs {
+		r.RootFS.Layers = append(r.RootFS.Layers, d.String())
+	}
+	return r, nil
+}
+
+// History is `docker history`: the config's history, newest first, with
+// each non-empty entry's layer size.
+func (s *Service) History(ref string) ([]imagetypes.HistoryResponseItem, error) {
+	img, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.configOf(img)
+	if err != nil {
+		return nil, err
+	}
+	var layers []*cstorage.Layer
+	for id := img.TopLayer; id != ""; {
+		l, err := s.store.Layer(id)
+		if err != nil {
+			break
+		}
+		layers = append([]*cstorage.Layer{l}, layers...)
+		id = l.Parent
+	}
+	out := []imagetypes.HistoryResponseItem{}
+	li := 0
+	for _, h := range c.History {
+		item := imagetypes.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, Tags: []string{}}
+		if h.Created != nil {
+			item.Created = h.Created.Unix()
+		}
+		if !h.EmptyLayer && li < len(layers) {
+			item.Size = layers[li].UncompressedSize
+			li++
+		}
+		out = append([]imagetypes.HistoryResponseItem{item}, out...)
+	}
+	if len(out) > 0 {
+		out[0].ID = "sha256:" + img.ID
+		out[0].Tags = nonNil(familiar(img))
+	}
+	return out, nil
+}
+
+// Tag gives the image src the name dst (taking it from any other image).
+func (s *Service) Tag(src, dst string) error {
+	n, err := ParseName(dst)
+	if err != nil {
+		return err
+	}
+	if _, ok := n.(reference.Canonical); ok {
+		return errdefs.InvalidArgumentf("refusing to create a tag with a digest reference")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	img, err := s.lookup(src)
+	if err != nil {
+		return err
+	}
+	return s.store.AddNames(img.ID, []string{n.String()})
+}
+
+// RemoveOptions are `docker rmi`'s.
+type RemoveOptions struct {
+	Force bool
+	// UsedBy names a container using the image, or "".
+	UsedBy func(id string) string
+}
+
+// Remove is `docker rmi`: by name it untags, and deletes the image once
+// it has no name left; by ID it deletes the image and all its names
+// (Docker refuses that for an image with several names unless forced).
+func (s *Service) Remove(ref string, opts RemoveOptions) ([]imagetypes.DeleteResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	img, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	var out []imagetypes.DeleteResponse
+	byName := ""
+	if n, err := ParseName(ref); err == nil && !strings.HasPrefix(img.ID, strings.TrimPrefix(ref, "sha256:")) {
+		byName = n.String()
+	}
+	user := ""
+	if opts.UsedBy != nil {
+		user = opts.UsedBy(img.ID)
+	}
+	if byName != "" && (len(img.Names) > 1 || (user != "" && opts.Force)) {
+		if err := s.store.RemoveNames(img.ID, []string{byName}); err != nil {
+			return nil, err
+		}
+		return []imagetypes.DeleteResponse{{Untagged: reference.FamiliarString(mustParse(byName))}}, nil
+	}
+	if byName == "" && len(img.Names) > 1 && !opts.Force {
+		return nil, errdefs.Conflictf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", img.ID[:12])
+	}
+	if user != "" {
+		if byName != "" {
+			return nil, errdefs.Conflictf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ref, user[:12], img.ID[:12])
+		}
+		return nil, errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", img.ID[:12], user[:12])
+	}
+	for _, n := range familiar(img) {
+		out = append(out, imagetypes.DeleteResponse{Untagged: n})
+	}
+	if _, err := s.store.DeleteImage(img.ID, true); err != nil {
+		return out, fmt.Errorf("deleting image %s: %w", img.ID[:12], err)
+	}
+	out = append(out, imagetypes.DeleteResponse{Deleted: "sha256:" + img.ID})
+	return out, nil
+}
+
+// Prune deletes dangling images not used by containers, or with all every
+// unused one. It returns what went and the space it freed.
+func (s *Service) Prune(all bool, inUse func(id string) string) ([]imagetypes.DeleteResponse, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	imgs, err := s.store.Images()
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []imagetypes.DeleteResponse
+	var freed uint64
+	var errs []error
+	for i := range imgs {
+		img := &imgs[i]
+		if (!all && len(img.Names) > 0) || inUse(img.ID) != "" {
+			continue
+		}
+		size := s.size(img)
+		for _, n := range familiar(img) {
+			out = append(out, imagetypes.DeleteResponse{Untagged: n})
+		}
+		if _, err := s.store.DeleteImage(img.ID, true); err != nil {
+			if errors.Is(err, cstorage.ErrImageUsedByContainer) {
+				continue
+			}
+			errs = append(errs, err)
+			continue
+		}
+		freed += uint64(size)
+		out = append(out, imagetypes.DeleteResponse{Deleted: "sha256:" + img.ID})
+	}
+	return out, freed, errors.Join(errs...)
+}
+
+// Count is the number of images, for `info`.
+func (s *Service) Count() int {
+	imgs, _ := s.store.Images()
+	return len(imgs)
+}
+
+// createImage records an image whose layers are in the store, named names
+// (taken from other images), unless it exists; it returns its ID.
+func (s *Service) createImage(rawConfig []byte, topLayer string, names []string, manifest []byte, repoDigest string, created time.Time) (string, error) {
+	id := digest.FromBytes(rawConfig).Encoded()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	img, err := s.store.Image(id)
+	if err != nil {
+		opts := &cstorage.ImageOptions{CreationDate: created,
+			BigData: []cstorage.ImageBigDataOption{{Key: keyConfig, Data: rawConfig, Digest: digest.FromBytes(rawConfig)}}}
+		if manifest != nil {
+			opts.BigData = append(opts.BigData, cstorage.ImageBigDataOption{Key: keyManifest, Data: manifest, Digest: digest.FromBytes(manifest)})
+		}
+		if img, err = s.store.CreateImage(id, nil, topLayer, "", opts); err != nil {
+			return "", err
+		}
+	}
+	if err := s.addRepoDigest(img, repoDigest); err != nil {
+		return "", err
+	}
+	if len(names) > 0 {
+		if err := s.store.AddNames(id, names); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// addRepoDigest records that the registry knows img as rd (repo@digest).
+// Callers hold s.mu.
+func (s *Service) addRepoDigest(img *cstorage.Image, rd string) error {
+	m := readMeta(img)
+	if rd == "" || contains(m.RepoDigests, rd) {
+		return nil
+	}
+	m.RepoDigests = append(m.RepoDigests, rd)
+	b, _ := json.Marshal(m)
+	return s.store.SetMetadata(img.ID, string(b))
+}

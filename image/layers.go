@@ -1,0 +1,52 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	digest "github.com/opencontainers/go-digest"
+	cstorage "go.podman.io/storage"
+)
+
+// chainID names a layer by everything beneath it, as the OCI image spec
+// defines; lodge uses it as the layer's ID so that images share layers.
+func chainID(parent, diffID digest.Digest) digest.Digest {
+	if parent == "" {
+		return diffID
+	}
+	return digest.FromString(parent.String() + " " + diffID.String())
+}
+
+// ensureLayer makes sure the layer diffID on top of parent is in the store,
+// reading its tar (compressed or not) from open when it is not. The
+// content must hash to diffID; a layer that does not is deleted again.
+// existed says whether nothing had to be read.
+func (s *Service) ensureLayer(parent, chain, diffID digest.Digest, open func() (io.ReadCloser, error)) (existed bool, err error) {
+	id := chain.Encoded()
+	if l, err := s.store.Layer(id); err == nil && l.UncompressedDigest == diffID {
+		return true, nil
+	}
+	r, err := open()
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	parentID := ""
+	if parent != "" {
+		parentID = parent.Encoded()
+	}
+	l, _, err := s.store.PutLayer(id, parentID, nil, "", false, nil, r)
+	if errors.Is(err, cstorage.ErrDuplicateID) {
+		// Another pull made it meanwhile.
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("storing layer %s: %w", diffID.Encoded()[:12], err)
+	}
+	if l.UncompressedDigest != diffID {
+		s.store.DeleteLayer(id)
+		return false, fmt.Errorf("layer content %s does not match the image's diff ID %s", l.UncompressedDigest, diffID)
+	}
+	return false, nil
+}

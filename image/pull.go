@@ -1,0 +1,182 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// PullOptions are `docker pull`'s.
+type PullOptions struct {
+	Platform string // os/arch[/variant]; "" is this machine's
+	Auth     *Auth
+}
+
+// Pull fetches ref from its registry (a docker.io mirror first, where
+// configured) into the store, reporting on p. Every blob is verified
+// against its digest and every layer against the config's diff ID; a pull
+// that fails leaves the other images as they were.
+func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, p *Progress) (string, error) {
+	n, err := ParseName(ref)
+	if err != nil {
+		return "", err
+	}
+	plat, err := parsePlatform(opts.Platform)
+	if err != nil {
+		return "", err
+	}
+	var lastErr error
+	for _, src := range s.sources(n) {
+		id, err := s.pullFrom(ctx, n, src, plat, opts.Auth, p)
+		if err == nil {
+			return id, nil
+		}
+		lastErr = err
+		if src != "" {
+			s.cfg.Log.Warn("mirror failed; trying the next source", "mirror", src, "ref", n.String(), "err", err)
+		}
+	}
+	return "", lastErr
+}
+
+func parsePlatform(s string) (v1.Platform, error) {
+	if s == "" {
+		return v1.Platform{OS: "linux", Architecture: goruntime.GOARCH}, nil
+	}
+	p, err := v1.ParsePlatform(s)
+	if err != nil {
+		return v1.Platform{}, errdefs.InvalidArgumentf("invalid platform %q: %v", s, err)
+	}
+	return *p, nil
+}
+
+func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, plat v1.Platform, a *Auth, p *Progress) (string, error) {
+	rref, err := s.remoteRef(n, src)
+	if err != nil {
+		return "", err
+	}
+	ropts := append(s.remoteOptions(ctx, a), remote.WithPlatform(plat))
+	tagOrDigest := "latest"
+	if t, ok := n.(reference.Tagged); ok {
+		tagOrDigest = t.Tag()
+	}
+	if d, ok := n.(reference.Digested); ok {
+		tagOrDigest = d.Digest().String()
+	}
+	desc, err := remote.Get(rref, ropts...)
+	if err != nil {
+		return "", registryError("pull", reference.FamiliarString(n), err)
+	}
+	p.Status(tagOrDigest, "Pulling from "+reference.Path(n))
+	img, err := desc.Image()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", reference.FamiliarString(n), err)
+	}
+	rawConfig, err := img.RawConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	if cfg.OS != "" && cfg.OS != plat.OS || cfg.Architecture != "" && cfg.Architecture != plat.Architecture {
+		return "", errdefs.InvalidArgumentf("image %s is for %s/%s, not %s/%s", reference.FamiliarString(n), cfg.OS, cfg.Architecture, plat.OS, plat.Architecture)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return "", err
+	}
+	if len(layers) != len(cfg.RootFS.DiffIDs) {
+		return "", fmt.Errorf("image %s has %d layers but %d diff IDs", reference.FamiliarString(n), len(layers), len(cfg.RootFS.DiffIDs))
+	}
+	id := digest.FromBytes(rawConfig).Encoded()
+	_, lookupErr := s.store.Image(id)
+	existed := lookupErr == nil
+	var parent digest.Digest
+	for i, l := range layers {
+		diffID := digest.Digest(cfg.RootFS.DiffIDs[i].String())
+		chain := chainID(parent, diffID)
+		short := shortID(l)
+		size, _ := l.Size()
+		did, err := s.ensureLayer(parent, chain, diffID, func() (io.ReadCloser, error) {
+			p.Status(short, "Pulling fs layer")
+			rc, err := l.Compressed() // verified against its digest as it is read
+			if err != nil {
+				return nil, registryError("pull", reference.FamiliarString(n), err)
+			}
+			return readCloser{&bar{r: rc, p: p, id: short, status: "Downloading", total: size}, rc}, nil
+		})
+		if err != nil {
+			return "", err
+		}
+		if did {
+			p.Status(short, "Already exists")
+		} else {
+			p.Status(short, "Pull complete")
+		}
+		parent = chain
+	}
+	manifest, _ := img.RawManifest()
+	repoDigest := n.Name() + "@" + desc.Digest.String()
+	var names []string
+	if _, ok := n.(reference.Tagged); ok {
+		names = []string{n.String()}
+	}
+	created := time.Now()
+	if !cfg.Created.IsZero() {
+		created = cfg.Created.Time
+	}
+	if _, err := s.createImage(rawConfig, parent.Encoded(), names, manifest, repoDigest, created); err != nil {
+		return "", err
+	}
+	p.Status("", "Digest: "+desc.Digest.String())
+	if existed {
+		p.Status("", "Status: Image is up to date for "+reference.FamiliarString(n))
+	} else {
+		p.Status("", "Status: Downloaded newer image for "+reference.FamiliarString(n))
+	}
+	return id, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+func shortID(l v1.Layer) string {
+	d, err := l.Digest()
+	if err != nil {
+		return "layer"
+	}
+	return d.Hex[:12]
+}
+
+// DecodeAuth reads the X-Registry-Auth header: base64url JSON.
+func DecodeAuth(header string) (*Auth, error) {
+	if header == "" {
+		return nil, nil
+	}
+	b, err := decodeBase64(header)
+	if err != nil {
+		return nil, errdefs.InvalidArgumentf("invalid X-Registry-Auth header: %v", err)
+	}
+	var a Auth
+	if err := json.NewDecoder(strings.NewReader(string(b))).Decode(&a); err != nil {
+		return nil, errdefs.InvalidArgumentf("invalid X-Registry-Auth header: %v", err)
+	}
+	return &a, nil
+}
+
+func goarch() string { return goruntime.GOARCH }

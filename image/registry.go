@@ -1,0 +1,149 @@
+package image
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/moby/moby/api/types/registry"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/version"
+)
+
+// Auth is the credentials a client sent (X-Registry-Auth); nil or empty
+// means the user's ~/.docker/config.json and credential helpers.
+type Auth = registry.AuthConfig
+
+func authenticator(a *Auth) remote.Option {
+	if a == nil || (a.Username == "" && a.Password == "" && a.Auth == "" && a.IdentityToken == "" && a.RegistryToken == "") {
+		return remote.WithAuthFromKeychain(authn.DefaultKeychain)
+	}
+	return remote.WithAuth(authn.FromConfig(authn.AuthConfig{
+		Username: a.Username, Password: a.Password, Auth: a.Auth,
+		IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken,
+	}))
+}
+
+// remoteRef turns a normalised name into go-containerregistry's, speaking
+// plain HTTP to loopback registries (go-containerregistry's rule, as
+// Docker's) and to the configured insecure ones.
+func (s *Service) remoteRef(n reference.Named, registryHost string) (name.Reference, error) {
+	str := n.String()
+	if registryHost != "" {
+		str = registryHost + "/" + reference.Path(n)
+		if t, ok := n.(reference.Tagged); ok {
+			str += ":" + t.Tag()
+		}
+		if d, ok := n.(reference.Digested); ok {
+			str += "@" + d.Digest().String()
+		}
+	}
+	host := registryHost
+	if host == "" {
+		host = reference.Domain(n)
+	}
+	var opts []name.Option
+	if s.insecure(host) {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(str, opts...)
+	if err != nil {
+		return nil, errdefs.InvalidArgumentf("invalid reference %q: %v", str, err)
+	}
+	return r, nil
+}
+
+func (s *Service) insecure(host string) bool {
+	for _, h := range s.cfg.InsecureRegistries {
+		if strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(h, "http://"), "https://"), "/") == host {
+			return true
+		}
+	}
+	return false
+}
+
+// sources are the registries to try for n: the mirrors first for
+// docker.io, then the registry itself.
+func (s *Service) sources(n reference.Named) []string {
+	if reference.Domain(n) != "docker.io" {
+		return []string{""}
+	}
+	var out []string
+	for _, m := range s.cfg.Mirrors {
+		m = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://"), "/")
+		out = append(out, m)
+	}
+	return append(out, "")
+}
+
+func (s *Service) remoteOptions(ctx context.Context, a *Auth) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), authenticator(a), remote.WithUserAgent("lodge/" + version.Version), remote.WithJobs(4)}
+}
+
+// registryError gives a registry's refusal its class. Refused credentials
+// are not a 401: to the docker CLI that means "prompt for a password",
+// which hangs a script; Docker answers not found for pulls too.
+func registryError(op, ref string, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			if op == "push" {
+				return errdefs.PermissionDeniedf("push access denied for %s (may require 'docker login'): %v", ref, err)
+			}
+			return errdefs.NotFoundf("pull access denied for %s, repository does not exist or may require 'docker login': %v", ref, err)
+		case http.StatusNotFound:
+			return errdefs.NotFoundf("manifest for %s not found: %v", ref, err)
+		}
+	}
+	return err
+}
+
+// Login checks credentials against a registry, for `docker login`.
+func (s *Service) Login(ctx context.Context, a Auth) (string, error) {
+	host := a.ServerAddress
+	host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), "/")
+	host = strings.TrimSuffix(host, "/v1")
+	if host == "" || host == "index.docker.io" || host == "registry-1.docker.io" {
+		host = "docker.io"
+	}
+	var opts []name.Option
+	if s.insecure(host) {
+		opts = append(opts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(host, opts...)
+	if err != nil {
+		return "", errdefs.InvalidArgumentf("invalid registry %q: %v", a.ServerAddress, err)
+	}
+	auth := authn.FromConfig(authn.AuthConfig{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken})
+	tr, err := transport.NewWithContext(ctx, reg, auth, http.DefaultTransport, []string{reg.Scope(transport.PullScope)})
+	if err != nil {
+		return "", errdefs.Unauthorizedf("login to %s failed: %v", host, err)
+	}
+	url := fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return "", errdefs.Unauthorizedf("login to %s failed: %v", host, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", errdefs.Unauthorizedf("login attempt to %s failed with status: %s", url, resp.Status)
+	}
+	return "Login Succeeded", nil
+}
+
+// decodeBase64 accepts the URL-safe alphabet clients use, padded or not.
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	return base64.RawURLEncoding.DecodeString(strings.NewReplacer("+", "-", "/", "_").Replace(s))
+}

@@ -1,0 +1,175 @@
+// Package storage keeps lodge's layers, images and container filesystems
+// in go.podman.io/storage under the user's data root. It chooses the
+// driver (native rootless overlay, else fuse-overlayfs, else vfs) and makes
+// and mounts containers' root filesystems.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	cstorage "go.podman.io/storage"
+	"go.podman.io/storage/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// Options say where the store lives and how to choose its driver.
+type Options struct {
+	DataRoot string // <data-root>; the store is under <data-root>/storage
+	RunRoot  string // runtime dir for mount bookkeeping
+	Driver   string // "" chooses; overlay, fuse-overlayfs or vfs forces
+	// SingleID is true when the user namespace maps only the user's own
+	// id: chowns to other ids cannot work and are ignored.
+	SingleID bool
+	// HostUID is the user's uid outside the namespace.
+	HostUID int
+	Log     *slog.Logger
+}
+
+// Store is the opened store and how its driver was chosen.
+type Store struct {
+	cstorage.Store
+	driver string // overlay, fuse-overlayfs or vfs
+	reason string // why, when it is not native overlay
+}
+
+// Driver is the driver lodge uses, as `info` shows it.
+func (s *Store) Driver() string { return s.driver }
+
+// Reason explains a fallback ("" for native overlay).
+func (s *Store) Reason() string { return s.reason }
+
+// driverFile remembers the choice: images made with one driver are
+// invisible to another, so a later start must not silently change it.
+const driverFile = "lodge-driver"
+
+// Open opens (creating if needed) the store and chooses its driver.
+func Open(o Options) (*Store, error) {
+	// go.podman.io/storage reads these to behave as under rootless Podman
+	// (userxattr for overlay, no chown of the store's own files).
+	os.Setenv("_CONTAINERS_USERNS_CONFIGURED", "1")
+	os.Setenv("_CONTAINERS_ROOTLESS_UID", strconv.Itoa(o.HostUID))
+	graph := filepath.Join(o.DataRoot, "storage")
+	if err := os.MkdirAll(graph, 0o700); err != nil {
+		return nil, err
+	}
+	var candidates []string
+	reason := ""
+	switch {
+	case o.Driver != "":
+		candidates = []string{o.Driver}
+	default:
+		if b, err := os.ReadFile(filepath.Join(graph, driverFile)); err == nil {
+			candidates = []string{strings.TrimSpace(string(b))}
+		} else {
+			candidates = []string{"overlay", "fuse-overlayfs", "vfs"}
+			if fs := networkFS(graph); fs != "" {
+				reason = fmt.Sprintf("the data root %s is on %s, where overlay upper directories do not work; for speed put the data root on a local disk (data-root in the config, e.g. under /tmp or /var/tmp)", o.DataRoot, fs)
+				candidates = []string{"fuse-overlayfs", "vfs"}
+			}
+		}
+	}
+	var errs []string
+	for _, d := range candidates {
+		st, err := open(o, graph, d)
+		if err == nil {
+			os.WriteFile(filepath.Join(graph, driverFile), []byte(d+"\n"), 0o600)
+			if d != "overlay" && reason == "" && len(errs) > 0 {
+				reason = strings.Join(errs, "; ")
+			}
+			if reason != "" && o.Log != nil {
+				o.Log.Warn("storage driver fallback", "driver", d, "reason", reason)
+			}
+			return &Store{Store: st, driver: d, reason: reason}, nil
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", d, err))
+	}
+	return nil, errdefs.Unavailablef("no storage driver works under %s: %s", graph, strings.Join(errs, "; "))
+}
+
+func open(o Options, graph, driver string) (cstorage.Store, error) {
+	opts := types.StoreOptions{
+		RunRoot:   filepath.Join(o.RunRoot, "storage"),
+		GraphRoot: graph,
+	}
+	name := driver
+	switch driver {
+	case "overlay":
+		opts.GraphDriverOptions = []string{"overlay.mountopt=nodev"}
+	case "fuse-overlayfs":
+		prog, err := exec.LookPath("fuse-overlayfs")
+		if err != nil {
+			return nil, errors.New("fuse-overlayfs is not installed")
+		}
+		if _, err := os.Stat("/dev/fuse"); err != nil {
+			return nil, errors.New("/dev/fuse is missing")
+		}
+		name = "overlay"
+		opts.GraphDriverOptions = []string{"overlay.mount_program=" + prog}
+	case "vfs":
+	default:
+		return nil, errdefs.InvalidArgumentf("unknown storage driver %q (overlay, fuse-overlayfs or vfs)", driver)
+	}
+	if o.SingleID {
+		opts.GraphDriverOptions = append(opts.GraphDriverOptions, strings.SplitN(name, "-", 2)[0]+".ignore_chown_errors=true")
+	}
+	opts.GraphDriverName = name
+	return cstorage.GetStore(opts)
+}
+
+// networkFS names the network or cluster filesystem path is on, or "".
+func networkFS(path string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return ""
+	}
+	switch uint32(st.Type) {
+	case unix.NFS_SUPER_MAGIC:
+		return "NFS"
+	case 0x0BD00BD0:
+		return "Lustre"
+	case 0x47504653:
+		return "GPFS"
+	case unix.SMB_SUPER_MAGIC, 0xFE534D42, 0xFF534D42:
+		return "SMB/CIFS"
+	case 0x65735546: // FUSE: sshfs and the like
+		return "FUSE"
+	}
+	return ""
+}
+
+// CreateRootfs makes container id's writable layer on top of imageID.
+func (s *Store) CreateRootfs(id, imageID string) error {
+	_, err := s.CreateContainer(id, nil, strings.TrimPrefix(imageID, "sha256:"), "", "", nil)
+	return err
+}
+
+// Mount mounts container id's filesystem and returns where.
+func (s *Store) Mount(id string) (string, error) { return s.Store.Mount(id, "") }
+
+// Unmount releases one mount of container id's filesystem.
+func (s *Store) Unmount(id string) error {
+	_, err := s.Store.Unmount(id, false)
+	if errors.Is(err, cstorage.ErrLayerNotMounted) {
+		return nil
+	}
+	return err
+}
+
+// RemoveRootfs deletes container id's writable layer.
+func (s *Store) RemoveRootfs(id string) error {
+	s.Store.Unmount(id, true)
+	err := s.DeleteContainer(id)
+	if errors.Is(err, cstorage.ErrContainerUnknown) || errors.Is(err, cstorage.ErrNotAContainer) {
+		return nil
+	}
+	return err
+}
