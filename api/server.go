@@ -26,7 +26,10 @@ type Server struct {
 // Backends are the services the routes call. A nil backend leaves its
 // routes answering 501.
 type Backends struct {
-	System SystemBackend
+	System     SystemBackend
+	Containers ContainerBackend
+	Exec       ExecBackend
+	Images     ImageBackend
 }
 
 // NewServer builds the router.
@@ -35,6 +38,16 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	if b.System != nil {
 		s.addSystemRoutes(b.System)
 	}
+	if b.Containers != nil {
+		s.addContainerRoutes(b.Containers)
+	}
+	if b.Exec != nil {
+		s.addExecRoutes(b.Exec)
+	}
+	if b.Images != nil {
+		s.addImageRoutes(b.Images)
+	}
+	s.addAbsentRoutes()
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.NotImplementedf("lodge does not implement %s %s yet", r.Method, r.URL.Path)
 	}))

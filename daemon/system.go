@@ -43,6 +43,20 @@ type System struct {
 	facts   Facts
 	id      string
 	started time.Time
+	// Counted by the other services, when they exist.
+	containers interface {
+		Counts() (total, running, paused, stopped int)
+	}
+	images  interface{ Count() int }
+	storage func() (driver string, status [][2]string)
+}
+
+// SetServices lets Info count containers and images and name the storage
+// driver. Call it once, before serving.
+func (s *System) SetServices(containers interface {
+	Counts() (total, running, paused, stopped int)
+}, images interface{ Count() int }, storage func() (string, [][2]string)) {
+	s.containers, s.images, s.storage = containers, images, storage
 }
 
 // NewSystem loads (or makes, on first start) the engine ID kept under the
@@ -111,7 +125,10 @@ func (s *System) LodgeFacts() [][2]string {
 		out = append(out, [2]string{"Network driver skipped", sk})
 	}
 	out = append(out, [2]string{"Port driver", s.facts.PortDriver})
-	out = append(out, [2]string{"Storage", "not implemented yet (images arrive with the images issue)"})
+	if s.storage != nil {
+		d, _ := s.storage()
+		out = append(out, [2]string{"Storage", d})
+	}
 	out = append(out, [2]string{"Cgroups", s.cgroups().Summary()})
 	out = append(out, [2]string{"Data root", s.facts.DataRoot})
 	out = append(out, [2]string{"Socket", s.facts.Socket})
@@ -159,6 +176,15 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 	}
 	if cg.Writable {
 		info.CgroupDriver = "cgroupfs"
+	}
+	if s.containers != nil {
+		info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = s.containers.Counts()
+	}
+	if s.images != nil {
+		info.Images = s.images.Count()
+	}
+	if s.storage != nil {
+		info.Driver, info.DriverStatus = s.storage()
 	}
 	info.MemoryLimit = cg.Writable && cg.Has("memory")
 	info.SwapLimit = info.MemoryLimit

@@ -71,9 +71,9 @@ func TestDockerCLIVersionAndInfo(t *testing.T) {
 	}
 
 	// What is not built answers 501 with a clear message, never a fake success.
-	ps := s.run(docker, "ps")
-	if ps.code == 0 || !strings.Contains(ps.stderr, "lodge does not implement GET /containers/json") {
-		t.Errorf("docker ps against an engine without containers: %s", ps)
+	vl := s.run(docker, "volume", "ls")
+	if vl.code == 0 || !strings.Contains(vl.stderr, "lodge does not implement GET /volumes") {
+		t.Errorf("docker volume ls against an engine without volumes: %s", vl)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/lodge-containers/lodge/api"
 	"github.com/lodge-containers/lodge/daemon"
@@ -44,7 +45,11 @@ type options struct {
 	host          string
 	dataRoot      string
 	networkDriver string
+	storageDriver string
 	debug         bool
+
+	insecureRegistries []string
+	registryMirrors    []string
 }
 
 func main() {
@@ -58,6 +63,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "lodged monitor:", err)
 			os.Exit(1)
 		}
+		return
+	}
+	// go.podman.io/storage unpacks layers in a re-executed, chrooted
+	// lodged, so a hostile tar cannot write outside its layer.
+	if reexec.Init() {
 		return
 	}
 	if os.Getenv("_LODGE_DEBUG") != "" {
@@ -108,6 +118,9 @@ func main() {
 	f.StringVarP(&o.host, "host", "H", "", "socket to serve the API on (default $XDG_RUNTIME_DIR/lodge/lodge.sock)")
 	f.StringVar(&o.dataRoot, "data-root", "", "where images, containers and volumes live (default $XDG_DATA_HOME/lodge)")
 	f.StringVar(&o.networkDriver, "network-driver", netns.Auto, "uplink for containers: auto, pasta, slirp4netns, gvisor-tap-vsock or none")
+	f.StringVar(&o.storageDriver, "storage-driver", "", "overlay, fuse-overlayfs or vfs (default: the first that works here)")
+	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registry (host:port) to speak plain HTTP to; loopback ones need no flag")
+	f.StringSliceVar(&o.registryMirrors, "registry-mirror", nil, "mirror to try first for docker.io images")
 	f.BoolVarP(&o.debug, "debug", "D", false, "log debug messages")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -267,6 +280,13 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		return err
 	}
 	defer lock.Release()
+	fc, err := readConfig(env.ConfigFile())
+	if err != nil {
+		return err
+	}
+	if o.dataRoot == "" {
+		o.dataRoot = fc.DataRoot
+	}
 	dataRoot := o.dataRootOr(env)
 	if err := os.MkdirAll(dataRoot, 0o700); err != nil {
 		return fmt.Errorf("data root: %w", err)
@@ -289,13 +309,22 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	svc, err := startServices(ctx, log, dataRoot, filepath.Join(env.RuntimeDir(), "state"), o, fc, os.Getenv(envSingleID) == "true")
+	if err != nil {
+		return err
+	}
+	defer svc.store.Shutdown(false)
+	sys.SetServices(svc.containers, svc.images, svc.storageInfo)
 	l, err := api.ListenOwnerSocket(sock, os.Getuid(), log)
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
-	srv := &http.Server{Handler: api.NewServer(api.Backends{System: sys}, log), ReadHeaderTimeout: 30 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	srv := &http.Server{Handler: api.NewServer(api.Backends{
+		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images,
+	}, log), ReadHeaderTimeout: 30 * time.Second}
+	go svc.containers.StartOnBoot(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	log.Info("lodged ready", "socket", sock, "version", version.Version, "pid", os.Getpid())

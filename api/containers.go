@@ -1,0 +1,236 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/lodge-containers/lodge/daemon"
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// ContainerBackend runs containers. (*daemon.Containers fits.)
+type ContainerBackend interface {
+	Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (container.CreateResponse, error)
+	Start(ctx context.Context, ref string) error
+	Stop(ctx context.Context, ref string, timeout *int, signal string) error
+	Restart(ctx context.Context, ref string, timeout *int, signal string) error
+	Kill(ctx context.Context, ref, signal string) error
+	Remove(ctx context.Context, ref string, opts daemon.RemoveOptions) error
+	Wait(ctx context.Context, ref string, condition container.WaitCondition) (container.WaitResponse, error)
+	Rename(ctx context.Context, ref, name string) error
+	Prune(ctx context.Context) ([]string, error)
+
+	Attach(ctx context.Context, ref string, opts daemon.AttachOptions, client daemon.AttachStream) error
+	Resize(ctx context.Context, ref string, height, width uint) error
+	Logs(ctx context.Context, ref string, opts daemon.LogsOptions, w io.Writer) error
+	LogsTTY(ref string) (bool, error)
+
+	List(opts daemon.ListOptions) ([]container.Summary, error)
+	Inspect(ref string) (container.InspectResponse, error)
+	Top(ctx context.Context, ref string) (container.TopResponse, error)
+}
+
+var _ ContainerBackend = (*daemon.Containers)(nil)
+
+func (s *Server) addContainerRoutes(b ContainerBackend) {
+	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {
+		var req container.CreateRequest
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if req.Config == nil {
+			return errdefs.InvalidArgumentf("config cannot be empty in order to create a container")
+		}
+		resp, err := b.Create(r.Context(), r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, resp)
+		return nil
+	})
+	noContent := func(f func(r *http.Request) error) handlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			err := f(r)
+			if daemon.IsNotModified(err) {
+				w.WriteHeader(http.StatusNotModified)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	}
+	s.handle("POST /containers/{id}/start", noContent(func(r *http.Request) error {
+		return b.Start(r.Context(), r.PathValue("id"))
+	}))
+	s.handle("POST /containers/{id}/stop", noContent(func(r *http.Request) error {
+		t, err := intValue(r, "t")
+		if err != nil {
+			return err
+		}
+		return b.Stop(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal"))
+	}))
+	s.handle("POST /containers/{id}/restart", noContent(func(r *http.Request) error {
+		t, err := intValue(r, "t")
+		if err != nil {
+			return err
+		}
+		return b.Restart(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal"))
+	}))
+	s.handle("POST /containers/{id}/kill", noContent(func(r *http.Request) error {
+		return b.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal"))
+	}))
+	s.handle("DELETE /containers/{id}", noContent(func(r *http.Request) error {
+		return b.Remove(r.Context(), r.PathValue("id"), daemon.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v")})
+	}))
+	s.handle("POST /containers/{id}/rename", noContent(func(r *http.Request) error {
+		return b.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name"))
+	}))
+	s.handle("POST /containers/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
+		h, err := intValue(r, "h")
+		if err != nil {
+			return err
+		}
+		wd, err := intValue(r, "w")
+		if err != nil {
+			return err
+		}
+		if h == nil || wd == nil || *h < 0 || *wd < 0 {
+			return errdefs.InvalidArgumentf("resize needs h and w")
+		}
+		if err := b.Resize(r.Context(), r.PathValue("id"), uint(*h), uint(*wd)); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	s.handle("POST /containers/{id}/wait", func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		if _, err := b.Inspect(id); err != nil {
+			return err
+		}
+		cond := container.WaitCondition(r.URL.Query().Get("condition"))
+		switch cond {
+		case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+		default:
+			return errdefs.InvalidArgumentf("invalid condition: %q", cond)
+		}
+		// Headers go out at once: the docker CLI posts wait before start
+		// and reads the status code from the body at the end.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		resp, err := b.Wait(r.Context(), id, cond)
+		if err != nil {
+			resp = container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: err.Error()}}
+		}
+		return json.NewEncoder(w).Encode(resp)
+	})
+	s.handle("POST /containers/{id}/attach", func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		tty, err := b.LogsTTY(id)
+		if err != nil {
+			return err
+		}
+		ct := "application/vnd.docker.multiplexed-stream"
+		if tty {
+			ct = "application/vnd.docker.raw-stream"
+		}
+		opts := daemon.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Stream: boolValue(r, "stream"), Logs: boolValue(r, "logs")}
+		hj, err := hijack(w, r, ct)
+		if err != nil {
+			return err
+		}
+		defer hj.Close()
+		if err := b.Attach(context.WithoutCancel(r.Context()), id, opts, hj); err != nil {
+			s.log.Debug("attach ended", "id", id, "err", err)
+		}
+		hj.CloseWrite()
+		return nil
+	})
+	s.handle("GET /containers/{id}/logs", func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		tty, err := b.LogsTTY(id)
+		if err != nil {
+			return err
+		}
+		opts := daemon.LogsOptions{Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Follow: boolValue(r, "follow"), Timestamps: boolValue(r, "timestamps"), Tail: r.URL.Query().Get("tail")}
+		if opts.Since, err = unixTime(r.URL.Query().Get("since")); err != nil {
+			return err
+		}
+		if opts.Until, err = unixTime(r.URL.Query().Get("until")); err != nil {
+			return err
+		}
+		if !opts.Stdout && !opts.Stderr {
+			return errdefs.InvalidArgumentf("Bad parameters: you must choose at least one stream")
+		}
+		ct := "application/vnd.docker.multiplexed-stream"
+		if tty {
+			ct = "application/vnd.docker.raw-stream"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(http.StatusOK)
+		fw := newFlushWriter(w)
+		fw.f.Flush()
+		if err := b.Logs(r.Context(), id, opts, fw); err != nil {
+			s.log.Debug("logs ended", "id", id, "err", err)
+		}
+		return nil
+	})
+	s.handle("GET /containers/json", func(w http.ResponseWriter, r *http.Request) error {
+		f, err := filters(r)
+		if err != nil {
+			return err
+		}
+		limit, err := intValue(r, "limit")
+		if err != nil {
+			return err
+		}
+		opts := daemon.ListOptions{All: boolValue(r, "all"), Filters: f}
+		if limit != nil {
+			opts.Limit = *limit
+		}
+		list, err := b.List(opts)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, list)
+		return nil
+	})
+	s.handle("GET /containers/{id}/json", func(w http.ResponseWriter, r *http.Request) error {
+		resp, err := b.Inspect(r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return nil
+	})
+	s.handle("GET /containers/{id}/top", func(w http.ResponseWriter, r *http.Request) error {
+		resp, err := b.Top(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return nil
+	})
+	s.handle("POST /containers/prune", func(w http.ResponseWriter, r *http.Request) error {
+		deleted, err := b.Prune(r.Context())
+		if err != nil {
+			return err
+		}
+		if deleted == nil {
+			deleted = []string{}
+		}
+		writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: deleted})
+		return nil
+	})
+}

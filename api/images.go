@@ -1,0 +1,246 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
+
+	"github.com/lodge-containers/lodge/daemon"
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/image"
+)
+
+// ImageBackend keeps images. (*daemon.Images fits.)
+type ImageBackend interface {
+	List(opts image.ListOptions) ([]imagetypes.Summary, error)
+	Inspect(ref string) (imagetypes.InspectResponse, error)
+	History(ref string) ([]imagetypes.HistoryResponseItem, error)
+	Tag(src, dst string) error
+	Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error)
+	Prune(all bool) ([]imagetypes.DeleteResponse, uint64, error)
+	Pull(ctx context.Context, ref string, opts image.PullOptions, p *image.Progress) (string, error)
+	Push(ctx context.Context, ref string, a *image.Auth, p *image.Progress) error
+	Load(ctx context.Context, r io.Reader, w io.Writer) error
+	Save(ctx context.Context, refs []string, w io.Writer) error
+	Import(ctx context.Context, r io.Reader, opts image.ImportOptions, p *image.Progress) (string, error)
+	Login(ctx context.Context, a registry.AuthConfig) (string, error)
+}
+
+var _ ImageBackend = (*daemon.Images)(nil)
+
+func (s *Server) addImageRoutes(b ImageBackend) {
+	s.handle("GET /images/json", func(w http.ResponseWriter, r *http.Request) error {
+		f, err := filters(r)
+		if err != nil {
+			return err
+		}
+		list, err := b.List(image.ListOptions{All: boolValue(r, "all"), Filters: f})
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, list)
+		return nil
+	})
+	s.handle("POST /images/create", func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		if src := q.Get("fromSrc"); src != "" {
+			if src != "-" {
+				return errdefs.NotImplementedf("importing from a URL is not implemented; download it and use -")
+			}
+			ref := q.Get("repo")
+			if t := q.Get("tag"); ref != "" && t != "" {
+				ref += ":" + t
+			}
+			return streamJSON(w, func(p *image.Progress) error {
+				_, err := b.Import(r.Context(), r.Body, image.ImportOptions{Ref: ref, Changes: q["changes"], Message: q.Get("message")}, p)
+				return err
+			})
+		}
+		ref := q.Get("fromImage")
+		if ref == "" {
+			return errdefs.InvalidArgumentf("fromImage or fromSrc is required")
+		}
+		if t := q.Get("tag"); t != "" {
+			if strings.HasPrefix(t, "sha256:") {
+				ref += "@" + t
+			} else {
+				ref += ":" + t
+			}
+		}
+		auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
+		if err != nil {
+			return err
+		}
+		return streamJSON(w, func(p *image.Progress) error {
+			_, err := b.Pull(r.Context(), ref, image.PullOptions{Platform: q.Get("platform"), Auth: auth}, p)
+			return err
+		})
+	})
+	s.handle("POST /images/load", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		fw := newFlushWriter(w)
+		if err := b.Load(r.Context(), r.Body, fw); err != nil {
+			image.NewProgress(fw).Error(err)
+		}
+		return nil
+	})
+	save := func(w http.ResponseWriter, r *http.Request, refs []string) error {
+		if len(refs) == 0 {
+			return errdefs.InvalidArgumentf("no image names given")
+		}
+		for _, ref := range refs { // fail before the 200 for unknown names
+			if _, err := b.Inspect(ref); err != nil {
+				return err
+			}
+		}
+		w.Header().Set("Content-Type", "application/x-tar")
+		return b.Save(r.Context(), refs, w)
+	}
+	s.handle("GET /images/get", func(w http.ResponseWriter, r *http.Request) error {
+		return save(w, r, r.URL.Query()["names"])
+	})
+	s.handle("POST /images/prune", func(w http.ResponseWriter, r *http.Request) error {
+		f, err := filters(r)
+		if err != nil {
+			return err
+		}
+		all := false
+		for _, v := range f["dangling"] {
+			all = v == "false" || v == "0"
+		}
+		deleted, freed, err := b.Prune(all)
+		if err != nil {
+			return err
+		}
+		if deleted == nil {
+			deleted = []imagetypes.DeleteResponse{}
+		}
+		writeJSON(w, http.StatusOK, imagetypes.PruneReport{ImagesDeleted: deleted, SpaceReclaimed: freed})
+		return nil
+	})
+	// Image names hold slashes, so the action is the path's last element.
+	s.handle("GET /images/{rest...}", func(w http.ResponseWriter, r *http.Request) error {
+		name, action := splitAction(r.PathValue("rest"))
+		switch action {
+		case "json":
+			v, err := b.Inspect(name)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, v)
+			return nil
+		case "history":
+			v, err := b.History(name)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, v)
+			return nil
+		case "get":
+			return save(w, r, []string{name})
+		}
+		return errdefs.NotImplementedf("lodge does not implement GET %s yet", r.URL.Path)
+	})
+	s.handle("POST /images/{rest...}", func(w http.ResponseWriter, r *http.Request) error {
+		name, action := splitAction(r.PathValue("rest"))
+		q := r.URL.Query()
+		switch action {
+		case "tag":
+			dst := q.Get("repo")
+			if t := q.Get("tag"); t != "" {
+				dst += ":" + t
+			}
+			if err := b.Tag(name, dst); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusCreated)
+			return nil
+		case "push":
+			ref := name
+			if t := q.Get("tag"); t != "" {
+				ref += ":" + t
+			}
+			auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
+			if err != nil {
+				return err
+			}
+			return streamJSON(w, func(p *image.Progress) error { return b.Push(r.Context(), ref, auth, p) })
+		}
+		return errdefs.NotImplementedf("lodge does not implement POST %s yet", r.URL.Path)
+	})
+	s.handle("DELETE /images/{name...}", func(w http.ResponseWriter, r *http.Request) error {
+		v, err := b.Remove(r.PathValue("name"), boolValue(r, "force"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	})
+	s.handle("POST /auth", func(w http.ResponseWriter, r *http.Request) error {
+		var a registry.AuthConfig
+		if err := decodeJSON(r, &a); err != nil {
+			return err
+		}
+		status, err := b.Login(r.Context(), a)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, registry.AuthResponse{Status: status})
+		return nil
+	})
+}
+
+// splitAction splits "team/app:1/json" into the name and "json".
+func splitAction(rest string) (name, action string) {
+	i := strings.LastIndex(rest, "/")
+	if i < 0 {
+		return rest, ""
+	}
+	return rest[:i], rest[i+1:]
+}
+
+// streamJSON runs f with a progress stream. An error before anything was
+// written is the response's status; after, it ends the stream, where the
+// docker CLI prints it.
+func streamJSON(w http.ResponseWriter, f func(p *image.Progress) error) error {
+	lw := &lazyWriter{w: w}
+	err := f(image.NewProgress(lw))
+	if err != nil && !lw.started {
+		return err
+	}
+	if err != nil {
+		image.NewProgress(lw).Error(err)
+	}
+	if !lw.started {
+		lw.start()
+	}
+	return nil
+}
+
+// lazyWriter sends the 200 and headers on the first write.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyWriter) start() {
+	l.started = true
+	l.w.Header().Set("Content-Type", "application/json")
+	l.w.WriteHeader(http.StatusOK)
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.start()
+	}
+	n, err := l.w.Write(p)
+	if f, ok := l.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return n, err
+}

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// boolValue reads a query flag the way Docker does: "", "0", "no",
+// "false" and "none" are false.
+func boolValue(r *http.Request, k string) bool {
+	switch strings.ToLower(strings.TrimSpace(r.URL.Query().Get(k))) {
+	case "", "0", "no", "false", "none":
+		return false
+	}
+	return true
+}
+
+func intValue(r *http.Request, k string) (*int, error) {
+	v := r.URL.Query().Get(k)
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, errdefs.InvalidArgumentf("invalid value for %s: %q", k, v)
+	}
+	return &n, nil
+}
+
+// filters reads Docker's filters parameter, in both its forms:
+// {"status":{"exited":true}} and the old {"status":["exited"]}.
+func filters(r *http.Request) (map[string][]string, error) {
+	raw := r.URL.Query().Get("filters")
+	out := map[string][]string{}
+	if raw == "" {
+		return out, nil
+	}
+	var modern map[string]map[string]bool
+	if err := json.Unmarshal([]byte(raw), &modern); err == nil {
+		for k, vs := range modern {
+			for v, on := range vs {
+				if on {
+					out[k] = append(out[k], v)
+				}
+			}
+		}
+		return out, nil
+	}
+	var old map[string][]string
+	if err := json.Unmarshal([]byte(raw), &old); err != nil {
+		return nil, errdefs.InvalidArgumentf("invalid filter: %v", err)
+	}
+	return old, nil
+}
+
+// decodeJSON reads a request body into v; an empty body leaves v as is.
+func decodeJSON(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
+	if err := dec.Decode(v); err != nil && err != io.EOF {
+		return errdefs.InvalidArgumentf("invalid JSON in request body: %v", err)
+	}
+	return nil
+}
+
+// unixTime reads Docker's "seconds.nanoseconds" timestamps (and RFC 3339).
+func unixTime(s string) (time.Time, error) {
+	if s == "" || s == "0" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	sec, frac, _ := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}, errdefs.InvalidArgumentf("invalid timestamp %q", s)
+	}
+	var ns int64
+	if frac != "" {
+		frac = (frac + "000000000")[:9]
+		ns, _ = strconv.ParseInt(frac, 10, 64)
+	}
+	return time.Unix(n, ns), nil
+}

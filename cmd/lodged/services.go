@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/daemon"
+	"github.com/lodge-containers/lodge/image"
+	"github.com/lodge-containers/lodge/storage"
+	"github.com/lodge-containers/lodge/userns"
+)
+
+// fileConfig is the part of daemon.json (Docker's names) lodged reads from
+// $XDG_CONFIG_HOME/lodge/daemon.json. Flags win over it.
+type fileConfig struct {
+	DataRoot           string   `json:"data-root"`
+	StorageDriver      string   `json:"storage-driver"`
+	InsecureRegistries []string `json:"insecure-registries"`
+	RegistryMirrors    []string `json:"registry-mirrors"`
+}
+
+func readConfig(path string) (fileConfig, error) {
+	var c fileConfig
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// services are the daemon's backends.
+type services struct {
+	store      *storage.Store
+	images     *daemon.Images
+	containers *daemon.Containers
+}
+
+// startServices opens the store and loads images and containers.
+func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir string, o options, fc fileConfig, singleID bool) (*services, error) {
+	driver := o.storageDriver
+	if driver == "" {
+		driver = fc.StorageDriver
+	}
+	st, err := storage.Open(storage.Options{
+		DataRoot: dataRoot, RunRoot: runDir, Driver: driver, SingleID: singleID, HostUID: hostUID(), Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(dataRoot, "tmp")
+	os.RemoveAll(tmp) // spools of loads a crash interrupted
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, err
+	}
+	imgs := image.New(st.Store, image.Config{
+		TmpDir: tmp, InsecureRegistries: append(fc.InsecureRegistries, o.insecureRegistries...),
+		Mirrors: append(fc.RegistryMirrors, o.registryMirrors...), Log: log,
+	})
+	netnsPath := ""
+	if dir := userns.StateDir(); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "netns")); err == nil {
+			netnsPath = filepath.Join(dir, "netns")
+		}
+	}
+	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
+		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
+		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs}, nil
+}
+
+// storageInfo is the storage part of `info`.
+func (s *services) storageInfo() (string, [][2]string) {
+	var status [][2]string
+	if r := s.store.Reason(); r != "" {
+		status = append(status, [2]string{"Fallback", r})
+	}
+	if st, err := s.store.Status(); err == nil {
+		status = append(status, st...)
+	}
+	return s.store.Driver(), status
+}
+
+// hostUID is the user's uid outside the namespace: whom uid 0 maps to.
+func hostUID() int {
+	uids, _, err := userns.CurrentMaps()
+	if err == nil {
+		for _, m := range uids {
+			if m.ContainerID == 0 {
+				return m.HostID
+			}
+		}
+	}
+	return os.Getuid()
+}
+
+// hardLimit reports lodged's own rlimit for a resource.
+func hardLimit(resource int) (soft, hard uint64, ok bool) {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(resource, &r); err != nil {
+		return 0, 0, false
+	}
+	return r.Cur, r.Max, true
+}

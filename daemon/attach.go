@@ -1,0 +1,136 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
+)
+
+// AttachOptions are POST /containers/{id}/attach's.
+type AttachOptions struct {
+	Stdin, Stdout, Stderr bool
+	Stream, Logs          bool
+}
+
+// AttachStream is the client side of an attach: what the client sends is
+// read from it, output is written to it, and CloseWrite (when there is one)
+// tells the client output has ended.
+type AttachStream interface {
+	io.ReadWriter
+}
+
+type pendingAttach struct {
+	opts   AttachOptions
+	client AttachStream
+	done   chan error
+	once   sync.Once
+}
+
+func (p *pendingAttach) finish(err error) { p.once.Do(func() { p.done <- err; close(p.done) }) }
+
+// Attach connects a client to a container's stdio and blocks until the
+// output ends (the container exits) or ctx is done. Attaching to a created
+// container waits for its start, so `docker run` sees all of its output.
+// Output is framed as Docker frames it, raw with a TTY.
+func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions, client AttachStream) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	p := &pendingAttach{opts: opts, client: client, done: make(chan error, 1)}
+	c.mu.Lock()
+	if opts.Logs {
+		s.replayLogs(c, client)
+	}
+	switch {
+	case c.running():
+		s.connectAttach(c, p)
+	case !opts.Stream:
+		c.mu.Unlock()
+		return nil
+	case c.State.Status == container.StateCreated || c.State.Status == container.StateExited || c.State.Status == container.StateRestarting:
+		c.pending = append(c.pending, p)
+	default:
+		c.mu.Unlock()
+		return errdefs.Conflictf("container %s is %s", c.ID, c.State.Status)
+	}
+	c.mu.Unlock()
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// connectAttach joins a pending attach to the running monitor. Callers hold
+// c.mu.
+func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
+	mc, err := runtime.Attach(s.sockDir(c.ID), runtime.AttachRequest{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
+	if err != nil {
+		p.finish(err)
+		return
+	}
+	tty := c.Config.Tty
+	if p.opts.Stdin {
+		go func() {
+			io.Copy(mc, p.client)
+			mc.CloseWrite()
+		}()
+	}
+	go func() {
+		defer mc.Close()
+		if !tty {
+			// The monitor frames output the way Docker does: pass it on.
+			_, err := io.Copy(p.client, mc)
+			p.finish(ignoreClosed(err))
+			return
+		}
+		buf := make([]byte, 32*1024)
+		for {
+			_, payload, err := runtime.ReadFrame(mc, buf)
+			if err != nil {
+				p.finish(ignoreClosed(err))
+				return
+			}
+			if len(payload) > 0 {
+				if _, err := p.client.Write(payload); err != nil {
+					p.finish(nil)
+					return
+				}
+			}
+		}
+	}()
+}
+
+func ignoreClosed(err error) error {
+	if err == nil || err == io.EOF {
+		return nil
+	}
+	return nil // the container ended or the client left: both end the attach
+}
+
+// Resize sets a running container's tty size.
+func (s *Containers) Resize(ctx context.Context, ref string, height, width uint) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running, tty := c.running(), c.Config.Tty
+	c.mu.Unlock()
+	if !running {
+		return errdefs.Conflictf("Container %s is not running", c.ID)
+	}
+	if !tty {
+		return nil
+	}
+	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	defer ctl.Close()
+	return ctl.Resize(uint16(width), uint16(height))
+}

@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"encoding/json"
+
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/moby/moby/api/types/container"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+func jsonMarshal(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
+
+// mergeImageConfig fills what the request left out from the image, as
+// Docker does: command, entrypoint, environment (image first, request
+// wins), working dir, user, labels, exposed ports, volumes, stop signal.
+func mergeImageConfig(req *container.Config, img *v1.Image) *container.Config {
+	c := *req
+	if img == nil {
+		return &c
+	}
+	ic := img.Config
+	if len(c.Entrypoint) == 0 && len(c.Cmd) == 0 {
+		c.Cmd = ic.Cmd
+	}
+	if c.Entrypoint == nil {
+		c.Entrypoint = ic.Entrypoint
+	}
+	env := map[string]int{}
+	var merged []string
+	for _, kv := range append(append([]string{}, ic.Env...), c.Env...) {
+		k := strings.SplitN(kv, "=", 2)[0]
+		if i, ok := env[k]; ok {
+			merged[i] = kv
+			continue
+		}
+		env[k] = len(merged)
+		merged = append(merged, kv)
+	}
+	c.Env = merged
+	if c.WorkingDir == "" {
+		c.WorkingDir = ic.WorkingDir
+	}
+	if c.User == "" {
+		c.User = ic.User
+	}
+	if c.StopSignal == "" {
+		c.StopSignal = ic.StopSignal
+	}
+	if len(ic.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range ic.Labels {
+			labels[k] = v
+		}
+		for k, v := range c.Labels {
+			labels[k] = v
+		}
+		c.Labels = labels
+	}
+	if len(ic.Volumes) > 0 && c.Volumes == nil {
+		c.Volumes = map[string]struct{}{}
+		for k := range ic.Volumes {
+			c.Volumes[k] = struct{}{}
+		}
+	}
+	return &c
+}
+
+// command splits entrypoint+cmd into Docker's Path and Args.
+func command(c *container.Config) (string, []string) {
+	argv := append(append([]string{}, c.Entrypoint...), c.Cmd...)
+	if len(argv) == 0 {
+		return "", nil
+	}
+	return argv[0], argv[1:]
+}
+
+func validateEnv(env []string) error {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "=") || kv == "" {
+			return errdefs.InvalidArgumentf("invalid environment variable: %q", kv)
+		}
+	}
+	return nil
+}
+
+func validateHostConfig(hc *container.HostConfig) error {
+	switch hc.RestartPolicy.Name {
+	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+		if hc.RestartPolicy.MaximumRetryCount != 0 {
+			return errdefs.InvalidArgumentf("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+		}
+	case container.RestartPolicyOnFailure:
+		if hc.RestartPolicy.MaximumRetryCount < 0 {
+			return errdefs.InvalidArgumentf("invalid restart policy: maximum retry count cannot be negative")
+		}
+	default:
+		return errdefs.InvalidArgumentf("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'", hc.RestartPolicy.Name)
+	}
+	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != container.RestartPolicyDisabled {
+		return errdefs.InvalidArgumentf("can't create 'AutoRemove' container with restart policy")
+	}
+	return nil
+}
+
+// parseSignal takes "SIGHUP", "HUP" or "1".
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, errdefs.InvalidArgumentf("invalid signal: %s", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, errdefs.InvalidArgumentf("invalid signal: %s", s)
+}
+
+// Random names, Docker-style adjective_noun, from lists of our own.
+var (
+	nameLeft  = []string{"amber", "brave", "calm", "dapper", "eager", "fuzzy", "gentle", "hardy", "jolly", "keen", "lucid", "mellow", "nimble", "plucky", "quiet", "rustic", "sturdy", "tidy", "upbeat", "vivid", "witty", "zesty"}
+	nameRight = []string{"alder", "badger", "cabin", "delta", "ember", "fjord", "glacier", "heron", "inlet", "juniper", "kestrel", "larch", "moraine", "otter", "pine", "quarry", "ridge", "spruce", "tarn", "umber", "valley", "willow"}
+)
+
+// randomName picks an unused name. Callers hold s.mu.
+func (s *Containers) randomName() string {
+	for i := 0; ; i++ {
+		n := nameLeft[rand.IntN(len(nameLeft))] + "_" + nameRight[rand.IntN(len(nameRight))]
+		if i > 10 {
+			n += strconv.Itoa(rand.IntN(1000))
+		}
+		if _, taken := s.names[n]; !taken {
+			return n
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package daemon
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+)
+
+// Container is one container's record. Its exported fields are what is
+// persisted (container.json in its directory); the mutex guards them.
+type Container struct {
+	mu sync.Mutex
+
+	ID               string
+	Name             string // without the leading "/"
+	Created          time.Time
+	Path             string
+	Args             []string
+	Image            string // the reference the user gave
+	ImageID          string // "sha256:..."
+	Config           *container.Config
+	HostConfig       *container.HostConfig
+	NetworkingConfig *network.NetworkingConfig
+	State            ContainerState
+	RestartCount     int
+	// HasBeenStartedBefore and ManualStop drive restart policies.
+	HasBeenStartedBefore bool
+	ManualStop           bool
+
+	// Not persisted: the channels that wake waiters.
+	exitCh    chan struct{} // closed at the next exit
+	removedCh chan struct{} // closed when removed
+	// pending attaches wait for start.
+	pending []*pendingAttach
+	// starting is set while Start runs, so a concurrent Start/Remove waits.
+	busy bool
+}
+
+// ContainerState is the persisted state, in Docker's terms.
+type ContainerState struct {
+	Status     container.ContainerState
+	Pid        int
+	ExitCode   int
+	Error      string
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Paused     bool
+}
+
+// dir is where the container's files live.
+func (s *Containers) dir(id string) string { return filepath.Join(s.root, id) }
+
+// sockDir is where its monitor's sockets live: short, because a unix
+// socket path is limited to 108 bytes.
+func (s *Containers) sockDir(id string) string { return filepath.Join(s.runDir, "c", id[:12]) }
+
+// save persists the record atomically. Callers hold c.mu.
+func (s *Containers) save(c *Container) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.dir(c.ID), "container.json"), b, 0o600)
+}
+
+func loadContainer(path string) (*Container, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{}
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, err
+	}
+	c.exitCh = make(chan struct{})
+	c.removedCh = make(chan struct{})
+	return c, nil
+}
+
+func (c *Container) running() bool {
+	return c.State.Status == container.StateRunning || c.State.Status == container.StatePaused
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -1,0 +1,260 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// Inspect returns a container in Docker's inspect shape.
+func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return container.InspectResponse{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dir := s.dir(c.ID)
+	st := c.State
+	hc := *c.HostConfig
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = "bridge"
+	}
+	if hc.RestartPolicy.Name == "" {
+		hc.RestartPolicy.Name = container.RestartPolicyDisabled
+	}
+	cfg := *c.Config
+	return container.InspectResponse{
+		ID:      c.ID,
+		Created: formatTime(c.Created),
+		Path:    c.Path,
+		Args:    nonNil(c.Args),
+		State: &container.State{
+			Status:     st.Status,
+			Running:    c.running(),
+			Paused:     st.Status == container.StatePaused,
+			Restarting: st.Status == container.StateRestarting,
+			OOMKilled:  st.OOMKilled,
+			Dead:       st.Status == container.StateDead,
+			Pid:        st.Pid,
+			ExitCode:   st.ExitCode,
+			Error:      st.Error,
+			StartedAt:  formatTime(st.StartedAt),
+			FinishedAt: formatTime(st.FinishedAt),
+		},
+		Image:           c.ImageID,
+		ResolvConfPath:  filepath.Join(dir, "resolv.conf"),
+		HostnamePath:    filepath.Join(dir, "hostname"),
+		HostsPath:       filepath.Join(dir, "hosts"),
+		LogPath:         filepath.Join(dir, c.ID+"-json.log"),
+		Name:            "/" + c.Name,
+		RestartCount:    c.RestartCount,
+		Driver:          "lodge",
+		Platform:        "linux",
+		ExecIDs:         nil,
+		HostConfig:      &hc,
+		Mounts:          mountPoints(c),
+		Config:          &cfg,
+		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
+	}, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func mountPoints(c *Container) []container.MountPoint {
+	out := []container.MountPoint{}
+	for _, b := range c.HostConfig.Binds {
+		parts := strings.Split(b, ":")
+		if len(parts) < 2 {
+			continue
+		}
+		mp := container.MountPoint{Type: "bind", Source: parts[0], Destination: parts[1], RW: true, Propagation: "rprivate"}
+		if len(parts) == 3 {
+			mp.Mode = parts[2]
+			mp.RW = !strings.Contains(parts[2], "ro")
+		}
+		out = append(out, mp)
+	}
+	for _, m := range c.HostConfig.Mounts {
+		out = append(out, container.MountPoint{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly})
+	}
+	return out
+}
+
+// ListOptions are GET /containers/json's.
+type ListOptions struct {
+	All     bool
+	Limit   int
+	Filters map[string][]string
+}
+
+// List returns containers in Docker's summary shape, newest first.
+func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
+	for k := range opts.Filters {
+		switch k {
+		case "status", "name", "id", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "is-task", "publish", "expose":
+		default:
+			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
+		}
+	}
+	var before, since time.Time
+	if v := opts.Filters["before"]; len(v) > 0 {
+		c, err := s.Get(v[0])
+		if err != nil {
+			return nil, err
+		}
+		before = c.Created
+	}
+	if v := opts.Filters["since"]; len(v) > 0 {
+		c, err := s.Get(v[0])
+		if err != nil {
+			return nil, err
+		}
+		since = c.Created
+	}
+	out := []container.Summary{}
+	for _, c := range s.All() {
+		c.mu.Lock()
+		sum, keep := s.summary(c, opts, before, since)
+		c.mu.Unlock()
+		if !keep {
+			continue
+		}
+		out = append(out, sum)
+		if opts.Limit > 0 && len(out) >= opts.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (s *Containers) summary(c *Container, opts ListOptions, before, since time.Time) (container.Summary, bool) {
+	f := opts.Filters
+	status := c.State.Status
+	if !opts.All && !c.running() && len(f["status"]) == 0 && len(f["exited"]) == 0 {
+		return container.Summary{}, false
+	}
+	if v := f["status"]; len(v) > 0 && !contains(v, string(status)) {
+		return container.Summary{}, false
+	}
+	if v := f["exited"]; len(v) > 0 && (status != container.StateExited || !contains(v, fmt.Sprint(c.State.ExitCode))) {
+		return container.Summary{}, false
+	}
+	if v := f["name"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return strings.Contains(c.Name, strings.TrimPrefix(p, "/")) }) {
+		return container.Summary{}, false
+	}
+	if v := f["id"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return strings.HasPrefix(c.ID, p) }) {
+		return container.Summary{}, false
+	}
+	if v := f["ancestor"]; len(v) > 0 && !anyMatch(v, func(p string) bool {
+		return p == c.Image || strings.TrimPrefix(p, "sha256:") == strings.TrimPrefix(c.ImageID, "sha256:") || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(p, "sha256:")) || p+":latest" == c.Image
+	}) {
+		return container.Summary{}, false
+	}
+	for _, l := range f["label"] {
+		k, v, hasV := strings.Cut(l, "=")
+		got, ok := c.Config.Labels[k]
+		if !ok || (hasV && got != v) {
+			return container.Summary{}, false
+		}
+	}
+	if !before.IsZero() && !c.Created.Before(before) {
+		return container.Summary{}, false
+	}
+	if !since.IsZero() && !c.Created.After(since) {
+		return container.Summary{}, false
+	}
+	cmd := strings.Join(append([]string{c.Path}, c.Args...), " ")
+	sum := container.Summary{
+		ID:      c.ID,
+		Names:   []string{"/" + c.Name},
+		Image:   c.Image,
+		ImageID: c.ImageID,
+		Command: cmd,
+		Created: c.Created.Unix(),
+		Ports:   []container.PortSummary{},
+		Labels:  c.Config.Labels,
+		State:   status,
+		Status:  statusText(c),
+		Mounts:  mountPoints(c),
+	}
+	if sum.Labels == nil {
+		sum.Labels = map[string]string{}
+	}
+	sum.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	if sum.HostConfig.NetworkMode == "" {
+		sum.HostConfig.NetworkMode = "bridge"
+	}
+	sum.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
+	return sum, true
+}
+
+// statusText is what `docker ps` shows in STATUS.
+func statusText(c *Container) string {
+	st := c.State
+	switch st.Status {
+	case container.StateRunning:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+	case container.StatePaused:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
+	case container.StateRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	case container.StateExited:
+		if st.FinishedAt.IsZero() {
+			return "Created"
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	case container.StateRemoving:
+		return "Removal In Progress"
+	case container.StateDead:
+		return "Dead"
+	}
+	return "Created"
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func anyMatch(list []string, f func(string) bool) bool {
+	for _, x := range list {
+		if f(x) {
+			return true
+		}
+	}
+	return false
+}
+
+// PruneContainers removes every stopped container.
+func (s *Containers) Prune(ctx context.Context) (deleted []string, err error) {
+	for _, c := range s.All() {
+		c.mu.Lock()
+		stopped := !c.running() && c.State.Status != container.StateRemoving && c.State.Status != container.StateRestarting
+		c.mu.Unlock()
+		if !stopped {
+			continue
+		}
+		if err := s.Remove(ctx, c.ID, RemoveOptions{}); err == nil {
+			deleted = append(deleted, c.ID)
+		}
+	}
+	return deleted, nil
+}

@@ -1,0 +1,213 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// LogsOptions are GET /containers/{id}/logs's.
+type LogsOptions struct {
+	Stdout, Stderr, Follow, Timestamps bool
+	Tail                               string // "all" or a number
+	Since, Until                       time.Time
+}
+
+type logLine struct {
+	Log    string    `json:"log"`
+	Stream string    `json:"stream"`
+	Time   time.Time `json:"time"`
+}
+
+// LogsTTY reports whether a container's logs are raw (TTY) rather than
+// framed, for the API's content type.
+func (s *Containers) LogsTTY(ref string) (bool, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Config.Tty, nil
+}
+
+// Logs writes a container's log to w, framed as Docker frames it (raw with
+// a TTY), and with Follow keeps writing until the container stops or ctx
+// ends.
+func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w io.Writer) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	if !opts.Stdout && !opts.Stderr {
+		return errdefs.InvalidArgumentf("you must choose at least one stream")
+	}
+	c.mu.Lock()
+	tty := c.Config.Tty
+	exitCh := c.exitCh
+	running := c.running()
+	c.mu.Unlock()
+	f, err := os.Open(filepath.Join(s.dir(c.ID), c.ID+"-json.log"))
+	if os.IsNotExist(err) {
+		if !opts.Follow || !running {
+			return nil
+		}
+	} else if err != nil {
+		return err
+	} else {
+		defer f.Close()
+	}
+	emit := func(l logLine) error {
+		if (l.Stream == "stdout" && !opts.Stdout) || (l.Stream == "stderr" && !opts.Stderr) {
+			return nil
+		}
+		if !opts.Since.IsZero() && l.Time.Before(opts.Since) {
+			return nil
+		}
+		if !opts.Until.IsZero() && l.Time.After(opts.Until) {
+			return nil
+		}
+		msg := l.Log
+		if opts.Timestamps {
+			msg = l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + msg
+		}
+		if tty {
+			_, err := io.WriteString(w, msg)
+			return err
+		}
+		stream := byte(1)
+		if l.Stream == "stderr" {
+			stream = 2
+		}
+		var hdr [8]byte
+		hdr[0] = stream
+		binary.BigEndian.PutUint32(hdr[4:], uint32(len(msg)))
+		if _, err := w.Write(hdr[:]); err != nil {
+			return err
+		}
+		_, err := io.WriteString(w, msg)
+		return err
+	}
+	flush := func() {
+		if fl, ok := w.(interface{ Flush() }); ok {
+			fl.Flush()
+		}
+	}
+	var t *logTail
+	if f != nil {
+		t = &logTail{r: bufio.NewReaderSize(f, 64*1024)}
+		lines, err := t.readLines()
+		if err != nil {
+			return err
+		}
+		if n, err := strconv.Atoi(opts.Tail); err == nil && n >= 0 && n < len(lines) {
+			lines = lines[len(lines)-n:]
+		}
+		for _, l := range lines {
+			if err := emit(l); err != nil {
+				return err
+			}
+		}
+		flush()
+	}
+	if !opts.Follow || !running {
+		return nil
+	}
+	for {
+		exited := false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-exitCh:
+			exited = true
+		case <-time.After(100 * time.Millisecond):
+		}
+		if f == nil {
+			if f, err = os.Open(filepath.Join(s.dir(c.ID), c.ID+"-json.log")); err != nil {
+				if exited {
+					return nil
+				}
+				continue
+			}
+			defer f.Close()
+			t = &logTail{r: bufio.NewReaderSize(f, 64*1024)}
+		}
+		lines, err := t.readLines()
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			if err := emit(l); err != nil {
+				return nil
+			}
+		}
+		flush()
+		if exited {
+			return nil
+		}
+	}
+}
+
+// logTail reads a json-file log line by line, keeping a partial last line
+// (the monitor may be mid-write) for the next call.
+type logTail struct {
+	r       *bufio.Reader
+	partial []byte
+}
+
+// readLines reads the complete lines available now.
+func (t *logTail) readLines() ([]logLine, error) {
+	var out []logLine
+	for {
+		b, err := t.r.ReadBytes('\n')
+		if err == io.EOF {
+			t.partial = append(t.partial, b...)
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		if len(t.partial) > 0 {
+			b = append(t.partial, b...)
+			t.partial = nil
+		}
+		var l logLine
+		if json.Unmarshal(b, &l) == nil {
+			out = append(out, l)
+		}
+	}
+}
+
+// replayLogs writes the whole log to an attach client (attach with logs=1).
+// Callers hold c.mu.
+func (s *Containers) replayLogs(c *Container, w io.Writer) {
+	f, err := os.Open(filepath.Join(s.dir(c.ID), c.ID+"-json.log"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	lines, _ := (&logTail{r: bufio.NewReader(f)}).readLines()
+	for _, l := range lines {
+		if c.Config.Tty {
+			io.WriteString(w, l.Log)
+			continue
+		}
+		stream := byte(1)
+		if l.Stream == "stderr" {
+			stream = 2
+		}
+		var hdr [8]byte
+		hdr[0] = stream
+		binary.BigEndian.PutUint32(hdr[4:], uint32(len(l.Log)))
+		w.Write(hdr[:])
+		io.WriteString(w, l.Log)
+	}
+}

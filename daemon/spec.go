@@ -1,0 +1,237 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
+)
+
+// buildSpec turns a container's record into its OCI spec. Callers hold c.mu.
+func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
+	hc, cfg := c.HostConfig, c.Config
+	dir := s.dir(c.ID)
+	if err := writeEtcFiles(dir, cfg); err != nil {
+		return nil, err
+	}
+	uid, gid, groups, err := resolveUser(rootfs, cfg.User)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range hc.GroupAdd {
+		n, err := resolveGroup(rootfs, g)
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, n)
+	}
+	opts := runtime.SpecOptions{
+		ID:             c.ID,
+		Hostname:       cfg.Hostname,
+		Domainname:     cfg.Domainname,
+		Rootfs:         rootfs,
+		ReadonlyRootfs: hc.ReadonlyRootfs,
+		Args:           append([]string{c.Path}, c.Args...),
+		Env:            cfg.Env,
+		Cwd:            cfg.WorkingDir,
+		UID:            uint32(uid),
+		GID:            uint32(gid),
+		AdditionalGids: toUint32(groups),
+		Tty:            cfg.Tty,
+		Privileged:     hc.Privileged,
+		CapAdd:         hc.CapAdd,
+		CapDrop:        hc.CapDrop,
+		Tmpfs:          hc.Tmpfs,
+		ShmSize:        hc.ShmSize,
+		Sysctls:        hc.Sysctls,
+		HardLimits:     s.HardLimit,
+		HostsPath:      filepath.Join(dir, "hosts"),
+		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		HostnamePath:   filepath.Join(dir, "hostname"),
+		OOMScoreAdj:    &hc.OomScoreAdj,
+	}
+	for _, u := range hc.Ulimits {
+		opts.Ulimits = append(opts.Ulimits, runtime.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	for _, so := range hc.SecurityOpt {
+		k, v, _ := strings.Cut(so, "=")
+		if !strings.Contains(so, "=") {
+			k, v, _ = strings.Cut(so, ":")
+		}
+		switch k {
+		case "no-new-privileges":
+			opts.NoNewPrivileges = v == "" || v == "true"
+		case "seccomp":
+			if v == "unconfined" {
+				opts.SeccompProfile = "unconfined"
+			} else {
+				// The docker CLI sends the file's content.
+				opts.SeccompProfile = v
+			}
+		case "label", "apparmor":
+			// No SELinux or AppArmor confinement in a user namespace.
+		default:
+			return nil, errdefs.InvalidArgumentf("invalid --security-opt: %q", so)
+		}
+	}
+	switch mode := string(hc.NetworkMode); {
+	case mode == "host":
+		if s.NetNSPath == "" {
+			return nil, errdefs.Unavailablef("--network host: lodged has no network namespace")
+		}
+		opts.NetNSPath = s.NetNSPath
+	case mode == "", mode == "default", mode == "bridge", mode == "none":
+		// A namespace of its own with loopback only, until bridge
+		// networks exist.
+	case strings.HasPrefix(mode, "container:"):
+		other, err := s.Get(strings.TrimPrefix(mode, "container:"))
+		if err != nil {
+			return nil, err
+		}
+		if other.State.Pid == 0 {
+			return nil, errdefs.Conflictf("cannot join network of a non running container: %s", other.ID)
+		}
+		opts.NetNSPath = fmt.Sprintf("/proc/%d/ns/net", other.State.Pid)
+	default:
+		return nil, errdefs.NotImplementedf("network %q: lodge has no user-defined networks yet", mode)
+	}
+	if hc.Init != nil && *hc.Init {
+		return nil, errdefs.NotImplementedf("--init is not implemented yet")
+	}
+	for _, b := range hc.Binds {
+		m, err := parseBind(b)
+		if err != nil {
+			return nil, err
+		}
+		opts.Mounts = append(opts.Mounts, m)
+	}
+	for _, m := range hc.Mounts {
+		mm, err := convertMount(m)
+		if err != nil {
+			return nil, err
+		}
+		opts.Mounts = append(opts.Mounts, mm)
+	}
+	return runtime.Spec(opts)
+}
+
+// parseBind reads a -v host:container[:opts] bind. Named volumes are not
+// built yet.
+func parseBind(b string) (runtime.Mount, error) {
+	parts := strings.Split(b, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return runtime.Mount{}, errdefs.InvalidArgumentf("invalid volume specification: '%s'", b)
+	}
+	src, dst := parts[0], parts[1]
+	if !filepath.IsAbs(src) {
+		return runtime.Mount{}, errdefs.NotImplementedf("named volumes are not implemented yet: '%s'", b)
+	}
+	m := runtime.Mount{Type: "bind", Source: src, Destination: dst}
+	if len(parts) == 3 {
+		for _, o := range strings.Split(parts[2], ",") {
+			switch o {
+			case "ro":
+				m.ReadOnly = true
+			case "rw", "z", "Z", "":
+			case "shared", "rshared", "slave", "rslave", "private", "rprivate":
+				m.Options = append(m.Options, o)
+			default:
+				return runtime.Mount{}, errdefs.InvalidArgumentf("invalid mode: %s", o)
+			}
+		}
+	}
+	return m, checkBindSource(src)
+}
+
+// convertMount reads a --mount. Volumes are not built yet.
+func convertMount(m mount.Mount) (runtime.Mount, error) {
+	if !filepath.IsAbs(m.Target) {
+		return runtime.Mount{}, errdefs.InvalidArgumentf("invalid mount config: mount path must be absolute: %q", m.Target)
+	}
+	switch m.Type {
+	case mount.TypeBind:
+		if !filepath.IsAbs(m.Source) {
+			return runtime.Mount{}, errdefs.InvalidArgumentf("invalid mount config for type \"bind\": invalid mount path: '%s' mount path must be absolute", m.Source)
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return runtime.Mount{}, errdefs.InvalidArgumentf("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source)
+		}
+		rm := runtime.Mount{Type: "bind", Source: m.Source, Destination: m.Target, ReadOnly: m.ReadOnly}
+		if m.BindOptions != nil && m.BindOptions.Propagation != "" {
+			rm.Options = append(rm.Options, string(m.BindOptions.Propagation))
+		}
+		return rm, checkBindSource(m.Source)
+	case mount.TypeTmpfs:
+		rm := runtime.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, ReadOnly: m.ReadOnly}
+		if o := m.TmpfsOptions; o != nil {
+			if o.SizeBytes > 0 {
+				rm.Options = append(rm.Options, fmt.Sprintf("size=%d", o.SizeBytes))
+			}
+			if o.Mode != 0 {
+				rm.Options = append(rm.Options, fmt.Sprintf("mode=%o", o.Mode))
+			}
+		}
+		return rm, nil
+	}
+	return runtime.Mount{}, errdefs.NotImplementedf("mount type %q is not implemented yet", m.Type)
+}
+
+// checkBindSource refuses a bind source the user cannot read, with a clear
+// message (Docker would create a missing one; lodge, too).
+func checkBindSource(src string) error {
+	if _, err := os.Stat(src); os.IsNotExist(err) {
+		return os.MkdirAll(src, 0o755)
+	} else if err != nil {
+		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s: %v", src, err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s is not readable: %v", src, err)
+	}
+	f.Close()
+	return nil
+}
+
+// writeEtcFiles writes the hosts, hostname and resolv.conf files the
+// container gets bind-mounted.
+func writeEtcFiles(dir string, cfg *container.Config) error {
+	host := cfg.Hostname
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t" + host + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(host+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConf(), 0o644)
+}
+
+// resolvConf is the host's resolv.conf without loopback name servers
+// (they do not answer from a container's namespace), falling back to the
+// uplink's DNS address.
+func resolvConf() []byte {
+	b, _ := os.ReadFile("/etc/resolv.conf")
+	var out []string
+	servers := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if strings.HasPrefix(f[1], "127.") || f[1] == "::1" {
+				continue
+			}
+			servers++
+		}
+		out = append(out, l)
+	}
+	if servers == 0 {
+		out = append(out, "nameserver 10.0.2.3")
+	}
+	return []byte(strings.TrimSpace(strings.Join(out, "\n")) + "\n")
+}

@@ -1,0 +1,127 @@
+package daemon
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// openInRoot opens path inside root without letting symlinks (absolute or
+// ../) lead outside it: the kernel resolves them as if root were "/".
+func openInRoot(root, path string) (*os.File, error) {
+	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dir)
+	fd, err := unix.Openat2(dir, strings.TrimPrefix(path, "/"), &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// resolveUser turns "name", "uid", "name:group" or "uid:gid" into ids,
+// reading the passwd and group files of the container whose root is root
+// (e.g. /proc/PID/root). Unknown names are Docker's error.
+func resolveUser(root, user string) (uid, gid int, groups []int, err error) {
+	if user == "" {
+		user = "0"
+	}
+	u, g, hasG := strings.Cut(user, ":")
+	uid, gid = -1, -1
+	var name string
+	if n, err := strconv.Atoi(u); err == nil {
+		uid = n
+	}
+	for _, f := range readColonFile(root, "/etc/passwd", 7) {
+		if f[0] == u || (uid >= 0 && f[2] == strconv.Itoa(uid)) {
+			uid, _ = strconv.Atoi(f[2])
+			if !hasG {
+				gid, _ = strconv.Atoi(f[3])
+			}
+			name = f[0]
+			break
+		}
+	}
+	if uid < 0 {
+		return 0, 0, nil, errdefs.InvalidArgumentf("unable to find user %s: no matching entries in passwd file", u)
+	}
+	if hasG {
+		if n, err := strconv.Atoi(g); err == nil {
+			gid = n
+		} else {
+			for _, f := range readColonFile(root, "/etc/group", 4) {
+				if f[0] == g {
+					gid, _ = strconv.Atoi(f[2])
+				}
+			}
+			if gid < 0 {
+				return 0, 0, nil, errdefs.InvalidArgumentf("unable to find group %s: no matching entries in group file", g)
+			}
+		}
+	}
+	if gid < 0 {
+		gid = 0
+	}
+	if name != "" {
+		for _, f := range readColonFile(root, "/etc/group", 4) {
+			for _, m := range strings.Split(f[3], ",") {
+				if m == name {
+					if n, err := strconv.Atoi(f[2]); err == nil && n != gid {
+						groups = append(groups, n)
+					}
+				}
+			}
+		}
+	}
+	return uid, gid, groups, nil
+}
+
+func readColonFile(root, path string, fields int) [][]string {
+	f, err := openInRoot(root, path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out [][]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.Split(sc.Text(), ":")
+		if len(parts) >= fields {
+			out = append(out, parts)
+		}
+	}
+	return out
+}
+
+// resolveGroup turns a --group-add name or number into a gid.
+func resolveGroup(root, g string) (int, error) {
+	if n, err := strconv.Atoi(g); err == nil {
+		return n, nil
+	}
+	for _, f := range readColonFile(root, "/etc/group", 4) {
+		if f[0] == g {
+			if n, err := strconv.Atoi(f[2]); err == nil {
+				return n, nil
+			}
+		}
+	}
+	return 0, errdefs.InvalidArgumentf("unable to find group %s: no matching entries in group file", g)
+}
+
+func toUint32(ids []int) []uint32 {
+	out := make([]uint32, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, uint32(id))
+	}
+	return out
+}

@@ -1,0 +1,77 @@
+package tests
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lodge-containers/lodge/hack/fixture"
+)
+
+// hostileLayer is a layer tar that tries to write outside its layer: a
+// ../ path, an absolute path through a symlink to a host directory, and a
+// hard link to a host file.
+func hostileLayer(t *testing.T, target string) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, body string) {
+		h.Size = int64(len(body))
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	add(&tar.Header{Name: "../../../../../../../.." + target + "/dotdot", Typeflag: tar.TypeReg}, "escaped")
+	add(&tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: target}, "")
+	add(&tar.Header{Name: "link/through-symlink", Typeflag: tar.TypeReg}, "escaped")
+	add(&tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: "../../../../../../.." + target + "/victim"}, "")
+	tw.Close()
+	return buf.Bytes()
+}
+
+// A hostile layer must not write outside the store, and must leave the
+// user's other images working.
+func TestHostileLayerConfined(t *testing.T) {
+	s, docker := containerSession(t)
+	target := filepath.Join(s.base, "host-dir")
+	if err := os.MkdirAll(target, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(target, 0o777)
+	if err := os.WriteFile(filepath.Join(target, "victim"), []byte("original"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	b, err := fixture.ArchiveOf("evil:1", hostileLayer(t, target), []string{"true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.base, "evil.tar")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := s.run(docker, "load", "-i", path)
+	t.Logf("load of a hostile archive: %s", r)
+	ents, _ := os.ReadDir(target)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, ",") != "victim" {
+		t.Errorf("the hostile layer wrote into the host directory: %v", names)
+	}
+	if v, _ := os.ReadFile(filepath.Join(target, "victim")); string(v) != "original" {
+		t.Errorf("host file changed: %q", v)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(s.base), "dotdot")); err == nil {
+		t.Error("../ entry escaped")
+	}
+	if r := s.must(docker, "run", "--rm", "busybox", "echo", "intact"); r.stdout != "intact\n" {
+		t.Errorf("busybox after a hostile load: %q", r.stdout)
+	}
+}

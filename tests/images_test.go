@@ -1,0 +1,135 @@
+package tests
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// startRegistry serves an in-memory registry on 127.0.0.1 and returns its
+// host:port. With user set, every request needs that basic-auth user.
+func startRegistry(t *testing.T, user, pass string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = registry.New(registry.Logger(nilLogger()))
+	if user != "" {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, p, ok := r.BasicAuth()
+			if !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="lodge-test"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
+
+func TestImagesRoundTrip(t *testing.T) {
+	s, docker := containerSession(t)
+	reg := startRegistry(t, "", "")
+
+	imgs := s.must(docker, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+	if !strings.Contains(imgs, "busybox:latest") {
+		t.Fatalf("docker images after load: %q", imgs)
+	}
+	s.must(docker, "image", "inspect", "busybox")
+	if h := s.must(docker, "history", "busybox").stdout; !strings.Contains(h, "busybox-static") {
+		t.Errorf("history: %q", h)
+	}
+
+	ref := reg + "/team/app:1.1"
+	s.must(docker, "tag", "busybox", ref)
+	push := s.must(docker, "push", ref)
+	if !strings.Contains(push.stdout, "digest: sha256:") {
+		t.Errorf("push output: %q", push.stdout)
+	}
+	digest := push.stdout[strings.Index(push.stdout, "digest: ")+8:]
+	digest = strings.Fields(digest)[0]
+	s.must(docker, "rmi", ref)
+	pull := s.must(docker, "pull", ref)
+	if !strings.Contains(pull.stdout, "Digest: "+digest) {
+		t.Errorf("pull digest differs from push (%s): %q", digest, pull.stdout)
+	}
+	rd := s.must(docker, "image", "inspect", "-f", "{{range .RepoDigests}}{{.}} {{end}}", ref).stdout
+	if !strings.Contains(rd, digest) {
+		t.Errorf("RepoDigests %q lack %s", rd, digest)
+	}
+	if r := s.must(docker, "run", "--rm", ref, "echo", "pulled"); r.stdout != "pulled\n" {
+		t.Errorf("run pulled image: %q", r.stdout)
+	}
+
+	// save two images into one archive, remove them, load them back.
+	other := busyboxArchive(t, s.base, "other:2", []string{"echo", "other"})
+	s.must(docker, "load", "-i", other)
+	tarPath := filepath.Join(s.base, "two.tar")
+	s.must(docker, "save", "-o", tarPath, "busybox:latest", "other:2")
+	s.must(docker, "rmi", "busybox:latest", "other:2", ref)
+	if imgs := s.must(docker, "images", "-q").stdout; strings.TrimSpace(imgs) != "" {
+		t.Fatalf("images left after rmi: %q", imgs)
+	}
+	load := s.must(docker, "load", "-i", tarPath).stdout
+	if !strings.Contains(load, "busybox:latest") || !strings.Contains(load, "other:2") {
+		t.Errorf("load of a saved pair: %q", load)
+	}
+	if r := s.must(docker, "run", "--rm", "other:2"); r.stdout != "other\n" {
+		t.Errorf("run loaded image: %q", r.stdout)
+	}
+
+	// import a rootfs tar as a new image.
+	rootfs := filepath.Join(s.base, "rootfs.tar")
+	if err := os.WriteFile(rootfs, layerTar(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.must(docker, "import", "-c", `CMD ["/bin/echo","imported"]`, rootfs, "mybase:1")
+	if r := s.must(docker, "run", "--rm", "mybase:1"); r.stdout != "imported\n" {
+		t.Errorf("run imported image: %q", r.stdout)
+	}
+
+	// an image used by a container cannot be removed without force.
+	s.must(docker, "create", "--name", "user-of-other", "other:2")
+	if r := s.run(docker, "rmi", "other:2"); r.code == 0 || !strings.Contains(r.stderr, "conflict") {
+		t.Errorf("rmi of an image in use: %s", r)
+	}
+	s.must(docker, "rm", "user-of-other")
+	s.must(docker, "image", "prune", "-a", "-f")
+	if imgs := s.must(docker, "images", "-q").stdout; strings.TrimSpace(imgs) != "" {
+		t.Errorf("images left after prune -a: %q", imgs)
+	}
+}
+
+func TestRegistryLogin(t *testing.T) {
+	s, docker := containerSession(t)
+	reg := startRegistry(t, "alice", "s3cret")
+	if r := s.run(docker, "login", "-u", "alice", "-p", "wrong", reg); r.code == 0 {
+		t.Errorf("login with a wrong password succeeded: %s", r)
+	}
+	s.must(docker, "login", "-u", "alice", "-p", "s3cret", reg)
+	cfg, _ := os.ReadFile(filepath.Join(s.home, ".docker", "config.json"))
+	if !strings.Contains(string(cfg), reg) {
+		t.Errorf("credentials not stored: %s", cfg)
+	}
+	ref := reg + "/private/bb:1"
+	s.must(docker, "tag", "busybox", ref)
+	s.must(docker, "push", ref)
+	s.must(docker, "rmi", ref)
+	s.must(docker, "pull", ref)
+	s.must(docker, "logout", reg)
+	s.must(docker, "rmi", ref)
+	if r := s.run(docker, "pull", ref); r.code == 0 {
+		t.Errorf("pull without credentials succeeded: %s", r)
+	}
+}
