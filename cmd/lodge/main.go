@@ -55,8 +55,14 @@ func main() {
 		},
 	}
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "lodged to talk to (default $LODGE_HOST, else unix://$XDG_RUNTIME_DIR/lodge/lodge.sock)")
-	root.AddCommand(versionCmd(a), infoCmd(a), daemonCmd(a))
+	root.AddCommand(versionCmd(a), infoCmd(a), daemonCmd(a),
+		runCmd(a), createCmd(a), startCmd(a), stopCmd(a), rmCmd(a), psCmd(a), logsCmd(a), execCmd(a),
+		pullCmd(a), pushCmd(a), imagesCmd(a), tagCmd(a), rmiCmd(a), loadCmd(a), saveCmd(a))
 	if err := root.ExecuteContext(context.Background()); err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.code) // the container's own code, as docker run gives it
+		}
 		fmt.Fprintln(os.Stderr, "lodge:", strings.TrimSpace(err.Error()))
 		os.Exit(1)
 	}

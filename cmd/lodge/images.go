@@ -1,0 +1,286 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/jsonmessage"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// printStream shows a pull, push or load progress stream as docker does.
+func printStream(r io.Reader) error {
+	fd := os.Stdout.Fd()
+	return jsonmessage.DisplayJSONMessagesStream(r, os.Stdout, fd, term.IsTerminal(int(fd)), nil)
+}
+
+func pullCmd(a *app) *cobra.Command {
+	var platform string
+	cmd := &cobra.Command{
+		Use: "pull IMAGE", Short: "Download an image from a registry", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			o := client.ImagePullOptions{}
+			if platform != "" {
+				p, err := parsePlatform(platform)
+				if err != nil {
+					return err
+				}
+				o.Platforms = append(o.Platforms, p)
+			}
+			r, err := c.ImagePull(cmd.Context(), args[0], o)
+			if err != nil {
+				return a.explain(err)
+			}
+			defer r.Close()
+			return printStream(r)
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to pull")
+	return cmd
+}
+
+func pushCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use: "push IMAGE", Short: "Upload an image to a registry", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.ImagePush(cmd.Context(), args[0], client.ImagePushOptions{})
+			if err != nil {
+				return a.explain(err)
+			}
+			defer r.Close()
+			return printStream(r)
+		},
+	}
+}
+
+func imagesCmd(a *app) *cobra.Command {
+	var all, quiet bool
+	var filters []string
+	var format string
+	cmd := &cobra.Command{
+		Use: "images", Short: "List images", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			f := client.Filters{}
+			for _, kv := range filters {
+				k, v, _ := strings.Cut(kv, "=")
+				f.Add(k, v)
+			}
+			res, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: f})
+			if err != nil {
+				return a.explain(err)
+			}
+			var rows []imageRow
+			for _, s := range res.Items {
+				rows = append(rows, imageRows(s)...)
+			}
+			switch {
+			case quiet:
+				format = "{{.ID}}"
+			case format == "":
+				format = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}"
+			}
+			return printRows(a.out, format, rows)
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "all images")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only IDs")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: dangling=, reference=, label=")
+	cmd.Flags().StringVar(&format, "format", "", "Go template, or 'table TEMPLATE'")
+	return cmd
+}
+
+type imageRow struct {
+	Repository, Tag, ID, Size, CreatedAt string
+}
+
+// imageRows is one row per tag, or one <none> row, as docker prints.
+func imageRows(s image.Summary) []imageRow {
+	base := imageRow{ID: strings.TrimPrefix(s.ID, "sha256:")[:12], Size: humanSize(s.Size),
+		CreatedAt: time.Unix(s.Created, 0).Format(time.RFC3339), Repository: "<none>", Tag: "<none>"}
+	if len(s.RepoTags) == 0 {
+		return []imageRow{base}
+	}
+	var out []imageRow
+	for _, t := range s.RepoTags {
+		r := base
+		if i := strings.LastIndex(t, ":"); i > strings.LastIndex(t, "/") {
+			r.Repository, r.Tag = t[:i], t[i+1:]
+		} else {
+			r.Repository = t
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func humanSize(n int64) string {
+	const unit = 1000.0
+	f := float64(n)
+	for _, u := range []string{"B", "kB", "MB", "GB"} {
+		if f < unit {
+			return fmt.Sprintf("%.3g%s", f, u)
+		}
+		f /= unit
+	}
+	return fmt.Sprintf("%.3gTB", f)
+}
+
+func tagCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use: "tag SOURCE TARGET", Short: "Give an image another name", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			_, err = c.ImageTag(cmd.Context(), client.ImageTagOptions{Source: args[0], Target: args[1]})
+			return a.explain(err)
+		},
+	}
+}
+
+func rmiCmd(a *app) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use: "rmi IMAGE...", Short: "Remove images", Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var failed []string
+			for _, ref := range args {
+				res, err := c.ImageRemove(cmd.Context(), ref, client.ImageRemoveOptions{Force: force})
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "lodge:", a.explain(err))
+					failed = append(failed, ref)
+					continue
+				}
+				for _, d := range res.Items {
+					if d.Untagged != "" {
+						fmt.Fprintln(a.out, "Untagged:", d.Untagged)
+					}
+					if d.Deleted != "" {
+						fmt.Fprintln(a.out, "Deleted:", d.Deleted)
+					}
+				}
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("failed: %s", strings.Join(failed, " "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove even with several names")
+	return cmd
+}
+
+func loadCmd(a *app) *cobra.Command {
+	var input string
+	cmd := &cobra.Command{
+		Use: "load", Short: "Load images from a docker-archive (stdin or -i)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var in io.Reader = os.Stdin
+			if input != "" {
+				f, err := os.Open(input)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
+			}
+			res, err := c.ImageLoad(cmd.Context(), in)
+			if err != nil {
+				return a.explain(err)
+			}
+			defer res.Close()
+			return printStream(res)
+		},
+	}
+	cmd.Flags().StringVarP(&input, "input", "i", "", "archive to read instead of stdin")
+	return cmd
+}
+
+func saveCmd(a *app) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use: "save IMAGE...", Short: "Write images to a docker-archive (stdout or -o)", Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if output == "" && term.IsTerminal(int(os.Stdout.Fd())) {
+				return fmt.Errorf("refusing to write an archive to a terminal; use -o or redirect")
+			}
+			res, err := c.ImageSave(cmd.Context(), args)
+			if err != nil {
+				return a.explain(err)
+			}
+			defer res.Close()
+			var out io.Writer = os.Stdout
+			if output != "" {
+				f, err := os.CreateTemp(dirOf(output), ".lodge-save-*")
+				if err != nil {
+					return err
+				}
+				defer os.Remove(f.Name())
+				if _, err := io.Copy(f, res); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				return os.Rename(f.Name(), output) // never a half-written archive
+			}
+			_, err = io.Copy(out, res)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write instead of stdout")
+	return cmd
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndex(path, "/"); i >= 0 {
+		return path[:i+1]
+	}
+	return "."
+}
+
+// parsePlatform reads os/arch[/variant].
+func parsePlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return ocispec.Platform{}, fmt.Errorf("invalid platform %q: want os/arch[/variant]", s)
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
