@@ -80,12 +80,12 @@ func (e Env) DataRoot() string {
 	return filepath.Join(e.Home, ".local", "share", "lodge")
 }
 
-// ConfigFile is the daemon's configuration file.
+// ConfigFile is the daemon's configuration file, in Docker's daemon.json format.
 func (e Env) ConfigFile() string {
 	if e.XDGConfigHome != "" {
-		return filepath.Join(e.XDGConfigHome, "lodge", "lodge.toml")
+		return filepath.Join(e.XDGConfigHome, "lodge", "daemon.json")
 	}
-	return filepath.Join(e.Home, ".config", "lodge", "lodge.toml")
+	return filepath.Join(e.Home, ".config", "lodge", "daemon.json")
 }
 
 // ErrUnsafeDir is returned by EnsurePrivateDir when a directory exists but

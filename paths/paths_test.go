@@ -40,14 +40,14 @@ func TestDataRootAndConfig(t *testing.T) {
 	if got := e.DataRoot(); got != "/home/u/.local/share/lodge" {
 		t.Errorf("DataRoot() = %q", got)
 	}
-	if got := e.ConfigFile(); got != "/home/u/.config/lodge/lodge.toml" {
+	if got := e.ConfigFile(); got != "/home/u/.config/lodge/daemon.json" {
 		t.Errorf("ConfigFile() = %q", got)
 	}
 	e.XDGDataHome, e.XDGConfigHome = "/d", "/c"
 	if got := e.DataRoot(); got != "/d/lodge" {
 		t.Errorf("DataRoot() = %q", got)
 	}
-	if got := e.ConfigFile(); got != "/c/lodge/lodge.toml" {
+	if got := e.ConfigFile(); got != "/c/lodge/daemon.json" {
 		t.Errorf("ConfigFile() = %q", got)
 	}
 }

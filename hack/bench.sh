@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make bench: lodge beside Docker rootless and Podman rootless, one run.
+# As root it sets the machine up, installs the anchors from Debian when they
+# are missing, and runs every engine as the unprivileged test user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+export GOFLAGS="-tags=exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper,containers_image_openpgp,seccomp"
+if [[ $(id -u) -eq 0 ]]; then
+	hack/setup-root.sh
+	missing=()
+	for p in podman docker.io rootlesskit runc; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+	done
+	if ((${#missing[@]})); then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || echo "bench: could not install ${missing[*]}; those anchors will say so" >&2
+	fi
+fi
+exec go run ./hack/bench ${BENCH:+-group "$BENCH"} "$@"

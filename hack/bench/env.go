@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lodge-containers/lodge/hack/fixture"
+)
+
+// env is where the benchmark runs: the unprivileged user, a scratch
+// directory, lodge's binaries, and the engines it could start.
+type env struct {
+	uid, gid int
+	name     string
+	base     string
+	bin      string
+	archive  string
+	engines  []*engine
+}
+
+// engine is one container engine answering the Docker API.
+type engine struct {
+	name      string // lodge, docker, podman
+	sock      string
+	home      string
+	run       string // its XDG_RUNTIME_DIR
+	cmd       *exec.Cmd
+	why       string // why it is not available, when it is not
+	pids      func() []int
+	dockerEnv []string
+}
+
+func newEnv() (*env, error) {
+	e := &env{uid: os.Getuid(), gid: os.Getgid()}
+	if u, err := user.Current(); err == nil {
+		e.name = u.Username
+	}
+	if os.Getuid() == 0 {
+		name := os.Getenv("LODGE_TEST_USER")
+		if name == "" {
+			name = "lodgetest"
+		}
+		u, err := user.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("running as root needs the test user %s (hack/setup-root.sh makes it): %w", name, err)
+		}
+		e.uid, _ = strconv.Atoi(u.Uid)
+		e.gid, _ = strconv.Atoi(u.Gid)
+		e.name = name
+	}
+	base, err := os.MkdirTemp("", "lodge-bench-")
+	if err != nil {
+		return nil, err
+	}
+	e.base = base
+	e.bin = filepath.Join(base, "bin")
+	os.MkdirAll(e.bin, 0o755)
+	os.Chmod(base, 0o755)
+	for _, b := range []string{"lodged", "lodge"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(e.bin, b), "./cmd/"+b)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("building %s: %w", b, err)
+		}
+	}
+	a, err := fixture.Archive("busybox:latest", nil)
+	if err != nil {
+		return nil, fmt.Errorf("busybox-static is needed for the benchmark image: %w", err)
+	}
+	e.archive = filepath.Join(base, "busybox.tar")
+	os.WriteFile(e.archive, a, 0o644)
+	for _, start := range []func() *engine{e.startLodge, e.startDocker, e.startPodman} {
+		eng := start()
+		if eng.why == "" {
+			if r := e.docker(eng, "load", "-i", e.archive); r.err != nil {
+				eng.why = "loading the busybox image: " + r.String()
+			}
+		}
+		if eng.why != "" {
+			fmt.Fprintf(os.Stderr, "bench: %s not measured: %s\n", eng.name, eng.why)
+		}
+		e.engines = append(e.engines, eng)
+	}
+	return e, nil
+}
+
+func (e *env) engine(name string) *engine {
+	for _, eng := range e.engines {
+		if eng.name == name && eng.why == "" {
+			return eng
+		}
+	}
+	return nil
+}
+
+// dirFor makes a private directory tree owned by the user.
+func (e *env) dirFor(name string) (home, run string) {
+	home = filepath.Join(e.base, name, "home")
+	run = filepath.Join(e.base, name, "run")
+	for _, d := range []string{filepath.Join(e.base, name), home, run} {
+		os.MkdirAll(d, 0o700)
+		os.Chown(d, e.uid, e.gid)
+	}
+	return home, run
+}
+
+func (e *env) userEnv(home, run string, extra ...string) []string {
+	return append([]string{
+		"HOME=" + home, "USER=" + e.name, "LOGNAME=" + e.name,
+		"PATH=" + e.bin + ":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+		"XDG_RUNTIME_DIR=" + run, "XDG_DATA_HOME=" + filepath.Join(home, ".local/share"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"DOCKER_CONFIG=" + filepath.Join(home, ".docker"),
+	}, extra...)
+}
+
+// command runs as the benchmark's user.
+func (e *env) command(envv []string, name string, args ...string) *exec.Cmd {
+	if !strings.Contains(name, "/") {
+		if p := filepath.Join(e.bin, name); fileExists(p) {
+			name = p
+		} else if p, err := exec.LookPath(name); err == nil {
+			name = p
+		}
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Env = envv
+	cmd.Dir = "/"
+	if os.Getuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(e.uid), Gid: uint32(e.gid)}}
+	}
+	return cmd
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+type out struct {
+	stdout, stderr string
+	err            error
+}
+
+func (o out) String() string { return fmt.Sprintf("%v: %s %s", o.err, o.stdout, o.stderr) }
+
+func runCmd(cmd *exec.Cmd) out {
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	return out{so.String(), se.String(), err}
+}
+
+// docker runs the docker CLI against an engine.
+func (e *env) docker(eng *engine, args ...string) out {
+	cmd := e.command(append(e.userEnv(eng.home, eng.run), "DOCKER_HOST=unix://"+eng.sock), "docker", args...)
+	return runCmd(cmd)
+}
+
+func waitSocket(path string, d time.Duration, alive func() bool) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if alive != nil && !alive() {
+			return fmt.Errorf("exited before %s appeared", path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not appear within %s", path, d)
+}
+
+func (e *env) startLodge() *engine {
+	home, run := e.dirFor("lodge")
+	eng := &engine{name: "lodge", home: home, run: run, sock: filepath.Join(run, "lodge", "lodge.sock")}
+	r := runCmd(e.command(e.userEnv(home, run), "lodge", "daemon", "start"))
+	if r.err != nil {
+		eng.why = "lodge daemon start: " + r.String()
+	}
+	return eng
+}
+
+func (e *env) startDocker() *engine {
+	home, run := e.dirFor("docker")
+	eng := &engine{name: "docker", home: home, run: run, sock: filepath.Join(run, "docker.sock")}
+	script := "/usr/share/docker.io/contrib/dockerd-rootless.sh"
+	if !fileExists(script) {
+		eng.why = "Docker rootless is not installed (apt-get install docker.io rootlesskit slirp4netns)"
+		return eng
+	}
+	cmd := e.command(e.userEnv(home, run), script, "--data-root", filepath.Join(home, "docker-data"))
+	logf, _ := os.Create(filepath.Join(e.base, "docker", "dockerd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		eng.why = err.Error()
+		return eng
+	}
+	eng.cmd = cmd
+	if err := waitSocket(eng.sock, 60*time.Second, func() bool { return cmd.ProcessState == nil }); err != nil {
+		eng.why = "dockerd-rootless.sh: " + err.Error() + " (see " + logf.Name() + ")"
+		return eng
+	}
+	// The socket exists before dockerd answers.
+	for i := 0; i < 300; i++ {
+		if c, err := net.Dial("unix", eng.sock); err == nil {
+			c.Close()
+			if r := e.docker(eng, "version"); r.err == nil {
+				return eng
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	eng.why = "dockerd did not answer"
+	return eng
+}
+
+func (e *env) startPodman() *engine {
+	home, run := e.dirFor("podman")
+	eng := &engine{name: "podman", home: home, run: run, sock: filepath.Join(run, "podman.sock")}
+	if _, err := exec.LookPath("podman"); err != nil {
+		eng.why = "Podman is not installed (apt-get install podman)"
+		return eng
+	}
+	// crun refuses this machine's hybrid cgroup layout; runc works.
+	conf := filepath.Join(home, ".config", "containers")
+	os.MkdirAll(conf, 0o755)
+	os.WriteFile(filepath.Join(conf, "containers.conf"), []byte("[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644)
+	exec.Command("chown", "-R", fmt.Sprintf("%d:%d", e.uid, e.gid), filepath.Join(home, ".config")).Run()
+	cmd := e.command(e.userEnv(home, run), "podman", "system", "service", "--time=0", "unix://"+eng.sock)
+	logf, _ := os.Create(filepath.Join(e.base, "podman", "podman.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		eng.why = err.Error()
+		return eng
+	}
+	eng.cmd = cmd
+	if err := waitSocket(eng.sock, 60*time.Second, nil); err != nil {
+		eng.why = "podman system service: " + err.Error()
+	}
+	return eng
+}
+
+func (e *env) cleanup() {
+	for _, eng := range e.engines {
+		switch {
+		case eng.name == "lodge":
+			runCmd(e.command(e.userEnv(eng.home, eng.run), "lodge", "daemon", "stop"))
+		case eng.cmd != nil && eng.cmd.Process != nil:
+			syscall.Kill(-eng.cmd.Process.Pid, syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { eng.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				syscall.Kill(-eng.cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}
+	}
+	if eng := e.engineAny("podman"); eng != nil {
+		// Podman's storage holds files owned by subuids: remove it inside
+		// its user namespace.
+		runCmd(e.command(e.userEnv(eng.home, eng.run), "podman", "unshare", "rm", "-rf", eng.home))
+	}
+	if eng := e.engineAny("docker"); eng != nil {
+		runCmd(e.command(e.userEnv(eng.home, eng.run), "rootlesskit", "rm", "-rf", eng.home))
+	}
+	if eng := e.engineAny("lodge"); eng != nil {
+		runCmd(e.command(e.userEnv(eng.home, eng.run), "podman", "unshare", "rm", "-rf", eng.home))
+	}
+	os.RemoveAll(e.base)
+}
+
+func (e *env) engineAny(name string) *engine {
+	for _, eng := range e.engines {
+		if eng.name == name {
+			return eng
+		}
+	}
+	return nil
+}
