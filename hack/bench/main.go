@@ -38,7 +38,16 @@ func main() {
 	group := flag.String("group", os.Getenv("BENCH"), "run only this group (kernel, daemon, run, api, memory)")
 	out := flag.String("out", "bench/results.json", "where to write the results")
 	reps := flag.Int("n", 10, "repetitions per figure")
+	loop := flag.String("api-loop", "", "internal: run the API loop (cycle or concurrent) as the benchmark user")
+	host := flag.String("api-host", "", "internal: the engine for -api-loop")
 	flag.Parse()
+	if *loop != "" {
+		if err := apiLoop(*host, *loop, *reps); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	env, err := newEnv()
 	if err != nil {
@@ -71,6 +80,7 @@ var groups = []benchGroup{
 	{"kernel", kernelFloor},
 	{"daemon", daemonStart},
 	{"run", runTrue},
+	{"api", apiCycle},
 	{"memory", idleMemory},
 }
 

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// The API figures run the Go client as the benchmark user (the engines'
+// sockets answer only their owner): the bench binary re-runs itself with
+// -api-loop, which measures and prints JSON.
+
+// apiLoop is the child side: mode "cycle" times create+start+wait+remove
+// n times in a row; "concurrent" starts n containers at once and times
+// until all have run and are removed.
+func apiLoop(host, mode string, n int) error {
+	c, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	cycle := func() error {
+		res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: "busybox", Cmd: []string{"true"}}})
+		if err != nil {
+			return err
+		}
+		wait := c.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+		if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+			return err
+		}
+		select {
+		case <-wait.Result:
+		case err := <-wait.Error:
+			return err
+		}
+		_, err = c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true})
+		return err
+	}
+	var ms []float64
+	switch mode {
+	case "cycle":
+		if err := cycle(); err != nil { // warm-up
+			return err
+		}
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			if err := cycle(); err != nil {
+				return err
+			}
+			ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+		}
+	case "concurrent":
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- cycle() }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+	default:
+		return fmt.Errorf("unknown mode %q", mode)
+	}
+	return json.NewEncoder(os.Stdout).Encode(ms)
+}
+
+// selfForUser copies the bench binary where the benchmark user can run it.
+func (e *env) selfForUser() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(e.bin, "lodge-bench")
+	if fileExists(dst) {
+		return dst, nil
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return dst, out.Close()
+}
+
+// apiFigure runs apiLoop on every engine and reports the median (and p99).
+func apiFigure(e *env, figure, mode string, n int) result {
+	r := result{Figure: figure, Unit: "ms", P99: map[string]string{}}
+	bin, err := e.selfForUser()
+	if err != nil {
+		r.Notes = append(r.Notes, "cannot run the client as the user: "+err.Error())
+		return r
+	}
+	for _, eng := range e.engines {
+		if eng.why != "" {
+			continue
+		}
+		o := runCmd(e.command(e.userEnv(eng.home, eng.run), bin, "-api-loop", mode, "-api-host", "unix://"+eng.sock, "-n", strconv.Itoa(n)))
+		var ms stats
+		if o.err != nil || json.Unmarshal([]byte(strings.TrimSpace(o.stdout)), &ms) != nil || len(ms) == 0 {
+			r.Notes = append(r.Notes, eng.name+": "+o.String())
+			continue
+		}
+		v := ptr(ms.median())
+		switch eng.name {
+		case "lodge":
+			r.Lodge = v
+		case "docker":
+			r.Docker = v
+		case "podman":
+			r.Podman = v
+		}
+		if len(ms) > 1 {
+			r.P99[eng.name] = strconv.FormatFloat(ms.pct(99), 'f', 1, 64)
+		}
+	}
+	return finish(r)
+}
+
+func apiCycle(e *env, reps int) []result {
+	return []result{
+		apiFigure(e, "create+start+wait+rm via the Go client (p50; p99 in JSON), 200 cycles", "cycle", 200),
+		apiFigure(e, "50 containers run concurrently via the Go client (wall)", "concurrent", 50),
+	}
+}
