@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
 
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
 )
 
 // ExecBackend runs processes in running containers.
@@ -61,7 +63,7 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 		}
 		defer hj.Close()
 		if err := b.ExecStart(context.WithoutCancel(r.Context()), id, req.ConsoleSize, hj); err != nil {
-			(&errStream{hj, tty}).write(err)
+			writeStreamError(hj, tty, err)
 		}
 		hj.CloseWrite()
 		return nil
@@ -94,19 +96,13 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 	})
 }
 
-// errStream reports an error on a stream whose headers are already sent.
-type errStream struct {
-	hj  *hijacked
-	tty bool
-}
-
-func (e *errStream) write(err error) {
+// writeStreamError reports an error on a stream whose headers are already
+// sent: raw with a TTY, else as a stderr frame.
+func writeStreamError(w io.Writer, tty bool, err error) {
 	msg := []byte(err.Error() + "\n")
-	if e.tty {
-		e.hj.Write(msg)
+	if tty {
+		w.Write(msg)
 		return
 	}
-	hdr := [8]byte{2, 0, 0, 0, byte(len(msg) >> 24), byte(len(msg) >> 16), byte(len(msg) >> 8), byte(len(msg))}
-	e.hj.Write(hdr[:])
-	e.hj.Write(msg)
+	runtime.WriteFrame(w, runtime.StreamStderr, msg)
 }

@@ -126,10 +126,10 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 			out = client
 		} else {
 			if e.Config.AttachStdout {
-				out = &frameWriter{w: client, stream: 1}
+				out = runtime.FrameWriter{W: client, Stream: runtime.StreamStdout}
 			}
 			if e.Config.AttachStderr {
-				errw = &frameWriter{w: client, stream: 2}
+				errw = runtime.FrameWriter{W: client, Stream: runtime.StreamStderr}
 			}
 		}
 		if e.Config.AttachStdin {
@@ -151,7 +151,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 			if tty {
 				io.WriteString(client, msg)
 			} else {
-				(&frameWriter{w: client, stream: 2}).Write([]byte(msg))
+				runtime.WriteFrame(client, runtime.StreamStderr, []byte(msg))
 			}
 			return nil
 		}
@@ -172,27 +172,6 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	}
 	finish()
 	return nil
-}
-
-// frameWriter frames what it is given as one stream of Docker's
-// multiplexed format. Writes from the two streams are serialised by the
-// client's connection (one Write call per frame part is not atomic, so a
-// mutex keeps header and payload together).
-type frameWriter struct {
-	w      io.Writer
-	stream byte
-}
-
-var frameMu sync.Mutex
-
-func (f *frameWriter) Write(p []byte) (int, error) {
-	frameMu.Lock()
-	defer frameMu.Unlock()
-	hdr := [8]byte{f.stream, 0, 0, 0, byte(len(p) >> 24), byte(len(p) >> 16), byte(len(p) >> 8), byte(len(p))}
-	if _, err := f.w.Write(hdr[:]); err != nil {
-		return 0, err
-	}
-	return f.w.Write(p)
 }
 
 // ExecResize sets an exec's tty size.

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
 )
 
 // LogsOptions are GET /containers/{id}/logs's.
@@ -79,22 +79,7 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 		if opts.Timestamps {
 			msg = l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + msg
 		}
-		if tty {
-			_, err := io.WriteString(w, msg)
-			return err
-		}
-		stream := byte(1)
-		if l.Stream == "stderr" {
-			stream = 2
-		}
-		var hdr [8]byte
-		hdr[0] = stream
-		binary.BigEndian.PutUint32(hdr[4:], uint32(len(msg)))
-		if _, err := w.Write(hdr[:]); err != nil {
-			return err
-		}
-		_, err := io.WriteString(w, msg)
-		return err
+		return writeLogLine(w, tty, l.Stream, msg)
 	}
 	flush := func() {
 		if fl, ok := w.(interface{ Flush() }); ok {
@@ -196,18 +181,22 @@ func (s *Containers) replayLogs(c *Container, w io.Writer) {
 	defer f.Close()
 	lines, _ := (&logTail{r: bufio.NewReader(f)}).readLines()
 	for _, l := range lines {
-		if c.Config.Tty {
-			io.WriteString(w, l.Log)
-			continue
+		if writeLogLine(w, c.Config.Tty, l.Stream, l.Log) != nil {
+			return
 		}
-		stream := byte(1)
-		if l.Stream == "stderr" {
-			stream = 2
-		}
-		var hdr [8]byte
-		hdr[0] = stream
-		binary.BigEndian.PutUint32(hdr[4:], uint32(len(l.Log)))
-		w.Write(hdr[:])
-		io.WriteString(w, l.Log)
 	}
+}
+
+// writeLogLine writes one logged message as a client expects it: raw with
+// a TTY, else framed as its stream.
+func writeLogLine(w io.Writer, tty bool, stream, msg string) error {
+	if tty {
+		_, err := io.WriteString(w, msg)
+		return err
+	}
+	n := byte(runtime.StreamStdout)
+	if stream == "stderr" {
+		n = runtime.StreamStderr
+	}
+	return runtime.WriteFrame(w, n, []byte(msg))
 }

@@ -281,7 +281,7 @@ func (m *monitor) pump(r io.Reader, stream string, n byte) {
 			for a := range m.attached {
 				if (n == StreamStdout && a.stdout) || (n == StreamStderr && a.stderr) {
 					a.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-					if writeFrame(a.c, n, buf[:k]) != nil {
+					if WriteFrame(a.c, n, buf[:k]) != nil {
 						a.c.Close()
 						delete(m.attached, a)
 					}
@@ -324,7 +324,7 @@ func (m *monitor) attach(c net.Conn) {
 	m.attached[a] = true
 	// An empty frame says the connection is registered: output from now on
 	// reaches it, so the daemon may let the container go.
-	writeFrame(c, StreamStdin, nil)
+	WriteFrame(c, StreamStdin, nil)
 	m.attachMu.Unlock()
 	if !req.Stdin || m.stdin == nil {
 		return

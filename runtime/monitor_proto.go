@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/binary"
 	"io"
+	"net"
 	"path/filepath"
 	"time"
 )
@@ -75,20 +76,37 @@ const (
 	StreamStderr = 2
 )
 
-// writeFrame writes one frame in Docker's multiplexed-stream format: stream
-// byte, three zero bytes, big-endian length, payload.
-func writeFrame(w io.Writer, stream byte, p []byte) error {
+// WriteFrame writes one frame in Docker's multiplexed-stream format: stream
+// byte, three zero bytes, big-endian length, payload. A frame is one
+// Write (one writev on a connection), so frames written concurrently to
+// the same connection (an exec's stdout and stderr) never interleave.
+func WriteFrame(w io.Writer, stream byte, p []byte) error {
 	var hdr [8]byte
 	hdr[0] = stream
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
-	if _, err := w.Write(hdr[:]); err != nil {
+	if _, ok := w.(net.Conn); ok {
+		bufs := net.Buffers{hdr[:], p}
+		_, err := bufs.WriteTo(w)
 		return err
 	}
-	_, err := w.Write(p)
+	_, err := w.Write(append(hdr[:], p...))
 	return err
 }
 
-// ReadFrame reads one frame written by writeFrame.
+// FrameWriter writes everything it is given as frames of one stream.
+type FrameWriter struct {
+	W      io.Writer
+	Stream byte
+}
+
+func (f FrameWriter) Write(p []byte) (int, error) {
+	if err := WriteFrame(f.W, f.Stream, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// ReadFrame reads one frame written by WriteFrame.
 func ReadFrame(r io.Reader, buf []byte) (stream byte, payload []byte, err error) {
 	var hdr [8]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {

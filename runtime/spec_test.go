@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -134,5 +135,19 @@ func TestSpecMountOrder(t *testing.T) {
 	}
 	if slices.Index(order, "/data") > slices.Index(order, "/data/sub") {
 		t.Errorf("nested mount before its parent: %v", order)
+	}
+}
+
+func TestWriteFrameRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteFrame(&buf, StreamStderr, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.Bytes(); !bytes.Equal(got[:8], []byte{2, 0, 0, 0, 0, 0, 0, 5}) {
+		t.Errorf("header % x", got[:8])
+	}
+	stream, p, err := ReadFrame(&buf, nil)
+	if err != nil || stream != StreamStderr || string(p) != "hello" {
+		t.Errorf("ReadFrame = %d %q %v", stream, p, err)
 	}
 }
