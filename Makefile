@@ -1,4 +1,4 @@
-# lodge's build. `make` builds bin/lodged and bin/lodge.
+# lodge's build. `make` builds bin/lodged, bin/lodge-monitor and bin/lodge.
 GO      ?= go
 # go.podman.io/storage's drivers lodge does not use need C libraries; seccomp
 # makes libcontainer load the default profile (libseccomp, through cgo).
@@ -12,6 +12,7 @@ LDFLAGS := -X github.com/lodge-containers/lodge/version.Version=$(VERSION)
 all: build
 
 build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-monitor ./cmd/lodge-monitor
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodged ./cmd/lodged
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,7 +39,7 @@ func MonitorMain() error {
 // problem in the container is errdefs.ErrInvalidArgument with libcontainer's
 // message (the API answers 400 and the CLI exits 127/126 from the text).
 func StartMonitor(ctx context.Context, cfgPath, logPath string) (int, error) {
-	exe, err := os.Executable()
+	exe, err := MonitorBinary()
 	if err != nil {
 		return 0, err
 	}
@@ -88,6 +89,31 @@ func StartMonitor(ctx context.Context, cfgPath, logPath string) (int, error) {
 		}
 		return res.r.Pid, nil
 	}
+}
+
+// MonitorBinaryName is the monitor's own binary, installed beside lodged.
+const MonitorBinaryName = "lodge-monitor"
+
+// MonitorBinary is the program StartMonitor runs: lodge-monitor beside the
+// running executable, else on $PATH, else the running executable itself
+// (lodged can still act as a monitor, only slower to start and larger).
+var MonitorBinary = sync.OnceValues(func() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if p := filepath.Join(filepath.Dir(self), MonitorBinaryName); isExecutable(p) {
+		return p, nil
+	}
+	if p, err := exec.LookPath(MonitorBinaryName); err == nil {
+		return p, nil
+	}
+	return self, nil
+})
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // monitorEnv is the environment a monitor gets: the daemon's, without the

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755)
-	for _, b := range []string{"lodged", "lodge"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {

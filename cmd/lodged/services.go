@@ -13,6 +13,7 @@ import (
 
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/image"
+	"github.com/lodge-containers/lodge/runtime"
 	"github.com/lodge-containers/lodge/storage"
 	"github.com/lodge-containers/lodge/userns"
 )
@@ -73,6 +74,13 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if dir := userns.StateDir(); dir != "" {
 		if _, err := os.Stat(filepath.Join(dir, "netns")); err == nil {
 			netnsPath = filepath.Join(dir, "netns")
+		}
+	}
+	if mon, err := runtime.MonitorBinary(); err == nil {
+		if filepath.Base(mon) == runtime.MonitorBinaryName {
+			log.Info("container monitor", "path", mon)
+		} else {
+			log.Warn("lodge-monitor is not installed beside lodged: lodged monitors containers itself, which makes starts slower and monitors larger", "path", mon)
 		}
 	}
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{

@@ -65,7 +65,7 @@ func newEnv() (*env, error) {
 	e.bin = filepath.Join(base, "bin")
 	os.MkdirAll(e.bin, 0o755)
 	os.Chmod(base, 0o755)
-	for _, b := range []string{"lodged", "lodge"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(e.bin, b), "./cmd/"+b)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {

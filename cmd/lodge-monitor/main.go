@@ -1,0 +1,28 @@
+// Command lodge-monitor is the small process that sits beside each running
+// container: it creates the container through libcontainer, owns its
+// stdio and logs, and records how it ended (runtime.RunMonitor). It is
+// also libcontainer's init helper. lodged starts it; users do not.
+//
+// It is a binary of its own, rather than lodged re-executed, because every
+// exec of a binary pays for the init functions of everything linked into
+// it: lodged carries the image store, the registry client and the network
+// drivers (about 50 ms and 20 MiB before main), the monitor needs none of
+// them, and a container start execs it twice.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/lodge-containers/lodge/runtime"
+)
+
+func main() {
+	if runtime.IsInit() {
+		runtime.Init()
+	}
+	if err := runtime.MonitorMain(); err != nil {
+		fmt.Fprintln(os.Stderr, "lodge-monitor:", err)
+		os.Exit(1)
+	}
+}
