@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"os"
@@ -131,5 +132,29 @@ func TestRegistryLogin(t *testing.T) {
 	s.must(docker, "rmi", ref)
 	if r := s.run(docker, "pull", ref); r.code == 0 {
 		t.Errorf("pull without credentials succeeded: %s", r)
+	}
+
+	// lodge login stores what docker login does, and lodged uses it.
+	cmd := s.command(context.Background(), "lodge", "login", "-u", "alice", "--password-stdin", reg)
+	cmd.Stdin = strings.NewReader("wrong\n")
+	if err := cmd.Run(); err == nil {
+		t.Errorf("lodge login with a wrong password succeeded")
+	}
+	cmd = s.command(context.Background(), "lodge", "login", "-u", "alice", "--password-stdin", reg)
+	cmd.Stdin = strings.NewReader("s3cret\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Login Succeeded") {
+		t.Fatalf("lodge login: %v: %s", err, out)
+	}
+	s.must("lodge", "pull", ref)
+	if r := s.must(docker, "image", "inspect", ref); r.code != 0 {
+		t.Errorf("pulled image missing: %s", r)
+	}
+	s.must("lodge", "logout", reg)
+	if cfg, _ := os.ReadFile(filepath.Join(s.home, ".docker", "config.json")); strings.Contains(string(cfg), reg) {
+		t.Errorf("lodge logout left the credentials: %s", cfg)
+	}
+	s.must("lodge", "rmi", ref)
+	if r := s.run("lodge", "pull", ref); r.code == 0 {
+		t.Errorf("lodge pull after logout succeeded: %s", r)
 	}
 }

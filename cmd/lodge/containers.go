@@ -275,6 +275,30 @@ func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg
 	}
 }
 
+// interact joins the terminal to a hijacked attach or exec stream until
+// the stream ends: raw mode and resizes with a tty and interactive stdin,
+// stdin copied (its end half-closes the stream), output demultiplexed
+// without a tty.
+func (a *app) interact(ctx context.Context, conn client.HijackedResponse, tty, stdin bool, resize func(h, w uint)) {
+	if tty && stdin && term.IsTerminal(int(os.Stdin.Fd())) {
+		if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
+			defer term.Restore(int(os.Stdin.Fd()), st)
+		}
+		a.forwardResize(ctx, resize)
+	}
+	if stdin {
+		go func() {
+			io.Copy(conn.Conn, os.Stdin)
+			conn.CloseWrite()
+		}()
+	}
+	if tty {
+		io.Copy(os.Stdout, conn.Reader)
+	} else {
+		stdcopy.StdCopy(os.Stdout, os.Stderr, conn.Reader)
+	}
+}
+
 // forwardResize sends the terminal's size now and on every SIGWINCH.
 func (a *app) forwardResize(ctx context.Context, resize func(h, w uint)) {
 	send := func() {
@@ -306,15 +330,23 @@ func startCmd(a *app) *cobra.Command {
 }
 
 func stopCmd(a *app) *cobra.Command {
+	return stoppingCmd(a, "stop CONTAINER...", "Stop containers", func(ctx context.Context, c *client.Client, id string, timeout *int, sig string) error {
+		_, err := c.ContainerStop(ctx, id, client.ContainerStopOptions{Signal: sig, Timeout: timeout})
+		return err
+	})
+}
+
+// stoppingCmd is a verb that stops containers (stop, restart): a signal,
+// then a kill after --time seconds (nil: the container's own default).
+func stoppingCmd(a *app, use, short string, do func(ctx context.Context, c *client.Client, id string, timeout *int, sig string) error) *cobra.Command {
 	var t int
 	var sig string
-	cmd := eachCmd(a, "stop CONTAINER...", "Stop containers", func(ctx context.Context, c *client.Client, id string) error {
-		o := client.ContainerStopOptions{Signal: sig}
+	cmd := eachCmd(a, use, short, func(ctx context.Context, c *client.Client, id string) error {
+		var timeout *int
 		if t >= 0 {
-			o.Timeout = &t
+			timeout = &t
 		}
-		_, err := c.ContainerStop(ctx, id, o)
-		return err
+		return do(ctx, c, id, timeout, sig)
 	})
 	cmd.Flags().IntVarP(&t, "time", "t", -1, "seconds to wait before killing")
 	cmd.Flags().StringVarP(&sig, "signal", "s", "", "signal to stop with")
@@ -370,12 +402,7 @@ func psCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := client.Filters{}
-			for _, kv := range filters {
-				k, v, _ := strings.Cut(kv, "=")
-				f.Add(k, v)
-			}
-			res, err := c.ContainerList(cmd.Context(), client.ContainerListOptions{All: all, Filters: f})
+			res, err := c.ContainerList(cmd.Context(), client.ContainerListOptions{All: all, Filters: parseFilters(filters)})
 			if err != nil {
 				return a.explain(err)
 			}
@@ -502,23 +529,9 @@ func execCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer att.Close()
-			if tty && interactive && term.IsTerminal(int(os.Stdin.Fd())) {
-				if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
-					defer term.Restore(int(os.Stdin.Fd()), st)
-				}
-				a.forwardResize(ctx, func(h, w uint) { c.ExecResize(ctx, ex.ID, client.ExecResizeOptions{Height: h, Width: w}) })
-			}
-			if interactive {
-				go func() {
-					io.Copy(att.Conn, os.Stdin)
-					att.CloseWrite()
-				}()
-			}
-			if tty {
-				io.Copy(os.Stdout, att.Reader)
-			} else {
-				stdcopy.StdCopy(os.Stdout, os.Stderr, att.Reader)
-			}
+			a.interact(ctx, att.HijackedResponse, tty, interactive, func(h, w uint) {
+				c.ExecResize(ctx, ex.ID, client.ExecResizeOptions{Height: h, Width: w})
+			})
 			res, err := c.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
 			if err != nil {
 				return err

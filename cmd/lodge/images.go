@@ -79,12 +79,7 @@ func imagesCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := client.Filters{}
-			for _, kv := range filters {
-				k, v, _ := strings.Cut(kv, "=")
-				f.Add(k, v)
-			}
-			res, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: f})
+			res, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: parseFilters(filters)})
 			if err != nil {
 				return a.explain(err)
 			}

@@ -57,7 +57,9 @@ func main() {
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "lodged to talk to (default $LODGE_HOST, else unix://$XDG_RUNTIME_DIR/lodge/lodge.sock)")
 	root.AddCommand(versionCmd(a), infoCmd(a), daemonCmd(a),
 		runCmd(a), createCmd(a), startCmd(a), stopCmd(a), rmCmd(a), psCmd(a), logsCmd(a), execCmd(a),
-		pullCmd(a), pushCmd(a), imagesCmd(a), tagCmd(a), rmiCmd(a), loadCmd(a), saveCmd(a))
+		restartCmd(a), killCmd(a), waitCmd(a), renameCmd(a), topCmd(a), inspectCmd(a), attachCmd(a), containerCmd(a),
+		pullCmd(a), pushCmd(a), imagesCmd(a), tagCmd(a), rmiCmd(a), loadCmd(a), saveCmd(a),
+		historyCmd(a), importCmd(a), imageCmd(a), loginCmd(a), logoutCmd(a))
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		var exit exitError
 		if errors.As(err, &exit) {
