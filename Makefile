@@ -1,4 +1,5 @@
-# lodge's build. `make` builds bin/lodged, bin/lodge-monitor and bin/lodge.
+# lodge's build. `make` builds bin/lodged, bin/lodge-monitor, bin/lodge-init (static:
+# it runs inside containers) and bin/lodge.
 GO      ?= go
 # go.podman.io/storage's drivers lodge does not use need C libraries; seccomp
 # makes libcontainer load the default profile (libseccomp, through cgo).
@@ -15,6 +16,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-monitor ./cmd/lodge-monitor
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodged ./cmd/lodged
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
+	CGO_ENABLED=0 $(GO) build -o bin/lodge-init ./cmd/lodge-init
 
 # Every test; as root it sets the machine up and runs them as a test user.
 test:

@@ -49,6 +49,10 @@ type ContainersConfig struct {
 	NetNSPath string // lodged's detached network namespace, for --network host
 	// HardLimit reports the daemon's own hard rlimits, for the spec.
 	HardLimit func(resource int) (soft, hard uint64, ok bool)
+	// InitPath is the static init binary --init mounts at pid 1's place;
+	// empty when there is none. DefaultInit is daemon.json's "init".
+	InitPath    string
+	DefaultInit bool
 }
 
 // Containers owns every container: their records, names and lifecycles. It

@@ -102,8 +102,12 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 	default:
 		return nil, errdefs.NotImplementedf("network %q: lodge has no user-defined networks yet", mode)
 	}
-	if hc.Init != nil && *hc.Init {
-		return nil, errdefs.NotImplementedf("--init is not implemented yet")
+	if init := s.DefaultInit; hc.Init != nil && *hc.Init || hc.Init == nil && init {
+		if s.InitPath == "" {
+			return nil, errdefs.Unavailablef("--init: lodged found no init binary: install lodge-init beside lodged, or name one with \"init-path\" in daemon.json")
+		}
+		opts.Args = append([]string{initInContainer, "--"}, opts.Args...)
+		opts.Mounts = append(opts.Mounts, runtime.Mount{Type: "bind", Source: s.InitPath, Destination: initInContainer, ReadOnly: true})
 	}
 	for _, b := range hc.Binds {
 		m, err := parseBind(b)
@@ -121,6 +125,10 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 	}
 	return runtime.Spec(opts)
 }
+
+// initInContainer is where --init's binary is mounted: Docker's path, so
+// what looks for docker-init finds it.
+const initInContainer = "/sbin/docker-init"
 
 // parseBind reads a -v host:container[:opts] bind. Named volumes are not
 // built yet.

@@ -212,3 +212,36 @@ func waitFor(t *testing.T, d time.Duration, ok func() bool) {
 	}
 	t.Fatalf("condition not met within %s", d)
 }
+
+// --init puts a small init at pid 1: signals reach a command that would
+// ignore them as pid 1, orphans are reaped, and the exit code is the
+// command's.
+func TestInit(t *testing.T) {
+	s, docker := containerSession(t)
+	if r := s.must(docker, "run", "--rm", "--init", "busybox", "cat", "/proc/1/cmdline"); !strings.HasPrefix(r.stdout, "/sbin/docker-init\x00--\x00cat\x00") {
+		t.Errorf("pid 1 with --init: %q", r.stdout)
+	}
+	if r := s.run(docker, "run", "--rm", "--init", "busybox", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Errorf("exit code through the init: %s", r)
+	}
+	// sleep as pid 1 ignores SIGTERM and stop would wait out its timeout;
+	// under the init it gets the signal and ends at once.
+	s.must(docker, "run", "-d", "--name", "sleeper", "--init", "busybox", "sleep", "1000")
+	start := time.Now()
+	s.must(docker, "stop", "-t", "30", "sleeper")
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("stop took %s: SIGTERM did not reach the command", d)
+	}
+	if code := s.must(docker, "inspect", "-f", "{{.State.ExitCode}}", "sleeper").stdout; code != "143\n" {
+		t.Errorf("exit code after SIGTERM: %q", code)
+	}
+	// Orphans re-parented to pid 1 are reaped: no zombies pile up.
+	s.must(docker, "run", "-d", "--name", "orphans", "--init", "busybox", "sh", "-c", "(sleep 0.1 &); (sleep 0.1 &); sleep 1000")
+	// Only `sleep 1000` is left once the short sleeps end, and nothing
+	// lingers as a zombie (Z).
+	waitFor(t, 10*time.Second, func() bool {
+		out := s.must(docker, "exec", "orphans", "ps", "-o", "stat,comm").stdout
+		return strings.Count(out, "sleep") == 1 && !strings.Contains(out, "\nZ")
+	})
+	s.must(docker, "rm", "-f", "sleeper", "orphans")
+}

@@ -25,8 +25,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755)
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge", "lodge-init"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b)
+		if b == "lodge-init" { // it runs on containers' roots: static
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building", b+":", err)
@@ -259,6 +262,14 @@ func (s *session) cleanup() {
 		for _, f := range []string{"lodged.pid", "keeper.pid"} {
 			if pid := s.pidFile(f); pid > 0 {
 				pids = append(pids, pid)
+			}
+		}
+		if s.t.Failed() {
+			// A test that stopped half-way leaves containers running, and
+			// they (rightly) outlive the daemon: remove them first so the
+			// check below reports only real leftovers.
+			if ids := strings.Fields(s.run("lodge", "ps", "-aq").stdout); len(ids) > 0 {
+				s.run("lodge", append([]string{"rm", "-f"}, ids...)...)
 			}
 		}
 		pids = append(pids, descendants(pids)...)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +26,8 @@ type fileConfig struct {
 	StorageDriver      string   `json:"storage-driver"`
 	InsecureRegistries []string `json:"insecure-registries"`
 	RegistryMirrors    []string `json:"registry-mirrors"`
+	Init               bool     `json:"init"`
+	InitPath           string   `json:"init-path"`
 }
 
 func readConfig(path string) (fileConfig, error) {
@@ -86,11 +89,48 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
+		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs}, nil
+}
+
+// findInit picks the binary --init runs as pid 1: daemon.json's init-path,
+// else lodge-init beside lodged, else a static init a package installed
+// (tini's, Podman's catatonit). It must be static: it runs on the
+// container's root, not the host's.
+func findInit(configured string, log *slog.Logger) string {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			log.Warn("init-path in daemon.json is unusable: --init will fail", "path", configured, "err", err)
+			return ""
+		}
+		return configured
+	}
+	if self, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(self), "lodge-init"); fileExists(p) {
+			return p
+		}
+	}
+	for _, name := range []string{"lodge-init", "docker-init", "tini-static", "catatonit"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	for _, p := range []string{"/usr/libexec/podman/catatonit", "/usr/libexec/catatonit/catatonit"} {
+		if fileExists(p) {
+			return p
+		}
+	}
+	log.Info("no init binary found: --init will fail until lodge-init is installed beside lodged")
+	return ""
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // storageInfo is the storage part of `info`.
