@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -33,7 +34,9 @@ type ImageSource interface {
 
 // RootfsStore makes and mounts containers' root filesystems.
 type RootfsStore interface {
-	CreateRootfs(id, imageID string) error
+	// CreateRootfs's maps are nil, or the container's own user namespace
+	// maps (ids of lodged's namespace), which the layer must be owned in.
+	CreateRootfs(id, imageID string, uidMap, gidMap []specs.LinuxIDMapping) error
 	Mount(id string) (string, error)
 	Unmount(id string) error
 	RemoveRootfs(id string) error
@@ -125,6 +128,10 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err := runtime.ValidateCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return container.CreateResponse{}, err
 	}
+	maps, err := idMapsFor(hc.UsernsMode)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	imageID, img, err := s.Images.Resolve(ctx, cfg.Image)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -167,7 +174,11 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 		release()
 		return container.CreateResponse{}, err
 	}
-	if err := s.Rootfs.CreateRootfs(id, imageID); err != nil {
+	var uidMap, gidMap []specs.LinuxIDMapping
+	if maps != nil {
+		uidMap, gidMap = maps.UID, maps.GID
+	}
+	if err := s.Rootfs.CreateRootfs(id, imageID, uidMap, gidMap); err != nil {
 		os.RemoveAll(s.dir(id))
 		release()
 		return container.CreateResponse{}, fmt.Errorf("creating the container's filesystem: %w", err)

@@ -101,7 +101,12 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	}
 	user := e.Config.User
 	if user == "" {
-		user = c.Config.User
+		maps, err := idMapsFor(c.HostConfig.UsernsMode)
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		user = containerUser(c, maps)
 	}
 	c.mu.Unlock()
 	if cwd == "" {

@@ -21,7 +21,11 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 	if err := writeEtcFiles(dir, cfg); err != nil {
 		return nil, err
 	}
-	uid, gid, groups, err := resolveUser(rootfs, cfg.User)
+	maps, err := idMapsFor(hc.UsernsMode)
+	if err != nil {
+		return nil, err
+	}
+	uid, gid, groups, err := resolveUser(rootfs, containerUser(c, maps))
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +60,9 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		HostnamePath:   filepath.Join(dir, "hostname"),
 		OOMScoreAdj:    &hc.OomScoreAdj,
+	}
+	if maps != nil {
+		opts.UIDMappings, opts.GIDMappings = maps.UID, maps.GID
 	}
 	for _, u := range hc.Ulimits {
 		opts.Ulimits = append(opts.Ulimits, runtime.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})

@@ -33,31 +33,34 @@ type Ulimit struct {
 // SpecOptions is everything that varies between containers. The zero value
 // of a field means Docker's default.
 type SpecOptions struct {
-	ID              string
-	Hostname        string
-	Domainname      string
-	Rootfs          string
-	ReadonlyRootfs  bool
-	Args            []string
-	Env             []string
-	Cwd             string
-	UID, GID        uint32
-	AdditionalGids  []uint32
-	Tty             bool
-	NetNSPath       string // join this network namespace; "" means a new one
-	Privileged      bool
-	CapAdd, CapDrop []string
-	NoNewPrivileges bool
-	SeccompProfile  string // "" default, "unconfined", or a profile's JSON
-	Mounts          []Mount
-	Tmpfs           map[string]string
-	ShmSize         int64
-	Ulimits         []Ulimit
-	Sysctls         map[string]string
-	OOMScoreAdj     *int
-	HostsPath       string
-	ResolvConfPath  string
-	HostnamePath    string
+	ID             string
+	Hostname       string
+	Domainname     string
+	Rootfs         string
+	ReadonlyRootfs bool
+	Args           []string
+	Env            []string
+	Cwd            string
+	UID, GID       uint32
+	AdditionalGids []uint32
+	Tty            bool
+	NetNSPath      string // join this network namespace; "" means a new one
+	// UIDMappings and GIDMappings give the container a user namespace of
+	// its own (nested in lodged's); nil shares lodged's.
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
+	Privileged               bool
+	CapAdd, CapDrop          []string
+	NoNewPrivileges          bool
+	SeccompProfile           string // "" default, "unconfined", or a profile's JSON
+	Mounts                   []Mount
+	Tmpfs                    map[string]string
+	ShmSize                  int64
+	Ulimits                  []Ulimit
+	Sysctls                  map[string]string
+	OOMScoreAdj              *int
+	HostsPath                string
+	ResolvConfPath           string
+	HostnamePath             string
 	// HardLimits reports the daemon's own limit for an RLIMIT_*; a
 	// container cannot get more than the user has.
 	HardLimits func(resource int) (soft, hard uint64, ok bool)
@@ -132,6 +135,10 @@ func Spec(o SpecOptions) (*specs.Spec, error) {
 			Sysctl:    o.Sysctls,
 			Resources: &specs.LinuxResources{},
 		},
+	}
+	if o.UIDMappings != nil {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings, s.Linux.GIDMappings = o.UIDMappings, o.GIDMappings
 	}
 	if !o.Privileged {
 		s.Linux.MaskedPaths = maskedPaths

@@ -7,6 +7,8 @@ package storage
 import (
 	"errors"
 	"fmt"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"go.podman.io/storage/pkg/idtools"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -146,10 +148,28 @@ func networkFS(path string) string {
 	return ""
 }
 
-// CreateRootfs makes container id's writable layer on top of imageID.
-func (s *Store) CreateRootfs(id, imageID string) error {
-	_, err := s.CreateContainer(id, nil, strings.TrimPrefix(imageID, "sha256:"), "", "", nil)
+// CreateRootfs makes container id's writable layer on top of imageID. With
+// maps (container ids to the store's), the container sees the image's
+// files owned by the same ids as a container without them would:
+// go.podman.io/storage gives it a copy of the image chowned through the
+// maps (made once per image and maps, then shared).
+func (s *Store) CreateRootfs(id, imageID string, uidMap, gidMap []specs.LinuxIDMapping) error {
+	var opts *cstorage.ContainerOptions
+	if uidMap != nil || gidMap != nil {
+		opts = &cstorage.ContainerOptions{IDMappingOptions: types.IDMappingOptions{
+			UIDMap: toIDMap(uidMap), GIDMap: toIDMap(gidMap),
+		}}
+	}
+	_, err := s.CreateContainer(id, nil, strings.TrimPrefix(imageID, "sha256:"), "", "", opts)
 	return err
+}
+
+func toIDMap(m []specs.LinuxIDMapping) []idtools.IDMap {
+	out := make([]idtools.IDMap, 0, len(m))
+	for _, e := range m {
+		out = append(out, idtools.IDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
+	}
+	return out
 }
 
 // Mount mounts container id's filesystem and returns where.

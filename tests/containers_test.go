@@ -158,6 +158,28 @@ func TestBindMountOwnership(t *testing.T) {
 	if r.code == 0 {
 		t.Error("write to a read-only bind mount succeeded")
 	}
+
+	// --userns=keep-id (lodge's flag: the docker CLI refuses any mode but
+	// host): the user's ids are the same inside, the image's files are
+	// still root's, and what the user's uid writes is the user's.
+	want := fmt.Sprintf("%d:%d\n", s.u.uid, s.u.gid)
+	if r := s.must("lodge", "run", "--rm", "--userns", "keep-id", "busybox", "sh", "-c", "echo $(id -u):$(id -g)"); r.stdout != want {
+		t.Errorf("id under keep-id: %q, want %q", r.stdout, want)
+	}
+	if r := s.must("lodge", "run", "--rm", "--userns", "keep-id", "busybox", "stat", "-c", "%u:%g", "/bin/busybox"); r.stdout != "0:0\n" {
+		t.Errorf("image files under keep-id owned by %q, want 0:0", r.stdout)
+	}
+	// The user's host files look like the user's own inside.
+	if r := s.must("lodge", "run", "--rm", "--userns", "keep-id", "-v", work+":/work", "busybox", "sh", "-c", "touch /work/kept && stat -c %u:%g /work/made-in-container"); r.stdout != want {
+		t.Errorf("a host file of the user's is owned by %q inside, want %q", r.stdout, want)
+	}
+	fi, err = os.Stat(filepath.Join(work, "kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != s.u.uid || int(st.Gid) != s.u.gid {
+		t.Errorf("file made under keep-id is owned by %d:%d on the host, want %d:%d", st.Uid, st.Gid, s.u.uid, s.u.gid)
+	}
 }
 
 // TestContainersSurviveDaemonKill: kill -9 of lodged leaves running
