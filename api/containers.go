@@ -32,6 +32,8 @@ type ContainerBackend interface {
 
 	List(opts daemon.ListOptions) ([]container.Summary, error)
 	Inspect(ref string) (container.InspectResponse, error)
+	// Exists is a cheap existence check: nil, or the not-found error.
+	Exists(ref string) error
 	Top(ctx context.Context, ref string) (container.TopResponse, error)
 }
 
@@ -94,18 +96,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		return b.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name"))
 	}))
 	s.handle("POST /containers/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
-		h, err := intValue(r, "h")
+		h, wd, err := resizeParams(r)
 		if err != nil {
 			return err
 		}
-		wd, err := intValue(r, "w")
-		if err != nil {
-			return err
-		}
-		if h == nil || wd == nil || *h < 0 || *wd < 0 {
-			return errdefs.InvalidArgumentf("resize needs h and w")
-		}
-		if err := b.Resize(r.Context(), r.PathValue("id"), uint(*h), uint(*wd)); err != nil {
+		if err := b.Resize(r.Context(), r.PathValue("id"), h, wd); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusOK)
@@ -113,7 +108,7 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 	})
 	s.handle("POST /containers/{id}/wait", func(w http.ResponseWriter, r *http.Request) error {
 		id := r.PathValue("id")
-		if _, err := b.Inspect(id); err != nil {
+		if err := b.Exists(id); err != nil {
 			return err
 		}
 		cond := container.WaitCondition(r.URL.Query().Get("condition"))
@@ -141,10 +136,7 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		if err != nil {
 			return err
 		}
-		ct := "application/vnd.docker.multiplexed-stream"
-		if tty {
-			ct = "application/vnd.docker.raw-stream"
-		}
+		ct := streamType(tty)
 		opts := daemon.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Stream: boolValue(r, "stream"), Logs: boolValue(r, "logs")}
 		hj, err := hijack(w, r, ct)
 		if err != nil {
@@ -173,10 +165,7 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		if !opts.Stdout && !opts.Stderr {
 			return errdefs.InvalidArgumentf("Bad parameters: you must choose at least one stream")
 		}
-		ct := "application/vnd.docker.multiplexed-stream"
-		if tty {
-			ct = "application/vnd.docker.raw-stream"
-		}
+		ct := streamType(tty)
 		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(http.StatusOK)
 		fw := newFlushWriter(w)

@@ -8,7 +8,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/daemon"
-	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
 )
 
@@ -53,10 +52,7 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
-		ct := "application/vnd.docker.multiplexed-stream"
-		if tty {
-			ct = "application/vnd.docker.raw-stream"
-		}
+		ct := streamType(tty)
 		hj, err := hijack(w, r, ct)
 		if err != nil {
 			return err
@@ -69,18 +65,11 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 		return nil
 	})
 	s.handle("POST /exec/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
-		h, err := intValue(r, "h")
+		h, wd, err := resizeParams(r)
 		if err != nil {
 			return err
 		}
-		wd, err := intValue(r, "w")
-		if err != nil {
-			return err
-		}
-		if h == nil || wd == nil {
-			return errdefs.InvalidArgumentf("resize needs h and w")
-		}
-		if err := b.ExecResize(r.PathValue("id"), uint(*h), uint(*wd)); err != nil {
+		if err := b.ExecResize(r.PathValue("id"), h, wd); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusOK)

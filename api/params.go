@@ -91,3 +91,28 @@ func unixTime(s string) (time.Time, error) {
 	}
 	return time.Unix(n, ns), nil
 }
+
+// resizeParams reads a resize's h and w, both required and not negative.
+func resizeParams(r *http.Request) (h, w uint, err error) {
+	hv, err := intValue(r, "h")
+	if err != nil {
+		return 0, 0, err
+	}
+	wv, err := intValue(r, "w")
+	if err != nil {
+		return 0, 0, err
+	}
+	if hv == nil || wv == nil || *hv < 0 || *wv < 0 {
+		return 0, 0, errdefs.InvalidArgumentf("resize needs h and w, not negative")
+	}
+	return uint(*hv), uint(*wv), nil
+}
+
+// streamType is the content type of an attach, exec or logs stream:
+// Docker's frames without a tty, the bytes as they are with one.
+func streamType(tty bool) string {
+	if tty {
+		return "application/vnd.docker.raw-stream"
+	}
+	return "application/vnd.docker.multiplexed-stream"
+}

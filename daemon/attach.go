@@ -87,15 +87,15 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 		defer mc.Close()
 		if !tty {
 			// The monitor frames output the way Docker does: pass it on.
-			_, err := io.Copy(p.client, mc)
-			p.finish(ignoreClosed(err))
+			io.Copy(p.client, mc)
+			p.finish(nil) // the container ended or the client left
 			return
 		}
 		buf := make([]byte, 32*1024)
 		for {
 			_, payload, err := runtime.ReadFrame(mc, buf)
 			if err != nil {
-				p.finish(ignoreClosed(err))
+				p.finish(nil) // the container ended or the client left
 				return
 			}
 			if len(payload) > 0 {
@@ -106,13 +106,6 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 			}
 		}
 	}()
-}
-
-func ignoreClosed(err error) error {
-	if err == nil || err == io.EOF {
-		return nil
-	}
-	return nil // the container ended or the client left: both end the attach
 }
 
 // Resize sets a running container's tty size.

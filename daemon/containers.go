@@ -94,7 +94,10 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 		s.byID[c.ID] = c
 		s.names[c.Name] = c.ID
 		if c.running() {
-			if _, alive, err := runtime.NewCtl(s.sockDir(c.ID)).Running(); err == nil && alive {
+			ctl := runtime.NewCtl(s.sockDir(c.ID))
+			_, alive, err := ctl.Running()
+			ctl.Close()
+			if err == nil && alive {
 				go s.watch(c)
 				continue
 			}
@@ -234,6 +237,13 @@ func (s *Containers) Get(ref string) (*Container, error) {
 	return found, nil
 }
 
+// Exists reports whether ref names a container: nil, or the not-found
+// error Get gives.
+func (s *Containers) Exists(ref string) error {
+	_, err := s.Get(ref)
+	return err
+}
+
 // Start runs a created or stopped container.
 func (s *Containers) Start(ctx context.Context, ref string) error {
 	c, err := s.Get(ref)
@@ -269,15 +279,19 @@ var errNotModified = errors.New("container already started")
 // IsNotModified reports whether err means "nothing to do".
 func IsNotModified(err error) bool { return errors.Is(err, errNotModified) }
 
-func (s *Containers) startLocked(ctx context.Context, c *Container) error {
+func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) {
 	rootfs, err := s.Rootfs.Mount(c.ID)
 	if err != nil {
 		return fmt.Errorf("mounting the container's filesystem: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			s.Rootfs.Unmount(c.ID)
+		}
+	}()
 	dir := s.dir(c.ID)
 	spec, err := s.buildSpec(c, rootfs)
 	if err != nil {
-		s.Rootfs.Unmount(c.ID)
 		return err
 	}
 	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
@@ -297,7 +311,6 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) error {
 	}
 	pid, err := runtime.StartMonitor(ctx, filepath.Join(dir, "monitor.json"), filepath.Join(dir, "monitor.log"))
 	if err != nil {
-		s.Rootfs.Unmount(c.ID)
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
 		s.save(c)
@@ -309,9 +322,11 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) error {
 		s.connectAttach(c, p)
 	}
 	c.pending = nil
-	if err := runtime.NewCtl(s.sockDir(c.ID)).Go(); err != nil {
+	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	if err := ctl.Go(); err != nil {
 		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
 	}
+	ctl.Close()
 	s.save(c)
 	go s.watch(c)
 	return nil
@@ -319,12 +334,8 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) error {
 
 // exitCodeFor gives the exit code Docker reports for a start failure.
 func exitCodeFor(err error) int {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		return 127
-	case strings.Contains(msg, "permission denied"):
-		return 126
+	if code := runtime.FailureCode(err.Error()); code != 0 {
+		return code
 	}
 	return 128
 }
@@ -333,7 +344,7 @@ func exitCodeFor(err error) int {
 func (s *Containers) watch(c *Container) {
 	st, err := runtime.Wait(context.Background(), s.sockDir(c.ID))
 	if err != nil {
-		time.Sleep(50 * time.Millisecond) // the monitor writes the file before it goes
+		// The monitor is gone: it wrote the status before it went.
 		st = s.readExit(c)
 	}
 	s.recordExit(c, st)
@@ -494,8 +505,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	c.State.Status = container.StateRemoving
 	c.mu.Unlock()
 
-	s.Rootfs.Unmount(c.ID)
-	if err := s.Rootfs.RemoveRootfs(c.ID); err != nil {
+	if err := s.Rootfs.RemoveRootfs(c.ID); err != nil { // it unmounts first
 		c.mu.Lock()
 		c.State.Status = container.StateDead
 		s.save(c)
@@ -621,34 +631,33 @@ func (s *Containers) All() []*Container {
 // ImageUser names a container that uses the image ("sha256:..." or hex),
 // or "".
 func (s *Containers) ImageUser(imageID string) string {
-	if !strings.HasPrefix(imageID, "sha256:") {
-		imageID = "sha256:" + imageID
-	}
-	for _, c := range s.All() {
-		c.mu.Lock()
-		used := c.ImageID == imageID
-		c.mu.Unlock()
-		if used {
-			return c.ID
-		}
-	}
-	return ""
+	first, _ := s.imageUsers(imageID)
+	return first
 }
 
 // ImageUsers counts the containers using the image.
 func (s *Containers) ImageUsers(imageID string) int {
+	_, n := s.imageUsers(imageID)
+	return n
+}
+
+// imageUsers finds the containers made from an image: the first one's ID
+// and how many.
+func (s *Containers) imageUsers(imageID string) (first string, n int) {
 	if !strings.HasPrefix(imageID, "sha256:") {
 		imageID = "sha256:" + imageID
 	}
-	n := 0
 	for _, c := range s.All() {
 		c.mu.Lock()
 		if c.ImageID == imageID {
+			if n == 0 {
+				first = c.ID
+			}
 			n++
 		}
 		c.mu.Unlock()
 	}
-	return n
+	return first, n
 }
 
 // Counts are the figures /info shows.

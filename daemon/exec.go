@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/moby/moby/api/types/container"
@@ -144,9 +143,9 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	spec.Stdout, spec.Stderr = out, errw
 	proc, err := runtime.Exec(s.stateRoot, e.ContainerID, spec)
 	if err != nil {
-		code := 126
-		if strings.Contains(err.Error(), "not found") || strings.Contains(err.Error(), "no such file") {
-			code = 127
+		code := runtime.FailureCode(err.Error())
+		if code == 0 {
+			code = 126
 		}
 		e.mu.Lock()
 		e.exitCode = &code

@@ -166,16 +166,12 @@ func (s *Service) repoDigests(img *cstorage.Image) []string {
 
 // size is the sum of the image's layers, uncompressed.
 func (s *Service) size(img *cstorage.Image) int64 {
+	chain, _ := s.layerChain(img) // a broken chain counts as empty
 	var total int64
-	for id := img.TopLayer; id != ""; {
-		l, err := s.store.Layer(id)
-		if err != nil {
-			break
-		}
+	for _, l := range chain {
 		if l.UncompressedSize > 0 {
 			total += l.UncompressedSize
 		}
-		id = l.Parent
 	}
 	return total
 }
@@ -319,15 +315,7 @@ func (s *Service) History(ref string) ([]imagetypes.HistoryResponseItem, error) 
 	if err != nil {
 		return nil, err
 	}
-	var layers []*cstorage.Layer
-	for id := img.TopLayer; id != ""; {
-		l, err := s.store.Layer(id)
-		if err != nil {
-			break
-		}
-		layers = append([]*cstorage.Layer{l}, layers...)
-		id = l.Parent
-	}
+	layers, _ := s.layerChain(img) // without its layers, history still has its steps
 	out := []imagetypes.HistoryResponseItem{}
 	li := 0
 	for _, h := range c.History {

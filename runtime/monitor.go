@@ -167,7 +167,7 @@ func (m *monitor) create() error {
 	}
 	if err := c.Start(p); err != nil {
 		c.Destroy()
-		return startError(err)
+		return err
 	}
 	for _, cl := range closeAfterStart {
 		cl.Close()
@@ -195,14 +195,10 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// startError keeps libcontainer's message; the daemon maps "not found" and
-// "permission denied" to Docker's 127 and 126.
-func startError(err error) error { return err }
-
 func (m *monitor) run() error {
 	m.attached = map[*attachConn]bool{}
-	go m.serveCtl()
-	go m.serveAttach()
+	go serve(m.ctlL, m.ctl)
+	go serve(m.attachL, m.attach)
 	// The daemon says go once its attach connections are in place, so that
 	// a `docker run` sees the first byte of output. A daemon that died
 	// before saying it must not leave the container stuck.
@@ -295,13 +291,14 @@ func (m *monitor) pump(r io.Reader, stream string, n byte) {
 	}
 }
 
-func (m *monitor) serveAttach() {
+// serve handles each connection to l until l is closed.
+func serve(l net.Listener, handle func(net.Conn)) {
 	for {
-		c, err := m.attachL.Accept()
+		c, err := l.Accept()
 		if err != nil {
 			return
 		}
-		go m.attach(c)
+		go handle(c)
 	}
 }
 
@@ -354,16 +351,6 @@ func (m *monitor) attach(c net.Conn) {
 			}
 			return
 		}
-	}
-}
-
-func (m *monitor) serveCtl() {
-	for {
-		c, err := m.ctlL.Accept()
-		if err != nil {
-			return
-		}
-		go m.ctl(c)
 	}
 }
 

@@ -129,14 +129,28 @@ func monitorEnv() []string {
 	return env
 }
 
+// classifyStartError makes a monitor's start failure an error: a problem
+// with the executable is the request's fault (400, with libcontainer's
+// text, from which the CLI picks 127 or 126); anything else is lodge's.
 func classifyStartError(msg string) error {
-	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		return errdefs.InvalidArgumentf("failed to create task for container: %s: unknown", msg)
-	case strings.Contains(msg, "permission denied"):
+	if FailureCode(msg) != 0 {
 		return errdefs.InvalidArgumentf("failed to create task for container: %s: unknown", msg)
 	}
 	return errors.New(msg)
+}
+
+// FailureCode is the exit code Docker gives a process that could not be
+// started, from the runtime's message: 127 when the executable is not
+// there, 126 when it cannot be run, 0 when the executable is not the
+// problem.
+func FailureCode(msg string) int {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "exec format error"):
+		return 126
+	}
+	return 0
 }
 
 func lastLines(s string, n int) string {
