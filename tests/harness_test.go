@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/lodge-containers/lodge/proc"
 	"os"
 	"os/exec"
 	"os/user"
@@ -288,54 +289,10 @@ func (s *session) cleanup() {
 	os.RemoveAll(s.base)
 }
 
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie whose parent has not reaped it is gone for our purposes.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(f) > 0 && f[0] != "Z"
-}
+func processAlive(pid int) bool { return proc.Alive(pid) }
 
-// descendants lists the live descendants of pids, from /proc.
-func descendants(pids []int) []int {
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 1 {
-			pp, _ := strconv.Atoi(f[1])
-			parent[pid] = pp
-		}
-	}
-	want := map[int]bool{}
-	for _, p := range pids {
-		want[p] = true
-	}
-	var out []int
-	for changed := true; changed; {
-		changed = false
-		for pid, pp := range parent {
-			if want[pp] && !want[pid] {
-				want[pid] = true
-				out = append(out, pid)
-				changed = true
-			}
-		}
-	}
-	return out
-}
+func descendants(pids []int) []int { return proc.Descendants(pids...) }
 
-// waitGone waits until none of pids is alive.
 func waitGone(t *testing.T, pids []int, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)

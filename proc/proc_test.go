@@ -1,0 +1,46 @@
+package proc
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+)
+
+func TestParseStatOddName(t *testing.T) {
+	st, err := parseStat(42, []byte("42 (a) b (c)) S 7 42 42 0 -1"))
+	if err != nil || st.PPID != 7 || st.State != 'S' {
+		t.Errorf("parseStat = %+v, %v", st, err)
+	}
+	if _, err := parseStat(1, []byte("1 (x")); err == nil {
+		t.Error("a stat line without ')' parsed")
+	}
+}
+
+func TestDescendantsAndAlive(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30 & wait")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sh:", err)
+	}
+	defer cmd.Process.Kill()
+	self := os.Getpid()
+	var d []int
+	for i := 0; i < 100 && len(d) < 2; i++ {
+		d = Descendants(self)
+		if len(d) < 2 {
+			exec.Command("sleep", "0.01").Run()
+		}
+	}
+	if !slices.Contains(d, cmd.Process.Pid) || len(d) < 2 {
+		t.Fatalf("descendants of the test %v lack sh %d and its sleep", d, cmd.Process.Pid)
+	}
+	if !Alive(cmd.Process.Pid) {
+		t.Error("a running child is not alive")
+	}
+	if StatusField(self, "VmRSS") == "" {
+		t.Error("no VmRSS for this process")
+	}
+	if Cmdline(cmd.Process.Pid) != "sh -c sleep 30 & wait" {
+		t.Errorf("cmdline %q", Cmdline(cmd.Process.Pid))
+	}
+}
