@@ -28,6 +28,10 @@ func apiLoop(host, mode string, n int) error {
 	if err != nil {
 		return err
 	}
+	switch mode {
+	case "create", "start", "clear":
+		return scaleLoop(c, mode, n)
+	}
 	ctx := context.Background()
 	cycle := func() error {
 		res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: "busybox", Cmd: []string{"true"}}})

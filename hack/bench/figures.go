@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/lodge-containers/lodge/proc"
 )
 
 // timeIt runs f reps times and returns the durations in milliseconds.
@@ -83,83 +82,48 @@ func runTrue(e *env, reps int) []result {
 			}
 		}
 	}
-	set := func(name string, dst **float64) {
-		if s, ok := series[name]; ok && len(s) > 0 {
-			*dst = ptr(s.median())
-			r.P99[name] = strconv.FormatFloat(s.pct(99), 'f', 1, 64)
-		}
-	}
-	set("lodge", &r.Lodge)
-	set("docker", &r.Docker)
-	set("podman", &r.Podman)
+	setSeries(&r, series)
 	return []result{finish(r)}
 }
 
 // idleMemory is the resident memory of each engine's processes at rest.
 func idleMemory(e *env, reps int) []result {
 	r := result{Figure: "idle daemon RSS (all its processes)", Unit: "MiB"}
-	if eng := e.engine("lodge"); eng != nil {
-		var pids []int
-		for _, f := range []string{"lodged.pid", "keeper.pid"} {
-			if b, err := os.ReadFile(filepath.Join(eng.run, "lodge", f)); err == nil {
-				if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-					pids = append(pids, p)
-				}
-			}
+	for _, eng := range e.engines {
+		if eng.why != "" {
+			continue
 		}
-		r.Lodge = ptr(rssTree(pids))
+		v := ptr(rssTree(eng.rootPids(), nil))
+		switch eng.name {
+		case "lodge":
+			r.Lodge = v
+		case "docker":
+			r.Docker = v
+		case "podman":
+			r.Podman = v
+		}
 	}
-	if eng := e.engine("docker"); eng != nil && eng.cmd != nil {
-		r.Docker = ptr(rssTree([]int{eng.cmd.Process.Pid}))
-	}
-	if eng := e.engine("podman"); eng != nil && eng.cmd != nil {
-		r.Podman = ptr(rssTree([]int{eng.cmd.Process.Pid}))
-	}
-	return []result{finish(r)}
+	return append([]result{finish(r)}, perContainerMemory(e, reps)...)
 }
 
-// rssTree sums VmRSS of pids and all their descendants, in MiB.
-func rssTree(pids []int) float64 {
-	all := map[int]bool{}
-	children := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, en := range ents {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil {
-			continue
+// rssTree sums VmRSS of pids and all their descendants, in MiB, leaving
+// out the processes in skip and their descendants.
+func rssTree(pids []int, skip map[int]bool) float64 {
+	skipped := map[int]bool{}
+	for p := range skip {
+		skipped[p] = true
+		for _, d := range proc.Descendants(p) {
+			skipped[d] = true
 		}
-		b, err := os.ReadFile("/proc/" + en.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		if len(f) > 1 {
-			pp, _ := strconv.Atoi(f[1])
-			children[pp] = append(children[pp], pid)
-		}
-	}
-	queue := append([]int(nil), pids...)
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		if all[p] {
-			continue
-		}
-		all[p] = true
-		queue = append(queue, children[p]...)
 	}
 	var kb float64
-	for p := range all {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
-		if err != nil {
+	for _, p := range append(append([]int(nil), pids...), proc.Descendants(pids...)...) {
+		if skipped[p] {
 			continue
 		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				n, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
-				kb += n
-			}
-		}
+		skipped[p] = true // count each process once
+		n, _ := strconv.ParseFloat(proc.StatusField(p, "VmRSS"), 64)
+		kb += n
 	}
 	return kb / 1024
 }

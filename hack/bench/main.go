@@ -35,10 +35,10 @@ type result struct {
 }
 
 func main() {
-	group := flag.String("group", os.Getenv("BENCH"), "run only this group (kernel, daemon, run, api, memory)")
+	group := flag.String("group", os.Getenv("BENCH"), "run only this group (kernel, daemon, run, cli, api, ps, memory)")
 	out := flag.String("out", "bench/results.json", "where to write the results")
 	reps := flag.Int("n", 10, "repetitions per figure")
-	loop := flag.String("api-loop", "", "internal: run the API loop (cycle or concurrent) as the benchmark user")
+	loop := flag.String("api-loop", "", "internal: run an API loop (cycle, concurrent, create, start, clear) as the benchmark user")
 	host := flag.String("api-host", "", "internal: the engine for -api-loop")
 	flag.Parse()
 	if *loop != "" {
@@ -80,7 +80,9 @@ var groups = []benchGroup{
 	{"kernel", kernelFloor},
 	{"daemon", daemonStart},
 	{"run", runTrue},
+	{"cli", nativeRun},
 	{"api", apiCycle},
+	{"ps", psMany},
 	{"memory", idleMemory},
 }
 
