@@ -108,6 +108,24 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	return cfg, hc, nil
 }
 
+// create makes the container the flags and "IMAGE [COMMAND...]" describe;
+// it returns the client it used, the container's ID and its config.
+func (f *runFlags) create(ctx context.Context, a *app, args []string) (*client.Client, string, *container.Config, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cfg, hc, err := f.configs(args)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: f.name})
+	if err != nil {
+		return nil, "", nil, a.explain(err)
+	}
+	return c, res.ID, cfg, nil
+}
+
 // parseRestart reads --restart as Docker does.
 func parseRestart(s string) (container.RestartPolicy, error) {
 	name, count, hasCount := strings.Cut(s, ":")
@@ -168,19 +186,11 @@ func createCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "create [OPTIONS] IMAGE [COMMAND] [ARG...]", Short: "Create a container", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			_, id, _, err := f.create(cmd.Context(), a, args)
 			if err != nil {
 				return err
 			}
-			cfg, hc, err := f.configs(args)
-			if err != nil {
-				return err
-			}
-			res, err := c.ContainerCreate(cmd.Context(), client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: f.name})
-			if err != nil {
-				return a.explain(err)
-			}
-			fmt.Fprintln(a.out, res.ID)
+			fmt.Fprintln(a.out, id)
 			return nil
 		},
 	}
@@ -193,27 +203,19 @@ func runCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "run [OPTIONS] IMAGE [COMMAND] [ARG...]", Short: "Create and run a container", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			cfg, hc, err := f.configs(args)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: f.name})
+			c, id, cfg, err := f.create(ctx, a, args)
 			if err != nil {
-				return a.explain(err)
+				return err
 			}
 			if f.detach {
-				if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+				if _, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 					return err
 				}
-				fmt.Fprintln(a.out, res.ID)
+				fmt.Fprintln(a.out, id)
 				return nil
 			}
-			return a.attachAndRun(ctx, c, res.ID, cfg, f.rm)
+			return a.attachAndRun(ctx, c, id, cfg, f.rm)
 		},
 	}
 	f.register(cmd, true)
