@@ -152,6 +152,11 @@ func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p *Progress) error {
 	if len(cfg.RootFS.DiffIDs) != len(e.Layers) {
 		return errdefs.InvalidArgumentf("image %s lists %d layers but its config %d", e.Config, len(e.Layers), len(cfg.RootFS.DiffIDs))
 	}
+	for _, d := range cfg.RootFS.DiffIDs {
+		if err := d.Validate(); err != nil || d.Algorithm() != digest.SHA256 {
+			return errdefs.InvalidArgumentf("image config %s: layer ID %q is not a sha256 digest", e.Config, d)
+		}
+	}
 	var names []string
 	for _, tag := range e.RepoTags {
 		n, err := ParseName(tag)

@@ -66,6 +66,9 @@ func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, p
 	if err != nil {
 		return "", err
 	}
+	// Downloads still running when the pull ends (it failed) stop with it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	ropts := append(s.remoteOptions(ctx, a), remote.WithPlatform(plat))
 	tagOrDigest := "latest"
 	if t, ok := n.(reference.Tagged); ok {
@@ -104,13 +107,26 @@ func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, p
 	id := digest.FromBytes(rawConfig).Encoded()
 	_, lookupErr := s.store.Image(id)
 	existed := lookupErr == nil
+	chains := make([]digest.Digest, len(layers))
 	var parent digest.Digest
+	for i := range layers {
+		chains[i] = chainID(parent, digest.Digest(cfg.RootFS.DiffIDs[i].String()))
+		parent = chains[i]
+	}
+	// Layers are stored bottom first, one at a time; the first missing one
+	// streams straight into the store while the others download at once
+	// into temporary files, as Docker does.
+	fetches := s.prefetch(ctx, layers, chains, p, reference.FamiliarString(n))
+	defer fetches.discard()
+	parent = ""
 	for i, l := range layers {
 		diffID := digest.Digest(cfg.RootFS.DiffIDs[i].String())
-		chain := chainID(parent, diffID)
 		short := shortID(l)
 		size, _ := l.Size()
-		did, err := s.ensureLayer(parent, chain, diffID, func() (io.ReadCloser, error) {
+		did, err := s.ensureLayer(parent, chains[i], diffID, func() (io.ReadCloser, error) {
+			if f := fetches.get(i); f != nil {
+				return f.open()
+			}
 			p.Status(short, "Pulling fs layer")
 			rc, err := l.Compressed() // verified against its digest as it is read
 			if err != nil {
@@ -126,7 +142,7 @@ func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, p
 		} else {
 			p.Status(short, "Pull complete")
 		}
-		parent = chain
+		parent = chains[i]
 	}
 	manifest, _ := img.RawManifest()
 	repoDigest := n.Name() + "@" + desc.Digest.String()
