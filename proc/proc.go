@@ -94,7 +94,18 @@ func Descendants(roots ...int) []int {
 // StatusField is the first word of a /proc/PID/status line ("VmRSS",
 // "Uid", ...), or "" when the process or the field is missing.
 func StatusField(pid int, key string) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return field(fmt.Sprintf("/proc/%d/status", pid), key)
+}
+
+// RollupField is the kB figure of a /proc/PID/smaps_rollup line ("Pss",
+// "Rss", "Anonymous", ...), or "" when unreadable.
+func RollupField(pid int, key string) string {
+	return field(fmt.Sprintf("/proc/%d/smaps_rollup", pid), key)
+}
+
+// field is the first word after "key:" in a file of such lines.
+func field(path, key string) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}

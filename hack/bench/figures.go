@@ -89,26 +89,30 @@ func runTrue(e *env, reps int) []result {
 // idleMemory is the resident memory of each engine's processes at rest.
 func idleMemory(e *env, reps int) []result {
 	r := result{Figure: "idle daemon RSS (all its processes)", Unit: "MiB"}
+	pss := result{Figure: "idle daemon PSS (all its processes, shared pages split)", Unit: "MiB"}
 	for _, eng := range e.engines {
 		if eng.why != "" {
 			continue
 		}
-		v := ptr(rssTree(eng.rootPids(), nil))
-		switch eng.name {
-		case "lodge":
-			r.Lodge = v
-		case "docker":
-			r.Docker = v
-		case "podman":
-			r.Podman = v
-		}
+		set(&r, eng.name, rssTree(eng.rootPids(), nil))
+		set(&pss, eng.name, pssTree(eng.rootPids(), nil))
 	}
-	return append([]result{finish(r)}, perContainerMemory(e, reps)...)
+	return append([]result{finish(r), finish(pss)}, perContainerMemory(e, reps)...)
 }
 
 // rssTree sums VmRSS of pids and all their descendants, in MiB, leaving
 // out the processes in skip and their descendants.
 func rssTree(pids []int, skip map[int]bool) float64 {
+	return sumTree(pids, skip, func(p int) string { return proc.StatusField(p, "VmRSS") })
+}
+
+// pssTree is rssTree with each page shared by n processes counted 1/n in
+// each (smaps_rollup's Pss): what the processes really add together.
+func pssTree(pids []int, skip map[int]bool) float64 {
+	return sumTree(pids, skip, func(p int) string { return proc.RollupField(p, "Pss") })
+}
+
+func sumTree(pids []int, skip map[int]bool, kbOf func(pid int) string) float64 {
 	skipped := map[int]bool{}
 	for p := range skip {
 		skipped[p] = true
@@ -122,7 +126,7 @@ func rssTree(pids []int, skip map[int]bool) float64 {
 			continue
 		}
 		skipped[p] = true // count each process once
-		n, _ := strconv.ParseFloat(proc.StatusField(p, "VmRSS"), 64)
+		n, _ := strconv.ParseFloat(kbOf(p), 64)
 		kb += n
 	}
 	return kb / 1024

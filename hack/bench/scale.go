@@ -34,7 +34,9 @@ func nativeRun(e *env, reps int) []result {
 			case "docker":
 				o = e.docker(eng, "run", "--rm", "busybox", "true")
 			case "podman":
-				o = runCmd(e.command(e.userEnv(eng.home, eng.run), "podman", "run", "--rm", "busybox", "true"))
+				// Podman reads DOCKER_CONFIG for credentials and fails when
+				// the file it names is missing.
+				o = runCmd(e.command(without(e.userEnv(eng.home, eng.run), "DOCKER_CONFIG"), "podman", "run", "--rm", "busybox", "true"))
 			}
 			d := float64(time.Since(t0).Microseconds()) / 1000
 			if o.err != nil {
@@ -48,6 +50,17 @@ func nativeRun(e *env, reps int) []result {
 	}
 	setSeries(&r, series)
 	return []result{finish(r)}
+}
+
+// without drops one variable from an environment.
+func without(env []string, key string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // setSeries puts each engine's median in r and its p99 in r.P99.
@@ -112,11 +125,12 @@ func psMany(e *env, reps int) []result {
 func perContainerMemory(e *env, reps int) []result {
 	const n = 50
 	r := result{Figure: fmt.Sprintf("RSS per running container (monitor included), %d running", n), Unit: "MiB"}
+	pss := result{Figure: fmt.Sprintf("PSS per running container (shared pages split), %d running", n), Unit: "MiB"}
 	for _, eng := range e.engines {
 		if eng.why != "" {
 			continue
 		}
-		before := rssTree(eng.rootPids(), nil)
+		before, beforePss := rssTree(eng.rootPids(), nil), pssTree(eng.rootPids(), nil)
 		if err := e.userLoop(eng, "start", n); err != nil {
 			r.Notes = append(r.Notes, eng.name+": starting the containers: "+err.Error())
 			continue
@@ -139,22 +153,26 @@ func perContainerMemory(e *env, reps int) []result {
 		if len(containers) < n {
 			r.Notes = append(r.Notes, fmt.Sprintf("%s: %d of %d containers running (%s)", eng.name, len(containers), n, strings.TrimSpace(inspect.stderr)))
 		} else {
-			after := rssTree(roots, containers)
-			v := ptr((after - before) / n)
-			switch eng.name {
-			case "lodge":
-				r.Lodge = v
-			case "docker":
-				r.Docker = v
-			case "podman":
-				r.Podman = v
-			}
+			set(&r, eng.name, (rssTree(roots, containers)-before)/n)
+			set(&pss, eng.name, (pssTree(roots, containers)-beforePss)/n)
 		}
 		if err := e.userLoop(eng, "clear", 0); err != nil {
 			r.Notes = append(r.Notes, eng.name+": removing the containers: "+err.Error())
 		}
 	}
-	return []result{finish(r)}
+	return []result{finish(r), finish(pss)}
+}
+
+// set puts an engine's figure in r.
+func set(r *result, engine string, v float64) {
+	switch engine {
+	case "lodge":
+		r.Lodge = ptr(v)
+	case "docker":
+		r.Docker = ptr(v)
+	case "podman":
+		r.Podman = ptr(v)
+	}
 }
 
 // rootPids are the processes an engine's memory is counted from: lodge's
