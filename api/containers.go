@@ -21,7 +21,7 @@ type ContainerBackend interface {
 	Restart(ctx context.Context, ref string, timeout *int, signal string) error
 	Kill(ctx context.Context, ref, signal string) error
 	Remove(ctx context.Context, ref string, opts daemon.RemoveOptions) error
-	Wait(ctx context.Context, ref string, condition container.WaitCondition) (container.WaitResponse, error)
+	WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error)
 	Rename(ctx context.Context, ref, name string) error
 	Prune(ctx context.Context) ([]string, error)
 
@@ -32,8 +32,6 @@ type ContainerBackend interface {
 
 	List(opts daemon.ListOptions) ([]container.Summary, error)
 	Inspect(ref string) (container.InspectResponse, error)
-	// Exists is a cheap existence check: nil, or the not-found error.
-	Exists(ref string) error
 	Top(ctx context.Context, ref string) (container.TopResponse, error)
 }
 
@@ -107,24 +105,19 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		return nil
 	})
 	s.handle("POST /containers/{id}/wait", func(w http.ResponseWriter, r *http.Request) error {
-		id := r.PathValue("id")
-		if err := b.Exists(id); err != nil {
+		wait, err := b.WaitFor(r.PathValue("id"), container.WaitCondition(r.URL.Query().Get("condition")))
+		if err != nil {
 			return err
 		}
-		cond := container.WaitCondition(r.URL.Query().Get("condition"))
-		switch cond {
-		case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
-		default:
-			return errdefs.InvalidArgumentf("invalid condition: %q", cond)
-		}
-		// Headers go out at once: the docker CLI posts wait before start
-		// and reads the status code from the body at the end.
+		// Headers go out at once, the wait already registered: the docker
+		// CLI posts wait before start, starts when it has the headers, and
+		// reads the status code from the body at the end.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
 		}
-		resp, err := b.Wait(r.Context(), id, cond)
+		resp, err := wait(r.Context())
 		if err != nil {
 			resp = container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: err.Error()}}
 		}

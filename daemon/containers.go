@@ -56,6 +56,11 @@ type ContainersConfig struct {
 	// empty when there is none. DefaultInit is daemon.json's "init".
 	InitPath    string
 	DefaultInit bool
+	// Runtimes are the OCI runtime binaries --runtime can name, by name;
+	// DefaultRuntime is used when a container names none ("" or
+	// EmbeddedRuntime: lodge's own).
+	Runtimes       map[string]string
+	DefaultRuntime string
 }
 
 // Containers owns every container: their records, names and lifecycles. It
@@ -133,6 +138,9 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	}
 	maps, err := idMapsFor(hc.UsernsMode)
 	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	if hc.Runtime, err = s.runtimeName(hc.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}
 	imageID, img, err := s.Images.Resolve(ctx, cfg.Image)
@@ -237,13 +245,6 @@ func (s *Containers) Get(ref string) (*Container, error) {
 	return found, nil
 }
 
-// Exists reports whether ref names a container: nil, or the not-found
-// error Get gives.
-func (s *Containers) Exists(ref string) error {
-	_, err := s.Get(ref)
-	return err
-}
-
 // Start runs a created or stopped container.
 func (s *Containers) Start(ctx context.Context, ref string) error {
 	c, err := s.Get(ref)
@@ -299,7 +300,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	}
 	os.Remove(filepath.Join(dir, "exit.json"))
 	mcfg := runtime.MonitorConfig{
-		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir,
+		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
 		LogPath: filepath.Join(dir, c.ID+"-json.log"), ExitPath: filepath.Join(dir, "exit.json"),
 		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	}
@@ -532,48 +533,50 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	return nil
 }
 
-// Wait blocks until the condition is met and returns the exit code.
-func (s *Containers) Wait(ctx context.Context, ref string, condition container.WaitCondition) (container.WaitResponse, error) {
+// WaitFor registers a wait now and returns the function that blocks until
+// it is met. The API registers before it answers with headers: the docker
+// CLI starts the container as soon as it has them, and a "next-exit" taken
+// after a quick container's exit would wait for an exit that never comes.
+func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error) {
 	c, err := s.Get(ref)
 	if err != nil {
-		return container.WaitResponse{}, err
+		return nil, err
+	}
+	switch condition {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return nil, errdefs.InvalidArgumentf("invalid condition: %q", condition)
 	}
 	c.mu.Lock()
 	exitCh, removedCh := c.exitCh, c.removedCh
 	running := c.running()
 	code := c.State.ExitCode
 	c.mu.Unlock()
-	switch condition {
-	case container.WaitConditionRemoved:
-		select {
-		case <-removedCh:
-		case <-ctx.Done():
-			return container.WaitResponse{}, ctx.Err()
-		}
-	case container.WaitConditionNextExit:
-		select {
-		case <-exitCh:
-		case <-ctx.Done():
-			return container.WaitResponse{}, ctx.Err()
-		}
-	default:
-		if running {
-			select {
-			case <-exitCh:
-			case <-ctx.Done():
-				return container.WaitResponse{}, ctx.Err()
-			}
-		} else {
+	var until <-chan struct{}
+	switch {
+	case condition == container.WaitConditionRemoved:
+		until = removedCh
+	case condition == container.WaitConditionNextExit, running:
+		until = exitCh
+	default: // not running already
+		return func(context.Context) (container.WaitResponse, error) {
 			return container.WaitResponse{StatusCode: int64(code)}, nil
+		}, nil
+	}
+	return func(ctx context.Context) (container.WaitResponse, error) {
+		select {
+		case <-until:
+		case <-ctx.Done():
+			return container.WaitResponse{}, ctx.Err()
 		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
-	if c.State.Error != "" {
-		resp.Error = &container.WaitExitError{Message: c.State.Error}
-	}
-	return resp, nil
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
+		if c.State.Error != "" {
+			resp.Error = &container.WaitExitError{Message: c.State.Error}
+		}
+		return resp, nil
+	}, nil
 }
 
 // Rename gives a container a new name.

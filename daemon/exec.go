@@ -112,7 +112,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 		cwd = "/"
 	}
 	tty := e.Config.Tty
-	spec := runtime.ExecSpec{Args: e.Config.Cmd, Env: env, Cwd: cwd, Tty: tty}
+	spec := runtime.ExecSpec{Args: e.Config.Cmd, Env: env, Cwd: cwd, Tty: tty, Runtime: s.runtimeBinary(c)}
 	if consoleSize == nil {
 		consoleSize = e.Config.ConsoleSize
 	}

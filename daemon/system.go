@@ -36,6 +36,10 @@ type Facts struct {
 	SingleID bool
 	// CgroupRoot is the cgroupfs mount, normally /sys/fs/cgroup.
 	CgroupRoot string
+	// Runtimes are the OCI runtime binaries by name, besides lodge's own;
+	// DefaultRuntime is daemon.json's choice ("": lodge's own).
+	Runtimes       map[string]string
+	DefaultRuntime string
 }
 
 // System answers /info and /version. It is safe for concurrent use.
@@ -176,6 +180,14 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 	}
 	if cg.Writable {
 		info.CgroupDriver = "cgroupfs"
+	}
+	info.Runtimes = map[string]system.RuntimeWithStatus{EmbeddedRuntime: {Status: map[string]string{"runtime": "runc's libcontainer, embedded in lodge-monitor"}}}
+	for name, path := range s.facts.Runtimes {
+		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: path}}
+	}
+	info.DefaultRuntime = s.facts.DefaultRuntime
+	if info.DefaultRuntime == "" {
+		info.DefaultRuntime = EmbeddedRuntime
 	}
 	if s.containers != nil {
 		info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = s.containers.Counts()

@@ -26,11 +26,14 @@ type ExecSpec struct {
 	// Stdout and Stderr receive the output; with Tty, everything goes to
 	// Stdout.
 	Stdout, Stderr io.Writer
+	// Runtime is the OCI runtime binary the container runs on, "" for the
+	// embedded libcontainer.
+	Runtime string
 }
 
 // ExecProcess is a running exec. Its methods are safe for concurrent use.
 type ExecProcess struct {
-	p       *libcontainer.Process
+	wait    func() int // the exit code, once the process has ended
 	console *os.File
 	pumps   sync.WaitGroup
 	Pid     int
@@ -40,6 +43,9 @@ type ExecProcess struct {
 // stateRoot). The process is a child of the caller. An executable that
 // cannot be found or run is an error whose message says so.
 func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
+	if spec.Runtime != "" {
+		return ociExec(stateRoot, id, spec)
+	}
 	c, err := libcontainer.Load(stateRoot, id)
 	if err != nil {
 		return nil, fmt.Errorf("container %s is not running here: %w", id, err)
@@ -48,9 +54,9 @@ func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 		Args: spec.Args, Env: spec.Env, Cwd: spec.Cwd,
 		UID: spec.UID, GID: spec.GID, AdditionalGroups: spec.AdditionalGids,
 	}
-	e := &ExecProcess{p: p}
-	var closeAfter []*os.File
+	e := &ExecProcess{wait: func() int { return processExitCode(p) }}
 	var consoleParent *os.File
+	var childEnds []*os.File
 	if spec.Tty {
 		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -61,37 +67,20 @@ func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 		child := os.NewFile(uintptr(pair[1]), "console-child")
 		p.ConsoleSocket = child
 		p.ConsoleWidth, p.ConsoleHeight = spec.Width, spec.Height
-		closeAfter = append(closeAfter, child)
+		childEnds = append(childEnds, child)
 	} else {
-		outR, outW, err := os.Pipe()
+		in, out, errw, err := e.plumb(spec)
 		if err != nil {
 			return nil, err
 		}
-		errR, errW, err := os.Pipe()
-		if err != nil {
-			return nil, err
+		if in != nil {
+			p.Stdin = in
 		}
-		p.Stdout, p.Stderr = outW, errW
-		closeAfter = append(closeAfter, outW, errW)
-		e.pump(outR, spec.Stdout)
-		e.pump(errR, spec.Stderr)
-		if spec.Stdin != nil {
-			inR, inW, err := os.Pipe()
-			if err != nil {
-				return nil, err
-			}
-			p.Stdin = inR
-			closeAfter = append(closeAfter, inR)
-			go func() {
-				io.Copy(inW, spec.Stdin)
-				inW.Close()
-			}()
-		}
+		p.Stdout, p.Stderr = out, errw
+		childEnds = append(childEnds, in, out, errw)
 	}
 	err = c.Run(p)
-	for _, f := range closeAfter {
-		f.Close()
-	}
+	closeAll(childEnds)
 	if err != nil {
 		return nil, err
 	}
@@ -102,17 +91,61 @@ func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 			p.Wait()
 			return nil, fmt.Errorf("receiving the exec's console: %w", err)
 		}
-		e.console = master
-		e.pump(master, spec.Stdout)
-		if spec.Stdin != nil {
-			go func() {
-				io.Copy(master, spec.Stdin)
-				master.Write([]byte{4}) // end of input: ^D through the line discipline
-			}()
-		}
+		e.useConsole(master, spec)
 	}
 	e.Pid, _ = p.Pid()
 	return e, nil
+}
+
+// plumb makes the pipes of an exec without a tty: it returns the child's
+// ends (stdin nil without input) and copies the parent's ends to and from
+// spec's streams.
+func (e *ExecProcess) plumb(spec ExecSpec) (stdin, stdout, stderr *os.File, err error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll([]*os.File{outR, outW})
+		return nil, nil, nil, err
+	}
+	if spec.Stdin != nil {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			closeAll([]*os.File{outR, outW, errR, errW})
+			return nil, nil, nil, err
+		}
+		stdin = inR
+		go func() {
+			io.Copy(inW, spec.Stdin)
+			inW.Close()
+		}()
+	}
+	e.pump(outR, spec.Stdout)
+	e.pump(errR, spec.Stderr)
+	return stdin, outW, errW, nil
+}
+
+// useConsole makes master the exec's tty: output to spec.Stdout, input from
+// spec.Stdin, whose end is a ^D through the line discipline.
+func (e *ExecProcess) useConsole(master *os.File, spec ExecSpec) {
+	e.console = master
+	e.pump(master, spec.Stdout)
+	if spec.Stdin != nil {
+		go func() {
+			io.Copy(master, spec.Stdin)
+			master.Write([]byte{4})
+		}()
+	}
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 func (e *ExecProcess) pump(r *os.File, w io.Writer) {
@@ -130,22 +163,12 @@ func (e *ExecProcess) pump(r *os.File, w io.Writer) {
 // Wait waits for the process and its output, and returns its exit code
 // (128+signal when killed).
 func (e *ExecProcess) Wait() int {
-	st, _ := e.p.Wait()
+	code := e.wait()
 	waitTimeout(&e.pumps, 2*time.Second)
 	if e.console != nil {
 		e.console.Close()
 	}
-	if st == nil {
-		return 255
-	}
-	ws, ok := st.Sys().(syscall.WaitStatus)
-	if !ok {
-		return st.ExitCode()
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
+	return code
 }
 
 // Resize sets the exec's tty size.

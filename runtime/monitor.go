@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -50,11 +47,10 @@ func RunMonitor(cfgPath string, status *os.File) error {
 }
 
 type monitor struct {
-	cfg       MonitorConfig
-	container *libcontainer.Container
-	process   *libcontainer.Process
-	pid       int
-	log       *jsonLog
+	cfg MonitorConfig
+	rt  backend
+	pid int
+	log *jsonLog
 
 	stdin    io.WriteCloser // nil without OpenStdin
 	stdinMu  sync.Mutex
@@ -88,23 +84,7 @@ func (m *monitor) create() error {
 	if err := os.Chdir(m.cfg.Bundle); err != nil {
 		return err
 	}
-	lc, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
-		CgroupName:      m.cfg.ID,
-		NoNewKeyring:    true,
-		Spec:            &spec,
-		RootlessCgroups: true, // errors from cgroups lodge cannot write are not fatal
-	})
-	if err != nil {
-		return fmt.Errorf("container config: %w", err)
-	}
-	if old, err := libcontainer.Load(m.cfg.StateRoot, m.cfg.ID); err == nil {
-		old.Destroy() // left by an earlier run of the same container
-	}
-	c, err := libcontainer.Create(m.cfg.StateRoot, m.cfg.ID, lc)
-	if err != nil {
-		return err
-	}
-	m.container = c
+	m.rt = newBackend(m.cfg)
 	if m.log, err = openJSONLog(m.cfg.LogPath); err != nil {
 		return err
 	}
@@ -117,32 +97,9 @@ func (m *monitor) create() error {
 	if m.attachL, err = listenUnix(AttachSocket(m.cfg.SockDir)); err != nil {
 		return err
 	}
-
-	p := &libcontainer.Process{
-		Args: spec.Process.Args,
-		Env:  spec.Process.Env,
-		Cwd:  spec.Process.Cwd,
-		UID:  int(spec.Process.User.UID),
-		GID:  int(spec.Process.User.GID),
-		Init: true,
-	}
-	for _, g := range spec.Process.User.AdditionalGids {
-		p.AdditionalGroups = append(p.AdditionalGroups, int(g))
-	}
-	var closeAfterStart []io.Closer
-	var consoleParent *os.File
-	if m.cfg.Tty {
-		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		consoleParent = os.NewFile(uintptr(pair[0]), "console-parent")
-		child := os.NewFile(uintptr(pair[1]), "console-child")
-		p.ConsoleSocket = child
-		p.ConsoleWidth, p.ConsoleHeight = m.cfg.Width, m.cfg.Height
-		closeAfterStart = append(closeAfterStart, child)
-		defer consoleParent.Close()
-	} else {
+	pio := procIO{tty: m.cfg.Tty, width: m.cfg.Width, height: m.cfg.Height}
+	var childEnds []*os.File
+	if !m.cfg.Tty {
 		outR, outW, err := os.Pipe()
 		if err != nil {
 			return err
@@ -151,43 +108,36 @@ func (m *monitor) create() error {
 		if err != nil {
 			return err
 		}
-		p.Stdout, p.Stderr = outW, errW
+		pio.stdout, pio.stderr = outW, errW
 		m.outputs = []io.Reader{outR, errR}
 		m.streams = []string{"stdout", "stderr"}
-		closeAfterStart = append(closeAfterStart, outW, errW)
+		childEnds = append(childEnds, outW, errW)
 		if m.cfg.OpenStdin {
 			inR, inW, err := os.Pipe()
 			if err != nil {
 				return err
 			}
-			p.Stdin = inR
+			pio.stdin = inR
 			m.stdin = inW
-			closeAfterStart = append(closeAfterStart, inR)
+			childEnds = append(childEnds, inR)
 		}
 	}
-	if err := c.Start(p); err != nil {
-		c.Destroy()
+	pid, console, err := m.rt.create(&spec, pio)
+	for _, f := range childEnds {
+		f.Close()
+	}
+	if err != nil {
 		return err
 	}
-	for _, cl := range closeAfterStart {
-		cl.Close()
-	}
-	if consoleParent != nil {
-		master, err := recvFd(consoleParent)
-		if err != nil {
-			p.Signal(unix.SIGKILL)
-			c.Destroy()
-			return fmt.Errorf("receiving the console: %w", err)
-		}
-		m.console = master
-		m.outputs = []io.Reader{master}
+	if console != nil {
+		m.console = console
+		m.outputs = []io.Reader{console}
 		m.streams = []string{"stdout"}
 		if m.cfg.OpenStdin {
-			m.stdin = nopCloser{master}
+			m.stdin = nopCloser{console}
 		}
 	}
-	m.process = p
-	m.pid, _ = p.Pid()
+	m.pid = pid
 	return nil
 }
 
@@ -206,7 +156,7 @@ func (m *monitor) run() error {
 	case <-m.goCh:
 	case <-time.After(60 * time.Second):
 	}
-	if err := m.container.Exec(); err != nil {
+	if err := m.rt.start(); err != nil {
 		m.finish(ExitStatus{ExitCode: 127, Error: err.Error(), FinishedAt: time.Now().UTC()})
 		return err
 	}
@@ -218,19 +168,11 @@ func (m *monitor) run() error {
 			m.pump(r, stream, n)
 		}(r, m.streams[i], byte(i+1))
 	}
-	state, _ := m.process.Wait()
+	code := m.rt.wait()
 	// With a tty, the master reads EIO once the last slave is closed, but a
 	// daemonised grandchild can keep it open: do not wait forever.
 	waitTimeout(&wg, 2*time.Second)
-	st := ExitStatus{FinishedAt: time.Now().UTC()}
-	if state != nil {
-		if ws, ok := state.Sys().(syscall.WaitStatus); ok {
-			st.ExitCode = ws.ExitStatus()
-			if ws.Signaled() {
-				st.ExitCode = 128 + int(ws.Signal())
-			}
-		}
-	}
+	st := ExitStatus{ExitCode: code, FinishedAt: time.Now().UTC()}
 	m.finish(st)
 	return nil
 }
@@ -250,7 +192,7 @@ func (m *monitor) finish(st ExitStatus) {
 	m.log.close()
 	// The container's state goes before anyone hears of the exit: a
 	// restart reuses the ID at once.
-	m.container.Destroy()
+	m.rt.destroy()
 	m.exit = st
 	b, _ := json.Marshal(st)
 	writeFileAtomic(m.cfg.ExitPath, b)
@@ -378,7 +320,7 @@ func (m *monitor) ctl(c net.Conn) {
 			case <-m.done:
 				rep.Error = "container is not running"
 			default:
-				if err := m.process.Signal(syscall.Signal(req.Signal)); err != nil {
+				if err := m.rt.signal(syscall.Signal(req.Signal)); err != nil {
 					rep.Error = err.Error()
 				}
 			}

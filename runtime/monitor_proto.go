@@ -13,10 +13,13 @@ import (
 type MonitorConfig struct {
 	ID        string `json:"id"`
 	StateRoot string `json:"stateRoot"` // libcontainer's state root
-	Bundle    string `json:"bundle"`    // holds config.json, the OCI spec
-	LogPath   string `json:"logPath"`   // json-file log
-	ExitPath  string `json:"exitPath"`  // where the exit status is recorded
-	SockDir   string `json:"sockDir"`   // attach.sock and ctl.sock
+	// Runtime is an OCI runtime binary to run the container with instead
+	// of the embedded libcontainer; "" for the embedded one.
+	Runtime   string `json:"runtime,omitempty"`
+	Bundle    string `json:"bundle"`   // holds config.json, the OCI spec
+	LogPath   string `json:"logPath"`  // json-file log
+	ExitPath  string `json:"exitPath"` // where the exit status is recorded
+	SockDir   string `json:"sockDir"`  // attach.sock and ctl.sock
 	Tty       bool   `json:"tty"`
 	OpenStdin bool   `json:"openStdin"`
 	StdinOnce bool   `json:"stdinOnce"`

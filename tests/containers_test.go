@@ -267,3 +267,51 @@ func TestInit(t *testing.T) {
 	})
 	s.must(docker, "rm", "-f", "sleeper", "orphans")
 }
+
+// --runtime runc runs a container on the installed runc binary instead of
+// lodge's embedded libcontainer: output, exit codes, exec, a tty, stop and
+// docker info's list all work the same.
+func TestOCIRuntimeBinary(t *testing.T) {
+	s, docker := containerSession(t)
+	if info := s.must(docker, "info", "--format", "{{json .Runtimes}} {{.DefaultRuntime}}").stdout; !strings.Contains(info, `"runc"`) || !strings.HasSuffix(info, " lodge\n") {
+		t.Fatalf("docker info runtimes: %q (runc is installed by the test setup)", info)
+	}
+	if r := s.run(docker, "run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"); r.code != 3 || r.stdout != "out\n" || !strings.Contains(r.stderr, "err") {
+		t.Errorf("run on runc: %s", r)
+	}
+	if r := s.run(docker, "run", "--rm", "--runtime", "runc", "busybox", "no-such-command"); r.code != 127 {
+		t.Errorf("missing command on runc: %s", r)
+	}
+	if r := s.run(docker, "run", "--rm", "--runtime", "nope", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, "unknown or invalid runtime name: nope") {
+		t.Errorf("unknown runtime: %s", r)
+	}
+	s.must(docker, "run", "-d", "--name", "onrunc", "--runtime", "runc", "busybox", "sleep", "1000")
+	if rt := s.must(docker, "inspect", "-f", "{{.HostConfig.Runtime}}", "onrunc").stdout; rt != "runc\n" {
+		t.Errorf("HostConfig.Runtime %q", rt)
+	}
+	if r := s.must(docker, "exec", "-u", "1000", "onrunc", "id", "-u"); r.stdout != "1000\n" {
+		t.Errorf("exec on runc: %q", r.stdout)
+	}
+	if r := s.run(docker, "exec", "onrunc", "sh", "-c", "exit 4"); r.code != 4 {
+		t.Errorf("exec exit code on runc: %s", r)
+	}
+	if r := s.run(docker, "exec", "onrunc", "no-such-command"); r.code != 127 {
+		t.Errorf("exec of a missing command on runc: %s", r)
+	}
+	// A tty through the runtime's console socket, sized from the start.
+	if r := s.must(docker, "exec", "-t", "onrunc", "busybox", "tty"); !strings.HasPrefix(r.stdout, "/dev/pts/") {
+		t.Errorf("exec -t on runc: %q", r.stdout)
+	}
+	if r := s.must("lodge", "run", "--rm", "-t", "--runtime", "runc", "busybox", "busybox", "tty"); !strings.HasPrefix(r.stdout, "/dev/pts/") {
+		t.Errorf("run -t on runc: %q", r.stdout)
+	}
+	s.must(docker, "stop", "-t", "1", "onrunc")
+	if code := s.must(docker, "inspect", "-f", "{{.State.ExitCode}}", "onrunc").stdout; code != "137\n" {
+		t.Errorf("exit code after stop on runc: %q", code)
+	}
+	s.must(docker, "start", "onrunc")
+	if st := s.must(docker, "inspect", "-f", "{{.State.Running}}", "onrunc").stdout; st != "true\n" {
+		t.Errorf("restart on runc: running=%q", st)
+	}
+	s.must(docker, "rm", "-f", "onrunc")
+}

@@ -100,35 +100,48 @@ func waitOutput(t *testing.T, out *syncBuffer, want string, d time.Duration) {
 	t.Fatalf("output never showed %q; got %q", want, out.String())
 }
 
-func TestInteractiveTTY(t *testing.T) {
-	s, docker := containerSession(t)
-
-	// run -it: the pty is sized at creation (ConsoleSize), resizes follow,
-	// and the command's exit code comes back.
-	master, out, wait := s.ptyRun(31, 97, docker, "run", "--rm", "-it", "--name", "tty", "busybox", "sh")
+// checkSizes waits for a shell's prompt on a pty, checks that stty sees
+// the size it started with, resizes the pty and checks stty sees that.
+func checkSizes(t *testing.T, master *os.File, out *syncBuffer, first string, rows, cols uint16) {
+	t.Helper()
 	waitOutput(t, out, "#", 15*time.Second)
 	master.Write([]byte("stty size\n"))
-	waitOutput(t, out, "31 97", 10*time.Second)
-	unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120})
+	waitOutput(t, out, first, 10*time.Second)
+	unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
 	time.Sleep(500 * time.Millisecond)
 	master.Write([]byte("stty size\n"))
-	waitOutput(t, out, "40 120", 10*time.Second)
-
-	// exec -it into it, with its own size.
-	emaster, eout, ewait := s.ptyRun(25, 81, docker, "exec", "-it", "tty", "sh", "-c", "stty size; exit 5")
-	waitOutput(t, eout, "25 81", 10*time.Second)
-	if code := ewait(); code != 5 {
-		t.Errorf("exec -it exit code %d, want 5", code)
-	}
-	emaster.Close()
-
-	master.Write([]byte("echo bye; exit 3\n"))
-	waitOutput(t, out, "bye", 10*time.Second)
-	if code := wait(); code != 3 {
-		t.Errorf("run -it exit code %d, want 3 (output %q)", code, out.String())
-	}
+	waitOutput(t, out, fmt.Sprintf("%d %d", rows, cols), 10*time.Second)
 }
 
+func TestInteractiveTTY(t *testing.T) {
+	s, docker := containerSession(t)
+	// lodge's own runtime, and runc's binary (whose exec makes the console
+	// itself, behind a pty of lodged's).
+	for _, rt := range []string{"lodge", "runc"} {
+		t.Run(rt, func(t *testing.T) {
+			name := "tty-" + rt
+			// run -it: the pty is sized at creation (ConsoleSize), resizes
+			// follow, and the command's exit code comes back.
+			master, out, wait := s.ptyRun(31, 97, docker, "run", "--rm", "-it", "--runtime", rt, "--name", name, "busybox", "sh")
+			checkSizes(t, master, out, "31 97", 40, 120)
+
+			// exec -it into it, with its own size, resized too.
+			emaster, eout, ewait := s.ptyRun(25, 81, docker, "exec", "-it", name, "sh")
+			checkSizes(t, emaster, eout, "25 81", 33, 99)
+			emaster.Write([]byte("exit 5\n"))
+			if code := ewait(); code != 5 {
+				t.Errorf("exec -it exit code %d, want 5", code)
+			}
+			emaster.Close()
+
+			master.Write([]byte("echo bye; exit 3\n"))
+			waitOutput(t, out, "bye", 10*time.Second)
+			if code := wait(); code != 3 {
+				t.Errorf("run -it exit code %d, want 3 (output %q)", code, out.String())
+			}
+		})
+	}
+}
 func TestExec(t *testing.T) {
 	s, docker := containerSession(t)
 	s.must(docker, "run", "-d", "--name", "box", "-u", "1000:1000", "-w", "/tmp", "busybox", "sleep", "1000")

@@ -25,7 +25,7 @@ import (
 type runFlags struct {
 	detach, interactive, tty, rm, readOnly, privileged, init bool
 	name, workdir, user, entrypoint, hostname, restart       string
-	userns                                                   string
+	userns, runtime                                          string
 	env, envFiles, volumes, tmpfs, capAdd, capDrop           []string
 	securityOpt, labels                                      []string
 }
@@ -48,6 +48,7 @@ func (f *runFlags) register(cmd *cobra.Command, run bool) {
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint")
 	fl.StringVar(&f.hostname, "hostname", "", "container host name")
 	fl.StringVar(&f.userns, "userns", "", "keep-id: your uid and gid are the same inside the container as outside")
+	fl.StringVar(&f.runtime, "runtime", "", "OCI runtime binary to run on (runc, crun, or one in daemon.json) instead of lodge's own")
 	fl.StringVar(&f.restart, "restart", "no", "restart policy: no, always, unless-stopped, on-failure[:N]")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable")
 	fl.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file")
@@ -88,7 +89,7 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	hc := &container.HostConfig{
 		AutoRemove: f.rm, ReadonlyRootfs: f.readOnly, Privileged: f.privileged, RestartPolicy: rp,
 		Binds: f.volumes, CapAdd: f.capAdd, CapDrop: f.capDrop, SecurityOpt: f.securityOpt,
-		UsernsMode: container.UsernsMode(f.userns),
+		UsernsMode: container.UsernsMode(f.userns), Runtime: f.runtime,
 	}
 	if f.init {
 		hc.Init = &f.init

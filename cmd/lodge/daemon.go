@@ -99,7 +99,9 @@ func startDaemon(a *app, args []string, wait time.Duration) error {
 	if strings.HasPrefix(a.host, "unix://") && a.host != a.env.Host() {
 		args = append([]string{"--host", a.host}, args...)
 	}
-	cmd := exec.Command(bin, args...)
+	// --detach: lodged returns once its API answers, and no process
+	// stays behind only to wait for the daemon.
+	cmd := exec.Command(bin, append([]string{"--detach"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -107,19 +109,21 @@ func startDaemon(a *app, args []string, wait time.Duration) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
+	select {
+	case err := <-exited:
+		if err != nil {
 			return fmt.Errorf("lodged exited (%v); its log %s ends:\n%s", err, logPath, tail(logPath, 10))
-		case <-time.After(25 * time.Millisecond):
 		}
-		if ping(a) == nil {
-			fmt.Fprintf(a.out, "lodged started (pid %d), log in %s\n", cmd.Process.Pid, logPath)
-			return nil
-		}
+	case <-time.After(wait):
+		cmd.Process.Kill()
+		return fmt.Errorf("lodged did not answer within %s; see %s", wait, logPath)
 	}
-	return fmt.Errorf("lodged (pid %d) did not answer within %s; see %s", cmd.Process.Pid, wait, logPath)
+	if err := ping(a); err != nil {
+		return fmt.Errorf("lodged started but does not answer on %s: %v; see %s", a.host, err, logPath)
+	}
+	pid, _ := paths.ReadDaemonPID(runDir)
+	fmt.Fprintf(a.out, "lodged started (pid %d), log in %s\n", pid, logPath)
+	return nil
 }
 
 func stopDaemon(a *app, timeout time.Duration) error {

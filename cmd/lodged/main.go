@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,6 +48,7 @@ type options struct {
 	networkDriver string
 	storageDriver string
 	debug         bool
+	detach        bool
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -111,7 +113,7 @@ func main() {
 			case userns.StageKeeperParent:
 				return runKeeperParent(log, env, o)
 			}
-			return runForeground(env)
+			return runForeground(env, o)
 		},
 	}
 	f := cmd.Flags()
@@ -122,6 +124,7 @@ func main() {
 	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registry (host:port) to speak plain HTTP to; loopback ones need no flag")
 	f.StringSliceVar(&o.registryMirrors, "registry-mirror", nil, "mirror to try first for docker.io images")
 	f.BoolVarP(&o.debug, "debug", "D", false, "log debug messages")
+	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
 		os.Exit(1)
@@ -154,8 +157,10 @@ func (o options) dataRootOr(env paths.Env) string {
 // runForeground is the process the user started. It has the keeper (which
 // holds the namespaces, starting it if needed) run the API daemon with this
 // process's stdio, forwards signals to it, and exits with its code. Killing
-// it does not kill the daemon; killing the daemon ends it.
-func runForeground(env paths.Env) error {
+// it does not kill the daemon; killing the daemon ends it. With --detach it
+// returns as soon as the API answers instead, so that no process stays
+// behind only to wait.
+func runForeground(env paths.Env, o options) error {
 	runDir := env.RuntimeDir()
 	if err := paths.EnsurePrivateDir(runDir, env.UID); err != nil {
 		return fmt.Errorf("runtime dir: %w", err)
@@ -178,6 +183,9 @@ func runForeground(env paths.Env) error {
 	if err != nil {
 		return err
 	}
+	if o.detach {
+		os.Exit(waitAnswering(d, o.socket(env)))
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	go func() {
@@ -187,6 +195,24 @@ func runForeground(env paths.Env) error {
 	}()
 	os.Exit(d.Wait())
 	return nil
+}
+
+// waitAnswering waits until the daemon d answers on sock (0) or exits
+// (its code, 1 at least).
+func waitAnswering(d *userns.Daemon, sock string) int {
+	exited := make(chan int, 1)
+	go func() { exited <- d.Wait() }()
+	for {
+		select {
+		case code := <-exited:
+			return max(code, 1)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+			c.Close()
+			return 0
+		}
+	}
 }
 
 // runKeeperParent is the keeper's host side: id maps and uplink, then
@@ -296,6 +322,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		skipped = strings.Split(s, "\n")
 	}
 	sock := o.socket(env)
+	runtimes := findRuntimes(fc, log)
 	sys, err := daemon.NewSystem(daemon.Facts{
 		DataRoot:       dataRoot,
 		Socket:         sock,
@@ -305,13 +332,15 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		IDMapSource:    os.Getenv(envIDSource),
 		SingleID:       os.Getenv(envSingleID) == "true",
 		CgroupRoot:     "/sys/fs/cgroup",
+		Runtimes:       runtimes,
+		DefaultRuntime: fc.DefaultRuntime,
 	})
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	svc, err := startServices(ctx, log, dataRoot, filepath.Join(env.RuntimeDir(), "state"), o, fc, os.Getenv(envSingleID) == "true")
+	svc, err := startServices(ctx, log, dataRoot, filepath.Join(env.RuntimeDir(), "state"), o, fc, os.Getenv(envSingleID) == "true", runtimes)
 	if err != nil {
 		return err
 	}

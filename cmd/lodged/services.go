@@ -28,6 +28,34 @@ type fileConfig struct {
 	RegistryMirrors    []string `json:"registry-mirrors"`
 	Init               bool     `json:"init"`
 	InitPath           string   `json:"init-path"`
+	// Runtimes are OCI runtime binaries by name, as Docker's daemon.json
+	// has them: {"crun": {"path": "/usr/bin/crun"}}.
+	Runtimes       map[string]struct{ Path string } `json:"runtimes"`
+	DefaultRuntime string                           `json:"default-runtime"`
+}
+
+// findRuntimes lists the OCI runtime binaries --runtime can name: runc and
+// crun where installed, and daemon.json's own.
+func findRuntimes(fc fileConfig, log *slog.Logger) map[string]string {
+	rts := map[string]string{}
+	for _, name := range []string{"runc", "crun"} {
+		if p, err := exec.LookPath(name); err == nil {
+			rts[name] = p
+		}
+	}
+	for name, r := range fc.Runtimes {
+		if name == daemon.EmbeddedRuntime {
+			log.Warn("daemon.json names a runtime lodge, which is lodge's own: ignored")
+			continue
+		}
+		p, err := exec.LookPath(r.Path)
+		if err != nil {
+			log.Warn("runtime in daemon.json is not usable", "name", name, "path", r.Path, "err", err)
+			continue
+		}
+		rts[name] = p
+	}
+	return rts
 }
 
 func readConfig(path string) (fileConfig, error) {
@@ -53,7 +81,7 @@ type services struct {
 }
 
 // startServices opens the store and loads images and containers.
-func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir string, o options, fc fileConfig, singleID bool) (*services, error) {
+func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir string, o options, fc fileConfig, singleID bool, runtimes map[string]string) (*services, error) {
 	driver := o.storageDriver
 	if driver == "" {
 		driver = fc.StorageDriver
@@ -90,6 +118,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
+		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime,
 	})
 	if err != nil {
 		return nil, err

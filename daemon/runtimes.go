@@ -1,0 +1,40 @@
+package daemon
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// EmbeddedRuntime names lodge's own runtime: runc's libcontainer inside
+// lodge-monitor, nothing to install. Other runtimes are OCI runtime
+// binaries (runc, crun, or daemon.json's "runtimes"), chosen with
+// --runtime.
+const EmbeddedRuntime = "lodge"
+
+// runtimeName checks a requested runtime and gives the name to record:
+// the default for "".
+func (s *Containers) runtimeName(name string) (string, error) {
+	if name == "" {
+		name = s.DefaultRuntime
+	}
+	if name == "" || name == EmbeddedRuntime {
+		return EmbeddedRuntime, nil
+	}
+	if _, ok := s.Runtimes[name]; !ok {
+		known := []string{EmbeddedRuntime}
+		for n := range s.Runtimes {
+			known = append(known, n)
+		}
+		sort.Strings(known[1:])
+		return "", errdefs.InvalidArgumentf("unknown or invalid runtime name: %s (lodged knows %s)", name, strings.Join(known, ", "))
+	}
+	return name, nil
+}
+
+// runtimeBinary is the OCI runtime binary a container runs on, "" for the
+// embedded runtime.
+func (s *Containers) runtimeBinary(c *Container) string {
+	return s.Runtimes[c.HostConfig.Runtime]
+}

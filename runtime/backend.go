@@ -1,0 +1,447 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// procIO is what a container's first process is given: the child ends of
+// pipes without a tty (nil stdin: no input), or a console of this size.
+type procIO struct {
+	stdin, stdout, stderr *os.File
+	tty                   bool
+	width, height         uint16
+}
+
+// backend runs one container for its monitor: libcontainer embedded in
+// lodge-monitor, or an installed OCI runtime binary (--runtime runc|crun).
+type backend interface {
+	// create makes the container and its first process, stopped before
+	// the program runs; with a tty it returns the console's master.
+	create(spec *specs.Spec, pio procIO) (pid int, console *os.File, err error)
+	// start lets the program run.
+	start() error
+	// wait blocks until the first process ends and returns its exit code
+	// (128+signal when a signal ended it).
+	wait() int
+	signal(sig syscall.Signal) error
+	// destroy removes what the runtime keeps of the container.
+	destroy()
+}
+
+func newBackend(cfg MonitorConfig) backend {
+	if cfg.Runtime != "" {
+		return &ociBackend{bin: cfg.Runtime, root: OCIStateRoot(cfg.StateRoot, cfg.Runtime), id: cfg.ID, bundle: cfg.Bundle, sockDir: cfg.SockDir}
+	}
+	return &lcBackend{cfg: cfg}
+}
+
+// OCIStateRoot is where an OCI runtime binary keeps its containers' state:
+// beside libcontainer's, one directory per runtime.
+func OCIStateRoot(stateRoot, bin string) string {
+	return filepath.Join(stateRoot, "oci-"+filepath.Base(bin))
+}
+
+func exitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// lcBackend is runc's libcontainer in this process.
+type lcBackend struct {
+	cfg MonitorConfig
+	c   *libcontainer.Container
+	p   *libcontainer.Process
+}
+
+func (b *lcBackend) create(spec *specs.Spec, pio procIO) (int, *os.File, error) {
+	lc, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
+		CgroupName:      b.cfg.ID,
+		NoNewKeyring:    true,
+		Spec:            spec,
+		RootlessCgroups: true, // errors from cgroups lodge cannot write are not fatal
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("container config: %w", err)
+	}
+	if old, err := libcontainer.Load(b.cfg.StateRoot, b.cfg.ID); err == nil {
+		old.Destroy() // left by an earlier run of the same container
+	}
+	c, err := libcontainer.Create(b.cfg.StateRoot, b.cfg.ID, lc)
+	if err != nil {
+		return 0, nil, err
+	}
+	p := &libcontainer.Process{
+		Args: spec.Process.Args,
+		Env:  spec.Process.Env,
+		Cwd:  spec.Process.Cwd,
+		UID:  int(spec.Process.User.UID),
+		GID:  int(spec.Process.User.GID),
+		Init: true,
+	}
+	for _, g := range spec.Process.User.AdditionalGids {
+		p.AdditionalGroups = append(p.AdditionalGroups, int(g))
+	}
+	var consoleParent *os.File
+	if pio.tty {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			c.Destroy()
+			return 0, nil, err
+		}
+		consoleParent = os.NewFile(uintptr(pair[0]), "console-parent")
+		defer consoleParent.Close()
+		child := os.NewFile(uintptr(pair[1]), "console-child")
+		defer child.Close()
+		p.ConsoleSocket = child
+		p.ConsoleWidth, p.ConsoleHeight = pio.width, pio.height
+	} else {
+		if pio.stdin != nil {
+			p.Stdin = pio.stdin
+		}
+		p.Stdout, p.Stderr = pio.stdout, pio.stderr
+	}
+	if err := c.Start(p); err != nil {
+		c.Destroy()
+		return 0, nil, err
+	}
+	var console *os.File
+	if consoleParent != nil {
+		if console, err = recvFd(consoleParent); err != nil {
+			p.Signal(unix.SIGKILL)
+			c.Destroy()
+			return 0, nil, fmt.Errorf("receiving the console: %w", err)
+		}
+	}
+	b.c, b.p = c, p
+	pid, _ := p.Pid()
+	return pid, console, nil
+}
+
+func (b *lcBackend) start() error { return b.c.Exec() }
+
+func (b *lcBackend) wait() int { return processExitCode(b.p) }
+
+// processExitCode waits for a libcontainer process and gives its exit code.
+func processExitCode(p *libcontainer.Process) int {
+	state, _ := p.Wait()
+	if state == nil {
+		return 255
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok {
+		return exitCode(unix.WaitStatus(ws))
+	}
+	return state.ExitCode()
+}
+
+func (b *lcBackend) signal(sig syscall.Signal) error { return b.p.Signal(sig) }
+
+func (b *lcBackend) destroy() { b.c.Destroy() }
+
+// ociBackend drives an OCI runtime binary (runc, crun) with its command
+// line: create, start, delete. The monitor is a child subreaper, so the
+// container's init, whose parent (`runtime create`) exits, becomes its
+// child and is waited for like libcontainer's.
+type ociBackend struct {
+	bin, root, id, bundle, sockDir string
+	pid                            int
+}
+
+// ociCommand is the runtime binary with lodge's global options: its state
+// root, and errors logged as JSON to a file, where they are read back.
+func ociCommand(bin, root, logPath string, args ...string) *exec.Cmd {
+	return exec.Command(bin, append([]string{"--root", root, "--log", logPath, "--log-format", "json"}, args...)...)
+}
+
+func (b *ociBackend) logPath() string { return filepath.Join(b.bundle, "runtime.log") }
+
+// run runs one runtime command to its end; its error carries the runtime's
+// own message.
+func (b *ociBackend) run(args ...string) error {
+	cmd := ociCommand(b.bin, b.root, b.logPath(), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	return ociError(cmd.Run(), b.logPath(), stderr.String())
+}
+
+// ociError turns a failed runtime command into an error with the last
+// error the runtime logged (or printed).
+func ociError(err error, logPath, stderr string) error {
+	if err == nil {
+		return nil
+	}
+	msg := lastLoggedError(logPath)
+	if msg == "" {
+		msg = strings.TrimSpace(stderr)
+	}
+	if msg == "" {
+		msg = err.Error()
+	}
+	return errors.New(msg)
+}
+
+// lastLoggedError is the message of the last error-level line of a runtime's
+// JSON log.
+func lastLoggedError(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	msg := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l struct{ Level, Msg string }
+		if json.Unmarshal(sc.Bytes(), &l) == nil && (l.Level == "error" || l.Level == "fatal") {
+			msg = l.Msg
+		}
+	}
+	return msg
+}
+
+func (b *ociBackend) create(_ *specs.Spec, pio procIO) (int, *os.File, error) {
+	if err := os.MkdirAll(b.root, 0o700); err != nil {
+		return 0, nil, err
+	}
+	b.run("delete", "--force", b.id) // left by an earlier run of the same container
+	os.Remove(b.logPath())
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 0, nil, fmt.Errorf("becoming the container's subreaper: %w", err)
+	}
+	pidFile := filepath.Join(b.bundle, "runtime.pid")
+	os.Remove(pidFile)
+	args := []string{"create", "--bundle", b.bundle, "--pid-file", pidFile}
+	var consoleL *net.UnixListener
+	if pio.tty {
+		var err error
+		if consoleL, err = listenConsole(filepath.Join(b.sockDir, "console.sock")); err != nil {
+			return 0, nil, err
+		}
+		defer consoleL.Close()
+		args = append(args, "--console-socket", consoleL.Addr().String())
+	}
+	cmd := ociCommand(b.bin, b.root, b.logPath(), append(args, b.id)...)
+	if !pio.tty {
+		// The container's first process inherits these.
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = pio.stdin, pio.stdout, pio.stderr
+	}
+	if err := cmd.Run(); err != nil {
+		return 0, nil, ociError(err, b.logPath(), "")
+	}
+	var console *os.File
+	if consoleL != nil {
+		var err error
+		if console, err = acceptConsole(consoleL, pio.width, pio.height); err != nil {
+			b.run("delete", "--force", b.id)
+			return 0, nil, err
+		}
+	}
+	pidb, err := os.ReadFile(pidFile)
+	if err != nil {
+		b.run("delete", "--force", b.id)
+		return 0, nil, fmt.Errorf("the runtime wrote no pid: %w", err)
+	}
+	b.pid, err = strconv.Atoi(strings.TrimSpace(string(pidb)))
+	if err != nil {
+		b.run("delete", "--force", b.id)
+		return 0, nil, fmt.Errorf("the runtime's pid file: %w", err)
+	}
+	return b.pid, console, nil
+}
+
+func (b *ociBackend) start() error { return b.run("start", b.id) }
+
+func (b *ociBackend) wait() int {
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(b.pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			// Not our child after all (no subreaper): wait by polling.
+			for unix.Kill(b.pid, 0) == nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+			return 255
+		}
+		return exitCode(ws)
+	}
+}
+
+func (b *ociBackend) signal(sig syscall.Signal) error { return unix.Kill(b.pid, sig) }
+
+func (b *ociBackend) destroy() { b.run("delete", "--force", b.id) }
+
+// listenConsole listens where a runtime sends a console's master (its
+// --console-socket).
+func listenConsole(path string) (*net.UnixListener, error) {
+	os.Remove(path)
+	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+}
+
+// acceptConsole takes the master a runtime sends and sizes it.
+func acceptConsole(l *net.UnixListener, width, height uint16) (*os.File, error) {
+	l.SetDeadline(time.Now().Add(10 * time.Second))
+	conn, err := l.AcceptUnix()
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the console: %w", err)
+	}
+	defer conn.Close()
+	f, err := conn.File()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	master, err := recvFd(f)
+	if err != nil {
+		return nil, fmt.Errorf("receiving the console: %w", err)
+	}
+	if width > 0 && height > 0 {
+		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	}
+	return master, nil
+}
+
+// ociExec runs an exec through the runtime binary's `exec`, which stays the
+// process's parent and exits with its code.
+func ociExec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
+	root := OCIStateRoot(stateRoot, spec.Runtime)
+	dir, err := os.MkdirTemp(root, "exec-")
+	if err != nil {
+		return nil, fmt.Errorf("container %s is not running here: %w", id, err)
+	}
+	logPath := filepath.Join(dir, "log.json")
+	proc := specs.Process{
+		Terminal: spec.Tty, Args: spec.Args, Env: spec.Env, Cwd: spec.Cwd,
+		User: specs.User{UID: uint32(spec.UID), GID: uint32(spec.GID)},
+	}
+	for _, g := range spec.AdditionalGids {
+		proc.User.AdditionalGids = append(proc.User.AdditionalGids, uint32(g))
+	}
+	if spec.Tty {
+		proc.ConsoleSize = &specs.Box{Height: uint(spec.Height), Width: uint(spec.Width)}
+	}
+	b, _ := json.Marshal(proc)
+	procPath := filepath.Join(dir, "process.json")
+	if err := os.WriteFile(procPath, b, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	pidFile := filepath.Join(dir, "pid")
+	args := []string{"exec", "--process", procPath, "--pid-file", pidFile}
+	e := &ExecProcess{}
+	cmd := ociCommand(spec.Runtime, root, logPath, append(args, id)...)
+	var childEnds []*os.File
+	if spec.Tty {
+		// runc takes a console socket only when it detaches, and then the
+		// process would not be waitable here. So the runtime makes the
+		// console itself and copies it to and from its stdio, which is a
+		// pty of ours: when that is resized, the kernel tells the runtime
+		// (SIGWINCH) and it resizes the container's console to match.
+		master, slave, err := openPty(spec.Width, spec.Height)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		childEnds = []*os.File{slave}
+		e.useConsole(master, spec)
+	} else {
+		in, out, errw, err := e.plumb(spec)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		if in != nil {
+			cmd.Stdin = in
+		}
+		cmd.Stdout, cmd.Stderr = out, errw
+		childEnds = []*os.File{in, out, errw}
+	}
+	if err := cmd.Start(); err != nil {
+		closeAll(childEnds)
+		if e.console != nil {
+			e.console.Close()
+		}
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	closeAll(childEnds)
+	exited := make(chan int, 1)
+	go func() {
+		cmd.Wait()
+		exited <- cmd.ProcessState.ExitCode()
+	}()
+	e.wait = func() int {
+		defer os.RemoveAll(dir)
+		return <-exited
+	}
+	// The pid file appears once the process runs; a runtime that exits
+	// first could not start it.
+	for {
+		if b, err := os.ReadFile(pidFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			e.Pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			return e, nil
+		}
+		select {
+		case code := <-exited:
+			if msg := lastLoggedError(logPath); msg != "" {
+				if e.console != nil {
+					e.console.Close()
+				}
+				os.RemoveAll(dir)
+				return nil, errors.New(msg)
+			}
+			exited <- code // it ran, and ended already
+			return e, nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// openPty opens a new pseudo-terminal of the given size: its master and
+// its slave.
+func openPty(width, height uint16) (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	sl, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	if width > 0 && height > 0 {
+		unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	}
+	return m, sl, nil
+}
