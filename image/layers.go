@@ -18,6 +18,10 @@ func chainID(parent, diffID digest.Digest) digest.Digest {
 	return digest.FromString(parent.String() + " " + diffID.String())
 }
 
+// maxDrain is how much of a failed layer's input is read to learn whether
+// it was corrupt.
+const maxDrain = 64 << 20
+
 // ensureLayer makes sure the layer diffID on top of parent is in the store,
 // reading its tar (compressed or not) from open when it is not. The
 // content must hash to diffID; a layer that does not is deleted again.
@@ -42,6 +46,12 @@ func (s *Service) ensureLayer(parent, chain, diffID digest.Digest, open func() (
 		return true, nil
 	}
 	if err != nil {
+		// A download that is corrupt often breaks the gzip or tar stream
+		// before its digest can be checked at the end: read on, so that
+		// the message says what is wrong, not where it broke.
+		if _, derr := io.Copy(io.Discard, io.LimitReader(r, maxDrain)); derr != nil {
+			return false, fmt.Errorf("layer %s: %w (storing it failed: %v)", diffID.Encoded()[:12], derr, err)
+		}
 		return false, fmt.Errorf("storing layer %s: %w", diffID.Encoded()[:12], err)
 	}
 	if l.UncompressedDigest != diffID {

@@ -5,14 +5,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	goruntime "runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/compression"
@@ -32,10 +35,39 @@ import (
 	"github.com/lodge-containers/lodge/errdefs"
 )
 
+const envInNS = "_LODGE_IMAGE_TEST_IN_NS"
+
 func TestMain(m *testing.M) {
 	// go.podman.io/storage unpacks layers in a re-executed test binary.
 	if reexec.Init() {
 		return
+	}
+	// Nothing here may reach past loopback: a pull that falls back to
+	// Docker Hub meets a proxy that is not there. (Go never proxies
+	// loopback, so the test registries are reached directly.)
+	os.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+	os.Setenv("HTTP_PROXY", "http://127.0.0.1:9")
+	os.Unsetenv("NO_PROXY")
+	// Storing layers takes chroot and chown: unprivileged, the tests run
+	// as root of a user namespace of their own, as lodged runs.
+	if os.Getuid() != 0 && os.Getenv(envInNS) == "" {
+		cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.Env = append(os.Environ(), envInNS+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+			GidMappingsEnableSetgroups: false,
+		}
+		if err := cmd.Run(); err != nil {
+			if ee, ok := err.(*exec.ExitError); ok {
+				os.Exit(ee.ExitCode())
+			}
+			fmt.Fprintln(os.Stderr, "entering a user namespace:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -48,9 +80,10 @@ func testServiceF(f *testing.F) *Service { return newTestService(f) }
 func newTestService(t testing.TB, mirrors ...string) *Service {
 	t.Helper()
 	dir := t.TempDir()
+	// In a single-id namespace, chowns to ids a layer names that are not
+	// mapped are ignored, as lodged does in that mode.
 	st, err := cstorage.GetStore(stypes.StoreOptions{
 		RunRoot: dir + "/run", GraphRoot: dir + "/graph", GraphDriverName: "vfs",
-		// Unprivileged, outside a user namespace: files stay the runner's.
 		GraphDriverOptions: []string{"vfs.ignore_chown_errors=true"},
 	})
 	if err != nil {
