@@ -37,46 +37,15 @@ func idMapsFor(mode container.UsernsMode) (*IDMaps, error) {
 	if err != nil {
 		return nil, err
 	}
-	um, err := keepIDMap(uids)
+	um, err := userns.KeepIDMap(uids)
 	if err != nil {
 		return nil, err
 	}
-	gm, err := keepIDMap(gids)
+	gm, err := userns.KeepIDMap(gids)
 	if err != nil {
 		return nil, err
 	}
 	return &IDMaps{UID: um, GID: gm}, nil
-}
-
-// keepIDMap builds one keep-id map from lodged's own map of that kind.
-func keepIDMap(own []userns.IDMap) ([]specs.LinuxIDMapping, error) {
-	user, size := -1, 0
-	for _, m := range own {
-		if m.ContainerID == 0 {
-			user = m.HostID
-		}
-		if end := m.ContainerID + m.Size; end > size {
-			size = end
-		}
-	}
-	if user < 0 {
-		return nil, errdefs.Unavailablef("--userns=keep-id: lodged's namespace does not map id 0")
-	}
-	if size < 2 {
-		return nil, errdefs.Unavailablef("--userns=keep-id needs subordinate ids (/etc/subuid and /etc/subgid entries for this user); lodged runs with only the user's own id")
-	}
-	if user >= size {
-		return nil, errdefs.Unavailablef("--userns=keep-id: the user's id %d is beyond the %d ids lodged's namespace maps", user, size)
-	}
-	u := uint32(user)
-	maps := []specs.LinuxIDMapping{{ContainerID: u, HostID: 0, Size: 1}}
-	if u > 0 {
-		maps = append(maps, specs.LinuxIDMapping{ContainerID: 0, HostID: 1, Size: u})
-	}
-	if rest := uint32(size) - u - 1; rest > 0 {
-		maps = append(maps, specs.LinuxIDMapping{ContainerID: u + 1, HostID: u + 1, Size: rest})
-	}
-	return maps, nil
 }
 
 // containerUser is the user a container's processes run as by default:

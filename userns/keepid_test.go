@@ -1,18 +1,16 @@
-package daemon
+package userns
 
 import (
 	"reflect"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/lodge-containers/lodge/userns"
 )
 
 func TestKeepIDMap(t *testing.T) {
 	// lodged's namespace: 0 is host uid 1001, 1..65536 the subordinate range.
-	own := []userns.IDMap{{ContainerID: 0, HostID: 1001, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
-	got, err := keepIDMap(own)
+	own := []IDMap{{ContainerID: 0, HostID: 1001, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
+	got, err := KeepIDMap(own)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,10 +29,10 @@ func TestKeepIDMap(t *testing.T) {
 	if total != 65537 {
 		t.Errorf("the map covers %d ids, lodged's namespace has 65537", total)
 	}
-	if _, err := keepIDMap([]userns.IDMap{{ContainerID: 0, HostID: 1001, Size: 1}}); err == nil {
+	if _, err := KeepIDMap([]IDMap{{ContainerID: 0, HostID: 1001, Size: 1}}); err == nil {
 		t.Error("keep-id without subordinate ids should fail")
 	}
-	if _, err := keepIDMap([]userns.IDMap{{ContainerID: 0, HostID: 70000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}); err == nil {
+	if _, err := KeepIDMap([]IDMap{{ContainerID: 0, HostID: 70000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}); err == nil {
 		t.Error("keep-id with a uid beyond the range should fail")
 	}
 }
