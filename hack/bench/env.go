@@ -25,6 +25,11 @@ type env struct {
 	bin      string
 	archive  string
 	engines  []*engine
+
+	// The loopback registry and archive the images group moves.
+	registry, registryWhy string
+	pullArchive           string
+	pullMiB               float64
 }
 
 // engine is one container engine answering the Docker API.
@@ -81,6 +86,9 @@ func newEnv() (*env, error) {
 	}
 	e.archive = filepath.Join(base, "busybox.tar")
 	os.WriteFile(e.archive, a, 0o644)
+	if e.registry, err = e.startRegistry(); err != nil {
+		e.registryWhy = err.Error()
+	}
 	for _, start := range []func() *engine{e.startLodge, e.startDocker, e.startPodman} {
 		eng := start()
 		if eng.why == "" {
@@ -198,7 +206,14 @@ func (e *env) startDocker() *engine {
 		eng.why = "Docker rootless is not installed (apt-get install docker.io rootlesskit slirp4netns)"
 		return eng
 	}
-	cmd := e.command(e.userEnv(home, run), script, "--data-root", filepath.Join(home, "docker-data"))
+	// dockerd pulls from inside its own network namespace: let it reach
+	// the benchmark's registry on the host's loopback (10.0.2.2), plain
+	// HTTP as a loopback registry is for the other engines. Debian's
+	// script passes --disable-host-loopback; the flags it appends win.
+	if e.registry != "" {
+		e.writeUserFile(home, ".config/docker/daemon.json", fmt.Sprintf(`{"insecure-registries": [%q]}`, e.registryFor(eng)))
+	}
+	cmd := e.command(e.userEnv(home, run, "DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=--disable-host-loopback=false"), script, "--data-root", filepath.Join(home, "docker-data"))
 	logf, _ := os.Create(filepath.Join(e.base, "docker", "dockerd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr.Setpgid = true
@@ -233,10 +248,10 @@ func (e *env) startPodman() *engine {
 		return eng
 	}
 	// crun refuses this machine's hybrid cgroup layout; runc works.
-	conf := filepath.Join(home, ".config", "containers")
-	os.MkdirAll(conf, 0o755)
-	os.WriteFile(filepath.Join(conf, "containers.conf"), []byte("[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644)
-	exec.Command("chown", "-R", fmt.Sprintf("%d:%d", e.uid, e.gid), filepath.Join(home, ".config")).Run()
+	e.writeUserFile(home, ".config/containers/containers.conf", "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n")
+	if e.registry != "" { // containers/image wants TLS even on loopback unless told
+		e.writeUserFile(home, ".config/containers/registries.conf", fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", e.registry))
+	}
 	cmd := e.command(e.userEnv(home, run), "podman", "system", "service", "--time=0", "unix://"+eng.sock)
 	logf, _ := os.Create(filepath.Join(e.base, "podman", "podman.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -280,6 +295,18 @@ func (e *env) cleanup() {
 		runCmd(e.command(e.userEnv(eng.home, eng.run), "podman", "unshare", "rm", "-rf", eng.home))
 	}
 	os.RemoveAll(e.base)
+}
+
+// writeUserFile writes a file under home, owned by the benchmark's user
+// with the directories leading to it.
+func (e *env) writeUserFile(home, rel, content string) {
+	p := filepath.Join(home, rel)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	for d := filepath.Dir(p); d != home && d != "/"; d = filepath.Dir(d) {
+		os.Chown(d, e.uid, e.gid)
+	}
+	os.WriteFile(p, []byte(content), 0o644)
+	os.Chown(p, e.uid, e.gid)
 }
 
 func (e *env) engineAny(name string) *engine {

@@ -35,7 +35,7 @@ type result struct {
 }
 
 func main() {
-	group := flag.String("group", os.Getenv("BENCH"), "run only this group (kernel, daemon, run, cli, api, ps, memory)")
+	group := flag.String("group", os.Getenv("BENCH"), "run only this group (kernel, daemon, run, cli, api, ps, memory, images)")
 	out := flag.String("out", "bench/results.json", "where to write the results")
 	reps := flag.Int("n", 10, "repetitions per figure")
 	loop := flag.String("api-loop", "", "internal: run an API loop (cycle, concurrent, create, start, clear) as the benchmark user")
@@ -84,6 +84,7 @@ var groups = []benchGroup{
 	{"api", apiCycle},
 	{"ps", psMany},
 	{"memory", idleMemory},
+	{"images", pullAndLoad},
 }
 
 // stats is a series of durations or sizes.
