@@ -1,5 +1,5 @@
-# lodge's build. `make` builds bin/lodged, bin/lodge-monitor, bin/lodge-init (static:
-# it runs inside containers) and bin/lodge.
+# lodge's build. `make` builds bin/lodged, bin/lodge-monitor, bin/lodge-usernet,
+# bin/lodge-init (static: it runs inside containers) and bin/lodge.
 GO      ?= go
 # go.podman.io/storage's drivers lodge does not use need C libraries; seccomp
 # makes libcontainer load the default profile (libseccomp, through cgo).
@@ -15,6 +15,7 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-monitor ./cmd/lodge-monitor
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodged ./cmd/lodged
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-usernet ./cmd/lodge-usernet
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
 	CGO_ENABLED=0 $(GO) build -o bin/lodge-init ./cmd/lodge-init
 

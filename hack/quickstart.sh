@@ -14,7 +14,7 @@ make build
 if [[ $(id -u) -eq 0 ]]; then
 	dir=$(mktemp -d /tmp/lodge-quickstart.XXXXXX)
 	chmod 0755 "$dir"
-	cp bin/lodged bin/lodge-monitor bin/lodge-init bin/lodge "$dir/"
+	cp bin/lodged bin/lodge-monitor bin/lodge-usernet bin/lodge-init bin/lodge "$dir/"
 	uid=$(id -u lodgetest)
 	run() { runuser -u lodgetest -- env -i HOME=/home/lodgetest USER=lodgetest PATH="$dir:/usr/local/bin:/usr/bin:/bin" XDG_RUNTIME_DIR="/run/user/$uid" "$@"; }
 else

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/rootless-containers/rootlesskit/v3/pkg/network"
-	"github.com/rootless-containers/rootlesskit/v3/pkg/network/gvisortapvsock"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/network/pasta"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/network/slirp4netns"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
@@ -18,6 +17,7 @@ import (
 	portbuiltinparent "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/parent"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/paths"
 )
 
 // Uplink driver names, as --network-driver takes them.
@@ -99,14 +99,32 @@ func unusable(name string) string {
 		if _, err := exec.LookPath("slirp4netns"); err != nil {
 			return "slirp4netns is not installed"
 		}
+	case GvisorTap:
+		if _, err := paths.Helper(UsernetBinary); err != nil {
+			return err.Error()
+		}
 	}
 	return ""
 }
 
 // UplinkCIDR is the subnet between the detached namespace and its uplink,
-// the same for every driver so that addresses in it (10.0.2.2 for the
-// host's loopback, 10.0.2.3 for DNS) do not depend on the choice.
+// the same for every driver. The addresses the drivers give meaning inside
+// it differ: see HostLoopback.
 const UplinkCIDR = "10.0.2.0/24"
+
+// HostLoopback is the address in the detached namespace that reaches the
+// host's 127.0.0.1 through the named uplink, or "" when the driver has
+// none: slirp4netns answers on 10.0.2.2 (its DNS is 10.0.2.3), rootlesskit's
+// gvisor-tap-vsock maps its gateway 10.0.2.1 (which is its DNS too).
+func HostLoopback(driver string) string {
+	switch driver {
+	case Slirp4netns:
+		return "10.0.2.2"
+	case GvisorTap:
+		return "10.0.2.1"
+	}
+	return ""
+}
 
 func parentDriver(name string, logw io.Writer) (network.ParentDriver, error) {
 	_, ipnet, err := net.ParseCIDR(UplinkCIDR)
@@ -126,7 +144,7 @@ func parentDriver(name string, logw io.Writer) (network.ParentDriver, error) {
 		seccomp := feat.SupportsEnableSeccomp && feat.KernelSupportsEnableSeccomp
 		return slirp4netns.NewParentDriver(logw, "slirp4netns", 0, ipnet, "", false, "", false, seccomp, false)
 	case GvisorTap:
-		return gvisortapvsock.NewParentDriver(logw, 0, ipnet, "", false, false)
+		return &usernetParent{logw: logw}, nil
 	}
 	return nil, fmt.Errorf("no parent driver for %q", name)
 }
@@ -139,7 +157,7 @@ func ChildDriver(name string) (network.ChildDriver, error) {
 	case Slirp4netns:
 		return slirp4netns.NewChildDriver(), nil
 	case GvisorTap:
-		return gvisortapvsock.NewChildDriver(), nil
+		return usernetChild{logw: os.Stderr}, nil
 	case None, "":
 		return nil, nil
 	}

@@ -9,13 +9,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/paths"
 )
 
 const envMonitor = "_LODGE_MONITOR"
@@ -98,23 +98,11 @@ const MonitorBinaryName = "lodge-monitor"
 // running executable, else on $PATH, else the running executable itself
 // (lodged can still act as a monitor, only slower to start and larger).
 var MonitorBinary = sync.OnceValues(func() (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	if p := filepath.Join(filepath.Dir(self), MonitorBinaryName); isExecutable(p) {
+	if p, err := paths.Helper(MonitorBinaryName); err == nil {
 		return p, nil
 	}
-	if p, err := exec.LookPath(MonitorBinaryName); err == nil {
-		return p, nil
-	}
-	return self, nil
+	return os.Executable()
 })
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
 
 // monitorEnv is the environment a monitor gets: the daemon's, without the
 // markers that would make it another stage of lodged.

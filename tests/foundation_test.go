@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/userns"
 )
 
@@ -236,10 +237,20 @@ func TestNetworkDrivers(t *testing.T) {
 				// The uplink's tap device exists in the detached namespace.
 				// The namespace file is a bind mount inside lodged's mount
 				// namespace: reach it through the child's root.
-				netns := fmt.Sprintf("/proc/%d/root%s", s.childPID(), filepath.Join(s.runDir, "rootlesskit", "netns"))
-				r := s.run("nsenter", "--preserve-credentials", "-U", "-t", strconv.Itoa(s.childPID()), "--net="+netns, "ip", "-o", "addr", "show", "tap0")
+				nsPath := fmt.Sprintf("/proc/%d/root%s", s.childPID(), filepath.Join(s.runDir, "rootlesskit", "netns"))
+				r := s.run("nsenter", "--preserve-credentials", "-U", "-t", strconv.Itoa(s.childPID()), "--net="+nsPath, "ip", "-o", "addr", "show", "tap0")
 				if r.code != 0 || !strings.Contains(r.stdout, "inet ") {
 					t.Errorf("no addressed tap0 in the containers' namespace: %s", r)
+				}
+				// Traffic crosses the uplink: a container in that
+				// namespace reaches a server on the host's loopback.
+				docker := needDocker(t)
+				s.loadBusybox(docker)
+				port := serveLoopback(t, "through the uplink")
+				url := fmt.Sprintf("http://%s:%d/", netns.HostLoopback(d), port)
+				out := s.must(docker, "run", "--rm", "--network", "host", "busybox", "busybox", "wget", "-qO-", url)
+				if strings.TrimSpace(out.stdout) != "through the uplink" {
+					t.Errorf("wget through %s: %s", d, out)
 				}
 			}
 		})
@@ -265,4 +276,18 @@ func TestNetworkDrivers(t *testing.T) {
 			t.Errorf("unknown driver: %s", r)
 		}
 	})
+}
+
+// serveLoopback answers every HTTP request with body, on 127.0.0.1 only,
+// until the test ends, and returns the port.
+func serveLoopback(t *testing.T, body string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().(*net.TCPAddr).Port
 }

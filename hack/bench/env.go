@@ -70,7 +70,7 @@ func newEnv() (*env, error) {
 	e.bin = filepath.Join(base, "bin")
 	os.MkdirAll(e.bin, 0o755)
 	os.Chmod(base, 0o755)
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge", "lodge-init"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge-usernet", "lodge", "lodge-init"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(e.bin, b), "./cmd/"+b)
 		if b == "lodge-init" { // it runs on containers' roots: static
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
