@@ -75,3 +75,38 @@ func TestHostileLayerConfined(t *testing.T) {
 		t.Errorf("busybox after a hostile load: %q", r.stdout)
 	}
 }
+
+// Device nodes in a layer are not created: the user could not make them
+// outside lodge either. Like Docker and Podman rootless, the layer still
+// loads (base images ship /dev entries) with the nodes left out, and other
+// special files (a fifo) still arrive.
+func TestLayerDeviceNodesLeftOut(t *testing.T) {
+	s, docker := containerSession(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "x/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "x/mem", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 1, Mode: 0o666},
+		{Name: "x/sda", Typeflag: tar.TypeBlock, Devmajor: 8, Devminor: 0, Mode: 0o666},
+		{Name: "x/fifo", Typeflag: tar.TypeFifo, Mode: 0o666},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	b, err := fixture.ArchiveOf("devnodes:1", buf.Bytes(), []string{"true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.base, "devnodes.tar")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.must(docker, "load", "-i", path)
+	// The image has no shell: borrow the host's busybox-static, read-only.
+	out := s.must(docker, "run", "--rm", "-v", "/bin:/hostbin:ro", "devnodes:1", "/hostbin/busybox", "ls", "/x").stdout
+	if strings.Join(strings.Fields(out), ",") != "fifo" {
+		t.Errorf("/x in the container holds %q, want only the fifo", out)
+	}
+}
