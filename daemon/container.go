@@ -23,6 +23,7 @@ type Container struct {
 	Args             []string
 	Image            string // the reference the user gave
 	ImageID          string // "sha256:..."
+	ImageArch        string // the image's architecture, GOARCH names ("" when it did not say)
 	Config           *container.Config
 	HostConfig       *container.HostConfig
 	NetworkingConfig *network.NetworkingConfig

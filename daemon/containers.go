@@ -177,7 +177,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	}
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(), Path: path, Args: args,
-		Image: cfg.Image, ImageID: imageID, Config: merged, HostConfig: hc, NetworkingConfig: nc,
+		Image: cfg.Image, ImageID: imageID, ImageArch: img.Architecture, Config: merged, HostConfig: hc, NetworkingConfig: nc,
 		State:  ContainerState{Status: container.StateCreated},
 		exitCh: make(chan struct{}), removedCh: make(chan struct{}),
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -50,6 +51,7 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		AdditionalGids: toUint32(groups),
 		Tty:            cfg.Tty,
 		Privileged:     hc.Privileged,
+		ForeignArch:    c.ImageArch != "" && c.ImageArch != goruntime.GOARCH,
 		CapAdd:         hc.CapAdd,
 		CapDrop:        hc.CapDrop,
 		Tmpfs:          hc.Tmpfs,

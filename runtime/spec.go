@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,10 @@ type SpecOptions struct {
 	// HardLimits reports the daemon's own limit for an RLIMIT_*; a
 	// container cannot get more than the user has.
 	HardLimits func(resource int) (soft, hard uint64, ok bool)
+	// ForeignArch is set when the image is built for another architecture
+	// than the machine's (say 386 on amd64): the default seccomp filter
+	// then covers every architecture the kernel runs, not only the native.
+	ForeignArch bool
 }
 
 // DefaultCapabilities is Docker's default set.
@@ -387,6 +392,9 @@ func setSeccomp(s *specs.Spec, o SpecOptions) error {
 		if err != nil {
 			return fmt.Errorf("default seccomp profile: %w", err)
 		}
+		if !o.ForeignArch {
+			p.Architectures = nativeOnly(p.Architectures)
+		}
 		s.Linux.Seccomp = p
 	default:
 		p, err := seccomp.LoadProfile(o.SeccompProfile, s)
@@ -425,4 +433,35 @@ func gidMapped(gid uint32) bool {
 		}
 	}
 	return false
+}
+
+// nativeOnly keeps the machine's own architecture in a filter's list. On
+// amd64 Docker's profile also lists x86 and x32; libseccomp's compile time
+// grows faster than the list, and those three cost about 30 ms of every
+// start (a fifth of `docker run --rm true` here) against about 3 ms for
+// x86_64 alone. A native image makes no 32-bit system calls; if one of its
+// programs does, the kernel reports an architecture the filter does not
+// list and libseccomp's bad-architecture action (kill) applies: stricter,
+// never looser, than the whole list.
+// Images of other architectures keep the whole list (ForeignArch).
+func nativeOnly(arches []specs.Arch) []specs.Arch {
+	native, ok := nativeArch[goruntime.GOARCH]
+	if !ok {
+		return arches
+	}
+	for _, a := range arches {
+		if a == native {
+			return []specs.Arch{native}
+		}
+	}
+	return arches
+}
+
+// nativeArch is the seccomp name of each Go architecture lodge builds for.
+var nativeArch = map[string]specs.Arch{
+	"amd64":   specs.ArchX86_64,
+	"arm64":   specs.ArchAARCH64,
+	"ppc64le": specs.ArchPPC64LE,
+	"s390x":   specs.ArchS390X,
+	"riscv64": specs.ArchRISCV64,
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -80,6 +81,29 @@ func TestSpecSeccompChoice(t *testing.T) {
 	}
 	if _, err := Spec(SpecOptions{SeccompProfile: "{not json"}); err == nil {
 		t.Error("a broken profile was accepted")
+	}
+}
+
+// The default filter covers only the machine's architecture for a native
+// image, and every architecture Docker's profile lists for a foreign one.
+func TestSpecSeccompArchitectures(t *testing.T) {
+	native, ok := nativeArch[goruntime.GOARCH]
+	if !ok {
+		t.Skipf("no seccomp name for %s", goruntime.GOARCH)
+	}
+	s, err := Spec(SpecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := s.Linux.Seccomp.Architectures; len(a) != 1 || a[0] != native {
+		t.Errorf("native image: architectures %v, want [%s]", a, native)
+	}
+	s, err = Spec(SpecOptions{ForeignArch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := s.Linux.Seccomp.Architectures; goruntime.GOARCH == "amd64" && len(a) != 3 {
+		t.Errorf("foreign image: architectures %v, want x86_64, x86 and x32", a)
 	}
 }
 
