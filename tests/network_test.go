@@ -1,0 +1,236 @@
+package tests
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// freePort is a TCP port free on the host's loopback now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// httpGet fetches a URL from the test (the host side), retrying briefly
+// while the server in the container starts.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	var last error
+	for i := 0; i < 50; i++ {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return string(b)
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: %v", url, last)
+	return ""
+}
+
+// udpEcho sends a datagram to addr and returns the answer, retrying
+// while the server starts.
+func udpEcho(t *testing.T, addr, msg string) string {
+	t.Helper()
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 1500)
+	for i := 0; i < 50; i++ {
+		c.Write([]byte(msg))
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, err := c.Read(buf); err == nil {
+			return string(buf[:n])
+		}
+	}
+	t.Fatalf("no UDP answer from %s", addr)
+	return ""
+}
+
+// ipOf is a running container's address on a network.
+func (s *session) ipOf(docker, ctr, network string) string {
+	s.t.Helper()
+	ip := strings.TrimSpace(s.must(docker, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+network+"\").IPAddress}}", ctr).stdout)
+	if net.ParseIP(ip) == nil {
+		s.t.Fatalf("%s has no address on %s: %q", ctr, network, ip)
+	}
+	return ip
+}
+
+// TestBridgeNetwork: containers on the default bridge get an address,
+// reach each other, and reach a server on the host's loopback through the
+// uplink (slirp4netns maps 10.0.2.2 to the host's 127.0.0.1).
+func TestBridgeNetwork(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "-d", "--name", "web", "busybox", "httpd", "-f", "-p", "8000", "-h", "/etc")
+	ip := s.ipOf(docker, "web", "bridge")
+	if !strings.HasPrefix(ip, "172.17.") {
+		t.Errorf("default bridge address %s, want 172.17.0.0/16", ip)
+	}
+	if gw := s.must(docker, "inspect", "-f", "{{.NetworkSettings.Networks.bridge.Gateway}}", "web").stdout; gw != "172.17.0.1\n" {
+		t.Errorf("gateway: %q", gw)
+	}
+	out := s.must(docker, "run", "--rm", "busybox", "busybox", "wget", "-qO-", "http://"+ip+":8000/hostname").stdout
+	if id := s.must(docker, "inspect", "-f", "{{.Config.Hostname}}", "web").stdout; out != id {
+		t.Errorf("container to container over the bridge: %q, want %q", out, id)
+	}
+	s.must(docker, "run", "--rm", "busybox", "busybox", "ping", "-c", "1", "-W", "5", ip)
+	s.must(docker, "run", "-d", "--name", "sleeper", "busybox", "sleep", "60")
+	other := s.ipOf(docker, "sleeper", "bridge")
+	if other == ip {
+		t.Errorf("two containers share %s", ip)
+	}
+
+	// Outbound: a server on the host's loopback, through the uplink.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from the host\n") })}
+	go srv.Serve(l)
+	defer srv.Close()
+	url := fmt.Sprintf("http://10.0.2.2:%d/", l.Addr().(*net.TCPAddr).Port)
+	if out := s.must(docker, "run", "--rm", "busybox", "busybox", "wget", "-qO-", url).stdout; out != "from the host\n" {
+		t.Errorf("container to the host's loopback: %q", out)
+	}
+
+	// --network none keeps loopback only; --network container: shares.
+	if out := s.must(docker, "run", "--rm", "--network", "none", "busybox", "ip", "-o", "link").stdout; strings.Contains(out, "eth0") || !strings.Contains(out, "lo:") {
+		t.Errorf("--network none: %q", out)
+	}
+	if out := s.must(docker, "run", "--rm", "--network", "container:web", "busybox", "ip", "-o", "addr").stdout; !strings.Contains(out, ip+"/16") {
+		t.Errorf("--network container:web does not share web's address: %q", out)
+	}
+	// The generated files.
+	r := s.must(docker, "run", "--rm", "--add-host", "h:10.1.2.3", "--dns", "10.0.2.3", "--dns-search", "example.test", "--hostname", "box",
+		"busybox", "sh", "-c", "cat /etc/hosts /etc/resolv.conf; hostname")
+	for _, want := range []string{"10.1.2.3\th\n", "\tbox\n", "nameserver 10.0.2.3\n", "search example.test\n", "box\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("generated files lack %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// Stopping frees the address: the sandbox record and the pinned
+	// namespace go.
+	s.must(docker, "rm", "-f", "web")
+	sbs, _ := os.ReadDir(filepath.Join(s.data, "lodge", "networks", "sandboxes"))
+	if len(sbs) != 1 {
+		t.Errorf("sandboxes after removing web: %d, want 1 (the sleeper)", len(sbs))
+	}
+	s.must(docker, "rm", "-f", "sleeper")
+}
+
+// udpEchoBinary builds the static UDP echo server the tests bind-mount
+// into a container.
+func udpEchoBinary(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "lodge-udpecho-") // the test user must reach it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "udpecho")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/udpecho")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building udpecho: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestPublishedPorts: -p answers on the host over TCP and UDP, with host
+// IP selection, ranges and -P; ports go with the container's stop, come
+// back with its start and survive a restart of lodged; errors are clear.
+func TestPublishedPorts(t *testing.T) {
+	s, docker := containerSession(t)
+	echo := udpEchoBinary(t)
+	tcp, udp := freePort(t), freePort(t)
+	s.must(docker, "run", "-d", "--name", "web",
+		"-p", fmt.Sprintf("127.0.0.1:%d:80", tcp), "-p", fmt.Sprintf("127.0.0.1:%d:5353/udp", udp),
+		"-v", echo+":/udpecho:ro",
+		"busybox", "sh", "-c", "/udpecho 5353 & exec httpd -f -p 80 -h /etc")
+	base := fmt.Sprintf("http://127.0.0.1:%d/", tcp)
+	id := strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.Config.Hostname}}", "web").stdout)
+	if got := httpGet(t, base+"hostname"); got != id+"\n" {
+		t.Errorf("GET through the published port: %q", got)
+	}
+	if got := udpEcho(t, fmt.Sprintf("127.0.0.1:%d", udp), "ping"); got != "ping" {
+		t.Errorf("UDP echo: %q", got)
+	}
+	port := s.must(docker, "port", "web").stdout
+	for _, want := range []string{fmt.Sprintf("80/tcp -> 127.0.0.1:%d", tcp), fmt.Sprintf("5353/udp -> 127.0.0.1:%d", udp)} {
+		if !strings.Contains(port, want) {
+			t.Errorf("docker port lacks %q:\n%s", want, port)
+		}
+	}
+	if ps := s.must(docker, "ps", "--format", "{{.Ports}}").stdout; !strings.Contains(ps, fmt.Sprintf("127.0.0.1:%d->80/tcp", tcp)) {
+		t.Errorf("docker ps PORTS: %q", ps)
+	}
+
+	// A port in use, a privileged port, a bad spec.
+	r := s.run(docker, "run", "--rm", "-p", fmt.Sprintf("127.0.0.1:%d:80", tcp), "busybox", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "already allocated") {
+		t.Errorf("port in use: %s", r)
+	}
+	r = s.run(docker, "run", "--rm", "-p", "80:80", "busybox", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "ip_unprivileged_port_start") {
+		t.Errorf("privileged port: %s", r)
+	}
+
+	// Stop frees it, start restores it.
+	s.must(docker, "stop", "-t", "1", "web")
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", tcp), time.Second); err == nil {
+		c.Close()
+		t.Errorf("port %d still answers after stop", tcp)
+	}
+	s.must(docker, "start", "web")
+	httpGet(t, base+"hostname")
+
+	// A restart of lodged (kill -9) keeps the port answering.
+	pid := s.pid()
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitGone(t, []int{pid}, 10*time.Second)
+	s.start()
+	httpGet(t, base+"hostname")
+	s.must(docker, "restart", "-t", "1", "web")
+	httpGet(t, base+"hostname")
+
+	// Ranges, and -P for the image's EXPOSEd ports on random host ports.
+	lo := freePort(t)
+	r = s.run(docker, "run", "-d", "--name", "ranged", "-p", fmt.Sprintf("127.0.0.1:%d-%d:80-81", lo, lo+1), "busybox", "httpd", "-f", "-p", "81", "-h", "/etc")
+	if r.code == 0 {
+		httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", lo+1))
+	} else if !strings.Contains(r.stderr, "already allocated") { // lo+1 may be taken by someone else
+		t.Errorf("range: %s", r)
+	}
+	s.must(docker, "run", "-d", "--name", "exposed", "--expose", "80", "-P", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	hp := strings.TrimSpace(s.must(docker, "port", "exposed", "80/tcp").stdout)
+	if !strings.Contains(hp, ":") {
+		t.Fatalf("-P gave no host port: %q", hp)
+	}
+	hp = hp[strings.LastIndex(strings.Split(hp, "\n")[0], ":")+1:]
+	httpGet(t, "http://127.0.0.1:"+strings.Split(hp, "\n")[0]+"/hostname")
+	s.must(docker, "rm", "-f", "web", "exposed", "ranged")
+}
