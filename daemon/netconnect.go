@@ -26,15 +26,26 @@ func (n *Networks) Connect(ctx context.Context, netRef, ctrRef string, es *netwo
 	if err != nil {
 		return err
 	}
-	for _, name := range configuredNetworks(c) {
-		if name == r.Name || name == r.ID {
-			return errdefs.PermissionDeniedf("endpoint with name %s already exists in network %s", c.Name, r.Name)
+	sb := n.sandboxFor(c.ID)
+	attached := false
+	if sb != nil && c.running() {
+		n.mu.Lock()
+		for _, e := range sb.Endpoints {
+			attached = attached || e.NetworkID == r.ID
 		}
+		n.mu.Unlock()
+	} else {
+		for _, name := range configuredNetworks(c) {
+			attached = attached || name == r.Name || name == r.ID
+		}
+	}
+	if attached {
+		return errdefs.PermissionDeniedf("endpoint with name %s already exists in network %s", c.Name, r.Name)
 	}
 	if es == nil {
 		es = &network.EndpointSettings{}
 	}
-	if sb := n.sandboxFor(c.ID); sb != nil && c.running() {
+	if sb != nil && c.running() {
 		if err := n.join(c, sb, r.Name, es, false); err != nil {
 			n.dropEndpoint(sb, r.ID)
 			return err

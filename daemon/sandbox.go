@@ -61,31 +61,12 @@ func configuredNetworks(c *Container) []string {
 	return out
 }
 
-// Validate checks at create time that the networks a container names
-// exist and that its port bindings parse.
+// Validate checks at create time that a container's port bindings parse.
+// The networks it names are looked up when it starts, as Docker does (the
+// docker CLI takes a 404 from create for a missing image and pulls).
 func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConfig) error {
-	mode := string(hc.NetworkMode)
-	if !isBridgeMode(mode) {
-		if len(hc.PortBindings) > 0 && mode != "none" {
-			// Docker ignores them for host mode; so does lodge.
-		}
-		return nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	names := []string{primaryNetwork(mode)}
-	if nc != nil {
-		for name := range nc.EndpointsConfig {
-			names = append(names, name)
-		}
-	}
-	for _, name := range names {
-		if name == network.NetworkDefault {
-			continue
-		}
-		if _, err := n.lookup(name); err != nil {
-			return err
-		}
+	if !isBridgeMode(string(hc.NetworkMode)) {
+		return nil // Docker ignores port bindings there; so does lodge
 	}
 	for p, bs := range hc.PortBindings {
 		if p.Proto() != network.TCP && p.Proto() != network.UDP {

@@ -110,6 +110,11 @@ func (f *Fabric) EnsureBridge(b Bridge) error {
 }
 
 func ensureBridge(h *netlink.Handle, b Bridge) error {
+	// Loopback carries what the namespace sends to its own addresses,
+	// such as a query to the name server on a gateway.
+	if lo, err := h.LinkByName("lo"); err == nil {
+		h.LinkSetUp(lo)
+	}
 	l, err := h.LinkByName(b.Name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError

@@ -2,7 +2,6 @@ package netns
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -22,7 +21,9 @@ import (
 // 127.0.0.53) is reachable as it is. Safe for concurrent use.
 type Resolver struct {
 	uplinkNS string
-	log      *slog.Logger
+
+	// upstreams lists the resolvers to forward to ("ip" or "ip:port").
+	upstreams func() []string
 
 	mu      sync.Mutex
 	lookup  func(gateway net.IP, name string) []net.IP
@@ -30,8 +31,8 @@ type Resolver struct {
 }
 
 // NewResolver makes a resolver for networks in the namespace at uplinkNS.
-func NewResolver(uplinkNS string, log *slog.Logger) *Resolver {
-	return &Resolver{uplinkNS: uplinkNS, log: log, servers: map[string][]*dns.Server{}}
+func NewResolver(uplinkNS string) *Resolver {
+	return &Resolver{uplinkNS: uplinkNS, upstreams: hostResolvers, servers: map[string][]*dns.Server{}}
 }
 
 // SetLookup sets the function that knows the names on the network whose
@@ -110,19 +111,22 @@ func (r *Resolver) answer(gateway net.IP, w dns.ResponseWriter, q *dns.Msg) {
 			return
 		}
 	}
-	w.WriteMsg(forward(q, w.RemoteAddr().Network()))
+	w.WriteMsg(forward(q, w.RemoteAddr().Network(), r.upstreams()))
 }
 
-// forward asks the host's resolvers in turn; SERVFAIL when none answers.
-func forward(q *dns.Msg, network string) *dns.Msg {
+// forward asks the upstream resolvers in turn; SERVFAIL when none answers.
+func forward(q *dns.Msg, network string, upstreams []string) *dns.Msg {
 	c := &dns.Client{Net: network, Timeout: 3 * time.Second}
 	if network != "tcp" {
 		c.Net = "udp"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, s := range hostResolvers() {
-		if m, _, err := c.ExchangeContext(ctx, q, net.JoinHostPort(s, "53")); err == nil && m != nil {
+	for _, s := range upstreams {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			s = net.JoinHostPort(s, "53")
+		}
+		if m, _, err := c.ExchangeContext(ctx, q, s); err == nil && m != nil {
 			return m
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/lodge-containers/lodge/internal/nstest"
 )
@@ -88,5 +91,57 @@ func TestBridgeConnectsContainers(t *testing.T) {
 	}
 	if err := f.DeleteBridge("lodge9"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestResolver(t *testing.T) {
+	nstest.RequireRootless(t)
+	up := filepath.Join(t.TempDir(), "uplink")
+	if err := Pin(up); err != nil {
+		t.Fatal(err)
+	}
+	defer Unpin(up)
+	f := &Fabric{UplinkNS: up}
+	gw := cidr(t, "10.97.0.1/24")
+	if err := f.EnsureBridge(Bridge{Name: "lodge8", Gateway: gw}); err != nil {
+		t.Fatal(err)
+	}
+	// The upstream answers from this (the "host's") namespace.
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.IPv4(192, 0, 2, 7)})
+		w.WriteMsg(m)
+	})}
+	go upstream.ActivateAndServe()
+	defer upstream.Shutdown()
+
+	r := NewResolver(up)
+	r.upstreams = func() []string { return []string{pc.LocalAddr().String()} }
+	r.SetLookup(func(g net.IP, name string) []net.IP {
+		if g.Equal(gw.IP) && name == "db" {
+			return []net.IP{net.IPv4(10, 97, 0, 5)}
+		}
+		return nil
+	})
+	if err := r.Serve(gw.IP); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop(gw.IP)
+	for name, want := range map[string]string{"db.": "10.97.0.5", "DB.": "10.97.0.5", "example.test.": "192.0.2.7"} {
+		var got *dns.Msg
+		err := Do(up, func() (err error) {
+			q := new(dns.Msg)
+			q.SetQuestion(name, dns.TypeA)
+			got, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, "10.97.0.1:53")
+			return err
+		})
+		if err != nil || len(got.Answer) != 1 || got.Answer[0].(*dns.A).A.String() != want {
+			t.Errorf("%s: %v %v, want %s", name, got, err, want)
+		}
 	}
 }

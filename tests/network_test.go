@@ -234,3 +234,95 @@ func TestPublishedPorts(t *testing.T) {
 	httpGet(t, "http://127.0.0.1:"+strings.Split(hp, "\n")[0]+"/hostname")
 	s.must(docker, "rm", "-f", "web", "exposed", "ranged")
 }
+
+// TestUserNetworks: docker network create/ls/inspect/connect/disconnect/
+// rm/prune, names and aliases resolved by the embedded name server, and
+// isolation between networks.
+func TestUserNetworks(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "network", "create", "appnet")
+	s.must(docker, "network", "create", "--subnet", "10.77.0.0/24", "other")
+	if r := s.run(docker, "network", "create", "--subnet", "10.77.0.128/25", "clash"); r.code == 0 || !strings.Contains(r.stderr, "overlaps") {
+		t.Errorf("overlapping subnet: %s", r)
+	}
+	if r := s.run(docker, "network", "create", "appnet"); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+		t.Errorf("duplicate name: %s", r)
+	}
+	if r := s.run(docker, "run", "--rm", "--network", "nope", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, "network nope not found") {
+		t.Errorf("unknown network: %s", r)
+	}
+	ls := s.must(docker, "network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout
+	for _, want := range []string{"appnet bridge", "other bridge", "bridge bridge", "host host", "none null"} {
+		if !strings.Contains(ls, want+"\n") {
+			t.Errorf("network ls lacks %q:\n%s", want, ls)
+		}
+	}
+	if sub := s.must(docker, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "other").stdout; sub != "10.77.0.0/24 10.77.0.1\n" {
+		t.Errorf("inspect other: %q", sub)
+	}
+
+	s.must(docker, "run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database", "busybox", "nc", "-ll", "-p", "5432", "-e", "cat")
+	dbIP := s.ipOf(docker, "db", "appnet")
+	out := s.must(docker, "run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+		"echo hi | nc db 5432; nslookup database; nslookup db").stdout
+	if !strings.HasPrefix(out, "hi\n") || strings.Count(out, "Address: "+dbIP) != 2 {
+		t.Errorf("by name and alias on appnet (db is %s):\n%s", dbIP, out)
+	}
+	if c := s.must(docker, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "appnet").stdout; c != "db "+dbIP+"/16\n" {
+		t.Errorf("appnet's containers: %q", c)
+	}
+	// Isolation: from other, db's appnet address does not answer.
+	if r := s.run(docker, "run", "--rm", "--network", "other", "busybox", "busybox", "ping", "-c", "1", "-W", "1", dbIP); r.code == 0 {
+		t.Errorf("a container on other reached appnet's %s", dbIP)
+	}
+	// connect gives db an address on other, reachable by name there.
+	s.must(docker, "network", "connect", "other", "db")
+	otherIP := s.ipOf(docker, "db", "other")
+	if !strings.HasPrefix(otherIP, "10.77.0.") {
+		t.Errorf("db on other: %s", otherIP)
+	}
+	if out := s.must(docker, "run", "--rm", "--network", "other", "busybox", "sh", "-c", "echo there | nc db 5432").stdout; out != "there\n" {
+		t.Errorf("db by name on other: %q", out)
+	}
+	s.must(docker, "network", "disconnect", "other", "db")
+	if out := s.must(docker, "exec", "db", "ip", "-o", "-4", "addr").stdout; strings.Contains(out, otherIP) {
+		t.Errorf("disconnect left %s in db:\n%s", otherIP, out)
+	}
+	if r := s.run(docker, "network", "rm", "appnet"); r.code == 0 || !strings.Contains(r.stderr, "active endpoints") {
+		t.Errorf("rm of a network in use: %s", r)
+	}
+	if r := s.run(docker, "network", "rm", "bridge"); r.code == 0 || !strings.Contains(r.stderr, "pre-defined") {
+		t.Errorf("rm bridge: %s", r)
+	}
+	s.must(docker, "network", "rm", "other")
+	s.must(docker, "rm", "-f", "db")
+	if out := s.must(docker, "network", "prune", "-f").stdout; !strings.Contains(out, "appnet") {
+		t.Errorf("prune: %q", out)
+	}
+	if ls := s.must(docker, "network", "ls", "-q").stdout; strings.Count(ls, "\n") != 3 {
+		t.Errorf("after prune, want bridge, host and none:\n%s", ls)
+	}
+
+	// The same through lodge's own CLI.
+	s.must("lodge", "network", "create", "--subnet", "10.78.0.0/24", "lnet")
+	if ls := s.must("lodge", "network", "ls").stdout; !strings.Contains(ls, "lnet") {
+		t.Errorf("lodge network ls:\n%s", ls)
+	}
+	port := freePort(t)
+	s.must("lodge", "run", "-d", "--name", "lweb", "--network", "lnet", "--network-alias", "www", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", port))
+	if p := s.must("lodge", "port", "lweb").stdout; p != fmt.Sprintf("80/tcp -> 127.0.0.1:%d\n", port) {
+		t.Errorf("lodge port: %q", p)
+	}
+	if out := s.must("lodge", "run", "--rm", "--network", "lnet", "busybox", "busybox", "wget", "-qO-", "http://www/hostname").stdout; out == "" {
+		t.Errorf("alias www on lnet through lodge run")
+	}
+	if in := s.must("lodge", "network", "inspect", "-f", "{{.Name}}", "lnet").stdout; in != "lnet\n" {
+		t.Errorf("lodge network inspect: %q", in)
+	}
+	s.must("lodge", "network", "disconnect", "lnet", "lweb")
+	s.must("lodge", "network", "connect", "lnet", "lweb")
+	s.must("lodge", "rm", "-f", "lweb")
+	s.must("lodge", "network", "rm", "lnet")
+	s.must("lodge", "network", "prune", "-f")
+}

@@ -16,7 +16,7 @@ func startNetworks(dataRoot, runDir, uplinkNS string, log *slog.Logger) (*daemon
 	cfg := daemon.NetworksConfig{Root: filepath.Join(dataRoot, "networks"), RunDir: runDir, Log: log}
 	if uplinkNS != "" {
 		cfg.Fabric = &netns.Fabric{UplinkNS: uplinkNS}
-		cfg.Resolver = netns.NewResolver(uplinkNS, log)
+		cfg.Resolver = netns.NewResolver(uplinkNS)
 	} else {
 		log.Warn("lodged has no network namespace of its own: containers get loopback only")
 	}
