@@ -109,7 +109,7 @@ func (n *Networks) dropEndpoint(sb *sandbox, networkID string) {
 		}
 	}
 	sb.Endpoints = keep
-	writeJSON(n.sandboxPath(sb.ContainerID), sb)
+	n.saveSandbox(sb.ContainerID, sb)
 	n.mu.Unlock()
 	if n.Fabric != nil {
 		for _, e := range gone {

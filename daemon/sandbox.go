@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -200,7 +201,7 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 	bridge, ifName := r.Bridge, "eth"+strconv.Itoa(len(sb.Endpoints))
 	sb.Endpoints = append(sb.Endpoints, e)
 	n.sandboxes[c.ID] = sb
-	err = writeJSON(n.sandboxPath(c.ID), sb)
+	err = n.saveSandbox(c.ID, sb)
 	n.mu.Unlock()
 	if err != nil {
 		return err
@@ -281,7 +282,7 @@ func (n *Networks) publishOne(ctx context.Context, sb *sandbox, f netns.Forward,
 	}
 	n.mu.Lock()
 	sb.Ports = append(sb.Ports, f)
-	werr := writeJSON(n.sandboxPath(sb.ContainerID), sb)
+	werr := n.saveSandbox(sb.ContainerID, sb)
 	n.mu.Unlock()
 	return werr
 }
@@ -303,11 +304,10 @@ func (n *Networks) teardown(ctx context.Context, sb *sandbox) {
 			n.Log.Warn("unpublishing ports", "container", sb.ContainerID, "err", err)
 		}
 	}
-	if n.Fabric != nil {
-		for _, e := range sb.Endpoints {
-			n.Fabric.Detach(e.HostIf)
-		}
-	}
+	// The links go with the namespace, which the kernel tears down in
+	// the background once unpinned: deleting a veth here would wait for
+	// the kernel's network-wide synchronisation on every stop. A link
+	// left from it is replaced when the name comes back (Fabric.Attach).
 	if err := netns.Unpin(sb.NSPath); err != nil {
 		n.Log.Warn("network namespace", "container", sb.ContainerID, "err", err)
 	}
@@ -471,4 +471,20 @@ func (n *Networks) resolve(gateway net.IP, name string) []net.IP {
 		}
 	}
 	return out
+}
+
+// saveSandbox writes a sandbox's record. Callers hold n.mu. It is not
+// synced to disk: a sandbox means nothing after the machine restarts, and
+// a crash of lodged alone leaves the page cache intact.
+func (n *Networks) saveSandbox(id string, sb *sandbox) error {
+	b, err := json.Marshal(sb)
+	if err != nil {
+		return err
+	}
+	path := n.sandboxPath(id)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
