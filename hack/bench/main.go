@@ -84,6 +84,7 @@ var groups = []benchGroup{
 	{"api", apiCycle},
 	{"ps", psMany},
 	{"memory", idleMemory},
+	{"net", publishedPort},
 }
 
 // stats is a series of durations or sizes.
