@@ -62,6 +62,22 @@ func configuredNetworks(c *Container) []string {
 	return out
 }
 
+// endpointConfig is the container's configuration for one of its
+// networks: the docker CLI files the default bridge's under "default".
+// Callers hold c.mu.
+func endpointConfig(c *Container, name string) *network.EndpointSettings {
+	if c.NetworkingConfig == nil {
+		return nil
+	}
+	if es := c.NetworkingConfig.EndpointsConfig[name]; es != nil {
+		return es
+	}
+	if name == network.NetworkBridge {
+		return c.NetworkingConfig.EndpointsConfig[network.NetworkDefault]
+	}
+	return nil
+}
+
 // Validate checks at create time that a container's port bindings parse.
 // The networks it names are looked up when it starts, as Docker does (the
 // docker CLI takes a 404 from create for a missing image and pulls).
@@ -139,11 +155,7 @@ func (n *Networks) Attach(ctx context.Context, c *Container) (nsPath string, err
 		}
 	}()
 	for i, name := range names {
-		var es *network.EndpointSettings
-		if c.NetworkingConfig != nil {
-			es = c.NetworkingConfig.EndpointsConfig[name]
-		}
-		if err := n.join(c, sb, name, es, i == 0); err != nil {
+		if err := n.join(c, sb, name, endpointConfig(c, name), i == 0); err != nil {
 			return "", err
 		}
 	}
@@ -193,6 +205,9 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 	}
 	ones, _ := sub.Mask.Size()
 	mac := net.HardwareAddr{0x02, 0x42, ip[0], ip[1], ip[2], ip[3]}
+	if es != nil && len(es.MacAddress) == 6 {
+		mac = net.HardwareAddr(es.MacAddress) // --mac-address
+	}
 	e := endpoint{NetworkID: r.ID, EndpointID: newID(), IP: ip.String(), PrefixLen: ones, Gateway: r.Gateway,
 		MAC: mac.String(), HostIf: hostIf(c.ID, r.ID)}
 	if es != nil && !r.Builtin {
@@ -346,8 +361,8 @@ func (n *Networks) Settings(c *Container) *container.NetworkSettings {
 	defer n.mu.Unlock()
 	for _, name := range configuredNetworks(c) {
 		es := &network.EndpointSettings{}
-		if c.NetworkingConfig != nil && c.NetworkingConfig.EndpointsConfig[name] != nil {
-			cp := *c.NetworkingConfig.EndpointsConfig[name]
+		if cfg := endpointConfig(c, name); cfg != nil {
+			cp := *cfg
 			es = &cp
 		}
 		key := name

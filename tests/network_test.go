@@ -83,6 +83,17 @@ func hostLoopbackServer(t *testing.T, body string) string {
 	return fmt.Sprintf("http://10.0.2.2:%d/", l.Addr().(*net.TCPAddr).Port)
 }
 
+// killDaemon kills lodged with SIGKILL and waits until its lock is free:
+// a killed process's leader can be reaped before its last thread has
+// closed its files.
+func (s *session) killDaemon() {
+	s.t.Helper()
+	pid := s.pid()
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitGone(s.t, []int{pid}, 10*time.Second)
+	waitFor(s.t, 10*time.Second, func() bool { return s.run("lodge", "daemon", "status").code != 0 })
+}
+
 // ipOf is a running container's address on a network.
 func (s *session) ipOf(docker, ctr, network string) string {
 	s.t.Helper()
@@ -217,13 +228,29 @@ func TestPublishedPorts(t *testing.T) {
 	httpGet(t, base+"hostname")
 
 	// A restart of lodged (kill -9) keeps the port answering.
-	pid := s.pid()
-	syscall.Kill(pid, syscall.SIGKILL)
-	waitGone(t, []int{pid}, 10*time.Second)
+	s.killDaemon()
 	s.start()
 	httpGet(t, base+"hostname")
 	s.must(docker, "restart", "-t", "1", "web")
 	httpGet(t, base+"hostname")
+
+	// After the restart no address is handed out twice, and a server in
+	// the container sees the bridge's gateway as the client's address
+	// (rootlesskit's port driver connects from lodged's namespace). The
+	// MAC address can be chosen.
+	cgi := freePort(t)
+	s.must(docker, "run", "-d", "--name", "cgi", "--mac-address", "02:42:00:00:00:42", "-p", fmt.Sprintf("127.0.0.1:%d:80", cgi), "busybox", "sh", "-c",
+		`mkdir -p /www/cgi-bin && printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www`)
+	if a, b := s.ipOf(docker, "web", "bridge"), s.ipOf(docker, "cgi", "bridge"); a == b {
+		t.Errorf("web and cgi share %s after a restart of lodged", a)
+	}
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/ip", cgi)); !strings.Contains(got, "172.17.0.1") {
+		t.Errorf("the client's address in the container: %q, want the gateway", got)
+	}
+	if mac := s.must(docker, "exec", "cgi", "ip", "link", "show", "eth0").stdout; !strings.Contains(mac, "link/ether 02:42:00:00:00:42 ") {
+		t.Errorf("--mac-address: %q", mac)
+	}
+	s.must(docker, "rm", "-f", "cgi")
 
 	// Ranges, and -P for the image's EXPOSEd ports on random host ports.
 	lo := freePort(t)
@@ -295,6 +322,12 @@ func TestUserNetworks(t *testing.T) {
 	s.must(docker, "network", "disconnect", "other", "db")
 	if out := s.must(docker, "exec", "db", "ip", "-o", "-4", "addr").stdout; strings.Contains(out, otherIP) {
 		t.Errorf("disconnect left %s in db:\n%s", otherIP, out)
+	}
+	// A restarted lodged serves the names again.
+	s.killDaemon()
+	s.start()
+	if out := s.must(docker, "run", "--rm", "--network", "appnet", "busybox", "sh", "-c", "echo again | nc database 5432").stdout; out != "again\n" {
+		t.Errorf("by alias after a restart of lodged: %q", out)
 	}
 	if r := s.run(docker, "network", "rm", "appnet"); r.code == 0 || !strings.Contains(r.stderr, "active endpoints") {
 		t.Errorf("rm of a network in use: %s", r)
