@@ -86,6 +86,9 @@ func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConf
 		return nil // Docker ignores port bindings there; so does lodge
 	}
 	for p, bs := range hc.PortBindings {
+		if p.Num() == 0 {
+			return errdefs.InvalidArgumentf("invalid port %s", p)
+		}
 		if p.Proto() != network.TCP && p.Proto() != network.UDP {
 			return errdefs.InvalidArgumentf("invalid proto %q in port %s: lodge publishes tcp and udp", p.Proto(), p)
 		}

@@ -73,3 +73,24 @@ func TestSubnets(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSubnets: no subnet string panics the IPAM functions.
+func FuzzSubnets(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "172.17.0.0/16", "0.0.0.0/0", "255.255.255.255/32", "::/0", "1.2.3.4/31"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sub, err := ParseSubnet(s)
+		if err != nil {
+			return
+		}
+		if CheckSubnet(sub, nil) != nil {
+			return
+		}
+		ip, err := NextFree(sub, FirstHost(sub), map[string]bool{})
+		if err == nil && !sub.Contains(ip) {
+			t.Errorf("%s: %s is outside", s, ip)
+		}
+		PickSubnet([]net.IPNet{sub})
+	})
+}

@@ -106,6 +106,9 @@ func parsePublish(spec string, exposed network.PortSet, bindings network.PortMap
 	if err != nil {
 		return fmt.Errorf("invalid port specification %q: %w", spec, err)
 	}
+	if pr.Start() == 0 {
+		return fmt.Errorf("invalid port specification %q: port 0", spec)
+	}
 	var hostIP netip.Addr
 	if ip != "" {
 		if hostIP, err = netip.ParseAddr(ip); err != nil {

@@ -49,3 +49,22 @@ func TestParsePublish(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePublish: no -p spec panics, and an accepted one binds only
+// valid ports.
+func FuzzParsePublish(f *testing.F) {
+	for _, s := range []string{"80", "127.0.0.1:8080:80/udp", "8000-8001:80-81", "::1:80:80", "a:b:c:d", "65536", "1-0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		bindings := network.PortMap{}
+		if err := parsePublish(spec, network.PortSet{}, bindings); err != nil {
+			return
+		}
+		for p := range bindings {
+			if !p.IsValid() || p.Num() == 0 {
+				t.Errorf("%q: invalid port %v", spec, p)
+			}
+		}
+	})
+}
