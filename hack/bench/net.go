@@ -15,6 +15,39 @@ import (
 // Podman: their defaults). Higher is better, so the ratio is lodge over
 // the faster anchor's figure.
 func publishedPort(e *env, reps int) []result {
+	return []result{portThroughput(e, reps), networkStartCost(e, reps)}
+}
+
+// networkStartCost is what a network adds to `docker run --rm busybox
+// true`: the median with the default bridge minus the median with
+// --network none, interleaved on each engine.
+func networkStartCost(e *env, reps int) result {
+	r := result{Figure: "network's cost to docker run --rm busybox true (bridge minus none)", Unit: "ms"}
+	for _, eng := range e.engines {
+		if eng.why != "" {
+			continue
+		}
+		series := map[string]stats{}
+		for i := 0; i < reps+1; i++ {
+			for _, mode := range []string{"bridge", "none"} {
+				t0 := time.Now()
+				if o := e.docker(eng, "run", "--rm", "--network", mode, "busybox", "true"); o.err != nil {
+					r.Notes = append(r.Notes, eng.name+": "+o.String())
+					break
+				}
+				if i > 0 {
+					series[mode] = append(series[mode], float64(time.Since(t0).Microseconds())/1000)
+				}
+			}
+		}
+		if len(series["bridge"]) > 0 && len(series["none"]) > 0 {
+			set(&r, eng.name, series["bridge"].median()-series["none"].median())
+		}
+	}
+	return finish(r)
+}
+
+func portThroughput(e *env, reps int) result {
 	const mib = 256
 	r := result{Figure: fmt.Sprintf("published port TCP, host downloads %d MiB", mib), Unit: "Gbit/s"}
 	series := map[string]stats{}
@@ -25,7 +58,7 @@ func publishedPort(e *env, reps int) []result {
 		l, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
 			r.Notes = append(r.Notes, err.Error())
-			return []result{r}
+			return r
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
@@ -63,7 +96,7 @@ func publishedPort(e *env, reps int) []result {
 		r.Ratio = ptr(*r.Lodge / best)
 	}
 	r.Notes = append(r.Notes, "higher is better: the ratio is lodge over the faster anchor")
-	return []result{r}
+	return r
 }
 
 // download fetches url, waiting up to 30 s for the server to come up, and
