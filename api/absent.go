@@ -10,15 +10,12 @@ import (
 // `docker inspect NAME` asks for each kind in turn and needs a "not found"
 // from each, not a 501, to say "No such object". Only the lookups answer:
 // everything else about these kinds stays 501.
-func (s *Server) addAbsentRoutes() {
-	s.handle("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
-		switch id := r.PathValue("id"); id {
-		case "bridge", "host", "none":
-			return errdefs.NotImplementedf("lodge does not implement networks yet (%s)", id)
-		default:
-			return errdefs.NotFoundf("network %s not found", id)
-		}
-	})
+func (s *Server) addAbsentRoutes(noNetworks bool) {
+	if noNetworks {
+		s.handle("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
+			return errdefs.NotFoundf("network %s not found", r.PathValue("id"))
+		})
+	}
 	s.handle("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.NotFoundf("get %s: no such volume", r.PathValue("name"))
 	})

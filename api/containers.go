@@ -193,7 +193,7 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, resp)
+		writeJSON(w, http.StatusOK, withLegacyNetworkSettings(r.Context(), resp))
 		return nil
 	})
 	s.handle("GET /containers/{id}/top", func(w http.ResponseWriter, r *http.Request) error {

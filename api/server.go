@@ -30,6 +30,7 @@ type Backends struct {
 	Containers ContainerBackend
 	Exec       ExecBackend
 	Images     ImageBackend
+	Networks   NetworkBackend
 }
 
 // NewServer builds the router.
@@ -47,7 +48,10 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	if b.Images != nil {
 		s.addImageRoutes(b.Images)
 	}
-	s.addAbsentRoutes()
+	if b.Networks != nil {
+		s.addNetworkRoutes(b.Networks)
+	}
+	s.addAbsentRoutes(b.Networks == nil)
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.NotImplementedf("lodge does not implement %s %s yet", r.Method, r.URL.Path)
 	}))

@@ -61,6 +61,9 @@ type ContainersConfig struct {
 	// EmbeddedRuntime: lodge's own).
 	Runtimes       map[string]string
 	DefaultRuntime string
+	// Networks gives bridge-mode containers their networks; nil for
+	// loopback only.
+	Networks *Networks
 }
 
 // Containers owns every container: their records, names and lifecycles. It
@@ -103,6 +106,9 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 			_, alive, err := ctl.Running()
 			ctl.Close()
 			if err == nil && alive {
+				if s.Networks != nil {
+					s.Networks.Readopt(ctx, c.ID)
+				}
 				go s.watch(c)
 				continue
 			}
@@ -129,6 +135,11 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	}
 	if err := validateHostConfig(hc); err != nil {
 		return container.CreateResponse{}, err
+	}
+	if s.Networks != nil {
+		if err := s.Networks.Validate(hc, nc); err != nil {
+			return container.CreateResponse{}, err
+		}
 	}
 	if err := validateEnv(cfg.Env); err != nil {
 		return container.CreateResponse{}, err
@@ -290,6 +301,14 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 			s.Rootfs.Unmount(c.ID)
 		}
 	}()
+	if err := s.attachNetwork(ctx, c); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.detachNetwork(c)
+		}
+	}()
 	dir := s.dir(c.ID)
 	spec, err := s.buildSpec(c, rootfs)
 	if err != nil {
@@ -361,6 +380,7 @@ func (s *Containers) readExit(c *Container) runtime.ExitStatus {
 
 func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 	c.mu.Lock()
+	s.detachNetwork(c) // before waiters wake: a stopped container's ports are free
 	c.State.Status = container.StateExited
 	c.State.Pid = 0
 	c.State.ExitCode = st.ExitCode

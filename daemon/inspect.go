@@ -9,7 +9,6 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/errdefs"
 )
@@ -63,7 +62,7 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 		HostConfig:      &hc,
 		Mounts:          mountPoints(c),
 		Config:          &cfg,
-		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
+		NetworkSettings: s.networkSettings(c),
 	}, nil
 }
 
@@ -198,7 +197,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 	if sum.HostConfig.NetworkMode == "" {
 		sum.HostConfig.NetworkMode = "bridge"
 	}
-	sum.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
+	sum.NetworkSettings, sum.Ports = s.networkSummary(c)
 	return sum, true
 }
 

@@ -19,7 +19,7 @@ import (
 func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
 	hc, cfg := c.HostConfig, c.Config
 	dir := s.dir(c.ID)
-	if err := writeEtcFiles(dir, cfg); err != nil {
+	if err := writeEtcFiles(dir, cfg, hc, s.etcFor(c)); err != nil {
 		return nil, err
 	}
 	maps, err := idMapsFor(hc.UsernsMode)
@@ -96,9 +96,8 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 			return nil, errdefs.Unavailablef("--network host: lodged has no network namespace")
 		}
 		opts.NetNSPath = s.NetNSPath
-	case mode == "", mode == "default", mode == "bridge", mode == "none":
-		// A namespace of its own with loopback only, until bridge
-		// networks exist.
+	case mode == "none":
+		// A namespace of its own with loopback only.
 	case strings.HasPrefix(mode, "container:"):
 		other, err := s.Get(strings.TrimPrefix(mode, "container:"))
 		if err != nil {
@@ -109,7 +108,9 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		}
 		opts.NetNSPath = fmt.Sprintf("/proc/%d/ns/net", other.State.Pid)
 	default:
-		return nil, errdefs.NotImplementedf("network %q: lodge has no user-defined networks yet", mode)
+		// The default bridge or a named network: the namespace Attach
+		// pinned and wired ("" without a network service: loopback only).
+		opts.NetNSPath = s.networkNS(c)
 	}
 	if init := s.DefaultInit; hc.Init != nil && *hc.Init || hc.Init == nil && init {
 		if s.InitPath == "" {
@@ -218,16 +219,20 @@ func checkBindSource(src string) error {
 
 // writeEtcFiles writes the hosts, hostname and resolv.conf files the
 // container gets bind-mounted.
-func writeEtcFiles(dir string, cfg *container.Config) error {
+func writeEtcFiles(dir string, cfg *container.Config, hc *container.HostConfig, en etcNet) error {
 	host := cfg.Hostname
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t" + host + "\n"
+	own := en.hosts
+	if own == "" {
+		own = "127.0.1.1\t" + host + "\n"
+	}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" + extraHosts(hc.ExtraHosts) + own
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(host+"\n"), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConf(), 0o644)
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConfFor(hc, en.nameserver), 0o644)
 }
 
 // resolvConf is the host's resolv.conf without loopback name servers

@@ -28,6 +28,7 @@ type runFlags struct {
 	userns, runtime                                          string
 	env, envFiles, volumes, tmpfs, capAdd, capDrop           []string
 	securityOpt, labels                                      []string
+	net                                                      netFlags
 }
 
 func (f *runFlags) register(cmd *cobra.Command, run bool) {
@@ -58,6 +59,7 @@ func (f *runFlags) register(cmd *cobra.Command, run bool) {
 	fl.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop a capability")
 	fl.StringArrayVar(&f.securityOpt, "security-opt", nil, "no-new-privileges, seccomp=unconfined|FILE")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label key=value")
+	f.net.register(cmd)
 }
 
 // configs turns the flags and "IMAGE [COMMAND...]" into the API's request.
@@ -120,7 +122,11 @@ func (f *runFlags) create(ctx context.Context, a *app, args []string) (*client.C
 	if err != nil {
 		return nil, "", nil, err
 	}
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: f.name})
+	nc, err := f.net.apply(cfg, hc)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: f.name})
 	if err != nil {
 		return nil, "", nil, a.explain(err)
 	}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/lodge-containers/lodge/daemon"
+)
+
+// NetworkBackend keeps networks. (*daemon.Networks fits.)
+type NetworkBackend interface {
+	List(ctx context.Context, filters map[string][]string) ([]network.Inspect, error)
+	Inspect(ctx context.Context, ref string) (network.Inspect, error)
+	Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	Remove(ctx context.Context, ref string) error
+	Prune(ctx context.Context) (network.PruneReport, error)
+	Connect(ctx context.Context, netRef, ctrRef string, es *network.EndpointSettings) error
+	Disconnect(ctx context.Context, netRef, ctrRef string, force bool) error
+}
+
+var _ NetworkBackend = (*daemon.Networks)(nil)
+
+func (s *Server) addNetworkRoutes(b NetworkBackend) {
+	s.handle("GET /networks", func(w http.ResponseWriter, r *http.Request) error {
+		f, err := filters(r)
+		if err != nil {
+			return err
+		}
+		list, err := b.List(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		if list == nil {
+			list = []network.Inspect{}
+		}
+		writeJSON(w, http.StatusOK, list)
+		return nil
+	})
+	s.handle("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		in, err := b.Inspect(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, in)
+		return nil
+	})
+	s.handle("POST /networks/create", func(w http.ResponseWriter, r *http.Request) error {
+		var req network.CreateRequest
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		resp, err := b.Create(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, resp)
+		return nil
+	})
+	s.handle("DELETE /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		if err := b.Remove(r.Context(), r.PathValue("id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	s.handle("POST /networks/prune", func(w http.ResponseWriter, r *http.Request) error {
+		rep, err := b.Prune(r.Context())
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, rep)
+		return nil
+	})
+	s.handle("POST /networks/{id}/connect", func(w http.ResponseWriter, r *http.Request) error {
+		var req network.ConnectRequest
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := b.Connect(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	s.handle("POST /networks/{id}/disconnect", func(w http.ResponseWriter, r *http.Request) error {
+		var req network.DisconnectRequest
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := b.Disconnect(r.Context(), r.PathValue("id"), req.Container, req.Force); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+}

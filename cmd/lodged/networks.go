@@ -1,0 +1,32 @@
+package main
+
+import (
+	"log/slog"
+	"path/filepath"
+
+	"github.com/lodge-containers/lodge/daemon"
+	"github.com/lodge-containers/lodge/netns"
+	"github.com/lodge-containers/lodge/userns"
+)
+
+// startNetworks wires the network service: bridges in lodged's detached
+// namespace, published ports through rootlesskit's port driver (its API
+// socket in the state dir) and a name server per user-defined network.
+func startNetworks(dataRoot, runDir, uplinkNS string, log *slog.Logger) (*daemon.Networks, error) {
+	cfg := daemon.NetworksConfig{Root: filepath.Join(dataRoot, "networks"), RunDir: runDir, Log: log}
+	if uplinkNS != "" {
+		cfg.Fabric = &netns.Fabric{UplinkNS: uplinkNS}
+		cfg.Resolver = netns.NewResolver(uplinkNS)
+	} else {
+		log.Warn("lodged has no network namespace of its own: containers get loopback only")
+	}
+	if dir := userns.StateDir(); dir != "" {
+		p, err := netns.NewPorts(filepath.Join(dir, "api.sock"))
+		if err != nil {
+			log.Warn("no port driver: publishing ports will fail", "err", err)
+		} else {
+			cfg.Ports = p
+		}
+	}
+	return daemon.NewNetworks(cfg)
+}

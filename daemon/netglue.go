@@ -1,0 +1,133 @@
+package daemon
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+)
+
+// The container service's hooks into the network service, each a no-op
+// when lodged runs without one (then a bridge-mode container gets a
+// namespace with loopback only).
+
+func (s *Containers) attachNetwork(ctx context.Context, c *Container) error {
+	if s.Networks == nil {
+		return nil
+	}
+	_, err := s.Networks.Attach(ctx, c)
+	return err
+}
+
+func (s *Containers) detachNetwork(c *Container) {
+	if s.Networks != nil {
+		s.Networks.Detach(context.Background(), c.ID)
+	}
+}
+
+// networkNS is the pinned namespace of a running bridge-mode container,
+// "" for a fresh one.
+func (s *Containers) networkNS(c *Container) string {
+	if s.Networks == nil {
+		return ""
+	}
+	if sb := s.Networks.sandboxFor(c.ID); sb != nil {
+		return sb.NSPath
+	}
+	return ""
+}
+
+func (s *Containers) networkSettings(c *Container) *container.NetworkSettings {
+	if s.Networks == nil {
+		return &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
+	}
+	return s.Networks.Settings(c)
+}
+
+// etcNet is what the container's /etc/hosts and /etc/resolv.conf get
+// from its networks.
+type etcNet struct {
+	hosts      string // extra lines: the container's own addresses
+	nameserver string // the network's name server, "" for the host's
+}
+
+func (s *Containers) etcFor(c *Container) etcNet {
+	if s.Networks == nil {
+		return etcNet{}
+	}
+	return etcNet{hosts: s.Networks.hostsEntries(c), nameserver: s.Networks.nameserverFor(c)}
+}
+
+// extraHosts reads --add-host entries ("name:ip" or "name=ip") as hosts
+// lines.
+func extraHosts(entries []string) string {
+	var b strings.Builder
+	for _, h := range entries {
+		name, ip, ok := strings.Cut(h, "=")
+		if !ok {
+			name, ip, _ = strings.Cut(h, ":")
+		}
+		if ip == "host-gateway" {
+			ip = "10.0.2.2" // the uplink's address for the host's loopback
+		}
+		b.WriteString(ip + "\t" + name + "\n")
+	}
+	return b.String()
+}
+
+// resolvConfFor is the container's resolv.conf: --dns, else its network's
+// name server, else the host's (resolvConf); --dns-search and --dns-option
+// replace the host's search and options lines.
+func resolvConfFor(hc *container.HostConfig, nameserver string) []byte {
+	var servers []string
+	for _, d := range hc.DNS {
+		servers = append(servers, d.String())
+	}
+	if len(servers) == 0 && nameserver != "" {
+		servers = []string{nameserver}
+	}
+	var out []string
+	for _, l := range strings.Split(string(resolvConf()), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 0:
+			continue
+		case f[0] == "nameserver" && len(servers) > 0:
+			continue
+		case (f[0] == "search" || f[0] == "domain") && len(hc.DNSSearch) > 0:
+			continue
+		case f[0] == "options" && len(hc.DNSOptions) > 0:
+			continue
+		}
+		out = append(out, l)
+	}
+	for _, sv := range servers {
+		out = append(out, "nameserver "+sv)
+	}
+	if len(hc.DNSSearch) > 0 {
+		out = append(out, "search "+strings.Join(hc.DNSSearch, " "))
+	}
+	if len(hc.DNSOptions) > 0 {
+		out = append(out, "options "+strings.Join(hc.DNSOptions, " "))
+	}
+	return []byte(strings.Join(out, "\n") + "\n")
+}
+
+// networkSummary is the network part of a `docker ps` row. Callers hold
+// c.mu.
+func (s *Containers) networkSummary(c *Container) (*container.NetworkSettingsSummary, []container.PortSummary) {
+	ns := s.networkSettings(c)
+	ports := []container.PortSummary{}
+	for p, bs := range ns.Ports {
+		if len(bs) == 0 {
+			ports = append(ports, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+		}
+		for _, b := range bs {
+			hp, _ := strconv.Atoi(b.HostPort)
+			ports = append(ports, container.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: uint16(hp), Type: string(p.Proto())})
+		}
+	}
+	return &container.NetworkSettingsSummary{Networks: ns.Networks}, ports
+}

@@ -1,0 +1,589 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/netns"
+)
+
+// Fabric wires bridges and links in lodged's network namespace
+// (netns.Fabric does).
+type Fabric interface {
+	EnsureBridge(netns.Bridge) error
+	DeleteBridge(name string) error
+	Attach(netns.Endpoint) error
+	Detach(hostIf string) error
+	ApplyRules([]netns.RoutedNet) error
+}
+
+// PortPublisher forwards host ports into the namespace (netns.Ports does).
+type PortPublisher interface {
+	Publish(ctx context.Context, f netns.Forward) error
+	Unpublish(ctx context.Context, fs []netns.Forward) error
+	Ensure(ctx context.Context, fs []netns.Forward) error
+}
+
+// NetworksConfig wires the network service.
+type NetworksConfig struct {
+	Root   string // <data-root>/networks: one JSON file per network, sandboxes/
+	RunDir string // pinned namespaces live under RunDir/netns
+	// Fabric and Ports are nil when lodged has no network namespace of its
+	// own or no port driver: containers then get loopback only, and
+	// publishing a port is an error.
+	Fabric Fabric
+	Ports  PortPublisher
+	// Resolver serves names on user-defined networks; nil for none.
+	Resolver NameServer
+	Log      *slog.Logger
+}
+
+// NameServer answers DNS for the containers of user-defined networks on
+// their gateway addresses.
+type NameServer interface {
+	Serve(gateway net.IP) error
+	Stop(gateway net.IP)
+	// SetLookup gives it the names: the addresses of a name on the
+	// network whose gateway is asked.
+	SetLookup(func(gateway net.IP, name string) []net.IP)
+}
+
+// Networks owns the bridge networks, their address allocations and each
+// running container's sandbox (its pinned namespace, links and published
+// ports). It is safe for concurrent use.
+type Networks struct {
+	NetworksConfig
+
+	mu        sync.Mutex
+	nets      map[string]*netRecord // by ID
+	sandboxes map[string]*sandbox   // by container ID
+	// containers answer names for DNS and connect; set once wired.
+	containers *Containers
+}
+
+// netRecord is one network as persisted.
+type netRecord struct {
+	ID       string
+	Name     string
+	Created  time.Time
+	Subnet   string
+	Gateway  string
+	Bridge   string
+	Internal bool
+	Labels   map[string]string
+	Options  map[string]string
+	// Builtin is the default "bridge" network, which cannot be removed and
+	// has no DNS of its own (as in Docker).
+	Builtin bool
+}
+
+func (n *netRecord) subnet() net.IPNet {
+	s, _ := netns.ParseSubnet(n.Subnet)
+	return s
+}
+
+// sandbox is a running container's network state, persisted so that a
+// restarted lodged knows which addresses are taken and what to unpublish.
+type sandbox struct {
+	ContainerID string
+	NSPath      string
+	Endpoints   []endpoint
+	Ports       []netns.Forward
+}
+
+type endpoint struct {
+	NetworkID  string
+	EndpointID string
+	IP         string
+	PrefixLen  int
+	Gateway    string
+	MAC        string
+	HostIf     string
+	Aliases    []string
+}
+
+const defaultBridgeSubnet = "172.17.0.0/16"
+
+// NewNetworks loads the networks (creating the default bridge on first
+// use) and sets their bridges and rules up again.
+func NewNetworks(cfg NetworksConfig) (*Networks, error) {
+	n := &Networks{NetworksConfig: cfg, nets: map[string]*netRecord{}, sandboxes: map[string]*sandbox{}}
+	if err := os.MkdirAll(filepath.Join(cfg.Root, "sandboxes"), 0o700); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		var r netRecord
+		if err := readJSON(filepath.Join(cfg.Root, e.Name()), &r); err != nil {
+			cfg.Log.Warn("skipping unreadable network record", "file", e.Name(), "err", err)
+			continue
+		}
+		n.nets[r.ID] = &r
+	}
+	if n.byName(network.NetworkBridge) == nil {
+		r := &netRecord{ID: newID(), Name: network.NetworkBridge, Created: time.Now().UTC(), Subnet: defaultBridgeSubnet,
+			Gateway: "172.17.0.1", Bridge: netns.BridgePrefix + "0", Builtin: true,
+			Options: map[string]string{"com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.name": netns.BridgePrefix + "0"}}
+		if err := n.saveNet(r); err != nil {
+			return nil, err
+		}
+		n.nets[r.ID] = r
+	}
+	sbs, _ := os.ReadDir(filepath.Join(cfg.Root, "sandboxes"))
+	for _, e := range sbs {
+		var sb sandbox
+		if err := readJSON(filepath.Join(cfg.Root, "sandboxes", e.Name()), &sb); err == nil {
+			n.sandboxes[sb.ContainerID] = &sb
+		}
+	}
+	if cfg.Resolver != nil {
+		cfg.Resolver.SetLookup(n.resolve)
+	}
+	if cfg.Fabric != nil {
+		for _, r := range n.nets {
+			if err := n.bringUp(r); err != nil {
+				return nil, err
+			}
+		}
+		if err := n.applyRules(); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (n *Networks) saveNet(r *netRecord) error {
+	return writeJSON(filepath.Join(n.Root, r.ID+".json"), r)
+}
+
+func (n *Networks) sandboxPath(id string) string {
+	return filepath.Join(n.Root, "sandboxes", id+".json")
+}
+
+// bringUp creates a network's bridge and starts its name server.
+func (n *Networks) bringUp(r *netRecord) error {
+	sub := r.subnet()
+	gw := net.ParseIP(r.Gateway).To4()
+	if err := n.Fabric.EnsureBridge(netns.Bridge{Name: r.Bridge, Gateway: net.IPNet{IP: gw, Mask: sub.Mask}}); err != nil {
+		return err
+	}
+	if n.Resolver != nil && !r.Builtin {
+		if err := n.Resolver.Serve(gw); err != nil {
+			n.Log.Warn("no name server for network", "network", r.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+// applyRules rewrites NAT and isolation for every network. Callers hold
+// n.mu or are still constructing n.
+func (n *Networks) applyRules() error {
+	var rn []netns.RoutedNet
+	for _, r := range n.nets {
+		if !r.Internal {
+			rn = append(rn, netns.RoutedNet{Bridge: r.Bridge, Subnet: r.subnet()})
+		}
+	}
+	sort.Slice(rn, func(i, j int) bool { return rn[i].Bridge < rn[j].Bridge })
+	return n.Fabric.ApplyRules(rn)
+}
+
+func (n *Networks) byName(name string) *netRecord {
+	for _, r := range n.nets {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// lookup finds a network by name, full ID or unique ID prefix. Callers
+// hold n.mu.
+func (n *Networks) lookup(ref string) (*netRecord, error) {
+	if r := n.byName(ref); r != nil {
+		return r, nil
+	}
+	if r, ok := n.nets[ref]; ok {
+		return r, nil
+	}
+	var found *netRecord
+	for id, r := range n.nets {
+		if ref != "" && strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, errdefs.InvalidArgumentf("network %s is ambiguous (%d matches found based on ID prefix)", ref, 2)
+			}
+			found = r
+		}
+	}
+	if found == nil {
+		return nil, errdefs.NotFoundf("network %s not found", ref)
+	}
+	return found, nil
+}
+
+// Create makes a user-defined bridge network.
+func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	if req.Name == "" {
+		return network.CreateResponse{}, errdefs.InvalidArgumentf("network name cannot be empty")
+	}
+	if !nameRE.MatchString(req.Name) && len(req.Name) > 1 {
+		return network.CreateResponse{}, errdefs.InvalidArgumentf("invalid network name %q", req.Name)
+	}
+	switch req.Driver {
+	case "", "bridge":
+	default:
+		return network.CreateResponse{}, errdefs.NotImplementedf("network driver %q: lodge has bridge networks only", req.Driver)
+	}
+	if req.EnableIPv6 != nil && *req.EnableIPv6 {
+		return network.CreateResponse{}, errdefs.NotImplementedf("IPv6 networks are not implemented in lodge")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch req.Name {
+	case network.NetworkHost, network.NetworkNone, network.NetworkDefault:
+		return network.CreateResponse{}, errdefs.PermissionDeniedf("%s is a pre-defined network and cannot be created", req.Name)
+	}
+	if n.byName(req.Name) != nil {
+		return network.CreateResponse{}, errdefs.Conflictf("network with name %s already exists", req.Name)
+	}
+	var used []net.IPNet
+	for _, r := range n.nets {
+		used = append(used, r.subnet())
+	}
+	var sub net.IPNet
+	var gw net.IP
+	var err error
+	if req.IPAM != nil && len(req.IPAM.Config) > 0 {
+		if len(req.IPAM.Config) > 1 {
+			return network.CreateResponse{}, errdefs.NotImplementedf("lodge takes one subnet per network")
+		}
+		c := req.IPAM.Config[0]
+		if sub, err = netns.ParseSubnet(c.Subnet.String()); err != nil {
+			return network.CreateResponse{}, err
+		}
+		if err := netns.CheckSubnet(sub, used); err != nil {
+			return network.CreateResponse{}, err
+		}
+		if c.Gateway.IsValid() {
+			gw = net.IP(c.Gateway.AsSlice())
+			if !sub.Contains(gw) {
+				return network.CreateResponse{}, errdefs.InvalidArgumentf("gateway %s is not in subnet %s", c.Gateway, sub.String())
+			}
+		}
+	} else if sub, err = netns.PickSubnet(used); err != nil {
+		return network.CreateResponse{}, err
+	}
+	if gw == nil {
+		gw = netns.FirstHost(sub)
+	}
+	id := newID()
+	r := &netRecord{ID: id, Name: req.Name, Created: time.Now().UTC(), Subnet: sub.String(), Gateway: gw.String(),
+		Bridge: netns.BridgePrefix + id[:10], Internal: req.Internal, Labels: req.Labels, Options: req.Options}
+	if n.Fabric != nil {
+		if err := n.bringUp(r); err != nil {
+			n.Fabric.DeleteBridge(r.Bridge)
+			return network.CreateResponse{}, err
+		}
+	}
+	if err := n.saveNet(r); err != nil {
+		return network.CreateResponse{}, err
+	}
+	n.nets[id] = r
+	if n.Fabric != nil {
+		if err := n.applyRules(); err != nil {
+			n.Log.Warn("network rules", "err", err)
+		}
+	}
+	return network.CreateResponse{ID: id, Warning: ""}, nil
+}
+
+// Remove deletes a user-defined network that no running container uses.
+func (n *Networks) Remove(ctx context.Context, ref string) error {
+	configured := n.configuredAll()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch ref {
+	case network.NetworkHost, network.NetworkNone:
+		return errdefs.PermissionDeniedf("%s is a pre-defined network and cannot be removed", ref)
+	}
+	r, err := n.lookup(ref)
+	if err != nil {
+		return err
+	}
+	if r.Builtin {
+		return errdefs.PermissionDeniedf("%s is a pre-defined network and cannot be removed", r.Name)
+	}
+	if users := n.usersLocked(r, configured); len(users) > 0 {
+		return errdefs.PermissionDeniedf("error while removing network: network %s has active endpoints (%s)", r.Name, strings.Join(users, ", "))
+	}
+	return n.removeLocked(r)
+}
+
+func (n *Networks) removeLocked(r *netRecord) error {
+	if n.Fabric != nil {
+		if n.Resolver != nil {
+			n.Resolver.Stop(net.ParseIP(r.Gateway))
+		}
+		if err := n.Fabric.DeleteBridge(r.Bridge); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(filepath.Join(n.Root, r.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	delete(n.nets, r.ID)
+	if n.Fabric != nil {
+		return n.applyRules()
+	}
+	return nil
+}
+
+// configuredAll maps each container's name to the networks it is
+// configured for. It takes the containers' locks, so callers must not hold
+// n.mu (the order is container, then networks).
+func (n *Networks) configuredAll() map[string][]string {
+	out := map[string][]string{}
+	if n.containers == nil {
+		return out
+	}
+	for _, c := range n.containers.All() {
+		c.mu.Lock()
+		out[c.Name] = configuredNetworks(c)
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// usersLocked names the containers (running or not) that use r.
+func (n *Networks) usersLocked(r *netRecord, configured map[string][]string) []string {
+	var out []string
+	for _, sb := range n.sandboxes {
+		for _, e := range sb.Endpoints {
+			if e.NetworkID == r.ID {
+				out = append(out, sb.ContainerID[:12])
+			}
+		}
+	}
+	for cname, names := range configured {
+		for _, name := range names {
+			if name == r.Name || name == r.ID {
+				out = append(out, cname)
+			}
+		}
+	}
+	sort.Strings(out)
+	return dedupe(out)
+}
+
+// SetContainers wires the container service in (for names and users of
+// networks) and drops the sandboxes of containers that no longer run.
+func (n *Networks) SetContainers(ctx context.Context, cs *Containers) {
+	n.mu.Lock()
+	n.containers = cs
+	var stale []string
+	for id := range n.sandboxes {
+		stale = append(stale, id)
+	}
+	n.mu.Unlock()
+	for _, id := range stale {
+		c, err := cs.Get(id)
+		if err == nil {
+			c.mu.Lock()
+			running := c.running()
+			c.mu.Unlock()
+			if running {
+				continue
+			}
+		}
+		n.Detach(ctx, id)
+	}
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for i, v := range s {
+		if i == 0 || s[i-1] != v {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Prune removes the user-defined networks no container uses.
+func (n *Networks) Prune(ctx context.Context) (network.PruneReport, error) {
+	configured := n.configuredAll()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rep := network.PruneReport{NetworksDeleted: []string{}}
+	for _, r := range n.nets {
+		if r.Builtin || len(n.usersLocked(r, configured)) > 0 {
+			continue
+		}
+		if err := n.removeLocked(r); err != nil {
+			return rep, err
+		}
+		rep.NetworksDeleted = append(rep.NetworksDeleted, r.Name)
+	}
+	sort.Strings(rep.NetworksDeleted)
+	return rep, nil
+}
+
+// List returns the networks that pass Docker's filters (name, id, label,
+// driver, type), in Docker's shape, the pre-defined host and none
+// included.
+func (n *Networks) List(ctx context.Context, filters map[string][]string) ([]network.Inspect, error) {
+	for k := range filters {
+		switch k {
+		case "name", "id", "label", "driver", "type", "scope", "dangling":
+		default:
+			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
+		}
+	}
+	var out []network.Inspect
+	for _, in := range n.all() {
+		if matchNetwork(in, filters) {
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+// matchNetwork applies list filters: each key must match one of its
+// values.
+func matchNetwork(in network.Inspect, filters map[string][]string) bool {
+	for k, vs := range filters {
+		ok := false
+		for _, v := range vs {
+			switch k {
+			case "name":
+				ok = ok || strings.Contains(in.Name, v)
+			case "id":
+				ok = ok || strings.HasPrefix(in.ID, v)
+			case "driver":
+				ok = ok || in.Driver == v
+			case "scope":
+				ok = ok || in.Scope == v
+			case "type":
+				builtin := in.Name == network.NetworkBridge || in.Name == network.NetworkHost || in.Name == network.NetworkNone
+				ok = ok || v == "builtin" && builtin || v == "custom" && !builtin
+			case "dangling":
+				ok = ok || (v == "true" || v == "1") == (len(in.Containers) == 0)
+			case "label":
+				key, val, hasVal := strings.Cut(v, "=")
+				have, present := in.Labels[key]
+				ok = ok || present && (!hasVal || have == val)
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *Networks) all() []network.Inspect {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []network.Inspect
+	for _, r := range n.nets {
+		out = append(out, n.inspectLocked(r))
+	}
+	for _, name := range []string{network.NetworkHost, network.NetworkNone} {
+		out = append(out, network.Inspect{Network: network.Network{Name: name, ID: pseudoID(name), Scope: "local",
+			Driver: map[string]string{"host": "host", "none": "null"}[name], EnableIPv4: true, IPAM: network.IPAM{Driver: "default", Config: []network.IPAMConfig{}},
+			Options: map[string]string{}, Labels: map[string]string{}}, Containers: map[string]network.EndpointResource{}})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// pseudoID is a stable ID for the pre-defined networks lodge keeps no
+// record of.
+func pseudoID(name string) string {
+	h := sha256.Sum256([]byte("lodge-network-" + name))
+	return hex.EncodeToString(h[:])
+}
+
+// Inspect returns one network.
+func (n *Networks) Inspect(ctx context.Context, ref string) (network.Inspect, error) {
+	switch ref {
+	case network.NetworkHost, network.NetworkNone, pseudoID(network.NetworkHost), pseudoID(network.NetworkNone):
+		for _, i := range n.all() {
+			if i.Name == ref || i.ID == ref {
+				return i, nil
+			}
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r, err := n.lookup(ref)
+	if err != nil {
+		return network.Inspect{}, err
+	}
+	return n.inspectLocked(r), nil
+}
+
+func (n *Networks) inspectLocked(r *netRecord) network.Inspect {
+	sub, _ := netip.ParsePrefix(r.Subnet)
+	gw, _ := netip.ParseAddr(r.Gateway)
+	opts := r.Options
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	labels := r.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	in := network.Inspect{Network: network.Network{
+		Name: r.Name, ID: r.ID, Created: r.Created, Scope: "local", Driver: "bridge", EnableIPv4: true,
+		IPAM:     network.IPAM{Driver: "default", Options: map[string]string{}, Config: []network.IPAMConfig{{Subnet: sub, Gateway: gw}}},
+		Internal: r.Internal, Options: opts, Labels: labels,
+	}, Containers: map[string]network.EndpointResource{}}
+	for _, sb := range n.sandboxes {
+		for _, e := range sb.Endpoints {
+			if e.NetworkID != r.ID {
+				continue
+			}
+			ip, _ := netip.ParseAddr(e.IP)
+			mac, _ := net.ParseMAC(e.MAC)
+			name := ""
+			if n.containers != nil {
+				if c, err := n.containers.Get(sb.ContainerID); err == nil {
+					name = c.Name
+				}
+			}
+			in.Containers[sb.ContainerID] = network.EndpointResource{Name: name, EndpointID: e.EndpointID,
+				MacAddress: network.HardwareAddr(mac), IPv4Address: netip.PrefixFrom(ip, e.PrefixLen)}
+		}
+	}
+	return in
+}

@@ -1,0 +1,508 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/netns"
+)
+
+// isBridgeMode reports whether a network mode puts the container on
+// bridge networks (the default one or a named one).
+func isBridgeMode(mode string) bool {
+	switch {
+	case mode == "host", mode == "none", strings.HasPrefix(mode, "container:"):
+		return false
+	}
+	return true
+}
+
+// primaryNetwork is the network a mode names: "bridge" for the default.
+func primaryNetwork(mode string) string {
+	if mode == "" || mode == network.NetworkDefault {
+		return network.NetworkBridge
+	}
+	return mode
+}
+
+// configuredNetworks lists the networks a container is configured for:
+// its mode's first, then the other endpoints of its networking config.
+// Callers hold c.mu.
+func configuredNetworks(c *Container) []string {
+	mode := string(c.HostConfig.NetworkMode)
+	if !isBridgeMode(mode) {
+		return nil
+	}
+	out := []string{primaryNetwork(mode)}
+	if c.NetworkingConfig != nil {
+		var more []string
+		for name := range c.NetworkingConfig.EndpointsConfig {
+			if name != out[0] && !(out[0] == network.NetworkBridge && name == network.NetworkDefault) {
+				more = append(more, name)
+			}
+		}
+		sort.Strings(more)
+		out = append(out, more...)
+	}
+	return out
+}
+
+// endpointConfig is the container's configuration for one of its
+// networks: the docker CLI files the default bridge's under "default".
+// Callers hold c.mu.
+func endpointConfig(c *Container, name string) *network.EndpointSettings {
+	if c.NetworkingConfig == nil {
+		return nil
+	}
+	if es := c.NetworkingConfig.EndpointsConfig[name]; es != nil {
+		return es
+	}
+	if name == network.NetworkBridge {
+		return c.NetworkingConfig.EndpointsConfig[network.NetworkDefault]
+	}
+	return nil
+}
+
+// Validate checks at create time that a container's port bindings parse.
+// The networks it names are looked up when it starts, as Docker does (the
+// docker CLI takes a 404 from create for a missing image and pulls).
+func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConfig) error {
+	if !isBridgeMode(string(hc.NetworkMode)) {
+		return nil // Docker ignores port bindings there; so does lodge
+	}
+	for p, bs := range hc.PortBindings {
+		if p.Num() == 0 {
+			return errdefs.InvalidArgumentf("invalid port %s", p)
+		}
+		if p.Proto() != network.TCP && p.Proto() != network.UDP {
+			return errdefs.InvalidArgumentf("invalid proto %q in port %s: lodge publishes tcp and udp", p.Proto(), p)
+		}
+		for _, b := range bs {
+			if _, _, err := hostPortRange(b.HostPort); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hostPortRange reads a binding's host port: "" (any), "8080" or
+// "8000-8010" (the first free one of them).
+func hostPortRange(s string) (lo, hi int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, isRange := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(a)
+	hi = lo
+	var err2 error
+	if isRange {
+		hi, err2 = strconv.Atoi(b)
+	}
+	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || hi < lo {
+		return 0, 0, errdefs.InvalidArgumentf("invalid host port %q", s)
+	}
+	return lo, hi, nil
+}
+
+// sandboxFor returns a running container's sandbox, or nil.
+func (n *Networks) sandboxFor(id string) *sandbox {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sandboxes[id]
+}
+
+// hostIf names the veth end in lodged's namespace: stable per container
+// and network, so a leftover from a crash is found and replaced.
+func hostIf(containerID, networkID string) string {
+	h := sha256.Sum256([]byte(containerID + networkID))
+	return "veth" + hex.EncodeToString(h[:])[:11]
+}
+
+// Attach gives a starting container its network: a pinned namespace, one
+// link and address per configured network, and its published ports. It
+// returns the namespace's path, or "" when the container's mode is not a
+// bridge one. Callers hold c.mu. On error nothing is left behind.
+func (n *Networks) Attach(ctx context.Context, c *Container) (nsPath string, err error) {
+	names := configuredNetworks(c)
+	if len(names) == 0 {
+		return "", nil
+	}
+	if n.Fabric == nil {
+		return "", errdefs.Unavailablef("lodged has no network namespace for bridge networks: run the container with --network none or host")
+	}
+	n.Detach(ctx, c.ID) // whatever a crash left
+	nsPath = filepath.Join(n.RunDir, "netns", c.ID)
+	if err := netns.Pin(nsPath); err != nil {
+		return "", err
+	}
+	sb := &sandbox{ContainerID: c.ID, NSPath: nsPath}
+	defer func() {
+		if err != nil {
+			n.teardown(ctx, sb)
+		}
+	}()
+	for i, name := range names {
+		if err := n.join(c, sb, name, endpointConfig(c, name), i == 0); err != nil {
+			return "", err
+		}
+	}
+	if err := n.publish(ctx, c, sb); err != nil {
+		return "", err
+	}
+	return nsPath, nil
+}
+
+// join allocates an address on the named network, records it and wires
+// the link. The first network gives the default route. The address is
+// taken (and persisted) before the link exists, so a concurrent start
+// cannot take it too.
+func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.EndpointSettings, primary bool) error {
+	n.mu.Lock()
+	r, err := n.lookup(name)
+	if err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	for _, e := range sb.Endpoints {
+		if e.NetworkID == r.ID {
+			n.mu.Unlock()
+			return errdefs.Conflictf("container %s is already attached to network %s", c.ID[:12], r.Name)
+		}
+	}
+	sub := r.subnet()
+	gw := net.ParseIP(r.Gateway).To4()
+	used := map[string]bool{}
+	for _, other := range n.sandboxes {
+		for _, e := range other.Endpoints {
+			if e.NetworkID == r.ID {
+				used[e.IP] = true
+			}
+		}
+	}
+	var ip net.IP
+	if es != nil && es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
+		ip = net.IP(es.IPAMConfig.IPv4Address.AsSlice())
+		if !sub.Contains(ip) || ip.Equal(gw) || used[ip.String()] {
+			n.mu.Unlock()
+			return errdefs.InvalidArgumentf("address %s is not available on network %s", ip, r.Name)
+		}
+	} else if ip, err = netns.NextFree(sub, gw, used); err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	ones, _ := sub.Mask.Size()
+	mac := net.HardwareAddr{0x02, 0x42, ip[0], ip[1], ip[2], ip[3]}
+	if es != nil && len(es.MacAddress) == 6 {
+		mac = net.HardwareAddr(es.MacAddress) // --mac-address
+	}
+	e := endpoint{NetworkID: r.ID, EndpointID: newID(), IP: ip.String(), PrefixLen: ones, Gateway: r.Gateway,
+		MAC: mac.String(), HostIf: hostIf(c.ID, r.ID)}
+	if es != nil && !r.Builtin {
+		e.Aliases = es.Aliases
+	}
+	bridge, ifName := r.Bridge, "eth"+strconv.Itoa(len(sb.Endpoints))
+	sb.Endpoints = append(sb.Endpoints, e)
+	n.sandboxes[c.ID] = sb
+	err = n.saveSandbox(c.ID, sb)
+	n.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return n.Fabric.Attach(netns.Endpoint{Bridge: bridge, HostIf: e.HostIf, NSPath: sb.NSPath,
+		IfName: ifName, Addr: net.IPNet{IP: ip, Mask: sub.Mask}, Gateway: gw, MAC: mac, DefaultRoute: primary})
+}
+
+// publish forwards the container's published ports to its first
+// address, choosing host ports where none is given.
+func (n *Networks) publish(ctx context.Context, c *Container, sb *sandbox) error {
+	bindings := c.HostConfig.PortBindings
+	if c.HostConfig.PublishAllPorts {
+		all := network.PortMap{}
+		for p, bs := range bindings {
+			all[p] = bs
+		}
+		for p := range c.Config.ExposedPorts {
+			if _, ok := all[p]; !ok {
+				all[p] = []network.PortBinding{{}}
+			}
+		}
+		bindings = all
+	}
+	if len(bindings) == 0 {
+		return nil
+	}
+	if n.Ports == nil {
+		return errdefs.Unavailablef("lodged has no port driver: cannot publish ports")
+	}
+	ports := make([]network.Port, 0, len(bindings))
+	for p := range bindings {
+		ports = append(ports, p)
+	}
+	sort.Slice(ports, func(i, j int) bool { return ports[i].String() < ports[j].String() })
+	for _, p := range ports {
+		for _, b := range bindings[p] {
+			f := netns.Forward{Proto: string(p.Proto()), ChildIP: sb.Endpoints[0].IP, Port: int(p.Num())}
+			if b.HostIP.IsValid() && !b.HostIP.IsUnspecified() {
+				f.HostIP = b.HostIP.String()
+			} else if b.HostIP.IsValid() && b.HostIP.Is4() {
+				f.HostIP = "0.0.0.0"
+			}
+			lo, hi, err := hostPortRange(b.HostPort)
+			if err != nil {
+				return err
+			}
+			if err := n.publishOne(ctx, sb, f, lo, hi); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// publishOne publishes f on a host port in [lo, hi], or a free one when
+// lo is 0, and records it.
+func (n *Networks) publishOne(ctx context.Context, sb *sandbox, f netns.Forward, lo, hi int) error {
+	if lo == 0 {
+		hp, err := netns.FreePort(f.Proto, f.HostIP)
+		if err != nil {
+			return err
+		}
+		lo, hi = hp, hp
+	}
+	var err error
+	for hp := lo; hp <= hi; hp++ {
+		f.HostPort = hp
+		if err = n.Ports.Publish(ctx, f); err == nil {
+			break
+		}
+		if !errors.Is(err, errdefs.ErrConflict) {
+			return err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	sb.Ports = append(sb.Ports, f)
+	werr := n.saveSandbox(sb.ContainerID, sb)
+	n.mu.Unlock()
+	return werr
+}
+
+// Detach undoes Attach for a container that has stopped: ports, links,
+// addresses and the pinned namespace. It is idempotent.
+func (n *Networks) Detach(ctx context.Context, id string) {
+	n.mu.Lock()
+	sb := n.sandboxes[id]
+	n.mu.Unlock()
+	if sb != nil {
+		n.teardown(ctx, sb)
+	}
+}
+
+func (n *Networks) teardown(ctx context.Context, sb *sandbox) {
+	if n.Ports != nil && len(sb.Ports) > 0 {
+		if err := n.Ports.Unpublish(ctx, sb.Ports); err != nil {
+			n.Log.Warn("unpublishing ports", "container", sb.ContainerID, "err", err)
+		}
+	}
+	// The links go with the namespace, which the kernel tears down in
+	// the background once unpinned: deleting a veth here would wait for
+	// the kernel's network-wide synchronisation on every stop. A link
+	// left from it is replaced when the name comes back (Fabric.Attach).
+	if err := netns.Unpin(sb.NSPath); err != nil {
+		n.Log.Warn("network namespace", "container", sb.ContainerID, "err", err)
+	}
+	n.mu.Lock()
+	delete(n.sandboxes, sb.ContainerID)
+	os.Remove(n.sandboxPath(sb.ContainerID))
+	n.mu.Unlock()
+}
+
+// Readopt restores what a running container published, after a restart
+// of lodged (the port driver keeps its forwards unless the namespace was
+// rebuilt).
+func (n *Networks) Readopt(ctx context.Context, id string) {
+	sb := n.sandboxFor(id)
+	if sb == nil || n.Ports == nil || len(sb.Ports) == 0 {
+		return
+	}
+	if err := n.Ports.Ensure(ctx, sb.Ports); err != nil {
+		n.Log.Warn("restoring published ports", "container", id, "err", err)
+	}
+}
+
+// Settings is the NetworkSettings of a container's inspect: the
+// operational data while it runs, its configuration otherwise. Callers
+// hold c.mu.
+func (n *Networks) Settings(c *Container) *container.NetworkSettings {
+	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}}
+	for p := range c.Config.ExposedPorts {
+		ns.Ports[p] = nil
+	}
+	for p := range c.HostConfig.PortBindings {
+		ns.Ports[p] = nil
+	}
+	sb := n.sandboxFor(c.ID)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, name := range configuredNetworks(c) {
+		es := &network.EndpointSettings{}
+		if cfg := endpointConfig(c, name); cfg != nil {
+			cp := *cfg
+			es = &cp
+		}
+		key := name
+		if r, err := n.lookup(name); err == nil {
+			key = r.Name
+			es.NetworkID = r.ID
+			if sb != nil {
+				for _, e := range sb.Endpoints {
+					if e.NetworkID == r.ID {
+						es.EndpointID = e.EndpointID
+						es.IPAddress, _ = netip.ParseAddr(e.IP)
+						es.Gateway, _ = netip.ParseAddr(e.Gateway)
+						es.IPPrefixLen = e.PrefixLen
+						mac, _ := net.ParseMAC(e.MAC)
+						es.MacAddress = network.HardwareAddr(mac)
+						if !r.Builtin {
+							es.DNSNames = append([]string{c.Name, c.ID[:12]}, e.Aliases...)
+						}
+					}
+				}
+			}
+		}
+		ns.Networks[key] = es
+	}
+	if mode := string(c.HostConfig.NetworkMode); !isBridgeMode(mode) && !strings.HasPrefix(mode, "container:") {
+		ns.Networks[mode] = &network.EndpointSettings{NetworkID: pseudoID(mode)}
+	}
+	if sb != nil {
+		ns.SandboxID = c.ID
+		ns.SandboxKey = sb.NSPath
+		for _, f := range sb.Ports {
+			p, ok := network.PortFrom(uint16(f.Port), network.IPProtocol(f.Proto))
+			if !ok {
+				continue
+			}
+			ip, err := netip.ParseAddr(f.HostIP)
+			if err != nil {
+				ip = netip.IPv4Unspecified()
+			}
+			ns.Ports[p] = append(ns.Ports[p], network.PortBinding{HostIP: ip, HostPort: strconv.Itoa(f.HostPort)})
+		}
+	}
+	return ns
+}
+
+// hostsEntries are the /etc/hosts lines for a running container's own
+// addresses.
+func (n *Networks) hostsEntries(c *Container) string {
+	sb := n.sandboxFor(c.ID)
+	if sb == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, e := range sb.Endpoints {
+		fmt.Fprintf(&b, "%s\t%s\n", e.IP, c.Config.Hostname)
+	}
+	return b.String()
+}
+
+// nameserverFor is the name server of a running container's first
+// user-defined network (its gateway), or "" when it has none.
+func (n *Networks) nameserverFor(c *Container) string {
+	if n.Resolver == nil {
+		return ""
+	}
+	sb := n.sandboxFor(c.ID)
+	if sb == nil {
+		return ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, e := range sb.Endpoints {
+		if r := n.nets[e.NetworkID]; r != nil && !r.Builtin {
+			return r.Gateway
+		}
+	}
+	return ""
+}
+
+// resolve answers the name server: the addresses, on the network whose
+// gateway is asked, of the running containers called name (by name, short
+// or full id, or alias on that network).
+func (n *Networks) resolve(gateway net.IP, name string) []net.IP {
+	n.mu.Lock()
+	var netID string
+	for _, r := range n.nets {
+		if r.Gateway == gateway.String() {
+			netID = r.ID
+		}
+	}
+	type cand struct {
+		id      string
+		ip      net.IP
+		aliases []string
+	}
+	var cands []cand
+	for _, sb := range n.sandboxes {
+		for _, e := range sb.Endpoints {
+			if e.NetworkID == netID {
+				cands = append(cands, cand{sb.ContainerID, net.ParseIP(e.IP), e.Aliases})
+			}
+		}
+	}
+	cs := n.containers
+	n.mu.Unlock()
+	var out []net.IP
+	for _, c := range cands {
+		match := name == c.id || len(name) >= 12 && strings.HasPrefix(c.id, name)
+		for _, a := range c.aliases {
+			match = match || strings.EqualFold(a, name)
+		}
+		if !match && cs != nil {
+			if ct, err := cs.Get(c.id); err == nil {
+				ct.mu.Lock()
+				match = strings.EqualFold(ct.Name, name)
+				ct.mu.Unlock()
+			}
+		}
+		if match {
+			out = append(out, c.ip)
+		}
+	}
+	return out
+}
+
+// saveSandbox writes a sandbox's record. Callers hold n.mu. It is not
+// synced to disk: a sandbox means nothing after the machine restarts, and
+// a crash of lodged alone leaves the page cache intact.
+func (n *Networks) saveSandbox(id string, sb *sandbox) error {
+	b, err := json.Marshal(sb)
+	if err != nil {
+		return err
+	}
+	path := n.sandboxPath(id)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

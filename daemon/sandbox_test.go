@@ -1,0 +1,87 @@
+package daemon
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+func TestHostPortRange(t *testing.T) {
+	for in, want := range map[string][2]int{"": {0, 0}, "8080": {8080, 8080}, "8000-8010": {8000, 8010}} {
+		lo, hi, err := hostPortRange(in)
+		if err != nil || lo != want[0] || hi != want[1] {
+			t.Errorf("%q: %d-%d %v", in, lo, hi, err)
+		}
+	}
+	for _, bad := range []string{"x", "0", "70000", "10-5", "1-", "-1", "1-2-3", "８０"} {
+		if _, _, err := hostPortRange(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%q accepted: %v", bad, err)
+		}
+	}
+}
+
+func TestValidatePorts(t *testing.T) {
+	n := &Networks{}
+	bad := &container.HostConfig{PortBindings: network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: "http"}}}}
+	if err := n.Validate(bad, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("host port http: %v", err)
+	}
+	sctp := &container.HostConfig{PortBindings: network.PortMap{network.MustParsePort("80/sctp"): {{HostPort: "8080"}}}}
+	if err := n.Validate(sctp, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("sctp: %v", err)
+	}
+	host := &container.HostConfig{NetworkMode: "host", PortBindings: bad.PortBindings}
+	if err := n.Validate(host, nil); err != nil {
+		t.Errorf("host mode ignores port bindings, as Docker does: %v", err)
+	}
+}
+
+func TestConfiguredNetworks(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		extra []string
+		want  string
+	}{
+		{"", nil, "bridge"},
+		{"default", []string{"default"}, "bridge"},
+		{"bridge", []string{"b", "a"}, "bridge a b"},
+		{"appnet", []string{"appnet", "other"}, "appnet other"},
+		{"none", []string{"x"}, ""},
+		{"host", nil, ""},
+		{"container:db", nil, ""},
+	} {
+		c := &Container{HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)},
+			NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}}
+		for _, e := range tc.extra {
+			c.NetworkingConfig.EndpointsConfig[e] = &network.EndpointSettings{}
+		}
+		if got := strings.Join(configuredNetworks(c), " "); got != tc.want {
+			t.Errorf("%q %v: %q, want %q", tc.mode, tc.extra, got, tc.want)
+		}
+	}
+}
+
+func TestEtcFiles(t *testing.T) {
+	if got := extraHosts([]string{"h:10.1.2.3", "g=10.0.0.1", "gw:host-gateway"}); got != "10.1.2.3\th\n10.0.0.1\tg\n10.0.2.2\tgw\n" {
+		t.Errorf("extraHosts: %q", got)
+	}
+	hc := &container.HostConfig{DNS: []netip.Addr{netip.MustParseAddr("10.0.2.3")}, DNSSearch: []string{"a.test", "b.test"}, DNSOptions: []string{"ndots:2"}}
+	got := string(resolvConfFor(hc, "172.18.0.1"))
+	for _, want := range []string{"nameserver 10.0.2.3\n", "search a.test b.test\n", "options ndots:2\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("resolv.conf lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "172.18.0.1") {
+		t.Errorf("--dns must replace the network's name server:\n%s", got)
+	}
+	if got := string(resolvConfFor(&container.HostConfig{}, "172.18.0.1")); !strings.Contains(got, "nameserver 172.18.0.1\n") || strings.Count(got, "nameserver") != 1 {
+		t.Errorf("a user network's name server only:\n%s", got)
+	}
+}

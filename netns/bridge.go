@@ -1,0 +1,243 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	goruntime "runtime"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Fabric wires bridges and container links inside the namespace that holds
+// the uplink (lodged's detached network namespace). Its methods are safe
+// for concurrent use: each opens its own netlink handles.
+type Fabric struct {
+	// UplinkNS is the path of the namespace the bridges live in.
+	UplinkNS string
+}
+
+// Bridge is one Linux bridge and the gateway address it carries.
+type Bridge struct {
+	Name    string    // at most 15 bytes
+	Gateway net.IPNet // the bridge's own address, with the subnet's mask
+}
+
+// Endpoint is one container's link to a bridge: a veth pair whose host
+// end (HostIf) is enslaved to the bridge and whose other end is IfName in
+// the container's namespace at NSPath.
+type Endpoint struct {
+	Bridge  string
+	HostIf  string
+	NSPath  string
+	IfName  string
+	Addr    net.IPNet
+	Gateway net.IP // default route; nil for none
+	MAC     net.HardwareAddr
+	// DefaultRoute is true for the container's first network only.
+	DefaultRoute bool
+}
+
+// in runs fn with a netlink handle on a thread inside the namespace at
+// path. The thread enters the namespace and is discarded afterwards:
+// lodged runs in the host's network namespace, which its user namespace
+// does not own, so a thread could never go back to it (vishvananda/netlink
+// and google/nftables both try to, and ignore or fail on the error).
+func in(path string, fn func(h *netlink.Handle) error) error {
+	return Do(path, func() error {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		return fn(h)
+	})
+}
+
+// Do runs fn on a thread inside the network namespace at path, and
+// discards the thread afterwards (see in). Sockets fn opens stay in that
+// namespace for their life.
+func Do(path string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("network namespace %s: %w", path, err)
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWNET)
+		unix.Close(fd)
+		if err != nil {
+			errc <- fmt.Errorf("entering network namespace %s: %w", path, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// uplinkMTU is the MTU of the link the default route leaves by: the
+// bridges and veths take it, since a larger MTU multiplies throughput
+// through user-mode drivers.
+func uplinkMTU(h *netlink.Handle) int {
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err == nil {
+		for _, r := range routes {
+			if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+				if l, err := h.LinkByIndex(r.LinkIndex); err == nil && l.Attrs().MTU > 0 {
+					return l.Attrs().MTU
+				}
+			}
+		}
+	}
+	return 1500
+}
+
+// EnsureBridge creates the bridge with its address and brings it up, or
+// leaves an existing one as it is. It also turns on forwarding in the
+// namespace.
+func (f *Fabric) EnsureBridge(b Bridge) error {
+	return in(f.UplinkNS, func(h *netlink.Handle) error {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+			return err
+		}
+		return ensureBridge(h, b)
+	})
+}
+
+func ensureBridge(h *netlink.Handle, b Bridge) error {
+	// Loopback carries what the namespace sends to its own addresses,
+	// such as a query to the name server on a gateway.
+	if lo, err := h.LinkByName("lo"); err == nil {
+		h.LinkSetUp(lo)
+	}
+	l, err := h.LinkByName(b.Name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return err
+		}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name, MTU: uplinkMTU(h)}}
+		if err := h.LinkAdd(br); err != nil {
+			return fmt.Errorf("creating bridge %s: %w", b.Name, err)
+		}
+		if l, err = h.LinkByName(b.Name); err != nil {
+			return err
+		}
+	}
+	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	have := false
+	for _, a := range addrs {
+		if a.IPNet.String() == b.Gateway.String() {
+			have = true
+		}
+	}
+	if !have {
+		gw := b.Gateway
+		if err := h.AddrAdd(l, &netlink.Addr{IPNet: &gw}); err != nil {
+			return fmt.Errorf("address of bridge %s: %w", b.Name, err)
+		}
+	}
+	return h.LinkSetUp(l)
+}
+
+// DeleteBridge removes a bridge; a missing one is not an error.
+func (f *Fabric) DeleteBridge(name string) error {
+	return in(f.UplinkNS, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			return nil
+		}
+		return h.LinkDel(l)
+	})
+}
+
+// Attach creates the endpoint's veth pair and configures the container's
+// end: address, loopback up, default route. A host end of the same name
+// left from an earlier run is replaced.
+func (f *Fabric) Attach(e Endpoint) error {
+	cns, err := vnetns.GetFromPath(e.NSPath)
+	if err != nil {
+		return fmt.Errorf("container's network namespace: %w", err)
+	}
+	defer cns.Close()
+	// The peer is made under a temporary name: the container's namespace
+	// may already have an eth0 only once it is renamed there.
+	peer := "tmp" + e.HostIf[min(3, len(e.HostIf)):]
+	err = in(f.UplinkNS, func(h *netlink.Handle) error {
+		br, err := h.LinkByName(e.Bridge)
+		if err != nil {
+			return fmt.Errorf("bridge %s: %w", e.Bridge, err)
+		}
+		if old, err := h.LinkByName(e.HostIf); err == nil {
+			h.LinkDel(old)
+		}
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: e.HostIf, MTU: br.Attrs().MTU, MasterIndex: br.Attrs().Index},
+			PeerName:      peer,
+			PeerNamespace: netlink.NsFd(int(cns)),
+		}
+		if e.MAC != nil {
+			veth.PeerHardwareAddr = e.MAC
+		}
+		if err := h.LinkAdd(veth); err != nil {
+			return fmt.Errorf("creating veth %s: %w", e.HostIf, err)
+		}
+		hl, err := h.LinkByName(e.HostIf)
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(hl)
+	})
+	if err != nil {
+		return err
+	}
+	err = in(e.NSPath, func(h *netlink.Handle) error {
+		cl, err := h.LinkByName(peer)
+		if err != nil {
+			return err
+		}
+		if err := h.LinkSetName(cl, e.IfName); err != nil {
+			return fmt.Errorf("naming %s in the container: %w", e.IfName, err)
+		}
+		addr := e.Addr
+		if err := h.AddrAdd(cl, &netlink.Addr{IPNet: &addr}); err != nil {
+			return fmt.Errorf("address %s: %w", addr.String(), err)
+		}
+		if err := h.LinkSetUp(cl); err != nil {
+			return err
+		}
+		if lo, err := h.LinkByName("lo"); err == nil {
+			h.LinkSetUp(lo)
+		}
+		if e.DefaultRoute && e.Gateway != nil {
+			if err := h.RouteAdd(&netlink.Route{LinkIndex: cl.Attrs().Index, Gw: e.Gateway}); err != nil {
+				return fmt.Errorf("default route: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		f.Detach(e.HostIf)
+	}
+	return err
+}
+
+// Detach removes an endpoint's veth pair by its host end; a missing one
+// is not an error.
+func (f *Fabric) Detach(hostIf string) error {
+	return in(f.UplinkNS, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(hostIf)
+		if err != nil {
+			return nil
+		}
+		return h.LinkDel(l)
+	})
+}

@@ -1,0 +1,147 @@
+package netns
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/lodge-containers/lodge/internal/nstest"
+)
+
+func TestMain(m *testing.M) {
+	nstest.Reexec()
+	os.Exit(m.Run())
+}
+
+func cidr(t *testing.T, s string) net.IPNet {
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.IP = ip
+	return *n
+}
+
+func TestBridgeConnectsContainers(t *testing.T) {
+	nstest.RequireRootless(t)
+	dir := t.TempDir()
+	up := filepath.Join(dir, "uplink")
+	if err := Pin(up); err != nil {
+		t.Fatal(err)
+	}
+	defer Unpin(up)
+	f := &Fabric{UplinkNS: up}
+	gw := cidr(t, "10.99.0.1/24")
+	if err := f.EnsureBridge(Bridge{Name: "lodge9", Gateway: gw}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.EnsureBridge(Bridge{Name: "lodge9", Gateway: gw}); err != nil {
+		t.Fatalf("second EnsureBridge: %v", err)
+	}
+	if err := f.ApplyRules([]RoutedNet{{Bridge: "lodge9", Subnet: cidr(t, "10.99.0.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	var nss []string
+	for i, addr := range []string{"10.99.0.2/24", "10.99.0.3/24"} {
+		p := filepath.Join(dir, fmt.Sprint("c", i))
+		if err := Pin(p); err != nil {
+			t.Fatal(err)
+		}
+		defer Unpin(p)
+		err := f.Attach(Endpoint{Bridge: "lodge9", HostIf: fmt.Sprint("vethtest", i), NSPath: p, IfName: "eth0",
+			Addr: cidr(t, addr), Gateway: gw.IP, DefaultRoute: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nss = append(nss, p)
+	}
+	var l net.Listener
+	if err := Do(nss[0], func() (err error) { l, err = net.Listen("tcp", "10.99.0.2:7000"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			c.Write([]byte("hello"))
+			c.Close()
+		}
+	}()
+	var got []byte
+	err := Do(nss[1], func() error {
+		c, err := net.Dial("tcp", "10.99.0.2:7000")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		got, err = io.ReadAll(c)
+		return err
+	})
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("container to container over the bridge: %q %v", got, err)
+	}
+	if err := f.Detach("vethtest1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteBridge("lodge9"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResolver(t *testing.T) {
+	nstest.RequireRootless(t)
+	up := filepath.Join(t.TempDir(), "uplink")
+	if err := Pin(up); err != nil {
+		t.Fatal(err)
+	}
+	defer Unpin(up)
+	f := &Fabric{UplinkNS: up}
+	gw := cidr(t, "10.97.0.1/24")
+	if err := f.EnsureBridge(Bridge{Name: "lodge8", Gateway: gw}); err != nil {
+		t.Fatal(err)
+	}
+	// The upstream answers from this (the "host's") namespace.
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.IPv4(192, 0, 2, 7)})
+		w.WriteMsg(m)
+	})}
+	go upstream.ActivateAndServe()
+	defer upstream.Shutdown()
+
+	r := NewResolver(up)
+	r.upstreams = func() []string { return []string{pc.LocalAddr().String()} }
+	r.SetLookup(func(g net.IP, name string) []net.IP {
+		if g.Equal(gw.IP) && name == "db" {
+			return []net.IP{net.IPv4(10, 97, 0, 5)}
+		}
+		return nil
+	})
+	if err := r.Serve(gw.IP); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop(gw.IP)
+	for name, want := range map[string]string{"db.": "10.97.0.5", "DB.": "10.97.0.5", "example.test.": "192.0.2.7"} {
+		var got *dns.Msg
+		err := Do(up, func() (err error) {
+			q := new(dns.Msg)
+			q.SetQuestion(name, dns.TypeA)
+			got, _, err = (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, "10.97.0.1:53")
+			return err
+		})
+		if err != nil || len(got.Answer) != 1 || got.Answer[0].(*dns.A).A.String() != want {
+			t.Errorf("%s: %v %v, want %s", name, got, err, want)
+		}
+	}
+}

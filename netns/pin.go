@@ -1,0 +1,62 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pin creates a new network namespace and keeps it alive as a bind mount
+// on path, so that it outlives any process in it: a container joins it by
+// path, and the bridge side is wired before the container's first
+// instruction runs. The mount lives in the caller's mount namespace; Unpin
+// removes it. The namespace is made on a thread of its own that exits
+// afterwards, so no thread of the caller is left in it.
+func Pin(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("network namespace file: %w", err)
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the goroutine's end takes its thread, now in
+		// the new namespace, with it.
+		goruntime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("new network namespace: %w", err)
+			return
+		}
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
+			errc <- fmt.Errorf("pinning the network namespace: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+// Unpin unmounts and removes a namespace Pin made. The namespace ends when
+// nothing else holds it. A missing path is not an error.
+func Unpin(path string) error {
+	err := unix.Unmount(path, unix.MNT_DETACH)
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unpinning %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
