@@ -30,6 +30,7 @@ type Backends struct {
 	Containers ContainerBackend
 	Exec       ExecBackend
 	Images     ImageBackend
+	Volumes    VolumeBackend
 }
 
 // NewServer builds the router.
@@ -46,6 +47,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Images != nil {
 		s.addImageRoutes(b.Images)
+	}
+	if b.Volumes != nil {
+		s.addVolumeRoutes(b.Volumes)
 	}
 	s.addAbsentRoutes()
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {

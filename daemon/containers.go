@@ -61,6 +61,8 @@ type ContainersConfig struct {
 	// EmbeddedRuntime: lodge's own).
 	Runtimes       map[string]string
 	DefaultRuntime string
+	// Volumes keeps the named and anonymous volumes; nil leaves them 501.
+	Volumes *Volumes
 }
 
 // Containers owns every container: their records, names and lifecycles. It
@@ -98,6 +100,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 		}
 		s.byID[c.ID] = c
 		s.names[c.Name] = c.ID
+		s.refVolumes(c)
 		if c.running() {
 			ctl := runtime.NewCtl(s.sockDir(c.ID))
 			_, alive, err := ctl.Running()
@@ -181,7 +184,17 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 		State:  ContainerState{Status: container.StateCreated},
 		exitCh: make(chan struct{}), removedCh: make(chan struct{}),
 	}
+	if c.MountPoints, err = s.settleMounts(id, merged, hc); err != nil {
+		release()
+		return container.CreateResponse{}, err
+	}
+	releaseVolumes := func() {
+		if s.Volumes != nil {
+			s.Volumes.release(id, volumeNames(c.MountPoints), true)
+		}
+	}
 	if err := os.MkdirAll(s.dir(id), 0o700); err != nil {
+		releaseVolumes()
 		release()
 		return container.CreateResponse{}, err
 	}
@@ -191,6 +204,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	}
 	if err := s.Rootfs.CreateRootfs(id, imageID, uidMap, gidMap); err != nil {
 		os.RemoveAll(s.dir(id))
+		releaseVolumes()
 		release()
 		return container.CreateResponse{}, fmt.Errorf("creating the container's filesystem: %w", err)
 	}
@@ -200,6 +214,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err != nil {
 		s.Rootfs.RemoveRootfs(id)
 		os.RemoveAll(s.dir(id))
+		releaseVolumes()
 		release()
 		return container.CreateResponse{}, err
 	}
@@ -265,7 +280,7 @@ func (s *Containers) Start(ctx context.Context, ref string) error {
 		// --rm: a container that could not start goes too; the client
 		// waits for its removal.
 		go func() {
-			if err := s.Remove(context.Background(), c.ID, RemoveOptions{Force: true}); err != nil {
+			if err := s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil {
 				s.Log.Warn("auto-remove after a failed start", "id", c.ID, "err", err)
 			}
 		}()
@@ -379,7 +394,7 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 	c.mu.Unlock()
 	switch {
 	case autoRemove:
-		if err := s.Remove(context.Background(), c.ID, RemoveOptions{}); err != nil {
+		if err := s.Remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
 			s.Log.Warn("auto-remove failed", "id", c.ID, "err", err)
 		}
 	case restart:
@@ -523,6 +538,9 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		delete(s.names, c.Name)
 	}
 	s.mu.Unlock()
+	if s.Volumes != nil {
+		s.Volumes.release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
+	}
 	c.mu.Lock()
 	close(c.removedCh)
 	for _, p := range c.pending {

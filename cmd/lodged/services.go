@@ -78,6 +78,7 @@ type services struct {
 	store      *storage.Store
 	images     *daemon.Images
 	containers *daemon.Containers
+	volumes    *daemon.Volumes
 }
 
 // startServices opens the store and loads images and containers.
@@ -114,16 +115,20 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 			log.Warn("lodge-monitor is not installed beside lodged: lodged monitors containers itself, which makes starts slower and monitors larger", "path", mon)
 		}
 	}
+	vols, err := daemon.NewVolumes(filepath.Join(dataRoot, "volumes"), log)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
-		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime,
+		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Volumes: vols,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs}, nil
+	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs, volumes: vols}, nil
 }
 
 // findInit picks the binary --init runs as pid 1: daemon.json's init-path,
