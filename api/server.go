@@ -31,6 +31,8 @@ type Backends struct {
 	Exec       ExecBackend
 	Images     ImageBackend
 	Volumes    VolumeBackend
+	Files      FilesBackend
+	Commit     CommitBackend
 }
 
 // NewServer builds the router.
@@ -50,6 +52,12 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Volumes != nil {
 		s.addVolumeRoutes(b.Volumes)
+	}
+	if b.Files != nil {
+		s.addFileRoutes(b.Files)
+	}
+	if b.Commit != nil {
+		s.addCommitRoutes(b.Commit)
 	}
 	s.addAbsentRoutes()
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {
