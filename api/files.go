@@ -148,3 +148,21 @@ func (s *Server) addCommitRoutes(b CommitBackend) {
 		return nil
 	})
 }
+
+// DiskUsageBackend answers `docker system df`. (*daemon.Images fits.)
+type DiskUsageBackend interface {
+	DiskUsage(ctx context.Context) (daemon.DiskUsage, error)
+}
+
+var _ DiskUsageBackend = (*daemon.Images)(nil)
+
+func (s *Server) addDiskUsageRoutes(b DiskUsageBackend) {
+	s.handle("GET /system/df", func(w http.ResponseWriter, r *http.Request) error {
+		du, err := b.DiskUsage(r.Context())
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, du)
+		return nil
+	})
+}

@@ -33,6 +33,7 @@ type Backends struct {
 	Volumes    VolumeBackend
 	Files      FilesBackend
 	Commit     CommitBackend
+	DiskUsage  DiskUsageBackend
 }
 
 // NewServer builds the router.
@@ -58,6 +59,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Commit != nil {
 		s.addCommitRoutes(b.Commit)
+	}
+	if b.DiskUsage != nil {
+		s.addDiskUsageRoutes(b.DiskUsage)
 	}
 	s.addAbsentRoutes()
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {

@@ -91,3 +91,24 @@ func (s *Service) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	}
 	return id, nil
 }
+
+// LayersSize is the size of every image layer in the store, each counted
+// once however many images share it, for `docker system df`.
+func (s *Service) LayersSize() int64 {
+	imgs, err := s.store.Images()
+	if err != nil {
+		return 0
+	}
+	seen := map[string]bool{}
+	var total int64
+	for i := range imgs {
+		chain, _ := s.layerChain(&imgs[i])
+		for _, l := range chain {
+			if !seen[l.ID] && l.UncompressedSize > 0 {
+				seen[l.ID] = true
+				total += l.UncompressedSize
+			}
+		}
+	}
+	return total
+}

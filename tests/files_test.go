@@ -193,3 +193,61 @@ func TestCopyStaysInContainer(t *testing.T) {
 	}
 	s.must(docker, "rm", "-f", "cc")
 }
+
+// The same through lodge's own verbs, and docker system df.
+func TestLodgeFileVerbs(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must("lodge", "run", "-d", "--name", "w1", "-v", "vol1:/v", "busybox", "sleep", "1000")
+	in := filepath.Join(s.home, "note")
+	s.userFile(in, "lodge\n")
+	s.must("lodge", "cp", in, "w1:/tmp/")
+	s.must("lodge", "cp", in, "w1:/v/renamed")
+	if r := s.must(docker, "exec", "w1", "cat", "/tmp/note", "/v/renamed"); r.stdout != "lodge\nlodge\n" {
+		t.Errorf("lodge cp in: %q", r.stdout)
+	}
+	s.must("lodge", "cp", "w1:/tmp/note", filepath.Join(s.home, "back"))
+	if b, _ := os.ReadFile(filepath.Join(s.home, "back")); string(b) != "lodge\n" {
+		t.Errorf("lodge cp out: %q", b)
+	}
+	if uid, _ := ownerOf(t, filepath.Join(s.home, "back")); uid != s.u.uid {
+		t.Errorf("lodge cp out made a file of uid %d", uid)
+	}
+	if r := s.must("lodge", "diff", "w1"); !strings.Contains(r.stdout, "A /tmp/note\n") || strings.Contains(r.stdout, "/v/") {
+		t.Errorf("lodge diff: %q", r.stdout)
+	}
+	exp := filepath.Join(s.home, "w1.tar")
+	s.must("lodge", "export", "-o", exp, "w1")
+	b, err := os.ReadFile(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := strings.Join(tarNames(t, b), " "); !strings.Contains(names, "tmp/note") || strings.Contains(names, "v/renamed") {
+		t.Errorf("lodge export: %s", names)
+	}
+	s.must("lodge", "commit", "-m", "by lodge", "-c", `CMD ["cat", "/tmp/note"]`, "w1", "snap:2")
+	if r := s.must(docker, "run", "--rm", "snap:2"); r.stdout != "lodge\n" {
+		t.Errorf("lodge commit: %q", r.stdout)
+	}
+	for _, cli := range []string{docker, "lodge"} {
+		r := s.must(cli, "system", "df")
+		if !strings.Contains(r.stdout, "Images") || !strings.Contains(r.stdout, "Local Volumes") {
+			t.Errorf("%s system df: %s", cli, r)
+		}
+	}
+	if r := s.must(docker, "system", "df", "-v"); !strings.Contains(r.stdout, "vol1") || !strings.Contains(r.stdout, "w1") {
+		t.Errorf("docker system df -v: %s", r.stdout)
+	}
+	s.must("lodge", "volume", "create", "--label", "k=v", "v2")
+	if r := s.must("lodge", "volume", "inspect", "-f", "{{.Name}} {{.Labels.k}}", "v2"); r.stdout != "v2 v\n" {
+		t.Errorf("lodge volume inspect: %q", r.stdout)
+	}
+	if r := s.run("lodge", "volume", "rm", "vol1"); r.code == 0 {
+		t.Errorf("lodge volume rm of a volume in use: %s", r)
+	}
+	s.must("lodge", "rm", "-f", "w1")
+	s.must("lodge", "volume", "rm", "v2")
+	s.must("lodge", "volume", "prune", "-af")
+	if r := s.must("lodge", "volume", "ls", "-q"); r.stdout != "" {
+		t.Errorf("after lodge volume prune -af: %q", r.stdout)
+	}
+}
