@@ -3,6 +3,7 @@ package daemon
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/rootdir"
@@ -122,9 +124,12 @@ type ExtractOptions struct {
 func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Reader, opts ExtractOptions) error {
 	return s.withRoot(ref, func(c *Container, r *rootdir.Root) error {
 		c.mu.Lock()
-		ro := c.HostConfig.ReadonlyRootfs
+		// A running container's volumes are writable in a read-only
+		// root: the kernel tells them apart. A stopped one's are not
+		// mounted, and what would land in its root is refused.
+		ro, running := c.HostConfig.ReadonlyRootfs, c.running()
 		c.mu.Unlock()
-		if ro {
+		if ro && !running {
 			return errdefs.Conflictf("container rootfs is marked read-only")
 		}
 		uo := rootdir.UntarOptions{NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
@@ -132,7 +137,11 @@ func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Rea
 			// docker cp makes what it copies in root's, unless -a.
 			uo.Owner = &rootdir.Owner{}
 		}
-		return r.Untar(ctx, absPath(p), rd, uo)
+		err := r.Untar(ctx, absPath(p), rd, uo)
+		if errors.Is(err, unix.EROFS) {
+			return errdefs.Conflictf("%s is on a read-only filesystem in the container", p)
+		}
+		return err
 	})
 }
 

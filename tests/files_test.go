@@ -244,7 +244,13 @@ func TestLodgeFileVerbs(t *testing.T) {
 	if r := s.run("lodge", "volume", "rm", "vol1"); r.code == 0 {
 		t.Errorf("lodge volume rm of a volume in use: %s", r)
 	}
-	s.must("lodge", "rm", "-f", "w1")
+	// A read-only root takes files in its volumes only.
+	s.must(docker, "run", "-d", "--name", "ro", "--read-only", "-v", "vol1:/v", "busybox", "sleep", "1000")
+	if r := s.run(docker, "cp", in, "ro:/tmp/"); r.code == 0 || !strings.Contains(r.stderr, "read-only") {
+		t.Errorf("docker cp into a read-only root: %s", r)
+	}
+	s.must(docker, "cp", in, "ro:/v/into-volume")
+	s.must("lodge", "rm", "-f", "w1", "ro")
 	s.must("lodge", "volume", "rm", "v2")
 	s.must("lodge", "volume", "prune", "-af")
 	if r := s.must("lodge", "volume", "ls", "-q"); r.stdout != "" {

@@ -101,10 +101,16 @@ func TestNamedVolumes(t *testing.T) {
 	if r := s.run(docker, "volume", "rm", "data"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm of a volume a stopped container uses: %s", r)
 	}
-	// It outlives the container, and lodged.
+	// It outlives the container, and lodged; a stopped container still
+	// holds it after the restart.
 	s.must(docker, "rm", "-v", "user")
+	s.must(docker, "create", "--name", "keeper", "-v", "data:/data", "busybox", "true")
 	s.must("lodge", "daemon", "stop")
 	s.start()
+	if r := s.run(docker, "volume", "rm", "data"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("volume rm after a restart, a container using it: %s", r)
+	}
+	s.must(docker, "rm", "keeper")
 	if r := s.must(docker, "run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/x"); r.stdout != "1\n" {
 		t.Errorf("after a lodged restart: %q", r.stdout)
 	}
