@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -25,33 +26,77 @@ type LayerReader interface {
 	Diff(id string) (io.ReadCloser, error)
 }
 
-// withRoot opens a container's files as a root for fn: a running
-// container's own view (/proc/PID/root: its volumes and binds included),
-// or a stopped one's filesystem, mounted for the while.
-func (s *Containers) withRoot(ref string, fn func(c *Container, r *rootdir.Root) error) error {
+// withRoot opens a container's files as a root for fn, with p's path in
+// it: a running container's own view (/proc/PID/root: its volumes and
+// binds included); for a stopped one, the volume or bind that holds p
+// (inMount), else its filesystem, mounted for the while.
+func (s *Containers) withRoot(ref, p string, fn func(c *Container, r *rootdir.Root, p string, inMount bool) error) error {
 	c, err := s.Get(ref)
 	if err != nil {
 		return err
 	}
+	p = absPath(p)
 	c.mu.Lock()
 	pid := 0
 	if c.running() {
 		pid = c.State.Pid
 	}
+	mps := c.MountPoints
 	c.mu.Unlock()
 	if pid > 0 {
 		if r, err := rootdir.Open(fmt.Sprintf("/proc/%d/root", pid)); err == nil {
 			defer r.Close()
-			return fn(c, r)
+			return fn(c, r, p, false)
 		}
 		// It ended meanwhile: its filesystem is still there.
+	}
+	if src, inner, ok := s.mountFor(mps, p); ok {
+		r, err := rootdir.Open(src)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return fn(c, r, inner, true)
 	}
 	r, done, err := s.mountedRoot(c.ID)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return fn(c, r)
+	return fn(c, r, p, false)
+}
+
+// mountFor finds the volume or bind of mps whose destination holds p
+// (the deepest, by the path's words), and p's path inside it.
+func (s *Containers) mountFor(mps []MountPoint, p string) (src, inner string, ok bool) {
+	clean := path.Clean(p)
+	best := ""
+	for _, mp := range mps {
+		d := mp.Destination
+		if (clean == d || strings.HasPrefix(clean, d+"/")) && len(d) > len(best) {
+			var s2 string
+			switch {
+			case mp.Type == mount.TypeBind:
+				s2 = mp.Source
+			case mp.Type == mount.TypeVolume && s.Volumes != nil:
+				s2 = s.Volumes.dataPath(mp.Name)
+			default:
+				continue
+			}
+			best, src = d, s2
+		}
+	}
+	if best == "" || src == "" {
+		return "", "", false
+	}
+	inner = "/" + strings.TrimPrefix(strings.TrimPrefix(clean, best), "/")
+	// Docker's trailing / and /. mean "follow" and "the contents".
+	if strings.HasSuffix(p, "/.") {
+		inner = strings.TrimSuffix(inner, "/") + "/."
+	} else if strings.HasSuffix(p, "/") && inner != "/" {
+		inner += "/"
+	}
+	return src, inner, true
 }
 
 // mountedRoot mounts container id's filesystem and opens it; done
@@ -77,9 +122,12 @@ func pathStat(st rootdir.Stat) container.PathStat {
 // container (a final symlink not followed).
 func (s *Containers) StatPath(ctx context.Context, ref, p string) (container.PathStat, error) {
 	var out container.PathStat
-	err := s.withRoot(ref, func(_ *Container, r *rootdir.Root) error {
-		st, err := r.Stat(absPath(p))
+	err := s.withRoot(ref, p, func(_ *Container, r *rootdir.Root, inner string, inMount bool) error {
+		st, err := r.Stat(inner)
 		out = pathStat(st)
+		if inMount {
+			out.Name = path.Base(path.Clean(absPath(p)))
+		}
 		return err
 	})
 	return out, err
@@ -98,16 +146,21 @@ func absPath(p string) string {
 // stat before the tar of p is written to the writer it returns, so that
 // the API can send the stat header (and a missing path its 404) first.
 func (s *Containers) ArchivePath(ctx context.Context, ref, p string, head func(container.PathStat) (io.Writer, error)) error {
-	return s.withRoot(ref, func(_ *Container, r *rootdir.Root) error {
-		st, err := r.Stat(absPath(p))
+	return s.withRoot(ref, p, func(_ *Container, r *rootdir.Root, inner string, inMount bool) error {
+		st, err := r.Stat(inner)
 		if err != nil {
 			return err
 		}
-		w, err := head(pathStat(st))
+		ps, opts := pathStat(st), rootdir.TarOptions{}
+		if inMount { // named as in the container, not as in the mount
+			ps.Name = path.Base(path.Clean(absPath(p)))
+			opts.Name = ps.Name
+		}
+		w, err := head(ps)
 		if err != nil {
 			return err
 		}
-		return r.Tar(ctx, absPath(p), w, rootdir.TarOptions{})
+		return r.Tar(ctx, inner, w, opts)
 	})
 }
 
@@ -122,14 +175,14 @@ type ExtractOptions struct {
 // What it makes is root's (the user's own id outside), or with CopyUIDGID
 // (docker cp -a) owned as the tar says.
 func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Reader, opts ExtractOptions) error {
-	return s.withRoot(ref, func(c *Container, r *rootdir.Root) error {
+	return s.withRoot(ref, p, func(c *Container, r *rootdir.Root, p string, inMount bool) error {
 		c.mu.Lock()
-		// A running container's volumes are writable in a read-only
-		// root: the kernel tells them apart. A stopped one's are not
-		// mounted, and what would land in its root is refused.
+		// A read-only root's volumes stay writable: a running
+		// container's kernel tells them apart, a stopped one's mounts
+		// are found by path.
 		ro, running := c.HostConfig.ReadonlyRootfs, c.running()
 		c.mu.Unlock()
-		if ro && !running {
+		if ro && !running && !inMount {
 			return errdefs.Conflictf("container rootfs is marked read-only")
 		}
 		uo := rootdir.UntarOptions{NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
@@ -137,7 +190,7 @@ func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Rea
 			// docker cp makes what it copies in root's, unless -a.
 			uo.Owner = &rootdir.Owner{}
 		}
-		err := r.Untar(ctx, absPath(p), rd, uo)
+		err := r.Untar(ctx, p, rd, uo)
 		if errors.Is(err, unix.EROFS) {
 			return errdefs.Conflictf("%s is on a read-only filesystem in the container", p)
 		}

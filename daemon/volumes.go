@@ -508,6 +508,17 @@ func (v *Volumes) release(id string, names []string, removeAnonymous bool) {
 	}
 }
 
+// dataPath is where the volume's files are, without mounting anything: a
+// stopped container's docker cp reaches them there.
+func (v *Volumes) dataPath(name string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if rec, ok := v.vols[name]; ok && rec.Options["device"] != "" && rec.Options["type"] != "tmpfs" {
+		return rec.Options["device"]
+	}
+	return filepath.Join(v.dir(name), "_data")
+}
+
 // source is where a container binds the volume from: its _data, a bind
 // volume's device, or a tmpfs mounted on _data the first time it is used.
 // fresh says whether the volume is still empty, for the copy-up.

@@ -256,3 +256,22 @@ func FuzzEntryPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUntar feeds Untar arbitrary archives into a root whose symlinks
+// point out of it: whatever it accepts or refuses, nothing outside the
+// root changes.
+func FuzzUntar(f *testing.F) {
+	t := &testing.T{}
+	f.Add(mkTar(t, entry{name: "../x", body: "1"}))
+	f.Add(mkTar(t, entry{name: "tohost/x", body: "1"}, entry{name: "toroot/y", body: "1"}))
+	f.Add(mkTar(t, entry{name: "l", typ: tar.TypeSymlink, link: "/"}, entry{name: "l/z", body: "1"}))
+	f.Add(mkTar(t, entry{name: "h", typ: tar.TypeLink, link: "tohost/victim"}))
+	f.Add(mkTar(t, entry{name: "updots/tmp/w", body: "1"}, entry{name: "d/", typ: tar.TypeDir}))
+	f.Add([]byte("\x1f\x8b garbage"))
+	f.Fuzz(func(t *testing.T, archive []byte) {
+		_, host, r := world(t)
+		r.Untar(context.Background(), "/", bytes.NewReader(archive), UntarOptions{})
+		r.Untar(context.Background(), "/updots", bytes.NewReader(archive), UntarOptions{NoOverwriteDirNonDir: true})
+		hostUntouched(t, host)
+	})
+}

@@ -22,6 +22,9 @@ type TarOptions struct {
 	// Exclude leaves out the paths (absolute, inside the root) it returns
 	// true for, and what is under them.
 	Exclude func(p string) bool
+	// Name names the top entry instead of p's last element (for a root
+	// that is itself a mount in a bigger tree).
+	Name string
 }
 
 // Tar writes p (not following a final symlink, unless p ends in / or /.)
@@ -33,14 +36,17 @@ func (r *Root) Tar(ctx context.Context, p string, w io.Writer, opts TarOptions) 
 	tw := tar.NewWriter(w)
 	t := &tarWalk{ctx: ctx, tw: tw, links: map[[2]uint64]string{}, exclude: opts.Exclude}
 	var err error
+	name := path.Base(cp)
+	if opts.Name != "" {
+		name = opts.Name
+	}
+	if strings.HasSuffix(p, "/.") || p == "." {
+		name = "."
+	}
 	switch {
-	case cp == "/" && !strings.HasSuffix(p, "."):
+	case cp == "/" && opts.Name == "" && !strings.HasSuffix(p, "."):
 		err = t.dirContents(r.fd(), ".", "/", "", 0)
-	case follow:
-		name := path.Base(cp)
-		if strings.HasSuffix(p, "/.") || p == "." {
-			name = "."
-		}
+	case follow || cp == "/":
 		fd, oerr := r.open(cp, unix.O_PATH)
 		if oerr != nil {
 			return oerr
@@ -52,7 +58,7 @@ func (r *Root) Tar(ctx context.Context, p string, w io.Writer, opts TarOptions) 
 		if oerr != nil {
 			return oerr
 		}
-		err = t.entry(dfd, base, cp, base, 0)
+		err = t.entry(dfd, base, cp, name, 0)
 		unix.Close(dfd)
 	}
 	if err != nil {

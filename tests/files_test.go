@@ -250,6 +250,22 @@ func TestLodgeFileVerbs(t *testing.T) {
 		t.Errorf("docker cp into a read-only root: %s", r)
 	}
 	s.must(docker, "cp", in, "ro:/v/into-volume")
+	// Stopped, its volume is still reached by its path in the container,
+	// both ways; its read-only root is not written.
+	s.must(docker, "stop", "-t", "0", "ro")
+	s.must(docker, "cp", in, "ro:/v/while-stopped")
+	if r := s.run(docker, "cp", in, "ro:/tmp/"); r.code == 0 {
+		t.Errorf("docker cp into a stopped read-only root: %s", r)
+	}
+	out := filepath.Join(s.home, "vout")
+	os.MkdirAll(out, 0o755)
+	os.Chown(out, s.u.uid, s.u.gid)
+	s.must(docker, "cp", "ro:/v", out)
+	for _, f := range []string{"renamed", "into-volume", "while-stopped"} {
+		if b, err := os.ReadFile(filepath.Join(out, "v", f)); err != nil || string(b) != "lodge\n" {
+			t.Errorf("docker cp of a stopped container's volume: %s: %q %v", f, b, err)
+		}
+	}
 	s.must("lodge", "rm", "-f", "w1", "ro")
 	s.must("lodge", "volume", "rm", "v2")
 	s.must("lodge", "volume", "prune", "-af")
