@@ -16,9 +16,6 @@ func (s *Server) addAbsentRoutes(noNetworks bool) {
 			return errdefs.NotFoundf("network %s not found", r.PathValue("id"))
 		})
 	}
-	s.handle("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request) error {
-		return errdefs.NotFoundf("get %s: no such volume", r.PathValue("name"))
-	})
 	s.handle("GET /plugins/{name}/json", func(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.NotFoundf("plugin %q not found", r.PathValue("name"))
 	})

@@ -224,13 +224,18 @@ func streamJSON(w http.ResponseWriter, f func(p *image.Progress) error) error {
 
 // lazyWriter sends the 200 and headers on the first write.
 type lazyWriter struct {
-	w       http.ResponseWriter
-	started bool
+	w           http.ResponseWriter
+	started     bool
+	contentType string // "" is JSON
 }
 
 func (l *lazyWriter) start() {
 	l.started = true
-	l.w.Header().Set("Content-Type", "application/json")
+	ct := l.contentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	l.w.Header().Set("Content-Type", ct)
 	l.w.WriteHeader(http.StatusOK)
 }
 

@@ -31,6 +31,10 @@ type Backends struct {
 	Exec       ExecBackend
 	Images     ImageBackend
 	Networks   NetworkBackend
+	Volumes    VolumeBackend
+	Files      FilesBackend
+	Commit     CommitBackend
+	DiskUsage  DiskUsageBackend
 }
 
 // NewServer builds the router.
@@ -50,6 +54,18 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Networks != nil {
 		s.addNetworkRoutes(b.Networks)
+	}
+	if b.Volumes != nil {
+		s.addVolumeRoutes(b.Volumes)
+	}
+	if b.Files != nil {
+		s.addFileRoutes(b.Files)
+	}
+	if b.Commit != nil {
+		s.addCommitRoutes(b.Commit)
+	}
+	if b.DiskUsage != nil {
+		s.addDiskUsageRoutes(b.DiskUsage)
 	}
 	s.addAbsentRoutes(b.Networks == nil)
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {

@@ -63,11 +63,17 @@ func mergeImageConfig(req *container.Config, img *v1.Image) *container.Config {
 		}
 		c.Labels = labels
 	}
-	if len(ic.Volumes) > 0 && c.Volumes == nil {
-		c.Volumes = map[string]struct{}{}
+	if len(ic.Volumes) > 0 {
+		// The image's VOLUMEs and the request's (-v /path), together: the
+		// docker CLI sends an empty map, not none.
+		vols := map[string]struct{}{}
 		for k := range ic.Volumes {
-			c.Volumes[k] = struct{}{}
+			vols[k] = struct{}{}
 		}
+		for k := range c.Volumes {
+			vols[k] = struct{}{}
+		}
+		c.Volumes = vols
 	}
 	return &c
 }

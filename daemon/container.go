@@ -27,8 +27,11 @@ type Container struct {
 	Config           *container.Config
 	HostConfig       *container.HostConfig
 	NetworkingConfig *network.NetworkingConfig
-	State            ContainerState
-	RestartCount     int
+	// MountPoints are its binds, volumes and tmpfs mounts, settled at
+	// create.
+	MountPoints  []MountPoint `json:",omitempty"`
+	State        ContainerState
+	RestartCount int
 	// HasBeenStartedBefore and ManualStop drive restart policies.
 	HasBeenStartedBefore bool
 	ManualStop           bool

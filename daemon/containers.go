@@ -64,6 +64,8 @@ type ContainersConfig struct {
 	// Networks gives bridge-mode containers their networks; nil for
 	// loopback only.
 	Networks *Networks
+	// Volumes keeps the named and anonymous volumes; nil leaves them 501.
+	Volumes *Volumes
 }
 
 // Containers owns every container: their records, names and lifecycles. It
@@ -101,6 +103,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 		}
 		s.byID[c.ID] = c
 		s.names[c.Name] = c.ID
+		s.refVolumes(c)
 		if c.running() {
 			ctl := runtime.NewCtl(s.sockDir(c.ID))
 			_, alive, err := ctl.Running()
@@ -192,7 +195,17 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 		State:  ContainerState{Status: container.StateCreated},
 		exitCh: make(chan struct{}), removedCh: make(chan struct{}),
 	}
+	if c.MountPoints, err = s.settleMounts(id, merged, hc); err != nil {
+		release()
+		return container.CreateResponse{}, err
+	}
+	releaseVolumes := func() {
+		if s.Volumes != nil {
+			s.Volumes.release(id, volumeNames(c.MountPoints), true)
+		}
+	}
 	if err := os.MkdirAll(s.dir(id), 0o700); err != nil {
+		releaseVolumes()
 		release()
 		return container.CreateResponse{}, err
 	}
@@ -202,6 +215,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	}
 	if err := s.Rootfs.CreateRootfs(id, imageID, uidMap, gidMap); err != nil {
 		os.RemoveAll(s.dir(id))
+		releaseVolumes()
 		release()
 		return container.CreateResponse{}, fmt.Errorf("creating the container's filesystem: %w", err)
 	}
@@ -211,6 +225,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err != nil {
 		s.Rootfs.RemoveRootfs(id)
 		os.RemoveAll(s.dir(id))
+		releaseVolumes()
 		release()
 		return container.CreateResponse{}, err
 	}
@@ -276,7 +291,7 @@ func (s *Containers) Start(ctx context.Context, ref string) error {
 		// --rm: a container that could not start goes too; the client
 		// waits for its removal.
 		go func() {
-			if err := s.Remove(context.Background(), c.ID, RemoveOptions{Force: true}); err != nil {
+			if err := s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil {
 				s.Log.Warn("auto-remove after a failed start", "id", c.ID, "err", err)
 			}
 		}()
@@ -399,7 +414,7 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 	c.mu.Unlock()
 	switch {
 	case autoRemove:
-		if err := s.Remove(context.Background(), c.ID, RemoveOptions{}); err != nil {
+		if err := s.Remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
 			s.Log.Warn("auto-remove failed", "id", c.ID, "err", err)
 		}
 	case restart:
@@ -543,6 +558,9 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		delete(s.names, c.Name)
 	}
 	s.mu.Unlock()
+	if s.Volumes != nil {
+		s.Volumes.release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
+	}
 	c.mu.Lock()
 	close(c.removedCh)
 	for _, p := range c.pending {

@@ -60,7 +60,7 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 		Platform:        "linux",
 		ExecIDs:         nil,
 		HostConfig:      &hc,
-		Mounts:          mountPoints(c),
+		Mounts:          s.mountPointViews(c),
 		Config:          &cfg,
 		NetworkSettings: s.networkSettings(c),
 	}, nil
@@ -71,26 +71,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-func mountPoints(c *Container) []container.MountPoint {
-	out := []container.MountPoint{}
-	for _, b := range c.HostConfig.Binds {
-		parts := strings.Split(b, ":")
-		if len(parts) < 2 {
-			continue
-		}
-		mp := container.MountPoint{Type: "bind", Source: parts[0], Destination: parts[1], RW: true, Propagation: "rprivate"}
-		if len(parts) == 3 {
-			mp.Mode = parts[2]
-			mp.RW = !strings.Contains(parts[2], "ro")
-		}
-		out = append(out, mp)
-	}
-	for _, m := range c.HostConfig.Mounts {
-		out = append(out, container.MountPoint{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly})
-	}
-	return out
 }
 
 // ListOptions are GET /containers/json's.
@@ -188,7 +168,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		Labels:  c.Config.Labels,
 		State:   status,
 		Status:  statusText(c),
-		Mounts:  mountPoints(c),
+		Mounts:  s.mountPointViews(c),
 	}
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -119,87 +118,17 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		opts.Args = append([]string{initInContainer, "--"}, opts.Args...)
 		opts.Mounts = append(opts.Mounts, runtime.Mount{Type: "bind", Source: s.InitPath, Destination: initInContainer, ReadOnly: true})
 	}
-	for _, b := range hc.Binds {
-		m, err := parseBind(b)
-		if err != nil {
-			return nil, err
-		}
-		opts.Mounts = append(opts.Mounts, m)
+	ms, err := s.runtimeMounts(c, rootfs)
+	if err != nil {
+		return nil, err
 	}
-	for _, m := range hc.Mounts {
-		mm, err := convertMount(m)
-		if err != nil {
-			return nil, err
-		}
-		opts.Mounts = append(opts.Mounts, mm)
-	}
+	opts.Mounts = append(opts.Mounts, ms...)
 	return runtime.Spec(opts)
 }
 
 // initInContainer is where --init's binary is mounted: Docker's path, so
 // what looks for docker-init finds it.
 const initInContainer = "/sbin/docker-init"
-
-// parseBind reads a -v host:container[:opts] bind. Named volumes are not
-// built yet.
-func parseBind(b string) (runtime.Mount, error) {
-	parts := strings.Split(b, ":")
-	if len(parts) < 2 || len(parts) > 3 {
-		return runtime.Mount{}, errdefs.InvalidArgumentf("invalid volume specification: '%s'", b)
-	}
-	src, dst := parts[0], parts[1]
-	if !filepath.IsAbs(src) {
-		return runtime.Mount{}, errdefs.NotImplementedf("named volumes are not implemented yet: '%s'", b)
-	}
-	m := runtime.Mount{Type: "bind", Source: src, Destination: dst}
-	if len(parts) == 3 {
-		for _, o := range strings.Split(parts[2], ",") {
-			switch o {
-			case "ro":
-				m.ReadOnly = true
-			case "rw", "z", "Z", "":
-			case "shared", "rshared", "slave", "rslave", "private", "rprivate":
-				m.Options = append(m.Options, o)
-			default:
-				return runtime.Mount{}, errdefs.InvalidArgumentf("invalid mode: %s", o)
-			}
-		}
-	}
-	return m, checkBindSource(src)
-}
-
-// convertMount reads a --mount. Volumes are not built yet.
-func convertMount(m mount.Mount) (runtime.Mount, error) {
-	if !filepath.IsAbs(m.Target) {
-		return runtime.Mount{}, errdefs.InvalidArgumentf("invalid mount config: mount path must be absolute: %q", m.Target)
-	}
-	switch m.Type {
-	case mount.TypeBind:
-		if !filepath.IsAbs(m.Source) {
-			return runtime.Mount{}, errdefs.InvalidArgumentf("invalid mount config for type \"bind\": invalid mount path: '%s' mount path must be absolute", m.Source)
-		}
-		if _, err := os.Stat(m.Source); err != nil {
-			return runtime.Mount{}, errdefs.InvalidArgumentf("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source)
-		}
-		rm := runtime.Mount{Type: "bind", Source: m.Source, Destination: m.Target, ReadOnly: m.ReadOnly}
-		if m.BindOptions != nil && m.BindOptions.Propagation != "" {
-			rm.Options = append(rm.Options, string(m.BindOptions.Propagation))
-		}
-		return rm, checkBindSource(m.Source)
-	case mount.TypeTmpfs:
-		rm := runtime.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, ReadOnly: m.ReadOnly}
-		if o := m.TmpfsOptions; o != nil {
-			if o.SizeBytes > 0 {
-				rm.Options = append(rm.Options, fmt.Sprintf("size=%d", o.SizeBytes))
-			}
-			if o.Mode != 0 {
-				rm.Options = append(rm.Options, fmt.Sprintf("mode=%o", o.Mode))
-			}
-		}
-		return rm, nil
-	}
-	return runtime.Mount{}, errdefs.NotImplementedf("mount type %q is not implemented yet", m.Type)
-}
 
 // checkBindSource refuses a bind source the user cannot read, with a clear
 // message (Docker would create a missing one; lodge, too).
@@ -210,8 +139,13 @@ func checkBindSource(src string) error {
 		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s: %v", src, err)
 	}
 	f, err := os.Open(src)
+	if os.IsPermission(err) {
+		// Not the words "permission denied": the docker CLI turns those
+		// into exit code 126, as if the command could not run.
+		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s is not readable by you", src)
+	}
 	if err != nil {
-		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s is not readable: %v", src, err)
+		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s: %v", src, err)
 	}
 	f.Close()
 	return nil

@@ -400,7 +400,14 @@ func applyChange(c *dockerspec.DockerOCIImageConfig, change string) error {
 		if c.Volumes == nil {
 			c.Volumes = map[string]struct{}{}
 		}
-		for _, v := range list() {
+		// VOLUME /a /b is a list of paths, not a shell command.
+		vols := strings.Fields(arg)
+		if strings.HasPrefix(arg, "[") {
+			if err := json.Unmarshal([]byte(arg), &vols); err != nil {
+				return errdefs.InvalidArgumentf("VOLUME %s: %v", arg, err)
+			}
+		}
+		for _, v := range vols {
 			c.Volumes[v] = struct{}{}
 		}
 	default:

@@ -72,9 +72,9 @@ func TestDockerCLIVersionAndInfo(t *testing.T) {
 	}
 
 	// What is not built answers 501 with a clear message, never a fake success.
-	vl := s.run(docker, "volume", "ls")
-	if vl.code == 0 || !strings.Contains(vl.stderr, "lodge does not implement GET /volumes") {
-		t.Errorf("docker volume ls against an engine without volumes: %s", vl)
+	vl := s.run(docker, "swarm", "init")
+	if vl.code == 0 || !strings.Contains(vl.stderr, "lodge does not implement POST /swarm/init") {
+		t.Errorf("docker swarm init against an engine without swarm: %s", vl)
 	}
 }
 

@@ -256,14 +256,7 @@ func containerCmd(a *app) *cobra.Command {
 			if err != nil {
 				return a.explain(err)
 			}
-			if len(res.Report.ContainersDeleted) > 0 {
-				fmt.Fprintln(a.out, "Deleted Containers:")
-				for _, id := range res.Report.ContainersDeleted {
-					fmt.Fprintln(a.out, id)
-				}
-				fmt.Fprintln(a.out)
-			}
-			fmt.Fprintf(a.out, "Total reclaimed space: %s\n", humanSize(int64(res.Report.SpaceReclaimed)))
+			printPruned(a.out, "Deleted Containers:", res.Report.ContainersDeleted, res.Report.SpaceReclaimed)
 			return nil
 		},
 	}

@@ -60,7 +60,8 @@ func main() {
 		restartCmd(a), killCmd(a), waitCmd(a), renameCmd(a), topCmd(a), inspectCmd(a), attachCmd(a), containerCmd(a),
 		pullCmd(a), pushCmd(a), imagesCmd(a), tagCmd(a), rmiCmd(a), loadCmd(a), saveCmd(a),
 		historyCmd(a), importCmd(a), imageCmd(a), loginCmd(a), logoutCmd(a),
-		networkCmd(a), portCmd(a))
+		networkCmd(a), portCmd(a),
+		volumeCmd(a), cpCmd(a), diffCmd(a), exportCmd(a), commitCmd(a), systemCmd(a))
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		var exit exitError
 		if errors.As(err, &exit) {

@@ -79,6 +79,7 @@ type services struct {
 	images     *daemon.Images
 	containers *daemon.Containers
 	networks   *daemon.Networks
+	volumes    *daemon.Volumes
 }
 
 // startServices opens the store and loads images and containers.
@@ -119,17 +120,21 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if err != nil {
 		return nil, err
 	}
+	vols, err := daemon.NewVolumes(filepath.Join(dataRoot, "volumes"), log)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
-		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw,
+		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
 	})
 	if err != nil {
 		return nil, err
 	}
 	nw.SetContainers(ctx, cs)
-	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs, networks: nw}, nil
+	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs, networks: nw, volumes: vols}, nil
 }
 
 // findInit picks the binary --init runs as pid 1: daemon.json's init-path,

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/volume"
+
+	"github.com/lodge-containers/lodge/daemon"
+)
+
+// The volume routes over the real volume service in a temp dir: statuses
+// and bodies as the docker CLI reads them.
+func TestVolumeRoutes(t *testing.T) {
+	vols, err := daemon.NewVolumes(t.TempDir(), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewServer(Backends{Volumes: vols}, quiet()))
+	defer srv.Close()
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tt := range []struct {
+		method, path, body string
+		status             int
+		bodyHas            string
+	}{
+		{"POST", "/v1.51/volumes/create", `{"Name":"data","Labels":{"team":"a"}}`, 201, `"Mountpoint":`},
+		{"POST", "/volumes/create", `{"Name":"data"}`, 201, `"team":"a"`}, // the existing one
+		{"POST", "/volumes/create", `{"Name":"../etc"}`, 400, "invalid characters"},
+		{"POST", "/volumes/create", `{"Name":"x\u0000y"}`, 400, "invalid characters"},
+		{"POST", "/volumes/create", `{"Name":"n","Driver":"nfs"}`, 501, "only the local driver"},
+		{"POST", "/volumes/create", `{"Name":"nv","DriverOpts":{"type":"nfs","device":":/x"}}`, 501, "nfs"},
+		{"POST", "/volumes/create", `{"Name":"bad","DriverOpts":{"type":"tmpfs","o":"size=1m,exec"}}`, 400, "not one lodge passes on"},
+		{"POST", "/volumes/create", `{"Name":"tv","DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=1m"}}`, 201, `"type":"tmpfs"`},
+		{"POST", "/volumes/create", `not json`, 400, "invalid JSON"},
+		{"GET", "/volumes/data", "", 200, `"Driver":"local"`},
+		{"GET", "/volumes/missing", "", 404, "no such volume"},
+		{"GET", "/volumes?filters=" + url.QueryEscape(`{"label":{"team=a":true}}`), "", 200, `"Name":"data"`},
+		{"GET", "/volumes?filters=" + url.QueryEscape(`{"bogus":{"x":true}}`), "", 400, "invalid filter"},
+		{"GET", "/volumes?filters=" + url.QueryEscape(`{"dangling":{"maybe":true}}`), "", 400, "invalid filter"},
+		{"POST", "/volumes/prune", "", 200, `"VolumesDeleted":[]`},
+		{"DELETE", "/volumes/missing", "", 404, "no such volume"},
+		{"DELETE", "/volumes/missing?force=1", "", 204, ""},
+		{"DELETE", "/volumes/data", "", 204, ""},
+		{"POST", "/volumes/prune?filters=" + url.QueryEscape(`{"all":{"true":true}}`), "", 200, `"VolumesDeleted":["tv"]`},
+	} {
+		status, body := do(tt.method, tt.path, tt.body)
+		if status != tt.status || !strings.Contains(body, tt.bodyHas) {
+			t.Errorf("%s %s: %d %s; want %d with %q", tt.method, tt.path, status, body, tt.status, tt.bodyHas)
+		}
+	}
+	_, body := do("GET", "/volumes", "")
+	var list volume.ListResponse
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Volumes) != 0 || list.Warnings == nil {
+		t.Errorf("list after removals: %s %v", body, err)
+	}
+}

@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"strings"
+
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/image"
+)
+
+// CommitRequest is POST /commit's.
+type CommitRequest struct {
+	Container string
+	Ref       string // repo[:tag], or ""
+	Author    string
+	Comment   string
+	Changes   []string
+	// Config, when given, replaces the container's config as the image's.
+	Config *container.Config
+}
+
+// Commit makes an image of a container's filesystem and config. The
+// container is not paused: a container writing meanwhile may leave a
+// file half-written in the image.
+func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) {
+	s := i.Containers
+	c, err := s.Get(req.Container)
+	if err != nil {
+		return "", err
+	}
+	lr, ok := s.Rootfs.(LayerReader)
+	if !ok {
+		return "", errdefs.NotImplementedf("this storage cannot commit a container")
+	}
+	c.mu.Lock()
+	cfg := *c.Config
+	imageID := c.ImageID
+	createdBy := strings.Join(append([]string{c.Path}, c.Args...), " ")
+	c.mu.Unlock()
+	if o := req.Config; o != nil {
+		// What the request sets wins; the rest is the container's.
+		if len(o.Cmd) > 0 {
+			cfg.Cmd = o.Cmd
+		}
+		if len(o.Entrypoint) > 0 {
+			cfg.Entrypoint = o.Entrypoint
+		}
+		if len(o.Env) > 0 {
+			cfg.Env = mergeImageConfig(&container.Config{Env: o.Env}, &ocispec.Image{Config: ocispec.ImageConfig{Env: cfg.Env}}).Env
+		}
+		if o.WorkingDir != "" {
+			cfg.WorkingDir = o.WorkingDir
+		}
+		if o.User != "" {
+			cfg.User = o.User
+		}
+		if len(o.Labels) > 0 {
+			labels := map[string]string{} // not the record's own map
+			for k, v := range cfg.Labels {
+				labels[k] = v
+			}
+			for k, v := range o.Labels {
+				labels[k] = v
+			}
+			cfg.Labels = labels
+		}
+	}
+	diff, err := lr.Diff(c.ID)
+	if err != nil {
+		return "", err
+	}
+	// The store holds its layers locked while a diff is open, and the
+	// commit must put a layer: the diff is closed before the reader ends,
+	// and image.Commit reads it all before it stores anything.
+	pr, pw := io.Pipe()
+	go func() {
+		err := filterLayer(pw, diff)
+		diff.Close()
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	id, err := i.Service.Commit(ctx, image.CommitOptions{
+		Parent: imageID, Diff: pr, Config: imageConfig(&cfg), Changes: req.Changes,
+		Ref: req.Ref, Author: req.Author, Comment: req.Comment, CreatedBy: createdBy,
+	})
+	if err != nil {
+		return "", err
+	}
+	return "sha256:" + id, nil
+}
+
+// imageConfig is the part of a container's config an image keeps.
+func imageConfig(c *container.Config) dockerspec.DockerOCIImageConfig {
+	out := dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{
+		User: c.User, Env: c.Env, Entrypoint: c.Entrypoint, Cmd: c.Cmd, WorkingDir: c.WorkingDir,
+		Labels: c.Labels, StopSignal: c.StopSignal,
+	}}
+	if len(c.ExposedPorts) > 0 {
+		out.ExposedPorts = map[string]struct{}{}
+		for p := range c.ExposedPorts {
+			out.ExposedPorts[p.String()] = struct{}{}
+		}
+	}
+	if len(c.Volumes) > 0 {
+		out.Volumes = c.Volumes
+	}
+	if len(c.Shell) > 0 {
+		out.Shell = c.Shell
+	}
+	return out
+}

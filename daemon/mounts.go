@@ -1,0 +1,293 @@
+package daemon
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
+)
+
+// settleMounts turns a new container's -v, --mount and VOLUMEs (its own and
+// its image's) into its mount points, making and referencing the volumes
+// they name. On error nothing stays referenced.
+func (s *Containers) settleMounts(id string, cfg *container.Config, hc *container.HostConfig) (mps []MountPoint, err error) {
+	for _, b := range hc.Binds {
+		mp, err := parseVolumeSpec(b)
+		if err != nil {
+			return nil, err
+		}
+		mps = append(mps, mp)
+	}
+	for _, m := range hc.Mounts {
+		mp, err := parseMount(m)
+		if err != nil {
+			return nil, err
+		}
+		if mp.Type == mount.TypeBind {
+			// --mount does not create a missing source, -v does.
+			if _, err := os.Stat(mp.Source); err != nil {
+				return nil, errdefs.InvalidArgumentf("invalid mount config for type \"bind\": bind source path does not exist: %s", mp.Source)
+			}
+		}
+		mps = append(mps, mp)
+	}
+	seen := map[string]bool{}
+	for _, mp := range mps {
+		if seen[mp.Destination] {
+			return nil, errdefs.InvalidArgumentf("Duplicate mount point: %s", mp.Destination)
+		}
+		seen[mp.Destination] = true
+	}
+	// VOLUMEs nobody mounted anything on get anonymous volumes.
+	var anon []string
+	for dst := range cfg.Volumes {
+		if checkDestination(&dst) != nil {
+			return nil, errdefs.InvalidArgumentf("invalid volume %q: it must be an absolute path other than /", dst)
+		}
+		if !seen[dst] {
+			seen[dst] = true
+			anon = append(anon, dst)
+		}
+	}
+	sort.Strings(anon)
+	for _, dst := range anon {
+		mps = append(mps, MountPoint{Type: mount.TypeVolume, Destination: dst})
+	}
+	for _, mp := range mps {
+		if mp.Type == mount.TypeBind {
+			if err := checkBindSource(mp.Source); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var acquired []string
+	defer func() {
+		if err != nil && s.Volumes != nil {
+			s.Volumes.release(id, acquired, true)
+		}
+	}()
+	for i := range mps {
+		mp := &mps[i]
+		if mp.Type != mount.TypeVolume {
+			continue
+		}
+		if s.Volumes == nil {
+			return nil, errdefs.NotImplementedf("volumes are not available in this daemon")
+		}
+		opts := VolumeCreate{}
+		if mp.Volume != nil {
+			opts = *mp.Volume
+		}
+		rec, err := s.Volumes.acquire(mp.Name, opts, id)
+		if err != nil {
+			return nil, err
+		}
+		mp.Name = rec.Name
+		acquired = append(acquired, rec.Name)
+	}
+	return mps, nil
+}
+
+// volumeNames are the volumes a container's mounts name.
+func volumeNames(mps []MountPoint) []string {
+	var out []string
+	for _, mp := range mps {
+		if mp.Type == mount.TypeVolume && mp.Name != "" {
+			out = append(out, mp.Name)
+		}
+	}
+	return out
+}
+
+// runtimeMounts gives the runtime a container's mounts. The first start
+// fills each empty volume with what the image has at its destination
+// (Docker's copy-up), unless the mount says nocopy. Callers hold c.mu.
+func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount, error) {
+	if c.MountPoints == nil && len(c.HostConfig.Binds)+len(c.HostConfig.Mounts) > 0 {
+		// A record from before mounts were settled at create.
+		mps, err := s.settleMounts(c.ID, &container.Config{}, c.HostConfig)
+		if err != nil {
+			return nil, err
+		}
+		c.MountPoints = mps
+	}
+	var out []runtime.Mount
+	for _, mp := range c.MountPoints {
+		rm := runtime.Mount{Type: "bind", Source: mp.Source, Destination: mp.Destination, ReadOnly: mp.ReadOnly}
+		switch mp.Type {
+		case mount.TypeBind:
+			if mp.Propagation != "" {
+				rm.Options = []string{mp.Propagation}
+			}
+		case mount.TypeVolume:
+			if s.Volumes == nil {
+				return nil, errdefs.NotImplementedf("volumes are not available in this daemon")
+			}
+			src, fresh, err := s.Volumes.source(mp.Name)
+			if err != nil {
+				return nil, err
+			}
+			if fresh && !mp.NoCopy && !c.HasBeenStartedBefore {
+				if err := copyUp(rootfs, mp.Destination, src); err != nil {
+					return nil, errdefs.Class(errdefs.ErrInvalidArgument, err)
+				}
+			}
+			rm.Source = src
+		case mount.TypeTmpfs:
+			rm = runtime.Mount{Type: "tmpfs", Source: "tmpfs", Destination: mp.Destination, ReadOnly: mp.ReadOnly, Options: mp.Options}
+		default:
+			return nil, errdefs.NotImplementedf("mount type %q is not implemented", mp.Type)
+		}
+		out = append(out, rm)
+	}
+	return out, nil
+}
+
+// mountPointViews are a container's mounts in Docker's inspect shape.
+func (s *Containers) mountPointViews(c *Container) []container.MountPoint {
+	out := []container.MountPoint{}
+	for _, mp := range c.MountPoints {
+		v := container.MountPoint{Type: mp.Type, Name: mp.Name, Source: mp.Source, Destination: mp.Destination,
+			RW: !mp.ReadOnly, Mode: mp.Mode, Propagation: mount.Propagation(mp.Propagation)}
+		switch mp.Type {
+		case mount.TypeVolume:
+			v.Driver = LocalDriver
+			if s.Volumes != nil {
+				v.Source = filepath.Join(s.Volumes.dir(mp.Name), "_data")
+			}
+			if v.Mode == "" {
+				v.Mode = "z"
+			}
+		case mount.TypeBind:
+			if v.Propagation == "" {
+				v.Propagation = mount.PropagationRPrivate
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// copyUp copies what the container's root has at dst into the volume
+// directory vol, owners, modes and times kept. dst is resolved inside the
+// root, so an image's symlink cannot make lodged read outside it.
+func copyUp(rootfs, dst, vol string) error {
+	src, err := securejoin.SecureJoin(rootfs, dst)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil || !fi.IsDir() {
+		return err
+	}
+	links := map[uint64]string{}
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(vol, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return copyOwnership(target, fi)
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case fi.IsDir():
+			if err := os.Mkdir(target, 0o700); err != nil {
+				return err
+			}
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(l, target); err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			if st != nil && st.Nlink > 1 {
+				if first, ok := links[st.Ino]; ok {
+					return os.Link(first, target)
+				}
+				links[st.Ino] = target
+			}
+			if err := copyFile(p, target); err != nil {
+				return err
+			}
+		case fi.Mode()&fs.ModeNamedPipe != 0:
+			if err := unix.Mkfifo(target, 0o600); err != nil {
+				return err
+			}
+		default:
+			return nil // devices and sockets cannot be made in a user namespace
+		}
+		return copyOwnership(target, fi)
+	})
+	if err != nil {
+		return errors.New("copying the image's " + dst + " into its volume: " + err.Error())
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// copyOwnership gives path fi's owner, mode and times. An owner the user
+// namespace does not map (a single-id map) is left as it is.
+func copyOwnership(path string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok {
+		if err := os.Lchown(path, int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.EPERM) {
+			return err
+		}
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil
+	}
+	if err := os.Chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return err
+	}
+	return os.Chtimes(path, fi.ModTime(), fi.ModTime())
+}
+
+// refVolumes records a loaded container's volumes as in use.
+func (s *Containers) refVolumes(c *Container) {
+	if s.Volumes == nil {
+		return
+	}
+	for _, n := range volumeNames(c.MountPoints) {
+		s.Volumes.ref(n, c.ID)
+	}
+}

@@ -1,0 +1,573 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/volume"
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// LocalDriver is the only volume driver lodge has: directories under the
+// data root, or a bind or tmpfs named by driver options.
+const LocalDriver = "local"
+
+// anonymousLabel marks volumes made for a container's unnamed mount, as
+// Docker marks them; prune without all=true removes only these.
+const anonymousLabel = "com.docker.volume.anonymous"
+
+// volumeRecord is what is kept of a volume, in <root>/<name>/volume.json.
+type volumeRecord struct {
+	Name      string
+	Driver    string
+	Labels    map[string]string `json:",omitempty"`
+	Options   map[string]string `json:",omitempty"`
+	CreatedAt time.Time
+}
+
+func (v *volumeRecord) anonymous() bool {
+	_, ok := v.Labels[anonymousLabel]
+	return ok
+}
+
+// Volumes owns the named volumes under <data-root>/volumes and knows which
+// containers use each. It is safe for concurrent use.
+//
+// A volume's state is its directory: <name>/volume.json written atomically
+// after <name>/_data exists, so a crash mid-create leaves a directory
+// without a record, which the next start removes; removal renames the
+// directory away first, so a crash mid-removal never leaves half a volume
+// that still lists.
+type Volumes struct {
+	root string
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	vols map[string]*volumeRecord
+	// users are the containers (IDs) that reference a volume, running or
+	// not: Docker refuses to remove a volume any container names.
+	users map[string]map[string]bool
+}
+
+// NewVolumes opens (creating) the volume store under root.
+func NewVolumes(root string, log *slog.Logger) (*Volumes, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	v := &Volumes{root: root, log: log, vols: map[string]*volumeRecord{}, users: map[string]map[string]bool{}}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		dir := filepath.Join(root, e.Name())
+		if strings.HasPrefix(e.Name(), ".") { // a removal or create a crash cut short
+			os.RemoveAll(dir)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "volume.json"))
+		if errors.Is(err, fs.ErrNotExist) {
+			log.Warn("removing a volume whose creation did not finish", "name", e.Name())
+			os.RemoveAll(dir)
+			continue
+		}
+		var rec volumeRecord
+		if err == nil {
+			err = json.Unmarshal(b, &rec)
+		}
+		if err != nil || rec.Name != e.Name() {
+			log.Warn("skipping unreadable volume record", "name", e.Name(), "err", err)
+			continue
+		}
+		v.vols[rec.Name] = &rec
+	}
+	return v, nil
+}
+
+// VolumeCreate is what a new volume is made from.
+type VolumeCreate struct {
+	Name       string // "" makes an anonymous volume with a random name
+	Driver     string
+	DriverOpts map[string]string
+	Labels     map[string]string
+}
+
+// Create makes a volume, or returns the one of that name that exists, as
+// Docker does.
+func (v *Volumes) Create(ctx context.Context, req VolumeCreate) (volume.Volume, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	rec, err := v.createLocked(req)
+	if err != nil {
+		return volume.Volume{}, err
+	}
+	return v.view(rec, false), nil
+}
+
+func (v *Volumes) createLocked(req VolumeCreate) (*volumeRecord, error) {
+	if req.Driver == "" {
+		req.Driver = LocalDriver
+	}
+	if req.Driver != LocalDriver {
+		return nil, errdefs.NotImplementedf("volume driver %q: lodge has only the local driver", req.Driver)
+	}
+	if err := checkLocalOptions(req.DriverOpts); err != nil {
+		return nil, err
+	}
+	if req.Name == "" {
+		req.Name = randomHex()
+		if req.Labels == nil {
+			req.Labels = map[string]string{}
+		}
+		req.Labels[anonymousLabel] = ""
+	} else if !nameRE.MatchString(req.Name) {
+		return nil, errdefs.InvalidArgumentf("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", req.Name)
+	}
+	if rec, ok := v.vols[req.Name]; ok {
+		return rec, nil
+	}
+	rec := &volumeRecord{Name: req.Name, Driver: req.Driver, Labels: req.Labels, Options: req.DriverOpts, CreatedAt: time.Now().UTC()}
+	// Made under a hidden name and renamed into place: a crash leaves a
+	// dot-directory the next start removes.
+	tmp := filepath.Join(v.root, ".new-"+rec.Name)
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(filepath.Join(tmp, "_data"), 0o755); err != nil {
+		return nil, err
+	}
+	os.Chmod(tmp, 0o701) // the container's users reach _data through it
+	b, _ := json.MarshalIndent(rec, "", "  ")
+	if err := writeFileAtomic(filepath.Join(tmp, "volume.json"), b, 0o600); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	if err := os.Rename(tmp, v.dir(rec.Name)); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	v.vols[rec.Name] = rec
+	return rec, nil
+}
+
+// checkLocalOptions accepts what the local driver can make: nothing (a
+// directory), a bind (type=none, o=bind, device=PATH) or a tmpfs
+// (type=tmpfs, o=size=...,mode=...).
+func checkLocalOptions(o map[string]string) error {
+	if len(o) == 0 {
+		return nil
+	}
+	for k := range o {
+		switch k {
+		case "type", "device", "o", "size":
+		default:
+			return errdefs.InvalidArgumentf("invalid option: %q", k)
+		}
+	}
+	switch t := o["type"]; t {
+	case "tmpfs":
+		if _, err := tmpfsData(o); err != nil {
+			return err
+		}
+		return nil
+	case "none", "":
+		if !hasOpt(o["o"], "bind") {
+			return errdefs.InvalidArgumentf("local volume options: without a type, o must include bind (o=bind,device=PATH)")
+		}
+		dev := o["device"]
+		if !filepath.IsAbs(dev) {
+			return errdefs.InvalidArgumentf("local volume options: a bind needs an absolute device path, got %q", dev)
+		}
+		fi, err := os.Stat(dev)
+		if err != nil {
+			return errdefs.InvalidArgumentf("local volume options: bind device %s: %v", dev, err)
+		}
+		if !fi.IsDir() {
+			return errdefs.InvalidArgumentf("local volume options: bind device %s is not a directory", dev)
+		}
+		return nil
+	default:
+		return errdefs.NotImplementedf("local volume type %q: lodge makes bind (type=none,o=bind) and tmpfs volumes; a user namespace cannot mount %s", t, t)
+	}
+}
+
+func hasOpt(list, want string) bool {
+	for _, o := range strings.Split(list, ",") {
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+// tmpfsData is the mount data of a tmpfs volume: only the options tmpfs
+// knows, so that o cannot smuggle in anything else.
+func tmpfsData(o map[string]string) (string, error) {
+	var out []string
+	for _, opt := range strings.Split(o["o"], ",") {
+		if opt == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(opt, "=")
+		switch k {
+		case "size", "mode", "uid", "gid", "nr_inodes", "nr_blocks":
+			out = append(out, opt)
+		case "nosuid", "nodev", "noexec", "ro", "rw":
+		default:
+			return "", errdefs.InvalidArgumentf("tmpfs volume option %q is not one lodge passes on", opt)
+		}
+	}
+	if s := o["size"]; s != "" {
+		out = append(out, "size="+s)
+	}
+	return strings.Join(out, ","), nil
+}
+
+func randomHex() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (v *Volumes) dir(name string) string { return filepath.Join(v.root, name) }
+
+// view is a volume in Docker's shape. Callers hold v.mu.
+func (v *Volumes) view(rec *volumeRecord, usage bool) volume.Volume {
+	out := volume.Volume{
+		Name: rec.Name, Driver: rec.Driver, Labels: rec.Labels, Options: rec.Options, Scope: "local",
+		Mountpoint: filepath.Join(v.dir(rec.Name), "_data"), CreatedAt: rec.CreatedAt.Format(time.RFC3339),
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if out.Options == nil {
+		out.Options = map[string]string{}
+	}
+	if usage {
+		out.UsageData = &volume.UsageData{RefCount: int64(len(v.users[rec.Name])), Size: dirSize(out.Mountpoint)}
+	}
+	return out
+}
+
+// dirSize adds up the sizes of the files under dir (hard links counted
+// once per name, as du --apparent-size would not; near enough for df).
+func dirSize(dir string) int64 {
+	var total int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	return total
+}
+
+// Inspect returns one volume.
+func (v *Volumes) Inspect(ctx context.Context, name string) (volume.Volume, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	rec, ok := v.vols[name]
+	if !ok {
+		return volume.Volume{}, errdefs.NotFoundf("get %s: no such volume", name)
+	}
+	return v.view(rec, false), nil
+}
+
+// List returns the volumes the filters (dangling, name, label, driver)
+// let through, sorted by name.
+func (v *Volumes) List(ctx context.Context, filters map[string][]string) ([]volume.Volume, error) {
+	if err := checkVolumeFilters(filters, "dangling", "name", "label", "driver"); err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := []volume.Volume{}
+	for _, rec := range v.vols {
+		if v.matches(rec, filters) {
+			out = append(out, v.view(rec, false))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func checkVolumeFilters(f map[string][]string, allowed ...string) error {
+	for k := range f {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || k == a
+		}
+		if !ok {
+			return errdefs.InvalidArgumentf("invalid filter '%s'", k)
+		}
+	}
+	for _, d := range f["dangling"] {
+		switch d {
+		case "true", "1", "false", "0":
+		default:
+			return errdefs.InvalidArgumentf("invalid filter 'dangling=%s'", d)
+		}
+	}
+	return nil
+}
+
+// matches applies Docker's volume filters. Callers hold v.mu.
+func (v *Volumes) matches(rec *volumeRecord, f map[string][]string) bool {
+	for _, d := range f["dangling"] {
+		if (d == "true" || d == "1") != (len(v.users[rec.Name]) == 0) {
+			return false
+		}
+	}
+	if names := f["name"]; len(names) > 0 {
+		ok := false
+		for _, n := range names {
+			ok = ok || strings.Contains(rec.Name, n)
+		}
+		if !ok {
+			return false
+		}
+	}
+	if ds := f["driver"]; len(ds) > 0 {
+		ok := false
+		for _, d := range ds {
+			ok = ok || d == rec.Driver
+		}
+		if !ok {
+			return false
+		}
+	}
+	return labelsMatch(rec.Labels, f["label"]) && (len(f["label!"]) == 0 || !anyLabel(rec.Labels, f["label!"]))
+}
+
+// labelsMatch is true when every "key" or "key=value" is among labels.
+func labelsMatch(labels map[string]string, want []string) bool {
+	for _, l := range want {
+		k, val, hasV := strings.Cut(l, "=")
+		got, ok := labels[k]
+		if !ok || hasV && got != val {
+			return false
+		}
+	}
+	return true
+}
+
+func anyLabel(labels map[string]string, list []string) bool {
+	for _, l := range list {
+		if labelsMatch(labels, []string{l}) {
+			return true
+		}
+	}
+	return false
+}
+
+// Remove deletes a volume and its data. A volume a container uses is a
+// conflict; force only makes a missing volume no error.
+func (v *Volumes) Remove(ctx context.Context, name string, force bool) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.removeLocked(name, force)
+}
+
+func (v *Volumes) removeLocked(name string, force bool) error {
+	rec, ok := v.vols[name]
+	if !ok {
+		if force {
+			return nil
+		}
+		return errdefs.NotFoundf("get %s: no such volume", name)
+	}
+	if users := v.users[name]; len(users) > 0 {
+		var ids []string
+		for id := range users {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		return errdefs.Conflictf("remove %s: volume is in use - [%s]", name, strings.Join(ids, ", "))
+	}
+	dir := v.dir(rec.Name)
+	if rec.Options["type"] == "tmpfs" {
+		unix.Unmount(filepath.Join(dir, "_data"), unix.MNT_DETACH)
+	}
+	trash := filepath.Join(v.root, ".rm-"+rec.Name+"-"+randomHex()[:8])
+	if err := os.Rename(dir, trash); err != nil {
+		return fmt.Errorf("removing volume %s: %w", name, err)
+	}
+	delete(v.vols, name)
+	delete(v.users, name)
+	if err := os.RemoveAll(trash); err != nil {
+		v.log.Warn("volume data left behind", "path", trash, "err", err)
+	}
+	return nil
+}
+
+// Prune removes the volumes no container uses: anonymous ones only, unless
+// the filter all=true asks for named ones too (Docker 23's rule). Label
+// filters narrow it.
+func (v *Volumes) Prune(ctx context.Context, filters map[string][]string) (volume.PruneReport, error) {
+	if err := checkVolumeFilters(filters, "label", "label!", "all"); err != nil {
+		return volume.PruneReport{}, err
+	}
+	all := false
+	for _, a := range filters["all"] {
+		all = a == "true" || a == "1"
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	rep := volume.PruneReport{VolumesDeleted: []string{}}
+	for name, rec := range v.vols {
+		if len(v.users[name]) > 0 || !all && !rec.anonymous() {
+			continue
+		}
+		if !labelsMatch(rec.Labels, filters["label"]) || len(filters["label!"]) > 0 && anyLabel(rec.Labels, filters["label!"]) {
+			continue
+		}
+		size := dirSize(filepath.Join(v.dir(name), "_data"))
+		if err := v.removeLocked(name, false); err != nil {
+			v.log.Warn("prune: volume not removed", "name", name, "err", err)
+			continue
+		}
+		rep.VolumesDeleted = append(rep.VolumesDeleted, name)
+		rep.SpaceReclaimed += uint64(size)
+	}
+	sort.Strings(rep.VolumesDeleted)
+	return rep, nil
+}
+
+// Usage lists every volume with its size and reference count, for
+// /system/df.
+func (v *Volumes) Usage(ctx context.Context) []volume.Volume {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := []volume.Volume{}
+	for _, rec := range v.vols {
+		out = append(out, v.view(rec, true))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// acquire makes (when name is "", or unknown) and references a volume for
+// container id, in one step, so that no removal slips in between.
+func (v *Volumes) acquire(name string, opts VolumeCreate, id string) (*volumeRecord, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	opts.Name = name
+	rec, err := v.createLocked(opts)
+	if err != nil {
+		return nil, err
+	}
+	v.refLocked(rec.Name, id)
+	return rec, nil
+}
+
+// ref records that container id uses the volume name (if it exists).
+func (v *Volumes) ref(name, id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.vols[name]; ok {
+		v.refLocked(name, id)
+	}
+}
+
+func (v *Volumes) refLocked(name, id string) {
+	if v.users[name] == nil {
+		v.users[name] = map[string]bool{}
+	}
+	v.users[name][id] = true
+}
+
+// release drops container id's references; with removeAnonymous, the
+// anonymous volumes among names that nobody else uses go too.
+func (v *Volumes) release(id string, names []string, removeAnonymous bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, n := range names {
+		delete(v.users[n], id)
+		if len(v.users[n]) == 0 {
+			delete(v.users, n)
+		}
+		if rec, ok := v.vols[n]; ok && removeAnonymous && rec.anonymous() && len(v.users[n]) == 0 {
+			if err := v.removeLocked(n, true); err != nil {
+				v.log.Warn("anonymous volume not removed", "name", n, "err", err)
+			}
+		}
+	}
+}
+
+// dataPath is where the volume's files are, without mounting anything: a
+// stopped container's docker cp reaches them there.
+func (v *Volumes) dataPath(name string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if rec, ok := v.vols[name]; ok && rec.Options["device"] != "" && rec.Options["type"] != "tmpfs" {
+		return rec.Options["device"]
+	}
+	return filepath.Join(v.dir(name), "_data")
+}
+
+// source is where a container binds the volume from: its _data, a bind
+// volume's device, or a tmpfs mounted on _data the first time it is used.
+// fresh says whether the volume is still empty, for the copy-up.
+func (v *Volumes) source(name string) (src string, fresh bool, err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	rec, ok := v.vols[name]
+	if !ok {
+		return "", false, errdefs.NotFoundf("volume %s is gone", name)
+	}
+	data := filepath.Join(v.dir(name), "_data")
+	switch rec.Options["type"] {
+	case "tmpfs":
+		if !isMountPoint(data) {
+			opts, err := tmpfsData(rec.Options)
+			if err != nil {
+				return "", false, err
+			}
+			if err := unix.Mount("tmpfs", data, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+				return "", false, fmt.Errorf("mounting tmpfs volume %s: %w", name, err)
+			}
+		}
+	case "", "none":
+		if dev := rec.Options["device"]; dev != "" {
+			if _, err := os.Stat(dev); err != nil {
+				return "", false, errdefs.InvalidArgumentf("volume %s: bind device: %v", name, err)
+			}
+			return dev, false, nil
+		}
+	}
+	return data, isEmptyDir(data), nil
+}
+
+func isEmptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) == 0
+}
+
+// isMountPoint reports whether path is on a different mount than its
+// parent directory.
+func isMountPoint(path string) bool {
+	var a, b unix.Stat_t
+	if unix.Lstat(path, &a) != nil || unix.Lstat(filepath.Dir(path), &b) != nil {
+		return false
+	}
+	return a.Dev != b.Dev
+}

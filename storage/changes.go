@@ -1,0 +1,54 @@
+package storage
+
+import (
+	"io"
+
+	"github.com/moby/moby/api/types/container"
+	cstorage "go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
+)
+
+// Changes lists what container id changed against its image: added,
+// modified and deleted paths of its writable layer.
+func (s *Store) Changes(id string) ([]container.FilesystemChange, error) {
+	c, err := s.Container(id)
+	if err != nil {
+		return nil, err
+	}
+	chs, err := s.Store.Changes("", c.LayerID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]container.FilesystemChange, 0, len(chs))
+	for _, ch := range chs {
+		k := container.ChangeModify
+		switch ch.Kind {
+		case archive.ChangeAdd:
+			k = container.ChangeAdd
+		case archive.ChangeDelete:
+			k = container.ChangeDelete
+		}
+		out = append(out, container.FilesystemChange{Path: ch.Path, Kind: k})
+	}
+	return out, nil
+}
+
+// Diff is container id's writable layer as an uncompressed layer tar
+// (whiteouts for deletions), to commit as an image layer. Close it.
+func (s *Store) Diff(id string) (io.ReadCloser, error) {
+	c, err := s.Container(id)
+	if err != nil {
+		return nil, err
+	}
+	plain := archive.Uncompressed
+	return s.Store.Diff("", c.LayerID, &cstorage.DiffOptions{Compression: &plain})
+}
+
+// LayerSize is the size of container id's writable layer.
+func (s *Store) LayerSize(id string) (int64, error) {
+	c, err := s.Container(id)
+	if err != nil {
+		return 0, err
+	}
+	return s.Store.DiffSize("", c.LayerID)
+}

@@ -1,0 +1,275 @@
+package tests
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// userFile writes a file the session's user owns.
+func (s *session) userFile(path, content string) {
+	s.t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	os.Chown(path, s.u.uid, s.u.gid)
+}
+
+func tarNames(t *testing.T, b []byte) []string {
+	t.Helper()
+	var out []string
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading tar: %v", err)
+		}
+		out = append(out, h.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestCopyInAndOut(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "-d", "--name", "cc", "busybox", "sleep", "1000")
+	in := filepath.Join(s.home, "file")
+	s.userFile(in, "hello\n")
+
+	// In, to a running container: the user's file is root's inside.
+	s.must(docker, "cp", in, "cc:/tmp/")
+	if r := s.must(docker, "exec", "cc", "sh", "-c", "cat /tmp/file; stat -c '%u %a' /tmp/file"); r.stdout != "hello\n0 644\n" {
+		t.Errorf("docker cp in: %q", r.stdout)
+	}
+	// Out.
+	s.must(docker, "cp", "cc:/etc/hostname", ".")
+	host, _ := os.ReadFile(filepath.Join(s.home, "hostname"))
+	if want := s.must(docker, "exec", "cc", "hostname").stdout; string(host) != want {
+		t.Errorf("docker cp out: %q, want %q", host, want)
+	}
+	// A tar on stdin.
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	for _, f := range []struct{ name, body string }{{"a.txt", "A"}, {"dir/b.txt", "B"}} {
+		tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o600, Size: int64(len(f.body)), Uid: 1000, Gid: 1000})
+		tw.Write([]byte(f.body))
+	}
+	tw.Close()
+	cmd := s.command(t.Context(), docker, "cp", "-", "cc:/tmp")
+	cmd.Stdin = bytes.NewReader(tb.Bytes())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker cp - : %v %s", err, out)
+	}
+	if r := s.must(docker, "exec", "cc", "sh", "-c", "cat /tmp/a.txt /tmp/dir/b.txt; stat -c %u:%g /tmp/dir/b.txt"); r.stdout != "AB0:0\n" {
+		t.Errorf("docker cp -: %q", r.stdout)
+	}
+	// -a keeps the tar's owners.
+	cmd = s.command(t.Context(), docker, "cp", "-a", "-", "cc:/opt")
+	cmd.Stdin = bytes.NewReader(tb.Bytes())
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("docker cp into a missing directory: %s", out)
+	}
+	s.must(docker, "exec", "cc", "mkdir", "/opt")
+	cmd = s.command(t.Context(), docker, "cp", "-a", "-", "cc:/opt")
+	cmd.Stdin = bytes.NewReader(tb.Bytes())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker cp -a - : %v %s", err, out)
+	}
+	if r := s.must(docker, "exec", "cc", "stat", "-c", "%u:%g %a", "/opt/dir/b.txt"); r.stdout != "1000:1000 600\n" {
+		t.Errorf("docker cp -a - (owners from the tar): %q", r.stdout)
+	}
+
+	// A stopped container, both ways.
+	s.must(docker, "stop", "-t", "0", "cc")
+	s.userFile(in, "while stopped\n")
+	s.must(docker, "cp", in, "cc:/tmp/file2")
+	os.Remove(filepath.Join(s.home, "a.txt"))
+	s.must(docker, "cp", "cc:/tmp/a.txt", ".")
+	if b, _ := os.ReadFile(filepath.Join(s.home, "a.txt")); string(b) != "A" {
+		t.Errorf("docker cp out of a stopped container: %q", b)
+	}
+	s.must(docker, "start", "cc")
+	if r := s.must(docker, "exec", "cc", "cat", "/tmp/file2"); r.stdout != "while stopped\n" {
+		t.Errorf("docker cp into a stopped container: %q", r.stdout)
+	}
+
+	// docker diff, export, commit.
+	diff := s.must(docker, "diff", "cc").stdout
+	for _, want := range []string{"C /tmp\n", "A /tmp/file\n", "A /tmp/dir/b.txt\n"} {
+		if !strings.Contains(diff, want) {
+			t.Errorf("docker diff lacks %q:\n%s", want, diff)
+		}
+	}
+	if strings.Contains(diff, "/etc") || strings.Contains(diff, "/proc") || strings.Contains(diff, "/dev") {
+		t.Errorf("docker diff shows the runtime's own paths:\n%s", diff)
+	}
+	exp := filepath.Join(s.home, "c.tar")
+	s.must(docker, "export", "-o", exp, "cc")
+	b, err := os.ReadFile(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := strings.Join(tarNames(t, b), " ")
+	if !strings.Contains(names, "bin/busybox") || !strings.Contains(names, "tmp/file2") {
+		t.Errorf("docker export: %s", names)
+	}
+	s.must(docker, "commit", "-m", "note", "-a", "me", "-c", "ENV X=1", "-c", `CMD ["sh", "-c", "echo $X"]`, "cc", "snap:1")
+	if r := s.must(docker, "run", "--rm", "snap:1"); r.stdout != "1\n" {
+		t.Errorf("the committed CMD and ENV: %q", r.stdout)
+	}
+	if r := s.must(docker, "run", "--rm", "snap:1", "ls", "/tmp"); r.stdout != "a.txt\ndir\nfile\nfile2\n" {
+		t.Errorf("the committed files: %q", r.stdout)
+	}
+	if r := s.must(docker, "image", "inspect", "--format", "{{.Comment}} {{.Author}}", "snap:1"); r.stdout != "note me\n" {
+		t.Errorf("the committed image's comment and author: %q", r.stdout)
+	}
+	if r := s.must(docker, "run", "--rm", "snap:1", "cat", "/etc/hosts"); !strings.Contains(r.stdout, "localhost") {
+		t.Errorf("the committed image's /etc/hosts: %q", r.stdout)
+	}
+	s.must(docker, "rm", "-f", "cc")
+}
+
+// docker cp into a container never writes outside it, whatever its
+// symlinks say; a tar with ../ entries is refused.
+func TestCopyStaysInContainer(t *testing.T) {
+	s, docker := containerSession(t)
+	hostDir := filepath.Join(s.base, "hostdir")
+	os.MkdirAll(hostDir, 0o777)
+	os.Chmod(hostDir, 0o777)
+	s.must(docker, "run", "-d", "--name", "cc", "busybox", "sh", "-c",
+		"ln -s / /tmp/rootlink; ln -s "+hostDir+" /tmp/hostlink; ln -s ../../../../../.. /tmp/dots; mkdir /inside; sleep 1000")
+	waitFor(t, 10e9, func() bool { return s.run(docker, "exec", "cc", "test", "-d", "/inside").code == 0 })
+	in := filepath.Join(s.home, "payload")
+	s.userFile(in, "payload\n")
+
+	s.must(docker, "cp", in, "cc:/tmp/rootlink/inside/")
+	s.must(docker, "cp", in, "cc:/tmp/dots/inside/p2")
+	if r := s.must(docker, "exec", "cc", "sh", "-c", "cat /inside/payload /inside/p2"); r.stdout != "payload\npayload\n" {
+		t.Errorf("through a link to /: %q", r.stdout)
+	}
+	if _, err := os.Stat("/inside"); err == nil {
+		os.RemoveAll("/inside")
+		t.Fatal("docker cp wrote to the host's /inside")
+	}
+	r := s.run(docker, "cp", in, "cc:/tmp/hostlink/")
+	t.Logf("cp through a link to a host path: %s", r)
+	if ents, _ := os.ReadDir(hostDir); len(ents) != 0 {
+		t.Errorf("docker cp wrote into the host directory a container link names: %v", ents)
+	}
+	// Out of the container, the same links lead to the container's files.
+	out := filepath.Join(s.home, "out")
+	os.MkdirAll(out, 0o755)
+	os.Chown(out, s.u.uid, s.u.gid)
+	s.must(docker, "cp", "cc:/tmp/rootlink/etc/hostname", out)
+	if b, _ := os.ReadFile(filepath.Join(out, "hostname")); len(b) != 13 {
+		t.Errorf("cp out through a link to /: %q", b)
+	}
+
+	// A tar with ../ entries.
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	tw.WriteHeader(&tar.Header{Name: "../../../../../../.." + hostDir + "/dotdot", Mode: 0o644, Size: 1})
+	tw.Write([]byte("x"))
+	tw.Close()
+	cmd := s.command(t.Context(), docker, "cp", "-", "cc:/tmp")
+	cmd.Stdin = bytes.NewReader(tb.Bytes())
+	outb, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(outb), "refused") {
+		t.Errorf("a ../ tar: %v %s", err, outb)
+	}
+	if ents, _ := os.ReadDir(hostDir); len(ents) != 0 {
+		t.Errorf("a ../ entry reached the host: %v", ents)
+	}
+	if r := s.run(docker, "cp", in, "cc:/no/such/dir/"); r.code == 0 {
+		t.Errorf("cp to a missing directory: %s", r)
+	}
+	s.must(docker, "rm", "-f", "cc")
+}
+
+// The same through lodge's own verbs, and docker system df.
+func TestLodgeFileVerbs(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must("lodge", "run", "-d", "--name", "w1", "-v", "vol1:/v", "busybox", "sleep", "1000")
+	in := filepath.Join(s.home, "note")
+	s.userFile(in, "lodge\n")
+	s.must("lodge", "cp", in, "w1:/tmp/")
+	s.must("lodge", "cp", in, "w1:/v/renamed")
+	if r := s.must(docker, "exec", "w1", "cat", "/tmp/note", "/v/renamed"); r.stdout != "lodge\nlodge\n" {
+		t.Errorf("lodge cp in: %q", r.stdout)
+	}
+	s.must("lodge", "cp", "w1:/tmp/note", filepath.Join(s.home, "back"))
+	if b, _ := os.ReadFile(filepath.Join(s.home, "back")); string(b) != "lodge\n" {
+		t.Errorf("lodge cp out: %q", b)
+	}
+	if uid, _ := ownerOf(t, filepath.Join(s.home, "back")); uid != s.u.uid {
+		t.Errorf("lodge cp out made a file of uid %d", uid)
+	}
+	if r := s.must("lodge", "diff", "w1"); !strings.Contains(r.stdout, "A /tmp/note\n") || strings.Contains(r.stdout, "/v/") {
+		t.Errorf("lodge diff: %q", r.stdout)
+	}
+	exp := filepath.Join(s.home, "w1.tar")
+	s.must("lodge", "export", "-o", exp, "w1")
+	b, err := os.ReadFile(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := strings.Join(tarNames(t, b), " "); !strings.Contains(names, "tmp/note") || strings.Contains(names, "v/renamed") {
+		t.Errorf("lodge export: %s", names)
+	}
+	s.must("lodge", "commit", "-m", "by lodge", "-c", `CMD ["cat", "/tmp/note"]`, "w1", "snap:2")
+	if r := s.must(docker, "run", "--rm", "snap:2"); r.stdout != "lodge\n" {
+		t.Errorf("lodge commit: %q", r.stdout)
+	}
+	for _, cli := range []string{docker, "lodge"} {
+		r := s.must(cli, "system", "df")
+		if !strings.Contains(r.stdout, "Images") || !strings.Contains(r.stdout, "Local Volumes") {
+			t.Errorf("%s system df: %s", cli, r)
+		}
+	}
+	if r := s.must(docker, "system", "df", "-v"); !strings.Contains(r.stdout, "vol1") || !strings.Contains(r.stdout, "w1") {
+		t.Errorf("docker system df -v: %s", r.stdout)
+	}
+	s.must("lodge", "volume", "create", "--label", "k=v", "v2")
+	if r := s.must("lodge", "volume", "inspect", "-f", "{{.Name}} {{.Labels.k}}", "v2"); r.stdout != "v2 v\n" {
+		t.Errorf("lodge volume inspect: %q", r.stdout)
+	}
+	if r := s.run("lodge", "volume", "rm", "vol1"); r.code == 0 {
+		t.Errorf("lodge volume rm of a volume in use: %s", r)
+	}
+	// A read-only root takes files in its volumes only.
+	s.must(docker, "run", "-d", "--name", "ro", "--read-only", "-v", "vol1:/v", "busybox", "sleep", "1000")
+	if r := s.run(docker, "cp", in, "ro:/tmp/"); r.code == 0 || !strings.Contains(r.stderr, "read-only") {
+		t.Errorf("docker cp into a read-only root: %s", r)
+	}
+	s.must(docker, "cp", in, "ro:/v/into-volume")
+	// Stopped, its volume is still reached by its path in the container,
+	// both ways; its read-only root is not written.
+	s.must(docker, "stop", "-t", "0", "ro")
+	s.must(docker, "cp", in, "ro:/v/while-stopped")
+	if r := s.run(docker, "cp", in, "ro:/tmp/"); r.code == 0 {
+		t.Errorf("docker cp into a stopped read-only root: %s", r)
+	}
+	out := filepath.Join(s.home, "vout")
+	os.MkdirAll(out, 0o755)
+	os.Chown(out, s.u.uid, s.u.gid)
+	s.must(docker, "cp", "ro:/v", out)
+	for _, f := range []string{"renamed", "into-volume", "while-stopped"} {
+		if b, err := os.ReadFile(filepath.Join(out, "v", f)); err != nil || string(b) != "lodge\n" {
+			t.Errorf("docker cp of a stopped container's volume: %s: %q %v", f, b, err)
+		}
+	}
+	s.must("lodge", "rm", "-f", "w1", "ro")
+	s.must("lodge", "volume", "rm", "v2")
+	s.must("lodge", "volume", "prune", "-af")
+	if r := s.must("lodge", "volume", "ls", "-q"); r.stdout != "" {
+		t.Errorf("after lodge volume prune -af: %q", r.stdout)
+	}
+}
