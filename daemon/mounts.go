@@ -321,3 +321,14 @@ func (s *Containers) refVolumes(c *Container) {
 		s.Volumes.ref(n, c.ID)
 	}
 }
+
+// mountsVolume is ps --filter volume=: a volume's name, or any mount's
+// destination. Callers hold c.mu.
+func mountsVolume(c *Container, v string) bool {
+	for _, mp := range c.MountPoints {
+		if mp.Type == mount.TypeVolume && mp.Name == v || mp.Destination == v {
+			return true
+		}
+	}
+	return false
+}

@@ -110,6 +110,12 @@ func TestNamedVolumes(t *testing.T) {
 	if r := s.run(docker, "volume", "rm", "data"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm after a restart, a container using it: %s", r)
 	}
+	if r := s.must(docker, "ps", "-a", "--filter", "volume=data", "--format", "{{.Names}}"); r.stdout != "keeper\n" {
+		t.Errorf("ps --filter volume=data: %q", r.stdout)
+	}
+	if r := s.must(docker, "ps", "-a", "--filter", "volume=other", "--format", "{{.Names}}"); r.stdout != "" {
+		t.Errorf("ps --filter volume=other: %q", r.stdout)
+	}
 	s.must(docker, "rm", "keeper")
 	if r := s.must(docker, "run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/x"); r.stdout != "1\n" {
 		t.Errorf("after a lodged restart: %q", r.stdout)
