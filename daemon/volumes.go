@@ -130,10 +130,11 @@ func (v *Volumes) createLocked(req VolumeCreate) (*volumeRecord, error) {
 	}
 	if req.Name == "" {
 		req.Name = randomHex()
-		if req.Labels == nil {
-			req.Labels = map[string]string{}
+		labels := map[string]string{anonymousLabel: ""} // not the caller's map
+		for k, v := range req.Labels {
+			labels[k] = v
 		}
-		req.Labels[anonymousLabel] = ""
+		req.Labels = labels
 	} else if !nameRE.MatchString(req.Name) {
 		return nil, errdefs.InvalidArgumentf("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", req.Name)
 	}
