@@ -188,7 +188,11 @@ func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Rea
 		uo := rootdir.UntarOptions{NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
 		if !opts.CopyUIDGID {
 			// docker cp makes what it copies in root's, unless -a.
-			uo.Owner = &rootdir.Owner{}
+			root, err := containerRoot(c)
+			if err != nil {
+				return err
+			}
+			uo.Owner = &root
 		}
 		err := r.Untar(ctx, p, rd, uo)
 		if errors.Is(err, unix.EROFS) {
@@ -300,4 +304,28 @@ func filterLayer(w io.Writer, r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// containerRoot is the container's root as lodged's namespace sees it:
+// lodged's own root, or under keep-id the ids the container's 0 maps to.
+func containerRoot(c *Container) (rootdir.Owner, error) {
+	c.mu.Lock()
+	mode := c.HostConfig.UsernsMode
+	c.mu.Unlock()
+	maps, err := idMapsFor(mode)
+	if err != nil || maps == nil {
+		return rootdir.Owner{}, err
+	}
+	root := rootdir.Owner{}
+	for _, m := range maps.UID {
+		if m.ContainerID == 0 {
+			root.UID = int(m.HostID)
+		}
+	}
+	for _, m := range maps.GID {
+		if m.ContainerID == 0 {
+			root.GID = int(m.HostID)
+		}
+	}
+	return root, nil
 }

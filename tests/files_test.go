@@ -244,6 +244,13 @@ func TestLodgeFileVerbs(t *testing.T) {
 	if r := s.run("lodge", "volume", "rm", "vol1"); r.code == 0 {
 		t.Errorf("lodge volume rm of a volume in use: %s", r)
 	}
+	// Under keep-id too, what docker cp puts in is the container's root's.
+	s.must("lodge", "run", "-d", "--name", "kid", "--userns", "keep-id", "busybox", "sleep", "1000")
+	s.must("lodge", "cp", in, "kid:/tmp/")
+	if r := s.must(docker, "exec", "-u", "0", "kid", "stat", "-c", "%u", "/tmp/note"); r.stdout != "0\n" {
+		t.Errorf("lodge cp into a keep-id container: owner %q", r.stdout)
+	}
+	s.must("lodge", "rm", "-f", "kid")
 	// A read-only root takes files in its volumes only.
 	s.must(docker, "run", "-d", "--name", "ro", "--read-only", "-v", "vol1:/v", "busybox", "sleep", "1000")
 	if r := s.run(docker, "cp", in, "ro:/tmp/"); r.code == 0 || !strings.Contains(r.stderr, "read-only") {
