@@ -245,10 +245,13 @@ func TestLodgeFileVerbs(t *testing.T) {
 		t.Errorf("lodge volume rm of a volume in use: %s", r)
 	}
 	// Under keep-id too, what docker cp puts in is the container's root's.
-	s.must("lodge", "run", "-d", "--name", "kid", "--userns", "keep-id", "busybox", "sleep", "1000")
+	s.must("lodge", "run", "-d", "--name", "kid", "--userns", "keep-id", "-v", "vol1:/v", "busybox", "sleep", "1000")
 	s.must("lodge", "cp", in, "kid:/tmp/")
 	if r := s.must(docker, "exec", "-u", "0", "kid", "stat", "-c", "%u", "/tmp/note"); r.stdout != "0\n" {
 		t.Errorf("lodge cp into a keep-id container: owner %q", r.stdout)
+	}
+	if r := s.must(docker, "exec", "kid", "cat", "/v/renamed"); r.stdout != "lodge\n" {
+		t.Errorf("a volume in a keep-id container: %q", r.stdout)
 	}
 	s.must("lodge", "rm", "-f", "kid")
 	// A read-only root takes files in its volumes only.
