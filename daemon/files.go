@@ -152,7 +152,9 @@ func (s *Containers) ArchivePath(ctx context.Context, ref, p string, head func(c
 			return err
 		}
 		ps, opts := pathStat(st), rootdir.TarOptions{}
-		if inMount { // named as in the container, not as in the mount
+		if !inMount {
+			opts.Exclude = kernelFiles(path.Clean(inner))
+		} else { // named as in the container, not as in the mount
 			ps.Name = path.Base(path.Clean(absPath(p)))
 			opts.Name = ps.Name
 		}
@@ -328,4 +330,18 @@ func containerRoot(c *Container) (rootdir.Owner, error) {
 		}
 	}
 	return root, nil
+}
+
+// kernelFiles leaves out what is under a running container's /proc and
+// /sys when a copy only passes through them (a copy of / would read the
+// kernel's files, endless some of them); asked for by name, they come.
+func kernelFiles(asked string) func(string) bool {
+	return func(p string) bool {
+		for _, k := range []string{"/proc/", "/sys/"} {
+			if strings.HasPrefix(p, k) && !strings.HasPrefix(asked+"/", k) {
+				return true
+			}
+		}
+		return false
+	}
 }

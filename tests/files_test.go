@@ -49,7 +49,11 @@ func TestCopyInAndOut(t *testing.T) {
 	if r := s.must(docker, "exec", "cc", "sh", "-c", "cat /tmp/file; stat -c '%u %a' /tmp/file"); r.stdout != "hello\n0 644\n" {
 		t.Errorf("docker cp in: %q", r.stdout)
 	}
-	// Out.
+	// Out: the whole root passes over the kernel's files.
+	all := s.must(docker, "cp", "cc:/", "-")
+	if names := strings.Join(tarNames(t, []byte(all.stdout)), " "); !strings.Contains(names, "bin/busybox") || strings.Contains(names, "proc/1/") || strings.Contains(names, "sys/kernel") {
+		t.Errorf("docker cp cc:/ -: %.300s", names)
+	}
 	s.must(docker, "cp", "cc:/etc/hostname", ".")
 	host, _ := os.ReadFile(filepath.Join(s.home, "hostname"))
 	if want := s.must(docker, "exec", "cc", "hostname").stdout; string(host) != want {
