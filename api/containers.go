@@ -25,7 +25,7 @@ type ContainerBackend interface {
 	Rename(ctx context.Context, ref, name string) error
 	Prune(ctx context.Context) ([]string, error)
 
-	Attach(ctx context.Context, ref string, opts daemon.AttachOptions, client daemon.AttachStream) error
+	AttachFor(ref string, opts daemon.AttachOptions) (func(ctx context.Context, client daemon.AttachStream) error, error)
 	Resize(ctx context.Context, ref string, height, width uint) error
 	Logs(ctx context.Context, ref string, opts daemon.LogsOptions, w io.Writer) error
 	LogsTTY(ref string) (bool, error)
@@ -131,12 +131,18 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		}
 		ct := streamType(tty)
 		opts := daemon.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Stream: boolValue(r, "stream"), Logs: boolValue(r, "logs")}
-		hj, err := hijack(w, r, ct)
+		// Registered before the hijack is answered: see AttachFor.
+		connect, err := b.AttachFor(id, opts)
 		if err != nil {
 			return err
 		}
+		hj, err := hijack(w, r, ct)
+		if err != nil {
+			connect(r.Context(), nil)
+			return err
+		}
 		defer hj.Close()
-		if err := b.Attach(context.WithoutCancel(r.Context()), id, opts, hj); err != nil {
+		if err := connect(context.WithoutCancel(r.Context()), hj); err != nil {
 			s.log.Debug("attach ended", "id", id, "err", err)
 		}
 		hj.CloseWrite()

@@ -26,9 +26,64 @@ type AttachStream interface {
 
 type pendingAttach struct {
 	opts   AttachOptions
-	client AttachStream
+	client AttachStream  // set before ready is closed; nil: withdrawn
+	ready  chan struct{} // closed once the client is there
 	done   chan error
 	once   sync.Once
+}
+
+// closedReady is the ready channel of an attach whose client is there from
+// the start.
+var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// AttachFor registers an attach before its client is connected, and
+// returns connect, which hands it the client and blocks as Attach does.
+// The API registers before it answers the hijack: the docker CLI starts
+// the container as soon as it has the answer, and a start that came
+// first would run the container with nobody attached, its output lost.
+// connect must be called once; with a nil client it withdraws the attach.
+func (s *Containers) AttachFor(ref string, opts AttachOptions) (connect func(ctx context.Context, client AttachStream) error, err error) {
+	if opts.Logs { // the replay of logs needs the client first
+		return func(ctx context.Context, client AttachStream) error {
+			if client == nil {
+				return nil
+			}
+			return s.Attach(ctx, ref, opts, client)
+		}, nil
+	}
+	c, err := s.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	p := &pendingAttach{opts: opts, ready: make(chan struct{}), done: make(chan error, 1)}
+	c.mu.Lock()
+	switch {
+	case c.running():
+		s.connectAttach(c, p)
+	case !opts.Stream:
+		c.mu.Unlock()
+		return func(context.Context, AttachStream) error { return nil }, nil
+	case c.State.Status == container.StateCreated || c.State.Status == container.StateExited || c.State.Status == container.StateRestarting:
+		c.pending = append(c.pending, p)
+	default:
+		c.mu.Unlock()
+		return nil, errdefs.Conflictf("container %s is %s", c.ID, c.State.Status)
+	}
+	c.mu.Unlock()
+	return func(ctx context.Context, client AttachStream) error {
+		p.client = client
+		close(p.ready)
+		if client == nil {
+			p.finish(nil)
+			return nil
+		}
+		select {
+		case err := <-p.done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
 }
 
 func (p *pendingAttach) finish(err error) { p.once.Do(func() { p.done <- err; close(p.done) }) }
@@ -42,7 +97,7 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	if err != nil {
 		return err
 	}
-	p := &pendingAttach{opts: opts, client: client, done: make(chan error, 1)}
+	p := &pendingAttach{opts: opts, client: client, ready: closedReady, done: make(chan error, 1)}
 	c.mu.Lock()
 	if opts.Logs {
 		s.replayLogs(c, client)
@@ -79,12 +134,18 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 	tty := c.Config.Tty
 	if p.opts.Stdin {
 		go func() {
-			io.Copy(mc, p.client)
+			if <-p.ready; p.client != nil {
+				io.Copy(mc, p.client)
+			}
 			mc.CloseWrite()
 		}()
 	}
 	go func() {
 		defer mc.Close()
+		if <-p.ready; p.client == nil {
+			p.finish(nil) // withdrawn
+			return
+		}
 		if !tty {
 			// The monitor frames output the way Docker does: pass it on.
 			io.Copy(p.client, mc)

@@ -152,7 +152,9 @@ func (s *Containers) ArchivePath(ctx context.Context, ref, p string, head func(c
 			return err
 		}
 		ps, opts := pathStat(st), rootdir.TarOptions{}
-		if inMount { // named as in the container, not as in the mount
+		if !inMount {
+			opts.Exclude = kernelFiles(path.Clean(inner))
+		} else { // named as in the container, not as in the mount
 			ps.Name = path.Base(path.Clean(absPath(p)))
 			opts.Name = ps.Name
 		}
@@ -188,7 +190,11 @@ func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Rea
 		uo := rootdir.UntarOptions{NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
 		if !opts.CopyUIDGID {
 			// docker cp makes what it copies in root's, unless -a.
-			uo.Owner = &rootdir.Owner{}
+			root, err := containerRoot(c)
+			if err != nil {
+				return err
+			}
+			uo.Owner = &root
 		}
 		err := r.Untar(ctx, p, rd, uo)
 		if errors.Is(err, unix.EROFS) {
@@ -299,5 +305,43 @@ func filterLayer(w io.Writer, r io.Reader) error {
 		if _, err := io.Copy(tw, tr); err != nil {
 			return err
 		}
+	}
+}
+
+// containerRoot is the container's root as lodged's namespace sees it:
+// lodged's own root, or under keep-id the ids the container's 0 maps to.
+func containerRoot(c *Container) (rootdir.Owner, error) {
+	c.mu.Lock()
+	mode := c.HostConfig.UsernsMode
+	c.mu.Unlock()
+	maps, err := idMapsFor(mode)
+	if err != nil || maps == nil {
+		return rootdir.Owner{}, err
+	}
+	root := rootdir.Owner{}
+	for _, m := range maps.UID {
+		if m.ContainerID == 0 {
+			root.UID = int(m.HostID)
+		}
+	}
+	for _, m := range maps.GID {
+		if m.ContainerID == 0 {
+			root.GID = int(m.HostID)
+		}
+	}
+	return root, nil
+}
+
+// kernelFiles leaves out what is under a running container's /proc and
+// /sys when a copy only passes through them (a copy of / would read the
+// kernel's files, endless some of them); asked for by name, they come.
+func kernelFiles(asked string) func(string) bool {
+	return func(p string) bool {
+		for _, k := range []string{"/proc/", "/sys/"} {
+			if strings.HasPrefix(p, k) && !strings.HasPrefix(asked+"/", k) {
+				return true
+			}
+		}
+		return false
 	}
 }

@@ -143,6 +143,9 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 	}) {
 		return container.Summary{}, false
 	}
+	if v := f["volume"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return mountsVolume(c, p) }) {
+		return container.Summary{}, false
+	}
 	for _, l := range f["label"] {
 		k, v, hasV := strings.Cut(l, "=")
 		got, ok := c.Config.Labels[k]

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -42,12 +43,41 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		}
 		mps = append(mps, mp)
 	}
+	if d := hc.VolumeDriver; d != "" && d != LocalDriver {
+		return nil, errdefs.NotImplementedf("volume driver %q: lodge has only the local driver", d)
+	}
 	seen := map[string]bool{}
 	for _, mp := range mps {
 		if seen[mp.Destination] {
 			return nil, errdefs.InvalidArgumentf("Duplicate mount point: %s", mp.Destination)
 		}
 		seen[mp.Destination] = true
+	}
+	// --volumes-from: the other container's volumes and binds, where
+	// this one mounts nothing of its own.
+	for _, from := range hc.VolumesFrom {
+		ref, mode, _ := strings.Cut(from, ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return nil, errdefs.InvalidArgumentf("invalid mode for volumes-from: %s", mode)
+		}
+		other, err := s.Get(ref)
+		if err != nil {
+			return nil, err
+		}
+		other.mu.Lock()
+		theirs := append([]MountPoint(nil), other.MountPoints...)
+		other.mu.Unlock()
+		for _, mp := range theirs {
+			if mp.Type == mount.TypeTmpfs || seen[mp.Destination] {
+				continue
+			}
+			if mode != "" {
+				mp.ReadOnly = mode == "ro"
+			}
+			mp.NoCopy = true // the volume is theirs, already filled
+			seen[mp.Destination] = true
+			mps = append(mps, mp)
+		}
 	}
 	// VOLUMEs nobody mounted anything on get anonymous volumes.
 	var anon []string
@@ -290,4 +320,15 @@ func (s *Containers) refVolumes(c *Container) {
 	for _, n := range volumeNames(c.MountPoints) {
 		s.Volumes.ref(n, c.ID)
 	}
+}
+
+// mountsVolume is ps --filter volume=: a volume's name, or any mount's
+// destination. Callers hold c.mu.
+func mountsVolume(c *Container, v string) bool {
+	for _, mp := range c.MountPoints {
+		if mp.Type == mount.TypeVolume && mp.Name == v || mp.Destination == v {
+			return true
+		}
+	}
+	return false
 }

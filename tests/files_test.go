@@ -49,7 +49,11 @@ func TestCopyInAndOut(t *testing.T) {
 	if r := s.must(docker, "exec", "cc", "sh", "-c", "cat /tmp/file; stat -c '%u %a' /tmp/file"); r.stdout != "hello\n0 644\n" {
 		t.Errorf("docker cp in: %q", r.stdout)
 	}
-	// Out.
+	// Out: the whole root passes over the kernel's files.
+	all := s.must(docker, "cp", "cc:/", "-")
+	if names := strings.Join(tarNames(t, []byte(all.stdout)), " "); !strings.Contains(names, "bin/busybox") || strings.Contains(names, "proc/1/") || strings.Contains(names, "sys/kernel") {
+		t.Errorf("docker cp cc:/ -: %.300s", names)
+	}
 	s.must(docker, "cp", "cc:/etc/hostname", ".")
 	host, _ := os.ReadFile(filepath.Join(s.home, "hostname"))
 	if want := s.must(docker, "exec", "cc", "hostname").stdout; string(host) != want {
@@ -244,6 +248,16 @@ func TestLodgeFileVerbs(t *testing.T) {
 	if r := s.run("lodge", "volume", "rm", "vol1"); r.code == 0 {
 		t.Errorf("lodge volume rm of a volume in use: %s", r)
 	}
+	// Under keep-id too, what docker cp puts in is the container's root's.
+	s.must("lodge", "run", "-d", "--name", "kid", "--userns", "keep-id", "-v", "vol1:/v", "busybox", "sleep", "1000")
+	s.must("lodge", "cp", in, "kid:/tmp/")
+	if r := s.must(docker, "exec", "-u", "0", "kid", "stat", "-c", "%u", "/tmp/note"); r.stdout != "0\n" {
+		t.Errorf("lodge cp into a keep-id container: owner %q", r.stdout)
+	}
+	if r := s.must(docker, "exec", "kid", "cat", "/v/renamed"); r.stdout != "lodge\n" {
+		t.Errorf("a volume in a keep-id container: %q", r.stdout)
+	}
+	s.must("lodge", "rm", "-f", "kid")
 	// A read-only root takes files in its volumes only.
 	s.must(docker, "run", "-d", "--name", "ro", "--read-only", "-v", "vol1:/v", "busybox", "sleep", "1000")
 	if r := s.run(docker, "cp", in, "ro:/tmp/"); r.code == 0 || !strings.Contains(r.stderr, "read-only") {

@@ -110,6 +110,12 @@ func TestNamedVolumes(t *testing.T) {
 	if r := s.run(docker, "volume", "rm", "data"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm after a restart, a container using it: %s", r)
 	}
+	if r := s.must(docker, "ps", "-a", "--filter", "volume=data", "--format", "{{.Names}}"); r.stdout != "keeper\n" {
+		t.Errorf("ps --filter volume=data: %q", r.stdout)
+	}
+	if r := s.must(docker, "ps", "-a", "--filter", "volume=other", "--format", "{{.Names}}"); r.stdout != "" {
+		t.Errorf("ps --filter volume=other: %q", r.stdout)
+	}
 	s.must(docker, "rm", "keeper")
 	if r := s.must(docker, "run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/x"); r.stdout != "1\n" {
 		t.Errorf("after a lodged restart: %q", r.stdout)
@@ -201,6 +207,13 @@ func TestAnonymousVolumesAndCopyUp(t *testing.T) {
 	if r.stdout != "own\n" {
 		t.Errorf("a volume with files got the image's too: %q", r.stdout)
 	}
+	// --volumes-from shares another container's volumes.
+	s.must(docker, "run", "-d", "--name", "src", "-v", "/shared", "busybox", "sh", "-c", "echo s > /shared/f; sleep 1000")
+	waitFor(t, 10e9, func() bool { return s.run(docker, "exec", "src", "test", "-f", "/shared/f").code == 0 })
+	if r := s.must(docker, "run", "--rm", "--volumes-from", "src:ro", "busybox", "sh", "-c", "cat /shared/f; touch /shared/g 2>&1; true"); !strings.HasPrefix(r.stdout, "s\n") || !strings.Contains(r.stdout, "Read-only") {
+		t.Errorf("--volumes-from src:ro: %q", r.stdout)
+	}
+	s.must(docker, "rm", "-f", "-v", "src")
 	// -v /path is anonymous; --rm takes it away with the container.
 	s.must(docker, "run", "--rm", "-v", "/scratch", "busybox", "sh", "-c", "echo x > /scratch/y")
 	if r := s.must(docker, "volume", "ls", "-q"); r.stdout != "empty\nmine\nnamed\n" {
@@ -287,4 +300,31 @@ func TestMountSyntaxes(t *testing.T) {
 			t.Errorf("unreadable bind source: %s", r)
 		}
 	}
+}
+
+// With a single-id map (no subordinate ids) volumes still work: the
+// image's other owners cannot be kept, and are the user's.
+func TestVolumesSingleID(t *testing.T) {
+	docker := needDocker(t)
+	s := newSession(t, lookupUser(t, "LODGE_TEST_NOSUB_USER"))
+	s.start()
+	s.loadBusybox(docker)
+	layer := withFiles(t, []*tar.Header{
+		{Name: "data/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 1000, Gid: 1000},
+		{Name: "data/file", Typeflag: tar.TypeReg, Mode: 0o644, Uid: 1000, Gid: 1000},
+	}, []string{"", "single\n"})
+	s.importImage(docker, "withvol:1", layer, `VOLUME /data`, `ENV PATH=/bin`)
+	if r := s.must(docker, "run", "--rm", "-v", "v1:/data", "withvol:1", "cat", "/data/file"); r.stdout != "single\n" {
+		t.Errorf("copy-up under a single-id map: %q", r.stdout)
+	}
+	s.must(docker, "run", "-d", "--name", "cc", "-v", "v1:/data", "busybox", "sleep", "1000")
+	in := filepath.Join(s.home, "f")
+	s.userFile(in, "x")
+	s.must(docker, "cp", in, "cc:/data/")
+	s.must(docker, "cp", "-a", in, "cc:/data/kept")
+	if r := s.must(docker, "exec", "cc", "cat", "/data/f", "/data/kept"); r.stdout != "xx" {
+		t.Errorf("docker cp under a single-id map: %q", r.stdout)
+	}
+	s.must(docker, "rm", "-f", "cc")
+	s.must(docker, "volume", "rm", "v1")
 }

@@ -222,11 +222,17 @@ func attachCmd(a *app) *cobra.Command {
 			a.interact(ctx, att.HijackedResponse, tty, stdin, func(h, w uint) {
 				c.ContainerResize(ctx, ct.ID, client.ContainerResizeOptions{Height: h, Width: w})
 			})
-			// Detached, or the container ended: docker attach exits with
-			// the container's code in the second case.
-			res, err := c.ContainerInspect(ctx, ct.ID, client.ContainerInspectOptions{})
-			if err == nil && res.Container.State != nil && !res.Container.State.Running && res.Container.State.ExitCode != 0 {
-				return exitError{res.Container.State.ExitCode}
+			// The output ends when the container does: docker attach exits
+			// with its code, which lodged may record a moment after the
+			// stream closes, so wait for it rather than look once.
+			res := c.ContainerWait(ctx, ct.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+			select {
+			case r := <-res.Result:
+				if r.StatusCode != 0 {
+					return exitError{int(r.StatusCode)}
+				}
+			case err := <-res.Error:
+				return a.explain(err)
 			}
 			return nil
 		},
