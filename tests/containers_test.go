@@ -249,6 +249,12 @@ func TestInit(t *testing.T) {
 	// sleep as pid 1 ignores SIGTERM and stop would wait out its timeout;
 	// under the init it gets the signal and ends at once.
 	s.must(docker, "run", "-d", "--name", "sleeper", "--init", "busybox", "sleep", "1000")
+	// Until the init has set up its handlers (it has once it started the
+	// command), a SIGTERM to pid 1 is dropped by the kernel, as for any
+	// pid 1 without a handler: docker start returns before that.
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(s.must(docker, "exec", "sleeper", "ps", "-o", "comm").stdout, "sleep")
+	})
 	start := time.Now()
 	s.must(docker, "stop", "-t", "30", "sleeper")
 	if d := time.Since(start); d > 20*time.Second {
