@@ -40,6 +40,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Containers != nil {
 		s.addContainerRoutes(b.Containers)
+		if cb, ok := b.Containers.(CgroupBackend); ok {
+			s.addCgroupRoutes(cb)
+		}
 	}
 	if b.Exec != nil {
 		s.addExecRoutes(b.Exec)

@@ -61,6 +61,12 @@ type ContainersConfig struct {
 	// EmbeddedRuntime: lodge's own).
 	Runtimes       map[string]string
 	DefaultRuntime string
+	// Cgroups is lodged's delegated cgroup v2 tree, nil without one
+	// (CgroupSummary says why). CgroupLimitsWarn runs containers without
+	// the limits it cannot enforce, with a warning, instead of refusing.
+	Cgroups          CgroupTree
+	CgroupSummary    string
+	CgroupLimitsWarn bool
 }
 
 // Containers owns every container: their records, names and lifecycles. It
@@ -136,6 +142,10 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err := runtime.ValidateCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return container.CreateResponse{}, err
 	}
+	warnings, err := s.limitWarnings(hc.Resources)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	maps, err := idMapsFor(hc.UsernsMode)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -206,7 +216,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	s.mu.Lock()
 	s.byID[id] = c
 	s.mu.Unlock()
-	return container.CreateResponse{ID: id, Warnings: []string{}}, nil
+	return container.CreateResponse{ID: id, Warnings: nonNil(warnings)}, nil
 }
 
 func newID() string {
@@ -299,13 +309,16 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		return err
 	}
 	os.Remove(filepath.Join(dir, "exit.json"))
-	mcfg := runtime.MonitorConfig{
+	mcfg := &runtime.MonitorConfig{
 		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
 		LogPath: filepath.Join(dir, c.ID+"-json.log"), ExitPath: filepath.Join(dir, "exit.json"),
 		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		mcfg.Height, mcfg.Width = uint16(cs[0]), uint16(cs[1])
+	}
+	if err := s.createCgroup(c, mcfg); err != nil {
+		return err
 	}
 	if err := writeJSON(filepath.Join(dir, "monitor.json"), mcfg); err != nil {
 		return err
@@ -419,11 +432,12 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 		wait = time.Duration(*timeout) * time.Second
 	}
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
-	c.mu.Unlock()
-	defer ctl.Close()
 	if wait != 0 {
 		ctl.Signal(sig)
+		s.thawForSignal(c)
 	}
+	c.mu.Unlock()
+	defer ctl.Close()
 	if wait < 0 {
 		wait = 365 * 24 * time.Hour
 	}
@@ -432,7 +446,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 		return nil
 	case <-time.After(wait):
 	}
-	ctl.Signal(syscall.SIGKILL)
+	s.killAll(c.ID, ctl)
 	select {
 	case <-exitCh:
 		return nil
@@ -465,7 +479,11 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	}
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
 	defer ctl.Close()
-	return ctl.Signal(sig)
+	err = ctl.Signal(sig)
+	c.mu.Lock()
+	s.thawForSignal(c)
+	c.mu.Unlock()
+	return err
 }
 
 // RemoveOptions are DELETE /containers/{id}'s.
@@ -490,7 +508,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		c.HostConfig.AutoRemove = false // this removal is the one
 		c.mu.Unlock()
 		ctl := runtime.NewCtl(s.sockDir(c.ID))
-		ctl.Signal(syscall.SIGKILL)
+		s.killAll(c.ID, ctl)
 		ctl.Close()
 		select {
 		case <-exitCh:

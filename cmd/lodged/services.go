@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/runtime"
@@ -114,11 +115,20 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 			log.Warn("lodge-monitor is not installed beside lodged: lodged monitors containers itself, which makes starts slower and monitors larger", "path", mon)
 		}
 	}
+	cgState, _ := cgroupv2.Detect(cgroupRoot, "/proc/self/cgroup")
+	var cgTree daemon.CgroupTree
+	if t, err := cgroupv2.NewTree(cgState); err == nil {
+		cgTree = t
+		log.Info("cgroups", "state", cgState.Summary())
+	} else {
+		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgState.Summary())
+	}
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime,
+		Cgroups: cgTree, CgroupSummary: cgState.Summary(), CgroupLimitsWarn: o.cgroupLimits == "warn",
 	})
 	if err != nil {
 		return nil, err
