@@ -302,3 +302,35 @@ func TestNoCgroupDelegation(t *testing.T) {
 	}
 	s.must(docker, "rm", "-f", "n1")
 }
+
+// TestLodgeCgroupVerbs: lodge's own CLI pauses, unpauses, updates and
+// samples, and passes limits on.
+func TestLodgeCgroupVerbs(t *testing.T) {
+	s, docker := cgroupSession(t)
+	s.must("lodge", "run", "-d", "--name", "l1", "busybox", "sleep", "100")
+	if r := s.must("lodge", "pause", "l1"); r.stdout != "l1\n" {
+		t.Errorf("lodge pause: %s", r)
+	}
+	if st := s.must(docker, "inspect", "-f", "{{.State.Status}}", "l1").stdout; st != "paused\n" {
+		t.Errorf("after lodge pause: %q", st)
+	}
+	s.must("lodge", "unpause", "l1")
+	if st := s.must(docker, "inspect", "-f", "{{.State.Status}}", "l1").stdout; st != "running\n" {
+		t.Errorf("after lodge unpause: %q", st)
+	}
+	r := s.must("lodge", "stats", "--no-stream")
+	if !strings.Contains(r.stdout, "CONTAINER ID") || !strings.Contains(r.stdout, "l1") {
+		t.Errorf("lodge stats --no-stream: %s", r)
+	}
+	s.must("lodge", "update", "--restart", "always", "l1")
+	if rp := s.must(docker, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "l1").stdout; rp != "always\n" {
+		t.Errorf("after lodge update --restart: %q", rp)
+	}
+	if !strings.Contains(readTrim(t, filepath.Join(s.cgroup, "cgroup.controllers")), "pids") {
+		r = s.run("lodge", "run", "--rm", "--pids-limit", "10", "busybox", "true")
+		if r.code == 0 || !strings.Contains(r.stderr, "the pids cgroup controller is not delegated") {
+			t.Errorf("lodge run --pids-limit without the controller: %s", r)
+		}
+	}
+	s.must("lodge", "rm", "-f", "l1")
+}

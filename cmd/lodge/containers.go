@@ -28,6 +28,7 @@ type runFlags struct {
 	userns, runtime                                          string
 	env, envFiles, volumes, tmpfs, capAdd, capDrop           []string
 	securityOpt, labels                                      []string
+	resources                                                resourceFlags
 }
 
 func (f *runFlags) register(cmd *cobra.Command, run bool) {
@@ -58,6 +59,7 @@ func (f *runFlags) register(cmd *cobra.Command, run bool) {
 	fl.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop a capability")
 	fl.StringArrayVar(&f.securityOpt, "security-opt", nil, "no-new-privileges, seccomp=unconfined|FILE")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label key=value")
+	f.resources.register(fl)
 }
 
 // configs turns the flags and "IMAGE [COMMAND...]" into the API's request.
@@ -94,6 +96,9 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	if f.init {
 		hc.Init = &f.init
 	}
+	if hc.Resources, err = f.resources.resources(); err != nil {
+		return nil, nil, err
+	}
 	if len(f.tmpfs) > 0 {
 		hc.Tmpfs = map[string]string{}
 		for _, t := range f.tmpfs {
@@ -124,6 +129,7 @@ func (f *runFlags) create(ctx context.Context, a *app, args []string) (*client.C
 	if err != nil {
 		return nil, "", nil, a.explain(err)
 	}
+	printWarnings(res.Warnings)
 	return c, res.ID, cfg, nil
 }
 
