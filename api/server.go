@@ -30,6 +30,7 @@ type Backends struct {
 	Containers ContainerBackend
 	Exec       ExecBackend
 	Images     ImageBackend
+	Events     EventsBackend
 }
 
 // NewServer builds the router.
@@ -49,6 +50,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Images != nil {
 		s.addImageRoutes(b.Images)
+	}
+	if b.Events != nil {
+		s.addEventRoutes(b.Events)
 	}
 	s.addAbsentRoutes()
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {

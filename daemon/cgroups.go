@@ -8,6 +8,7 @@ import (
 
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/errdefs"
@@ -195,9 +196,11 @@ func (s *Containers) setFrozen(ctx context.Context, ref string, frozen bool) err
 	}
 	c.State.Paused = frozen
 	c.State.Status = container.StateRunning
+	action := events.ActionUnPause
 	if frozen {
-		c.State.Status = container.StatePaused
+		c.State.Status, action = container.StatePaused, events.ActionPause
 	}
+	s.emit(c, action)
 	return s.save(c)
 }
 
@@ -255,6 +258,7 @@ func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateC
 	if err := s.save(c); err != nil {
 		return container.UpdateResponse{}, err
 	}
+	s.emit(c, events.ActionUpdate)
 	return container.UpdateResponse{Warnings: nonNil(warnings)}, nil
 }
 

@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -67,6 +69,8 @@ type ContainersConfig struct {
 	Cgroups          CgroupTree
 	CgroupSummary    string
 	CgroupLimitsWarn bool
+	// Events receives the containers' events; nil drops them.
+	Events *Events
 }
 
 // Containers owns every container: their records, names and lifecycles. It
@@ -216,6 +220,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	s.mu.Lock()
 	s.byID[id] = c
 	s.mu.Unlock()
+	s.emit(c, events.ActionCreate)
 	return container.CreateResponse{ID: id, Warnings: nonNil(warnings)}, nil
 }
 
@@ -336,6 +341,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		s.connectAttach(c, p)
 	}
 	c.pending = nil
+	s.emit(c, events.ActionStart)
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
 	if err := ctl.Go(); err != nil {
 		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
@@ -386,6 +392,10 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 	}
 	c.exitCh = make(chan struct{})
 	s.save(c)
+	if st.OOMKilled {
+		s.emit(c, events.ActionOOM)
+	}
+	s.emit(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
 	s.Rootfs.Unmount(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
 	restart := !autoRemove && s.shouldRestart(c, st)
@@ -542,6 +552,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	}
 	s.mu.Unlock()
 	c.mu.Lock()
+	s.emit(c, events.ActionDestroy)
 	close(c.removedCh)
 	for _, p := range c.pending {
 		p.finish(nil)

@@ -132,6 +132,12 @@ func TestCgroupPlacementPauseAndKill(t *testing.T) {
 	if st := s.must(docker, "inspect", "-f", "{{.State.Status}}", "w1").stdout; st != "running\n" {
 		t.Errorf("inspect after unpause: %q", st)
 	}
+	// docker events tells of it.
+	until := strconv.FormatInt(time.Now().Unix()+1, 10)
+	r := s.must(docker, "events", "--since", "0", "--until", until, "--filter", "container=w1", "--format", "{{.Action}}")
+	if got := strings.Fields(r.stdout); strings.Join(got, " ") != "create start pause unpause" {
+		t.Errorf("docker events: %q", got)
+	}
 	// An exec'd process joins the container's cgroup.
 	s.must(docker, "exec", "-d", "w1", "sleep", "4444")
 	pids = waitPids(t, dir, 3)
@@ -274,7 +280,7 @@ func TestCgroupInfo(t *testing.T) {
 		t.Errorf("docker info: %q", r.stdout)
 	}
 	r = s.must("lodge", "info")
-	if !strings.Contains(r.stdout, v2Path(s.cgroup)) {
+	if !strings.Contains(r.stdout, v2Path(s.cgroup)) || !strings.Contains(r.stdout, "Cgroup controllers delegated") {
 		t.Errorf("lodge info does not name the delegated cgroup %s:\n%s", v2Path(s.cgroup), r.stdout)
 	}
 }

@@ -365,7 +365,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		return fmt.Errorf("socket: %w", err)
 	}
 	srv := &http.Server{Handler: api.NewServer(api.Backends{
-		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images,
+		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images, Events: svc.events,
 	}, log), ReadHeaderTimeout: 30 * time.Second}
 	go svc.containers.StartOnBoot(ctx)
 	errc := make(chan error, 1)

@@ -79,6 +79,7 @@ type services struct {
 	store      *storage.Store
 	images     *daemon.Images
 	containers *daemon.Containers
+	events     *daemon.Events
 }
 
 // startServices opens the store and loads images and containers.
@@ -123,17 +124,19 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	} else {
 		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgState.Summary())
 	}
+	ev := daemon.NewEvents()
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime,
 		Cgroups: cgTree, CgroupSummary: cgState.Summary(), CgroupLimitsWarn: o.cgroupLimits == "warn",
+		Events: ev,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs}, nil
+	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs, events: ev}, nil
 }
 
 // findInit picks the binary --init runs as pid 1: daemon.json's init-path,
