@@ -340,3 +340,25 @@ func TestLodgeCgroupVerbs(t *testing.T) {
 	}
 	s.must("lodge", "rm", "-f", "l1")
 }
+
+// TestCgroupOCIRuntime: a container on the runc binary (--runtime runc)
+// is placed, paused and killed through its cgroup the same way.
+func TestCgroupOCIRuntime(t *testing.T) {
+	s, docker := cgroupSession(t)
+	id := strings.TrimSpace(s.must(docker, "run", "-d", "--runtime", "runc", "busybox", "sh", "-c", "(setsid sleep 4747 &); exec sleep 4848").stdout)
+	dir := filepath.Join(s.cgroup, "containers", id)
+	pids := waitPids(t, dir, 2)
+	if len(pids) != 2 {
+		t.Fatalf("the container's cgroup holds %v, want its init and the daemonised sleep", pids)
+	}
+	s.must(docker, "exec", "-d", id, "sleep", "4949")
+	if pids = waitPids(t, dir, 3); len(pids) != 3 {
+		t.Errorf("after exec on runc the container's cgroup holds %v", pids)
+	}
+	s.must(docker, "pause", id)
+	if ev := readTrim(t, filepath.Join(dir, "cgroup.events")); !strings.Contains(ev, "frozen 1") {
+		t.Errorf("paused on runc, but cgroup.events says %q", ev)
+	}
+	s.must(docker, "rm", "-f", id)
+	waitGone(t, pids, 10*time.Second)
+}
