@@ -129,6 +129,18 @@ func (s *Containers) createCgroup(c *Container, mcfg *runtime.MonitorConfig) err
 	return nil
 }
 
+// dropCgroup removes the cgroup of a container that did not start.
+func (s *Containers) dropCgroup(id string) {
+	if s.Cgroups == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dir := s.Cgroups.ContainerDir(id)
+	cgroupv2.Kill(ctx, dir)
+	cgroupv2.Remove(ctx, dir)
+}
+
 // killAll kills every process of a running container: its whole cgroup
 // when there is one, and its init in any case.
 func (s *Containers) killAll(id string, ctl *runtime.Ctl) {

@@ -303,6 +303,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	defer func() {
 		if err != nil {
 			s.Rootfs.Unmount(c.ID)
+			s.dropCgroup(c.ID)
 		}
 	}()
 	dir := s.dir(c.ID)
@@ -442,12 +443,14 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 		wait = time.Duration(*timeout) * time.Second
 	}
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
-	if wait != 0 {
-		ctl.Signal(sig)
-		s.thawForSignal(c)
-	}
 	c.mu.Unlock()
 	defer ctl.Close()
+	if wait != 0 {
+		ctl.Signal(sig)
+		c.mu.Lock()
+		s.thawForSignal(c)
+		c.mu.Unlock()
+	}
 	if wait < 0 {
 		wait = 365 * 24 * time.Hour
 	}

@@ -167,6 +167,16 @@ func TestCgroupStopKillsEverything(t *testing.T) {
 	if st := s.must(docker, "inspect", "-f", "{{.State.Status}}", id).stdout; st != "exited\n" {
 		t.Errorf("after stop: %q", st)
 	}
+	// Neither a stopped container nor one that failed to start keeps a cgroup.
+	if r := s.run(docker, "run", "busybox", "no-such-command"); r.code != 127 {
+		t.Errorf("a failed start: %s", r)
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.cgroup, "containers"))
+	for _, e := range ents {
+		if e.IsDir() {
+			t.Errorf("cgroup left behind: %s", e.Name())
+		}
+	}
 }
 
 // TestCgroupLimits: on this machine (a hybrid one, no controller in the v2
