@@ -171,7 +171,7 @@ func (s *Containers) joinCgroup(id string, pid int) {
 // delegated cgroup v2.
 func (s *Containers) noFreezer() error {
 	return errdefs.Unavailablef("pause needs the cgroup v2 freezer in a cgroup delegated to lodged, and lodged has none (%s). "+
-		"Run lodged in a delegated cgroup (systemd: as a user service, or with Delegate=yes)", s.CgroupSummary)
+		"Start lodged in a delegated cgroup, e.g. with systemd: systemd-run --user --scope -p Delegate=yes lodged", s.CgroupSummary)
 }
 
 // Pause freezes every process of a running container (cgroup.freeze).
