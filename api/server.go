@@ -35,6 +35,7 @@ type Backends struct {
 	Files      FilesBackend
 	Commit     CommitBackend
 	DiskUsage  DiskUsageBackend
+	Events     EventsBackend
 }
 
 // NewServer builds the router.
@@ -45,6 +46,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Containers != nil {
 		s.addContainerRoutes(b.Containers)
+		if cb, ok := b.Containers.(CgroupBackend); ok {
+			s.addCgroupRoutes(cb)
+		}
 	}
 	if b.Exec != nil {
 		s.addExecRoutes(b.Exec)
@@ -66,6 +70,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.DiskUsage != nil {
 		s.addDiskUsageRoutes(b.DiskUsage)
+	}
+	if b.Events != nil {
+		s.addEventRoutes(b.Events)
 	}
 	s.addAbsentRoutes(b.Networks == nil)
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {

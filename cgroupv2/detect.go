@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -28,10 +29,21 @@ type State struct {
 	V2Root string
 	// Own is lodged's cgroup path within the v2 hierarchy, e.g. "/user.slice/...".
 	Own string
-	// Controllers lists the controllers available in Own (cgroup.controllers).
+	// Base is the cgroup lodge makes its own under: Own, or Own's parent
+	// when lodged already sits in its leaf (DaemonLeaf) there.
+	Base string
+	// Controllers lists the controllers available in Base (cgroup.controllers).
 	Controllers []string
-	// Writable is true when lodged may create child cgroups under Own.
+	// Writable is true when lodged may create child cgroups under Base.
 	Writable bool
+}
+
+// Dir is Base as a directory of the mounted hierarchy ("" without one).
+func (s State) Dir() string {
+	if s.V2Root == "" || s.Base == "" {
+		return ""
+	}
+	return filepath.Join(s.V2Root, s.Base)
 }
 
 // Delegated reports whether lodged may create cgroups and has at least one
@@ -66,11 +78,11 @@ func (s State) Summary() string {
 	case s.V2Root == "":
 		return "cgroup v1 only: no limits, no pause"
 	case !s.Writable:
-		return fmt.Sprintf("%s, v2 at %s, %s not writable: no limits, no pause", s.Layout, s.V2Root, s.Own)
+		return fmt.Sprintf("%s, v2 at %s, %s not writable: no limits, no pause", s.Layout, s.V2Root, s.Base)
 	case len(s.Controllers) == 0:
-		return fmt.Sprintf("%s, v2 subtree %s delegated with no resource controllers: pause and kill work, limits do not", s.Layout, s.Own)
+		return fmt.Sprintf("%s, v2 subtree %s delegated with no resource controllers: pause and kill work, limits do not", s.Layout, s.Base)
 	}
-	return fmt.Sprintf("%s, v2 subtree %s delegated with controllers: %s", s.Layout, s.Own, strings.Join(s.Controllers, " "))
+	return fmt.Sprintf("%s, v2 subtree %s delegated with controllers: %s", s.Layout, s.Base, strings.Join(s.Controllers, " "))
 }
 
 // Detect reads the layout under root (normally /sys/fs/cgroup) and the
@@ -95,13 +107,22 @@ func Detect(root, procSelfCgroup string) (State, error) {
 	if err != nil {
 		return s, err
 	}
-	s.Own = own
-	dir := filepath.Join(s.V2Root, own)
+	s.Own, s.Base = own, own
+	if path.Base(own) == DaemonLeaf {
+		s.Base = path.Dir(own)
+	}
+	dir := s.Dir()
 	if b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers")); err == nil {
 		s.Controllers = strings.Fields(string(b))
 	}
-	s.Writable = unix.Access(dir, unix.W_OK) == nil && unix.Access(filepath.Join(dir, "cgroup.procs"), unix.W_OK) == nil
+	s.Writable = writable(dir)
 	return s, nil
+}
+
+// writable reports whether dir is delegated to this process: the directory
+// (for children) and its cgroup.procs (to move processes under it).
+func writable(dir string) bool {
+	return unix.Access(dir, unix.W_OK) == nil && unix.Access(filepath.Join(dir, "cgroup.procs"), unix.W_OK) == nil
 }
 
 // parseOwn finds the v2 line ("0::/path") of /proc/self/cgroup.

@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -66,6 +68,14 @@ type ContainersConfig struct {
 	Networks *Networks
 	// Volumes keeps the named and anonymous volumes; nil leaves them 501.
 	Volumes *Volumes
+	// Cgroups is lodged's delegated cgroup v2 tree, nil without one
+	// (CgroupSummary says why). CgroupLimitsWarn runs containers without
+	// the limits it cannot enforce, with a warning, instead of refusing.
+	Cgroups          CgroupTree
+	CgroupSummary    string
+	CgroupLimitsWarn bool
+	// Events receives the containers' events; nil drops them.
+	Events *Events
 }
 
 // Containers owns every container: their records, names and lifecycles. It
@@ -150,6 +160,10 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err := runtime.ValidateCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return container.CreateResponse{}, err
 	}
+	warnings, err := s.limitWarnings(hc.Resources)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	maps, err := idMapsFor(hc.UsernsMode)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -232,7 +246,8 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	s.mu.Lock()
 	s.byID[id] = c
 	s.mu.Unlock()
-	return container.CreateResponse{ID: id, Warnings: []string{}}, nil
+	s.emit(c, events.ActionCreate)
+	return container.CreateResponse{ID: id, Warnings: nonNil(warnings)}, nil
 }
 
 func newID() string {
@@ -314,6 +329,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	defer func() {
 		if err != nil {
 			s.Rootfs.Unmount(c.ID)
+			s.dropCgroup(c.ID)
 		}
 	}()
 	if err := s.attachNetwork(ctx, c); err != nil {
@@ -333,13 +349,16 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		return err
 	}
 	os.Remove(filepath.Join(dir, "exit.json"))
-	mcfg := runtime.MonitorConfig{
+	mcfg := &runtime.MonitorConfig{
 		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
 		LogPath: filepath.Join(dir, c.ID+"-json.log"), ExitPath: filepath.Join(dir, "exit.json"),
 		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		mcfg.Height, mcfg.Width = uint16(cs[0]), uint16(cs[1])
+	}
+	if err := s.createCgroup(c, mcfg); err != nil {
+		return err
 	}
 	if err := writeJSON(filepath.Join(dir, "monitor.json"), mcfg); err != nil {
 		return err
@@ -357,6 +376,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		s.connectAttach(c, p)
 	}
 	c.pending = nil
+	s.emit(c, events.ActionStart)
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
 	if err := ctl.Go(); err != nil {
 		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
@@ -408,6 +428,10 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 	}
 	c.exitCh = make(chan struct{})
 	s.save(c)
+	if st.OOMKilled {
+		s.emit(c, events.ActionOOM)
+	}
+	s.emit(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
 	s.Rootfs.Unmount(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
 	restart := !autoRemove && s.shouldRestart(c, st)
@@ -458,6 +482,9 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	defer ctl.Close()
 	if wait != 0 {
 		ctl.Signal(sig)
+		c.mu.Lock()
+		s.thawForSignal(c)
+		c.mu.Unlock()
 	}
 	if wait < 0 {
 		wait = 365 * 24 * time.Hour
@@ -467,7 +494,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 		return nil
 	case <-time.After(wait):
 	}
-	ctl.Signal(syscall.SIGKILL)
+	s.killAll(c.ID, ctl)
 	select {
 	case <-exitCh:
 		return nil
@@ -500,7 +527,11 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	}
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
 	defer ctl.Close()
-	return ctl.Signal(sig)
+	err = ctl.Signal(sig)
+	c.mu.Lock()
+	s.thawForSignal(c)
+	c.mu.Unlock()
+	return err
 }
 
 // RemoveOptions are DELETE /containers/{id}'s.
@@ -525,7 +556,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		c.HostConfig.AutoRemove = false // this removal is the one
 		c.mu.Unlock()
 		ctl := runtime.NewCtl(s.sockDir(c.ID))
-		ctl.Signal(syscall.SIGKILL)
+		s.killAll(c.ID, ctl)
 		ctl.Close()
 		select {
 		case <-exitCh:
@@ -562,6 +593,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		s.Volumes.release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
 	}
 	c.mu.Lock()
+	s.emit(c, events.ActionDestroy)
 	close(c.removedCh)
 	for _, p := range c.pending {
 		p.finish(nil)

@@ -161,6 +161,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 		}
 		return err
 	}
+	s.joinCgroup(e.ContainerID, proc.Pid)
 	e.mu.Lock()
 	e.proc, e.running, e.pid = proc, true, proc.Pid
 	e.mu.Unlock()

@@ -133,7 +133,15 @@ func (s *System) LodgeFacts() [][2]string {
 		d, _ := s.storage()
 		out = append(out, [2]string{"Storage", d})
 	}
-	out = append(out, [2]string{"Cgroups", s.cgroups().Summary()})
+	cg := s.cgroups()
+	out = append(out, [2]string{"Cgroups", cg.Summary()})
+	if cg.Writable {
+		delegated := strings.Join(cg.Controllers, " ")
+		if delegated == "" {
+			delegated = "none"
+		}
+		out = append(out, [2]string{"Cgroup controllers delegated", delegated})
+	}
 	out = append(out, [2]string{"Data root", s.facts.DataRoot})
 	out = append(out, [2]string{"Socket", s.facts.Socket})
 	return out

@@ -45,3 +45,29 @@ fi
 # Desktop distributions ship these world-usable; rootless networking and
 # fuse-overlayfs need them.
 chmod 0666 /dev/net/tun /dev/fuse 2>/dev/null || true
+
+# A cgroup v2 subtree for lodgetest, delegated as systemd delegates
+# user@.service: the directory and the files that move processes and hand
+# controllers down (cgroup.procs, cgroup.subtree_control, cgroup.threads)
+# belong to the user. Whatever controllers the hierarchy has are passed
+# down to it (none on a v1/v2 hybrid machine's v2 hierarchy: pause, kill
+# and placement work there, limits do not). The host's v1 mounts are left
+# alone. The e2e tests start each lodged in a cgroup of its own below it.
+v2=""
+if [[ $(stat -fc %T /sys/fs/cgroup 2>/dev/null) == cgroup2fs ]]; then
+	v2=/sys/fs/cgroup
+elif [[ $(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]]; then
+	v2=/sys/fs/cgroup/unified
+fi
+if [[ -n $v2 ]]; then
+	slice=$v2/lodge-test.slice
+	mkdir -p "$slice"
+	for c in $(cat "$slice/cgroup.controllers"); do
+		echo "+$c" >"$slice/cgroup.subtree_control" 2>/dev/null || true
+	done
+	deleg=$slice/lodgetest
+	mkdir -p "$deleg"
+	chown lodgetest: "$deleg" "$deleg/cgroup.procs" "$deleg/cgroup.subtree_control" "$deleg/cgroup.threads"
+else
+	echo "setup: no cgroup v2 hierarchy: the cgroup tests cannot run here" >&2
+fi

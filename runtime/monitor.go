@@ -122,7 +122,7 @@ func (m *monitor) create() error {
 			childEnds = append(childEnds, inR)
 		}
 	}
-	pid, console, err := m.rt.create(&spec, pio)
+	pid, console, err := m.createInCgroup(&spec, pio)
 	for _, f := range childEnds {
 		f.Close()
 	}
@@ -190,6 +190,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // container down.
 func (m *monitor) finish(st ExitStatus) {
 	m.log.close()
+	m.endCgroup(&st)
 	// The container's state goes before anyone hears of the exit: a
 	// restart reuses the ID at once.
 	m.rt.destroy()

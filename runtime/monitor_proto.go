@@ -25,6 +25,13 @@ type MonitorConfig struct {
 	StdinOnce bool   `json:"stdinOnce"`
 	Width     uint16 `json:"width,omitempty"`
 	Height    uint16 `json:"height,omitempty"`
+	// Cgroup is the container's own cgroup v2 directory ("" without
+	// delegation): the container's init is created in it, so every process
+	// of the container is too. MonitorCgroup is where the monitor itself
+	// waits, outside it, so that freezing or killing the container's cgroup
+	// leaves the monitor alone.
+	Cgroup        string `json:"cgroup,omitempty"`
+	MonitorCgroup string `json:"monitorCgroup,omitempty"`
 }
 
 // ExitStatus is how a container ended, as its monitor recorded it.

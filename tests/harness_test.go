@@ -98,6 +98,9 @@ type session struct {
 	runDir  string
 	data    string
 	started bool
+	// cgroup is the session's own delegated cgroup v2 directory ("" when
+	// the user has none, or the test wants lodged without one).
+	cgroup string
 }
 
 func newSession(t *testing.T, u testUser) *session {
@@ -120,6 +123,9 @@ func newSession(t *testing.T, u testUser) *session {
 		}
 	}
 	t.Cleanup(s.cleanup)
+	if os.Getuid() == 0 && delegatedCgroup(u) != "" {
+		s.useCgroup()
+	}
 	return s
 }
 
@@ -176,9 +182,18 @@ func (r result) String() string {
 // run runs a command as the user, with a time limit.
 func (s *session) run(name string, args ...string) result {
 	s.t.Helper()
+	return s.runWith(nil, name, args...)
+}
+
+// runWith is run with a last change to the command before it starts.
+func (s *session) runWith(mod func(*exec.Cmd), name string, args ...string) result {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := s.command(ctx, name, args...)
+	if mod != nil {
+		mod(cmd)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -211,7 +226,9 @@ func (s *session) start(lodgedArgs ...string) {
 	if len(lodgedArgs) > 0 {
 		args = append(append(args, "--"), lodgedArgs...)
 	}
-	r := s.run("lodge", args...)
+	// lodged starts in the session's delegated cgroup, as a user's
+	// daemon starts in the cgroup systemd delegates to the user.
+	r := s.runWith(s.inCgroup(), "lodge", args...)
 	if r.code != 0 {
 		log, _ := os.ReadFile(filepath.Join(s.runDir, "lodged.log"))
 		s.t.Fatalf("lodge daemon start: %s\nlodged.log:\n%s", r, log)
@@ -286,6 +303,7 @@ func (s *session) cleanup() {
 			}
 		}
 	}
+	s.removeCgroup()
 	os.RemoveAll(s.base)
 }
 

@@ -29,6 +29,7 @@ type runFlags struct {
 	env, envFiles, volumes, tmpfs, capAdd, capDrop           []string
 	securityOpt, labels                                      []string
 	net                                                      netFlags
+	resources                                                resourceFlags
 }
 
 func (f *runFlags) register(cmd *cobra.Command, run bool) {
@@ -60,6 +61,7 @@ func (f *runFlags) register(cmd *cobra.Command, run bool) {
 	fl.StringArrayVar(&f.securityOpt, "security-opt", nil, "no-new-privileges, seccomp=unconfined|FILE")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label key=value")
 	f.net.register(cmd)
+	f.resources.register(fl)
 }
 
 // configs turns the flags and "IMAGE [COMMAND...]" into the API's request.
@@ -96,6 +98,9 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	if f.init {
 		hc.Init = &f.init
 	}
+	if hc.Resources, err = f.resources.resources(); err != nil {
+		return nil, nil, err
+	}
 	if len(f.tmpfs) > 0 {
 		hc.Tmpfs = map[string]string{}
 		for _, t := range f.tmpfs {
@@ -130,6 +135,7 @@ func (f *runFlags) create(ctx context.Context, a *app, args []string) (*client.C
 	if err != nil {
 		return nil, "", nil, a.explain(err)
 	}
+	printWarnings(res.Warnings)
 	return c, res.ID, cfg, nil
 }
 

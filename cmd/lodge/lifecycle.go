@@ -271,7 +271,8 @@ func containerCmd(a *app) *cobra.Command {
 	cmd.AddCommand(prune,
 		runCmd(a), createCmd(a), startCmd(a), stopCmd(a), restartCmd(a), killCmd(a), rmCmd(a), waitCmd(a),
 		renameCmd(a), topCmd(a), attachCmd(a), logsCmd(a), execCmd(a), withUse(psCmd(a), "ls"),
-		withUse(inspectTyped(a, "container"), "inspect CONTAINER..."))
+		withUse(inspectTyped(a, "container"), "inspect CONTAINER..."),
+		pauseCmd(a), unpauseCmd(a), updateCmd(a), statsCmd(a))
 	return cmd
 }
 

@@ -61,7 +61,8 @@ func main() {
 		pullCmd(a), pushCmd(a), imagesCmd(a), tagCmd(a), rmiCmd(a), loadCmd(a), saveCmd(a),
 		historyCmd(a), importCmd(a), imageCmd(a), loginCmd(a), logoutCmd(a),
 		networkCmd(a), portCmd(a),
-		volumeCmd(a), cpCmd(a), diffCmd(a), exportCmd(a), commitCmd(a), systemCmd(a))
+		volumeCmd(a), cpCmd(a), diffCmd(a), exportCmd(a), commitCmd(a), systemCmd(a),
+		pauseCmd(a), unpauseCmd(a), updateCmd(a), statsCmd(a))
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		var exit exitError
 		if errors.As(err, &exit) {

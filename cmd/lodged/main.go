@@ -26,6 +26,7 @@ import (
 	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/lodge-containers/lodge/api"
+	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/paths"
@@ -42,6 +43,9 @@ const (
 	envSingleID   = "_LODGE_SINGLE_ID"
 )
 
+// cgroupRoot is where the machine mounts cgroupfs.
+const cgroupRoot = "/sys/fs/cgroup"
+
 type options struct {
 	host          string
 	dataRoot      string
@@ -49,6 +53,7 @@ type options struct {
 	storageDriver string
 	debug         bool
 	detach        bool
+	cgroupLimits  string
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -124,6 +129,7 @@ func main() {
 	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registry (host:port) to speak plain HTTP to; loopback ones need no flag")
 	f.StringSliceVar(&o.registryMirrors, "registry-mirror", nil, "mirror to try first for docker.io images")
 	f.BoolVarP(&o.debug, "debug", "D", false, "log debug messages")
+	f.StringVar(&o.cgroupLimits, "cgroup-limits", "refuse", "a resource limit lodged cannot enforce (its cgroup controller is not delegated): refuse the container, or warn and run it without the limit")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -164,6 +170,14 @@ func runForeground(env paths.Env, o options) error {
 	runDir := env.RuntimeDir()
 	if err := paths.EnsurePrivateDir(runDir, env.UID); err != nil {
 		return fmt.Errorf("runtime dir: %w", err)
+	}
+	if o.cgroupLimits != "refuse" && o.cgroupLimits != "warn" {
+		return fmt.Errorf("--cgroup-limits: %q is neither refuse nor warn", o.cgroupLimits)
+	}
+	// Before any other process of lodged's starts, so they all begin in
+	// the leaf and the delegated cgroup above it stays free of processes.
+	if err := cgroupv2.EnterLeaf(cgroupRoot, "/proc/self/cgroup"); err != nil {
+		fmt.Fprintln(os.Stderr, "lodged: cannot move into a leaf of its cgroup, containers get no cgroups of their own:", err)
 	}
 	// Fail early, naming the running daemon. The lock is handed over at
 	// once: the daemon takes it for itself, and a racing second start
@@ -331,7 +345,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		NetworkSkipped: skipped,
 		IDMapSource:    os.Getenv(envIDSource),
 		SingleID:       os.Getenv(envSingleID) == "true",
-		CgroupRoot:     "/sys/fs/cgroup",
+		CgroupRoot:     cgroupRoot,
 		Runtimes:       runtimes,
 		DefaultRuntime: fc.DefaultRuntime,
 	})
@@ -353,6 +367,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	srv := &http.Server{Handler: api.NewServer(api.Backends{
 		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images, Networks: svc.networks,
 		Volumes: svc.volumes, Files: svc.containers, Commit: svc.images, DiskUsage: svc.images,
+		Events: svc.events,
 	}, log), ReadHeaderTimeout: 30 * time.Second}
 	go svc.containers.StartOnBoot(ctx)
 	errc := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/runtime"
@@ -80,6 +81,7 @@ type services struct {
 	containers *daemon.Containers
 	networks   *daemon.Networks
 	volumes    *daemon.Volumes
+	events     *daemon.Events
 }
 
 // startServices opens the store and loads images and containers.
@@ -124,17 +126,28 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if err != nil {
 		return nil, err
 	}
+	cgState, _ := cgroupv2.Detect(cgroupRoot, "/proc/self/cgroup")
+	var cgTree daemon.CgroupTree
+	if t, err := cgroupv2.NewTree(cgState); err == nil {
+		cgTree = t
+		log.Info("cgroups", "state", cgState.Summary())
+	} else {
+		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgState.Summary())
+	}
+	ev := daemon.NewEvents()
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
+		Cgroups: cgTree, CgroupSummary: cgState.Summary(), CgroupLimitsWarn: o.cgroupLimits == "warn",
+		Events: ev,
 	})
 	if err != nil {
 		return nil, err
 	}
 	nw.SetContainers(ctx, cs)
-	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs, networks: nw, volumes: vols}, nil
+	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs, networks: nw, volumes: vols, events: ev}, nil
 }
 
 // findInit picks the binary --init runs as pid 1: daemon.json's init-path,

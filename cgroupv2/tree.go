@@ -1,0 +1,325 @@
+package cgroupv2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// The cgroups lodge makes under its base (State.Base):
+//
+//	<base>/lodged             the daemon's processes (a leaf)
+//	<base>/monitors           every container's monitor (a leaf)
+//	<base>/containers/<id>    one per running container (a leaf)
+//
+// The base itself holds no process, so it may hand controllers to its
+// children (cgroup v2's no-internal-process rule).
+const (
+	DaemonLeaf    = "lodged"
+	monitorsLeaf  = "monitors"
+	containersDir = "containers"
+)
+
+// EnterLeaf moves the processes of the caller's cgroup into its DaemonLeaf
+// child, making the leaf when needed, so that the cgroup becomes lodge's
+// base. It does nothing when the caller's cgroup is not delegated to it or
+// the caller already sits in its leaf. Processes that cannot be moved (they
+// vanished, or belong to someone else) are skipped.
+func EnterLeaf(root, procSelfCgroup string) error {
+	s, err := Detect(root, procSelfCgroup)
+	if err != nil || s.V2Root == "" || !s.Writable || s.Own != s.Base {
+		return err
+	}
+	leaf := filepath.Join(s.Dir(), DaemonLeaf)
+	if err := mkdir(leaf); err != nil {
+		return err
+	}
+	pids, err := Procs(s.Dir())
+	if err != nil {
+		return err
+	}
+	self := os.Getpid()
+	if err := Join(leaf, self); err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if pid != self && pid != 0 {
+			Join(leaf, pid)
+		}
+	}
+	return nil
+}
+
+func mkdir(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// Join moves process pid (all its threads) into the cgroup at dir.
+func Join(dir string, pid int) error {
+	return writeFile(dir, "cgroup.procs", strconv.Itoa(pid))
+}
+
+// Procs lists the processes in the cgroup at dir, as pids of the caller's
+// pid namespace (0 for those outside it).
+func Procs(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids, nil
+}
+
+// Kill kills every process in the cgroup at dir and its descendants, at
+// once (cgroup.kill), so none can fork its way out. Kernels before 5.14
+// have no cgroup.kill: their processes get SIGKILL one by one, until none
+// is left.
+func Kill(ctx context.Context, dir string) error {
+	err := writeFile(dir, "cgroup.kill", "1")
+	if err == nil || errors.Is(err, os.ErrNotExist) && !dirExists(dir) {
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for {
+		pids, err := Procs(dir)
+		if err != nil || len(pids) == 0 {
+			return nil
+		}
+		for _, p := range pids {
+			if p > 0 {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
+}
+
+// Freeze freezes (or thaws) the cgroup at dir and waits until the kernel
+// says it is done (cgroup.events frozen), or ctx ends. A machine without
+// the v2 freezer is errdefs.ErrNotImplemented.
+func Freeze(ctx context.Context, dir string, frozen bool) error {
+	v := "0"
+	if frozen {
+		v = "1"
+	}
+	if err := writeFile(dir, "cgroup.freeze", v); err != nil {
+		if errors.Is(err, os.ErrNotExist) && dirExists(dir) {
+			return errdefs.NotImplementedf("this kernel has no cgroup v2 freezer (cgroup.freeze, Linux 5.2)")
+		}
+		return err
+	}
+	for {
+		ev, err := readKeyed(filepath.Join(dir, "cgroup.events"))
+		if err != nil {
+			return err
+		}
+		if (ev["frozen"] == 1) == frozen {
+			return nil
+		}
+		if err := sleep(ctx, 2*time.Millisecond); err != nil {
+			return fmt.Errorf("waiting for the cgroup to be frozen=%s: %w", v, err)
+		}
+	}
+}
+
+// Frozen reports whether the cgroup at dir is frozen.
+func Frozen(dir string) (bool, error) {
+	ev, err := readKeyed(filepath.Join(dir, "cgroup.events"))
+	return ev["frozen"] == 1, err
+}
+
+// Remove removes the cgroup at dir once its processes are gone, waiting
+// for them up to ctx's end. A cgroup that is already gone is no error.
+func Remove(ctx context.Context, dir string) error {
+	for {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if !errors.Is(err, syscall.EBUSY) {
+			return err
+		}
+		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+			return fmt.Errorf("removing %s: still busy: %w", dir, err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// writeFile writes one value to a cgroup interface file. The kernel's
+// errno is kept (errors.Is works) and the file named.
+func writeFile(dir, name, value string) error {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %q to %s: %w", value, filepath.Join(dir, name), err)
+	}
+	return nil
+}
+
+// Tree is lodge's cgroups under a delegated base. Its methods are safe for
+// concurrent use; each container's cgroup is its own caller's business.
+type Tree struct {
+	dir         string
+	controllers []string
+}
+
+// NewTree returns the tree for a detected state, or an error saying why
+// lodge cannot make cgroups there.
+func NewTree(s State) (*Tree, error) {
+	if s.V2Root == "" || !s.Writable {
+		return nil, errdefs.Unavailablef("no delegated cgroup v2: %s", s.Summary())
+	}
+	return &Tree{dir: s.Dir(), controllers: s.Controllers}, nil
+}
+
+// Has reports whether a controller is delegated to the tree.
+func (t *Tree) Has(c string) bool {
+	for _, x := range t.controllers {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Controllers lists the delegated controllers.
+func (t *Tree) Controllers() []string { return t.controllers }
+
+// MonitorsDir is the leaf every monitor waits in.
+func (t *Tree) MonitorsDir() string { return filepath.Join(t.dir, monitorsLeaf) }
+
+// ContainerDir is container id's cgroup (whether or not it exists).
+func (t *Tree) ContainerDir(id string) string { return filepath.Join(t.dir, containersDir, id) }
+
+// Create makes container id's cgroup with limits l (replacing one left
+// from an earlier run), enabling the controllers l needs on the way down.
+// It returns the cgroup's directory.
+func (t *Tree) Create(id string, l Limits) (string, error) {
+	need := l.Controllers()
+	for _, c := range need {
+		if !t.Has(c) {
+			return "", MissingController(c)
+		}
+	}
+	if err := mkdir(t.MonitorsDir()); err != nil {
+		return "", err
+	}
+	parent := filepath.Join(t.dir, containersDir)
+	if err := mkdir(parent); err != nil {
+		return "", err
+	}
+	if err := enable(t.dir, need); err != nil {
+		return "", err
+	}
+	if err := enable(parent, need); err != nil {
+		return "", err
+	}
+	dir := t.ContainerDir(id)
+	if dirExists(dir) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		Kill(ctx, dir)
+		Remove(ctx, dir)
+		cancel()
+	}
+	if err := mkdir(dir); err != nil {
+		return "", err
+	}
+	if err := Apply(dir, l); err != nil {
+		os.Remove(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// Update changes a container's limits in place.
+func (t *Tree) Update(id string, l Limits) error {
+	for _, c := range l.Controllers() {
+		if !t.Has(c) {
+			return MissingController(c)
+		}
+	}
+	dir := t.ContainerDir(id)
+	if err := enable(t.dir, l.Controllers()); err != nil {
+		return err
+	}
+	if err := enable(filepath.Dir(dir), l.Controllers()); err != nil {
+		return err
+	}
+	return Apply(dir, l)
+}
+
+// enable turns controllers on for dir's children, those not on already.
+func enable(dir string, controllers []string) error {
+	if len(controllers) == 0 {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return err
+	}
+	on := strings.Fields(string(b))
+	var add []string
+	for _, c := range controllers {
+		found := false
+		for _, o := range on {
+			found = found || o == c
+		}
+		if !found {
+			add = append(add, "+"+c)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	return writeFile(dir, "cgroup.subtree_control", strings.Join(add, " "))
+}
+
+// MissingController is the error for a limit whose controller is not
+// delegated to lodged: what is missing and how to get it.
+func MissingController(c string) error {
+	return errdefs.Unavailablef("the %s cgroup controller is not delegated to lodged, so this limit cannot be enforced. "+
+		"Ask for cgroup v2 delegation of the controllers (systemd: a drop-in /etc/systemd/system/user@.service.d/delegate.conf with "+
+		"[Service] Delegate=cpu cpuset io memory pids, then log in again), or start lodged with --cgroup-limits=warn to run without the limit", c)
+}

@@ -1,0 +1,315 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/blkiodev"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/lodge-containers/lodge/cgroupv2"
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
+)
+
+// CgroupTree is where containers' cgroups live. (*cgroupv2.Tree fits.)
+type CgroupTree interface {
+	// Has reports whether a controller is delegated.
+	Has(controller string) bool
+	// Create makes a container's cgroup with its limits, returning its
+	// directory; Update changes the limits of an existing one.
+	Create(id string, l cgroupv2.Limits) (string, error)
+	Update(id string, l cgroupv2.Limits) error
+	ContainerDir(id string) string
+	MonitorsDir() string
+}
+
+var _ CgroupTree = (*cgroupv2.Tree)(nil)
+
+// limitsFrom reads a request's resources. What lodge cannot do at all is
+// refused (501); what cgroup v2 has no knob for is a warning, as with
+// Docker on cgroup v2.
+func limitsFrom(r container.Resources) (cgroupv2.Limits, []string, error) {
+	var warnings []string
+	switch {
+	case r.CgroupParent != "":
+		return cgroupv2.Limits{}, nil, errdefs.NotImplementedf("--cgroup-parent: lodge places containers in its own delegated cgroup")
+	case len(r.BlkioWeightDevice) > 0:
+		return cgroupv2.Limits{}, nil, errdefs.NotImplementedf("--blkio-weight-device is not implemented")
+	case r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0:
+		return cgroupv2.Limits{}, nil, errdefs.InvalidArgumentf("cgroup v2 has no real-time CPU scheduler limits (--cpu-rt-period, --cpu-rt-runtime)")
+	case len(r.DeviceCgroupRules) > 0:
+		return cgroupv2.Limits{}, nil, errdefs.NotImplementedf("--device-cgroup-rule is not implemented: a rootless container gets bind mounts of device nodes, not a device cgroup")
+	}
+	if r.MemorySwappiness != nil && *r.MemorySwappiness != -1 {
+		warnings = append(warnings, "Your kernel does not support memory swappiness capabilities (cgroup v2 has none): --memory-swappiness is ignored")
+	}
+	if r.OomKillDisable != nil && *r.OomKillDisable {
+		warnings = append(warnings, "Your kernel does not support OomKillDisable (cgroup v2 has no switch for it): --oom-kill-disable is ignored")
+	}
+	l := cgroupv2.Limits{
+		Memory: r.Memory, MemorySwap: r.MemorySwap, MemoryReservation: r.MemoryReservation,
+		NanoCPUs: r.NanoCPUs, CPUQuota: r.CPUQuota, CPUPeriod: r.CPUPeriod, CPUShares: r.CPUShares,
+		CpusetCpus: r.CpusetCpus, CpusetMems: r.CpusetMems, BlkioWeight: r.BlkioWeight,
+	}
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		l.PidsLimit = *r.PidsLimit
+	}
+	var err error
+	for _, t := range []struct {
+		in  []*blkiodev.ThrottleDevice
+		out *[]cgroupv2.Throttle
+	}{{r.BlkioDeviceReadBps, &l.ReadBps}, {r.BlkioDeviceWriteBps, &l.WriteBps}, {r.BlkioDeviceReadIOps, &l.ReadIOps}, {r.BlkioDeviceWriteIOps, &l.WriteIOps}} {
+		for _, d := range t.in {
+			if d == nil {
+				continue
+			}
+			th, terr := cgroupv2.DeviceThrottle(d.Path, d.Rate)
+			if terr != nil {
+				err = terr
+			}
+			*t.out = append(*t.out, th)
+		}
+	}
+	if err != nil {
+		return cgroupv2.Limits{}, nil, err
+	}
+	return l, warnings, l.Validate()
+}
+
+// checkLimits decides what to do with limits lodged cannot enforce: refuse
+// them, naming the missing controller and how to get it, or (with
+// --cgroup-limits=warn) run without them and say so.
+func (s *Containers) checkLimits(l cgroupv2.Limits) ([]string, error) {
+	var warnings []string
+	for _, c := range l.Controllers() {
+		if s.Cgroups != nil && s.Cgroups.Has(c) {
+			continue
+		}
+		if !s.CgroupLimitsWarn {
+			return nil, cgroupv2.MissingController(c)
+		}
+		warnings = append(warnings, fmt.Sprintf("the %s cgroup controller is not delegated to lodged: the %s limits are not enforced (lodged --cgroup-limits=warn)", c, c))
+	}
+	return warnings, nil
+}
+
+// limitWarnings checks a new container's resources: an error refuses it,
+// warnings go in the create response.
+func (s *Containers) limitWarnings(r container.Resources) ([]string, error) {
+	l, warnings, err := limitsFrom(r)
+	if err != nil {
+		return nil, err
+	}
+	more, err := s.checkLimits(l)
+	return append(warnings, more...), err
+}
+
+// hasController is s.Cgroups.Has, false without a tree.
+func (s *Containers) hasController(c string) bool { return s.Cgroups != nil && s.Cgroups.Has(c) }
+
+// createCgroup makes a starting container's cgroup, with the limits that
+// can be enforced, and tells its monitor. Callers hold c.mu.
+func (s *Containers) createCgroup(c *Container, mcfg *runtime.MonitorConfig) error {
+	if s.Cgroups == nil {
+		return nil
+	}
+	l, _, err := limitsFrom(c.HostConfig.Resources)
+	if err != nil {
+		return err
+	}
+	dir, err := s.Cgroups.Create(c.ID, l.Only(s.hasController))
+	if err != nil {
+		return fmt.Errorf("creating the container's cgroup: %w", err)
+	}
+	mcfg.Cgroup, mcfg.MonitorCgroup = dir, s.Cgroups.MonitorsDir()
+	return nil
+}
+
+// dropCgroup removes the cgroup of a container that did not start.
+func (s *Containers) dropCgroup(id string) {
+	if s.Cgroups == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dir := s.Cgroups.ContainerDir(id)
+	cgroupv2.Kill(ctx, dir)
+	cgroupv2.Remove(ctx, dir)
+}
+
+// killAll kills every process of a running container: its whole cgroup
+// when there is one, and its init in any case.
+func (s *Containers) killAll(id string, ctl *runtime.Ctl) {
+	if s.Cgroups != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := cgroupv2.Kill(ctx, s.Cgroups.ContainerDir(id)); err != nil {
+			s.Log.Warn("killing the container's cgroup", "id", id, "err", err)
+		}
+		cancel()
+	}
+	ctl.Signal(syscall.SIGKILL)
+}
+
+// joinCgroup moves an exec'd process into its container's cgroup. The
+// runtime started it already (runc's cgroup v1 manager cannot place it in
+// lodge's v2 cgroup): what it forked in its first moments stays outside,
+// still inside the container's pid namespace, which dies with the init.
+func (s *Containers) joinCgroup(id string, pid int) {
+	if s.Cgroups == nil || pid <= 0 {
+		return
+	}
+	if err := cgroupv2.Join(s.Cgroups.ContainerDir(id), pid); err != nil {
+		s.Log.Debug("exec not moved into the container's cgroup", "id", id, "pid", pid, "err", err)
+	}
+}
+
+// noFreezer is the error for pause on a machine where lodged has no
+// delegated cgroup v2.
+func (s *Containers) noFreezer() error {
+	return errdefs.Unavailablef("pause needs the cgroup v2 freezer in a cgroup delegated to lodged, and lodged has none (%s). "+
+		"Start lodged in a delegated cgroup, e.g. with systemd: systemd-run --user --scope -p Delegate=yes lodged", s.CgroupSummary)
+}
+
+// Pause freezes every process of a running container (cgroup.freeze).
+func (s *Containers) Pause(ctx context.Context, ref string) error {
+	return s.setFrozen(ctx, ref, true)
+}
+
+// Unpause thaws a paused container.
+func (s *Containers) Unpause(ctx context.Context, ref string) error {
+	return s.setFrozen(ctx, ref, false)
+}
+
+func (s *Containers) setFrozen(ctx context.Context, ref string, frozen bool) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.running():
+		return errdefs.Conflictf("Container %s is not running", c.ID)
+	case frozen && c.State.Paused:
+		return errdefs.Conflictf("Container %s is already paused", c.ID)
+	case !frozen && !c.State.Paused:
+		return errdefs.Conflictf("Container %s is not paused", c.ID)
+	case s.Cgroups == nil:
+		return s.noFreezer()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cgroupv2.Freeze(ctx, s.Cgroups.ContainerDir(c.ID), frozen); err != nil {
+		return err
+	}
+	c.State.Paused = frozen
+	c.State.Status = container.StateRunning
+	action := events.ActionUnPause
+	if frozen {
+		c.State.Status, action = container.StatePaused, events.ActionPause
+	}
+	s.emit(c, action)
+	return s.save(c)
+}
+
+// thawForSignal thaws a paused container so that the signal it is about
+// to get is handled (SIGKILL needs no thaw, a handler does), as Docker
+// does. Callers hold c.mu.
+func (s *Containers) thawForSignal(c *Container) {
+	if !c.State.Paused || s.Cgroups == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cgroupv2.Freeze(ctx, s.Cgroups.ContainerDir(c.ID), false); err == nil {
+		c.State.Paused = false
+		c.State.Status = container.StateRunning
+		s.save(c)
+	}
+}
+
+// Update changes a container's limits (and restart policy): recorded for
+// its next start, and applied at once when it runs.
+func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return container.UpdateResponse{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := mergeResources(c.HostConfig.Resources, u.Resources)
+	l, warnings, err := limitsFrom(r)
+	if err != nil {
+		return container.UpdateResponse{}, err
+	}
+	changed, _, _ := limitsFrom(u.Resources)
+	more, err := s.checkLimits(changed)
+	if err != nil {
+		return container.UpdateResponse{}, err
+	}
+	warnings = append(warnings, more...)
+	if u.RestartPolicy.Name != "" {
+		if c.HostConfig.AutoRemove && u.RestartPolicy.Name != container.RestartPolicyDisabled {
+			return container.UpdateResponse{}, errdefs.InvalidArgumentf("Restart policy cannot be updated because AutoRemove is enabled for the container")
+		}
+		c.HostConfig.RestartPolicy = u.RestartPolicy
+	}
+	if u.PidsLimit != nil && *u.PidsLimit <= 0 && s.hasController("pids") {
+		l.PidsLimit = -1 // back to no limit: pids.max "max"
+	}
+	if c.running() && s.Cgroups != nil {
+		if err := s.Cgroups.Update(c.ID, l.Only(s.hasController)); err != nil {
+			return container.UpdateResponse{}, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
+		}
+	}
+	c.HostConfig.Resources = r
+	if err := s.save(c); err != nil {
+		return container.UpdateResponse{}, err
+	}
+	s.emit(c, events.ActionUpdate)
+	return container.UpdateResponse{Warnings: nonNil(warnings)}, nil
+}
+
+// mergeResources lays an update's set fields over a container's resources,
+// as Docker does: a zero value leaves the field as it was.
+func mergeResources(old, u container.Resources) container.Resources {
+	r := old
+	setInt := func(dst *int64, v int64) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	setInt(&r.Memory, u.Memory)
+	setInt(&r.MemorySwap, u.MemorySwap)
+	setInt(&r.MemoryReservation, u.MemoryReservation)
+	setInt(&r.NanoCPUs, u.NanoCPUs)
+	setInt(&r.CPUQuota, u.CPUQuota)
+	setInt(&r.CPUPeriod, u.CPUPeriod)
+	setInt(&r.CPUShares, u.CPUShares)
+	if u.NanoCPUs != 0 {
+		r.CPUQuota, r.CPUPeriod = 0, 0
+	}
+	if u.CPUQuota != 0 || u.CPUPeriod != 0 {
+		r.NanoCPUs = 0
+	}
+	if u.Memory != 0 && u.MemorySwap == 0 && old.MemorySwap > 0 && old.MemorySwap < u.Memory {
+		r.MemorySwap = 0 // the old total would be below the new memory
+	}
+	if u.CpusetCpus != "" {
+		r.CpusetCpus = u.CpusetCpus
+	}
+	if u.CpusetMems != "" {
+		r.CpusetMems = u.CpusetMems
+	}
+	if u.BlkioWeight != 0 {
+		r.BlkioWeight = u.BlkioWeight
+	}
+	if u.PidsLimit != nil {
+		r.PidsLimit = u.PidsLimit
+	}
+	return r
+}

@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/lodge-containers/lodge/cgroupv2"
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// StatsOptions are GET /containers/{id}/stats's.
+type StatsOptions struct {
+	// Stream sends a sample a second until ctx ends or the container
+	// stops; otherwise one sample goes.
+	Stream bool
+	// OneShot sends that one sample at once, without the sample a second
+	// before it that CPU percentages are computed from.
+	OneShot bool
+}
+
+// statsInterval is how often a stream samples, as Docker's does.
+const statsInterval = time.Second
+
+// Stats samples a container's use of the machine in Docker's shape and
+// hands each sample to send. A container that is not running gives one
+// empty sample. Without a delegated cgroup there is nothing to sample
+// from: a 501 saying so.
+func (s *Containers) Stats(ctx context.Context, ref string, opts StatsOptions, send func(container.StatsResponse) error) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	id, name, running := c.ID, "/"+c.Name, c.running()
+	c.mu.Unlock()
+	if s.Cgroups == nil {
+		return errdefs.NotImplementedf("stats need a cgroup v2 subtree delegated to lodged, and lodged has none (%s)", s.CgroupSummary)
+	}
+	if !running {
+		return send(container.StatsResponse{ID: id, Name: name, OSType: "linux", Read: time.Now().UTC()})
+	}
+	dir := s.Cgroups.ContainerDir(id)
+	tick := time.NewTicker(statsInterval)
+	defer tick.Stop()
+	var prev container.StatsResponse
+	if !opts.OneShot {
+		if prev, err = sample(dir); err != nil {
+			return send(container.StatsResponse{ID: id, Name: name, OSType: "linux", Read: time.Now().UTC()})
+		}
+	}
+	for {
+		if !opts.OneShot || opts.Stream {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+		cur, err := sample(dir)
+		if err != nil {
+			return nil // the container stopped: the stream ends
+		}
+		cur.ID, cur.Name, cur.OSType = id, name, "linux"
+		cur.PreRead, cur.PreCPUStats = prev.Read, prev.CPUStats
+		if err := send(cur); err != nil || !opts.Stream {
+			return err
+		}
+		prev = cur
+	}
+}
+
+// sample reads one sample of the cgroup at dir.
+func sample(dir string) (container.StatsResponse, error) {
+	st, err := cgroupv2.ReadStats(dir)
+	if err != nil {
+		return container.StatsResponse{}, err
+	}
+	sys, cpus, _ := cgroupv2.SystemCPUUsage("/proc/stat")
+	r := container.StatsResponse{
+		Read: time.Now().UTC(),
+		CPUStats: container.CPUStats{
+			CPUUsage: container.CPUUsage{
+				TotalUsage:        st.CPUUsageUsec * 1000,
+				UsageInUsermode:   st.CPUUserUsec * 1000,
+				UsageInKernelmode: st.CPUSystemUsec * 1000,
+			},
+			SystemUsage: sys,
+			OnlineCPUs:  cpus,
+			ThrottlingData: container.ThrottlingData{
+				Periods: st.NrPeriods, ThrottledPeriods: st.NrThrottled, ThrottledTime: st.ThrottledUsec * 1000,
+			},
+		},
+		MemoryStats: container.MemoryStats{Usage: st.MemoryUsage, Limit: st.MemoryLimit, Stats: st.MemoryStat},
+		PidsStats:   container.PidsStats{Current: st.Pids, Limit: st.PidsLimit},
+		NumProcs:    0,
+	}
+	if r.MemoryStats.Limit == 0 {
+		r.MemoryStats.Limit = uint64(memTotal()) // no limit: the machine's memory, as Docker shows it
+	}
+	for _, d := range st.IO {
+		r.BlkioStats.IoServiceBytesRecursive = append(r.BlkioStats.IoServiceBytesRecursive,
+			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "read", Value: d.Rbytes},
+			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "write", Value: d.Wbytes})
+		r.BlkioStats.IoServicedRecursive = append(r.BlkioStats.IoServicedRecursive,
+			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "read", Value: d.Rios},
+			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "write", Value: d.Wios})
+	}
+	return r, nil
+}

@@ -1,0 +1,53 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/lodge-containers/lodge/cgroupv2"
+)
+
+// createInCgroup creates the container with the monitor standing in the
+// container's cgroup, so the init it forks (and everything that descends
+// from it) starts there: no process of the container ever runs outside
+// it, whatever the runtime does with cgroup v1. The monitor then steps out
+// to its own leaf.
+func (m *monitor) createInCgroup(spec *specs.Spec, pio procIO) (int, *os.File, error) {
+	if m.cfg.Cgroup == "" {
+		return m.rt.create(spec, pio)
+	}
+	if err := cgroupv2.Join(m.cfg.Cgroup, os.Getpid()); err != nil {
+		return 0, nil, fmt.Errorf("entering the container's cgroup: %w", err)
+	}
+	pid, console, err := m.rt.create(spec, pio)
+	if lerr := cgroupv2.Join(m.cfg.MonitorCgroup, os.Getpid()); lerr != nil && err == nil {
+		m.rt.signal(syscall.SIGKILL)
+		m.rt.destroy()
+		return 0, nil, fmt.Errorf("leaving the container's cgroup: %w", lerr)
+	}
+	return pid, console, err
+}
+
+// endCgroup notes an OOM kill in the container's cgroup and kills what is
+// left there (a daemonised child that outlived its init), then removes
+// the cgroup.
+func (m *monitor) endCgroup(st *ExitStatus) {
+	if m.cfg.Cgroup == "" {
+		return
+	}
+	if cgroupv2.OOMKills(m.cfg.Cgroup) > 0 {
+		st.OOMKilled = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cgroupv2.Freeze(ctx, m.cfg.Cgroup, false)
+	cgroupv2.Kill(ctx, m.cfg.Cgroup)
+	if err := cgroupv2.Remove(ctx, m.cfg.Cgroup); err != nil {
+		fmt.Fprintln(os.Stderr, "lodge-monitor:", err)
+	}
+}
