@@ -51,18 +51,22 @@ func (s *Containers) networkSettings(c *Container) *container.NetworkSettings {
 type etcNet struct {
 	hosts      string // extra lines: the container's own addresses
 	nameserver string // the network's name server, "" for the host's
+	// hostGateway is the host's loopback seen from the container, and
+	// uplinkDNS the uplink's DNS forwarder (see NetworksConfig).
+	hostGateway, uplinkDNS string
 }
 
 func (s *Containers) etcFor(c *Container) etcNet {
 	if s.Networks == nil {
-		return etcNet{}
+		return etcNet{hostGateway: "10.0.2.2", uplinkDNS: "10.0.2.3"}
 	}
-	return etcNet{hosts: s.Networks.hostsEntries(c), nameserver: s.Networks.nameserverFor(c)}
+	return etcNet{hosts: s.Networks.hostsEntries(c), nameserver: s.Networks.nameserverFor(c),
+		hostGateway: s.Networks.HostLoopback, uplinkDNS: s.Networks.UplinkDNS}
 }
 
 // extraHosts reads --add-host entries ("name:ip" or "name=ip") as hosts
-// lines.
-func extraHosts(entries []string) string {
+// lines; "host-gateway" is the host's loopback as the uplink shows it.
+func extraHosts(entries []string, hostGateway string) string {
 	var b strings.Builder
 	for _, h := range entries {
 		name, ip, ok := strings.Cut(h, "=")
@@ -70,7 +74,9 @@ func extraHosts(entries []string) string {
 			name, ip, _ = strings.Cut(h, ":")
 		}
 		if ip == "host-gateway" {
-			ip = "10.0.2.2" // the uplink's address for the host's loopback
+			if ip = hostGateway; ip == "" {
+				continue // no uplink, no way to the host
+			}
 		}
 		b.WriteString(ip + "\t" + name + "\n")
 	}
@@ -80,7 +86,7 @@ func extraHosts(entries []string) string {
 // resolvConfFor is the container's resolv.conf: --dns, else its network's
 // name server, else the host's (resolvConf); --dns-search and --dns-option
 // replace the host's search and options lines.
-func resolvConfFor(hc *container.HostConfig, nameserver string) []byte {
+func resolvConfFor(hc *container.HostConfig, nameserver, uplinkDNS string) []byte {
 	var servers []string
 	for _, d := range hc.DNS {
 		servers = append(servers, d.String())
@@ -89,7 +95,7 @@ func resolvConfFor(hc *container.HostConfig, nameserver string) []byte {
 		servers = []string{nameserver}
 	}
 	var out []string
-	for _, l := range strings.Split(string(resolvConf()), "\n") {
+	for _, l := range strings.Split(string(resolvConf(uplinkDNS)), "\n") {
 		f := strings.Fields(l)
 		switch {
 		case len(f) == 0:

@@ -50,7 +50,12 @@ type NetworksConfig struct {
 	Ports  PortPublisher
 	// Resolver serves names on user-defined networks; nil for none.
 	Resolver NameServer
-	Log      *slog.Logger
+	// HostLoopback and UplinkDNS are where the uplink shows the host's
+	// loopback (--add-host NAME:host-gateway) and its DNS forwarder
+	// (containers' name server when the host has only loopback ones);
+	// empty without an uplink.
+	HostLoopback, UplinkDNS string
+	Log                     *slog.Logger
 }
 
 // NameServer answers DNS for the containers of user-defined networks on

@@ -155,3 +155,18 @@ func PortParent(logw io.Writer, stateDir string) (port.ParentDriver, error) {
 
 // PortChild is the namespace side of the builtin port driver.
 func PortChild(logw io.Writer) port.ChildDriver { return portbuiltinchild.NewDriver(logw) }
+
+// UplinkAddrs are the addresses, in UplinkCIDR, at which a driver shows
+// the host's loopback and its DNS forwarder to lodged's namespace (and,
+// through NAT, to containers): 10.0.2.2 and 10.0.2.3 for slirp4netns and
+// pasta, 10.0.2.1 for both with rootlesskit's gvisor-tap-vsock. Empty for
+// None.
+func UplinkAddrs(driver string) (hostLoopback, dns string) {
+	switch driver {
+	case Slirp4netns, Pasta:
+		return "10.0.2.2", "10.0.2.3"
+	case GvisorTap:
+		return "10.0.2.1", "10.0.2.1"
+	}
+	return "", ""
+}
