@@ -214,9 +214,7 @@ func (n *Networks) bringUp(r *netRecord) error {
 func (n *Networks) applyRules() error {
 	var rn []netns.RoutedNet
 	for _, r := range n.nets {
-		if !r.Internal {
-			rn = append(rn, netns.RoutedNet{Bridge: r.Bridge, Subnet: r.subnet()})
-		}
+		rn = append(rn, netns.RoutedNet{Bridge: r.Bridge, Subnet: r.subnet(), Internal: r.Internal})
 	}
 	sort.Slice(rn, func(i, j int) bool { return rn[i].Bridge < rn[j].Bridge })
 	return n.Fabric.ApplyRules(rn)

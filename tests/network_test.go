@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -342,6 +343,18 @@ func TestUserNetworks(t *testing.T) {
 	if ls := s.must(docker, "network", "ls", "-q").stdout; strings.Count(ls, "\n") != 3 {
 		t.Errorf("after prune, want bridge, host and none:\n%s", ls)
 	}
+
+	// An internal network keeps its containers to itself: no way to the
+	// host's loopback.
+	s.must(docker, "network", "create", "--internal", "inside")
+	hostPort := strconv.Itoa(hostLoopbackServer(t, "host\n"))
+	if r := s.run(docker, "run", "--rm", "--network", "inside", "busybox", "nc", "-w", "3", "10.0.2.2", hostPort); r.code == 0 {
+		t.Errorf("a container on an internal network reached the host: %s", r)
+	}
+	if r := s.run(docker, "run", "--rm", "busybox", "busybox", "wget", "-qO-", "http://10.0.2.2:"+hostPort+"/"); r.stdout != "host\n" {
+		t.Errorf("the default bridge lost its way out beside an internal network: %s", r)
+	}
+	s.must(docker, "network", "rm", "inside")
 
 	// The same through lodge's own CLI.
 	s.must("lodge", "network", "create", "--subnet", "10.78.0.0/24", "lnet")
