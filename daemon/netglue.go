@@ -137,3 +137,19 @@ func (s *Containers) networkSummary(c *Container) (*container.NetworkSettingsSum
 	}
 	return &container.NetworkSettingsSummary{Networks: ns.Networks}, ports
 }
+
+// onNetworks is ps's network filter: the container is on one of the named
+// networks (by name or ID prefix); no names pass every container.
+func onNetworks(names []string, ns *container.NetworkSettingsSummary) bool {
+	if len(names) == 0 {
+		return true
+	}
+	for key, es := range ns.Networks {
+		for _, n := range names {
+			if n == key || es != nil && n != "" && strings.HasPrefix(es.NetworkID, n) {
+				return true
+			}
+		}
+	}
+	return false
+}

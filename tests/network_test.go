@@ -298,6 +298,9 @@ func TestUserNetworks(t *testing.T) {
 
 	s.must(docker, "run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database", "busybox", "nc", "-ll", "-p", "5432", "-e", "cat")
 	dbIP := s.ipOf(docker, "db", "appnet")
+	if ps := s.must(docker, "ps", "-a", "--filter", "network=appnet", "--format", "{{.Names}}").stdout; ps != "db\n" {
+		t.Errorf("ps --filter network=appnet: %q", ps)
+	}
 	out := s.must(docker, "run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
 		"echo hi | nc db 5432; nslookup database; nslookup db").stdout
 	if !strings.HasPrefix(out, "hi\n") || strings.Count(out, "Address: "+dbIP) != 2 {
