@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -23,7 +24,11 @@ func (s *Containers) attachNetwork(ctx context.Context, c *Container) error {
 
 func (s *Containers) detachNetwork(c *Container) {
 	if s.Networks != nil {
-		s.Networks.Detach(context.Background(), c.ID)
+		// Bounded: it runs with the container's lock held, and a port
+		// driver that does not answer must not wedge the container.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Networks.Detach(ctx, c.ID)
 	}
 }
 
