@@ -290,6 +290,9 @@ func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (netwo
 			return network.CreateResponse{}, errdefs.NotImplementedf("lodge takes one subnet per network")
 		}
 		c := req.IPAM.Config[0]
+		if c.IPRange.IsValid() || len(c.AuxAddress) > 0 {
+			return network.CreateResponse{}, errdefs.NotImplementedf("--ip-range and --aux-address are not implemented in lodge")
+		}
 		if sub, err = netns.ParseSubnet(c.Subnet.String()); err != nil {
 			return network.CreateResponse{}, err
 		}

@@ -422,6 +422,23 @@ func (n *Networks) hostsEntries(c *Container) string {
 	for _, e := range sb.Endpoints {
 		fmt.Fprintf(&b, "%s\t%s\n", e.IP, c.Config.Hostname)
 	}
+	// --link NAME[:ALIAS]: the linked container's address by both names,
+	// as Docker writes it (the API form is "/name:/this/alias").
+	for _, l := range c.HostConfig.Links {
+		name, alias, _ := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		alias = alias[strings.LastIndex(alias, "/")+1:]
+		if n.containers == nil {
+			continue
+		}
+		other, err := n.containers.Get(name)
+		if err != nil {
+			continue
+		}
+		if osb := n.sandboxFor(other.ID); osb != nil && len(osb.Endpoints) > 0 {
+			fmt.Fprintf(&b, "%s\t%s\n", osb.Endpoints[0].IP, strings.TrimSpace(alias+" "+name))
+		}
+	}
 	return b.String()
 }
 

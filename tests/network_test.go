@@ -122,6 +122,9 @@ func TestBridgeNetwork(t *testing.T) {
 		t.Errorf("container to container over the bridge: %q, want %q", out, id)
 	}
 	s.must(docker, "run", "--rm", "busybox", "busybox", "ping", "-c", "1", "-W", "5", ip)
+	if out := s.must(docker, "run", "--rm", "--link", "web:site", "busybox", "busybox", "wget", "-qO-", "http://site:8000/hostname").stdout; out == "" {
+		t.Errorf("--link web:site gave no way to web by its alias")
+	}
 	s.must(docker, "run", "-d", "--name", "sleeper", "busybox", "sleep", "60")
 	other := s.ipOf(docker, "sleeper", "bridge")
 	if other == ip {
@@ -279,6 +282,9 @@ func TestUserNetworks(t *testing.T) {
 	s.must(docker, "network", "create", "--subnet", "10.77.0.0/24", "other")
 	if r := s.run(docker, "network", "create", "--subnet", "10.77.0.128/25", "clash"); r.code == 0 || !strings.Contains(r.stderr, "overlaps") {
 		t.Errorf("overlapping subnet: %s", r)
+	}
+	if r := s.run(docker, "network", "create", "--subnet", "10.79.0.0/24", "--ip-range", "10.79.0.0/25", "ranged"); r.code == 0 || !strings.Contains(r.stderr, "not implemented") {
+		t.Errorf("--ip-range: %s", r)
 	}
 	if r := s.run(docker, "network", "create", "appnet"); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("duplicate name: %s", r)
