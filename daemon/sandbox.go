@@ -85,6 +85,19 @@ func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConf
 	if !isBridgeMode(string(hc.NetworkMode)) {
 		return nil // Docker ignores port bindings there; so does lodge
 	}
+	if nc != nil {
+		for name, es := range nc.EndpointsConfig {
+			if es == nil || name != network.NetworkBridge && name != network.NetworkDefault {
+				continue
+			}
+			if len(es.Aliases) > 0 {
+				return errdefs.InvalidArgumentf("network-scoped alias is supported only for containers in user defined networks")
+			}
+			if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
+				return errdefs.InvalidArgumentf("user specified IP address is supported on user defined networks only")
+			}
+		}
+	}
 	for p, bs := range hc.PortBindings {
 		if p.Num() == 0 {
 			return errdefs.InvalidArgumentf("invalid port %s", p)

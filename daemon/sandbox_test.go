@@ -36,6 +36,12 @@ func TestValidatePorts(t *testing.T) {
 	if err := n.Validate(sctp, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("sctp: %v", err)
 	}
+	for _, es := range []*network.EndpointSettings{{Aliases: []string{"x"}}, {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: netip.MustParseAddr("172.17.0.9")}}} {
+		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{"default": es}}
+		if err := n.Validate(&container.HostConfig{}, nc); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("alias or address on the default bridge: %v", err)
+		}
+	}
 	host := &container.HostConfig{NetworkMode: "host", PortBindings: bad.PortBindings}
 	if err := n.Validate(host, nil); err != nil {
 		t.Errorf("host mode ignores port bindings, as Docker does: %v", err)
