@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -132,6 +134,17 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 		return
 	}
 	tty := c.Config.Tty
+	// When the output ends because the container did, the stream closes
+	// only once its exit is recorded: clients read the exit code right
+	// after (lodge attach inspects), and must not see it still running.
+	exited := c.exitCh
+	ended := func() {
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second): // it closed its output but runs on
+		}
+		p.finish(nil)
+	}
 	if p.opts.Stdin {
 		go func() {
 			if <-p.ready; p.client != nil {
@@ -148,15 +161,22 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 		}
 		if !tty {
 			// The monitor frames output the way Docker does: pass it on.
-			io.Copy(p.client, mc)
-			p.finish(nil) // the container ended or the client left
+			if _, err := io.Copy(p.client, mc); err == nil {
+				ended()
+				return
+			}
+			p.finish(nil) // the client left
 			return
 		}
 		buf := make([]byte, 32*1024)
 		for {
 			_, payload, err := runtime.ReadFrame(mc, buf)
+			if errors.Is(err, io.EOF) {
+				ended()
+				return
+			}
 			if err != nil {
-				p.finish(nil) // the container ended or the client left
+				p.finish(nil) // the client left
 				return
 			}
 			if len(payload) > 0 {

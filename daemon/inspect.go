@@ -181,6 +181,9 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		sum.HostConfig.NetworkMode = "bridge"
 	}
 	sum.NetworkSettings, sum.Ports = s.networkSummary(c)
+	if !onNetworks(f["network"], sum.NetworkSettings) {
+		return container.Summary{}, false
+	}
 	return sum, true
 }
 

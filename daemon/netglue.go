@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -23,7 +24,11 @@ func (s *Containers) attachNetwork(ctx context.Context, c *Container) error {
 
 func (s *Containers) detachNetwork(c *Container) {
 	if s.Networks != nil {
-		s.Networks.Detach(context.Background(), c.ID)
+		// Bounded: it runs with the container's lock held, and a port
+		// driver that does not answer must not wedge the container.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Networks.Detach(ctx, c.ID)
 	}
 }
 
@@ -51,18 +56,22 @@ func (s *Containers) networkSettings(c *Container) *container.NetworkSettings {
 type etcNet struct {
 	hosts      string // extra lines: the container's own addresses
 	nameserver string // the network's name server, "" for the host's
+	// hostGateway is the host's loopback seen from the container, and
+	// uplinkDNS the uplink's DNS forwarder (see NetworksConfig).
+	hostGateway, uplinkDNS string
 }
 
 func (s *Containers) etcFor(c *Container) etcNet {
 	if s.Networks == nil {
-		return etcNet{}
+		return etcNet{hostGateway: "10.0.2.2", uplinkDNS: "10.0.2.3"}
 	}
-	return etcNet{hosts: s.Networks.hostsEntries(c), nameserver: s.Networks.nameserverFor(c)}
+	return etcNet{hosts: s.Networks.hostsEntries(c), nameserver: s.Networks.nameserverFor(c),
+		hostGateway: s.Networks.HostLoopback, uplinkDNS: s.Networks.UplinkDNS}
 }
 
 // extraHosts reads --add-host entries ("name:ip" or "name=ip") as hosts
-// lines.
-func extraHosts(entries []string) string {
+// lines; "host-gateway" is the host's loopback as the uplink shows it.
+func extraHosts(entries []string, hostGateway string) string {
 	var b strings.Builder
 	for _, h := range entries {
 		name, ip, ok := strings.Cut(h, "=")
@@ -70,7 +79,9 @@ func extraHosts(entries []string) string {
 			name, ip, _ = strings.Cut(h, ":")
 		}
 		if ip == "host-gateway" {
-			ip = "10.0.2.2" // the uplink's address for the host's loopback
+			if ip = hostGateway; ip == "" {
+				continue // no uplink, no way to the host
+			}
 		}
 		b.WriteString(ip + "\t" + name + "\n")
 	}
@@ -80,7 +91,7 @@ func extraHosts(entries []string) string {
 // resolvConfFor is the container's resolv.conf: --dns, else its network's
 // name server, else the host's (resolvConf); --dns-search and --dns-option
 // replace the host's search and options lines.
-func resolvConfFor(hc *container.HostConfig, nameserver string) []byte {
+func resolvConfFor(hc *container.HostConfig, nameserver, uplinkDNS string) []byte {
 	var servers []string
 	for _, d := range hc.DNS {
 		servers = append(servers, d.String())
@@ -89,7 +100,7 @@ func resolvConfFor(hc *container.HostConfig, nameserver string) []byte {
 		servers = []string{nameserver}
 	}
 	var out []string
-	for _, l := range strings.Split(string(resolvConf()), "\n") {
+	for _, l := range strings.Split(string(resolvConf(uplinkDNS)), "\n") {
 		f := strings.Fields(l)
 		switch {
 		case len(f) == 0:
@@ -130,4 +141,20 @@ func (s *Containers) networkSummary(c *Container) (*container.NetworkSettingsSum
 		}
 	}
 	return &container.NetworkSettingsSummary{Networks: ns.Networks}, ports
+}
+
+// onNetworks is ps's network filter: the container is on one of the named
+// networks (by name or ID prefix); no names pass every container.
+func onNetworks(names []string, ns *container.NetworkSettingsSummary) bool {
+	if len(names) == 0 {
+		return true
+	}
+	for key, es := range ns.Networks {
+		for _, n := range names {
+			if n == key || es != nil && n != "" && strings.HasPrefix(es.NetworkID, n) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -50,7 +50,12 @@ type NetworksConfig struct {
 	Ports  PortPublisher
 	// Resolver serves names on user-defined networks; nil for none.
 	Resolver NameServer
-	Log      *slog.Logger
+	// HostLoopback and UplinkDNS are where the uplink shows the host's
+	// loopback (--add-host NAME:host-gateway) and its DNS forwarder
+	// (containers' name server when the host has only loopback ones);
+	// empty without an uplink.
+	HostLoopback, UplinkDNS string
+	Log                     *slog.Logger
 }
 
 // NameServer answers DNS for the containers of user-defined networks on
@@ -209,9 +214,7 @@ func (n *Networks) bringUp(r *netRecord) error {
 func (n *Networks) applyRules() error {
 	var rn []netns.RoutedNet
 	for _, r := range n.nets {
-		if !r.Internal {
-			rn = append(rn, netns.RoutedNet{Bridge: r.Bridge, Subnet: r.subnet()})
-		}
+		rn = append(rn, netns.RoutedNet{Bridge: r.Bridge, Subnet: r.subnet(), Internal: r.Internal})
 	}
 	sort.Slice(rn, func(i, j int) bool { return rn[i].Bridge < rn[j].Bridge })
 	return n.Fabric.ApplyRules(rn)
@@ -287,6 +290,9 @@ func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (netwo
 			return network.CreateResponse{}, errdefs.NotImplementedf("lodge takes one subnet per network")
 		}
 		c := req.IPAM.Config[0]
+		if c.IPRange.IsValid() || len(c.AuxAddress) > 0 {
+			return network.CreateResponse{}, errdefs.NotImplementedf("--ip-range and --aux-address are not implemented in lodge")
+		}
 		if sub, err = netns.ParseSubnet(c.Subnet.String()); err != nil {
 			return network.CreateResponse{}, err
 		}

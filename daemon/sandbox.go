@@ -85,6 +85,19 @@ func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConf
 	if !isBridgeMode(string(hc.NetworkMode)) {
 		return nil // Docker ignores port bindings there; so does lodge
 	}
+	if nc != nil {
+		for name, es := range nc.EndpointsConfig {
+			if es == nil || name != network.NetworkBridge && name != network.NetworkDefault {
+				continue
+			}
+			if len(es.Aliases) > 0 {
+				return errdefs.InvalidArgumentf("network-scoped alias is supported only for containers in user defined networks")
+			}
+			if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
+				return errdefs.InvalidArgumentf("user specified IP address is supported on user defined networks only")
+			}
+		}
+	}
 	for p, bs := range hc.PortBindings {
 		if p.Num() == 0 {
 			return errdefs.InvalidArgumentf("invalid port %s", p)
@@ -421,6 +434,23 @@ func (n *Networks) hostsEntries(c *Container) string {
 	var b strings.Builder
 	for _, e := range sb.Endpoints {
 		fmt.Fprintf(&b, "%s\t%s\n", e.IP, c.Config.Hostname)
+	}
+	// --link NAME[:ALIAS]: the linked container's address by both names,
+	// as Docker writes it (the API form is "/name:/this/alias").
+	for _, l := range c.HostConfig.Links {
+		name, alias, _ := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		alias = alias[strings.LastIndex(alias, "/")+1:]
+		if n.containers == nil {
+			continue
+		}
+		other, err := n.containers.Get(name)
+		if err != nil {
+			continue
+		}
+		if osb := n.sandboxFor(other.ID); osb != nil && len(osb.Endpoints) > 0 {
+			fmt.Fprintf(&b, "%s\t%s\n", osb.Endpoints[0].IP, strings.TrimSpace(alias+" "+name))
+		}
 	}
 	return b.String()
 }

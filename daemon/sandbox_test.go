@@ -36,6 +36,12 @@ func TestValidatePorts(t *testing.T) {
 	if err := n.Validate(sctp, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("sctp: %v", err)
 	}
+	for _, es := range []*network.EndpointSettings{{Aliases: []string{"x"}}, {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: netip.MustParseAddr("172.17.0.9")}}} {
+		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{"default": es}}
+		if err := n.Validate(&container.HostConfig{}, nc); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("alias or address on the default bridge: %v", err)
+		}
+	}
 	host := &container.HostConfig{NetworkMode: "host", PortBindings: bad.PortBindings}
 	if err := n.Validate(host, nil); err != nil {
 		t.Errorf("host mode ignores port bindings, as Docker does: %v", err)
@@ -68,11 +74,11 @@ func TestConfiguredNetworks(t *testing.T) {
 }
 
 func TestEtcFiles(t *testing.T) {
-	if got := extraHosts([]string{"h:10.1.2.3", "g=10.0.0.1", "gw:host-gateway"}); got != "10.1.2.3\th\n10.0.0.1\tg\n10.0.2.2\tgw\n" {
+	if got := extraHosts([]string{"h:10.1.2.3", "g=10.0.0.1", "gw:host-gateway"}, "10.0.2.2"); got != "10.1.2.3\th\n10.0.0.1\tg\n10.0.2.2\tgw\n" {
 		t.Errorf("extraHosts: %q", got)
 	}
 	hc := &container.HostConfig{DNS: []netip.Addr{netip.MustParseAddr("10.0.2.3")}, DNSSearch: []string{"a.test", "b.test"}, DNSOptions: []string{"ndots:2"}}
-	got := string(resolvConfFor(hc, "172.18.0.1"))
+	got := string(resolvConfFor(hc, "172.18.0.1", "10.0.2.3"))
 	for _, want := range []string{"nameserver 10.0.2.3\n", "search a.test b.test\n", "options ndots:2\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("resolv.conf lacks %q:\n%s", want, got)
@@ -81,7 +87,7 @@ func TestEtcFiles(t *testing.T) {
 	if strings.Contains(got, "172.18.0.1") {
 		t.Errorf("--dns must replace the network's name server:\n%s", got)
 	}
-	if got := string(resolvConfFor(&container.HostConfig{}, "172.18.0.1")); !strings.Contains(got, "nameserver 172.18.0.1\n") || strings.Count(got, "nameserver") != 1 {
+	if got := string(resolvConfFor(&container.HostConfig{}, "172.18.0.1", "10.0.2.3")); !strings.Contains(got, "nameserver 172.18.0.1\n") || strings.Count(got, "nameserver") != 1 {
 		t.Errorf("a user network's name server only:\n%s", got)
 	}
 }

@@ -159,20 +159,20 @@ func writeEtcFiles(dir string, cfg *container.Config, hc *container.HostConfig, 
 	if own == "" {
 		own = "127.0.1.1\t" + host + "\n"
 	}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" + extraHosts(hc.ExtraHosts) + own
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" + extraHosts(hc.ExtraHosts, en.hostGateway) + own
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(host+"\n"), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConfFor(hc, en.nameserver), 0o644)
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConfFor(hc, en.nameserver, en.uplinkDNS), 0o644)
 }
 
 // resolvConf is the host's resolv.conf without loopback name servers
 // (they do not answer from a container's namespace), falling back to the
 // uplink's DNS address.
-func resolvConf() []byte {
+func resolvConf(uplinkDNS string) []byte {
 	b, _ := os.ReadFile("/etc/resolv.conf")
 	var out []string
 	servers := 0
@@ -186,8 +186,8 @@ func resolvConf() []byte {
 		}
 		out = append(out, l)
 	}
-	if servers == 0 {
-		out = append(out, "nameserver 10.0.2.3")
+	if servers == 0 && uplinkDNS != "" {
+		out = append(out, "nameserver "+uplinkDNS)
 	}
 	return []byte(strings.TrimSpace(strings.Join(out, "\n")) + "\n")
 }

@@ -82,7 +82,8 @@ func Do(path string, fn func() error) error {
 
 // uplinkMTU is the MTU of the link the default route leaves by: the
 // bridges and veths take it, since a larger MTU multiplies throughput
-// through user-mode drivers.
+// through user-mode drivers. A veth takes it from here, not from its
+// bridge: a bridge without ports falls back to 1500.
 func uplinkMTU(h *netlink.Handle) int {
 	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
 	if err == nil {
@@ -180,7 +181,7 @@ func (f *Fabric) Attach(e Endpoint) error {
 			h.LinkDel(old)
 		}
 		veth := &netlink.Veth{
-			LinkAttrs:     netlink.LinkAttrs{Name: e.HostIf, MTU: br.Attrs().MTU, MasterIndex: br.Attrs().Index},
+			LinkAttrs:     netlink.LinkAttrs{Name: e.HostIf, MTU: uplinkMTU(h), MasterIndex: br.Attrs().Index},
 			PeerName:      peer,
 			PeerNamespace: netlink.NsFd(int(cns)),
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/vishvananda/netlink"
 
 	"github.com/lodge-containers/lodge/internal/nstest"
 )
@@ -36,6 +37,28 @@ func TestBridgeConnectsContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer Unpin(up)
+	// An uplink with a large MTU and the default route, as the drivers
+	// make it: the links to containers take its MTU.
+	err := Do(up, func() error {
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "up0", MTU: 9000}, PeerName: "up1"}); err != nil {
+			return err
+		}
+		l, err := netlink.LinkByName("up0")
+		if err != nil {
+			return err
+		}
+		a := cidr(t, "10.98.0.1/24")
+		if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: &a}); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(l); err != nil {
+			return err
+		}
+		return netlink.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.ParseIP("10.98.0.2")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := &Fabric{UplinkNS: up}
 	gw := cidr(t, "10.99.0.1/24")
 	if err := f.EnsureBridge(Bridge{Name: "lodge9", Gateway: gw}); err != nil {
@@ -61,6 +84,19 @@ func TestBridgeConnectsContainers(t *testing.T) {
 		}
 		nss = append(nss, p)
 	}
+	for _, p := range nss {
+		var mtu int
+		Do(p, func() error {
+			l, err := netlink.LinkByName("eth0")
+			if err == nil {
+				mtu = l.Attrs().MTU
+			}
+			return err
+		})
+		if mtu != 9000 {
+			t.Errorf("container link MTU %d, want the uplink's 9000", mtu)
+		}
+	}
 	var l net.Listener
 	if err := Do(nss[0], func() (err error) { l, err = net.Listen("tcp", "10.99.0.2:7000"); return }); err != nil {
 		t.Fatal(err)
@@ -74,7 +110,7 @@ func TestBridgeConnectsContainers(t *testing.T) {
 		}
 	}()
 	var got []byte
-	err := Do(nss[1], func() error {
+	err = Do(nss[1], func() error {
 		c, err := net.Dial("tcp", "10.99.0.2:7000")
 		if err != nil {
 			return err

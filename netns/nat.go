@@ -26,12 +26,16 @@ const BridgePrefix = "lodge"
 type RoutedNet struct {
 	Bridge string
 	Subnet net.IPNet
+	// Internal networks reach nothing beyond their bridge (docker network
+	// create --internal).
+	Internal bool
 }
 
 // ApplyRules replaces lodge's table with rules for nets: traffic from each
 // subnet leaving by any other link than its own bridge is masqueraded
 // (outbound through the uplink), and traffic from one lodge bridge to
-// another is dropped, as Docker isolates its networks. The change is one
+// another is dropped, as Docker isolates its networks; an internal
+// network's traffic stays on its bridge. The change is one
 // atomic batch.
 func (f *Fabric) ApplyRules(nets []RoutedNet) error {
 	return Do(f.UplinkNS, func() error { return applyRules(nets) })
@@ -55,6 +59,16 @@ func applyRules(nets []RoutedNet) error {
 		ip := n.Subnet.IP.To4()
 		if ip == nil || len(n.Subnet.Mask) != 4 {
 			return fmt.Errorf("subnet %s is not IPv4", n.Subnet.String())
+		}
+		if n.Internal {
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(n.Bridge)},
+				&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(n.Bridge)},
+				&expr.Verdict{Kind: expr.VerdictDrop},
+			}})
+			continue
 		}
 		c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: []expr.Any{
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},

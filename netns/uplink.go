@@ -109,22 +109,8 @@ func unusable(name string) string {
 
 // UplinkCIDR is the subnet between the detached namespace and its uplink,
 // the same for every driver. The addresses the drivers give meaning inside
-// it differ: see HostLoopback.
+// it differ: see UplinkAddrs.
 const UplinkCIDR = "10.0.2.0/24"
-
-// HostLoopback is the address in the detached namespace that reaches the
-// host's 127.0.0.1 through the named uplink, or "" when the driver has
-// none: slirp4netns answers on 10.0.2.2 (its DNS is 10.0.2.3), rootlesskit's
-// gvisor-tap-vsock maps its gateway 10.0.2.1 (which is its DNS too).
-func HostLoopback(driver string) string {
-	switch driver {
-	case Slirp4netns:
-		return "10.0.2.2"
-	case GvisorTap:
-		return "10.0.2.1"
-	}
-	return ""
-}
 
 func parentDriver(name string, logw io.Writer) (network.ParentDriver, error) {
 	_, ipnet, err := net.ParseCIDR(UplinkCIDR)
@@ -173,3 +159,18 @@ func PortParent(logw io.Writer, stateDir string) (port.ParentDriver, error) {
 
 // PortChild is the namespace side of the builtin port driver.
 func PortChild(logw io.Writer) port.ChildDriver { return portbuiltinchild.NewDriver(logw) }
+
+// UplinkAddrs are the addresses, in UplinkCIDR, at which a driver shows
+// the host's loopback and its DNS forwarder to lodged's namespace (and,
+// through NAT, to containers): 10.0.2.2 and 10.0.2.3 for slirp4netns and
+// pasta, 10.0.2.1 for both with rootlesskit's gvisor-tap-vsock. Empty for
+// None.
+func UplinkAddrs(driver string) (hostLoopback, dns string) {
+	switch driver {
+	case Slirp4netns, Pasta:
+		return "10.0.2.2", "10.0.2.3"
+	case GvisorTap:
+		return "10.0.2.1", "10.0.2.1"
+	}
+	return "", ""
+}

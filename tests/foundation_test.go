@@ -247,7 +247,8 @@ func TestNetworkDrivers(t *testing.T) {
 				docker := needDocker(t)
 				s.loadBusybox(docker)
 				port := serveLoopback(t, "through the uplink")
-				url := fmt.Sprintf("http://%s:%d/", netns.HostLoopback(d), port)
+				hostLoopback, _ := netns.UplinkAddrs(d)
+				url := fmt.Sprintf("http://%s:%d/", hostLoopback, port)
 				out := s.must(docker, "run", "--rm", "--network", "host", "busybox", "busybox", "wget", "-qO-", url)
 				if strings.TrimSpace(out.stdout) != "through the uplink" {
 					t.Errorf("wget through %s: %s", d, out)

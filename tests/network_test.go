@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,9 +70,8 @@ func udpEcho(t *testing.T, addr, msg string) string {
 }
 
 // hostLoopbackServer serves body over HTTP on the host's 127.0.0.1 until
-// the test ends, and returns its URL as a container sees it through the
-// uplink (10.0.2.2 is the host's loopback for slirp4netns).
-func hostLoopbackServer(t *testing.T, body string) string {
+// the test ends, and returns its port.
+func hostLoopbackServer(t *testing.T, body string) int {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +80,7 @@ func hostLoopbackServer(t *testing.T, body string) string {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return fmt.Sprintf("http://10.0.2.2:%d/", l.Addr().(*net.TCPAddr).Port)
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // killDaemon kills lodged with SIGKILL and waits until its lock is free:
@@ -122,6 +122,9 @@ func TestBridgeNetwork(t *testing.T) {
 		t.Errorf("container to container over the bridge: %q, want %q", out, id)
 	}
 	s.must(docker, "run", "--rm", "busybox", "busybox", "ping", "-c", "1", "-W", "5", ip)
+	if out := s.must(docker, "run", "--rm", "--link", "web:site", "busybox", "busybox", "wget", "-qO-", "http://site:8000/hostname").stdout; out == "" {
+		t.Errorf("--link web:site gave no way to web by its alias")
+	}
 	s.must(docker, "run", "-d", "--name", "sleeper", "busybox", "sleep", "60")
 	other := s.ipOf(docker, "sleeper", "bridge")
 	if other == ip {
@@ -129,7 +132,7 @@ func TestBridgeNetwork(t *testing.T) {
 	}
 
 	// Outbound: a server on the host's loopback, through the uplink.
-	url := hostLoopbackServer(t, "from the host\n")
+	url := fmt.Sprintf("http://10.0.2.2:%d/", hostLoopbackServer(t, "from the host\n")) // slirp4netns's address for it
 	if out := s.must(docker, "run", "--rm", "busybox", "busybox", "wget", "-qO-", url).stdout; out != "from the host\n" {
 		t.Errorf("container to the host's loopback: %q", out)
 	}
@@ -280,6 +283,9 @@ func TestUserNetworks(t *testing.T) {
 	if r := s.run(docker, "network", "create", "--subnet", "10.77.0.128/25", "clash"); r.code == 0 || !strings.Contains(r.stderr, "overlaps") {
 		t.Errorf("overlapping subnet: %s", r)
 	}
+	if r := s.run(docker, "network", "create", "--subnet", "10.79.0.0/24", "--ip-range", "10.79.0.0/25", "ranged"); r.code == 0 || !strings.Contains(r.stderr, "not implemented") {
+		t.Errorf("--ip-range: %s", r)
+	}
 	if r := s.run(docker, "network", "create", "appnet"); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("duplicate name: %s", r)
 	}
@@ -298,6 +304,9 @@ func TestUserNetworks(t *testing.T) {
 
 	s.must(docker, "run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database", "busybox", "nc", "-ll", "-p", "5432", "-e", "cat")
 	dbIP := s.ipOf(docker, "db", "appnet")
+	if ps := s.must(docker, "ps", "-a", "--filter", "network=appnet", "--format", "{{.Names}}").stdout; ps != "db\n" {
+		t.Errorf("ps --filter network=appnet: %q", ps)
+	}
 	out := s.must(docker, "run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
 		"echo hi | nc db 5432; nslookup database; nslookup db").stdout
 	if !strings.HasPrefix(out, "hi\n") || strings.Count(out, "Address: "+dbIP) != 2 {
@@ -344,6 +353,18 @@ func TestUserNetworks(t *testing.T) {
 		t.Errorf("after prune, want bridge, host and none:\n%s", ls)
 	}
 
+	// An internal network keeps its containers to itself: no way to the
+	// host's loopback.
+	s.must(docker, "network", "create", "--internal", "inside")
+	hostPort := strconv.Itoa(hostLoopbackServer(t, "host\n"))
+	if r := s.run(docker, "run", "--rm", "--network", "inside", "busybox", "nc", "-w", "3", "10.0.2.2", hostPort); r.code == 0 {
+		t.Errorf("a container on an internal network reached the host: %s", r)
+	}
+	if r := s.run(docker, "run", "--rm", "busybox", "busybox", "wget", "-qO-", "http://10.0.2.2:"+hostPort+"/"); r.stdout != "host\n" {
+		t.Errorf("the default bridge lost its way out beside an internal network: %s", r)
+	}
+	s.must(docker, "network", "rm", "inside")
+
 	// The same through lodge's own CLI.
 	s.must("lodge", "network", "create", "--subnet", "10.78.0.0/24", "lnet")
 	if ls := s.must("lodge", "network", "ls").stdout; !strings.Contains(ls, "lnet") {
@@ -370,17 +391,16 @@ func TestUserNetworks(t *testing.T) {
 
 // TestBridgeOnEveryUplink: the bridge and published ports work with every
 // network driver and in single-id mode, and the host's loopback answers
-// through slirp4netns there. With no uplink there is no way out. The
-// gvisor-tap-vsock uplink carries no traffic on this machine even for
-// lodged's own namespace (its gateway never answers ARP, before bridges
-// existed too), so only the bridge and ports are checked on it.
+// where the uplink maps it: 10.0.2.2 with slirp4netns (the default here),
+// 10.0.2.1 with gvisor-tap-vsock, which --add-host NAME:host-gateway
+// names either way. With no uplink there is no way out.
 func TestBridgeOnEveryUplink(t *testing.T) {
 	needDocker(t)
-	hostURL := hostLoopbackServer(t, "host\n")
-	for _, tc := range []struct{ name, user, driver string }{
-		{"gvisor-tap-vsock", "LODGE_TEST_USER", "gvisor-tap-vsock"},
-		{"none", "LODGE_TEST_USER", "none"},
-		{"single-id", "LODGE_TEST_NOSUB_USER", "auto"},
+	hostPort := hostLoopbackServer(t, "host\n")
+	for _, tc := range []struct{ name, user, driver, hostLoopback string }{
+		{"gvisor-tap-vsock", "LODGE_TEST_USER", "gvisor-tap-vsock", "10.0.2.1"},
+		{"none", "LODGE_TEST_USER", "none", ""},
+		{"single-id", "LODGE_TEST_NOSUB_USER", "auto", "10.0.2.2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			docker := needDocker(t)
@@ -397,15 +417,16 @@ func TestBridgeOnEveryUplink(t *testing.T) {
 			if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", port)); got != id {
 				t.Errorf("published port: %q", got)
 			}
-			r := s.run(docker, "run", "--rm", "busybox", "busybox", "wget", "-qO-", hostURL)
-			switch tc.driver {
-			case "none":
+			url := fmt.Sprintf("http://hostgw:%d/", hostPort)
+			r := s.run(docker, "run", "--rm", "--add-host", "hostgw:host-gateway", "busybox", "sh", "-c", "busybox grep hostgw /etc/hosts; busybox wget -qO- "+url)
+			switch tc.hostLoopback {
+			case "":
 				if r.code == 0 {
 					t.Errorf("reached the host with no uplink: %s", r)
 				}
-			case "auto":
-				if r.stdout != "host\n" {
-					t.Errorf("the host's loopback: %s", r)
+			default:
+				if r.stdout != tc.hostLoopback+"\thostgw\nhost\n" {
+					t.Errorf("the host's loopback at %s: %s", tc.hostLoopback, r)
 				}
 			}
 			s.must(docker, "rm", "-f", "web")

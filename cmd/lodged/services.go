@@ -118,7 +118,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 			log.Warn("lodge-monitor is not installed beside lodged: lodged monitors containers itself, which makes starts slower and monitors larger", "path", mon)
 		}
 	}
-	nw, err := startNetworks(dataRoot, runDir, netnsPath, log)
+	nw, err := startNetworks(dataRoot, runDir, netnsPath, os.Getenv(envNetDriver), log)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -15,7 +16,94 @@ import (
 // Podman: their defaults). Higher is better, so the ratio is lodge over
 // the faster anchor's figure.
 func publishedPort(e *env, reps int) []result {
-	return []result{portThroughput(e, reps), networkStartCost(e, reps)}
+	return []result{portThroughput(e, reps), uplinkThroughput(e, reps), networkStartCost(e, reps)}
+}
+
+// uplinkThroughput is TCP throughput from the host to a container through
+// the uplink (slirp4netns by default on all three engines): a container
+// downloads 256 MiB that this process serves on the host's own address,
+// since Docker rootless and Podman do not let containers reach the host's
+// loopback by default. The time is taken on the serving side, from the
+// request to the last byte handed to the kernel.
+func uplinkThroughput(e *env, reps int) result {
+	const mib = 256
+	r := result{Figure: fmt.Sprintf("uplink TCP, container downloads %d MiB from the host", mib), Unit: "Gbit/s"}
+	ip := hostAddr()
+	if ip == "" {
+		r.Notes = append(r.Notes, "no non-loopback IPv4 address on this host to serve from")
+		return r
+	}
+	l, err := net.Listen("tcp4", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		r.Notes = append(r.Notes, err.Error())
+		return r
+	}
+	took := make(chan time.Duration, 1)
+	zeros := make([]byte, 1<<20)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t0 := time.Now()
+		w.Header().Set("Content-Length", strconv.Itoa(mib<<20))
+		for i := 0; i < mib; i++ {
+			if _, err := w.Write(zeros); err != nil {
+				return
+			}
+		}
+		took <- time.Since(t0)
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	url := "http://" + l.Addr().String() + "/"
+	series := map[string]stats{}
+	for i := 0; i < reps+1; i++ {
+		for _, eng := range e.engines {
+			if eng.why != "" {
+				continue
+			}
+			if o := e.docker(eng, "run", "--rm", "busybox", "busybox", "wget", "-qO", "/dev/null", url); o.err != nil {
+				r.Notes = append(r.Notes, eng.name+": "+o.String())
+				continue
+			}
+			select {
+			case d := <-took:
+				if i > 0 {
+					series[eng.name] = append(series[eng.name], float64(mib<<20)*8/d.Seconds()/1e9)
+				}
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	setSeries(&r, series)
+	r.Ratio = higherIsBetter(r)
+	r.Notes = append(r.Notes, "higher is better; served on "+ip+", the host's own address")
+	return r
+}
+
+// hostAddr is the host's first global IPv4 address, or "".
+func hostAddr() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			return n.IP.String()
+		}
+	}
+	return ""
+}
+
+// higherIsBetter is the ratio for a rate: lodge over the faster anchor.
+func higherIsBetter(r result) *float64 {
+	best := 0.0
+	for _, a := range []*float64{r.Docker, r.Podman} {
+		if a != nil && *a > best {
+			best = *a
+		}
+	}
+	if r.Lodge == nil || best == 0 {
+		return nil
+	}
+	return ptr(*r.Lodge / best)
 }
 
 // networkStartCost is what a network adds to `docker run --rm busybox
@@ -86,15 +174,7 @@ func portThroughput(e *env, reps int) result {
 		e.docker(eng, "rm", "-f", name)
 	}
 	setSeries(&r, series)
-	best := 0.0
-	for _, a := range []*float64{r.Docker, r.Podman} {
-		if a != nil && *a > best {
-			best = *a
-		}
-	}
-	if r.Lodge != nil && best > 0 {
-		r.Ratio = ptr(*r.Lodge / best)
-	}
+	r.Ratio = higherIsBetter(r)
 	r.Notes = append(r.Notes, "higher is better: the ratio is lodge over the faster anchor")
 	return r
 }
