@@ -123,7 +123,9 @@ func (s *Server) addFileRoutes(b FilesBackend) {
 func (s *Server) addCommitRoutes(b CommitBackend) {
 	s.handle("POST /commit", func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
-		req := daemon.CommitRequest{Container: q.Get("container"), Author: q.Get("author"), Comment: q.Get("comment"), Changes: q["changes"]}
+		req := daemon.CommitRequest{Container: q.Get("container"), Author: q.Get("author"), Comment: q.Get("comment"), Changes: q["changes"],
+			// Docker pauses unless told pause=0; the CLI sends it either way.
+			Pause: q.Get("pause") == "" || boolValue(r, "pause")}
 		if req.Container == "" {
 			return errdefs.InvalidArgumentf("container is required")
 		}

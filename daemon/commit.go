@@ -2,13 +2,16 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/image"
 )
@@ -22,11 +25,15 @@ type CommitRequest struct {
 	Changes   []string
 	// Config, when given, replaces the container's config as the image's.
 	Config *container.Config
+	// Pause freezes a running container while its layer is read, so the
+	// image holds no half-written file.
+	Pause bool
 }
 
-// Commit makes an image of a container's filesystem and config. The
-// container is not paused: a container writing meanwhile may leave a
-// file half-written in the image.
+// Commit makes an image of a container's filesystem and config. With
+// req.Pause a running container is frozen (its cgroup, not its recorded
+// state) until its layer has been read; where lodged has no freezer it is
+// read live, as with pause=0.
 func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) {
 	s := i.Containers
 	c, err := s.Get(req.Container)
@@ -69,6 +76,13 @@ func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) 
 			}
 			cfg.Labels = labels
 		}
+	}
+	if req.Pause {
+		thaw, err := s.freezeForCommit(ctx, c)
+		if err != nil {
+			return "", err
+		}
+		defer thaw()
 	}
 	diff, err := lr.Diff(c.ID)
 	if err != nil {
@@ -113,4 +127,29 @@ func imageConfig(c *container.Config) dockerspec.DockerOCIImageConfig {
 		out.Shell = c.Shell
 	}
 	return out
+}
+
+// freezeForCommit freezes a running, unpaused container's cgroup and
+// returns what thaws it. A container that is not running, is paused
+// already, or has no freezer is left as it is.
+func (s *Containers) freezeForCommit(ctx context.Context, c *Container) (func(), error) {
+	c.mu.Lock()
+	live := c.running() && !c.State.Paused
+	c.mu.Unlock()
+	if !live || s.Cgroups == nil {
+		return func() {}, nil
+	}
+	dir := s.Cgroups.ContainerDir(c.ID)
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cgroupv2.Freeze(fctx, dir, true); err != nil {
+		return nil, fmt.Errorf("pausing the container for commit: %w", err)
+	}
+	return func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cgroupv2.Freeze(tctx, dir, false); err != nil {
+			s.Log.Warn("thawing a container after commit", "id", c.ID, "err", err)
+		}
+	}, nil
 }

@@ -126,6 +126,10 @@ func TestCopyInAndOut(t *testing.T) {
 		t.Errorf("docker export: %s", names)
 	}
 	s.must(docker, "commit", "-m", "note", "-a", "me", "-c", "ENV X=1", "-c", `CMD ["sh", "-c", "echo $X"]`, "cc", "snap:1")
+	// commit froze cc while it read its layer, and thawed it after.
+	if r := s.run("timeout", "20", docker, "exec", "cc", "echo", "thawed"); r.stdout != "thawed\n" {
+		t.Errorf("the container after commit: %s", r)
+	}
 	if r := s.must(docker, "run", "--rm", "snap:1"); r.stdout != "1\n" {
 		t.Errorf("the committed CMD and ENV: %q", r.stdout)
 	}
