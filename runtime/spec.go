@@ -248,9 +248,14 @@ func defaultMounts(o SpecOptions) []specs.Mount {
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shm, 10)}},
 	}
-	if o.NetNSPath != "" {
-		// sysfs may only be mounted by the owner of the network namespace;
-		// a shared one gets the daemon's view, read-only.
+	if o.NetNSPath != "" && o.UIDMappings != nil {
+		// sysfs may only be mounted from the user namespace that owns the
+		// network namespace. Every namespace lodged hands out (a bridge
+		// container's, the uplink's for --network host, another
+		// container's) belongs to lodged's user namespace, which a
+		// container shares unless it has one of its own (keep-id): only
+		// then does it get the daemon's view, read-only. A fresh sysfs
+		// shows the container's own interfaces in /sys/class/net.
 		ms[3] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
 	}
 	for _, f := range []struct{ dst, src string }{
