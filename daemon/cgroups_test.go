@@ -111,7 +111,7 @@ func BenchmarkStatsSample(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		st, err := sample(dir)
+		st, err := sample(dir, os.Getpid())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/proc"
 )
 
 // StatsOptions are GET /containers/{id}/stats's.
@@ -33,7 +34,7 @@ func (s *Containers) Stats(ctx context.Context, ref string, opts StatsOptions, s
 		return err
 	}
 	c.mu.Lock()
-	id, name, running := c.ID, "/"+c.Name, c.running()
+	id, name, running, pid := c.ID, "/"+c.Name, c.running(), c.State.Pid
 	c.mu.Unlock()
 	if s.Cgroups == nil {
 		return errdefs.NotImplementedf("stats need a cgroup v2 subtree delegated to lodged, and lodged has none (%s)", s.CgroupSummary)
@@ -46,7 +47,7 @@ func (s *Containers) Stats(ctx context.Context, ref string, opts StatsOptions, s
 	defer tick.Stop()
 	var prev container.StatsResponse
 	if !opts.OneShot {
-		if prev, err = sample(dir); err != nil {
+		if prev, err = sample(dir, pid); err != nil {
 			return send(container.StatsResponse{ID: id, Name: name, OSType: "linux", Read: time.Now().UTC()})
 		}
 	}
@@ -58,7 +59,7 @@ func (s *Containers) Stats(ctx context.Context, ref string, opts StatsOptions, s
 			case <-tick.C:
 			}
 		}
-		cur, err := sample(dir)
+		cur, err := sample(dir, pid)
 		if err != nil {
 			return nil // the container stopped: the stream ends
 		}
@@ -71,8 +72,9 @@ func (s *Containers) Stats(ctx context.Context, ref string, opts StatsOptions, s
 	}
 }
 
-// sample reads one sample of the cgroup at dir.
-func sample(dir string) (container.StatsResponse, error) {
+// sample reads one sample of the cgroup at dir, and the interface
+// counters of the network namespace of the container's init, pid.
+func sample(dir string, pid int) (container.StatsResponse, error) {
 	st, err := cgroupv2.ReadStats(dir)
 	if err != nil {
 		return container.StatsResponse{}, err
@@ -96,6 +98,7 @@ func sample(dir string) (container.StatsResponse, error) {
 		PidsStats:   container.PidsStats{Current: st.Pids, Limit: st.PidsLimit},
 		NumProcs:    0,
 	}
+	r.Networks = networkStats(pid)
 	if r.MemoryStats.Limit == 0 {
 		r.MemoryStats.Limit = uint64(memTotal()) // no limit: the machine's memory, as Docker shows it
 	}
@@ -108,4 +111,28 @@ func sample(dir string) (container.StatsResponse, error) {
 			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "write", Value: d.Wios})
 	}
 	return r, nil
+}
+
+// networkStats are a container's interfaces' counters, loopback left out
+// as Docker leaves it out; nil when they cannot be read (the container
+// just ended) or it has no other interface (--network none).
+func networkStats(pid int) map[string]container.NetworkStats {
+	devs, err := proc.NetDevs(pid)
+	if err != nil {
+		return nil
+	}
+	var out map[string]container.NetworkStats
+	for name, d := range devs {
+		if name == "lo" {
+			continue
+		}
+		if out == nil {
+			out = map[string]container.NetworkStats{}
+		}
+		out[name] = container.NetworkStats{
+			RxBytes: d.RxBytes, RxPackets: d.RxPackets, RxErrors: d.RxErrors, RxDropped: d.RxDropped,
+			TxBytes: d.TxBytes, TxPackets: d.TxPackets, TxErrors: d.TxErrors, TxDropped: d.TxDropped,
+		}
+	}
+	return out
 }

@@ -44,3 +44,22 @@ func TestDescendantsAndAlive(t *testing.T) {
 		t.Errorf("cmdline %q", Cmdline(cmd.Process.Pid))
 	}
 }
+
+func TestParseNetDev(t *testing.T) {
+	in := `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     120       2    0    0    0     0          0         0      120       2    0    0    0     0       0          0
+  eth0: 1234567    890    1    2    0     0          0         0   765432     321    3    4    0     0       0          0
+`
+	got, err := parseNetDev(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := NetDev{RxBytes: 1234567, RxPackets: 890, RxErrors: 1, RxDropped: 2, TxBytes: 765432, TxPackets: 321, TxErrors: 3, TxDropped: 4}
+	if len(got) != 2 || got["eth0"] != want || got["lo"].RxBytes != 120 {
+		t.Errorf("parseNetDev: %+v", got)
+	}
+	if _, err := parseNetDev("eth0: 1 2 3\n"); err == nil {
+		t.Error("a short line was accepted")
+	}
+}

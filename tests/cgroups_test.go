@@ -281,6 +281,15 @@ func TestCgroupStats(t *testing.T) {
 		t.Errorf("docker stats (streaming): %s", r)
 	}
 	s.must(docker, "rm", "-f", "busy")
+
+	// NET I/O counts the container's own interface: a few pings to its
+	// gateway show up on both sides.
+	s.must(docker, "run", "-d", "--name", "talker", "busybox", "sh", "-c", "ping -c 3 -i 0.2 $(ip route | busybox awk '/default/ {print $3}') >/dev/null; sleep 1000")
+	waitFor(t, 20*time.Second, func() bool {
+		out := s.must(docker, "stats", "--no-stream", "--format", "{{.NetIO}}", "talker").stdout
+		return !strings.HasPrefix(out, "0B / ") && !strings.HasSuffix(strings.TrimSpace(out), "/ 0B")
+	})
+	s.must(docker, "rm", "-f", "talker")
 }
 
 // TestCgroupInfo: docker info names the cgroup driver and version.
