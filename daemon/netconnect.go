@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -87,6 +88,7 @@ func (n *Networks) Disconnect(ctx context.Context, netRef, ctrRef string, force 
 	}
 	if sb := n.sandboxFor(c.ID); sb != nil {
 		n.dropEndpoint(sb, r.ID)
+		n.emit(events.ActionDisconnect, r, c.ID)
 	}
 	if c.NetworkingConfig != nil {
 		delete(c.NetworkingConfig.EndpointsConfig, r.Name)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -329,7 +330,21 @@ func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (netwo
 			n.Log.Warn("network rules", "err", err)
 		}
 	}
+	n.emit(events.ActionCreate, r, "")
 	return network.CreateResponse{ID: id, Warning: ""}, nil
+}
+
+// emit publishes a network event as Docker words it: the network's name
+// and driver, and the container for connect and disconnect.
+func (n *Networks) emit(action events.Action, r *netRecord, containerID string) {
+	if n.containers == nil {
+		return
+	}
+	attrs := map[string]string{"name": r.Name, "type": "bridge"}
+	if containerID != "" {
+		attrs["container"] = containerID
+	}
+	n.containers.Events.Publish(events.NetworkEventType, action, r.ID, attrs)
 }
 
 // Remove deletes a user-defined network that no running container uses.
@@ -351,7 +366,11 @@ func (n *Networks) Remove(ctx context.Context, ref string) error {
 	if users := n.usersLocked(r, configured); len(users) > 0 {
 		return errdefs.PermissionDeniedf("error while removing network: network %s has active endpoints (%s)", r.Name, strings.Join(users, ", "))
 	}
-	return n.removeLocked(r)
+	if err := n.removeLocked(r); err != nil {
+		return err
+	}
+	n.emit(events.ActionDestroy, r, "")
+	return nil
 }
 
 func (n *Networks) removeLocked(r *netRecord) error {

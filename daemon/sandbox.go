@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -237,8 +238,12 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 	if err != nil {
 		return err
 	}
-	return n.Fabric.Attach(netns.Endpoint{Bridge: bridge, HostIf: e.HostIf, NSPath: sb.NSPath,
-		IfName: ifName, Addr: net.IPNet{IP: ip, Mask: sub.Mask}, Gateway: gw, MAC: mac, DefaultRoute: primary})
+	if err := n.Fabric.Attach(netns.Endpoint{Bridge: bridge, HostIf: e.HostIf, NSPath: sb.NSPath,
+		IfName: ifName, Addr: net.IPNet{IP: ip, Mask: sub.Mask}, Gateway: gw, MAC: mac, DefaultRoute: primary}); err != nil {
+		return err
+	}
+	n.emit(events.ActionConnect, r, c.ID)
+	return nil
 }
 
 // publish forwards the container's published ports to its first
@@ -345,7 +350,16 @@ func (n *Networks) teardown(ctx context.Context, sb *sandbox) {
 	n.mu.Lock()
 	delete(n.sandboxes, sb.ContainerID)
 	os.Remove(n.sandboxPath(sb.ContainerID))
+	var left []*netRecord
+	for _, e := range sb.Endpoints {
+		if r := n.nets[e.NetworkID]; r != nil {
+			left = append(left, r)
+		}
+	}
 	n.mu.Unlock()
+	for _, r := range left {
+		n.emit(events.ActionDisconnect, r, sb.ContainerID)
+	}
 }
 
 // Readopt restores what a running container published, after a restart
