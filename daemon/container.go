@@ -27,6 +27,10 @@ type Container struct {
 	Config           *container.Config
 	HostConfig       *container.HostConfig
 	NetworkingConfig *network.NetworkingConfig
+	// PrimaryDisconnected is set when the network its mode names was
+	// disconnected (docker-compose does so before it connects it again
+	// with its aliases).
+	PrimaryDisconnected bool `json:",omitempty"`
 	// MountPoints are its binds, volumes and tmpfs mounts, settled at
 	// create.
 	MountPoints  []MountPoint `json:",omitempty"`
