@@ -149,6 +149,9 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err := validateHostConfig(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := settleLogConfig(hc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if s.Networks != nil {
 		if err := s.Networks.Validate(hc, nc); err != nil {
 			return container.CreateResponse{}, err
