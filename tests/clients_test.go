@@ -118,8 +118,9 @@ volumes:
 
 // TestDockerCompose: docker-compose v1 (Debian's docker-compose) brings a
 // two-service project up, the host reaches the published port, the client
-// service reaches the web service by name, exec and logs work, and
-// `down -v` removes the project's containers, network and volume.
+// service reaches the web service by name, exec and logs work,
+// a forced recreate keeps the port published, and `down -v` removes the
+// project's containers, network and volume.
 func TestDockerCompose(t *testing.T) {
 	compose := needClient(t, "docker-compose", "docker-compose")
 	s, docker := containerSession(t)
@@ -151,7 +152,15 @@ func TestDockerCompose(t *testing.T) {
 	if out := dc("exec", "-T", "web", "cat", "/www/index.html").stdout; out != "hello-compose\n" {
 		t.Errorf("docker-compose exec: %q", out)
 	}
-	dc("down", "-v", "-t", "3")
+	// Recreating reads the image's ContainerConfig (docker/compose#11742)
+	// and carries the published port over to the new container.
+	if out := dc("up", "-d", "--force-recreate", "-t", "1").stderr; !strings.Contains(out, "Recreating lodgeproj_web_1 ... done") {
+		t.Errorf("docker-compose up --force-recreate:\n%s", out)
+	}
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "hello-compose\n" {
+		t.Errorf("published port after recreate answered %q", body)
+	}
+	dc("down", "-v", "-t", "1")
 
 	if out := s.must(docker, "ps", "-aq").stdout; strings.TrimSpace(out) != "" {
 		t.Errorf("containers left after down: %q", out)
