@@ -51,11 +51,13 @@ type Container struct {
 
 // ContainerState is the persisted state, in Docker's terms.
 type ContainerState struct {
-	Status     container.ContainerState
-	Pid        int
-	ExitCode   int
-	Error      string
-	OOMKilled  bool
+	Status    container.ContainerState
+	Pid       int
+	ExitCode  int
+	Error     string
+	OOMKilled bool
+	// Health is the healthcheck's state, nil without a healthcheck.
+	Health     *container.Health `json:",omitempty"`
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Paused     bool

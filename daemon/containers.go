@@ -122,6 +122,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 				if s.Networks != nil {
 					s.Networks.Readopt(ctx, c.ID)
 				}
+				s.startHealth(c)
 				go s.watch(c)
 				continue
 			}
@@ -375,6 +376,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	}
 	c.State = ContainerState{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
 	c.HasBeenStartedBefore = true
+	s.startHealth(c)
 	for _, p := range c.pending {
 		s.connectAttach(c, p)
 	}

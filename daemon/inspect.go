@@ -48,6 +48,7 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 			Error:      st.Error,
 			StartedAt:  formatTime(st.StartedAt),
 			FinishedAt: formatTime(st.FinishedAt),
+			Health:     copyHealth(st.Health),
 		},
 		Image:           c.ImageID,
 		ResolvConfPath:  filepath.Join(dir, "resolv.conf"),
@@ -192,7 +193,7 @@ func statusText(c *Container) string {
 	st := c.State
 	switch st.Status {
 	case container.StateRunning:
-		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + healthText(st.Health)
 	case container.StatePaused:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
 	case container.StateRestarting:

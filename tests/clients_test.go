@@ -90,13 +90,18 @@ func TestDockerPy(t *testing.T) {
 	}
 }
 
-// composeFile has a web server with a published port and a named volume,
-// and a client that reaches it by service name on the project's network.
-const composeFile = `version: "3.7"
+// composeFile has a web server with a published port, a named volume and
+// a healthcheck, and a client that compose starts once the server is
+// healthy and that reaches it by service name on the project's network.
+const composeFile = `version: "2.4"
 services:
   web:
     image: busybox
     command: ["sh", "-c", "echo hello-compose > /www/index.html; exec httpd -f -p 8000 -h /www"]
+    healthcheck:
+      test: ["CMD-SHELL", "wget -qO- http://127.0.0.1:8000/ | grep -q hello"]
+      interval: 200ms
+      retries: 50
     ports:
       - "127.0.0.1:%d:8000"
     volumes:
@@ -107,7 +112,8 @@ services:
     image: busybox
     command: ["sh", "-c", "trap 'exit 0' TERM; until wget -qO- http://web:8000/; do sleep 0.2; done; sleep 600 & wait"]
     depends_on:
-      - web
+      web:
+        condition: service_healthy
     networks:
       - appnet
 networks:
@@ -117,7 +123,7 @@ volumes:
 `
 
 // TestDockerCompose: docker-compose v1 (Debian's docker-compose) brings a
-// two-service project up, the host reaches the published port, the client
+// two-service project up in the order of its healthcheck, the host reaches the published port, the client
 // service reaches the web service by name, exec and logs work,
 // a forced recreate keeps the port published, and `down -v` removes the
 // project's containers, network and volume.
@@ -140,7 +146,7 @@ func TestDockerCompose(t *testing.T) {
 
 	dc("up", "-d")
 	ps := dc("ps").stdout
-	for _, want := range []string{"lodgeproj_web_1", "lodgeproj_client_1", "Up", "127.0.0.1:" + fmt.Sprint(port) + "->8000/tcp"} {
+	for _, want := range []string{"lodgeproj_web_1", "lodgeproj_client_1", "Up (healthy)", "127.0.0.1:" + fmt.Sprint(port) + "->8000/tcp"} {
 		if !strings.Contains(ps, want) {
 			t.Errorf("docker-compose ps lacks %q:\n%s", want, ps)
 		}
