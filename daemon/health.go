@@ -9,8 +9,10 @@ import (
 	"syscall"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/lodge-containers/lodge/errdefs"
 )
@@ -232,4 +234,48 @@ func copyHealth(h *container.Health) *container.Health {
 		cp.Log[i] = &r
 	}
 	return &cp
+}
+
+// ociImage is an image's config as the OCI spec has it (DockerOCIImage
+// shadows the OCI config with Docker's, which embeds it).
+func ociImage(img *dockerspec.DockerOCIImage) *ocispec.Image {
+	if img == nil {
+		return nil
+	}
+	oci := img.Image
+	oci.Config = img.Config.ImageConfig
+	return &oci
+}
+
+// mergeHealthcheck is a new container's healthcheck: the request's, with
+// what it leaves unset taken from the image's HEALTHCHECK, as Docker
+// merges them.
+func mergeHealthcheck(req *container.HealthConfig, img *dockerspec.DockerOCIImage) *container.HealthConfig {
+	var fromImage *container.HealthConfig
+	if img != nil {
+		fromImage = img.Config.Healthcheck
+	}
+	if req == nil || fromImage == nil {
+		if req != nil {
+			return req
+		}
+		return fromImage
+	}
+	out := *req
+	if len(out.Test) == 0 {
+		out.Test = fromImage.Test
+	}
+	if out.Interval == 0 {
+		out.Interval = fromImage.Interval
+	}
+	if out.Timeout == 0 {
+		out.Timeout = fromImage.Timeout
+	}
+	if out.StartPeriod == 0 {
+		out.StartPeriod = fromImage.StartPeriod
+	}
+	if out.Retries == 0 {
+		out.Retries = fromImage.Retries
+	}
+	return &out
 }

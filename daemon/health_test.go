@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/runtime"
@@ -66,5 +68,23 @@ func TestProbeOutput(t *testing.T) {
 	runtime.WriteFrame(o, runtime.StreamStdout, bytes.Repeat([]byte("x"), 3*maxProbeOutput))
 	if got := o.text(); len(got) != maxProbeOutput {
 		t.Errorf("long output kept %d bytes", len(got))
+	}
+}
+
+func TestMergeHealthcheck(t *testing.T) {
+	img := &dockerspec.DockerOCIImage{}
+	img.Config.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Second, Retries: 4}
+	if got := mergeHealthcheck(nil, img); got == nil || got.Test[1] != "true" || got.Interval != time.Second {
+		t.Errorf("the image's: %+v", got)
+	}
+	got := mergeHealthcheck(&container.HealthConfig{Interval: 2 * time.Second}, img)
+	if strings.Join(got.Test, " ") != "CMD true" || got.Interval != 2*time.Second || got.Retries != 4 {
+		t.Errorf("merged: %+v", got)
+	}
+	if got := mergeHealthcheck(&container.HealthConfig{Test: []string{"NONE"}}, img); probeArgs(got) != nil {
+		t.Errorf("--no-healthcheck: %+v", got)
+	}
+	if got := mergeHealthcheck(nil, nil); got != nil {
+		t.Errorf("none: %+v", got)
 	}
 }

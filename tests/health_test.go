@@ -8,7 +8,8 @@ import (
 
 // TestHealthcheck: `docker run --health-cmd` probes the container: the
 // status goes from starting to unhealthy while the check fails, to healthy
-// once it passes, and shows in `docker ps` and in inspect's log.
+// once it passes, and shows in `docker ps` and in inspect's log; a
+// committed image carries the check to its containers.
 func TestHealthcheck(t *testing.T) {
 	s, docker := containerSession(t)
 	s.must(docker, "run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok",
@@ -32,5 +33,18 @@ func TestHealthcheck(t *testing.T) {
 	if !strings.Contains(log, "fine") {
 		t.Errorf("probe output not in the health log: %q", log)
 	}
+
+	// commit keeps the healthcheck in the image, and a container of that
+	// image runs it unless --no-healthcheck.
+	s.must(docker, "commit", "hc", "hcimg:1")
 	s.must(docker, "rm", "-f", "hc")
+	s.must(docker, "run", "-d", "--name", "fromimage", "hcimg:1", "sleep", "60")
+	waitFor(t, 20*time.Second, func() bool {
+		return strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.State.Health.Status}}", "fromimage").stdout) == "healthy"
+	})
+	s.must(docker, "run", "-d", "--name", "nocheck", "--no-healthcheck", "hcimg:1", "sleep", "60")
+	if out := s.must(docker, "inspect", "-f", "{{.State.Health}}", "nocheck").stdout; out != "<nil>\n" {
+		t.Errorf("--no-healthcheck has health: %q", out)
+	}
+	s.must(docker, "rm", "-f", "fromimage", "nocheck")
 }
