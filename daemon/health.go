@@ -279,3 +279,21 @@ func mergeHealthcheck(req *container.HealthConfig, img *dockerspec.DockerOCIImag
 	}
 	return &out
 }
+
+// healthStatus is a container's health for `ps --filter health=`: "none"
+// without a healthcheck or when it is not running. Callers hold c.mu.
+func healthStatus(c *Container) container.HealthStatus {
+	if h := c.State.Health; h != nil && c.running() {
+		return h.Status
+	}
+	return container.NoHealthcheck
+}
+
+// healthSummary is the list's view of a container's health. Callers hold
+// c.mu.
+func healthSummary(c *Container) *container.HealthSummary {
+	if h := c.State.Health; h != nil && c.running() {
+		return &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
+	}
+	return nil
+}

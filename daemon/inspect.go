@@ -144,6 +144,9 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 	}) {
 		return container.Summary{}, false
 	}
+	if v := f["health"]; len(v) > 0 && !contains(v, string(healthStatus(c))) {
+		return container.Summary{}, false
+	}
 	if v := f["volume"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return mountsVolume(c, p) }) {
 		return container.Summary{}, false
 	}
@@ -172,6 +175,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		Labels:  c.Config.Labels,
 		State:   status,
 		Status:  statusText(c),
+		Health:  healthSummary(c),
 		Mounts:  s.mountPointViews(c),
 	}
 	if sum.Labels == nil {

@@ -29,6 +29,12 @@ func TestHealthcheck(t *testing.T) {
 	if ps := s.must(docker, "ps", "--format", "{{.Status}}").stdout; !strings.Contains(ps, "(healthy)") {
 		t.Errorf("docker ps status: %q", ps)
 	}
+	if out := s.must(docker, "ps", "--filter", "health=healthy", "--format", "{{.Names}}").stdout; out != "hc\n" {
+		t.Errorf("ps --filter health=healthy: %q", out)
+	}
+	if out := s.must(docker, "ps", "--filter", "health=unhealthy", "-q").stdout; out != "" {
+		t.Errorf("ps --filter health=unhealthy: %q", out)
+	}
 	log := s.must(docker, "inspect", "-f", "{{range .State.Health.Log}}{{.Output}}{{end}}", "hc").stdout
 	if !strings.Contains(log, "fine") {
 		t.Errorf("probe output not in the health log: %q", log)
