@@ -178,3 +178,20 @@ func TestDockerCompose(t *testing.T) {
 		t.Errorf("volume left after down -v:\n%s", out)
 	}
 }
+
+// TestDockerComposeAttached: `docker-compose up --exit-code-from`, as CI
+// jobs run it, streams the service's output and exits with its code.
+func TestDockerComposeAttached(t *testing.T) {
+	compose := needClient(t, "docker-compose", "docker-compose")
+	s, _ := containerSession(t)
+	file := filepath.Join(s.home, "docker-compose.yml")
+	job := "services:\n  job:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo job-ran; exit 3\"]\n"
+	if err := os.WriteFile(file, []byte(job), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := s.run(compose, "-f", file, "-p", "ci", "up", "--exit-code-from", "job")
+	if r.code != 3 || !strings.Contains(r.stdout, "job-ran") || !strings.Contains(r.stdout, "exited with code 3") {
+		t.Errorf("docker-compose up --exit-code-from: %s", r)
+	}
+	s.must(compose, "-f", file, "-p", "ci", "down")
+}
