@@ -90,6 +90,9 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
 		}
 	}
+	if err := validatePortFilters(opts.Filters); err != nil {
+		return nil, err
+	}
 	var before, since time.Time
 	if v := opts.Filters["before"]; len(v) > 0 {
 		c, err := s.Get(v[0])
@@ -145,6 +148,9 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		return container.Summary{}, false
 	}
 	if v := f["health"]; len(v) > 0 && !contains(v, string(healthStatus(c))) {
+		return container.Summary{}, false
+	}
+	if !portFilterMatch(c, f) || !isTaskMatch(f) {
 		return container.Summary{}, false
 	}
 	if v := f["volume"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return mountsVolume(c, p) }) {

@@ -154,6 +154,9 @@ func TestDockerCompose(t *testing.T) {
 	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "hello-compose\n" {
 		t.Errorf("published port answered %q", body)
 	}
+	if out := s.must(docker, "ps", "--filter", "publish=8000", "--format", "{{.Names}}").stdout; out != "lodgeproj_web_1\n" {
+		t.Errorf("ps --filter publish=8000: %q", out)
+	}
 	waitFor(t, 20*time.Second, func() bool { return strings.Contains(dc("logs", "client").stdout, "hello-compose") })
 	if out := dc("exec", "-T", "web", "cat", "/www/index.html").stdout; out != "hello-compose\n" {
 		t.Errorf("docker-compose exec: %q", out)
