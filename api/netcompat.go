@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/moby/moby/api/types/container"
 )
@@ -19,12 +18,8 @@ func withLegacyNetworkSettings(ctx context.Context, resp container.InspectRespon
 	if cmpVersion(APIVersion(ctx), legacyNetworkAPI) >= 0 || resp.NetworkSettings == nil {
 		return resp
 	}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		return resp
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, ok := jsonObject(resp)
+	if !ok {
 		return resp
 	}
 	ns, _ := m["NetworkSettings"].(map[string]any)

@@ -126,6 +126,7 @@ func imageConfig(c *container.Config) dockerspec.DockerOCIImageConfig {
 	if len(c.Shell) > 0 {
 		out.Shell = c.Shell
 	}
+	out.Healthcheck = c.Healthcheck
 	return out
 }
 

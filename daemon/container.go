@@ -27,6 +27,10 @@ type Container struct {
 	Config           *container.Config
 	HostConfig       *container.HostConfig
 	NetworkingConfig *network.NetworkingConfig
+	// PrimaryDisconnected is set when the network its mode names was
+	// disconnected (docker-compose does so before it connects it again
+	// with its aliases).
+	PrimaryDisconnected bool `json:",omitempty"`
 	// MountPoints are its binds, volumes and tmpfs mounts, settled at
 	// create.
 	MountPoints  []MountPoint `json:",omitempty"`
@@ -47,11 +51,13 @@ type Container struct {
 
 // ContainerState is the persisted state, in Docker's terms.
 type ContainerState struct {
-	Status     container.ContainerState
-	Pid        int
-	ExitCode   int
-	Error      string
-	OOMKilled  bool
+	Status    container.ContainerState
+	Pid       int
+	ExitCode  int
+	Error     string
+	OOMKilled bool
+	// Health is the healthcheck's state, nil without a healthcheck.
+	Health     *container.Health `json:",omitempty"`
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Paused     bool

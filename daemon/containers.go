@@ -18,10 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
@@ -31,7 +31,7 @@ import (
 type ImageSource interface {
 	// Resolve returns the image's ID ("sha256:..." or bare hex) and its
 	// config; an unknown image is an errdefs.ErrNotFound.
-	Resolve(ctx context.Context, ref string) (id string, cfg *v1.Image, err error)
+	Resolve(ctx context.Context, ref string) (id string, cfg *dockerspec.DockerOCIImage, err error)
 }
 
 // RootfsStore makes and mounts containers' root filesystems.
@@ -122,6 +122,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 				if s.Networks != nil {
 					s.Networks.Readopt(ctx, c.ID)
 				}
+				s.startHealth(c)
 				go s.watch(c)
 				continue
 			}
@@ -147,6 +148,9 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 		return container.CreateResponse{}, errdefs.InvalidArgumentf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
 	if err := validateHostConfig(hc); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := settleLogConfig(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if s.Networks != nil {
@@ -178,7 +182,8 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if !strings.HasPrefix(imageID, "sha256:") {
 		imageID = "sha256:" + imageID
 	}
-	merged := mergeImageConfig(cfg, img)
+	merged := mergeImageConfig(cfg, ociImage(img))
+	merged.Healthcheck = mergeHealthcheck(cfg.Healthcheck, img)
 	path, args := command(merged)
 	if path == "" {
 		return container.CreateResponse{}, errdefs.InvalidArgumentf("no command specified")
@@ -372,6 +377,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	}
 	c.State = ContainerState{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
 	c.HasBeenStartedBefore = true
+	s.startHealth(c)
 	for _, p := range c.pending {
 		s.connectAttach(c, p)
 	}

@@ -48,6 +48,7 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 			Error:      st.Error,
 			StartedAt:  formatTime(st.StartedAt),
 			FinishedAt: formatTime(st.FinishedAt),
+			Health:     copyHealth(st.Health),
 		},
 		Image:           c.ImageID,
 		ResolvConfPath:  filepath.Join(dir, "resolv.conf"),
@@ -88,6 +89,9 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 		default:
 			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
 		}
+	}
+	if err := validatePortFilters(opts.Filters); err != nil {
+		return nil, err
 	}
 	var before, since time.Time
 	if v := opts.Filters["before"]; len(v) > 0 {
@@ -143,6 +147,12 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 	}) {
 		return container.Summary{}, false
 	}
+	if v := f["health"]; len(v) > 0 && !contains(v, string(healthStatus(c))) {
+		return container.Summary{}, false
+	}
+	if !portFilterMatch(c, f) || !isTaskMatch(f) {
+		return container.Summary{}, false
+	}
 	if v := f["volume"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return mountsVolume(c, p) }) {
 		return container.Summary{}, false
 	}
@@ -171,6 +181,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		Labels:  c.Config.Labels,
 		State:   status,
 		Status:  statusText(c),
+		Health:  healthSummary(c),
 		Mounts:  s.mountPointViews(c),
 	}
 	if sum.Labels == nil {
@@ -192,7 +203,7 @@ func statusText(c *Container) string {
 	st := c.State
 	switch st.Status {
 	case container.StateRunning:
-		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + healthText(st.Health)
 	case container.StatePaused:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
 	case container.StateRestarting:

@@ -59,6 +59,9 @@ func (n *Networks) Connect(ctx context.Context, netRef, ctrRef string, es *netwo
 		c.NetworkingConfig.EndpointsConfig = map[string]*network.EndpointSettings{}
 	}
 	c.NetworkingConfig.EndpointsConfig[r.Name] = es
+	if isPrimary(c, r) {
+		c.PrimaryDisconnected = false
+	}
 	return n.containers.save(c)
 }
 
@@ -94,7 +97,17 @@ func (n *Networks) Disconnect(ctx context.Context, netRef, ctrRef string, force 
 		delete(c.NetworkingConfig.EndpointsConfig, r.Name)
 		delete(c.NetworkingConfig.EndpointsConfig, r.ID)
 	}
+	if isPrimary(c, r) {
+		c.PrimaryDisconnected = true
+	}
 	return n.containers.save(c)
+}
+
+// isPrimary tells whether r is the network the container's mode names.
+// Callers hold c.mu.
+func isPrimary(c *Container, r *netRecord) bool {
+	p := primaryNetwork(string(c.HostConfig.NetworkMode))
+	return p == r.Name || p == r.ID
 }
 
 // dropEndpoint removes a sandbox's link on one network and frees its

@@ -49,11 +49,15 @@ func configuredNetworks(c *Container) []string {
 	if !isBridgeMode(mode) {
 		return nil
 	}
-	out := []string{primaryNetwork(mode)}
+	primary := primaryNetwork(mode)
+	var out []string
+	if !c.PrimaryDisconnected {
+		out = []string{primary}
+	}
 	if c.NetworkingConfig != nil {
 		var more []string
 		for name := range c.NetworkingConfig.EndpointsConfig {
-			if name != out[0] && !(out[0] == network.NetworkBridge && name == network.NetworkDefault) {
+			if name != primary && !(primary == network.NetworkBridge && name == network.NetworkDefault) {
 				more = append(more, name)
 			}
 		}

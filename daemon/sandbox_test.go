@@ -53,16 +53,21 @@ func TestConfiguredNetworks(t *testing.T) {
 		mode  string
 		extra []string
 		want  string
+		disc  bool
 	}{
-		{"", nil, "bridge"},
-		{"default", []string{"default"}, "bridge"},
-		{"bridge", []string{"b", "a"}, "bridge a b"},
-		{"appnet", []string{"appnet", "other"}, "appnet other"},
-		{"none", []string{"x"}, ""},
-		{"host", nil, ""},
-		{"container:db", nil, ""},
+		{"", nil, "bridge", false},
+		{"default", []string{"default"}, "bridge", false},
+		{"bridge", []string{"b", "a"}, "bridge a b", false},
+		{"appnet", []string{"appnet", "other"}, "appnet other", false},
+		{"none", []string{"x"}, "", false},
+		{"host", nil, "", false},
+		{"container:db", nil, "", false},
+		// docker-compose disconnects a created container from its mode's
+		// network, then connects it again.
+		{"appnet", nil, "", true},
+		{"appnet", []string{"other"}, "other", true},
 	} {
-		c := &Container{HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)},
+		c := &Container{HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)}, PrimaryDisconnected: tc.disc,
 			NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}}
 		for _, e := range tc.extra {
 			c.NetworkingConfig.EndpointsConfig[e] = &network.EndpointSettings{}

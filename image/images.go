@@ -19,7 +19,6 @@ import (
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
 	digest "github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	cstorage "go.podman.io/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -127,8 +126,9 @@ func (s *Service) configOf(img *cstorage.Image) (*dockerspec.DockerOCIImage, err
 	return &c, nil
 }
 
-// Resolve gives a new container its image: the ID and the config.
-func (s *Service) Resolve(ctx context.Context, ref string) (string, *ocispec.Image, error) {
+// Resolve gives a new container its image: the ID and the config, with
+// Docker's extensions (HEALTHCHECK) kept.
+func (s *Service) Resolve(ctx context.Context, ref string) (string, *dockerspec.DockerOCIImage, error) {
 	img, err := s.lookup(ref)
 	if err != nil {
 		return "", nil, err
@@ -137,9 +137,7 @@ func (s *Service) Resolve(ctx context.Context, ref string) (string, *ocispec.Ima
 	if err != nil {
 		return "", nil, err
 	}
-	oci := c.Image
-	oci.Config = c.Config.ImageConfig // DockerOCIImage shadows the OCI config
-	return img.ID, &oci, nil
+	return img.ID, c, nil
 }
 
 // familiar splits an image's names into Docker's RepoTags (short form).
