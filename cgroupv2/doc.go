@@ -6,6 +6,8 @@
 // and removing a cgroup (Freeze, Kill, ReadStats, Remove). Every function
 // takes the cgroupfs root or a cgroup's directory as a parameter, so tests
 // point it at a fake tree. It does not decide policy (whether a limit that
-// cannot be enforced is an error or a warning is the daemon's), and it
-// does not talk to systemd.
+// cannot be enforced is an error or a warning is the daemon's). Its one
+// conversation with systemd is asking the user's manager, over D-Bus, for
+// a transient scope with Delegate=yes where lodged starts in a cgroup not
+// delegated to it (RequestScope, through the small Systemd interface).
 package cgroupv2

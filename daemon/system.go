@@ -36,6 +36,8 @@ type Facts struct {
 	SingleID bool
 	// CgroupRoot is the cgroupfs mount, normally /sys/fs/cgroup.
 	CgroupRoot string
+	// CgroupScope is what came of asking systemd for a delegated scope.
+	CgroupScope cgroupv2.Scope
 	// Runtimes are the OCI runtime binaries by name, besides lodge's own;
 	// DefaultRuntime is daemon.json's choice ("": lodge's own).
 	Runtimes       map[string]string
@@ -134,7 +136,7 @@ func (s *System) LodgeFacts() [][2]string {
 		out = append(out, [2]string{"Storage", d})
 	}
 	cg := s.cgroups()
-	out = append(out, [2]string{"Cgroups", cg.Summary()})
+	out = append(out, [2]string{"Cgroups", s.facts.CgroupScope.Summary(cg)})
 	if cg.Writable {
 		delegated := strings.Join(cg.Controllers, " ")
 		if delegated == "" {
@@ -176,7 +178,7 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 		SystemStatus:       s.LodgeFacts(),
 		LoggingDriver:      "json-file",
 		CgroupVersion:      cg.Version(),
-		CgroupDriver:       "none",
+		CgroupDriver:       s.facts.CgroupScope.Driver(cg),
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
 		IndexServerAddress: "https://index.docker.io/v1/",
@@ -185,9 +187,6 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 		HTTPProxy:          os.Getenv("HTTP_PROXY"),
 		HTTPSProxy:         os.Getenv("HTTPS_PROXY"),
 		NoProxy:            os.Getenv("NO_PROXY"),
-	}
-	if cg.Writable {
-		info.CgroupDriver = "cgroupfs"
 	}
 	info.Runtimes = map[string]system.RuntimeWithStatus{EmbeddedRuntime: {Status: map[string]string{"runtime": "runc's libcontainer, embedded in lodge-monitor"}}}
 	for name, path := range s.facts.Runtimes {
@@ -217,7 +216,7 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 		info.Warnings = append(info.Warnings, "WARNING: running with a single-id map ("+s.facts.IDMapSource+"): files owned by other users in images are owned by root in containers. Ask for a range in /etc/subuid and /etc/subgid and install newuidmap (uidmap) for full maps.")
 	}
 	if !cg.Delegated() {
-		info.Warnings = append(info.Warnings, "WARNING: no cgroup v2 controllers delegated to lodged ("+cg.Summary()+"): resource limits are refused")
+		info.Warnings = append(info.Warnings, "WARNING: no cgroup v2 controllers delegated to lodged ("+s.facts.CgroupScope.Summary(cg)+"): resource limits are refused")
 	}
 	return info, nil
 }

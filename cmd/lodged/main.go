@@ -54,6 +54,7 @@ type options struct {
 	debug         bool
 	detach        bool
 	cgroupLimits  string
+	cgroupManager string
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -130,6 +131,7 @@ func main() {
 	f.StringSliceVar(&o.registryMirrors, "registry-mirror", nil, "mirror to try first for docker.io images")
 	f.BoolVarP(&o.debug, "debug", "D", false, "log debug messages")
 	f.StringVar(&o.cgroupLimits, "cgroup-limits", "refuse", "a resource limit lodged cannot enforce (its cgroup controller is not delegated): refuse the container, or warn and run it without the limit")
+	f.StringVar(&o.cgroupManager, "cgroup-manager", "", "ask the user's systemd for a delegated cgroup scope: auto (when lodged's cgroup is not delegated and a user bus exists), systemd (always, failing if it cannot) or cgroupfs (never); default daemon.json's cgroup-manager, else auto")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -174,6 +176,14 @@ func runForeground(env paths.Env, o options) error {
 	if o.cgroupLimits != "refuse" && o.cgroupLimits != "warn" {
 		return fmt.Errorf("--cgroup-limits: %q is neither refuse nor warn", o.cgroupLimits)
 	}
+	fc, err := readConfig(env.ConfigFile())
+	if err != nil {
+		return err
+	}
+	cgManager, err := cgroupManager(o, fc)
+	if err != nil {
+		return err
+	}
 	// Before any other process of lodged's starts, so they all begin in
 	// the leaf and the delegated cgroup above it stays free of processes.
 	if err := cgroupv2.EnterLeaf(cgroupRoot, "/proc/self/cgroup"); err != nil {
@@ -189,6 +199,9 @@ func runForeground(env paths.Env, o options) error {
 	l.Release()
 	d, err := userns.StartDaemon(runDir, os.Args[1:], os.Environ())
 	if errors.Is(err, userns.ErrNoKeeper) {
+		if err := askSystemdScope(cgManager); err != nil {
+			return err
+		}
 		if err := userns.StartKeeper(runDir, []string{userns.EnvKeeperParent}, filepath.Join(runDir, "keeper.log"), 2*time.Minute); err != nil {
 			return err
 		}
@@ -346,6 +359,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		IDMapSource:    os.Getenv(envIDSource),
 		SingleID:       os.Getenv(envSingleID) == "true",
 		CgroupRoot:     cgroupRoot,
+		CgroupScope:    cgroupScope(),
 		Runtimes:       runtimes,
 		DefaultRuntime: fc.DefaultRuntime,
 	})

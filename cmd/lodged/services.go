@@ -33,6 +33,8 @@ type fileConfig struct {
 	// has them: {"crun": {"path": "/usr/bin/crun"}}.
 	Runtimes       map[string]struct{ Path string } `json:"runtimes"`
 	DefaultRuntime string                           `json:"default-runtime"`
+	// CgroupManager is --cgroup-manager's default: auto, systemd or cgroupfs.
+	CgroupManager string `json:"cgroup-manager"`
 }
 
 // findRuntimes lists the OCI runtime binaries --runtime can name: runc and
@@ -127,12 +129,21 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		return nil, err
 	}
 	cgState, _ := cgroupv2.Detect(cgroupRoot, "/proc/self/cgroup")
+	scope := cgroupScope()
+	cgManager, err := cgroupManager(o, fc)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCgroupScope(cgManager, cgState, scope); err != nil {
+		return nil, err
+	}
+	cgSummary := scope.Summary(cgState)
 	var cgTree daemon.CgroupTree
 	if t, err := cgroupv2.NewTree(cgState); err == nil {
 		cgTree = t
-		log.Info("cgroups", "state", cgState.Summary())
+		log.Info("cgroups", "state", cgSummary, "driver", scope.Driver(cgState))
 	} else {
-		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgState.Summary())
+		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgSummary)
 	}
 	ev := daemon.NewEvents()
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
@@ -140,7 +151,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
-		Cgroups: cgTree, CgroupSummary: cgState.Summary(), CgroupLimitsWarn: o.cgroupLimits == "warn",
+		Cgroups: cgTree, CgroupSummary: cgSummary, CgroupLimitsWarn: o.cgroupLimits == "warn",
 		Events: ev,
 	})
 	if err != nil {
