@@ -5,17 +5,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	goruntime "runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/compression"
@@ -33,9 +30,8 @@ import (
 	stypes "go.podman.io/storage/types"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/internal/nstest"
 )
-
-const envInNS = "_LODGE_IMAGE_TEST_IN_NS"
 
 func TestMain(m *testing.M) {
 	// go.podman.io/storage unpacks layers in a re-executed test binary.
@@ -50,25 +46,7 @@ func TestMain(m *testing.M) {
 	os.Unsetenv("NO_PROXY")
 	// Storing layers takes chroot and chown: unprivileged, the tests run
 	// as root of a user namespace of their own, as lodged runs.
-	if os.Getuid() != 0 && os.Getenv(envInNS) == "" {
-		cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		cmd.Env = append(os.Environ(), envInNS+"=1")
-		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
-			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-			GidMappingsEnableSetgroups: false,
-		}
-		if err := cmd.Run(); err != nil {
-			if ee, ok := err.(*exec.ExitError); ok {
-				os.Exit(ee.ExitCode())
-			}
-			fmt.Fprintln(os.Stderr, "entering a user namespace:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	nstest.Reexec()
 	os.Exit(m.Run())
 }
 

@@ -8,18 +8,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/lodge-containers/lodge/internal/nstest"
 )
 
-// The kernel tests need a user namespace. TestMain re-executes the test
-// binary into one (only the caller's id mapped, which any user may do) with
-// a mount namespace, as rootlesskit's port test suite does; the same binary
-// then also serves as libcontainer's init and as the monitor.
-const envInNS = "_LODGE_TEST_IN_USERNS"
+// The kernel tests need a user namespace: TestMain re-executes the test
+// binary into one (nstest.Reexec); the same binary then also serves as
+// libcontainer's init and as the monitor.
 
 func TestMain(m *testing.M) {
 	if IsInit() {
@@ -32,40 +31,8 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	if os.Getenv(envInNS) == "" && os.Getuid() != 0 {
-		cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		cmd.Env = append(os.Environ(), envInNS+"=1")
-		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
-			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-			GidMappingsEnableSetgroups: false,
-		}
-		if err := cmd.Run(); err != nil {
-			if ee, ok := err.(*exec.ExitError); ok {
-				os.Exit(ee.ExitCode())
-			}
-			fmt.Fprintln(os.Stderr, "entering a user namespace:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	nstest.Reexec()
 	os.Exit(m.Run())
-}
-
-// requireRootless skips (locally) or fails (CI) unless the test runs as
-// root of a user namespace that is not the initial one.
-func requireRootless(t *testing.T) {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/uid_map")
-	inNS := err == nil && !strings.Contains(string(b), "4294967295")
-	if !inNS {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kernel test must run in a user namespace as an unprivileged user (run the tests as a normal user)")
-		}
-		t.Skip("not in a user namespace: run the tests as an unprivileged user")
-	}
 }
 
 // busyboxRootfs makes a rootfs with the host's static busybox and its applets.
@@ -165,7 +132,7 @@ func startTestContainer(t *testing.T, spec *specs.Spec, tty bool) (MonitorConfig
 }
 
 func TestMonitorRunsContainer(t *testing.T) {
-	requireRootless(t)
+	nstest.RequireRootless(t)
 	root := busyboxRootfs(t)
 	spec := minimalSpec(root, []string{"sh", "-c", "read x; echo out:$x; echo err >&2; cat /etc/hostname 2>/dev/null; hostname; exit 3"})
 	cfg, pid := startTestContainer(t, spec, false)

@@ -246,7 +246,7 @@ func TestNetworkDrivers(t *testing.T) {
 				// namespace reaches a server on the host's loopback.
 				docker := needDocker(t)
 				s.loadBusybox(docker)
-				port := serveLoopback(t, "through the uplink")
+				port := hostLoopbackServer(t, "through the uplink")
 				hostLoopback, _ := netns.UplinkAddrs(d)
 				url := fmt.Sprintf("http://%s:%d/", hostLoopback, port)
 				out := s.must(docker, "run", "--rm", "--network", "host", "busybox", "busybox", "wget", "-qO-", url)
@@ -277,18 +277,4 @@ func TestNetworkDrivers(t *testing.T) {
 			t.Errorf("unknown driver: %s", r)
 		}
 	})
-}
-
-// serveLoopback answers every HTTP request with body, on 127.0.0.1 only,
-// until the test ends, and returns the port.
-func serveLoopback(t *testing.T, body string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().(*net.TCPAddr).Port
 }
