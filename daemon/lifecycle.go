@@ -1,0 +1,328 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
+)
+
+// A container's life after create: start, the watch on its exit, stop,
+// kill, restart and the waits on it.
+
+// Start runs a created or stopped container.
+func (s *Containers) Start(ctx context.Context, ref string) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running() {
+		return errNotModified
+	}
+	if c.State.Status == container.StateRemoving || c.State.Status == container.StateDead {
+		return errdefs.Conflictf("container %s is marked for removal and cannot be started", c.ID)
+	}
+	c.ManualStop = false
+	err = s.startLocked(ctx, c)
+	if err != nil && c.HostConfig.AutoRemove {
+		// --rm: a container that could not start goes too; the client
+		// waits for its removal.
+		go func() {
+			if err := s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil {
+				s.Log.Warn("auto-remove after a failed start", "id", c.ID, "err", err)
+			}
+		}()
+	}
+	return err
+}
+
+// errNotModified tells the API to answer 304, as Docker does for starting a
+// running container.
+var errNotModified = errors.New("container already started")
+
+// IsNotModified reports whether err means "nothing to do".
+func IsNotModified(err error) bool { return errors.Is(err, errNotModified) }
+
+func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) {
+	rootfs, err := s.Rootfs.Mount(c.ID)
+	if err != nil {
+		return fmt.Errorf("mounting the container's filesystem: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.Rootfs.Unmount(c.ID)
+			s.dropCgroup(c.ID)
+		}
+	}()
+	if err := s.attachNetwork(ctx, c); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.detachNetwork(c)
+		}
+	}()
+	dir := s.dir(c.ID)
+	spec, err := s.buildSpec(c, rootfs)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dir, "exit.json"))
+	mcfg := &runtime.MonitorConfig{
+		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
+		LogPath: filepath.Join(dir, c.ID+"-json.log"), ExitPath: filepath.Join(dir, "exit.json"),
+		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+	}
+	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
+		mcfg.Height, mcfg.Width = uint16(cs[0]), uint16(cs[1])
+	}
+	if err := s.createCgroup(c, mcfg); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(dir, "monitor.json"), mcfg); err != nil {
+		return err
+	}
+	pid, err := runtime.StartMonitor(ctx, filepath.Join(dir, "monitor.json"), filepath.Join(dir, "monitor.log"))
+	if err != nil {
+		c.State.Error = err.Error()
+		c.State.ExitCode = exitCodeFor(err)
+		s.save(c)
+		return err
+	}
+	c.State = ContainerState{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	c.HasBeenStartedBefore = true
+	s.startHealth(c)
+	for _, p := range c.pending {
+		s.connectAttach(c, p)
+	}
+	c.pending = nil
+	s.emit(c, events.ActionStart)
+	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	if err := ctl.Go(); err != nil {
+		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
+	}
+	ctl.Close()
+	s.save(c)
+	go s.watch(c)
+	return nil
+}
+
+// exitCodeFor gives the exit code Docker reports for a start failure.
+func exitCodeFor(err error) int {
+	if code := runtime.FailureCode(err.Error()); code != 0 {
+		return code
+	}
+	return 128
+}
+
+// watch waits for a running container to end and records it.
+func (s *Containers) watch(c *Container) {
+	st, err := runtime.Wait(context.Background(), s.sockDir(c.ID))
+	if err != nil {
+		// The monitor is gone: it wrote the status before it went.
+		st = s.readExit(c)
+	}
+	s.recordExit(c, st)
+}
+
+func (s *Containers) readExit(c *Container) runtime.ExitStatus {
+	st, err := runtime.ReadExit(filepath.Join(s.dir(c.ID), "exit.json"))
+	if err != nil {
+		return runtime.ExitStatus{ExitCode: 255, Error: "container monitor ended without recording an exit status", FinishedAt: time.Now().UTC()}
+	}
+	return st
+}
+
+func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
+	c.mu.Lock()
+	s.detachNetwork(c) // before waiters wake: a stopped container's ports are free
+	c.State.Status = container.StateExited
+	c.State.Pid = 0
+	c.State.ExitCode = st.ExitCode
+	c.State.Error = st.Error
+	c.State.OOMKilled = st.OOMKilled
+	c.State.Paused = false
+	c.State.FinishedAt = st.FinishedAt
+	if c.exitCh != nil {
+		close(c.exitCh)
+	}
+	c.exitCh = make(chan struct{})
+	s.save(c)
+	if st.OOMKilled {
+		s.emit(c, events.ActionOOM)
+	}
+	s.emit(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
+	s.Rootfs.Unmount(c.ID)
+	autoRemove := c.HostConfig.AutoRemove
+	restart := !autoRemove && s.shouldRestart(c, st)
+	c.mu.Unlock()
+	switch {
+	case autoRemove:
+		if err := s.Remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
+			s.Log.Warn("auto-remove failed", "id", c.ID, "err", err)
+		}
+	case restart:
+		go s.restartAfterExit(c)
+	}
+}
+
+// Stop sends the stop signal, waits up to timeout, then kills.
+func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if !c.running() {
+		c.mu.Unlock()
+		return errNotModified
+	}
+	c.ManualStop = true
+	s.save(c)
+	exitCh := c.exitCh
+	sig := syscall.SIGTERM
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	if signal != "" {
+		if sig, err = parseSignal(signal); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	wait := 10 * time.Second
+	if c.Config.StopTimeout != nil {
+		wait = time.Duration(*c.Config.StopTimeout) * time.Second
+	}
+	if timeout != nil {
+		wait = time.Duration(*timeout) * time.Second
+	}
+	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	c.mu.Unlock()
+	defer ctl.Close()
+	if wait != 0 {
+		ctl.Signal(sig)
+		c.mu.Lock()
+		s.thawForSignal(c)
+		c.mu.Unlock()
+	}
+	if wait < 0 {
+		wait = 365 * 24 * time.Hour
+	}
+	select {
+	case <-exitCh:
+		return nil
+	case <-time.After(wait):
+	}
+	s.killAll(c.ID, ctl)
+	select {
+	case <-exitCh:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("container %s did not stop after SIGKILL", c.ID[:12])
+	}
+}
+
+// Kill sends a signal to the container's init process.
+func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	sig := syscall.SIGKILL
+	if signal != "" {
+		if sig, err = parseSignal(signal); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	running := c.running()
+	if running && (sig == syscall.SIGKILL || sig == syscall.SIGTERM) {
+		c.ManualStop = true
+		s.save(c)
+	}
+	c.mu.Unlock()
+	if !running {
+		return errdefs.Conflictf("Cannot kill container: %s: container %s is not running", ref, c.ID)
+	}
+	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	defer ctl.Close()
+	err = ctl.Signal(sig)
+	c.mu.Lock()
+	s.thawForSignal(c)
+	c.mu.Unlock()
+	return err
+}
+
+// WaitFor registers a wait now and returns the function that blocks until
+// it is met. The API registers before it answers with headers: the docker
+// CLI starts the container as soon as it has them, and a "next-exit" taken
+// after a quick container's exit would wait for an exit that never comes.
+func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error) {
+	c, err := s.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	switch condition {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return nil, errdefs.InvalidArgumentf("invalid condition: %q", condition)
+	}
+	c.mu.Lock()
+	exitCh, removedCh := c.exitCh, c.removedCh
+	running := c.running()
+	code := c.State.ExitCode
+	c.mu.Unlock()
+	var until <-chan struct{}
+	switch {
+	case condition == container.WaitConditionRemoved:
+		until = removedCh
+	case condition == container.WaitConditionNextExit, running:
+		until = exitCh
+	default: // not running already
+		return func(context.Context) (container.WaitResponse, error) {
+			return container.WaitResponse{StatusCode: int64(code)}, nil
+		}, nil
+	}
+	return func(ctx context.Context) (container.WaitResponse, error) {
+		select {
+		case <-until:
+		case <-ctx.Done():
+			return container.WaitResponse{}, ctx.Err()
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
+		if c.State.Error != "" {
+			resp.Error = &container.WaitExitError{Message: c.State.Error}
+		}
+		return resp, nil
+	}, nil
+}
+
+// Restart stops (if running) and starts a container.
+func (s *Containers) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
+	if err := s.Stop(ctx, ref, timeout, signal); err != nil && !IsNotModified(err) {
+		return err
+	}
+	err := s.Start(ctx, ref)
+	if IsNotModified(err) {
+		return nil
+	}
+	return err
+}
