@@ -132,7 +132,7 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, withLegacyImageFields(r.Context(), r.Header.Get("User-Agent"), v))
+			writeJSON(w, http.StatusOK, withLegacyImageFields(r.Context(), v))
 			return nil
 		case "history":
 			v, err := b.History(name)
