@@ -147,7 +147,8 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err := validateHostConfig(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if err := settleLogConfig(hc); err != nil {
+	logWarnings, err := settleLogConfig(hc)
+	if err != nil {
 		return container.CreateResponse{}, err
 	}
 	if s.Networks != nil {
@@ -165,6 +166,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
+	warnings = append(warnings, logWarnings...)
 	maps, err := idMapsFor(hc.UsernsMode)
 	if err != nil {
 		return container.CreateResponse{}, err
