@@ -10,7 +10,11 @@ import (
 	"net/http"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/lodge-containers/lodge/paths"
 )
 
 // ownerListener hands out only connections whose peer has the allowed uid,
@@ -41,10 +45,7 @@ func (l *ownerListener) Accept() (net.Conn, error) {
 		if err == nil && uid == l.uid {
 			return c, nil
 		}
-		reason := fmt.Sprintf("uid %d is not the owner of this lodged", uid)
-		if err != nil {
-			reason = "peer credentials unreadable: " + err.Error()
-		}
+		reason := refusal(uid, err)
 		l.log.Warn("refused connection", "reason", reason)
 		go refuse(c, reason)
 	}
@@ -67,19 +68,37 @@ func peerUID(c net.Conn) (int, error) {
 	if !ok {
 		return -1, errors.New("not a unix socket")
 	}
-	raw, err := uc.SyscallConn()
+	return paths.PeerUID(uc)
+}
+
+// overflowUID is what a uid not mapped into this user namespace reads as
+// (/proc/sys/kernel/overflowuid): the caller's real uid cannot be known
+// from inside lodged's namespace.
+const overflowUID = 65534
+
+// refusal says why a connection was refused, in words for the caller.
+func refusal(uid int, err error) string {
+	switch {
+	case err != nil:
+		return "peer credentials unreadable: " + err.Error()
+	case uid == overflowUID:
+		return fmt.Sprintf("this lodged answers only its owner (uid %s); your user is not it. Start a lodged of your own with 'lodge daemon start'", ownerHostUID())
+	}
+	return fmt.Sprintf("uid %d is not the owner of this lodged", uid)
+}
+
+// ownerHostUID is the uid lodged runs as outside its user namespace, read
+// from /proc/self/uid_map (the line that maps uid 0).
+func ownerHostUID() string {
+	b, err := os.ReadFile("/proc/self/uid_map")
 	if err != nil {
-		return -1, err
+		return strconv.Itoa(os.Getuid())
 	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return -1, err
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "0" {
+			return f[1]
+		}
 	}
-	if credErr != nil {
-		return -1, credErr
-	}
-	return int(cred.Uid), nil
+	return strconv.Itoa(os.Getuid())
 }

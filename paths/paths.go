@@ -26,6 +26,11 @@ type Env struct {
 	ExplicitRunDir string // LODGE_RUNTIME_DIR, used by tests and by lodged's own children
 }
 
+// EnvRuntimeDir names the runtime dir explicitly. lodged sets it for its
+// own stages, which run as uid 0 inside the user namespace and so cannot
+// compute /tmp/lodge-$UID themselves; tests set it too.
+const EnvRuntimeDir = "LODGE_RUNTIME_DIR"
+
 // FromOS reads Env from the process environment.
 func FromOS() Env {
 	home, _ := os.UserHomeDir()
@@ -37,7 +42,7 @@ func FromOS() Env {
 		XDGConfigHome:  os.Getenv("XDG_CONFIG_HOME"),
 		TmpDir:         "/tmp",
 		LodgeHost:      os.Getenv("LODGE_HOST"),
-		ExplicitRunDir: os.Getenv("LODGE_RUNTIME_DIR"),
+		ExplicitRunDir: os.Getenv(EnvRuntimeDir),
 	}
 }
 
@@ -105,6 +110,13 @@ func EnsurePrivateDir(dir string, uid int) error {
 	if err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
+	return CheckPrivateDir(dir, uid)
+}
+
+// CheckPrivateDir refuses dir unless it is a real directory (no symlink)
+// owned by uid with mode 0700. It creates nothing: the CLI checks the
+// runtime dir this way before it reads a pid file from it.
+func CheckPrivateDir(dir string, uid int) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return err
@@ -123,4 +135,89 @@ func EnsurePrivateDir(dir string, uid int) error {
 		return fmt.Errorf("%s has mode %o, want 0700: %w", dir, fi.Mode().Perm(), ErrUnsafeDir)
 	}
 	return nil
+}
+
+// CheckOwnedPath refuses a directory or file that someone other than uid
+// could change or swap: p itself (followed if a symlink the user owns)
+// must be owned by uid and not writable by group or others, and every
+// directory above it must belong to uid or root and must not let others
+// rename its entries (writable by others without the sticky bit, or by a
+// group that is not gid). A missing p is checked from its first existing
+// parent, where lodged will create it. The data root and the config file
+// are checked this way: a data root another user owns would let them swap
+// volumes/ and read what containers write.
+func CheckOwnedPath(p string, uid, gid int) error {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return checkAncestors(abs, uid, gid)
+	case err != nil:
+		return err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		if err := ownedBy(abs, fi, uid); err != nil {
+			return err
+		}
+		target, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", abs, err)
+		}
+		if fi, err = os.Lstat(target); err != nil {
+			return err
+		}
+		if err := checkAncestors(abs, uid, gid); err != nil {
+			return err
+		}
+		abs = target
+	}
+	if err := ownedBy(abs, fi, uid); err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s has mode %o: others can write to it; chmod go-w %s: %w", abs, fi.Mode().Perm(), abs, ErrUnsafeDir)
+	}
+	return checkAncestors(abs, uid, gid)
+}
+
+func ownedBy(p string, fi os.FileInfo, uid int) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: cannot read owner: %w", p, ErrUnsafeDir)
+	}
+	if int(st.Uid) != uid {
+		return fmt.Errorf("%s is owned by uid %d, not by you (uid %d): %w", p, st.Uid, uid, ErrUnsafeDir)
+	}
+	return nil
+}
+
+// checkAncestors walks from p's parent to / (the existing ones only).
+func checkAncestors(p string, uid, gid int) error {
+	for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok {
+				return fmt.Errorf("%s: cannot read owner: %w", dir, ErrUnsafeDir)
+			}
+			perm := fi.Mode().Perm()
+			sticky := fi.Mode()&os.ModeSticky != 0
+			switch {
+			case int(st.Uid) != uid && st.Uid != 0:
+				return fmt.Errorf("%s belongs to uid %d, who could replace what lodge keeps below it: %w", dir, st.Uid, ErrUnsafeDir)
+			case perm&0o002 != 0 && !sticky:
+				return fmt.Errorf("%s is writable by everyone: %w", dir, ErrUnsafeDir)
+			case perm&0o020 != 0 && !sticky && int(st.Gid) != gid:
+				return fmt.Errorf("%s is writable by group %d: %w", dir, st.Gid, ErrUnsafeDir)
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if dir == "/" || dir == "." {
+			return nil
+		}
+	}
 }

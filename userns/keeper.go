@@ -1,6 +1,7 @@
 package userns
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/paths"
 )
 
 // The keeper holds lodged's namespaces. It is the process rootlesskit's
@@ -115,7 +118,7 @@ func (k *keeper) serve(c *net.UnixConn) {
 			c.Close()
 		}
 	}()
-	if uid, err := peerUID(c); err != nil || uid != os.Getuid() {
+	if uid, err := paths.PeerUID(c); err != nil || uid != os.Getuid() {
 		return
 	}
 	buf := make([]byte, 1<<20)
@@ -242,20 +245,6 @@ func parseRights(oob []byte) ([]int, error) {
 	return fds, nil
 }
 
-func peerUID(c *net.UnixConn) (int, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	if cerr != nil {
-		return -1, cerr
-	}
-	return int(cred.Uid), nil
-}
-
 // ErrNoKeeper means no keeper answers on the socket.
 var ErrNoKeeper = errors.New("no keeper")
 
@@ -269,10 +258,16 @@ type Daemon struct {
 // args, env and this process's stdio. It returns ErrNoKeeper when nobody
 // answers.
 func StartDaemon(runDir string, args, env []string) (*Daemon, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: KeeperSocket(runDir), Net: "unix"})
+	// The keeper gets this process's environment and stdio: only one
+	// running as this user may.
+	conn, err := paths.DialOwner(context.Background(), KeeperSocket(runDir), os.Getuid())
+	if errors.Is(err, paths.ErrNotOwner) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoKeeper, err)
 	}
+	c := conn.(*net.UnixConn)
 	dir, _ := os.Getwd()
 	b, _ := json.Marshal(startRequest{Args: args, Env: env, Dir: dir})
 	rights := unix.UnixRights(int(os.Stdin.Fd()), int(os.Stdout.Fd()), int(os.Stderr.Fd()))
@@ -339,7 +334,11 @@ func StartKeeper(runDir string, env []string, logPath string, wait time.Duration
 			if len(lines) > 8 {
 				lines = lines[len(lines)-8:]
 			}
-			return fmt.Errorf("setting up the user namespace failed (%v):\n%s", err, strings.Join(lines, "\n"))
+			why := "it exited before it answered"
+			if err != nil {
+				why = err.Error()
+			}
+			return fmt.Errorf("setting up the user namespace failed (%s); %s ends:\n%s", why, logPath, strings.Join(lines, "\n"))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

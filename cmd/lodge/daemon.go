@@ -40,7 +40,11 @@ func daemonCmd(a *app) *cobra.Command {
 		Short: "Say whether lodged is running and answering",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pid, err := paths.ReadDaemonPID(a.env.RuntimeDir())
+			runDir, err := a.runDir()
+			if err != nil {
+				return err
+			}
+			pid, err := paths.ReadDaemonPID(runDir)
 			if err != nil {
 				return errors.New("lodged is not running")
 			}
@@ -78,17 +82,27 @@ func lodgedPath() (string, error) {
 	return exec.LookPath("lodged")
 }
 
+// runDir is the runtime dir, refused when another user could have put
+// the pid file in it that stop would signal.
+func (a *app) runDir() (string, error) {
+	dir := a.env.RuntimeDir()
+	if err := paths.CheckPrivateDir(dir, a.env.UID); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("runtime dir: %w; use one of your own (XDG_RUNTIME_DIR)", err)
+	}
+	return dir, nil
+}
+
 func startDaemon(a *app, args []string, wait time.Duration) error {
 	runDir := a.env.RuntimeDir()
+	if err := paths.EnsurePrivateDir(runDir, a.env.UID); err != nil {
+		return fmt.Errorf("runtime dir: %w; use one of your own (XDG_RUNTIME_DIR)", err)
+	}
 	if pid, err := paths.ReadDaemonPID(runDir); err == nil {
 		return errdefs.Conflictf("lodged is already running (pid %d)", pid)
 	}
 	bin, err := lodgedPath()
 	if err != nil {
 		return fmt.Errorf("cannot find lodged next to lodge or on PATH: %w", err)
-	}
-	if err := paths.EnsurePrivateDir(runDir, a.env.UID); err != nil {
-		return err
 	}
 	logPath := filepath.Join(runDir, "lodged.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -127,7 +141,10 @@ func startDaemon(a *app, args []string, wait time.Duration) error {
 }
 
 func stopDaemon(a *app, timeout time.Duration) error {
-	runDir := a.env.RuntimeDir()
+	runDir, err := a.runDir()
+	if err != nil {
+		return err
+	}
 	pid, err := paths.ReadDaemonPID(runDir)
 	if err != nil {
 		return errors.New("lodged is not running")

@@ -26,13 +26,28 @@ type app struct {
 }
 
 func (a *app) client() (*client.Client, error) {
-	return client.New(client.WithHost(a.host), client.WithAPIVersionNegotiation())
+	opts := []client.Opt{client.WithHost(a.host), client.WithAPIVersionNegotiation()}
+	if sock, ok := strings.CutPrefix(a.host, "unix://"); ok {
+		// Nothing is sent to a socket that another user serves: in a
+		// shared /tmp they could have planted it to collect what the CLI
+		// sends (login passwords, build contexts).
+		opts = append(opts, client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return paths.DialOwner(ctx, sock, a.env.UID)
+		}))
+	}
+	return client.New(opts...)
 }
 
 // explain turns "cannot connect" into a one-line hint.
 func (a *app) explain(err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, paths.ErrNotOwner) {
+		return err
+	}
+	if errors.Is(err, syscall.EACCES) || strings.Contains(err.Error(), "permission denied while trying to connect") {
+		return fmt.Errorf("cannot reach lodged at %s: permission denied; the socket is not yours to open (check its owner and mode, or use your own with --host)", a.host)
 	}
 	var opErr *net.OpError
 	if client.IsErrConnectionFailed(err) || errors.As(err, &opErr) || errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
