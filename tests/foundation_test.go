@@ -215,7 +215,7 @@ func TestOtherUsersRefused(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "is not the owner of this lodged") || strings.Contains(string(body), "ID map") {
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), fmt.Sprintf("answers only its owner (uid %d)", u.uid)) || strings.Contains(string(body), "ID map") {
 		t.Errorf("root got %d %s", resp.StatusCode, body)
 	}
 }

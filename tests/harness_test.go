@@ -101,6 +101,9 @@ type session struct {
 	// cgroup is the session's own delegated cgroup v2 directory ("" when
 	// the user has none, or the test wants lodged without one).
 	cgroup string
+	// noXDG leaves XDG_RUNTIME_DIR out of the user's environment (ssh
+	// without logind, su -): lodge falls back to /tmp/lodge-$UID.
+	noXDG bool
 }
 
 func newSession(t *testing.T, u testUser) *session {
@@ -133,17 +136,29 @@ func (s *session) socket() string { return filepath.Join(s.runDir, "lodge.sock")
 
 // env is the environment the user's commands get.
 func (s *session) env() []string {
-	return []string{
+	env := []string{
 		"HOME=" + s.home,
 		"USER=" + s.u.name,
 		"LOGNAME=" + s.u.name,
 		"PATH=" + binDir + ":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-		"XDG_RUNTIME_DIR=" + s.xdgRun,
 		"XDG_DATA_HOME=" + s.data,
 		"XDG_CONFIG_HOME=" + filepath.Join(s.home, ".config"),
 		"DOCKER_HOST=unix://" + s.socket(),
 		"DOCKER_CONFIG=" + filepath.Join(s.home, ".docker"),
 	}
+	if !s.noXDG {
+		env = append(env, "XDG_RUNTIME_DIR="+s.xdgRun)
+	}
+	return env
+}
+
+// withoutXDG makes the session's user run with no XDG_RUNTIME_DIR, so
+// lodge uses /tmp/lodge-$UID; whatever a test before left there is
+// removed first and at the end.
+func (s *session) withoutXDG() {
+	s.noXDG = true
+	s.runDir = fmt.Sprintf("/tmp/lodge-%d", s.u.uid)
+	os.RemoveAll(s.runDir)
 }
 
 // command builds a command that runs as the session's user.
@@ -305,6 +320,9 @@ func (s *session) cleanup() {
 	}
 	s.removeCgroup()
 	os.RemoveAll(s.base)
+	if s.noXDG {
+		os.RemoveAll(s.runDir)
+	}
 }
 
 func processAlive(pid int) bool { return proc.Alive(pid) }

@@ -41,6 +41,9 @@ const (
 	envNetSkipped = "_LODGE_NET_SKIPPED"
 	envIDSource   = "_LODGE_IDMAP_SOURCE"
 	envSingleID   = "_LODGE_SINGLE_ID"
+	// envForceSingle tells the keeper's host side to use the single-id
+	// map, and why.
+	envForceSingle = "_LODGE_FORCE_SINGLE_ID"
 )
 
 // cgroupRoot is where the machine mounts cgroupfs.
@@ -55,6 +58,7 @@ type options struct {
 	detach        bool
 	cgroupLimits  string
 	cgroupManager string
+	singleIDMap   bool
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -132,6 +136,7 @@ func main() {
 	f.BoolVarP(&o.debug, "debug", "D", false, "log debug messages")
 	f.StringVar(&o.cgroupLimits, "cgroup-limits", "refuse", "a resource limit lodged cannot enforce (its cgroup controller is not delegated): refuse the container, or warn and run it without the limit")
 	f.StringVar(&o.cgroupManager, "cgroup-manager", "", "ask the user's systemd for a delegated cgroup scope: auto (when lodged's cgroup is not delegated and a user bus exists), systemd (always, failing if it cannot) or cgroupfs (never); default daemon.json's cgroup-manager, else auto")
+	f.BoolVar(&o.singleIDMap, "single-id-map", false, "map only your own id into the user namespace, even with a subuid range (as when newuidmap is refused by policy); daemon.json: single-id-map")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -171,14 +176,33 @@ func (o options) dataRootOr(env paths.Env) string {
 func runForeground(env paths.Env, o options) error {
 	runDir := env.RuntimeDir()
 	if err := paths.EnsurePrivateDir(runDir, env.UID); err != nil {
-		return fmt.Errorf("runtime dir: %w", err)
+		return fmt.Errorf("runtime dir: %w; choose another with XDG_RUNTIME_DIR", err)
 	}
+	// Every stage after this one runs as uid 0 in the user namespace,
+	// where /tmp/lodge-$UID would name root's directory: they are told
+	// the directory checked here instead of computing their own.
+	os.Setenv(paths.EnvRuntimeDir, runDir)
 	if o.cgroupLimits != "refuse" && o.cgroupLimits != "warn" {
 		return fmt.Errorf("--cgroup-limits: %q is neither refuse nor warn", o.cgroupLimits)
+	}
+	if err := paths.CheckOwnedPath(env.ConfigFile(), env.UID, os.Getgid()); err != nil {
+		return fmt.Errorf("config file: %w; fix it or point XDG_CONFIG_HOME elsewhere", err)
 	}
 	fc, err := readConfig(env.ConfigFile())
 	if err != nil {
 		return err
+	}
+	// Checked here, with the user's real uid: inside the namespace the
+	// owner of a file is read through the id map.
+	dataRoot := o.dataRoot
+	if dataRoot == "" {
+		dataRoot = fc.DataRoot
+	}
+	if dataRoot == "" {
+		dataRoot = env.DataRoot()
+	}
+	if err := paths.CheckOwnedPath(dataRoot, env.UID, os.Getgid()); err != nil {
+		return fmt.Errorf("data root: %w; choose one of your own with --data-root or data-root in %s", err, env.ConfigFile())
 	}
 	cgManager, err := cgroupManager(o, fc)
 	if err != nil {
@@ -202,7 +226,20 @@ func runForeground(env paths.Env, o options) error {
 		if err := askSystemdScope(cgManager); err != nil {
 			return err
 		}
-		if err := userns.StartKeeper(runDir, []string{userns.EnvKeeperParent}, filepath.Join(runDir, "keeper.log"), 2*time.Minute); err != nil {
+		keeperEnv := []string{userns.EnvKeeperParent}
+		if o.singleIDMap || fc.SingleIDMap {
+			keeperEnv = append(keeperEnv, envForceSingle+"=asked for (--single-id-map or single-id-map in daemon.json)")
+		}
+		keeperLog := filepath.Join(runDir, "keeper.log")
+		err = userns.StartKeeper(runDir, keeperEnv, keeperLog, 2*time.Minute)
+		if err != nil && idMapRefused(err) && !o.singleIDMap && !fc.SingleIDMap {
+			// newuidmap is there but the system refuses it (no setuid bit
+			// or file capabilities, a policy): what a missing one gets.
+			why := "newuidmap/newgidmap failed (" + firstLine(err) + "); single-id map"
+			fmt.Fprintln(os.Stderr, "lodged: warning:", why)
+			err = userns.StartKeeper(runDir, []string{userns.EnvKeeperParent, envForceSingle + "=" + why}, keeperLog, 2*time.Minute)
+		}
+		if err != nil {
 			return err
 		}
 		d, err = userns.StartDaemon(runDir, os.Args[1:], os.Environ())
@@ -257,7 +294,7 @@ func runKeeperParent(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return err
 	}
-	single, source := chooseIDMap(u)
+	single, source := chooseIDMap(u, os.Getenv(envForceSingle))
 	if single {
 		log.Warn("running with a single-id map", "why", source)
 	} else {
@@ -300,7 +337,10 @@ func runKeeperParent(log *slog.Logger, env paths.Env, o options) error {
 
 // chooseIDMap decides between subordinate ranges and the single-id map,
 // and says why in words for logs and info.
-func chooseIDMap(u *user.User) (single bool, source string) {
+func chooseIDMap(u *user.User, forced string) (single bool, source string) {
+	if forced != "" {
+		return true, "single-id map: " + forced
+	}
 	uid, _ := strconv.Atoi(u.Uid)
 	uids, gids, src, err := userns.LookupSubIDs(uid, u.Username)
 	switch {
@@ -310,11 +350,27 @@ func chooseIDMap(u *user.User) (single bool, source string) {
 		return true, "no subuid/subgid range for " + u.Username + "; single-id map"
 	}
 	for _, tool := range []string{"newuidmap", "newgidmap"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		p, err := exec.LookPath(tool)
+		if err != nil {
 			return true, tool + " not installed (package uidmap); single-id map"
+		}
+		if why := userns.PrivilegedHelperProblem(p); why != "" {
+			return true, why + "; single-id map"
 		}
 	}
 	return false, fmt.Sprintf("%s (uids %v, gids %v)", src, uids, gids)
+}
+
+// idMapRefused tells whether the keeper failed because the id-mapping
+// helpers were refused.
+func idMapRefused(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "newuidmap") || strings.Contains(m, "newgidmap") || strings.Contains(m, "uid_map") || strings.Contains(m, "gid_map")
+}
+
+func firstLine(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
 }
 
 func runChild() error {
@@ -349,6 +405,11 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		skipped = strings.Split(s, "\n")
 	}
 	sock := o.socket(env)
+	if os.Getenv(envSingleID) == "true" {
+		// The daemon's stderr is lodged's own output (and lodged.log):
+		// the user sees why other uids do not exist in containers.
+		log.Warn("running with a single-id map: only your own uid exists in containers", "why", os.Getenv(envIDSource))
+	}
 	runtimes := findRuntimes(fc, log)
 	sys, err := daemon.NewSystem(daemon.Facts{
 		DataRoot:       dataRoot,
