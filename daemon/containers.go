@@ -73,6 +73,9 @@ type ContainersConfig struct {
 	CgroupLimitsWarn bool
 	// Events receives the containers' events; nil drops them.
 	Events *Events
+	// SingleID is true when lodged's user namespace maps only the user's
+	// own id (no subuid range): no other uid or gid exists in containers.
+	SingleID bool
 }
 
 // Containers owns every container: their records, names and lifecycles. It
@@ -157,6 +160,9 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 		}
 	}
 	if err := validateEnv(cfg.Env); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := s.checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if err := runtime.ValidateCapabilities(hc.CapAdd, hc.CapDrop); err != nil {

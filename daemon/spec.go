@@ -29,6 +29,12 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 	if err != nil {
 		return nil, err
 	}
+	if maps == nil {
+		if err := s.refuseUnmapped(uid, gid); err != nil {
+			return nil, err
+		}
+		groups = s.mappedGroups(groups)
+	}
 	for _, g := range hc.GroupAdd {
 		n, err := resolveGroup(rootfs, g)
 		if err != nil {

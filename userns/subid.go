@@ -10,6 +10,9 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/errdefs"
 )
@@ -140,4 +143,28 @@ func parseGetsubids(out []byte) ([]Range, error) {
 		rs = append(rs, Range{Start: start, Length: count})
 	}
 	return rs, nil
+}
+
+// PrivilegedHelperProblem says why the newuidmap or newgidmap at path
+// cannot work for an unprivileged user ("" when it looks usable): it must
+// be setuid root or carry file capabilities. An install that lost both
+// (copied without -p, a nosuid mount) would otherwise fail later inside
+// rootlesskit with only "Operation not permitted".
+func PrivilegedHelperProblem(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err.Error()
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && fi.Mode()&os.ModeSetuid != 0 && st.Uid == 0 {
+		var fs unix.Statfs_t
+		if unix.Statfs(path, &fs) == nil && fs.Flags&unix.ST_NOSUID != 0 {
+			return path + " is setuid but on a nosuid mount"
+		}
+		return ""
+	}
+	if _, err := unix.Getxattr(path, "security.capability", nil); err == nil {
+		return ""
+	}
+	return path + " is neither setuid root nor given file capabilities (a broken uidmap install)"
 }

@@ -35,6 +35,9 @@ type fileConfig struct {
 	DefaultRuntime string                           `json:"default-runtime"`
 	// CgroupManager is --cgroup-manager's default: auto, systemd or cgroupfs.
 	CgroupManager string `json:"cgroup-manager"`
+	// SingleIDMap skips the subordinate ranges even when they exist, as
+	// --single-id-map does.
+	SingleIDMap bool `json:"single-id-map"`
 }
 
 // findRuntimes lists the OCI runtime binaries --runtime can name: runc and
@@ -152,7 +155,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
 		Cgroups: cgTree, CgroupSummary: cgSummary, CgroupLimitsWarn: o.cgroupLimits == "warn",
-		Events: ev,
+		Events: ev, SingleID: singleID,
 	})
 	if err != nil {
 		return nil, err
