@@ -24,7 +24,10 @@ import (
 // Facts are what lodged learned about the machine while setting itself up,
 // carried in from the host-side parent. Info reports them as they are.
 type Facts struct {
-	DataRoot      string
+	DataRoot string
+	// DataRootNote says why DataRoot is not the default, when lodged chose
+	// another (the default was on a network filesystem).
+	DataRootNote  string
 	Socket        string
 	NetworkDriver string
 	PortDriver    string
@@ -214,6 +217,9 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 	info.PidsLimit = cg.Writable && cg.Has("pids")
 	if s.facts.SingleID {
 		info.Warnings = append(info.Warnings, "WARNING: running with a single-id map ("+s.facts.IDMapSource+"): files owned by other users in images are owned by root in containers. Ask for a range in /etc/subuid and /etc/subgid and install newuidmap (uidmap) for full maps.")
+	}
+	if s.facts.DataRootNote != "" {
+		info.Warnings = append(info.Warnings, "WARNING: "+s.facts.DataRootNote)
 	}
 	if !cg.Delegated() {
 		info.Warnings = append(info.Warnings, "WARNING: no cgroup v2 controllers delegated to lodged ("+s.facts.CgroupScope.Summary(cg)+"): resource limits are refused")

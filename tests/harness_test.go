@@ -104,6 +104,8 @@ type session struct {
 	// noXDG leaves XDG_RUNTIME_DIR out of the user's environment (ssh
 	// without logind, su -): lodge falls back to /tmp/lodge-$UID.
 	noXDG bool
+	// extraEnv is added to the user's environment.
+	extraEnv []string
 }
 
 func newSession(t *testing.T, u testUser) *session {
@@ -149,7 +151,7 @@ func (s *session) env() []string {
 	if !s.noXDG {
 		env = append(env, "XDG_RUNTIME_DIR="+s.xdgRun)
 	}
-	return env
+	return append(env, s.extraEnv...)
 }
 
 // withoutXDG makes the session's user run with no XDG_RUNTIME_DIR, so

@@ -273,3 +273,47 @@ func TestSingleIDUserRefused(t *testing.T) {
 		t.Errorf("lodged.log does not warn about the single-id map:\n%s", log)
 	}
 }
+
+// TestFUSEHome stands in for an NFS home with root squash: the user's
+// home (and so the default data root) is on a FUSE filesystem the user
+// mounted (bindfs). lodged keeps its data on local disk instead
+// ($TMPDIR here), says so in its log and info, and the basic workload
+// passes; a --data-root named on FUSE is refused with the reason.
+func TestFUSEHome(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_USER")
+	docker := needDocker(t)
+	if _, err := exec.LookPath("bindfs"); err != nil {
+		skipOrFail(t, "bindfs is not installed (hack/setup-root.sh installs it)")
+	}
+	s := newSession(t, u)
+	real := filepath.Join(s.home, "real")
+	fuseHome := filepath.Join(s.home, "fuse")
+	local := filepath.Join(s.base, "scratch")
+	for _, d := range []string{real, fuseHome, local} {
+		s.must("mkdir", "-p", d)
+	}
+	s.must("bindfs", "--no-allow-other", real, fuseHome)
+	t.Cleanup(func() { exec.Command("fusermount3", "-u", "-z", fuseHome).Run() })
+
+	r := s.run("lodged", "--data-root", filepath.Join(fuseHome, "lodge"))
+	if r.code == 0 || !strings.Contains(r.stderr, "is on FUSE") || !strings.Contains(r.stderr, "--allow-network-data-root") {
+		t.Errorf("lodged --data-root on FUSE: %s", r)
+	}
+
+	s.data = filepath.Join(fuseHome, "share")
+	s.extraEnv = []string{"TMPDIR=" + local}
+	s.start()
+	want := filepath.Join(local, fmt.Sprintf("lodge-%d", u.uid))
+	info := s.must(docker, "info", "--format", "{{.DockerRootDir}}|{{json .Warnings}}")
+	if !strings.HasPrefix(info.stdout, want+"|") || !strings.Contains(info.stdout, "is on FUSE") {
+		t.Errorf("docker info on a FUSE home: %s", info)
+	}
+	log, _ := os.ReadFile(filepath.Join(s.runDir, "lodged.log"))
+	if !strings.Contains(string(log), "is on FUSE") {
+		t.Errorf("lodged.log does not say where the data went:\n%s", log)
+	}
+	s.basicWorkload(docker, false)
+	if entries, _ := os.ReadDir(real); len(entries) > 0 {
+		t.Errorf("lodge wrote to the FUSE home: %v", entries)
+	}
+}

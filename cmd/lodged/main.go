@@ -31,6 +31,7 @@ import (
 	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/paths"
 	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/storage"
 	"github.com/lodge-containers/lodge/userns"
 	"github.com/lodge-containers/lodge/version"
 )
@@ -44,6 +45,10 @@ const (
 	// envForceSingle tells the keeper's host side to use the single-id
 	// map, and why.
 	envForceSingle = "_LODGE_FORCE_SINGLE_ID"
+	// envDataRoot and envDataRootWhy carry a data root chosen in place of
+	// the default, when that is on a network or FUSE filesystem.
+	envDataRoot    = "_LODGE_DATA_ROOT"
+	envDataRootWhy = "_LODGE_DATA_ROOT_WHY"
 )
 
 // cgroupRoot is where the machine mounts cgroupfs.
@@ -59,6 +64,7 @@ type options struct {
 	cgroupLimits  string
 	cgroupManager string
 	singleIDMap   bool
+	networkData   bool
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -137,6 +143,7 @@ func main() {
 	f.StringVar(&o.cgroupLimits, "cgroup-limits", "refuse", "a resource limit lodged cannot enforce (its cgroup controller is not delegated): refuse the container, or warn and run it without the limit")
 	f.StringVar(&o.cgroupManager, "cgroup-manager", "", "ask the user's systemd for a delegated cgroup scope: auto (when lodged's cgroup is not delegated and a user bus exists), systemd (always, failing if it cannot) or cgroupfs (never); default daemon.json's cgroup-manager, else auto")
 	f.BoolVar(&o.singleIDMap, "single-id-map", false, "map only your own id into the user namespace, even with a subuid range (as when newuidmap is refused by policy); daemon.json: single-id-map")
+	f.BoolVar(&o.networkData, "allow-network-data-root", false, "keep --data-root even on NFS, Lustre, GPFS, BeeGFS, SMB or FUSE (slow vfs storage, and chown to subordinate ids may be refused)")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -194,12 +201,9 @@ func runForeground(env paths.Env, o options) error {
 	}
 	// Checked here, with the user's real uid: inside the namespace the
 	// owner of a file is read through the id map.
-	dataRoot := o.dataRoot
-	if dataRoot == "" {
-		dataRoot = fc.DataRoot
-	}
-	if dataRoot == "" {
-		dataRoot = env.DataRoot()
+	dataRoot, err := chooseDataRoot(env, o, fc)
+	if err != nil {
+		return err
 	}
 	if err := paths.CheckOwnedPath(dataRoot, env.UID, os.Getgid()); err != nil {
 		return fmt.Errorf("data root: %w; choose one of your own with --data-root or data-root in %s", err, env.ConfigFile())
@@ -259,6 +263,42 @@ func runForeground(env paths.Env, o options) error {
 	}()
 	os.Exit(d.Wait())
 	return nil
+}
+
+// chooseDataRoot is --data-root, else daemon.json's, else the default. A
+// default on a network or FUSE filesystem (an NFS home on a cluster) is
+// replaced by a private directory on local disk, $TMPDIR or /var/tmp,
+// and the daemon is told why; one the user named there is refused unless
+// --allow-network-data-root.
+func chooseDataRoot(env paths.Env, o options, fc fileConfig) (string, error) {
+	named := o.dataRoot
+	if named == "" {
+		named = fc.DataRoot
+	}
+	if named != "" {
+		if fs := storage.NetworkFS(named); fs != "" && !o.networkData {
+			return "", fmt.Errorf("data root %s is on %s, where lodge's storage cannot keep files owned by your subordinate ids or use overlay: choose a local directory (--data-root, or data-root in %s), or keep it with --allow-network-data-root", named, fs, env.ConfigFile())
+		}
+		return named, nil
+	}
+	def := env.DataRoot()
+	fs := storage.NetworkFS(def)
+	if fs == "" {
+		return def, nil
+	}
+	tmp := os.Getenv("TMPDIR")
+	if tmp == "" || storage.NetworkFS(tmp) != "" {
+		tmp = "/var/tmp"
+	}
+	local := filepath.Join(tmp, "lodge-"+strconv.Itoa(env.UID))
+	if err := paths.EnsurePrivateDir(local, env.UID); err != nil {
+		return "", fmt.Errorf("the default data root %s is on %s and the local one: %w; choose one with --data-root", def, fs, err)
+	}
+	why := fmt.Sprintf("the default data root %s is on %s, where lodge's storage does not work well; using %s on local disk instead (set data-root in %s to choose)", def, fs, local, env.ConfigFile())
+	fmt.Fprintln(os.Stderr, "lodged:", why)
+	os.Setenv(envDataRoot, local)
+	os.Setenv(envDataRootWhy, why)
+	return local, nil
 }
 
 // waitAnswering waits until the daemon d answers on sock (0) or exits
@@ -396,7 +436,13 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if o.dataRoot == "" {
 		o.dataRoot = fc.DataRoot
 	}
+	if o.dataRoot == "" {
+		o.dataRoot = os.Getenv(envDataRoot) // the host side's local choice
+	}
 	dataRoot := o.dataRootOr(env)
+	if why := os.Getenv(envDataRootWhy); why != "" {
+		log.Warn("data root moved to local disk", "why", why)
+	}
 	if err := os.MkdirAll(dataRoot, 0o700); err != nil {
 		return fmt.Errorf("data root: %w", err)
 	}
@@ -413,6 +459,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	runtimes := findRuntimes(fc, log)
 	sys, err := daemon.NewSystem(daemon.Facts{
 		DataRoot:       dataRoot,
+		DataRootNote:   os.Getenv(envDataRootWhy),
 		Socket:         sock,
 		NetworkDriver:  os.Getenv(envNetDriver),
 		PortDriver:     "builtin",
