@@ -97,7 +97,14 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	if err := writeJSON(filepath.Join(dir, "monitor.json"), mcfg); err != nil {
 		return err
 	}
-	pid, err := runtime.StartMonitor(ctx, filepath.Join(dir, "monitor.json"), filepath.Join(dir, "monitor.log"))
+	// The monitor's own log stays in the runtime dir (local, tmpfs
+	// usually), not the container's dir: on NFS or FUSE a file still held
+	// open turns into .nfs*/.fuse_hidden* and the container's directory
+	// could not be removed until the monitor exits.
+	if err := os.MkdirAll(s.sockDir(c.ID), 0o700); err != nil {
+		return err
+	}
+	pid, err := runtime.StartMonitor(ctx, filepath.Join(dir, "monitor.json"), filepath.Join(s.sockDir(c.ID), "monitor.log"))
 	if err != nil {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
