@@ -222,6 +222,11 @@ func TestBuildDockerCLI(t *testing.T) {
 		t.Errorf("image built from a tar on stdin: %q", out)
 	}
 
+	// image prune leaves the intermediate images a tagged image needs.
+	s.must(docker, "image", "prune", "-f")
+	if r := s.run(docker, "image", "inspect", parent); r.code != 0 {
+		t.Errorf("image prune removed app:1's parent: %s", r)
+	}
 	// rmi of the last image takes its untagged parents along.
 	s.must(docker, "rmi", "fromtar:1", "app:2", "tools:1")
 	rmi := s.must(docker, "rmi", "app:1").stdout
@@ -245,6 +250,21 @@ func TestBuildCacheMount(t *testing.T) {
 	}
 	if r := s.run(docker, "run", "--rm", "one", "ls", "/cache/left"); r.code == 0 {
 		t.Errorf("the cache mount's file went into the image: %s", r)
+	}
+	// docker builder prune (POST /build/prune) empties the cache: tagged
+	// images stay, untagged ones only the cache held go, and the next
+	// build runs its steps again.
+	s.must(docker, "rmi", "one")
+	pr := s.must(docker, "builder", "prune", "-af")
+	if !strings.Contains(pr.stdout, "Total reclaimed space") {
+		t.Errorf("docker builder prune: %s", pr)
+	}
+	if r := s.run(docker, "image", "inspect", "two"); r.code != 0 {
+		t.Errorf("builder prune removed a tagged image: %s", r)
+	}
+	again := s.runWith(inDir(two, nil, ""), docker, "build", "-t", "two", ".")
+	if again.code == 0 || strings.Contains(again.stdout, "Using cache") {
+		t.Errorf("after builder prune the cache mount or the step cache is still there: %s", again)
 	}
 }
 
