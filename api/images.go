@@ -32,6 +32,12 @@ type ImageBackend interface {
 
 var _ ImageBackend = (*daemon.Images)(nil)
 
+// parentBackend is an ImageBackend that knows the image each image was
+// made on locally (Docker's Parent in inspect).
+type parentBackend interface {
+	ParentOf(ref string) string
+}
+
 func (s *Server) addImageRoutes(b ImageBackend) {
 	s.handle("GET /images/json", func(w http.ResponseWriter, r *http.Request) error {
 		f, err := filters(r)
@@ -132,7 +138,14 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 			if err != nil {
 				return err
 			}
-			writeJSON(w, http.StatusOK, withLegacyImageFields(r.Context(), v))
+			out := withLegacyImageFields(r.Context(), v)
+			if m, ok := out.(map[string]any); ok {
+				m["Parent"] = ""
+				if pb, ok := b.(parentBackend); ok {
+					m["Parent"] = pb.ParentOf(v.ID)
+				}
+			}
+			writeJSON(w, http.StatusOK, out)
 			return nil
 		case "history":
 			v, err := b.History(name)

@@ -36,6 +36,7 @@ type Backends struct {
 	Commit     CommitBackend
 	DiskUsage  DiskUsageBackend
 	Events     EventsBackend
+	Build      BuildBackend
 }
 
 // NewServer builds the router.
@@ -73,6 +74,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Events != nil {
 		s.addEventRoutes(b.Events)
+	}
+	if b.Build != nil {
+		s.addBuildRoutes(b.Build)
 	}
 	s.addAbsentRoutes(b.Networks == nil)
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {

@@ -3,6 +3,11 @@ package build
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lodge-containers/lodge/errdefs"
 )
 
 // Options are one build's settings, as POST /build's query gives them.
@@ -39,6 +44,86 @@ func New(backend Backend, dir string) *Builder {
 // image's ID ("sha256:..."). Progress goes to out as text, the way
 // Docker's builder prints it ("Step 1/5 : FROM busybox", " ---> 1a2b3c",
 // the RUN output). Errors name the step.
+//
+// Errors are classed with errdefs: ErrInvalidArgument for a bad
+// Dockerfile, context or option, ErrNotFound for a missing stage, base
+// image or COPY source, ErrNotImplemented for what lodge does not build.
+// A RUN that fails wraps *ExitError. Independent stages run at the same
+// time; ctx stops everything.
 func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options, out io.Writer) (string, error) {
-	panic("build: not written yet")
+	if err := checkPlatform(opts.Platform); err != nil {
+		return "", err
+	}
+	switch opts.Network {
+	case "", "default", "none", "host":
+	default:
+		return "", errdefs.InvalidArgumentf("network mode %q is not supported for a build: use default, none or host", opts.Network)
+	}
+	tags, err := normalizeTags(opts.Tags)
+	if err != nil {
+		return "", err
+	}
+	dockerfile := opts.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+
+	contexts := filepath.Join(b.dir, "contexts")
+	if err := os.MkdirAll(contexts, 0o700); err != nil {
+		return "", err
+	}
+	work, err := os.MkdirTemp(contexts, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	ctxDir := filepath.Join(work, "context")
+	if err := os.Mkdir(ctxDir, 0o700); err != nil {
+		return "", err
+	}
+	bc, err := unpackContext(ctx, contextTar, ctxDir, dockerfile)
+	if err != nil {
+		return "", err
+	}
+	df, dfName, err := bc.readDockerfile(dockerfile)
+	if err != nil {
+		return "", err
+	}
+	patterns, err := bc.ignorePatterns(dfName)
+	if err != nil {
+		return "", err
+	}
+	if err := bc.applyIgnore(patterns); err != nil {
+		return "", err
+	}
+	p, err := newPlan(df, opts)
+	if err != nil {
+		return "", err
+	}
+
+	r := &buildRun{b: b, opts: opts, plan: p, bc: bc, work: work, p: newPrinter(out, opts.Quiet), results: map[*stagePlan]*stageFuture{}}
+	for _, w := range p.warnings {
+		r.p.Printf("%s\n", w)
+	}
+	final, err := r.runStages(ctx)
+	if err != nil {
+		return "", err
+	}
+	finisher := &stageRun{buildRun: r, sp: p.target}
+	img, err := finisher.finish(ctx, final, opts.Labels)
+	if err != nil {
+		return "", err
+	}
+	if unused := p.args.unused(); len(unused) > 0 {
+		r.p.Printf("[Warning] One or more build-args %v were not consumed\n", unused)
+	}
+	id := strings.TrimPrefix(img.ID, "sha256:")
+	r.p.Printf("Successfully built %s\n", shortID(id))
+	for _, t := range tags {
+		if err := b.backend.Tag(ctx, id, t); err != nil {
+			return "", err
+		}
+		r.p.Printf("Successfully tagged %s\n", t)
+	}
+	return "sha256:" + id, nil
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -84,19 +83,10 @@ func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) 
 		}
 		defer thaw()
 	}
-	diff, err := lr.Diff(c.ID)
+	pr, err := containerLayer(lr, c.ID, true)
 	if err != nil {
 		return "", err
 	}
-	// The store holds its layers locked while a diff is open, and the
-	// commit must put a layer: the diff is closed before the reader ends,
-	// and image.Commit reads it all before it stores anything.
-	pr, pw := io.Pipe()
-	go func() {
-		err := filterLayer(pw, diff)
-		diff.Close()
-		pw.CloseWithError(err)
-	}()
 	defer pr.Close()
 	id, err := i.Service.Commit(ctx, image.CommitOptions{
 		Parent: imageID, Diff: pr, Config: imageConfig(&cfg), Changes: req.Changes,

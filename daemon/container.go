@@ -39,6 +39,9 @@ type Container struct {
 	// HasBeenStartedBefore and ManualStop drive restart policies.
 	HasBeenStartedBefore bool
 	ManualStop           bool
+	// BuildStep marks a Dockerfile RUN step's container: the build
+	// removes it, and lodged removes any a crash left behind.
+	BuildStep bool `json:",omitempty"`
 
 	// Not persisted: the channels that wake waiters.
 	exitCh    chan struct{} // closed at the next exit

@@ -137,6 +137,13 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 // Create makes a container from an image: it checks the request, merges
 // the image's defaults, creates the writable layer and records it.
 func (s *Containers) Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (container.CreateResponse, error) {
+	return s.create(ctx, name, cfg, hc, nc, false)
+}
+
+// create is Create; buildStep marks the record as a build's RUN
+// container before it is first saved, so that no crash can leave one
+// unmarked for the sweep at the next start.
+func (s *Containers) create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, buildStep bool) (container.CreateResponse, error) {
 	if cfg == nil {
 		return container.CreateResponse{}, errdefs.InvalidArgumentf("config cannot be empty in order to create a container")
 	}
@@ -218,6 +225,7 @@ func (s *Containers) Create(ctx context.Context, name string, cfg *container.Con
 		Image: cfg.Image, ImageID: imageID, ImageArch: img.Architecture, Config: merged, HostConfig: hc, NetworkingConfig: nc,
 		State:  ContainerState{Status: container.StateCreated},
 		exitCh: make(chan struct{}), removedCh: make(chan struct{}),
+		BuildStep: buildStep,
 	}
 	if c.MountPoints, err = s.settleMounts(id, merged, hc); err != nil {
 		release()

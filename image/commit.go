@@ -11,6 +11,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	cstorage "go.podman.io/storage"
 )
 
 // CommitOptions are what `docker commit` makes an image from.
@@ -52,6 +53,22 @@ func (s *Service) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	now := time.Now().UTC()
+	img := *pc
+	img.Created = &now
+	img.Author = o.Author
+	img.Config = cfg
+	img.History = append(append([]ocispec.History{}, pc.History...), ocispec.History{
+		Created: &now, Author: o.Author, CreatedBy: o.CreatedBy, Comment: o.Comment,
+	})
+	return s.putLayerImage(parent, o.Diff, img, names, now)
+}
+
+// putLayerImage stores diff (an uncompressed layer tar) as a layer on
+// parent's (nil: on none) and records an image on parent with config
+// img, the new layer's diff ID appended to its RootFS. The layer goes
+// again when no image can be made of it.
+func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dockerspec.DockerOCIImage, names []string, created time.Time) (string, error) {
 	// Spooled first: the diff's source may hold the store's locks until
 	// it is read to its end.
 	spool, err := os.CreateTemp(s.cfg.TmpDir, "commit-*.tar")
@@ -60,36 +77,33 @@ func (s *Service) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	}
 	os.Remove(spool.Name())
 	defer spool.Close()
-	if _, err := io.Copy(spool, o.Diff); err != nil {
-		return "", fmt.Errorf("reading the container's changes: %w", err)
+	if _, err := io.Copy(spool, diff); err != nil {
+		return "", fmt.Errorf("reading the layer's changes: %w", err)
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
-	l, _, err := s.store.PutLayer("", parent.TopLayer, nil, "", false, nil, spool)
+	top, parentID := "", ""
+	if parent != nil {
+		top, parentID = parent.TopLayer, parent.ID
+	}
+	l, _, err := s.store.PutLayer("", top, nil, "", false, nil, spool)
 	if err != nil {
 		return "", err
 	}
-	now := time.Now().UTC()
-	img := *pc
-	img.Created = &now
-	img.Author = o.Author
-	img.Config = cfg
-	img.RootFS.DiffIDs = append(append([]digest.Digest{}, pc.RootFS.DiffIDs...), l.UncompressedDigest)
-	img.History = append(append([]ocispec.History{}, pc.History...), ocispec.History{
-		Created: &now, Author: o.Author, CreatedBy: o.CreatedBy, Comment: o.Comment,
-	})
+	img.RootFS.Type = "layers"
+	img.RootFS.DiffIDs = append(append([]digest.Digest{}, img.RootFS.DiffIDs...), l.UncompressedDigest)
 	raw, err := json.Marshal(img)
 	if err != nil {
 		s.store.DeleteLayer(l.ID)
 		return "", err
 	}
-	id, err := s.createImage(raw, l.ID, names, nil, "", now)
-	if err != nil {
+	id, existed, err := s.createImageOn(raw, l.ID, parentID, names, nil, "", created)
+	if err != nil || existed {
+		// An image of this very config has its own layer already.
 		s.store.DeleteLayer(l.ID)
-		return "", err
 	}
-	return id, nil
+	return id, err
 }
 
 // LayersSize is the size of every image layer in the store, each counted

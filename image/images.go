@@ -58,6 +58,10 @@ func New(store cstorage.Store, cfg Config) *Service {
 // meta is what lodge keeps in an image record's metadata.
 type meta struct {
 	RepoDigests []string `json:"repoDigests,omitempty"`
+	// Parent is the image this one was made on locally (commit, build),
+	// hex; Docker shows it in inspect and hides untagged parents from
+	// `docker images`.
+	Parent string `json:"parent,omitempty"`
 }
 
 func readMeta(img *cstorage.Image) meta {
@@ -194,9 +198,13 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
 		}
 	}
+	kids := children(imgs)
 	out := []imagetypes.Summary{}
 	for i := range imgs {
 		img := &imgs[i]
+		if !opts.All && len(img.Names) == 0 && kids[img.ID] > 0 {
+			continue // an intermediate image, as Docker hides them
+		}
 		c, err := s.configOf(img)
 		if err != nil {
 			continue
@@ -211,6 +219,9 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 		}
 		if c.Created != nil {
 			sum.Created = c.Created.Unix()
+		}
+		if p := readMeta(img).Parent; p != "" {
+			sum.ParentID = "sha256:" + p
 		}
 		if opts.InUse != nil {
 			sum.Containers = int64(opts.InUse(img.ID))
@@ -393,6 +404,11 @@ func (s *Service) Remove(ref string, opts RemoveOptions) ([]imagetypes.DeleteRes
 		}
 		return nil, errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", img.ID[:12], user[:12])
 	}
+	if byName == "" || len(img.Names) <= 1 {
+		if all, err := s.store.Images(); err == nil && children(all)[img.ID] > 0 {
+			return nil, errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image has dependent child images", img.ID[:12])
+		}
+	}
 	for _, n := range familiar(img) {
 		out = append(out, imagetypes.DeleteResponse{Untagged: n})
 	}
@@ -400,6 +416,7 @@ func (s *Service) Remove(ref string, opts RemoveOptions) ([]imagetypes.DeleteRes
 		return out, fmt.Errorf("deleting image %s: %w", img.ID[:12], err)
 	}
 	out = append(out, imagetypes.DeleteResponse{Deleted: "sha256:" + img.ID})
+	out = append(out, s.removeParents(readMeta(img).Parent, opts.UsedBy)...)
 	return out, nil
 }
 
@@ -415,10 +432,17 @@ func (s *Service) Prune(all bool, inUse func(id string) string) ([]imagetypes.De
 	var out []imagetypes.DeleteResponse
 	var freed uint64
 	var errs []error
+	kids := children(imgs)
 	for i := range imgs {
 		img := &imgs[i]
 		if (!all && len(img.Names) > 0) || inUse(img.ID) != "" {
 			continue
+		}
+		if len(img.Names) == 0 && kids[img.ID] > 0 {
+			continue // an intermediate image: it goes with its last child
+		}
+		if _, err := s.store.Image(img.ID); err != nil {
+			continue // gone already, as the parent of one pruned before
 		}
 		size := s.size(img)
 		for _, n := range familiar(img) {
@@ -433,6 +457,7 @@ func (s *Service) Prune(all bool, inUse func(id string) string) ([]imagetypes.De
 		}
 		freed += uint64(size)
 		out = append(out, imagetypes.DeleteResponse{Deleted: "sha256:" + img.ID})
+		out = append(out, s.removeParents(readMeta(img).Parent, inUse)...)
 	}
 	return out, freed, errors.Join(errs...)
 }
@@ -446,29 +471,43 @@ func (s *Service) Count() int {
 // createImage records an image whose layers are in the store, named names
 // (taken from other images), unless it exists; it returns its ID.
 func (s *Service) createImage(rawConfig []byte, topLayer string, names []string, manifest []byte, repoDigest string, created time.Time) (string, error) {
-	id := digest.FromBytes(rawConfig).Encoded()
+	id, _, err := s.createImageOn(rawConfig, topLayer, "", names, manifest, repoDigest, created)
+	return id, err
+}
+
+// createImageOn is createImage for an image made locally on parent (hex,
+// or ""). existed reports that an image with that config was there
+// already, so that a layer made for it is not its own.
+func (s *Service) createImageOn(rawConfig []byte, topLayer, parent string, names []string, manifest []byte, repoDigest string, created time.Time) (id string, existed bool, err error) {
+	id = digest.FromBytes(rawConfig).Encoded()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	img, err := s.store.Image(id)
+	existed = err == nil
 	if err != nil {
-		opts := &cstorage.ImageOptions{CreationDate: created,
+		var md string
+		if parent != "" {
+			b, _ := json.Marshal(meta{Parent: parent})
+			md = string(b)
+		}
+		opts := &cstorage.ImageOptions{CreationDate: created, Metadata: md,
 			BigData: []cstorage.ImageBigDataOption{{Key: keyConfig, Data: rawConfig, Digest: digest.FromBytes(rawConfig)}}}
 		if manifest != nil {
 			opts.BigData = append(opts.BigData, cstorage.ImageBigDataOption{Key: keyManifest, Data: manifest, Digest: digest.FromBytes(manifest)})
 		}
 		if img, err = s.store.CreateImage(id, nil, topLayer, "", opts); err != nil {
-			return "", err
+			return "", false, err
 		}
 	}
 	if err := s.addRepoDigest(img, repoDigest); err != nil {
-		return "", err
+		return "", existed, err
 	}
 	if len(names) > 0 {
 		if err := s.store.AddNames(id, names); err != nil {
-			return "", err
+			return "", existed, err
 		}
 	}
-	return id, nil
+	return id, existed, nil
 }
 
 func contains(list []string, s string) bool {

@@ -74,7 +74,7 @@ func main() {
 		runCmd(a), createCmd(a), startCmd(a), stopCmd(a), rmCmd(a), psCmd(a), logsCmd(a), execCmd(a),
 		restartCmd(a), killCmd(a), waitCmd(a), renameCmd(a), topCmd(a), inspectCmd(a), attachCmd(a), containerCmd(a),
 		pullCmd(a), pushCmd(a), imagesCmd(a), tagCmd(a), rmiCmd(a), loadCmd(a), saveCmd(a),
-		historyCmd(a), importCmd(a), imageCmd(a), loginCmd(a), logoutCmd(a),
+		historyCmd(a), importCmd(a), imageCmd(a), loginCmd(a), logoutCmd(a), buildCmd(a),
 		networkCmd(a), portCmd(a),
 		volumeCmd(a), cpCmd(a), diffCmd(a), exportCmd(a), commitCmd(a), systemCmd(a),
 		pauseCmd(a), unpauseCmd(a), updateCmd(a), statsCmd(a))

@@ -489,7 +489,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	srv := &http.Server{Handler: api.NewServer(api.Backends{
 		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images, Networks: svc.networks,
 		Volumes: svc.volumes, Files: svc.containers, Commit: svc.images, DiskUsage: svc.images,
-		Events: svc.events,
+		Events: svc.events, Build: svc.builds,
 	}, log), ReadHeaderTimeout: 30 * time.Second}
 	go svc.containers.StartOnBoot(ctx)
 	errc := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-containers/lodge/build"
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/image"
@@ -87,6 +88,7 @@ type services struct {
 	networks   *daemon.Networks
 	volumes    *daemon.Volumes
 	events     *daemon.Events
+	builds     *daemon.Builds
 }
 
 // startServices opens the store and loads images and containers.
@@ -161,7 +163,13 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		return nil, err
 	}
 	nw.SetContainers(ctx, cs)
-	return &services{store: st, images: &daemon.Images{Service: imgs, Containers: cs}, containers: cs, networks: nw, volumes: vols, events: ev}, nil
+	images := &daemon.Images{Service: imgs, Containers: cs}
+	bb := &daemon.BuildBackend{Images: images, Containers: cs, ScratchDir: filepath.Join(dataRoot, "build-scratch"), TmpDir: tmp}
+	// Before the API serves: a build a crash cut short left its RUN
+	// container and scratch filesystems, and nobody will finish it.
+	bb.Recover(ctx)
+	builds := &daemon.Builds{Builder: build.New(bb, filepath.Join(dataRoot, "build")), Images: images}
+	return &services{store: st, images: images, containers: cs, networks: nw, volumes: vols, events: ev, builds: builds}, nil
 }
 
 // findInit picks the binary --init runs as pid 1: daemon.json's init-path,

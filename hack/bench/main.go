@@ -35,7 +35,7 @@ type result struct {
 }
 
 func main() {
-	group := flag.String("group", os.Getenv("BENCH"), "run only this group (kernel, daemon, run, cli, api, ps, memory, images, net)")
+	group := flag.String("group", os.Getenv("BENCH"), "run only this group (kernel, daemon, run, cli, api, ps, memory, images, net, build)")
 	out := flag.String("out", "bench/results.json", "where to write the results")
 	reps := flag.Int("n", 10, "repetitions per figure")
 	loop := flag.String("api-loop", "", "internal: run an API loop (cycle, concurrent, create, start, clear) as the benchmark user")
@@ -86,6 +86,7 @@ var groups = []benchGroup{
 	{"memory", idleMemory},
 	{"images", pullAndLoad},
 	{"net", publishedPort},
+	{"build", buildBench},
 }
 
 // stats is a series of durations or sizes.

@@ -1,0 +1,277 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/moby/moby/api/types/jsonstream"
+
+	"github.com/lodge-containers/lodge/build"
+	"github.com/lodge-containers/lodge/errdefs"
+)
+
+// BuildBackend builds images from Dockerfiles with the classic builder.
+// (*daemon.Builds fits.)
+type BuildBackend interface {
+	// Build writes the build's text progress to out and returns the new
+	// image's ID ("sha256:..."). A failed RUN wraps *build.ExitError.
+	Build(ctx context.Context, contextTar io.Reader, opts build.Options, out io.Writer) (string, error)
+	// PruneCache forgets the build cache and deletes the images only it
+	// used, returning their IDs and the space freed.
+	PruneCache(ctx context.Context) (deleted []string, reclaimed uint64, err error)
+}
+
+// notBuildKit is what the BuildKit routes answer: lodge has the classic
+// builder only, which the docker CLI uses without buildx or with
+// DOCKER_BUILDKIT=0.
+const notBuildKit = "lodge serves the classic builder only for now, not BuildKit: build with DOCKER_BUILDKIT=0 (the docker CLI without buildx uses the classic builder)"
+
+func (s *Server) addBuildRoutes(b BuildBackend) {
+	var mu sync.Mutex
+	running := map[string]context.CancelFunc{} // by the client's buildid
+	s.handle("POST /build", func(w http.ResponseWriter, r *http.Request) error {
+		opts, err := buildOptions(r)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(r.Context()) // the client going away ends the build
+		defer cancel()
+		if id := r.URL.Query().Get("buildid"); id != "" {
+			mu.Lock()
+			running[id] = cancel
+			mu.Unlock()
+			defer func() { mu.Lock(); delete(running, id); mu.Unlock() }()
+		}
+		body, err := buildContext(ctx, r)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		return s.streamBuild(w, func(out io.Writer) (string, error) {
+			for _, warn := range unappliedLimits(r) {
+				fmt.Fprintf(out, "[WARNING]: %s\n", warn)
+			}
+			return b.Build(ctx, body, opts, out)
+		}, opts.Quiet)
+	})
+	s.handle("POST /build/cancel", func(w http.ResponseWriter, r *http.Request) error {
+		id := r.URL.Query().Get("id")
+		mu.Lock()
+		cancel, ok := running[id]
+		mu.Unlock()
+		if !ok {
+			return errdefs.NotFoundf("no build with id %q is running", id)
+		}
+		cancel()
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	s.handle("POST /build/prune", func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := filters(r); err != nil {
+			return err
+		}
+		deleted, freed, err := b.PruneCache(r.Context())
+		if err != nil {
+			return err
+		}
+		if deleted == nil {
+			deleted = []string{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": deleted, "SpaceReclaimed": freed})
+		return nil
+	})
+	for _, route := range []string{"POST /session", "GET /grpc", "POST /grpc"} {
+		s.handle(route, func(w http.ResponseWriter, r *http.Request) error {
+			return errdefs.NotImplementedf("%s", notBuildKit)
+		})
+	}
+}
+
+// buildOptions reads POST /build's query.
+func buildOptions(r *http.Request) (build.Options, error) {
+	q := r.URL.Query()
+	if v := q.Get("version"); v == "2" {
+		return build.Options{}, errdefs.NotImplementedf("%s", notBuildKit)
+	}
+	if boolValue(r, "squash") {
+		return build.Options{}, errdefs.NotImplementedf("squash is not implemented by lodge's builder")
+	}
+	if raw := q.Get("outputs"); raw != "" {
+		var outs []struct{ Type string }
+		if err := json.Unmarshal([]byte(raw), &outs); err != nil {
+			return build.Options{}, errdefs.InvalidArgumentf("invalid outputs: %v", err)
+		}
+		for _, o := range outs {
+			if o.Type != "moby" {
+				return build.Options{}, errdefs.NotImplementedf("build output %q: lodge's classic builder stores images only", o.Type)
+			}
+		}
+	}
+	opts := build.Options{
+		Dockerfile: q.Get("dockerfile"), Tags: q["t"], Target: q.Get("target"),
+		NoCache: boolValue(r, "nocache"), Pull: boolValue(r, "pull"), Quiet: boolValue(r, "q"),
+		Network: q.Get("networkmode"), Platform: q.Get("platform"),
+	}
+	for _, h := range q["extrahosts"] {
+		for _, one := range strings.Split(h, ",") { // old clients join them
+			if one = strings.TrimSpace(one); one != "" {
+				opts.ExtraHosts = append(opts.ExtraHosts, one)
+			}
+		}
+	}
+	switch opts.Network {
+	case "", "default", "bridge":
+		opts.Network = "default"
+	case "none", "host":
+	default:
+		return build.Options{}, errdefs.NotImplementedf("network mode %q for a build: lodge builds with bridge (default), none or host", opts.Network)
+	}
+	if err := jsonParam(q.Get("buildargs"), &opts.BuildArgs); err != nil {
+		return build.Options{}, errdefs.InvalidArgumentf("invalid buildargs: %v", err)
+	}
+	if err := jsonParam(q.Get("labels"), &opts.Labels); err != nil {
+		return build.Options{}, errdefs.InvalidArgumentf("invalid labels: %v", err)
+	}
+	if err := jsonParam(q.Get("cachefrom"), &opts.CacheFrom); err != nil {
+		return build.Options{}, errdefs.InvalidArgumentf("invalid cachefrom: %v", err)
+	}
+	return opts, nil
+}
+
+func jsonParam(raw string, v any) error {
+	if raw == "" {
+		return nil
+	}
+	return json.Unmarshal([]byte(raw), v)
+}
+
+// unappliedLimits names the resource limits a build asked for that
+// lodge's RUN steps do not get, so that none is dropped silently.
+func unappliedLimits(r *http.Request) []string {
+	var out []string
+	for _, k := range []string{"memory", "memswap", "cpushares", "cpusetcpus", "cpusetmems", "cpuperiod", "cpuquota", "shmsize", "cgroupparent", "ulimits"} {
+		if v := r.URL.Query().Get(k); v != "" && v != "0" {
+			out = append(out, fmt.Sprintf("the build option %s=%s is not applied: lodge runs RUN steps without build resource limits", k, v))
+		}
+	}
+	return out
+}
+
+// buildContext is the build's context: the request body, or what the
+// remote URL serves when it is a plain http(s) file or tarball.
+func buildContext(ctx context.Context, r *http.Request) (io.ReadCloser, error) {
+	remote := r.URL.Query().Get("remote")
+	if remote == "" {
+		return r.Body, nil
+	}
+	lower := strings.ToLower(remote)
+	if !(strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://")) || strings.HasSuffix(lower, ".git") || strings.Contains(remote, ".git#") {
+		return nil, errdefs.NotImplementedf("remote build context %q: lodge fetches plain http(s) tarballs and Dockerfiles, not git repositories; clone it and build the directory", remote)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, remote, nil)
+	if err != nil {
+		return nil, errdefs.InvalidArgumentf("remote build context: %v", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, errdefs.InvalidArgumentf("fetching the remote build context: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, errdefs.InvalidArgumentf("fetching the remote build context %s: %s", remote, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// streamBuild runs a build, sending its text output as Docker's JSON
+// stream as it comes, then the image ID (aux) or the error. Quiet builds
+// send only the ID, or on failure everything they held back.
+func (s *Server) streamBuild(w http.ResponseWriter, run func(out io.Writer) (string, error), quiet bool) error {
+	lw := &lazyWriter{w: w}
+	sw := &streamWriter{enc: json.NewEncoder(lw)}
+	held := &lockedBuffer{}
+	var out io.Writer = sw
+	if quiet {
+		out = held
+	}
+	id, err := run(out)
+	if err != nil {
+		if !lw.started && held.Len() == 0 && !errors.As(err, new(*build.ExitError)) && statusOf(err) != http.StatusInternalServerError {
+			return err // nothing sent: a plain status says it best
+		}
+		if held.Len() > 0 {
+			sw.Write(held.Bytes())
+		}
+		detail := jsonstream.Error{Message: err.Error()}
+		var ee *build.ExitError
+		if errors.As(err, &ee) {
+			detail.Code = ee.Code // the docker CLI exits with it, as with Docker
+		}
+		// "error" beside "errorDetail": docker-py and compose v1 read it.
+		sw.sendAny(struct {
+			Detail *jsonstream.Error `json:"errorDetail"`
+			Error  string            `json:"error"`
+		}{&detail, detail.Message})
+		return nil
+	}
+	raw, _ := json.Marshal(map[string]string{"ID": id})
+	aux := json.RawMessage(raw)
+	sw.send(jsonstream.Message{Aux: &aux})
+	if quiet {
+		sw.Write([]byte(id + "\n"))
+	}
+	return nil
+}
+
+// streamWriter sends each write as a {"stream": ...} message. It is safe
+// for concurrent use: a build's stages print at the same time.
+type streamWriter struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (sw *streamWriter) send(m jsonstream.Message) { sw.sendAny(m) }
+
+func (sw *streamWriter) sendAny(m any) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.enc.Encode(m)
+}
+
+func (sw *streamWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		sw.send(jsonstream.Message{Stream: string(p)})
+	}
+	return len(p), nil
+}
+
+// lockedBuffer holds a quiet build's output; stages write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Bytes()
+}
