@@ -64,7 +64,9 @@ func waitPids(t *testing.T, dir string, n int) []int {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	pids := pidsIn(t, dir)
-	for len(pids) < n && time.Now().Before(deadline) {
+	// Until exactly n: a shell's short-lived subshell (the one that
+	// double-forks) is counted while it lives.
+	for len(pids) != n && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		pids = pidsIn(t, dir)
 	}
