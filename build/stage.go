@@ -290,9 +290,14 @@ func (s *stageRun) layer(ctx context.Context, out *stepOut, key, createdBy strin
 			return nil
 		}
 	}
-	img, err := exec(ctx, s.nextConfig(createdBy, false))
-	if err != nil {
-		return err
+	img, ok := s.cacheFromHit(ctx, &ocispec.History{CreatedBy: createdBy})
+	if ok {
+		out.Printf(" ---> Using cache\n")
+	} else {
+		var err error
+		if img, err = exec(ctx, s.nextConfig(createdBy, false)); err != nil {
+			return err
+		}
 	}
 	if err := s.b.cache().put(key, img.ID); err != nil {
 		return err
@@ -333,6 +338,9 @@ func (s *stageRun) finish(ctx context.Context, st *state, labels map[string]stri
 		if err != nil || ok {
 			return img, err
 		}
+	}
+	if img, ok := s.cacheFromHit(ctx, nil); ok {
+		return img, s.b.cache().put(key, img.ID)
 	}
 	cfg := cloneConfig(s.cfg)
 	cfg.Created = now()
