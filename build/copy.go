@@ -2,7 +2,6 @@ package build
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -507,116 +506,6 @@ func addHostEntry(w *layerWriter, bc *buildContext, src copySource, rel, host st
 	}
 	defer f.Close()
 	return w.add(target, hdr, io.LimitReader(f, fi.Size()))
-}
-
-// addArchive unpacks the tar archive at host (possibly compressed) into
-// dest. It reports false when the file is no archive.
-func addArchive(ctx context.Context, w *layerWriter, host, dest string, owner *idPair, mode *fs.FileMode) (bool, error) {
-	f, err := os.Open(host)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
-	head, _ := br.Peek(512)
-	dr, closeFn, err := decompressor(br, head)
-	if err != nil {
-		return false, nil
-	}
-	defer closeFn()
-	inner := bufio.NewReaderSize(dr, 64<<10)
-	head, _ = inner.Peek(512)
-	if !isTarHeader(head) {
-		return false, nil
-	}
-	if err := w.mkdirAll(dest); err != nil {
-		return true, err
-	}
-	tr := tar.NewReader(inner)
-	for {
-		if err := ctx.Err(); err != nil {
-			return true, err
-		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return true, nil
-		}
-		if err != nil {
-			return true, errdefs.InvalidArgumentf("unpacking %s: %v", path.Base(host), err)
-		}
-		name, err := cleanEntryName(hdr.Name)
-		if err != nil {
-			return true, err
-		}
-		if name == "." {
-			continue
-		}
-		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA:
-			hdr.Typeflag = tar.TypeReg
-		case tar.TypeDir, tar.TypeSymlink:
-		case tar.TypeLink:
-			target, err := cleanEntryName(hdr.Linkname)
-			if err != nil {
-				return true, err
-			}
-			if hdr.Linkname, err = w.resolvePath(path.Join(dest, target)); err != nil {
-				return true, err
-			}
-		default:
-			continue // device nodes cannot be made by an unprivileged user
-		}
-		if mode != nil {
-			hdr.Mode = tarMode(*mode)
-		}
-		if owner != nil {
-			hdr.Uid, hdr.Gid = owner.uid, owner.gid
-		}
-		if err := w.add(path.Join(dest, name), hdr, tr); err != nil {
-			return true, err
-		}
-	}
-}
-
-// lookupOwner resolves --chown's user[:group], by number or by name in
-// the target image's /etc/passwd and /etc/group. A user alone gives the
-// group of the same number, as Docker documents.
-func lookupOwner(t *targetFS, chown string) (idPair, error) {
-	user, group, hasGroup := strings.Cut(chown, ":")
-	uid, err := lookupID(t, "/etc/passwd", user)
-	if err != nil {
-		return idPair{}, err
-	}
-	gid := uid
-	if hasGroup {
-		if gid, err = lookupID(t, "/etc/group", group); err != nil {
-			return idPair{}, err
-		}
-	}
-	return idPair{uid: uid, gid: gid}, nil
-}
-
-func lookupID(t *targetFS, file, name string) (int, error) {
-	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
-		return n, nil
-	}
-	kind := "user"
-	if file == "/etc/group" {
-		kind = "group"
-	}
-	b, err := t.readFile(file)
-	if err != nil {
-		return 0, errdefs.InvalidArgumentf("unable to find %s %s: no %s in the image", kind, name, file)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) >= 3 && f[0] == name {
-			if n, err := strconv.Atoi(f[2]); err == nil {
-				return n, nil
-			}
-		}
-	}
-	return 0, errdefs.InvalidArgumentf("unable to find %s %s: no matching entries in %s", kind, name, file)
 }
 
 // sortedKeys is for stable output of maps.

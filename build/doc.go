@@ -3,10 +3,13 @@
 // a local step cache.
 //
 // It owns reading the context safely (context.go, ignore.go), parsing and
-// planning stages (plan.go), running the steps (stage.go, run.go, copy.go)
-// and the step cache index (cache.go). It does not own images, layers or
+// planning stages (plan.go, schedule.go), running the steps (stage.go,
+// instructions.go, run.go, copy.go, archive.go, download.go, owner.go),
+// writing layers of new files only (layer.go), and the step cache
+// (cache.go, cachefrom.go). It does not own images, layers or
 // containers: every image it makes goes through Backend, which lodged
-// implements over its store and runtime. It never imports daemon or api.
+// implements over its store and runtime; removing pruned images is the
+// daemon's job too. It never imports daemon or api.
 //
 // Parsing uses buildkit's Dockerfile parser and instruction types so that
 // what Docker accepts, lodge accepts, with the same errors; the execution

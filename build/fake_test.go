@@ -325,3 +325,16 @@ func (h *harness) mustBuild(dockerfile string, opts Options, files ...tf) (strin
 	}
 	return id, out
 }
+
+// Reuse makes the fake a LayerReuser.
+func (f *fakeBackend) Reuse(ctx context.Context, from Image, n int, cfg dockerspec.DockerOCIImage) (Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Reuse")
+	cfg = cloneConfig(cfg)
+	cfg.RootFS.DiffIDs = append([]digest.Digest(nil), from.Config.RootFS.DiffIDs[:n]...)
+	return f.store(cfg), nil
+}
+
+// plainBackend hides the fake's optional abilities.
+type plainBackend struct{ Backend }

@@ -306,3 +306,20 @@ func envIs(want ...string) func(t *testing.T, c dockerspec.DockerOCIImage) {
 		eqs(t, c.Config.Env, want...)
 	}
 }
+
+func TestArgScopes(t *testing.T) {
+	h := newHarness(t)
+	id, out := h.mustBuild(`ARG V=meta
+ARG ONLYMETA=m
+FROM busybox AS first
+ARG V
+ARG S=stage
+ENV X=$V-$ONLYMETA-$S
+FROM first
+ENV Y=$V-$S
+`, Options{})
+	envIs("PATH=/usr/bin:/bin", "X=meta--stage", "Y=-")(t, h.fb.image(id).Config)
+	if strings.Contains(out, "[Warning]") {
+		t.Errorf("warning with no build args:\n%s", out)
+	}
+}

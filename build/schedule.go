@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"sync"
 
 	"github.com/distribution/reference"
 	"github.com/lodge-containers/lodge/errdefs"
@@ -17,6 +18,9 @@ type buildRun struct {
 	work    string // the build's scratch dir, removed at the end
 	p       *printer
 	results map[*stagePlan]*stageFuture // written before the stages start, then only read
+
+	cacheFromOnce sync.Once
+	cacheFrom     []Image
 }
 
 // stageFuture is a stage's result, ready when done is closed.
