@@ -16,6 +16,8 @@ export PATH=/usr/local/go/bin:$PATH
 export GOFLAGS="-tags=exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper,containers_image_openpgp,seccomp"
 
 if [[ $(id -u) -ne 0 ]]; then
+	export LODGE_CLIENTS_DIR=${LODGE_CLIENTS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lodge-clients}
+	hack/clients.sh "$LODGE_CLIENTS_DIR"
 	go vet ./...
 	go test -count=1 ./...
 	exit
@@ -46,6 +48,10 @@ runuser -u lodgetest -- env -i \
 	GOMODCACHE="$GOMODCACHE" GOPROXY=off GOFLAGS="-mod=mod $GOFLAGS" GOTOOLCHAIN=local \
 	GOCACHE=/home/lodgetest/.cache/go-build \
 	bash -c "cd $src && go test -count=1 $(echo $pkgs)"
+
+# buildx and docker compose v2, from the module proxy, built once.
+export LODGE_CLIENTS_DIR=${LODGE_CLIENTS_DIR:-/var/cache/lodge-clients}
+hack/clients.sh "$LODGE_CLIENTS_DIR"
 
 LODGE_TEST_USER=lodgetest LODGE_TEST_OTHER_USER=lodgeother LODGE_TEST_NOSUB_USER=lodgenosub \
 	go test -count=1 -v ./tests/...

@@ -361,3 +361,19 @@ func needDocker(t *testing.T) string {
 	}
 	return p
 }
+
+// clientBinary is a client hack/clients.sh builds (docker-buildx,
+// docker-compose) from LODGE_CLIENTS_DIR; a test that needs it cannot
+// run without it (and fails in CI).
+func clientBinary(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("LODGE_CLIENTS_DIR")
+	if dir == "" {
+		skipOrFail(t, "LODGE_CLIENTS_DIR is not set: hack/test.sh builds buildx and compose v2 there (hack/clients.sh)")
+	}
+	p := filepath.Join(dir, "bin", name)
+	if !fileExists(p) {
+		skipOrFail(t, "%s is not built: run hack/clients.sh %s", p, dir)
+	}
+	return p
+}
