@@ -71,6 +71,9 @@ func (s *Containers) dir(id string) string { return filepath.Join(s.root, id) }
 
 // sockDir is where its monitor's sockets live: short, because a unix
 // socket path is limited to 108 bytes.
+// logPath is container id's json-file log.
+func (s *Containers) logPath(id string) string { return filepath.Join(s.dir(id), id+"-json.log") }
+
 func (s *Containers) sockDir(id string) string { return filepath.Join(s.runDir, "c", id[:12]) }
 
 // save persists the record atomically. Callers hold c.mu.

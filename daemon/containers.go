@@ -350,6 +350,10 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		return fmt.Errorf("removing the container's filesystem: %w", err)
 	}
 	os.RemoveAll(s.sockDir(c.ID))
+	// A monitor just exiting, or a `logs -f` reader, may still hold the
+	// log open, and the space of an open file is freed only when the last
+	// holder closes it: emptied first, it is free when rm returns.
+	os.Truncate(s.logPath(c.ID), 0)
 	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	os.Remove(filepath.Join(dir, "exit.json"))
 	mcfg := &runtime.MonitorConfig{
 		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
-		LogPath: filepath.Join(dir, c.ID+"-json.log"), ExitPath: filepath.Join(dir, "exit.json"),
+		LogPath: s.logPath(c.ID), ExitPath: filepath.Join(dir, "exit.json"),
 		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -55,7 +54,7 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 	exitCh := c.exitCh
 	running := c.running()
 	c.mu.Unlock()
-	f, err := os.Open(filepath.Join(s.dir(c.ID), c.ID+"-json.log"))
+	f, err := os.Open(s.logPath(c.ID))
 	if os.IsNotExist(err) {
 		if !opts.Follow || !running {
 			return nil
@@ -116,7 +115,7 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 		case <-time.After(100 * time.Millisecond):
 		}
 		if f == nil {
-			if f, err = os.Open(filepath.Join(s.dir(c.ID), c.ID+"-json.log")); err != nil {
+			if f, err = os.Open(s.logPath(c.ID)); err != nil {
 				if exited {
 					return nil
 				}
@@ -174,7 +173,7 @@ func (t *logTail) readLines() ([]logLine, error) {
 // replayLogs writes the whole log to an attach client (attach with logs=1).
 // Callers hold c.mu.
 func (s *Containers) replayLogs(c *Container, w io.Writer) {
-	f, err := os.Open(filepath.Join(s.dir(c.ID), c.ID+"-json.log"))
+	f, err := os.Open(s.logPath(c.ID))
 	if err != nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -316,4 +317,45 @@ func TestFUSEHome(t *testing.T) {
 	if entries, _ := os.ReadDir(real); len(entries) > 0 {
 		t.Errorf("lodge wrote to the FUSE home: %v", entries)
 	}
+}
+
+// TestRemoveFreesSpace: on a full disk a user removes a container to make
+// room; the space of its log and its layer must be free when rm returns,
+// not once a monitor or a log reader lets go of the files.
+func TestRemoveFreesSpace(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_USER")
+	docker := needDocker(t)
+	s := newSession(t, u)
+	s.start()
+	s.loadBusybox(docker)
+	const logBytes, fileBytes = 30 << 20, 60 << 20
+	id := strings.TrimSpace(s.must(docker, "run", "-d", "busybox", "sh", "-c",
+		fmt.Sprintf("yes 0123456789abcdef | head -c %d; head -c %d /dev/zero > /big", logBytes, fileBytes)).stdout)
+	if r := s.must(docker, "wait", id); strings.TrimSpace(r.stdout) != "0" {
+		t.Fatalf("wait: %s", r)
+	}
+	// A reader still following the log holds it open, as a monitor that
+	// has not exited yet would.
+	follow := s.command(context.Background(), docker, "logs", "-f", id)
+	follow.Stdout, follow.Stderr = nil, nil
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { follow.Process.Kill(); follow.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	before := freeBytes(t, s.data)
+	s.must(docker, "rm", id)
+	freed := freeBytes(t, s.data) - before
+	if want := int64(logBytes + fileBytes); freed < want*8/10 {
+		t.Errorf("rm returned with %d MiB freed, want at least %d MiB (the log and the layer)", freed>>20, want*8/10>>20)
+	}
+}
+
+func freeBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
 }
