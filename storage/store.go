@@ -18,9 +18,9 @@ import (
 
 	cstorage "go.podman.io/storage"
 	"go.podman.io/storage/types"
-	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/paths"
 )
 
 // Options say where the store lives and how to choose its driver.
@@ -73,7 +73,7 @@ func Open(o Options) (*Store, error) {
 			candidates = []string{strings.TrimSpace(string(b))}
 		} else {
 			candidates = []string{"overlay", "fuse-overlayfs", "vfs"}
-			if fs := NetworkFS(graph); fs != "" {
+			if fs := paths.NetworkFS(graph); fs != "" {
 				reason = fmt.Sprintf("the data root %s is on %s, where overlay upper directories do not work; for speed put the data root on a local disk (data-root in the config, e.g. under /tmp or /var/tmp)", o.DataRoot, fs)
 				candidates = []string{"fuse-overlayfs", "vfs"}
 			}
@@ -125,39 +125,6 @@ func open(o Options, graph, driver string) (cstorage.Store, error) {
 	}
 	opts.GraphDriverName = name
 	return cstorage.GetStore(opts)
-}
-
-// NetworkFS names the network, cluster or FUSE filesystem path is on (or
-// its first existing parent, for a path still to be made), or "" for a
-// local one. On those, overlay upper directories, user xattrs or files
-// owned by subordinate ids do not work (NFS with root squash refuses the
-// chown outright).
-func NetworkFS(path string) string {
-	var st unix.Statfs_t
-	for p := path; ; p = filepath.Dir(p) {
-		err := unix.Statfs(p, &st)
-		if err == nil {
-			break
-		}
-		if p == "/" || p == "." {
-			return ""
-		}
-	}
-	switch uint32(st.Type) {
-	case unix.NFS_SUPER_MAGIC:
-		return "NFS"
-	case 0x0BD00BD0:
-		return "Lustre"
-	case 0x47504653:
-		return "GPFS"
-	case 0x19830326: // BeeGFS (fhgfs)
-		return "BeeGFS"
-	case unix.SMB_SUPER_MAGIC, 0xFE534D42, 0xFF534D42:
-		return "SMB/CIFS"
-	case 0x65735546: // FUSE: sshfs and the like
-		return "FUSE"
-	}
-	return ""
 }
 
 // CreateRootfs makes container id's writable layer on top of imageID. With

@@ -273,6 +273,10 @@ func TestSingleIDUserRefused(t *testing.T) {
 	if !strings.Contains(string(log), "single-id map") {
 		t.Errorf("lodged.log does not warn about the single-id map:\n%s", log)
 	}
+	// lodge doctor names the cause and the administrator's fix.
+	if r := s.must("lodge", "doctor"); !strings.Contains(r.stdout, "warn  subordinate ids: none for "+u.name) || !strings.Contains(r.stdout, "usermod --add-subuids") {
+		t.Errorf("lodge doctor without a subuid range: %s", r)
+	}
 }
 
 // TestFUSEHome stands in for an NFS home with root squash: the user's

@@ -31,7 +31,6 @@ import (
 	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/paths"
 	"github.com/lodge-containers/lodge/runtime"
-	"github.com/lodge-containers/lodge/storage"
 	"github.com/lodge-containers/lodge/userns"
 	"github.com/lodge-containers/lodge/version"
 )
@@ -276,18 +275,18 @@ func chooseDataRoot(env paths.Env, o options, fc fileConfig) (string, error) {
 		named = fc.DataRoot
 	}
 	if named != "" {
-		if fs := storage.NetworkFS(named); fs != "" && !o.networkData {
+		if fs := paths.NetworkFS(named); fs != "" && !o.networkData {
 			return "", fmt.Errorf("data root %s is on %s, where lodge's storage cannot keep files owned by your subordinate ids or use overlay: choose a local directory (--data-root, or data-root in %s), or keep it with --allow-network-data-root", named, fs, env.ConfigFile())
 		}
 		return named, nil
 	}
 	def := env.DataRoot()
-	fs := storage.NetworkFS(def)
+	fs := paths.NetworkFS(def)
 	if fs == "" {
 		return def, nil
 	}
 	tmp := os.Getenv("TMPDIR")
-	if tmp == "" || storage.NetworkFS(tmp) != "" {
+	if tmp == "" || paths.NetworkFS(tmp) != "" {
 		tmp = "/var/tmp"
 	}
 	local := filepath.Join(tmp, "lodge-"+strconv.Itoa(env.UID))
