@@ -18,17 +18,20 @@ dir=${1:-$def}
 bin=$dir/bin
 mkdir -p "$bin"
 # Their own modules, not lodge's build tags.
-export GOFLAGS= GOBIN=$bin/.new
+export GOFLAGS=
 build() { # name version package
 	local stamp=$bin/$1.version
 	if [[ -x $bin/$1 && $(cat "$stamp" 2>/dev/null) == "$2" ]]; then
 		return
 	fi
 	echo "clients: building $1 $2 (a few minutes, once)" >&2
-	rm -rf "$GOBIN"
-	go install "$3@$2"
-	mv "$GOBIN"/* "$bin/$1"
-	rm -rf "$GOBIN"
+	# Built as the main module of its own source (go install pkg@v
+	# refuses modules whose go.mod has exclude or replace directives, as
+	# compose's does), from the module cache's copy.
+	local mod=${3%%/cmd*} src
+	src=$(go mod download -json "$mod@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	(cd "$src" && go build -trimpath -o "$bin/$1.new" "./${3#"$mod"/}")
+	mv "$bin/$1.new" "$bin/$1"
 	echo "$2" >"$stamp"
 }
 build docker-buildx "$BUILDX_VERSION" github.com/docker/buildx/cmd/buildx
