@@ -179,3 +179,24 @@ func TestPeerUIDReadsRealCredentials(t *testing.T) {
 		t.Errorf("peer uid %d, want %d", uid, want)
 	}
 }
+
+func TestSwarmRoutesLikeNoSwarm(t *testing.T) {
+	s := NewServer(Backends{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		says         string
+	}{
+		{"GET", "/v1.51/swarm", 503, "not a swarm manager"},
+		{"POST", "/v1.51/swarm/leave?force=1", 503, "not part of a swarm"},
+		{"GET", "/v1.51/nodes", 503, "not a swarm manager"},
+		{"GET", "/v1.51/services/web", 503, "not a swarm manager"},
+		{"POST", "/v1.51/swarm/init", 501, "swarm mode"},
+	} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.says) {
+			t.Errorf("%s %s = %d %s, want %d with %q", tc.method, tc.path, rec.Code, rec.Body, tc.status, tc.says)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
@@ -190,6 +191,9 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 		HTTPProxy:          os.Getenv("HTTP_PROXY"),
 		HTTPSProxy:         os.Getenv("HTTPS_PROXY"),
 		NoProxy:            os.Getenv("NO_PROXY"),
+		// Docker's answer when this node is in no swarm; clients read it
+		// to know that the swarm routes will answer 503.
+		Swarm: swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 	}
 	info.Runtimes = map[string]system.RuntimeWithStatus{EmbeddedRuntime: {Status: map[string]string{"runtime": "runc's libcontainer, embedded in lodge-monitor"}}}
 	for name, path := range s.facts.Runtimes {
