@@ -8,7 +8,24 @@ export GOFLAGS := -tags=$(TAGS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lodge-containers/lodge/version.Version=$(VERSION)
 
-.PHONY: all build test lint bench clean
+# make install: no root needed. PREFIX is ~/.local for a user, /usr/local
+# for root; DESTDIR stages a package. lodge and lodged go to bin/, their
+# helpers to libexec/lodge/ (lodged finds them there), shell completions
+# where bash, zsh and fish look for a user's or the system's.
+ifeq ($(shell id -u),0)
+PREFIX  ?= /usr/local
+BASHCOMP = $(PREFIX)/share/bash-completion/completions
+ZSHCOMP  = $(PREFIX)/share/zsh/site-functions
+FISHCOMP = $(PREFIX)/share/fish/vendor_completions.d
+else
+PREFIX  ?= $(HOME)/.local
+BASHCOMP = $(PREFIX)/share/bash-completion/completions
+ZSHCOMP  = $(PREFIX)/share/zsh/site-functions
+FISHCOMP = $(HOME)/.config/fish/completions
+endif
+HELPERS := lodge-monitor lodge-usernet lodge-init
+
+.PHONY: all build test lint bench clean install uninstall
 
 all: build
 
@@ -30,6 +47,19 @@ bench:
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/lodge $(DESTDIR)$(BASHCOMP) $(DESTDIR)$(ZSHCOMP) $(DESTDIR)$(FISHCOMP)
+	install -m 0755 bin/lodge bin/lodged $(DESTDIR)$(PREFIX)/bin/
+	for h in $(HELPERS); do install -m 0755 bin/$$h $(DESTDIR)$(PREFIX)/libexec/lodge/; done
+	bin/lodge completion bash > $(DESTDIR)$(BASHCOMP)/lodge
+	bin/lodge completion zsh > $(DESTDIR)$(ZSHCOMP)/_lodge
+	bin/lodge completion fish > $(DESTDIR)$(FISHCOMP)/lodge.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/lodge $(DESTDIR)$(PREFIX)/bin/lodged
+	rm -rf $(DESTDIR)$(PREFIX)/libexec/lodge
+	rm -f $(DESTDIR)$(BASHCOMP)/lodge $(DESTDIR)$(ZSHCOMP)/_lodge $(DESTDIR)$(FISHCOMP)/lodge.fish
 
 clean:
 	rm -rf bin

@@ -82,7 +82,7 @@ func TestLodgeCLI(t *testing.T) {
 	u := lookupUser(t, "LODGE_TEST_USER")
 	s := newSession(t, u)
 
-	down := s.run("lodge", "info")
+	down := s.run("lodge", "--no-autostart", "info")
 	if down.code == 0 || !strings.Contains(down.stderr, "is it running? Start it with 'lodge daemon start'") || strings.Contains(down.stderr, "goroutine") {
 		t.Errorf("lodge info with no daemon: %s", down)
 	}

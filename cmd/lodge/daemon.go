@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,7 @@ func daemonCmd(a *app) *cobra.Command {
 		Use:   "start [-- LODGED-FLAGS...]",
 		Short: "Start lodged in the background and wait until it answers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return startDaemon(a, args, wait)
+			return startDaemon(a, args, wait, a.out)
 		},
 	}
 	start.Flags().DurationVar(&wait, "wait", 60*time.Second, "how long to wait for the socket to answer")
@@ -55,7 +56,7 @@ func daemonCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	d.AddCommand(start, stop, status)
+	d.AddCommand(start, stop, status, daemonInstallCmd(a), daemonUninstallCmd(a))
 	return d
 }
 
@@ -71,17 +72,6 @@ func ping(a *app) error {
 	return err
 }
 
-// lodgedPath finds lodged beside this binary, else on PATH.
-func lodgedPath() (string, error) {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), "lodged")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return exec.LookPath("lodged")
-}
-
 // runDir is the runtime dir, refused when another user could have put
 // the pid file in it that stop would signal.
 func (a *app) runDir() (string, error) {
@@ -92,7 +82,9 @@ func (a *app) runDir() (string, error) {
 	return dir, nil
 }
 
-func startDaemon(a *app, args []string, wait time.Duration) error {
+// startDaemon starts lodged with args and waits until it answers; what it
+// has to say goes to out.
+func startDaemon(a *app, args []string, wait time.Duration, out io.Writer) error {
 	runDir := a.env.RuntimeDir()
 	if err := paths.EnsurePrivateDir(runDir, a.env.UID); err != nil {
 		return fmt.Errorf("runtime dir: %w; use one of your own (XDG_RUNTIME_DIR)", err)
@@ -100,9 +92,9 @@ func startDaemon(a *app, args []string, wait time.Duration) error {
 	if pid, err := paths.ReadDaemonPID(runDir); err == nil {
 		return errdefs.Conflictf("lodged is already running (pid %d)", pid)
 	}
-	bin, err := lodgedPath()
+	bin, err := paths.Helper("lodged")
 	if err != nil {
-		return fmt.Errorf("cannot find lodged next to lodge or on PATH: %w", err)
+		return fmt.Errorf("cannot find lodged: %w", err)
 	}
 	logPath := filepath.Join(runDir, "lodged.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -136,7 +128,12 @@ func startDaemon(a *app, args []string, wait time.Duration) error {
 		return fmt.Errorf("lodged started but does not answer on %s: %v; see %s", a.host, err, logPath)
 	}
 	pid, _ := paths.ReadDaemonPID(runDir)
-	fmt.Fprintf(a.out, "lodged started (pid %d), log in %s\n", pid, logPath)
+	fmt.Fprintf(out, "lodged started (pid %d), log in %s\n", pid, logPath)
+	if name, err := ensureDockerContext(a.env, a.host); err != nil {
+		fmt.Fprintf(out, "lodge: could not make a docker context: %v\n", err)
+	} else if name != "" {
+		fmt.Fprintf(out, "docker context %q created and made current: the docker CLI talks to lodged without DOCKER_HOST\n", name)
+	}
 	return nil
 }
 

@@ -23,6 +23,9 @@ type app struct {
 	env  paths.Env
 	host string
 	out  io.Writer
+	// noAutostart keeps commands from starting lodged when it is not
+	// running (--no-autostart, LODGE_NO_AUTOSTART).
+	noAutostart bool
 }
 
 func (a *app) client() (*client.Client, error) {
@@ -63,12 +66,14 @@ func main() {
 		Short:         "lodge: rootless containers for one user, Docker-compatible",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if a.host == "" {
 				a.host = a.env.Host()
 			}
+			return a.maybeAutostart(cmd)
 		},
 	}
+	root.PersistentFlags().BoolVar(&a.noAutostart, "no-autostart", false, "do not start lodged when it is not running (also "+EnvNoAutostart+"=1)")
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "lodged to talk to (default $LODGE_HOST, else unix://$XDG_RUNTIME_DIR/lodge/lodge.sock)")
 	root.AddCommand(versionCmd(a), infoCmd(a), daemonCmd(a),
 		runCmd(a), createCmd(a), startCmd(a), stopCmd(a), rmCmd(a), psCmd(a), logsCmd(a), execCmd(a),

@@ -16,6 +16,7 @@ import (
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/image"
+	"github.com/lodge-containers/lodge/paths"
 	"github.com/lodge-containers/lodge/runtime"
 	"github.com/lodge-containers/lodge/storage"
 	"github.com/lodge-containers/lodge/userns"
@@ -184,12 +185,10 @@ func findInit(configured string, log *slog.Logger) string {
 		}
 		return configured
 	}
-	if self, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(self), "lodge-init"); fileExists(p) {
-			return p
-		}
+	if p, err := paths.Helper("lodge-init"); err == nil {
+		return p
 	}
-	for _, name := range []string{"lodge-init", "docker-init", "tini-static", "catatonit"} {
+	for _, name := range []string{"docker-init", "tini-static", "catatonit"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
