@@ -339,6 +339,12 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		c.mu.Unlock()
 		return errdefs.Conflictf("removal of container %s is already in progress", c.ID)
 	}
+	if c.State.Status == container.StateRestarting && !opts.Force {
+		// Between two runs of its restart policy: removing it would race
+		// the next start. With force the pending start sees the removal.
+		c.mu.Unlock()
+		return errdefs.Conflictf("cannot remove container \"/%s\": container is restarting: stop the container before removing or force remove", c.Name)
+	}
 	c.State.Status = container.StateRemoving
 	c.mu.Unlock()
 

@@ -324,10 +324,28 @@ func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (fun
 
 // Restart stops (if running) and starts a container.
 func (s *Containers) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	// A --rm container is restarted, not removed, by the exit the stop
+	// causes (Docker's rule): auto-removal is off until it runs again.
+	c.mu.Lock()
+	autoRemove := c.HostConfig.AutoRemove
+	c.HostConfig.AutoRemove = false
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.HostConfig.AutoRemove = autoRemove
+		if err := s.save(c); err != nil {
+			s.Log.Warn("saving a restarted container's record", "id", c.ID, "err", err)
+		}
+		c.mu.Unlock()
+	}()
 	if err := s.Stop(ctx, ref, timeout, signal); err != nil && !IsNotModified(err) {
 		return err
 	}
-	err := s.Start(ctx, ref)
+	err = s.Start(ctx, ref)
 	if IsNotModified(err) {
 		return nil
 	}

@@ -1,0 +1,57 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLifecycleLikeDocker: the lifecycle rules clients rely on, as Docker
+// Engine 28 keeps them.
+func TestLifecycleLikeDocker(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_USER")
+	docker := needDocker(t)
+	s := newSession(t, u)
+	s.start()
+	s.loadBusybox(docker)
+
+	// kill -s KILL returns once the container has exited.
+	s.must(docker, "run", "-d", "--name", "kk", "busybox", "sleep", "300")
+	s.must(docker, "kill", "-s", "KILL", "kk")
+	if r := s.must(docker, "inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", "kk"); strings.TrimSpace(r.stdout) != "false 137" {
+		t.Errorf("right after kill -s KILL: %s", r)
+	}
+
+	// Restarting a --rm container restarts it; it is not removed.
+	s.must(docker, "run", "-d", "--rm", "--name", "rr", "busybox", "sleep", "300")
+	s.must(docker, "restart", "-t", "0", "rr")
+	if r := s.must(docker, "inspect", "-f", "{{.State.Running}}", "rr"); strings.TrimSpace(r.stdout) != "true" {
+		t.Errorf("a --rm container after restart: %s", r)
+	}
+	// A restart policy cannot be set on an auto-removed container.
+	if r := s.run(docker, "update", "--restart", "always", "rr"); r.code == 0 || !strings.Contains(r.stderr, "AutoRemove") {
+		t.Errorf("update --restart on a --rm container: %s", r)
+	}
+	s.must(docker, "rm", "-f", "rr")
+
+	// wait after a second run reports the code of the run that ended.
+	s.run(docker, "run", "--name", "ww", "busybox", "sh", "-c", "exit 3")
+	s.must(docker, "start", "ww")
+	if r := s.run(docker, "wait", "ww"); strings.TrimSpace(r.stdout) != "3" {
+		t.Errorf("wait after start: %s", r)
+	}
+
+	// A container in restart back-off is not removed without force.
+	s.must(docker, "run", "-d", "--restart", "always", "--name", "bb", "busybox", "false")
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := s.must(docker, "inspect", "-f", "{{.State.Restarting}}", "bb"); strings.TrimSpace(r.stdout) == "true" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := s.run(docker, "rm", "bb"); r.code == 0 || !strings.Contains(r.stderr, "restarting") {
+		t.Errorf("rm of a restarting container: %s", r)
+	}
+	s.must(docker, "rm", "-f", "bb")
+}
