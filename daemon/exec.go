@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
@@ -59,7 +62,23 @@ func (s *Containers) ExecCreate(ctx context.Context, ref string, req container.E
 	}
 	s.execs.m[e.ID] = e
 	s.execs.mu.Unlock()
+	s.emit(c, execAction(events.ActionExecCreate, req.Cmd), "execID", e.ID)
 	return e.ID, nil
+}
+
+// execAction is Docker's action for an exec event: the action, a colon
+// and the command, which clients filter on.
+func execAction(a events.Action, cmd []string) events.Action {
+	return events.Action(string(a) + ": " + strings.Join(cmd, " "))
+}
+
+// emitExec sends an exec event for e's container, if it still exists.
+func (s *Containers) emitExec(e *Exec, a events.Action, extra ...string) {
+	c, err := s.Get(e.ContainerID)
+	if err != nil {
+		return
+	}
+	s.emit(c, a, append([]string{"execID", e.ID}, extra...)...)
 }
 
 func (s *Containers) getExec(id string) (*Exec, error) {
@@ -143,10 +162,9 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	spec.Stdout, spec.Stderr = out, errw
 	proc, err := runtime.Exec(s.stateRoot, e.ContainerID, spec)
 	if err != nil {
-		code := runtime.FailureCode(err.Error())
-		if code == 0 {
-			code = 126
-		}
+		// Docker's code for an exec that could not start, whatever the
+		// cause (127 is a shell's "not found", not the runtime's).
+		code := 126
 		e.mu.Lock()
 		e.exitCode = &code
 		e.mu.Unlock()
@@ -165,11 +183,13 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	e.mu.Lock()
 	e.proc, e.running, e.pid = proc, true, proc.Pid
 	e.mu.Unlock()
+	s.emitExec(e, execAction(events.ActionExecStart, e.Config.Cmd))
 	finish := func() {
 		code := proc.Wait()
 		e.mu.Lock()
 		e.running, e.exitCode = false, &code
 		e.mu.Unlock()
+		s.emitExec(e, events.ActionExecDie, "exitCode", strconv.Itoa(code))
 	}
 	if client == nil {
 		go finish()

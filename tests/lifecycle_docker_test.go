@@ -55,3 +55,30 @@ func TestLifecycleLikeDocker(t *testing.T) {
 	}
 	s.must(docker, "rm", "-f", "bb")
 }
+
+// TestExecLikeDocker: an exec whose binary is missing exits 126 (127 is a
+// shell's "not found"), and execs leave exec_create, exec_start and
+// exec_die events.
+func TestExecLikeDocker(t *testing.T) {
+	u := lookupUser(t, "LODGE_TEST_USER")
+	docker := needDocker(t)
+	s := newSession(t, u)
+	s.start()
+	s.loadBusybox(docker)
+	since := strings.TrimSpace(s.must(docker, "info", "--format", "{{.SystemTime}}").stdout)
+	s.must(docker, "run", "-d", "--name", "ex", "busybox", "sleep", "300")
+	if r := s.run(docker, "exec", "ex", "no-such-binary"); r.code != 126 {
+		t.Errorf("exec of a missing binary: %s", r)
+	}
+	if r := s.run(docker, "exec", "ex", "sh", "-c", "exit 7"); r.code != 7 {
+		t.Errorf("exec exit 7: %s", r)
+	}
+	until := strings.TrimSpace(s.must(docker, "info", "--format", "{{.SystemTime}}").stdout)
+	ev := s.must(docker, "events", "--since", since, "--until", until, "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}").stdout
+	for _, want := range []string{"exec_create: sh -c exit 7", "exec_start: sh -c exit 7", "exec_die 7"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("events lack %q:\n%s", want, ev)
+		}
+	}
+	s.must(docker, "rm", "-f", "ex")
+}
