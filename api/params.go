@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,14 +60,27 @@ func filters(r *http.Request) (map[string][]string, error) {
 	return old, nil
 }
 
-// decodeJSON reads a request body into v; an empty body leaves v as is.
+// decodeJSON reads a JSON request body into v as Docker's API does: no
+// body (and no Content-Type) leaves v as it is; a body must say
+// application/json, hold one JSON value and nothing after it. Each
+// refusal is a 400 with Docker's words.
 func decodeJSON(r *http.Request, v any) error {
-	if r.Body == nil {
+	ct := r.Header.Get("Content-Type")
+	if r.Body == nil || r.ContentLength == 0 {
 		return nil
 	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return errdefs.InvalidArgumentf("unsupported Content-Type header (%s): must be 'application/json'", ct)
+	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
-	if err := dec.Decode(v); err != nil && err != io.EOF {
-		return errdefs.InvalidArgumentf("invalid JSON in request body: %v", err)
+	if err := dec.Decode(v); err != nil {
+		if err == io.EOF {
+			return errdefs.InvalidArgumentf("invalid JSON: got EOF while reading request body")
+		}
+		return errdefs.InvalidArgumentf("invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return errdefs.InvalidArgumentf("unexpected content after JSON")
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ func TestVolumeRoutes(t *testing.T) {
 	do := func(method, path, body string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -68,5 +71,32 @@ func TestVolumeRoutes(t *testing.T) {
 	var list volume.ListResponse
 	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Volumes) != 0 || list.Warnings == nil {
 		t.Errorf("list after removals: %s %v", body, err)
+	}
+}
+
+func TestDecodeJSONLikeDocker(t *testing.T) {
+	var v struct{ Name string }
+	for _, tc := range []struct {
+		ct, body, err string
+	}{
+		{"application/json", `{"Name":"a"}`, ""},
+		{"application/json; charset=utf-8", `{"Name":"a"}`, ""},
+		{"", "", ""},
+		{"text/plain", `{"Name":"a"}`, "unsupported Content-Type header (text/plain): must be 'application/json'"},
+		{"", `{"Name":"a"}`, "unsupported Content-Type header ()"},
+		{"application/json", `{"Name":"a"} {"Name":"b"}`, "unexpected content after JSON"},
+		{"application/json", `{"Name":`, "invalid JSON"},
+	} {
+		req := httptest.NewRequest("POST", "/x", strings.NewReader(tc.body))
+		if tc.ct != "" {
+			req.Header.Set("Content-Type", tc.ct)
+		}
+		err := decodeJSON(req, &v)
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q %q: err = %v, want %q", tc.ct, tc.body, err, tc.err)
+		}
+		if err != nil && statusOf(err) != 400 {
+			t.Errorf("%q %q: status %d, want 400", tc.ct, tc.body, statusOf(err))
+		}
 	}
 }
