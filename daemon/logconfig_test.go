@@ -21,10 +21,37 @@ func TestSettleLogConfig(t *testing.T) {
 	if _, err := settleLogConfig(hc); !errors.Is(err, errdefs.ErrNotImplemented) {
 		t.Errorf("syslog: %v, want not implemented", err)
 	}
-	// Options lodge does not apply are accepted with a warning each.
-	hc = &container.HostConfig{LogConfig: container.LogConfig{Config: map[string]string{"max-size": "10m", "max-file": "3"}}}
+	// Rotation options are applied; compress is accepted with a warning.
+	hc = &container.HostConfig{LogConfig: container.LogConfig{Config: map[string]string{"max-size": "10m", "max-file": "3", "compress": "true"}}}
 	w, err := settleLogConfig(hc)
-	if err != nil || len(w) != 2 || !strings.Contains(w[0], "max-file") || !strings.Contains(w[1], "max-size") {
+	if err != nil || len(w) != 1 || !strings.Contains(w[0], "compress") {
 		t.Errorf("log options: %v %q", err, w)
+	}
+	for _, tc := range []struct {
+		opts map[string]string
+		size int64
+		n    int
+		err  string
+	}{
+		{map[string]string{"max-size": "10m", "max-file": "3"}, 10_000_000, 3, ""}, // decimal units, as Docker's json-file
+		{map[string]string{"max-size": "1k"}, 1000, 1, ""},
+		{map[string]string{}, 0, 1, ""},
+		{map[string]string{"max-file": "2"}, 0, 0, "max-file cannot be set when max-size is not set"},
+		{map[string]string{"max-size": "lots"}, 0, 0, "invalid max-size"},
+		{map[string]string{"max-size": "1m", "max-file": "0"}, 0, 0, "max-file cannot be less than 1"},
+	} {
+		size, n, err := logRotation(tc.opts)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Errorf("%v: err %v, want %q", tc.opts, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || size != tc.size || n != tc.n {
+			t.Errorf("%v: %d %d %v, want %d %d", tc.opts, size, n, err, tc.size, tc.n)
+		}
+	}
+	if _, err := settleLogConfig(&container.HostConfig{LogConfig: container.LogConfig{Config: map[string]string{"bogus": "1"}}}); err == nil {
+		t.Error("an unknown log option was accepted")
 	}
 }

@@ -61,9 +61,13 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 		}
 	} else if err != nil {
 		return err
-	} else {
-		defer f.Close()
 	}
+	// f changes when the log is rotated while followed.
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	emit := func(l logLine) error {
 		if (l.Stream == "stdout" && !opts.Stdout) || (l.Stream == "stderr" && !opts.Stderr) {
 			return nil
@@ -87,11 +91,14 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 	}
 	var t *logTail
 	if f != nil {
+		// Rotated files first, oldest first, then the live one.
+		lines := rotatedLines(s.logPath(c.ID))
 		t = &logTail{r: bufio.NewReaderSize(f, 64*1024)}
-		lines, err := t.readLines()
+		live, err := t.readLines()
 		if err != nil {
 			return err
 		}
+		lines = append(lines, live...)
 		if n, err := strconv.Atoi(opts.Tail); err == nil && n >= 0 && n < len(lines) {
 			lines = lines[len(lines)-n:]
 		}
@@ -121,12 +128,22 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 				}
 				continue
 			}
-			defer f.Close()
 			t = &logTail{r: bufio.NewReaderSize(f, 64*1024)}
 		}
 		lines, err := t.readLines()
 		if err != nil {
 			return err
+		}
+		if rotated(f, s.logPath(c.ID)) {
+			// The monitor rotated the log: what f holds is read; go on
+			// with the new file from its start.
+			if nf, err := os.Open(s.logPath(c.ID)); err == nil {
+				f.Close()
+				f = nf
+				t = &logTail{r: bufio.NewReaderSize(f, 64*1024)}
+				more, _ := t.readLines()
+				lines = append(lines, more...)
+			}
 		}
 		for _, l := range lines {
 			if err := emit(l); err != nil {
@@ -138,6 +155,29 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 			return nil
 		}
 	}
+}
+
+// rotatedLines reads the rotated files of the log at path, oldest first.
+func rotatedLines(path string) []logLine {
+	var out []logLine
+	files := runtime.RotatedLogs(path)
+	for _, p := range files[:len(files)-1] {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		lines, _ := (&logTail{r: bufio.NewReaderSize(f, 64*1024)}).readLines()
+		f.Close()
+		out = append(out, lines...)
+	}
+	return out
+}
+
+// rotated tells whether the file at path is no longer the one f has open.
+func rotated(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && !os.SameFile(a, b)
 }
 
 // logTail reads a json-file log line by line, keeping a partial last line

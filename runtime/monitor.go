@@ -85,7 +85,7 @@ func (m *monitor) create() error {
 		return err
 	}
 	m.rt = newBackend(m.cfg)
-	if m.log, err = openJSONLog(m.cfg.LogPath); err != nil {
+	if m.log, err = openJSONLog(m.cfg.LogPath, m.cfg.LogMaxSize, m.cfg.LogMaxFiles); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(m.cfg.SockDir, 0o700); err != nil {

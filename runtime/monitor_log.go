@@ -4,27 +4,77 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
 
 // jsonLog writes Docker's json-file log format: one JSON object per line of
 // output, {"log": "...\n", "stream": "stdout", "time": "..."}. Lines longer
-// than maxLine are split, as Docker does, so memory stays bounded.
+// than maxLine are split, as Docker does, so memory stays bounded. With a
+// maximum size it rotates as Docker's max-size/max-file do: the full file
+// becomes path.1 (path.1 becomes path.2, ...) and at most maxFiles files
+// are kept, the live one included.
 type jsonLog struct {
-	mu      sync.Mutex
-	f       *os.File
-	partial map[string]*bytes.Buffer
+	mu       sync.Mutex
+	f        *os.File
+	path     string
+	size     int64
+	maxSize  int64
+	maxFiles int
+	partial  map[string]*bytes.Buffer
 }
 
 const maxLine = 16 * 1024
 
-func openJSONLog(path string) (*jsonLog, error) {
+func openJSONLog(path string, maxSize int64, maxFiles int) (*jsonLog, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &jsonLog{f: f, partial: map[string]*bytes.Buffer{}}, nil
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	if maxFiles < 1 {
+		maxFiles = 1
+	}
+	return &jsonLog{f: f, path: path, size: size, maxSize: maxSize, maxFiles: maxFiles, partial: map[string]*bytes.Buffer{}}, nil
+}
+
+// RotatedLogs lists a json-file log's files oldest first: path.N ... path.1,
+// then path itself, as rotation leaves them.
+func RotatedLogs(path string) []string {
+	var old []string
+	for i := 1; ; i++ {
+		p := path + "." + strconv.Itoa(i)
+		if _, err := os.Stat(p); err != nil {
+			break
+		}
+		old = append([]string{p}, old...)
+	}
+	return append(old, path)
+}
+
+// rotate starts a new file: with one file kept the log starts over,
+// else each older file moves one number up and the oldest falls off.
+func (l *jsonLog) rotate() {
+	l.f.Close()
+	if l.maxFiles > 1 {
+		os.Remove(l.path + "." + strconv.Itoa(l.maxFiles-1))
+		for i := l.maxFiles - 2; i >= 1; i-- {
+			os.Rename(l.path+"."+strconv.Itoa(i), l.path+"."+strconv.Itoa(i+1))
+		}
+		os.Rename(l.path, l.path+".1")
+	} else {
+		os.Remove(l.path)
+	}
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o600)
+	if err != nil {
+		// Nowhere to write: drop output rather than stop the container.
+		f, _ = os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	}
+	l.f, l.size = f, 0
 }
 
 type logEntry struct {
@@ -74,7 +124,12 @@ func (l *jsonLog) flush() {
 
 func (l *jsonLog) emit(stream string, line []byte) {
 	b, _ := json.Marshal(logEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
-	l.f.Write(append(b, '\n'))
+	b = append(b, '\n')
+	if l.maxSize > 0 && l.size > 0 && l.size+int64(len(b)) > l.maxSize {
+		l.rotate()
+	}
+	n, _ := l.f.Write(b)
+	l.size += int64(n)
 }
 
 func (l *jsonLog) close() error { l.flush(); return l.f.Close() }

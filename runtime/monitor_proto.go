@@ -15,16 +15,20 @@ type MonitorConfig struct {
 	StateRoot string `json:"stateRoot"` // libcontainer's state root
 	// Runtime is an OCI runtime binary to run the container with instead
 	// of the embedded libcontainer; "" for the embedded one.
-	Runtime   string `json:"runtime,omitempty"`
-	Bundle    string `json:"bundle"`   // holds config.json, the OCI spec
-	LogPath   string `json:"logPath"`  // json-file log
-	ExitPath  string `json:"exitPath"` // where the exit status is recorded
-	SockDir   string `json:"sockDir"`  // attach.sock and ctl.sock
-	Tty       bool   `json:"tty"`
-	OpenStdin bool   `json:"openStdin"`
-	StdinOnce bool   `json:"stdinOnce"`
-	Width     uint16 `json:"width,omitempty"`
-	Height    uint16 `json:"height,omitempty"`
+	Runtime string `json:"runtime,omitempty"`
+	Bundle  string `json:"bundle"`  // holds config.json, the OCI spec
+	LogPath string `json:"logPath"` // json-file log
+	// LogMaxSize rotates the log when it would grow past it (0: never);
+	// LogMaxFiles is how many files rotation keeps, the live one included.
+	LogMaxSize  int64  `json:"logMaxSize,omitempty"`
+	LogMaxFiles int    `json:"logMaxFiles,omitempty"`
+	ExitPath    string `json:"exitPath"` // where the exit status is recorded
+	SockDir     string `json:"sockDir"`  // attach.sock and ctl.sock
+	Tty         bool   `json:"tty"`
+	OpenStdin   bool   `json:"openStdin"`
+	StdinOnce   bool   `json:"stdinOnce"`
+	Width       uint16 `json:"width,omitempty"`
+	Height      uint16 `json:"height,omitempty"`
 	// Cgroup is the container's own cgroup v2 directory ("" without
 	// delegation): the container's init is created in it, so every process
 	// of the container is too. MonitorCgroup is where the monitor itself
