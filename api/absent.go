@@ -43,7 +43,7 @@ func (s *Server) addSwarmRoutes() {
 	})
 	for _, p := range []string{"/swarm/init", "/swarm/join"} {
 		s.handle(p, func(w http.ResponseWriter, r *http.Request) error {
-			return errdefs.NotImplementedf("lodge does not implement swarm mode (it is one user's engine on one machine)")
+			return errdefs.NotImplementedf("lodge does not implement %s %s: swarm mode is not part of one user's engine", r.Method, r.URL.Path)
 		})
 	}
 }

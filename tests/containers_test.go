@@ -301,7 +301,7 @@ func TestOCIRuntimeBinary(t *testing.T) {
 	if r := s.run(docker, "exec", "onrunc", "sh", "-c", "exit 4"); r.code != 4 {
 		t.Errorf("exec exit code on runc: %s", r)
 	}
-	if r := s.run(docker, "exec", "onrunc", "no-such-command"); r.code != 127 {
+	if r := s.run(docker, "exec", "onrunc", "no-such-command"); r.code != 126 { // Docker's code for an exec that cannot start
 		t.Errorf("exec of a missing command on runc: %s", r)
 	}
 	// A tty through the runtime's console socket, sized from the start.

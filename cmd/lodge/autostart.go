@@ -41,7 +41,9 @@ func (a *app) maybeAutostart(cmd *cobra.Command) error {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 	defer cancel()
-	if a.answering(ctx) {
+	if up, err := a.answering(ctx); up || errors.Is(err, paths.ErrNotOwner) {
+		// Up, or served by another user: the command itself refuses that
+		// socket, saying so; starting a daemon beside it would not help.
 		return nil
 	}
 	runDir := a.env.RuntimeDir()
@@ -57,21 +59,22 @@ func (a *app) maybeAutostart(cmd *cobra.Command) error {
 		return err
 	}
 	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	if a.answering(ctx) { // another command started it while we waited
+	if up, _ := a.answering(ctx); up { // another command started it while we waited
 		return nil
 	}
 	fmt.Fprintf(os.Stderr, "lodge: lodged is not running; starting it (--no-autostart or %s=1 to not)\n", EnvNoAutostart)
 	return startDaemon(a, nil, 60*time.Second, os.Stderr)
 }
 
-// answering is true when the user's own lodged answers on the default socket.
-func (a *app) answering(ctx context.Context) bool {
+// answering is true when the user's own lodged answers on the default
+// socket; the error says why not (paths.ErrNotOwner: another user's).
+func (a *app) answering(ctx context.Context) (bool, error) {
 	c, err := paths.DialOwner(ctx, a.env.Socket(), a.env.UID)
 	if err != nil {
-		return false
+		return false, err
 	}
 	c.Close()
-	return true
+	return true, nil
 }
 
 // ensureDockerContext makes a docker context "lodge" for host and makes
