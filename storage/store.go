@@ -70,7 +70,10 @@ func Open(o Options) (*Store, error) {
 		candidates = []string{o.Driver}
 	default:
 		if b, err := os.ReadFile(filepath.Join(graph, driverFile)); err == nil {
-			candidates = []string{strings.TrimSpace(string(b))}
+			// The driver, then why it was chosen over overlay, if it was:
+			// info keeps saying why after a restart.
+			d, why, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+			candidates, reason = []string{strings.TrimSpace(d)}, strings.TrimSpace(why)
 		} else {
 			candidates = []string{"overlay", "fuse-overlayfs", "vfs"}
 			if fs := paths.NetworkFS(graph); fs != "" {
@@ -83,10 +86,10 @@ func Open(o Options) (*Store, error) {
 	for _, d := range candidates {
 		st, err := open(o, graph, d)
 		if err == nil {
-			os.WriteFile(filepath.Join(graph, driverFile), []byte(d+"\n"), 0o600)
 			if d != "overlay" && reason == "" && len(errs) > 0 {
 				reason = strings.Join(errs, "; ")
 			}
+			os.WriteFile(filepath.Join(graph, driverFile), []byte(d+"\n"+strings.ReplaceAll(reason, "\n", " ")+"\n"), 0o600)
 			if reason != "" && o.Log != nil {
 				o.Log.Warn("storage driver fallback", "driver", d, "reason", reason)
 			}
