@@ -42,9 +42,19 @@ func (p *Progress) Aux(v any) {
 	p.send(jsonstream.Message{Aux: &raw})
 }
 
-// Error ends the stream with an error the CLI prints.
+// Error ends the stream with an error: errorDetail for the docker CLI and
+// the Go client, and the old top-level "error" string beside it, which
+// docker-py and compose v1 read (Docker sends both).
 func (p *Progress) Error(err error) {
-	p.send(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.enc.Encode(struct {
+		Detail jsonstream.Error `json:"errorDetail"`
+		Error  string           `json:"error"`
+	}{jsonstream.Error{Message: err.Error()}, err.Error()})
 }
 
 // bar reports bytes read through it as "status" for id, at most ten times
