@@ -373,7 +373,11 @@ func applyChange(c *dockerspec.DockerOCIImageConfig, change string) error {
 		if !ok {
 			k, v, _ = strings.Cut(arg, " ")
 		}
-		c.Env = append(c.Env, strings.TrimSpace(k)+"="+strings.Trim(strings.TrimSpace(v), `"`))
+		k = strings.TrimSpace(k)
+		// $VAR and ${VAR} from the image's environment, as the builder
+		// expands them (ENV PATH=$PATH:/x); a key set again is replaced.
+		v = os.Expand(strings.Trim(strings.TrimSpace(v), `"`), func(name string) string { return envValue(c.Env, name) })
+		c.Env = setEnvVar(c.Env, k, v)
 	case "WORKDIR":
 		c.WorkingDir = arg
 	case "USER":
@@ -414,4 +418,26 @@ func applyChange(c *dockerspec.DockerOCIImageConfig, change string) error {
 		return errdefs.InvalidArgumentf("%s is not a valid change command", instr)
 	}
 	return nil
+}
+
+// envValue is name's value in a KEY=value list, "" when unset.
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// setEnvVar sets key in a KEY=value list, in place when it is there.
+func setEnvVar(env []string, key, value string) []string {
+	out := append([]string{}, env...)
+	for i, kv := range out {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			out[i] = key + "=" + value
+			return out
+		}
+	}
+	return append(out, key+"="+value)
 }
