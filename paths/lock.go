@@ -2,6 +2,7 @@ package paths
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,9 +75,43 @@ func ReadDaemonPID(runDir string) (int, error) {
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
 		return 0, errdefs.NotFoundf("no lodged running")
 	}
+	// The kernel says who holds the lock; the pid file only says who
+	// wrote it, and a pid read from a file must never be signalled
+	// unchecked (-1 would be every process of the user).
+	if pid := lockHolder(f); pid > 1 {
+		return pid, nil
+	}
 	b, err := os.ReadFile(filepath.Join(runDir, "lodged.pid"))
 	if err != nil {
 		return 0, err
 	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("%s holds %q, not a pid lodge would signal", filepath.Join(runDir, "lodged.pid"), strings.TrimSpace(string(b)))
+	}
+	return pid, nil
+}
+
+// lockHolder finds, in /proc/locks, the pid holding a flock on f's file
+// (0 when it cannot tell).
+func lockHolder(f *os.File) int {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return 0
+	}
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	for _, line := range strings.Split(string(b), "\n") {
+		fs := strings.Fields(line)
+		// "1: FLOCK  ADVISORY  WRITE 1234 00:2e:5678 0 EOF"
+		if len(fs) >= 6 && fs[1] == "FLOCK" && fs[5] == want {
+			if pid, err := strconv.Atoi(fs[4]); err == nil {
+				return pid
+			}
+		}
+	}
+	return 0
 }

@@ -34,3 +34,21 @@ func TestLockDaemon(t *testing.T) {
 	}
 	l2.Release()
 }
+
+// A pid file that lies (-1 would signal every process of the user) does
+// not decide whom lodge daemon stop signals: the lock's holder does.
+func TestReadDaemonPIDTrustsTheKernel(t *testing.T) {
+	dir := t.TempDir()
+	l, err := LockDaemon(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if err := os.WriteFile(dir+"/lodged.pid", []byte("-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := ReadDaemonPID(dir)
+	if err != nil || pid != os.Getpid() {
+		t.Fatalf("ReadDaemonPID = %d, %v; want the lock holder %d", pid, err, os.Getpid())
+	}
+}
