@@ -185,7 +185,7 @@ func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p *Progress) error {
 	if cfg.Created != nil {
 		created = *cfg.Created
 	}
-	id, err := s.createImage(raw, parent.Encoded(), names, nil, "", created)
+	id, err := s.createImage(raw, layerID(parent), names, nil, "", created)
 	if err != nil {
 		return err
 	}

@@ -60,3 +60,12 @@ func (s *Service) ensureLayer(parent, chain, diffID digest.Digest, open func() (
 	}
 	return false, nil
 }
+
+// layerID is the store's ID of the layer with chain ID chain: "" for an
+// image with no layers (its chain is empty, and Encoded would panic).
+func layerID(chain digest.Digest) string {
+	if chain == "" {
+		return ""
+	}
+	return chain.Encoded()
+}

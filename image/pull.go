@@ -154,7 +154,7 @@ func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, p
 	if !cfg.Created.IsZero() {
 		created = cfg.Created.Time
 	}
-	if _, err := s.createImage(rawConfig, parent.Encoded(), names, manifest, repoDigest, created); err != nil {
+	if _, err := s.createImage(rawConfig, layerID(parent), names, manifest, repoDigest, created); err != nil {
 		return "", err
 	}
 	p.Status("", "Digest: "+desc.Digest.String())
