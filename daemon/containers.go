@@ -363,6 +363,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
 		return err
 	}
+	s.dropExecs(c.ID)
 	s.mu.Lock()
 	delete(s.byID, c.ID)
 	if s.names[c.Name] == c.ID {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -24,9 +25,15 @@ type Exec struct {
 	started     bool
 	running     bool
 	exitCode    *int
+	ended       time.Time // when it ended; zero while it may still run
 	pid         int
 	proc        *runtime.ExecProcess
 }
+
+// execKeep is how long an ended exec stays inspectable. Execs are also
+// dropped with their container: before, every exec stayed in memory for
+// the daemon's life (about 33 KB each).
+const execKeep = 5 * time.Minute
 
 type execStore struct {
 	mu sync.Mutex
@@ -61,6 +68,7 @@ func (s *Containers) ExecCreate(ctx context.Context, ref string, req container.E
 		s.execs.m = map[string]*Exec{}
 	}
 	s.execs.m[e.ID] = e
+	s.dropEndedExecsLocked(time.Now().Add(-execKeep))
 	s.execs.mu.Unlock()
 	s.emit(c, execAction(events.ActionExecCreate, req.Cmd), "execID", e.ID)
 	return e.ID, nil
@@ -166,7 +174,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 		// cause (127 is a shell's "not found", not the runtime's).
 		code := 126
 		e.mu.Lock()
-		e.exitCode = &code
+		e.exitCode, e.ended = &code, time.Now()
 		e.mu.Unlock()
 		msg := "OCI runtime exec failed: " + err.Error() + "\r\n"
 		if client != nil {
@@ -187,7 +195,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	finish := func() {
 		code := proc.Wait()
 		e.mu.Lock()
-		e.running, e.exitCode = false, &code
+		e.running, e.exitCode, e.ended = false, &code, time.Now()
 		e.mu.Unlock()
 		s.emitExec(e, events.ActionExecDie, "exitCode", strconv.Itoa(code))
 	}
@@ -240,4 +248,35 @@ func (s *Containers) ExecTTY(id string) (bool, error) {
 		return false, err
 	}
 	return e.Config.Tty, nil
+}
+
+// dropEndedExecsLocked forgets execs that ended before cutoff. Callers
+// hold s.execs.mu.
+func (s *Containers) dropEndedExecsLocked(cutoff time.Time) {
+	for id, e := range s.execs.m {
+		e.mu.Lock()
+		old := !e.ended.IsZero() && e.ended.Before(cutoff)
+		e.mu.Unlock()
+		if old {
+			delete(s.execs.m, id)
+		}
+	}
+}
+
+// dropExecs forgets every exec of a removed container.
+func (s *Containers) dropExecs(containerID string) {
+	s.execs.mu.Lock()
+	defer s.execs.mu.Unlock()
+	for id, e := range s.execs.m {
+		if e.ContainerID == containerID {
+			delete(s.execs.m, id)
+		}
+	}
+}
+
+// execCount is how many execs lodged keeps, for tests.
+func (s *Containers) execCount() int {
+	s.execs.mu.Lock()
+	defer s.execs.mu.Unlock()
+	return len(s.execs.m)
 }
