@@ -38,7 +38,7 @@ func (s *Server) addCgroupRoutes(b CgroupBackend) {
 	})
 	s.handle("POST /containers/{id}/update", func(w http.ResponseWriter, r *http.Request) error {
 		var u container.UpdateConfig
-		if err := decodeJSON(r, &u); err != nil {
+		if err := decodeJSON(w, r, &u); err != nil {
 			return err
 		}
 		resp, err := b.Update(r.Context(), r.PathValue("id"), u)

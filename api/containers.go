@@ -40,7 +40,7 @@ var _ ContainerBackend = (*daemon.Containers)(nil)
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {
 		var req container.CreateRequest
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
 		if req.Config == nil {

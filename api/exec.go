@@ -25,7 +25,7 @@ var _ ExecBackend = (*daemon.Containers)(nil)
 func (s *Server) addExecRoutes(b ExecBackend) {
 	s.handle("POST /containers/{id}/exec", func(w http.ResponseWriter, r *http.Request) error {
 		var req container.ExecCreateRequest
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
 		id, err := b.ExecCreate(r.Context(), r.PathValue("id"), req)
@@ -37,7 +37,7 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 	})
 	s.handle("POST /exec/{id}/start", func(w http.ResponseWriter, r *http.Request) error {
 		var req container.ExecStartRequest
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
 		id := r.PathValue("id")

@@ -137,7 +137,7 @@ func (s *Server) addCommitRoutes(b CommitBackend) {
 		}
 		var cfg container.Config
 		if r.ContentLength != 0 {
-			if err := decodeJSON(r, &cfg); err != nil {
+			if err := decodeJSON(w, r, &cfg); err != nil {
 				return err
 			}
 			req.Config = &cfg

@@ -196,7 +196,7 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 	})
 	s.handle("POST /auth", func(w http.ResponseWriter, r *http.Request) error {
 		var a registry.AuthConfig
-		if err := decodeJSON(r, &a); err != nil {
+		if err := decodeJSON(w, r, &a); err != nil {
 			return err
 		}
 		status, err := b.Login(r.Context(), a)

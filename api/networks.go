@@ -48,7 +48,7 @@ func (s *Server) addNetworkRoutes(b NetworkBackend) {
 	})
 	s.handle("POST /networks/create", func(w http.ResponseWriter, r *http.Request) error {
 		var req network.CreateRequest
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
 		resp, err := b.Create(r.Context(), req)
@@ -75,7 +75,7 @@ func (s *Server) addNetworkRoutes(b NetworkBackend) {
 	})
 	s.handle("POST /networks/{id}/connect", func(w http.ResponseWriter, r *http.Request) error {
 		var req network.ConnectRequest
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
 		if err := b.Connect(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
@@ -86,7 +86,7 @@ func (s *Server) addNetworkRoutes(b NetworkBackend) {
 	})
 	s.handle("POST /networks/{id}/disconnect", func(w http.ResponseWriter, r *http.Request) error {
 		var req network.DisconnectRequest
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
 		if err := b.Disconnect(r.Context(), r.PathValue("id"), req.Container, req.Force); err != nil {

@@ -60,11 +60,23 @@ func filters(r *http.Request) (map[string][]string, error) {
 	return old, nil
 }
 
+// Limits on JSON request bodies (create, exec, update...): far above what
+// a client sends, far below what would hurt lodged.
+const (
+	maxJSONBody     = 16 << 20
+	jsonBodyTimeout = time.Minute
+)
+
 // decodeJSON reads a JSON request body into v as Docker's API does: no
 // body (and no Content-Type) leaves v as it is; a body must say
 // application/json, hold one JSON value and nothing after it. Each
 // refusal is a 400 with Docker's words.
-func decodeJSON(r *http.Request, v any) error {
+//
+// A body over maxJSONBody is refused before it is read, and one that stalls
+// is given up after jsonBodyTimeout; the deadline is lifted once the body
+// is read, since some of these requests go on as hijacked streams (exec
+// start).
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
 	if r.Body == nil || r.ContentLength == 0 {
 		return nil
@@ -72,7 +84,14 @@ func decodeJSON(r *http.Request, v any) error {
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return errdefs.InvalidArgumentf("unsupported Content-Type header (%s): must be 'application/json'", ct)
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
+	if r.ContentLength > maxJSONBody {
+		return errdefs.InvalidArgumentf("request body of %d bytes is larger than the %d lodge reads", r.ContentLength, maxJSONBody)
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(jsonBodyTimeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	if err := dec.Decode(v); err != nil {
 		if err == io.EOF {
 			return errdefs.InvalidArgumentf("invalid JSON: got EOF while reading request body")

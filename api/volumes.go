@@ -35,7 +35,7 @@ func (s *Server) addVolumeRoutes(b VolumeBackend) {
 	})
 	s.handle("POST /volumes/create", func(w http.ResponseWriter, r *http.Request) error {
 		var req volume.CreateRequest
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
 		v, err := b.Create(r.Context(), daemon.VolumeCreate{Name: req.Name, Driver: req.Driver, DriverOpts: req.DriverOpts, Labels: req.Labels})

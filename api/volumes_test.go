@@ -91,12 +91,22 @@ func TestDecodeJSONLikeDocker(t *testing.T) {
 		if tc.ct != "" {
 			req.Header.Set("Content-Type", tc.ct)
 		}
-		err := decodeJSON(req, &v)
+		err := decodeJSON(httptest.NewRecorder(), req, &v)
 		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%q %q: err = %v, want %q", tc.ct, tc.body, err, tc.err)
 		}
 		if err != nil && statusOf(err) != 400 {
 			t.Errorf("%q %q: status %d, want 400", tc.ct, tc.body, statusOf(err))
 		}
+	}
+}
+
+func TestDecodeJSONRefusesHugeBodiesUnread(t *testing.T) {
+	req := httptest.NewRequest("POST", "/x", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = maxJSONBody + 1
+	var v map[string]any
+	if err := decodeJSON(httptest.NewRecorder(), req, &v); err == nil || statusOf(err) != 400 || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("a body over the limit: %v", err)
 	}
 }
