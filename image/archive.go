@@ -279,19 +279,34 @@ func writeTarFile(tw *tar.Writer, name string, b []byte, mtime time.Time) error 
 // from the store; should the diff differ, the archive fails rather than
 // carry a layer that does not match its digest.
 func (s *Service) writeLayer(ctx context.Context, tw *tar.Writer, name, id string, size int64, mtime time.Time) error {
+	if size <= 0 {
+		return fmt.Errorf("layer %s has no recorded size", id)
+	}
+	// The store keeps its layers locked while a diff is open: spooled
+	// first, so a client that reads slowly (or stops) holds no lock that
+	// docker images, tag or pull wait for.
+	spool, err := os.CreateTemp(s.cfg.TmpDir, "save-*.tar")
+	if err != nil {
+		return err
+	}
+	os.Remove(spool.Name())
+	defer spool.Close()
 	rc, err := s.diff(id)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	if size <= 0 {
-		return fmt.Errorf("layer %s has no recorded size", id)
+	n, err := io.Copy(spool, rc)
+	rc.Close()
+	if err != nil || n != size {
+		return fmt.Errorf("layer %s: read %d of %d bytes: %v", id, n, size, err)
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return err
 	}
 	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
 		return err
 	}
-	n, err := io.CopyN(tw, rc, size)
-	if err != nil {
+	if n, err := io.CopyN(tw, spool, size); err != nil {
 		return fmt.Errorf("layer %s: wrote %d of %d bytes: %w", id, n, size, err)
 	}
 	return nil

@@ -3,13 +3,17 @@ package tests
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestZeroLayerImageLoads: an image with no layers (a config-only image,
@@ -47,4 +51,34 @@ func TestZeroLayerImageLoads(t *testing.T) {
 		t.Errorf("inspect: %s", r)
 	}
 	s.must(docker, "rmi", "empty:1")
+}
+
+// TestSlowSaveHoldsNoLock: a client that stops reading a `docker save`
+// must not block other clients' image commands.
+func TestSlowSaveHoldsNoLock(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "--name", "maker", "busybox", "sh", "-c", "head -c 40000000 /dev/urandom > /big")
+	s.must(docker, "commit", "maker", "big:1")
+	s.must(docker, "rm", "maker")
+	// docker save into a pipe nobody reads: the CLI stops reading the
+	// socket once the pipe is full.
+	stuck := s.command(context.Background(), "sh", "-c", docker+" save big:1 | sleep 60")
+	if err := stuck.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stuck.Process.Kill(); stuck.Wait(); exec.Command("pkill", "-u", strconv.Itoa(s.u.uid), "-f", "save big:1").Run() }()
+	time.Sleep(2 * time.Second)
+	done := make(chan result, 1)
+	go func() { done <- s.run(docker, "images", "--format", "{{.Repository}}") }()
+	select {
+	case r := <-done:
+		if r.code != 0 || !strings.Contains(r.stdout, "big") {
+			t.Errorf("docker images beside a stuck save: %s", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("docker images waited on a client that stopped reading a save")
+	}
+	if r := s.run(docker, "tag", "busybox", "busybox:other"); r.code != 0 {
+		t.Errorf("docker tag beside a stuck save: %s", r)
+	}
 }
