@@ -226,6 +226,10 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		State:  ContainerState{Status: container.StateCreated},
 		exitCh: make(chan struct{}), removedCh: make(chan struct{}),
 		BuildStep: buildStep,
+		// Docker joins the default bridge only when the create names no
+		// network: testcontainers passes its one network in the networking
+		// config alone and reads the container's IP on it.
+		PrimaryDisconnected: skipsDefaultBridge(hc, nc),
 	}
 	if c.MountPoints, err = s.settleMounts(id, merged, hc); err != nil {
 		release()

@@ -41,6 +41,21 @@ func primaryNetwork(mode string) string {
 	return mode
 }
 
+// skipsDefaultBridge tells whether a create in the default network mode
+// names, in its networking config, only networks other than the default
+// bridge: then it joins just those, as in Docker.
+func skipsDefaultBridge(hc *container.HostConfig, nc *network.NetworkingConfig) bool {
+	if mode := hc.NetworkMode; mode != "" && mode != network.NetworkDefault || nc == nil || len(nc.EndpointsConfig) == 0 {
+		return false
+	}
+	for name := range nc.EndpointsConfig {
+		if name == network.NetworkBridge || name == network.NetworkDefault {
+			return false
+		}
+	}
+	return true
+}
+
 // configuredNetworks lists the networks a container is configured for:
 // its mode's first, then the other endpoints of its networking config.
 // Callers hold c.mu.
@@ -119,10 +134,11 @@ func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConf
 	return nil
 }
 
-// hostPortRange reads a binding's host port: "" (any), "8080" or
+// hostPortRange reads a binding's host port: "" or "0" (any free one, as
+// compose and testcontainers ask for an ephemeral port), "8080" or
 // "8000-8010" (the first free one of them).
 func hostPortRange(s string) (lo, hi int, err error) {
-	if s == "" {
+	if s == "" || s == "0" {
 		return 0, 0, nil
 	}
 	a, b, isRange := strings.Cut(s, "-")
