@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
@@ -52,6 +53,21 @@ func mergeImageConfig(req *container.Config, img *v1.Image) *container.Config {
 			labels[k] = v
 		}
 		c.Labels = labels
+	}
+	if len(ic.ExposedPorts) > 0 {
+		// The image's EXPOSE belongs to the container's config, as in
+		// Docker: -P publishes it and commit carries it on. A port the
+		// image names badly is left out rather than failing the create.
+		ports := network.PortSet{}
+		for k := range ic.ExposedPorts {
+			if p, err := network.ParsePort(k); err == nil {
+				ports[p] = struct{}{}
+			}
+		}
+		for p := range c.ExposedPorts {
+			ports[p] = struct{}{}
+		}
+		c.ExposedPorts = ports
 	}
 	if len(ic.Volumes) > 0 {
 		// The image's VOLUMEs and the request's (-v /path), together: the

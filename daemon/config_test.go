@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -33,5 +34,23 @@ func TestMergeEnv(t *testing.T) {
 	}
 	if got := mergeImageConfig(&container.Config{Env: []string{"MAYBE", "K=v"}}, nil).Env; !reflect.DeepEqual(got, []string{"K=v"}) {
 		t.Errorf("without an image: %q", got)
+	}
+}
+
+// TestMergeExposedPorts: the image's EXPOSE and the request's ports both
+// end in the container's config.
+func TestMergeExposedPorts(t *testing.T) {
+	img := &v1.Image{Config: v1.ImageConfig{ExposedPorts: map[string]struct{}{"80/tcp": {}, "53/udp": {}, "8080": {}, "bad/tcp": {}}}}
+	req := &container.Config{ExposedPorts: network.PortSet{network.MustParsePort("9000/tcp"): {}}}
+	got := mergeImageConfig(req, img).ExposedPorts
+	want := network.PortSet{}
+	for _, p := range []string{"80/tcp", "53/udp", "8080/tcp", "9000/tcp"} {
+		want[network.MustParsePort(p)] = struct{}{}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("exposed ports %v, want %v", got, want)
+	}
+	if len(req.ExposedPorts) != 1 {
+		t.Errorf("the request's set was changed: %v", req.ExposedPorts)
 	}
 }
