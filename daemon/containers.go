@@ -169,6 +169,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := validateEnv(cfg.Env); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := validateNamespaceModes(cfg, hc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := s.checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -216,6 +219,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		s.mu.Lock()
 		delete(s.names, name)
 		s.mu.Unlock()
+	}
+	if merged.Hostname == "" && hc.UTSMode == "host" {
+		merged.Hostname = hostHostname()
 	}
 	if merged.Hostname == "" {
 		merged.Hostname = id[:12]

@@ -117,6 +117,14 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		// pinned and wired ("" without a network service: loopback only).
 		opts.NetNSPath = s.networkNS(c)
 	}
+	if opts.Shares, err = s.shares(c); err != nil {
+		return nil, err
+	}
+	devs, err := devices(hc.Devices)
+	if err != nil {
+		return nil, err
+	}
+	opts.Mounts = append(opts.Mounts, devs...)
 	if init := s.DefaultInit; hc.Init != nil && *hc.Init || hc.Init == nil && init {
 		if s.InitPath == "" {
 			return nil, errdefs.Unavailablef("--init: lodged found no init binary: install lodge-init beside lodged, or name one with \"init-path\" in daemon.json")
