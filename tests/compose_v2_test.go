@@ -181,15 +181,27 @@ func TestComposeV2(t *testing.T) {
 	time.Sleep(2 * time.Second) // the old failure came right after "Attaching to"
 	dc("exec", "-T", "web", "sh", "-c", "echo streamed-line > /proc/1/fd/1")
 	dc("restart", "client")
-	waitFor(t, 30*time.Second, func() bool {
-		return strings.Contains(up.output(), "streamed-line") && strings.Contains(logs.output(), "streamed-line") &&
-			strings.Contains(events.output(), "container start")
-	})
-	for name, b := range map[string]*background{"up": up, "logs -f": logs, "events": events} {
-		if !b.running() {
-			t.Errorf("attached compose %s exited:\n%s", name, b.output())
+	streams := []struct {
+		name string
+		b    *background
+		want string
+	}{{"up", up, "streamed-line"}, {"logs -f", logs, "streamed-line"}, {"events", events, "container start"}}
+	seen := func() bool {
+		for _, st := range streams {
+			if !strings.Contains(st.b.output(), st.want) {
+				return false
+			}
 		}
-		b.stop()
+		return true
+	}
+	for deadline := time.Now().Add(30 * time.Second); !seen() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, st := range streams {
+		if !st.b.running() || !strings.Contains(st.b.output(), st.want) {
+			t.Errorf("compose %s (running %v) did not stream %q:\n%s", st.name, st.b.running(), st.want, st.b.output())
+		}
+		st.b.stop()
 	}
 
 	dc("down", "-v", "-t", "1")
