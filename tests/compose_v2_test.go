@@ -185,7 +185,8 @@ func TestComposeV2(t *testing.T) {
 		name string
 		b    *background
 		want string
-	}{{"up", up, "streamed-line"}, {"logs -f", logs, "streamed-line"}, {"events", events, "container start"}}
+	}{{"up", up, "streamed-line"}, {"logs -f", logs, "streamed-line"}, {"events", events, "container start"},
+		{"events", events, "container kill"}, {"events", events, "container stop"}}
 	seen := func() bool {
 		for _, st := range streams {
 			if !strings.Contains(st.b.output(), st.want) {
@@ -201,7 +202,9 @@ func TestComposeV2(t *testing.T) {
 		if !st.b.running() || !strings.Contains(st.b.output(), st.want) {
 			t.Errorf("compose %s (running %v) did not stream %q:\n%s", st.name, st.b.running(), st.want, st.b.output())
 		}
-		st.b.stop()
+	}
+	for _, b := range []*background{up, logs, events} {
+		b.stop()
 	}
 
 	dc("down", "-v", "-t", "1")
