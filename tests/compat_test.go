@@ -232,3 +232,18 @@ func TestSystemPrune(t *testing.T) {
 		t.Errorf("networks left: %q", out)
 	}
 }
+
+// TestImageEvents: tagging and removing an image is announced, and the
+// image filter finds the events by the name without its tag.
+func TestImageEvents(t *testing.T) {
+	s, docker := compatSession(t)
+	since := fmt.Sprint(time.Now().Add(-time.Second).Unix())
+	s.must(docker, "tag", "busybox", "mine:1")
+	s.must(docker, "rmi", "mine:1")
+	out := s.must(docker, "events", "--since", since, "--until", fmt.Sprint(time.Now().Add(time.Second).Unix()),
+		"--filter", "type=image", "--filter", "image=mine", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.ID}}").stdout
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "tag mine:1 sha256:") || !strings.HasPrefix(lines[1], "untag mine:1 sha256:") {
+		t.Errorf("image events:\n%s", out)
+	}
+}
