@@ -5,8 +5,8 @@ GO      ?= go
 # makes libcontainer load the default profile (libseccomp, through cgo).
 TAGS    := exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper,containers_image_openpgp,seccomp
 export GOFLAGS := -tags=$(TAGS)
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/lodge-containers/lodge/version.Version=$(VERSION)
+COMMIT  ?= $(shell git describe --always --dirty --exclude="*" 2>/dev/null)
+LDFLAGS := -X github.com/lodge-containers/lodge/version.Commit=$(COMMIT)
 
 # make install: no root needed. PREFIX is ~/.local for a user, /usr/local
 # for root; DESTDIR stages a package. lodge and lodged go to bin/, their

@@ -46,6 +46,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		if req.Config == nil {
 			return errdefs.InvalidArgumentf("config cannot be empty in order to create a container")
 		}
+		if hc := req.Config.Healthcheck; hc != nil && cmpVersion(APIVersion(r.Context()), "1.44") < 0 {
+			// StartInterval came with API 1.44; an older client's value
+			// is not one it meant, and Docker drops it too.
+			hc.StartInterval = 0
+		}
 		resp, err := b.Create(r.Context(), r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
 		if err != nil {
 			return err

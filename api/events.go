@@ -24,13 +24,9 @@ func (s *Server) addEventRoutes(b EventsBackend) {
 		if err != nil {
 			return err
 		}
-		f := daemon.EventFilter{Types: fs["type"], Actions: fs["event"], Objects: fs["container"]}
-		for k := range fs {
-			switch k {
-			case "type", "event", "container":
-			default:
-				return errdefs.NotImplementedf("events filter %q is not implemented (type, event and container are)", k)
-			}
+		f, err := eventFilter(fs)
+		if err != nil {
+			return err
 		}
 		if f.Since, err = unixTime(r.URL.Query().Get("since")); err != nil {
 			return err
@@ -43,6 +39,56 @@ func (s *Server) addEventRoutes(b EventsBackend) {
 		fw := newFlushWriter(w)
 		fw.f.Flush()
 		enc := json.NewEncoder(fw)
-		return b.Watch(r.Context(), f, func(m events.Message) error { return enc.Encode(m) })
+		return b.Watch(r.Context(), f, func(m events.Message) error { return enc.Encode(wireEvent(m)) })
 	})
+}
+
+// eventFilter turns GET /events' filters into the daemon's, refusing a key
+// Docker does not know with its words. The swarm keys are accepted and,
+// as on a Docker outside a swarm, match nothing of what lodge reports.
+func eventFilter(fs map[string][]string) (daemon.EventFilter, error) {
+	f := daemon.EventFilter{Objects: map[string][]string{}}
+	for k, vs := range fs {
+		switch k {
+		case "type":
+			f.Types = vs
+		case "event":
+			f.Actions = vs
+		case "image":
+			f.Images = vs
+		case "label":
+			f.Labels = vs
+		case "scope":
+			f.Scopes = vs
+		case "container", "volume", "network", "daemon", "plugin", "node", "service", "secret", "config":
+			f.Objects[k] = vs
+		default:
+			return f, errdefs.InvalidArgumentf("invalid filter '%s'", k)
+		}
+	}
+	return f, nil
+}
+
+// eventJSON is an event as Docker 28 sends it: beside Type, Action and
+// Actor, the top-level status, id and from of API 1.21, which clients
+// (docker-py, older compose and testcontainers' wait strategies) still
+// read. The moby types have dropped them, so they are added here.
+type eventJSON struct {
+	Status string `json:"status,omitempty"`
+	ID     string `json:"id,omitempty"`
+	From   string `json:"from,omitempty"`
+	events.Message
+}
+
+// wireEvent fills the old fields for the types Docker fills them for:
+// containers and images.
+func wireEvent(m events.Message) eventJSON {
+	e := eventJSON{Message: m}
+	switch m.Type {
+	case events.ContainerEventType:
+		e.Status, e.ID, e.From = string(m.Action), m.Actor.ID, m.Actor.Attributes["image"]
+	case events.ImageEventType:
+		e.Status, e.ID = string(m.Action), m.Actor.ID
+	}
+	return e
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
@@ -23,6 +24,7 @@ func jsonMarshal(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ")
 func mergeImageConfig(req *container.Config, img *v1.Image) *container.Config {
 	c := *req
 	if img == nil {
+		c.Env = mergeEnv(nil, c.Env)
 		return &c
 	}
 	ic := img.Config
@@ -32,18 +34,7 @@ func mergeImageConfig(req *container.Config, img *v1.Image) *container.Config {
 	if c.Entrypoint == nil {
 		c.Entrypoint = ic.Entrypoint
 	}
-	env := map[string]int{}
-	var merged []string
-	for _, kv := range append(append([]string{}, ic.Env...), c.Env...) {
-		k := strings.SplitN(kv, "=", 2)[0]
-		if i, ok := env[k]; ok {
-			merged[i] = kv
-			continue
-		}
-		env[k] = len(merged)
-		merged = append(merged, kv)
-	}
-	c.Env = merged
+	c.Env = mergeEnv(ic.Env, c.Env)
 	if c.WorkingDir == "" {
 		c.WorkingDir = ic.WorkingDir
 	}
@@ -63,6 +54,21 @@ func mergeImageConfig(req *container.Config, img *v1.Image) *container.Config {
 		}
 		c.Labels = labels
 	}
+	if len(ic.ExposedPorts) > 0 {
+		// The image's EXPOSE belongs to the container's config, as in
+		// Docker: -P publishes it and commit carries it on. A port the
+		// image names badly is left out rather than failing the create.
+		ports := network.PortSet{}
+		for k := range ic.ExposedPorts {
+			if p, err := network.ParsePort(k); err == nil {
+				ports[p] = struct{}{}
+			}
+		}
+		for p := range c.ExposedPorts {
+			ports[p] = struct{}{}
+		}
+		c.ExposedPorts = ports
+	}
 	if len(ic.Volumes) > 0 {
 		// The image's VOLUMEs and the request's (-v /path), together: the
 		// docker CLI sends an empty map, not none.
@@ -76,6 +82,44 @@ func mergeImageConfig(req *container.Config, img *v1.Image) *container.Config {
 		c.Volumes = vols
 	}
 	return &c
+}
+
+// mergeEnv lays overrides over base: a KEY=value replaces the key's
+// entry in place or is appended; a bare KEY unsets it, as Docker reads
+// compose's `environment: [KEY]` and `exec -e KEY` when the client has no
+// KEY to send. The result never holds an entry without "=", which the
+// runtime would refuse.
+func mergeEnv(base, overrides []string) []string {
+	at := map[string]int{}
+	var out []string
+	set := func(kv string) {
+		k, _, ok := strings.Cut(kv, "=")
+		i, seen := at[k]
+		switch {
+		case !ok && seen:
+			out[i] = ""
+			delete(at, k)
+		case !ok:
+		case seen:
+			out[i] = kv
+		default:
+			at[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	for _, kv := range base {
+		set(kv)
+	}
+	for _, kv := range overrides {
+		set(kv)
+	}
+	kept := out[:0]
+	for _, kv := range out {
+		if kv != "" {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
 }
 
 // command splits entrypoint+cmd into Docker's Path and Args.

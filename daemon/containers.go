@@ -169,6 +169,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := validateEnv(cfg.Env); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := validateNamespaceModes(cfg, hc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := s.checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -217,6 +220,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		delete(s.names, name)
 		s.mu.Unlock()
 	}
+	if merged.Hostname == "" && hc.UTSMode == "host" {
+		merged.Hostname = hostHostname()
+	}
 	if merged.Hostname == "" {
 		merged.Hostname = id[:12]
 	}
@@ -226,6 +232,10 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		State:  ContainerState{Status: container.StateCreated},
 		exitCh: make(chan struct{}), removedCh: make(chan struct{}),
 		BuildStep: buildStep,
+		// Docker joins the default bridge only when the create names no
+		// network: testcontainers passes its one network in the networking
+		// config alone and reads the container's IP on it.
+		PrimaryDisconnected: skipsDefaultBridge(hc, nc),
 	}
 	if c.MountPoints, err = s.settleMounts(id, merged, hc); err != nil {
 		release()

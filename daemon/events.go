@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,12 +47,24 @@ func (e *Events) Publish(typ events.Type, action events.Action, id string, attrs
 	}
 }
 
-// EventFilter selects events: by type, action and object (ID or name),
-// each an OR of its values; empty matches everything. Since and Until
-// bound the time (zero: unbounded).
+// EventFilter selects events as GET /events' filters do. Within one key
+// the values are alternatives; the keys must all hold. Empty matches
+// everything. Since and Until bound the time (zero: unbounded).
 type EventFilter struct {
-	Types, Actions, Objects []string
-	Since, Until            time.Time
+	Types, Actions []string
+	// Objects holds the name filters by key ("container", "volume",
+	// "network", "daemon"): each value is an ID, a prefix of one, or a
+	// name. As in Docker every key applies to every event whatever its
+	// type, so container=x alone also leaves out network events.
+	Objects map[string][]string
+	// Images are references or IDs, matched against an image event's
+	// object or a container event's image, with or without the tag.
+	Images []string
+	// Labels are "key" or "key=value"; an event must carry every one
+	// among its attributes (compose selects its project's events so).
+	Labels       []string
+	Scopes       []string
+	Since, Until time.Time
 }
 
 func (f EventFilter) match(m events.Message) bool {
@@ -59,8 +72,71 @@ func (f EventFilter) match(m events.Message) bool {
 	if !f.Since.IsZero() && t.Before(f.Since) || !f.Until.IsZero() && t.After(f.Until) {
 		return false
 	}
-	return anyOf(f.Types, string(m.Type)) && anyOf(f.Actions, string(m.Action)) &&
-		(anyOf(f.Objects, m.Actor.ID) || m.Actor.Attributes != nil && anyOf(f.Objects, m.Actor.Attributes["name"]))
+	if !anyOf(f.Types, string(m.Type)) || !anyOf(f.Scopes, m.Scope) || !f.matchAction(m.Action) {
+		return false
+	}
+	for _, vs := range f.Objects {
+		if !anyOf(vs, m.Actor.ID) && !anyOf(vs, m.Actor.Attributes["name"]) {
+			return false
+		}
+	}
+	return f.matchImage(m) && matchLabels(f.Labels, m.Actor.Attributes)
+}
+
+// matchAction lets "health_status", "exec_create" and "exec_start" also
+// select the actions that carry a detail after a colon
+// ("health_status: healthy"), as Docker's filter does.
+func (f EventFilter) matchAction(a events.Action) bool {
+	if len(f.Actions) == 0 {
+		return true
+	}
+	for _, v := range f.Actions {
+		if v == string(a) || strings.HasPrefix(string(a), v+":") {
+			return true
+		}
+	}
+	return false
+}
+
+func (f EventFilter) matchImage(m events.Message) bool {
+	if len(f.Images) == 0 {
+		return true
+	}
+	name := m.Actor.Attributes["image"]
+	if m.Type == events.ImageEventType {
+		name = m.Actor.Attributes["name"]
+	}
+	for _, v := range f.Images {
+		for _, have := range []string{m.Actor.ID, name} {
+			if have != "" && (v == have || v == withoutTag(have)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// withoutTag drops ":tag" from a reference, never a registry's port nor
+// the algorithm of an ID or digest.
+func withoutTag(ref string) string {
+	if strings.HasPrefix(ref, "sha256:") || strings.Contains(ref, "@") {
+		return ref
+	}
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		return ref[:i]
+	}
+	return ref
+}
+
+func matchLabels(want []string, attrs map[string]string) bool {
+	for _, l := range want {
+		k, v, hasValue := strings.Cut(l, "=")
+		have, ok := attrs[k]
+		if !ok || hasValue && have != v {
+			return false
+		}
+	}
+	return true
 }
 
 func anyOf(set []string, v string) bool {
@@ -119,7 +195,15 @@ func (e *Events) Watch(ctx context.Context, f EventFilter, send func(events.Mess
 
 // emit publishes an event about container c. Callers hold c.mu.
 func (s *Containers) emit(c *Container, action events.Action, extra ...string) {
-	attrs := map[string]string{"name": c.Name, "image": c.Image}
+	// The container's labels ride along, as in Docker: compose follows
+	// its project by a label filter.
+	attrs := map[string]string{}
+	if c.Config != nil {
+		for k, v := range c.Config.Labels {
+			attrs[k] = v
+		}
+	}
+	attrs["name"], attrs["image"] = c.Name, c.Image
 	for i := 0; i+1 < len(extra); i += 2 {
 		attrs[extra[i]] = extra[i+1]
 	}

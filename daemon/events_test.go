@@ -30,20 +30,39 @@ func collect(t *testing.T, ev *Events, f EventFilter) []events.Message {
 
 func TestEventsWatch(t *testing.T) {
 	ev := NewEvents()
-	ev.Publish(events.ContainerEventType, events.ActionStart, "aaaaaaaaaaaaaaaa", map[string]string{"name": "one"})
-	ev.Publish(events.ContainerEventType, events.ActionPause, "bbbbbbbbbbbbbbbb", map[string]string{"name": "two"})
+	proj := map[string]string{"name": "one", "image": "busybox:1.36", "com.docker.compose.project": "p", "com.docker.compose.service": "web"}
+	ev.Publish(events.ContainerEventType, events.ActionStart, "aaaaaaaaaaaaaaaa", proj)
+	ev.Publish(events.ContainerEventType, events.ActionPause, "bbbbbbbbbbbbbbbb", map[string]string{"name": "two", "image": "sha256:feed"})
 	ev.Publish(events.ImageEventType, events.ActionPull, "busybox", nil)
+	ev.Publish(events.NetworkEventType, events.ActionConnect, "nnnnnnnnnnnnnnnn", map[string]string{"name": "p_default", "container": "aaaaaaaaaaaaaaaa"})
+	ev.Publish(events.VolumeEventType, events.ActionCreate, "p_data", map[string]string{"driver": "local"})
+	ev.Publish(events.ContainerEventType, events.Action("health_status: healthy"), "aaaaaaaaaaaaaaaa", proj)
 	now := time.Now()
 	for _, tc := range []struct {
 		name string
 		f    EventFilter
 		want int
 	}{
-		{"all past", EventFilter{Until: now}, 3},
-		{"by type", EventFilter{Types: []string{"container"}, Until: now}, 2},
+		{"all past", EventFilter{Until: now}, 6},
+		{"by type", EventFilter{Types: []string{"container"}, Until: now}, 3},
 		{"by action", EventFilter{Actions: []string{"pause"}, Until: now}, 1},
-		{"by name", EventFilter{Objects: []string{"one"}, Until: now}, 1},
-		{"by ID prefix", EventFilter{Objects: []string{"bbbbbbbbbbbb"}, Until: now}, 1},
+		{"health_status with its detail", EventFilter{Actions: []string{"health_status"}, Until: now}, 1},
+		{"no prefix match for other actions", EventFilter{Actions: []string{"sta"}, Until: now}, 0},
+		{"by name", EventFilter{Objects: map[string][]string{"container": {"one"}}, Until: now}, 2},
+		{"by ID prefix", EventFilter{Objects: map[string][]string{"container": {"bbbbbbbbbbbb"}}, Until: now}, 1},
+		{"short prefix is no match", EventFilter{Objects: map[string][]string{"container": {"bbb"}}, Until: now}, 0},
+		{"network by name", EventFilter{Objects: map[string][]string{"network": {"p_default"}}, Until: now}, 1},
+		{"volume", EventFilter{Objects: map[string][]string{"volume": {"p_data"}}, Until: now}, 1},
+		{"keys all hold", EventFilter{Objects: map[string][]string{"container": {"one"}, "network": {"p_default"}}, Until: now}, 0},
+		{"daemon", EventFilter{Objects: map[string][]string{"daemon": {"nothing"}}, Until: now}, 0},
+		{"label key=value", EventFilter{Labels: []string{"com.docker.compose.project=p"}, Until: now}, 2},
+		{"labels all hold", EventFilter{Labels: []string{"com.docker.compose.project=p", "com.docker.compose.service=db"}, Until: now}, 0},
+		{"label key only", EventFilter{Labels: []string{"com.docker.compose.service"}, Until: now}, 2},
+		{"image of a container, tag dropped", EventFilter{Images: []string{"busybox"}, Until: now}, 3},
+		{"image with its tag", EventFilter{Images: []string{"busybox:1.36"}, Until: now}, 2},
+		{"image by ID", EventFilter{Images: []string{"sha256:feed"}, Until: now}, 1},
+		{"ID keeps its algorithm", EventFilter{Images: []string{"sha256"}, Until: now}, 0},
+		{"scope", EventFilter{Scopes: []string{"swarm"}, Until: now}, 0},
 		{"since later", EventFilter{Since: now.Add(time.Second), Until: now.Add(100 * time.Millisecond)}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

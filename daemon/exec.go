@@ -120,7 +120,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	}
 	c.mu.Lock()
 	pid := c.State.Pid
-	env := append(append([]string{}, c.Config.Env...), e.Config.Env...)
+	env := mergeEnv(c.Config.Env, e.Config.Env)
 	cwd := e.Config.WorkingDir
 	if cwd == "" {
 		cwd = c.Config.WorkingDir

@@ -23,6 +23,7 @@ const (
 	defaultProbeInterval = 30 * time.Second
 	defaultProbeTimeout  = 30 * time.Second
 	defaultProbeRetries  = 3
+	defaultStartInterval = 5 * time.Second
 	maxProbeOutput       = 4096
 	maxProbeResults      = 5
 )
@@ -57,9 +58,12 @@ func (s *Containers) startHealth(c *Container) {
 		c.State.Health = &container.Health{Status: container.Starting}
 	}
 	p := probe{args: args, interval: hc.Interval, timeout: hc.Timeout, retries: hc.Retries,
-		startPeriod: hc.StartPeriod, started: c.State.StartedAt}
+		startPeriod: hc.StartPeriod, startInterval: hc.StartInterval, started: c.State.StartedAt}
 	if p.interval <= 0 {
 		p.interval = defaultProbeInterval
+	}
+	if p.startInterval <= 0 {
+		p.startInterval = defaultStartInterval
 	}
 	if p.timeout <= 0 {
 		p.timeout = defaultProbeTimeout
@@ -73,12 +77,25 @@ func (s *Containers) startHealth(c *Container) {
 type probe struct {
 	args                           []string
 	interval, timeout, startPeriod time.Duration
-	retries                        int
-	started                        time.Time
+	// startInterval spaces the probes in the start period while the
+	// container is still starting (compose's start_interval), so a
+	// service can turn healthy quickly without probing it often later.
+	startInterval time.Duration
+	retries       int
+	started       time.Time
+}
+
+// next is how long to wait before the next probe, sinceStart after the
+// container started, its health being status.
+func (p probe) next(sinceStart time.Duration, status container.HealthStatus) time.Duration {
+	if sinceStart < p.startPeriod && status == container.Starting {
+		return p.startInterval
+	}
+	return p.interval
 }
 
 func (s *Containers) probeLoop(c *Container, exited <-chan struct{}, p probe) {
-	t := time.NewTicker(p.interval)
+	t := time.NewTimer(p.next(time.Since(p.started), container.Starting))
 	defer t.Stop()
 	for {
 		select {
@@ -86,21 +103,31 @@ func (s *Containers) probeLoop(c *Container, exited <-chan struct{}, p probe) {
 			return
 		case <-t.C:
 		}
-		res, err := s.runProbe(c.ID, p)
-		if err != nil {
-			continue // paused, or gone: no result, as Docker skips it
-		}
-		c.mu.Lock()
-		if !c.running() || c.State.Health == nil {
-			c.mu.Unlock()
+		status := s.probeOnce(c, p)
+		if status == "" {
 			return
 		}
-		if changed := recordProbe(c.State.Health, res, p, time.Since(p.started) < p.startPeriod); changed {
-			s.emit(c, events.Action("health_status: "+string(c.State.Health.Status)))
-		}
-		s.save(c)
-		c.mu.Unlock()
+		t.Reset(p.next(time.Since(p.started), status))
 	}
+}
+
+// probeOnce runs one probe and records it; it returns the container's
+// health after it, or "" when the container no longer runs.
+func (s *Containers) probeOnce(c *Container, p probe) container.HealthStatus {
+	res, err := s.runProbe(c.ID, p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running() || c.State.Health == nil {
+		return ""
+	}
+	if err != nil {
+		return c.State.Health.Status // paused: no result, as Docker skips it
+	}
+	if changed := recordProbe(c.State.Health, res, p, time.Since(p.started) < p.startPeriod); changed {
+		s.emit(c, events.Action("health_status: "+string(c.State.Health.Status)))
+	}
+	s.save(c)
+	return c.State.Health.Status
 }
 
 // recordProbe adds a result to a container's health and reports whether
@@ -273,6 +300,9 @@ func mergeHealthcheck(req *container.HealthConfig, img *dockerspec.DockerOCIImag
 	}
 	if out.StartPeriod == 0 {
 		out.StartPeriod = fromImage.StartPeriod
+	}
+	if out.StartInterval == 0 {
+		out.StartInterval = fromImage.StartInterval
 	}
 	if out.Retries == 0 {
 		out.Retries = fromImage.Retries

@@ -73,12 +73,12 @@ func TestProbeOutput(t *testing.T) {
 
 func TestMergeHealthcheck(t *testing.T) {
 	img := &dockerspec.DockerOCIImage{}
-	img.Config.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Second, Retries: 4}
+	img.Config.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Second, Retries: 4, StartInterval: time.Millisecond}
 	if got := mergeHealthcheck(nil, img); got == nil || got.Test[1] != "true" || got.Interval != time.Second {
 		t.Errorf("the image's: %+v", got)
 	}
 	got := mergeHealthcheck(&container.HealthConfig{Interval: 2 * time.Second}, img)
-	if strings.Join(got.Test, " ") != "CMD true" || got.Interval != 2*time.Second || got.Retries != 4 {
+	if strings.Join(got.Test, " ") != "CMD true" || got.Interval != 2*time.Second || got.Retries != 4 || got.StartInterval != time.Millisecond {
 		t.Errorf("merged: %+v", got)
 	}
 	if got := mergeHealthcheck(&container.HealthConfig{Test: []string{"NONE"}}, img); probeArgs(got) != nil {
@@ -86,5 +86,29 @@ func TestMergeHealthcheck(t *testing.T) {
 	}
 	if got := mergeHealthcheck(nil, nil); got != nil {
 		t.Errorf("none: %+v", got)
+	}
+}
+
+// TestProbeNext: the start interval spaces the probes only in the start
+// period and only while the container is still starting.
+func TestProbeNext(t *testing.T) {
+	p := probe{interval: time.Hour, startInterval: 100 * time.Millisecond, startPeriod: time.Minute}
+	for _, tc := range []struct {
+		since  time.Duration
+		status container.HealthStatus
+		want   time.Duration
+	}{
+		{0, container.Starting, 100 * time.Millisecond},
+		{30 * time.Second, container.Starting, 100 * time.Millisecond},
+		{30 * time.Second, container.Healthy, time.Hour},
+		{30 * time.Second, container.Unhealthy, time.Hour},
+		{time.Minute, container.Starting, time.Hour},
+	} {
+		if got := p.next(tc.since, tc.status); got != tc.want {
+			t.Errorf("next(%v, %s) = %v, want %v", tc.since, tc.status, got, tc.want)
+		}
+	}
+	if got := (probe{interval: time.Hour, startInterval: time.Millisecond}).next(0, container.Starting); got != time.Hour {
+		t.Errorf("no start period: %v", got)
 	}
 }

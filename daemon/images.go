@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
 
 	"github.com/lodge-containers/lodge/image"
@@ -22,14 +24,79 @@ func (i *Images) List(opts image.ListOptions) ([]imagetypes.Summary, error) {
 	return i.Service.List(opts)
 }
 
-// Remove is `docker rmi`; an image a container uses is a conflict.
+// Remove is `docker rmi`; an image a container uses is a conflict. Each
+// name taken and image deleted is announced, as Docker does.
 func (i *Images) Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error) {
-	return i.Service.Remove(ref, image.RemoveOptions{Force: force, UsedBy: i.Containers.ImageUser})
+	id := ""
+	if in, err := i.Service.Inspect(ref); err == nil {
+		id = in.ID
+	}
+	out, err := i.Service.Remove(ref, image.RemoveOptions{Force: force, UsedBy: i.Containers.ImageUser})
+	i.announceDeletes(id, out)
+	return out, err
 }
 
 // Prune is `docker image prune`.
 func (i *Images) Prune(all bool) ([]imagetypes.DeleteResponse, uint64, error) {
-	return i.Service.Prune(all, i.Containers.ImageUser)
+	out, n, err := i.Service.Prune(all, i.Containers.ImageUser)
+	i.announceDeletes("", out)
+	return out, n, err
+}
+
+// Pull is the service's, announced with a pull event named by the
+// reference.
+func (i *Images) Pull(ctx context.Context, ref string, opts image.PullOptions, p *image.Progress) (string, error) {
+	out, err := i.Service.Pull(ctx, ref, opts, p)
+	if err == nil {
+		name := familiarName(ref)
+		i.events().Publish(events.ImageEventType, events.ActionPull, name, map[string]string{"name": name})
+	}
+	return out, err
+}
+
+// Tag is the service's, announced with a tag event on the image's ID.
+func (i *Images) Tag(src, dst string) error {
+	if err := i.Service.Tag(src, dst); err != nil {
+		return err
+	}
+	id := dst
+	if in, err := i.Service.Inspect(dst); err == nil {
+		id = in.ID
+	}
+	i.events().Publish(events.ImageEventType, events.ActionTag, id, map[string]string{"name": familiarName(dst)})
+	return nil
+}
+
+// announceDeletes publishes untag and delete events for what a removal
+// reported; id is the image a named removal was about ("" for a prune,
+// whose untagged names then go under the name itself).
+func (i *Images) announceDeletes(id string, out []imagetypes.DeleteResponse) {
+	for _, d := range out {
+		switch {
+		case d.Untagged != "" && id != "":
+			i.events().Publish(events.ImageEventType, events.ActionUnTag, id, map[string]string{"name": d.Untagged})
+		case d.Untagged != "":
+			i.events().Publish(events.ImageEventType, events.ActionUnTag, d.Untagged, map[string]string{"name": d.Untagged})
+		case d.Deleted != "":
+			i.events().Publish(events.ImageEventType, events.ActionDelete, d.Deleted, map[string]string{"name": d.Deleted})
+		}
+	}
+}
+
+// familiarName is a reference as Docker's events name it: "mine:1", not
+// "docker.io/library/mine:1" as the docker CLI sends it.
+func familiarName(ref string) string {
+	if n, err := image.ParseName(ref); err == nil {
+		return reference.FamiliarString(n)
+	}
+	return ref
+}
+
+func (i *Images) events() *Events {
+	if i.Containers == nil {
+		return nil
+	}
+	return i.Containers.Events
 }
 
 // Load is `docker load`.

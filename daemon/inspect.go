@@ -136,7 +136,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 	if v := f["exited"]; len(v) > 0 && (status != container.StateExited || !contains(v, fmt.Sprint(c.State.ExitCode))) {
 		return container.Summary{}, false
 	}
-	if v := f["name"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return strings.Contains(c.Name, strings.TrimPrefix(p, "/")) }) {
+	if v := f["name"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return nameMatch(p, c.Name) }) {
 		return container.Summary{}, false
 	}
 	if v := f["id"]; len(v) > 0 && !anyMatch(v, func(p string) bool { return strings.HasPrefix(c.ID, p) }) {

@@ -228,20 +228,30 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 		ctl.Signal(sig)
 		c.mu.Lock()
 		s.thawForSignal(c)
+		s.emitKill(c, sig)
 		c.mu.Unlock()
 	}
 	if wait < 0 {
 		wait = 365 * 24 * time.Hour
 	}
+	stopped := func() error {
+		c.mu.Lock()
+		s.emit(c, events.ActionStop)
+		c.mu.Unlock()
+		return nil
+	}
 	select {
 	case <-exitCh:
-		return nil
+		return stopped()
 	case <-time.After(wait):
 	}
+	c.mu.Lock()
+	s.emitKill(c, syscall.SIGKILL)
+	c.mu.Unlock()
 	s.killAll(c.ID, ctl)
 	select {
 	case <-exitCh:
-		return nil
+		return stopped()
 	case <-time.After(30 * time.Second):
 		return fmt.Errorf("container %s did not stop after SIGKILL", c.ID[:12])
 	}
@@ -274,8 +284,17 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	err = ctl.Signal(sig)
 	c.mu.Lock()
 	s.thawForSignal(c)
+	if err == nil {
+		s.emitKill(c, sig)
+	}
 	c.mu.Unlock()
 	return err
+}
+
+// emitKill announces a signal sent to a container, as Docker does before
+// the die (and, for a stop, the stop) that may follow. Callers hold c.mu.
+func (s *Containers) emitKill(c *Container, sig syscall.Signal) {
+	s.emit(c, events.ActionKill, "signal", strconv.Itoa(int(sig)))
 }
 
 // WaitFor registers a wait now and returns the function that blocks until

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"regexp"
+
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -78,4 +80,16 @@ func isTaskMatch(f map[string][]string) bool {
 		}
 	}
 	return true
+}
+
+// nameMatch applies a name filter as Docker does: the value is a regular
+// expression (testcontainers asks for "^name$"), tried on the name with
+// and without its leading "/"; a value that does not compile matches
+// only the name itself.
+func nameMatch(pattern, name string) bool {
+	if pattern == name || pattern == "/"+name {
+		return true
+	}
+	re, err := regexp.Compile(pattern)
+	return err == nil && (re.MatchString(name) || re.MatchString("/"+name))
 }

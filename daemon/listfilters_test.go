@@ -43,3 +43,25 @@ func TestPortFilters(t *testing.T) {
 		t.Errorf("is-task")
 	}
 }
+
+func TestNameMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"web", "web", true},
+		{"/web", "web", true},
+		{"we", "web", true}, // unanchored, as Docker's
+		{"^web$", "web", true},
+		{"^web$", "web2", false},
+		{"^/web$", "web", true},
+		{"^test$", "mytest", false},
+		{"db-[0-9]+$", "proj-db-12", true},
+		{"[", "web", false}, // does not compile: only itself
+		{"[", "[", true},
+	} {
+		if got := nameMatch(tc.pattern, tc.name); got != tc.want {
+			t.Errorf("nameMatch(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
+		}
+	}
+}

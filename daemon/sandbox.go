@@ -23,66 +23,6 @@ import (
 	"github.com/lodge-containers/lodge/netns"
 )
 
-// isBridgeMode reports whether a network mode puts the container on
-// bridge networks (the default one or a named one).
-func isBridgeMode(mode string) bool {
-	switch {
-	case mode == "host", mode == "none", strings.HasPrefix(mode, "container:"):
-		return false
-	}
-	return true
-}
-
-// primaryNetwork is the network a mode names: "bridge" for the default.
-func primaryNetwork(mode string) string {
-	if mode == "" || mode == network.NetworkDefault {
-		return network.NetworkBridge
-	}
-	return mode
-}
-
-// configuredNetworks lists the networks a container is configured for:
-// its mode's first, then the other endpoints of its networking config.
-// Callers hold c.mu.
-func configuredNetworks(c *Container) []string {
-	mode := string(c.HostConfig.NetworkMode)
-	if !isBridgeMode(mode) {
-		return nil
-	}
-	primary := primaryNetwork(mode)
-	var out []string
-	if !c.PrimaryDisconnected {
-		out = []string{primary}
-	}
-	if c.NetworkingConfig != nil {
-		var more []string
-		for name := range c.NetworkingConfig.EndpointsConfig {
-			if name != primary && !(primary == network.NetworkBridge && name == network.NetworkDefault) {
-				more = append(more, name)
-			}
-		}
-		sort.Strings(more)
-		out = append(out, more...)
-	}
-	return out
-}
-
-// endpointConfig is the container's configuration for one of its
-// networks: the docker CLI files the default bridge's under "default".
-// Callers hold c.mu.
-func endpointConfig(c *Container, name string) *network.EndpointSettings {
-	if c.NetworkingConfig == nil {
-		return nil
-	}
-	if es := c.NetworkingConfig.EndpointsConfig[name]; es != nil {
-		return es
-	}
-	if name == network.NetworkBridge {
-		return c.NetworkingConfig.EndpointsConfig[network.NetworkDefault]
-	}
-	return nil
-}
-
 // Validate checks at create time that a container's port bindings parse.
 // The networks it names are looked up when it starts, as Docker does (the
 // docker CLI takes a 404 from create for a missing image and pulls).
@@ -119,10 +59,11 @@ func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConf
 	return nil
 }
 
-// hostPortRange reads a binding's host port: "" (any), "8080" or
+// hostPortRange reads a binding's host port: "" or "0" (any free one, as
+// compose and testcontainers ask for an ephemeral port), "8080" or
 // "8000-8010" (the first free one of them).
 func hostPortRange(s string) (lo, hi int, err error) {
-	if s == "" {
+	if s == "" || s == "0" {
 		return 0, 0, nil
 	}
 	a, b, isRange := strings.Cut(s, "-")

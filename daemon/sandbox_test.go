@@ -13,13 +13,13 @@ import (
 )
 
 func TestHostPortRange(t *testing.T) {
-	for in, want := range map[string][2]int{"": {0, 0}, "8080": {8080, 8080}, "8000-8010": {8000, 8010}} {
+	for in, want := range map[string][2]int{"": {0, 0}, "0": {0, 0}, "8080": {8080, 8080}, "8000-8010": {8000, 8010}} {
 		lo, hi, err := hostPortRange(in)
 		if err != nil || lo != want[0] || hi != want[1] {
 			t.Errorf("%q: %d-%d %v", in, lo, hi, err)
 		}
 	}
-	for _, bad := range []string{"x", "0", "70000", "10-5", "1-", "-1", "1-2-3", "８０"} {
+	for _, bad := range []string{"x", "0-5", "00", "70000", "10-5", "1-", "-1", "1-2-3", "８０"} {
 		if _, _, err := hostPortRange(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%q accepted: %v", bad, err)
 		}
@@ -74,6 +74,34 @@ func TestConfiguredNetworks(t *testing.T) {
 		}
 		if got := strings.Join(configuredNetworks(c), " "); got != tc.want {
 			t.Errorf("%q %v: %q, want %q", tc.mode, tc.extra, got, tc.want)
+		}
+	}
+}
+
+func TestSkipsDefaultBridge(t *testing.T) {
+	eps := func(names ...string) *network.NetworkingConfig {
+		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+		for _, n := range names {
+			nc.EndpointsConfig[n] = &network.EndpointSettings{}
+		}
+		return nc
+	}
+	for _, tc := range []struct {
+		mode string
+		nc   *network.NetworkingConfig
+		want bool
+	}{
+		{"", nil, false},
+		{"", eps(), false},
+		{"", eps("appnet"), true},
+		{"default", eps("appnet", "other"), true},
+		{"", eps("appnet", "bridge"), false},
+		{"default", eps("default"), false},
+		{"bridge", eps("appnet"), false},
+		{"appnet", eps("appnet"), false},
+	} {
+		if got := skipsDefaultBridge(&container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)}, tc.nc); got != tc.want {
+			t.Errorf("%q %v: %v, want %v", tc.mode, tc.nc, got, tc.want)
 		}
 	}
 }

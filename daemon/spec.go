@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
@@ -117,6 +119,14 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		// pinned and wired ("" without a network service: loopback only).
 		opts.NetNSPath = s.networkNS(c)
 	}
+	if opts.Shares, err = s.shares(c); err != nil {
+		return nil, err
+	}
+	devs, err := devices(hc.Devices)
+	if err != nil {
+		return nil, err
+	}
+	opts.Mounts = append(opts.Mounts, devs...)
 	if init := s.DefaultInit; hc.Init != nil && *hc.Init || hc.Init == nil && init {
 		if s.InitPath == "" {
 			return nil, errdefs.Unavailablef("--init: lodged found no init binary: install lodge-init beside lodged, or name one with \"init-path\" in daemon.json")
@@ -139,13 +149,28 @@ const initInContainer = "/sbin/docker-init"
 // checkBindSource refuses a bind source the user cannot read, with a clear
 // message (Docker would create a missing one; lodge, too).
 func checkBindSource(src string) error {
-	if _, err := os.Stat(src); os.IsNotExist(err) {
+	fi, err := os.Stat(src)
+	if os.IsNotExist(err) {
 		return os.MkdirAll(src, 0o755)
 	} else if err != nil {
 		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s: %v", src, err)
 	}
-	f, err := os.Open(src)
-	if os.IsPermission(err) {
+	if fi.Mode().IsRegular() || fi.IsDir() {
+		var f *os.File
+		if f, err = os.Open(src); err == nil {
+			f.Close()
+		}
+	} else {
+		// A socket (docker.sock for a client in the container), FIFO or
+		// device: opening one would fail (a socket) or block the request
+		// until a writer came (a FIFO), so the kernel is only asked
+		// whether it may be read.
+		err = unix.Access(src, unix.R_OK)
+		if errors.Is(err, unix.EACCES) {
+			err = os.ErrPermission
+		}
+	}
+	if errors.Is(err, os.ErrPermission) {
 		// Not the words "permission denied": the docker CLI turns those
 		// into exit code 126, as if the command could not run.
 		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s is not readable by you", src)
@@ -153,7 +178,6 @@ func checkBindSource(src string) error {
 	if err != nil {
 		return errdefs.InvalidArgumentf("invalid mount config: bind source path %s: %v", src, err)
 	}
-	f.Close()
 	return nil
 }
 

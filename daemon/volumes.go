@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
 	"golang.org/x/sys/unix"
 
@@ -61,6 +62,9 @@ type Volumes struct {
 	// users are the containers (IDs) that reference a volume, running or
 	// not: Docker refuses to remove a volume any container names.
 	users map[string]map[string]bool
+
+	// Events receives volume create and destroy events; nil drops them.
+	Events *Events
 }
 
 // NewVolumes opens (creating) the volume store under root.
@@ -160,6 +164,7 @@ func (v *Volumes) createLocked(req VolumeCreate) (*volumeRecord, error) {
 		return nil, err
 	}
 	v.vols[rec.Name] = rec
+	v.Events.Publish(events.VolumeEventType, events.ActionCreate, rec.Name, map[string]string{"driver": rec.Driver})
 	return rec, nil
 }
 
@@ -336,6 +341,7 @@ func (v *Volumes) removeLocked(name string, force bool) error {
 	}
 	delete(v.vols, name)
 	delete(v.users, name)
+	v.Events.Publish(events.VolumeEventType, events.ActionDestroy, rec.Name, map[string]string{"driver": rec.Driver})
 	if err := os.RemoveAll(trash); err != nil {
 		v.log.Warn("volume data left behind", "path", trash, "err", err)
 	}

@@ -65,6 +65,9 @@ type SpecOptions struct {
 	// HardLimits reports the daemon's own limit for an RLIMIT_*; a
 	// container cannot get more than the user has.
 	HardLimits func(resource int) (soft, hard uint64, ok bool)
+	// Shares are --pid, --ipc and --uts; the zero value gives the
+	// container namespaces of its own.
+	Shares Shares
 	// ForeignArch is set when the image is built for another architecture
 	// than the machine's (say 386 on amd64): the default seccomp filter
 	// then covers every architecture the kernel runs, not only the native.
@@ -154,6 +157,9 @@ func Spec(o SpecOptions) (*specs.Spec, error) {
 		return nil, err
 	}
 	s.Mounts = append(s.Mounts, extra...)
+	if err := applyShares(s, o.Shares, o.UIDMappings != nil); err != nil {
+		return nil, err
+	}
 	if err := setSeccomp(s, o); err != nil {
 		return nil, err
 	}

@@ -34,6 +34,11 @@ func TestDockerCLIVersionAndInfo(t *testing.T) {
 	if old.code != 0 {
 		t.Errorf("docker version --format: %s", old)
 	}
+	// Clients parse it as a semantic version: the commit rides as build
+	// metadata, never as the version itself.
+	if sv := strings.TrimSpace(old.stdout); !regexp.MustCompile(`^0\.\d+\.\d+(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`).MatchString(sv) {
+		t.Errorf("server version %q is not 0.x.y[+build]", sv)
+	}
 
 	info := s.must(docker, "info")
 	for _, want := range []string{

@@ -152,6 +152,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgSummary)
 	}
 	ev := daemon.NewEvents()
+	vols.Events = ev
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,

@@ -1,0 +1,44 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+)
+
+// createRecorder keeps the config a create was given; the rest of the
+// backend is not used.
+type createRecorder struct {
+	ContainerBackend
+	got *container.Config
+}
+
+func (c *createRecorder) Create(_ context.Context, _ string, cfg *container.Config, _ *container.HostConfig, _ *network.NetworkingConfig) (container.CreateResponse, error) {
+	c.got = cfg
+	return container.CreateResponse{ID: "x"}, nil
+}
+
+// TestCreateStartInterval: a healthcheck's StartInterval is kept from API
+// 1.44 on and dropped before, as Docker does.
+func TestCreateStartInterval(t *testing.T) {
+	rec := &createRecorder{}
+	srv := httptest.NewServer(NewServer(Backends{Containers: rec}, quiet()))
+	defer srv.Close()
+	body := `{"Image":"busybox","Healthcheck":{"Test":["CMD","true"],"StartInterval":200000000}}`
+	for prefix, want := range map[string]time.Duration{"/v1.44": 200 * time.Millisecond, "/v1.51": 200 * time.Millisecond, "/v1.43": 0} {
+		resp, err := http.Post(srv.URL+prefix+"/containers/create", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || rec.got == nil || rec.got.Healthcheck.StartInterval != want {
+			t.Errorf("%s: status %d, config %+v, want StartInterval %v", prefix, resp.StatusCode, rec.got, want)
+		}
+	}
+}
