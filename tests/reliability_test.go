@@ -66,7 +66,11 @@ func TestSlowSaveHoldsNoLock(t *testing.T) {
 	if err := stuck.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { stuck.Process.Kill(); stuck.Wait(); exec.Command("pkill", "-u", strconv.Itoa(s.u.uid), "-f", "save big:1").Run() }()
+	defer func() {
+		stuck.Process.Kill()
+		stuck.Wait()
+		exec.Command("pkill", "-u", strconv.Itoa(s.u.uid), "-f", "save big:1").Run()
+	}()
 	time.Sleep(2 * time.Second)
 	done := make(chan result, 1)
 	go func() { done <- s.run(docker, "images", "--format", "{{.Repository}}") }()
