@@ -16,6 +16,7 @@ import (
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/image"
+	"github.com/lodge-containers/lodge/paths"
 	"github.com/lodge-containers/lodge/runtime"
 	"github.com/lodge-containers/lodge/storage"
 	"github.com/lodge-containers/lodge/userns"
@@ -240,4 +241,19 @@ func hardLimit(resource int) (soft, hard uint64, ok bool) {
 		return 0, 0, false
 	}
 	return r.Cur, r.Max, true
+}
+
+// buildKit is the BuildKit helper, not started yet, or nil (and the
+// classic builder only, said once in the log) when lodge-buildkitd or runc
+// is missing.
+func buildKit(dataRoot, runDir, sock, runc string, log *slog.Logger) *daemon.BuildKit {
+	bin, err := paths.Helper(daemon.BuildKitBinary)
+	if err != nil || runc == "" {
+		log.Warn("BuildKit is not served (docker buildx build and compose v2 builds answer 501): the classic builder only", "helper", err, "runc", runc)
+		return nil
+	}
+	return &daemon.BuildKit{
+		Binary: bin, Runc: runc, Root: filepath.Join(dataRoot, "buildkit"),
+		Socket: filepath.Join(runDir, "buildkitd.sock"), LodgeSocket: sock, Log: log,
+	}
 }
