@@ -58,6 +58,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Images != nil {
 		s.addImageRoutes(b.Images)
+		if lr, ok := b.Images.(LocalRegistryBackend); ok && b.BuildKit != nil {
+			s.addLocalRegistryRoutes(lr)
+		}
 	}
 	if b.Networks != nil {
 		s.addNetworkRoutes(b.Networks)
