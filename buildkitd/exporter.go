@@ -11,8 +11,11 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/distribution/reference"
+	"github.com/moby/buildkit/cache"
+	cacheconfig "github.com/moby/buildkit/cache/config"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/util/progress"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -84,7 +87,11 @@ func (i *mobyInstance) Export(ctx context.Context, src *exporter.Source, info ex
 		return nil, nil, nil, fmt.Errorf("buildkit's image exporter returned no descriptor")
 	}
 	done := progress.OneOff(ctx, "loading the image into lodge")
-	cfg, err := i.load(ctx, ref.Descriptor())
+	err = i.unlazy(ctx, plain, info.SessionID)
+	var cfg ocispecs.Descriptor
+	if err == nil {
+		cfg, err = i.load(ctx, ref.Descriptor())
+	}
 	if err := done(err); err != nil {
 		ref.Release()
 		return nil, nil, nil, err
@@ -106,6 +113,36 @@ func (i *mobyInstance) Export(ctx context.Context, src *exporter.Source, info ex
 		out[exptypes.ExporterImageNameKey] = strings.Join(i.names, ",")
 	}
 	return out, finalize, ref, nil
+}
+
+// unlazy fetches the layers BuildKit has not pulled: a base image's layers
+// that no step needed stay in their registry (or lodge's store) until
+// someone reads them, and the archive reads them all. BuildKit's own image
+// exporter does the same before it stores an image.
+func (i *mobyInstance) unlazy(ctx context.Context, src *exporter.Source, sessionID string) error {
+	refs := []cache.ImmutableRef{src.Ref}
+	for _, r := range src.Refs {
+		refs = append(refs, r)
+	}
+	cfg := cacheconfig.RefConfig{Compression: i.Config().Compression()}
+	for _, r := range refs {
+		if r == nil {
+			continue
+		}
+		remotes, err := r.GetRemotes(ctx, false, cfg, false, session.NewGroup(sessionID))
+		if err != nil {
+			return err
+		}
+		if len(remotes) == 0 {
+			continue
+		}
+		if u, ok := remotes[0].Provider.(cache.Unlazier); ok {
+			if err := u.Unlazy(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // load streams the image behind desc to the Loader and returns its config

@@ -41,6 +41,9 @@ type Config struct {
 	Root string
 	// Runc is the runc binary BuildKit's executor runs steps with.
 	Runc string
+	// LodgeSocket is lodged's API socket, whose read-only registry view
+	// of lodge's images comes before every registry.
+	LodgeSocket string
 	// Loader receives the images the "moby" exporter makes.
 	Loader Loader
 	// Log gets the few things worth saying (snapshotter choice, errors).
@@ -66,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := newWorker(ctx, cfg.Root, cfg.Runc, cfg.Loader, cfg.Log)
+	w, err := newWorker(ctx, cfg.Root, cfg.Runc, cfg.LodgeSocket, cfg.Loader, cfg.Log)
 	if err != nil {
 		return nil, err
 	}

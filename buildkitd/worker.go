@@ -55,7 +55,7 @@ func gcPolicy() []client.PruneInfo {
 // cgroups it cannot write and must use the rootless spec. RUN steps share
 // the helper's network namespace ("host" provider): that is lodged's
 // namespace, behind lodge's user-mode network, not the machine's.
-func newWorker(ctx context.Context, root, runcBinary string, loader Loader, log *slog.Logger) (worker.Worker, error) {
+func newWorker(ctx context.Context, root, runcBinary, lodgeSocket string, loader Loader, log *slog.Logger) (worker.Worker, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func newWorker(ctx context.Context, root, runcBinary string, loader Loader, log 
 		return nil, fmt.Errorf("buildkit worker: %w", err)
 	}
 	opt.GCPolicy = gcPolicy()
-	opt.RegistryHosts = resolver.NewRegistryConfig(nil)
+	opt.RegistryHosts = localFirst(lodgeSocket, resolver.NewRegistryConfig(nil))
 	w, err := base.NewWorker(ctx, opt)
 	if err != nil {
 		return nil, fmt.Errorf("buildkit worker: %w", err)

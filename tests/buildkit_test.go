@@ -13,9 +13,9 @@ import (
 
 // buildKitSession is a container session whose docker CLI has buildx as
 // its plugin, so `docker build` and `docker buildx build` go through
-// BuildKit, and whose busybox is also in a loopback registry: BuildKit
-// resolves FROM through a registry, not through lodge's image store.
-// It returns the session, the docker CLI and busybox's name there.
+// BuildKit. Its busybox is also in a loopback registry under a name lodge
+// does not hold, so FROM that name goes past lodge's store to the
+// registry. It returns the session, the docker CLI and that name.
 func buildKitSession(t *testing.T) (*session, string, string) {
 	t.Helper()
 	buildx := clientBinary(t, "docker-buildx")
@@ -33,6 +33,7 @@ func buildKitSession(t *testing.T) (*session, string, string) {
 	base := startRegistry(t, "", "") + "/library/busybox:latest"
 	s.must(docker, "tag", "busybox", base)
 	s.must(docker, "push", base)
+	s.must(docker, "rmi", base)
 	return s, docker, base
 }
 
@@ -80,6 +81,17 @@ CMD ["cat", "/app/copy.txt", "/app/tool.txt"]
 		}
 		if imgs := s.must(docker, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout; !strings.Contains(imgs, "app:1") {
 			t.Errorf("docker images: %q", imgs)
+		}
+	})
+
+	t.Run("FROM images only lodge holds", func(t *testing.T) {
+		d := s.buildDir("bklocal", map[string]string{"Dockerfile": "FROM busybox AS b\nRUN echo from-local-busybox > /b.txt\n" +
+			"FROM app:1\nCOPY --from=b /b.txt /app/b.txt\nCMD [\"cat\", \"/app/tool.txt\", \"/app/b.txt\"]\n"})
+		if r := s.runWith(func(c *exec.Cmd) { c.Dir = d }, docker, "buildx", "build", "-t", "onlocal", "."); r.code != 0 {
+			t.Fatalf("build FROM local images: %s", r)
+		}
+		if out := s.must(docker, "run", "--rm", "onlocal").stdout; out != "hi from tools\nfrom-local-busybox\n" {
+			t.Errorf("docker run onlocal: %q", out)
 		}
 	})
 
@@ -211,4 +223,29 @@ CMD ["cat", "/app/copy.txt", "/app/tool.txt"]
 		s.must("lodge", "daemon", "stop", "--timeout", "15s")
 		waitGone(t, []int{helper}, 15*time.Second)
 	})
+}
+
+// TestBuildKitCompose: compose v2 with its defaults builds through
+// BuildKit (lodged says Builder-Version 2) and the image runs.
+func TestBuildKitCompose(t *testing.T) {
+	compose := clientBinary(t, "docker-compose")
+	s, docker, base := buildKitSession(t)
+	plugins := filepath.Join(s.home, ".docker", "cli-plugins")
+	if err := os.Symlink(compose, filepath.Join(plugins, "docker-compose")); err != nil {
+		t.Fatal(err)
+	}
+	dir := s.buildDir("bkcompose", map[string]string{
+		"compose.yaml": "services:\n  web:\n    build: .\n    image: composed:1\n",
+		"Dockerfile":   "FROM " + base + "\nRUN echo built-by-compose > /made.txt\nCMD [\"cat\", \"/made.txt\"]\n",
+	})
+	r := s.runWith(func(c *exec.Cmd) { c.Dir = dir }, docker, "compose", "--progress=plain", "build")
+	if r.code != 0 {
+		t.Fatalf("docker compose build: %s", r)
+	}
+	if all := r.stdout + r.stderr; strings.Contains(all, "Step 1/") || !strings.Contains(all, "RUN echo built-by-compose") {
+		t.Errorf("compose did not build through BuildKit:\n%s", all)
+	}
+	if out := s.must(docker, "run", "--rm", "composed:1").stdout; out != "built-by-compose\n" {
+		t.Errorf("docker run composed:1: %q", out)
+	}
 }

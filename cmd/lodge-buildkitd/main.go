@@ -30,7 +30,7 @@ import (
 func main() {
 	root := flag.String("root", "", "BuildKit's state directory")
 	sock := flag.String("socket", "", "unix socket to serve /grpc and /session on")
-	lodge := flag.String("lodge-socket", "", "lodged's API socket, where images are loaded")
+	lodge := flag.String("lodge-socket", "", "lodged's API socket, where images are loaded and local images read")
 	runc := flag.String("runc", "runc", "the runc binary that runs build steps")
 	debug := flag.Bool("debug", false, "log BuildKit's debug messages")
 	flag.Parse()
@@ -55,7 +55,7 @@ func main() {
 func run(root, sock, lodge, runc string, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := buildkitd.New(ctx, buildkitd.Config{Root: root, Runc: runc, Loader: &buildkitd.SocketLoader{Socket: lodge}, Log: log})
+	srv, err := buildkitd.New(ctx, buildkitd.Config{Root: root, Runc: runc, LodgeSocket: lodge, Loader: &buildkitd.SocketLoader{Socket: lodge}, Log: log})
 	if err != nil {
 		return err
 	}
