@@ -37,6 +37,16 @@ func buildKitSession(t *testing.T) (*session, string, string) {
 	return s, docker, base
 }
 
+// buildKitHelper is the pid of lodged's lodge-buildkitd, 0 if none runs.
+func buildKitHelper(s *session) int {
+	for _, pid := range descendants([]int{s.pid()}) {
+		if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); filepath.Base(exe) == "lodge-buildkitd" {
+			return pid
+		}
+	}
+	return 0
+}
+
 // vertexes reads BuildKit's plain progress: the name of each step by its
 // number, and which numbers were CACHED, DONE or ERROR.
 func vertexes(out string) (names map[string]string, state map[string]string) {
@@ -65,6 +75,9 @@ COPY --from=tools /tool.txt /app/tool.txt
 CMD ["cat", "/app/copy.txt", "/app/tool.txt"]
 `, "BASE", base)
 	dir := s.buildDir("bk", map[string]string{"Dockerfile": multi, "app.txt": "app-content\n"})
+	if buildKitHelper(s) != 0 {
+		t.Fatal("lodge-buildkitd runs before any BuildKit request")
+	}
 	buildx := func(args ...string) result {
 		return s.runWith(func(c *exec.Cmd) { c.Dir = dir }, docker, append([]string{"buildx"}, args...)...)
 	}
@@ -206,12 +219,7 @@ CMD ["cat", "/app/copy.txt", "/app/tool.txt"]
 	})
 
 	t.Run("helper stops with lodged", func(t *testing.T) {
-		var helper int
-		for _, pid := range descendants([]int{s.pid()}) {
-			if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); filepath.Base(exe) == "lodge-buildkitd" {
-				helper = pid
-			}
-		}
+		helper := buildKitHelper(s)
 		if helper == 0 {
 			t.Fatal("no lodge-buildkitd below lodged")
 		}
@@ -220,6 +228,14 @@ CMD ["cat", "/app/copy.txt", "/app/tool.txt"]
 				t.Logf("lodge-buildkitd RSS after the builds: %s", m[1])
 			}
 		}
+		if log, err := os.ReadFile(filepath.Join(s.runDir, "lodged.log")); err == nil {
+			if m := regexp.MustCompile(`lodge-buildkitd started.*took=(\S+)`).FindSubmatch(log); m != nil {
+				t.Logf("lodge-buildkitd start: %s", m[1])
+			}
+		}
+		mine, _ := os.Readlink("/proc/self/ns/net")
+		its, _ := os.Readlink("/proc/" + strconv.Itoa(helper) + "/ns/net")
+		t.Logf("helper's network namespace is the test's (the host's): %v", mine == its)
 		s.must("lodge", "daemon", "stop", "--timeout", "15s")
 		waitGone(t, []int{helper}, 15*time.Second)
 	})
