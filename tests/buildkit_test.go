@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -263,5 +264,30 @@ func TestBuildKitCompose(t *testing.T) {
 	}
 	if out := s.must(docker, "run", "--rm", "composed:1").stdout; out != "built-by-compose\n" {
 		t.Errorf("docker run composed:1: %q", out)
+	}
+}
+
+// TestBuildKitHelperDiesWithDaemon: kill -9 of lodged takes its BuildKit
+// helper along (containers outlive lodged, the helper must not), and the
+// restarted lodged starts a new one that can open BuildKit's state.
+func TestBuildKitHelperDiesWithDaemon(t *testing.T) {
+	s, docker, _ := buildKitSession(t)
+	s.must(docker, "buildx", "du") // any BuildKit request starts the helper
+	helper := buildKitHelper(s)
+	if helper == 0 {
+		t.Fatal("no lodge-buildkitd after a BuildKit request")
+	}
+	pid := s.pid()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, []int{pid, helper}, 15*time.Second)
+	s.start()
+	d := s.buildDir("again", map[string]string{"Dockerfile": "FROM busybox\nRUN echo after-restart > /a.txt\nCMD [\"cat\", \"/a.txt\"]\n"})
+	if r := s.runWith(func(c *exec.Cmd) { c.Dir = d }, docker, "buildx", "build", "-t", "again", "."); r.code != 0 {
+		t.Fatalf("build after the restart: %s", r)
+	}
+	if out := s.must(docker, "run", "--rm", "again").stdout; out != "after-restart\n" {
+		t.Errorf("docker run again: %q", out)
 	}
 }
