@@ -1,4 +1,5 @@
 # lodge's build. `make` builds bin/lodged, bin/lodge-monitor, bin/lodge-usernet,
+# bin/lodge-buildkitd (BuildKit, started by lodged on the first buildx build),
 # bin/lodge-init (static: it runs inside containers) and bin/lodge.
 GO      ?= go
 # go.podman.io/storage's drivers lodge does not use need C libraries; seccomp
@@ -33,6 +34,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-monitor ./cmd/lodge-monitor
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodged ./cmd/lodged
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-usernet ./cmd/lodge-usernet
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-buildkitd ./cmd/lodge-buildkitd
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
 	CGO_ENABLED=0 $(GO) build -o bin/lodge-init ./cmd/lodge-init
 

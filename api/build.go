@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -28,12 +29,21 @@ type BuildBackend interface {
 	PruneCache(ctx context.Context) (deleted []string, reclaimed uint64, err error)
 }
 
-// notBuildKit is what the BuildKit routes answer: lodge has the classic
-// builder only, which the docker CLI uses without buildx or with
-// DOCKER_BUILDKIT=0.
-const notBuildKit = "lodge serves the classic builder only for now, not BuildKit: build with DOCKER_BUILDKIT=0 (the docker CLI without buildx uses the classic builder)"
+// BuildKitBackend reaches BuildKit, which lodge runs in a helper process
+// (*daemon.BuildKit fits). The API forwards /grpc and /session to it byte
+// for byte, so nothing of BuildKit's protocol lives here.
+type BuildKitBackend interface {
+	// Dial connects to BuildKit's HTTP endpoint, starting it if needed.
+	Dial(ctx context.Context) (net.Conn, error)
+	// PruneCache empties BuildKit's cache if BuildKit runs.
+	PruneCache(ctx context.Context) (deleted []string, reclaimed uint64, err error)
+}
 
-func (s *Server) addBuildRoutes(b BuildBackend) {
+// notBuildKit is what the BuildKit routes answer when lodged runs without
+// its BuildKit helper: the classic builder still works.
+const notBuildKit = "this lodged serves the classic builder only, not BuildKit (lodge-buildkitd or runc is missing): build with DOCKER_BUILDKIT=0 (the docker CLI without buildx uses the classic builder)"
+
+func (s *Server) addBuildRoutes(b BuildBackend, bk BuildKitBackend) {
 	var mu sync.Mutex
 	running := map[string]context.CancelFunc{} // by the client's buildid
 	s.handle("POST /build", func(w http.ResponseWriter, r *http.Request) error {
@@ -81,12 +91,27 @@ func (s *Server) addBuildRoutes(b BuildBackend) {
 		if err != nil {
 			return err
 		}
+		if bk != nil {
+			more, bkFreed, err := bk.PruneCache(r.Context())
+			if err != nil {
+				return err
+			}
+			deleted, freed = append(deleted, more...), freed+bkFreed
+		}
 		if deleted == nil {
 			deleted = []string{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": deleted, "SpaceReclaimed": freed})
 		return nil
 	})
+	if bk != nil {
+		for _, route := range []string{"POST /session", "POST /grpc"} {
+			s.handle(route, func(w http.ResponseWriter, r *http.Request) error {
+				return forwardUpgrade(w, r, bk)
+			})
+		}
+		return
+	}
 	for _, route := range []string{"POST /session", "GET /grpc", "POST /grpc"} {
 		s.handle(route, func(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.NotImplementedf("%s", notBuildKit)
@@ -94,11 +119,53 @@ func (s *Server) addBuildRoutes(b BuildBackend) {
 	}
 }
 
+// forwardUpgrade hands an upgrade request (Upgrade: h2c) to BuildKit: it
+// replays the request head on a connection to the helper, then copies both
+// ways until either side closes. The helper answers the 101 itself, so the
+// client talks to BuildKit exactly as to Docker's embedded one.
+func forwardUpgrade(w http.ResponseWriter, r *http.Request, bk BuildKitBackend) error {
+	if r.Header.Get("Upgrade") == "" {
+		return errdefs.InvalidArgumentf("%s needs a connection upgrade (h2c)", r.URL.Path)
+	}
+	up, err := bk.Dial(r.Context())
+	if err != nil {
+		return err
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		up.Close()
+		return fmt.Errorf("connection cannot be hijacked")
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		up.Close()
+		return err
+	}
+	defer conn.Close()
+	defer up.Close()
+	// RequestURI is the client's own, with its /v1.NN prefix: the helper
+	// sees what Docker's daemon would have seen.
+	head := &bytes.Buffer{}
+	fmt.Fprintf(head, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, r.RequestURI, r.Host)
+	r.Header.Write(head)
+	head.WriteString("\r\n")
+	if _, err := up.Write(head.Bytes()); err != nil {
+		return nil // the client sees its connection close; nothing else to tell
+	}
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, brw.Reader); done <- struct{}{} }() // brw may hold bytes read past the head
+	go func() { io.Copy(conn, up); done <- struct{}{} }()
+	<-done // either side gone: the other has nobody to talk to
+	return nil
+}
+
 // buildOptions reads POST /build's query.
 func buildOptions(r *http.Request) (build.Options, error) {
 	q := r.URL.Query()
 	if v := q.Get("version"); v == "2" {
-		return build.Options{}, errdefs.NotImplementedf("%s", notBuildKit)
+		// Docker's version=2 builds ride a /session the client opened;
+		// buildx and compose v2 use /grpc instead, which lodge serves.
+		return build.Options{}, errdefs.NotImplementedf("POST /build?version=2 is not served: build with docker buildx (lodge serves BuildKit through /grpc), or with the classic builder (DOCKER_BUILDKIT=0)")
 	}
 	if boolValue(r, "squash") {
 		return build.Options{}, errdefs.NotImplementedf("squash is not implemented by lodge's builder")

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -171,5 +173,105 @@ func TestBuildKitRoutesSayWhy(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&pr)
 	if resp.StatusCode != 200 || len(pr.CachesDeleted) != 1 || pr.SpaceReclaimed != 42 {
 		t.Errorf("prune: %d %+v", resp.StatusCode, pr)
+	}
+}
+
+// fakeBuildKit is a BuildKit helper on the other end of a pipe: it checks
+// the request head the API replays, answers 101 and echoes what follows.
+type fakeBuildKit struct {
+	t    *testing.T
+	head chan *http.Request
+}
+
+func (f *fakeBuildKit) Dial(ctx context.Context) (net.Conn, error) {
+	api, helper := net.Pipe()
+	go func() {
+		defer helper.Close()
+		br := bufio.NewReader(helper)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			f.t.Errorf("the helper got no request head: %v", err)
+			return
+		}
+		f.head <- req
+		io.WriteString(helper, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+		io.Copy(helper, br)
+	}()
+	return api, nil
+}
+
+func (f *fakeBuildKit) PruneCache(context.Context) ([]string, uint64, error) {
+	return []string{"bk1", "bk2"}, 100, nil
+}
+
+var _ BuildKitBackend = (*fakeBuildKit)(nil)
+
+func TestBuildKitForwardsUpgrades(t *testing.T) {
+	bk := &fakeBuildKit{t: t, head: make(chan *http.Request, 1)}
+	srv := httptest.NewServer(NewServer(Backends{System: fakeSystem{}, Build: &fakeBuilds{}, BuildKit: bk}, quiet()))
+	defer srv.Close()
+	for _, p := range []string{"/v1.51/session", "/grpc"} {
+		t.Run(p, func(t *testing.T) {
+			c, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// The client's first bytes after the head come in the same
+			// write, as a client that does not wait for the 101 sends them:
+			// they must reach the helper after the replayed head.
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nX-Docker-Expose-Session-Uuid: s1\r\n\r\nPRI * HTTP/2.0", p)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			req := <-bk.head
+			if req.URL.Path != p || req.Header.Get("Upgrade") != "h2c" || req.Header.Get("X-Docker-Expose-Session-Uuid") != "s1" {
+				t.Errorf("replayed head: %s %s %v", req.Method, req.URL, req.Header)
+			}
+			got := make([]byte, len("PRI * HTTP/2.0"))
+			if _, err := io.ReadFull(br, got); err != nil || string(got) != "PRI * HTTP/2.0" {
+				t.Errorf("echo through the proxy: %q, %v", got, err)
+			}
+		})
+	}
+
+	resp, err := http.Get(srv.URL + "/_ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v := resp.Header.Get("Builder-Version"); v != "2" {
+		t.Errorf("Builder-Version with BuildKit: %q", v)
+	}
+	resp, err = http.Post(srv.URL+"/build/prune", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var pr struct {
+		CachesDeleted  []string
+		SpaceReclaimed uint64
+	}
+	json.NewDecoder(resp.Body).Decode(&pr)
+	if len(pr.CachesDeleted) != 3 || pr.SpaceReclaimed != 142 {
+		t.Errorf("prune with BuildKit: %+v", pr)
+	}
+}
+
+func TestPingSaysClassicWithoutBuildKit(t *testing.T) {
+	srv := httptest.NewServer(NewServer(Backends{System: fakeSystem{}, Build: &fakeBuilds{}}, quiet()))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/_ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v := resp.Header.Get("Builder-Version"); v != "1" {
+		t.Errorf("Builder-Version without BuildKit: %q", v)
 	}
 }

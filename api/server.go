@@ -37,13 +37,15 @@ type Backends struct {
 	DiskUsage  DiskUsageBackend
 	Events     EventsBackend
 	Build      BuildBackend
+	// BuildKit serves /grpc and /session; without it they answer 501.
+	BuildKit BuildKitBackend
 }
 
 // NewServer builds the router.
 func NewServer(b Backends, log *slog.Logger) *Server {
 	s := &Server{mux: http.NewServeMux(), log: log}
 	if b.System != nil {
-		s.addSystemRoutes(b.System)
+		s.addSystemRoutes(b.System, b.Build != nil && b.BuildKit != nil)
 	}
 	if b.Containers != nil {
 		s.addContainerRoutes(b.Containers)
@@ -56,6 +58,9 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 	}
 	if b.Images != nil {
 		s.addImageRoutes(b.Images)
+		if lr, ok := b.Images.(LocalRegistryBackend); ok && b.BuildKit != nil {
+			s.addLocalRegistryRoutes(lr)
+		}
 	}
 	if b.Networks != nil {
 		s.addNetworkRoutes(b.Networks)
@@ -76,7 +81,7 @@ func NewServer(b Backends, log *slog.Logger) *Server {
 		s.addEventRoutes(b.Events)
 	}
 	if b.Build != nil {
-		s.addBuildRoutes(b.Build)
+		s.addBuildRoutes(b.Build, b.BuildKit)
 	}
 	s.addAbsentRoutes(b.Networks == nil)
 	s.mux.HandleFunc("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {

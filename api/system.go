@@ -14,11 +14,19 @@ type SystemBackend interface {
 	Version(ctx context.Context) (system.VersionResponse, error)
 }
 
-func (s *Server) addSystemRoutes(b SystemBackend) {
+// addSystemRoutes serves /_ping, /info and /version. buildKit says whether
+// BuildKit is served: /_ping's Builder-Version "2" is what makes compose v2
+// build through BuildKit (the docker CLI uses buildx whenever it is
+// installed, whatever the daemon says).
+func (s *Server) addSystemRoutes(b SystemBackend, buildKit bool) {
+	builder := "1"
+	if buildKit {
+		builder = "2"
+	}
 	ping := func(w http.ResponseWriter, r *http.Request) error {
 		h := w.Header()
 		h.Set("OSType", "linux")
-		h.Set("Builder-Version", "1")
+		h.Set("Builder-Version", builder)
 		h.Set("Docker-Experimental", "false")
 		h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 		h.Set("Pragma", "no-cache")

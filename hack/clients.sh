@@ -19,21 +19,23 @@ bin=$dir/bin
 mkdir -p "$bin"
 # Their own modules, not lodge's build tags.
 export GOFLAGS=
-build() { # name version package
-	local stamp=$bin/$1.version
-	if [[ -x $bin/$1 && $(cat "$stamp" 2>/dev/null) == "$2" ]]; then
+# Each is built inside its own module, as its release build does: `go
+# install pkg@version` refuses compose, whose go.mod has exclude
+# directives. The version is stamped as their release builds do: compose
+# refuses a buildx that reports v0.0.0 ("compose build requires buildx 0.17
+# or later"). The stamp file says so, which rebuilds binaries made before.
+build() { # name version module package version-variable
+	local stamp=$bin/$1.version src
+	if [[ -x $bin/$1 && $(cat "$stamp" 2>/dev/null) == "$2 stamped" ]]; then
 		return
 	fi
 	echo "clients: building $1 $2 (a few minutes, once)" >&2
-	# Built as the main module of its own source (go install pkg@v
-	# refuses modules whose go.mod has exclude or replace directives, as
-	# compose's does), from the module cache's copy.
-	local mod=${3%%/cmd*} src
-	src=$(go mod download -json "$mod@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-	(cd "$src" && go build -trimpath -o "$bin/$1.new" "./${3#"$mod"/}")
-	mv "$bin/$1.new" "$bin/$1"
-	echo "$2" >"$stamp"
+	src=$(go mod download -json "$3@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -d $src ]] || { echo "clients: no source for $3@$2" >&2; exit 1; }
+	(cd "$src" && GOWORK=off go build -trimpath -ldflags "-X $5=$2" -o "$bin/.new-$1" "./$4")
+	mv "$bin/.new-$1" "$bin/$1"
+	echo "$2 stamped" >"$stamp"
 }
-build docker-buildx "$BUILDX_VERSION" github.com/docker/buildx/cmd/buildx
-build docker-compose "$COMPOSE_VERSION" github.com/docker/compose/v2/cmd
+build docker-buildx "$BUILDX_VERSION" github.com/docker/buildx cmd/buildx github.com/docker/buildx/version.Version
+build docker-compose "$COMPOSE_VERSION" github.com/docker/compose/v2 cmd github.com/docker/compose/v2/internal.Version
 chmod -R a+rX "$dir"

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755)
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge-usernet", "lodge", "lodge-init"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b)
 		if b == "lodge-init" { // it runs on containers' roots: static
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -485,11 +485,16 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
-	srv := &http.Server{Handler: api.NewServer(api.Backends{
+	backends := api.Backends{
 		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images, Networks: svc.networks,
 		Volumes: svc.volumes, Files: svc.containers, Commit: svc.images, DiskUsage: svc.images,
 		Events: svc.events, Build: svc.builds,
-	}, log), ReadHeaderTimeout: 30 * time.Second}
+	}
+	if bk := buildKit(dataRoot, env.RuntimeDir(), sock, runtimes["runc"], log); bk != nil {
+		defer bk.Close() // after the server's shutdown: deferred first, run last
+		backends.BuildKit = bk
+	}
+	srv := &http.Server{Handler: api.NewServer(backends, log), ReadHeaderTimeout: 30 * time.Second}
 	go svc.containers.StartOnBoot(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

@@ -241,3 +241,18 @@ func hardLimit(resource int) (soft, hard uint64, ok bool) {
 	}
 	return r.Cur, r.Max, true
 }
+
+// buildKit is the BuildKit helper, not started yet, or nil (and the
+// classic builder only, said once in the log) when lodge-buildkitd or runc
+// is missing.
+func buildKit(dataRoot, runDir, sock, runc string, log *slog.Logger) *daemon.BuildKit {
+	bin, err := paths.Helper(daemon.BuildKitBinary)
+	if err != nil || runc == "" {
+		log.Warn("BuildKit is not served (docker buildx build and compose v2 builds answer 501): the classic builder only", "helper", err, "runc", runc)
+		return nil
+	}
+	return &daemon.BuildKit{
+		Binary: bin, Runc: runc, Root: filepath.Join(dataRoot, "buildkit"),
+		Socket: filepath.Join(runDir, "buildkitd.sock"), LodgeSocket: sock, Log: log,
+	}
+}
