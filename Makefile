@@ -24,7 +24,7 @@ BASHCOMP = $(PREFIX)/share/bash-completion/completions
 ZSHCOMP  = $(PREFIX)/share/zsh/site-functions
 FISHCOMP = $(HOME)/.config/fish/completions
 endif
-HELPERS := lodge-monitor lodge-usernet lodge-init
+HELPERS := lodge-monitor lodge-usernet lodge-init lodge-buildkitd
 
 .PHONY: all build test lint bench clean install uninstall
 
