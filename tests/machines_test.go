@@ -235,10 +235,7 @@ func TestBrokenNewuidmap(t *testing.T) {
 	if !strings.Contains(info.stdout, "neither setuid root nor given file capabilities") {
 		t.Errorf("lodge info does not say why the single-id map: %s", info.stdout)
 	}
-	s.loadBusybox(docker)
-	if r := s.must(docker, "run", "--rm", "busybox", "id", "-u"); strings.TrimSpace(r.stdout) != "0" {
-		t.Errorf("run: %s", r)
-	}
+	s.basicWorkload(docker, true)
 }
 
 func quoteAll(env []string) []string {
@@ -273,6 +270,7 @@ func TestSingleIDUserRefused(t *testing.T) {
 	if !strings.Contains(string(log), "single-id map") {
 		t.Errorf("lodged.log does not warn about the single-id map:\n%s", log)
 	}
+	s.basicWorkload(docker, true)
 	// lodge doctor names the cause and the administrator's fix.
 	if r := s.must("lodge", "doctor"); !strings.Contains(r.stdout, "warn  subordinate ids: none for "+u.name) || !strings.Contains(r.stdout, "usermod --add-subuids") {
 		t.Errorf("lodge doctor without a subuid range: %s", r)
