@@ -16,9 +16,10 @@ func TestAutostart(t *testing.T) {
 	u := lookupUser(t, "LODGE_TEST_USER")
 	docker := needDocker(t)
 	s := newSession(t, u)
-	if r := s.runWith(func(c *exec.Cmd) { c.Env = append(c.Env, "LODGE_NO_AUTOSTART=1") }, "lodge", "ps"); r.code == 0 {
+	if r := s.run("lodge", "ps"); r.code == 0 { // the session says LODGE_NO_AUTOSTART=1
 		t.Fatalf("LODGE_NO_AUTOSTART=1 lodge ps started or found a daemon: %s", r)
 	}
+	s.autostart = true
 	var wg sync.WaitGroup
 	results := make([]result, 2)
 	for i := range results {

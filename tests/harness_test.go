@@ -106,6 +106,10 @@ type session struct {
 	noXDG bool
 	// extraEnv is added to the user's environment.
 	extraEnv []string
+	// autostart lets lodge commands start lodged on their own; off in
+	// tests unless they test it, so no command (a clean-up's lodge ps
+	// among them) leaves a daemon the test did not start.
+	autostart bool
 }
 
 func newSession(t *testing.T, u testUser) *session {
@@ -150,6 +154,9 @@ func (s *session) env() []string {
 	}
 	if !s.noXDG {
 		env = append(env, "XDG_RUNTIME_DIR="+s.xdgRun)
+	}
+	if !s.autostart {
+		env = append(env, "LODGE_NO_AUTOSTART=1")
 	}
 	return append(env, s.extraEnv...)
 }
