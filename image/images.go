@@ -483,6 +483,13 @@ func (s *Service) createImageOn(rawConfig []byte, topLayer, parent string, names
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	img, err := s.store.Image(id)
+	if err == nil && !s.complete(img) {
+		// Left half-made by a crash (the record before its config): the
+		// config is what the ID names, so it can be put back.
+		if err := s.store.SetImageBigData(id, keyConfig, rawConfig, nil); err != nil {
+			return "", false, fmt.Errorf("image %s is incomplete and cannot be repaired: %w", id, err)
+		}
+	}
 	existed = err == nil
 	if err != nil {
 		var md string
@@ -529,4 +536,34 @@ func (s *Service) addRepoDigest(img *cstorage.Image, rd string) error {
 	m.RepoDigests = append(m.RepoDigests, rd)
 	b, _ := json.Marshal(m)
 	return s.store.SetMetadata(img.ID, string(b))
+}
+
+// complete tells whether img has its config: the store writes its image
+// record before the big data, so a crash in between leaves a record that
+// nothing can run.
+func (s *Service) complete(img *cstorage.Image) bool {
+	_, err := s.store.ImageBigData(img.ID, keyConfig)
+	return err == nil
+}
+
+// RemoveIncomplete deletes the images a crash left without a config (their
+// layers stay for images that share them), logging each. lodged calls it
+// at start, before anything can use them.
+func (s *Service) RemoveIncomplete() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	imgs, err := s.store.Images()
+	if err != nil {
+		return
+	}
+	for i := range imgs {
+		if s.complete(&imgs[i]) {
+			continue
+		}
+		if _, err := s.store.DeleteImage(imgs[i].ID, true); err != nil {
+			s.cfg.Log.Warn("an incomplete image could not be removed", "id", imgs[i].ID, "err", err)
+			continue
+		}
+		s.cfg.Log.Warn("removed an image a crash left without its config", "id", imgs[i].ID, "names", imgs[i].Names)
+	}
 }

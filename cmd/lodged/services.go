@@ -113,6 +113,9 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		TmpDir: tmp, InsecureRegistries: append(fc.InsecureRegistries, o.insecureRegistries...),
 		Mirrors: append(fc.RegistryMirrors, o.registryMirrors...), Log: log,
 	})
+	// A kill -9 between the store's record of an image and its config
+	// leaves a half image; no container can use one, so it goes.
+	imgs.RemoveIncomplete()
 	netnsPath := ""
 	if dir := userns.StateDir(); dir != "" {
 		if _, err := os.Stat(filepath.Join(dir, "netns")); err == nil {
