@@ -265,6 +265,27 @@ func TestBuildKitCompose(t *testing.T) {
 	if out := s.must(docker, "run", "--rm", "composed:1").stdout; out != "built-by-compose\n" {
 		t.Errorf("docker run composed:1: %q", out)
 	}
+	// up --build, with compose's defaults, rebuilds what changed and runs it.
+	df := "FROM " + base + "\nRUN echo rebuilt-by-up > /made.txt\nCMD [\"cat\", \"/made.txt\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inDir := func(c *exec.Cmd) { c.Dir = dir }
+	if r := s.runWith(inDir, docker, "compose", "--progress=plain", "up", "-d", "--build"); r.code != 0 {
+		t.Fatalf("docker compose up -d --build: %s", r)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var logs result
+	for time.Now().Before(deadline) {
+		if logs = s.runWith(inDir, docker, "compose", "logs", "--no-log-prefix", "web"); strings.Contains(logs.stdout, "rebuilt-by-up") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(logs.stdout, "rebuilt-by-up") {
+		t.Errorf("compose up --build ran the old image: %s", logs)
+	}
+	s.runWith(inDir, docker, "compose", "down")
 }
 
 // TestBuildKitHelperDiesWithDaemon: kill -9 of lodged takes its BuildKit
