@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -155,6 +156,34 @@ func validateHostConfig(hc *container.HostConfig) error {
 	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != container.RestartPolicyDisabled {
 		return errdefs.InvalidArgumentf("can't create 'AutoRemove' container with restart policy")
+	}
+	for target := range hc.Tmpfs {
+		if !strings.HasPrefix(target, "/") {
+			return errdefs.InvalidArgumentf("invalid mount config for type \"tmpfs\": invalid mount path: '%s' mount path must be absolute", target)
+		}
+	}
+	return nil
+}
+
+// minHealthDuration is the shortest healthcheck duration Docker accepts.
+const minHealthDuration = time.Millisecond
+
+// validateHealthcheck refuses what Docker refuses at create: durations
+// below a millisecond (0 means the default) and negative retries.
+func validateHealthcheck(h *container.HealthConfig) error {
+	if h == nil {
+		return nil
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Interval", h.Interval}, {"Timeout", h.Timeout}, {"StartPeriod", h.StartPeriod}, {"StartInterval", h.StartInterval}} {
+		if d.v != 0 && d.v < minHealthDuration {
+			return errdefs.InvalidArgumentf("%s in Healthcheck cannot be less than %s", d.name, minHealthDuration)
+		}
+	}
+	if h.Retries < 0 {
+		return errdefs.InvalidArgumentf("Retries in Healthcheck cannot be negative")
 	}
 	return nil
 }

@@ -1,56 +1,46 @@
 package daemon
 
 import (
-	"reflect"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/lodge-containers/lodge/errdefs"
 )
 
-func TestMergeEnv(t *testing.T) {
+func TestCreateValidationLikeDocker(t *testing.T) {
 	for _, tc := range []struct {
-		base, over, want []string
+		name string
+		hc   *container.HostConfig
+		h    *container.HealthConfig
+		err  string
 	}{
-		{nil, nil, nil},
-		{[]string{"PATH=/bin", "A=1"}, []string{"A=2", "B=3"}, []string{"PATH=/bin", "A=2", "B=3"}},
-		// A bare name unsets, whether the image set it or not.
-		{[]string{"PATH=/bin", "A=1"}, []string{"A", "MAYBE"}, []string{"PATH=/bin"}},
-		{[]string{"A=1"}, []string{"A", "A=again"}, []string{"A=again"}},
-		{nil, []string{"EMPTY=", "X=a=b"}, []string{"EMPTY=", "X=a=b"}},
+		{"tmpfs absolute", &container.HostConfig{Tmpfs: map[string]string{"/run": ""}}, nil, ""},
+		{"tmpfs relative", &container.HostConfig{Tmpfs: map[string]string{"run": ""}}, nil, "mount path must be absolute"},
+		{"health defaults", &container.HostConfig{}, &container.HealthConfig{Test: []string{"CMD", "true"}}, ""},
+		{"health interval 1ms", &container.HostConfig{}, &container.HealthConfig{Interval: time.Millisecond}, ""},
+		{"health interval too short", &container.HostConfig{}, &container.HealthConfig{Interval: time.Microsecond}, "Interval in Healthcheck cannot be less than 1ms"},
+		{"health timeout negative", &container.HostConfig{}, &container.HealthConfig{Timeout: -time.Second}, "Timeout in Healthcheck cannot be less than 1ms"},
+		{"health start period", &container.HostConfig{}, &container.HealthConfig{StartPeriod: 10}, "StartPeriod in Healthcheck"},
+		{"health retries negative", &container.HostConfig{}, &container.HealthConfig{Retries: -1}, "Retries in Healthcheck cannot be negative"},
 	} {
-		got := mergeEnv(tc.base, tc.over)
-		if len(got) == 0 && len(tc.want) == 0 {
-			continue
-		}
-		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("mergeEnv(%q, %q) = %q, want %q", tc.base, tc.over, got, tc.want)
-		}
-	}
-	img := &v1.Image{Config: v1.ImageConfig{Env: []string{"PATH=/bin", "GONE=1"}}}
-	if got := mergeImageConfig(&container.Config{Env: []string{"GONE", "MAYBE"}}, img).Env; !reflect.DeepEqual(got, []string{"PATH=/bin"}) {
-		t.Errorf("with an image: %q", got)
-	}
-	if got := mergeImageConfig(&container.Config{Env: []string{"MAYBE", "K=v"}}, nil).Env; !reflect.DeepEqual(got, []string{"K=v"}) {
-		t.Errorf("without an image: %q", got)
-	}
-}
-
-// TestMergeExposedPorts: the image's EXPOSE and the request's ports both
-// end in the container's config.
-func TestMergeExposedPorts(t *testing.T) {
-	img := &v1.Image{Config: v1.ImageConfig{ExposedPorts: map[string]struct{}{"80/tcp": {}, "53/udp": {}, "8080": {}, "bad/tcp": {}}}}
-	req := &container.Config{ExposedPorts: network.PortSet{network.MustParsePort("9000/tcp"): {}}}
-	got := mergeImageConfig(req, img).ExposedPorts
-	want := network.PortSet{}
-	for _, p := range []string{"80/tcp", "53/udp", "8080/tcp", "9000/tcp"} {
-		want[network.MustParsePort(p)] = struct{}{}
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("exposed ports %v, want %v", got, want)
-	}
-	if len(req.ExposedPorts) != 1 {
-		t.Errorf("the request's set was changed: %v", req.ExposedPorts)
+		t.Run(tc.name, func(t *testing.T) {
+			err := validateHostConfig(tc.hc)
+			if err == nil {
+				err = validateHealthcheck(tc.h)
+			}
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("err = %v, want an invalid argument saying %q", err, tc.err)
+			}
+		})
 	}
 }

@@ -175,6 +175,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := s.checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := runtime.ValidateCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return container.CreateResponse{}, err
 	}

@@ -54,6 +54,18 @@ func TestLifecycleLikeDocker(t *testing.T) {
 		t.Errorf("rm of a restarting container: %s", r)
 	}
 	s.must(docker, "rm", "-f", "bb")
+
+	// Create refuses what Docker refuses, with its words, and makes nothing.
+	before := s.must(docker, "ps", "-aq").stdout
+	if r := s.run(docker, "create", "--health-cmd", "true", "--health-interval", "1us", "busybox"); r.code == 0 || !strings.Contains(r.stderr, "Interval in Healthcheck cannot be less than 1ms") {
+		t.Errorf("create with a 1us health interval: %s", r)
+	}
+	if r := s.run(docker, "create", "--tmpfs", "relative", "busybox"); r.code == 0 || !strings.Contains(r.stderr, "must be absolute") {
+		t.Errorf("create with a relative tmpfs target: %s", r)
+	}
+	if after := s.must(docker, "ps", "-aq").stdout; after != before {
+		t.Errorf("refused creates left containers: %q, before %q", after, before)
+	}
 }
 
 // TestExecLikeDocker: an exec whose binary is missing exits 126 (127 is a
