@@ -13,6 +13,7 @@ import (
 	"sort"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,23 +84,7 @@ func (c cacheIndex) update(fn func(cf *cacheFile)) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(c.dir, ".cache.json-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), c.path())
+	return atomicfile.Write(c.path(), b, 0o600)
 }
 
 func (c cacheIndex) put(key, id string) error {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/lodge-containers/lodge/internal/atomicfile"
 )
 
 // Container is one container's record. Its exported fields are what is
@@ -82,7 +84,7 @@ func (s *Containers) save(c *Container) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir(c.ID), "container.json"), b, 0o600)
+	return atomicfile.Write(filepath.Join(s.dir(c.ID), "container.json"), b, 0o600)
 }
 
 func loadContainer(path string) (*Container, error) {

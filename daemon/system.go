@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/cgroupv2"
+	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/userns"
 	"github.com/lodge-containers/lodge/version"
 )
@@ -89,36 +90,10 @@ func engineID(dataRoot string) (string, error) {
 	var raw [16]byte
 	rand.Read(raw[:])
 	id := hex.EncodeToString(raw[:])
-	if err := writeFileAtomic(p, []byte(id+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(p, []byte(id+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return id, nil
-}
-
-// writeFileAtomic writes through a temp file, fsync and rename, so a kill
-// at any moment leaves the old or the new content, never half of it.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // LodgeFacts are the lines `lodge info` and `docker info` show about the

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/internal/atomicfile"
 )
 
 // LocalDriver is the only volume driver lodge has: directories under the
@@ -155,7 +156,7 @@ func (v *Volumes) createLocked(req VolumeCreate) (*volumeRecord, error) {
 	}
 	os.Chmod(tmp, 0o701) // the container's users reach _data through it
 	b, _ := json.MarshalIndent(rec, "", "  ")
-	if err := writeFileAtomic(filepath.Join(tmp, "volume.json"), b, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, "volume.json"), b, 0o600); err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
 	}

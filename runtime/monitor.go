@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/internal/atomicfile"
 )
 
 // RunMonitor is the monitor process's main: it creates the container
@@ -196,7 +198,7 @@ func (m *monitor) finish(st ExitStatus) {
 	m.rt.destroy()
 	m.exit = st
 	b, _ := json.Marshal(st)
-	writeFileAtomic(m.cfg.ExitPath, b)
+	atomicfile.Write(m.cfg.ExitPath, b, 0o600)
 	close(m.done)
 	m.attachMu.Lock()
 	for a := range m.attached {
@@ -379,23 +381,4 @@ func recvFd(sock *os.File) (*os.File, error) {
 		return nil, errors.New("no file descriptor received")
 	}
 	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
-}
-
-// writeFileAtomic writes through a temp file and rename.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	f.Close()
-	return os.Rename(tmp, path)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/paths"
 )
 
@@ -117,7 +118,7 @@ func ensureDockerContext(env paths.Env, host string) (string, error) {
 	if err := os.MkdirAll(metaDir, 0o700); err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(filepath.Join(metaDir, "meta.json"), meta, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(metaDir, "meta.json"), meta, 0o644); err != nil {
 		return "", err
 	}
 	cfg["currentContext"], _ = json.Marshal(name)
@@ -125,25 +126,5 @@ func ensureDockerContext(env paths.Env, host string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return name, writeFileAtomic(cfgPath, b, 0o600)
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".lodge-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return name, atomicfile.Write(cfgPath, b, 0o600)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/paths"
 )
 
@@ -64,7 +65,7 @@ func daemonInstallCmd(a *app) *cobra.Command {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(p, []byte(unitText(bin)), 0o644); err != nil {
+			if err := atomicfile.Write(p, []byte(unitText(bin)), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "wrote %s\n", p)
