@@ -2,22 +2,23 @@ package main
 
 import (
 	"archive/tar"
-	"bufio"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // The build context as the docker CLI sends it: the directory's files as
 // a tar, less what .dockerignore excludes, owned by root (COPY makes its
 // files root's unless --chown says otherwise).
 
-// readIgnore reads dir/.dockerignore's patterns; none when it is absent.
+// readIgnore reads dir/.dockerignore's patterns, with the rules the docker
+// CLI and lodged's builder use (patternmatcher's ignorefile); none when it
+// is absent.
 func readIgnore(dir string) ([]string, error) {
 	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
 	if os.IsNotExist(err) {
@@ -27,25 +28,7 @@ func readIgnore(dir string) ([]string, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		neg := strings.HasPrefix(line, "!")
-		line = strings.TrimPrefix(line, "!")
-		line = filepath.Clean(strings.TrimPrefix(filepath.ToSlash(line), "/"))
-		if line == "." {
-			line = "*" // "/" and "." mean everything
-		}
-		if neg {
-			line = "!" + line
-		}
-		out = append(out, line)
-	}
-	return out, sc.Err()
+	return ignorefile.ReadAll(f)
 }
 
 // contextOptions shape writeContext.
