@@ -126,3 +126,25 @@ func TestMakeInstall(t *testing.T) {
 		t.Error("lodge daemon uninstall left the unit")
 	}
 }
+
+// TestLodgeEventsAndBuilder: docker's events and builder prune have lodge
+// verbs too.
+func TestLodgeEventsAndBuilder(t *testing.T) {
+	s, docker := containerSession(t)
+	since := strings.TrimSpace(s.must(docker, "info", "--format", "{{.SystemTime}}").stdout)
+	s.must("lodge", "run", "--rm", "--name", "evt", "busybox", "true")
+	until := strings.TrimSpace(s.must(docker, "info", "--format", "{{.SystemTime}}").stdout)
+	out := s.must("lodge", "events", "--since", since, "--until", until, "--filter", "type=container").stdout
+	for _, want := range []string{" container create ", " container start ", " container die ", "name=evt"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lodge events lacks %q:\n%s", want, out)
+		}
+	}
+	js := s.must("lodge", "events", "--since", since, "--until", until, "--format", "json", "--filter", "event=destroy").stdout
+	if !strings.Contains(js, `"Action":"destroy"`) {
+		t.Errorf("lodge events --format json:\n%s", js)
+	}
+	if r := s.must("lodge", "builder", "prune", "-f"); !strings.Contains(r.stdout, "Total reclaimed space") {
+		t.Errorf("lodge builder prune: %s", r)
+	}
+}
