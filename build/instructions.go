@@ -153,16 +153,8 @@ func (s *stageRun) workdir(ctx context.Context, c *instructions.WorkdirCommand, 
 	s.cfg.Config.WorkingDir = dir
 	createdBy := strings.Join(s.shell(), " ") + " #(nop) WORKDIR " + dir
 	key := chainKey(s.key, "workdir", dir)
-	if !s.opts.NoCache {
-		img, ok, err := s.b.lookup(ctx, key)
-		if err != nil {
-			return err
-		}
-		if ok {
-			out.Printf(" ---> Using cache\n ---> %s\n", shortID(img.ID))
-			s.adopt(img, key)
-			return nil
-		}
+	if hit, err := s.fromCache(ctx, out, key); hit || err != nil {
+		return err
 	}
 	t, err := s.mountTarget(ctx)
 	if err != nil {

@@ -276,18 +276,25 @@ func (s *stageRun) adopt(img Image, key string) {
 	s.dirty = false
 }
 
+// fromCache adopts the cached image of key, unless the build says
+// --no-cache, and reports whether there was one.
+func (s *stageRun) fromCache(ctx context.Context, out *stepOut, key string) (bool, error) {
+	if s.opts.NoCache {
+		return false, nil
+	}
+	img, ok, err := s.b.lookup(ctx, key)
+	if err != nil || !ok {
+		return false, err
+	}
+	out.Printf(" ---> Using cache\n ---> %s\n", shortID(img.ID))
+	s.adopt(img, key)
+	return true, nil
+}
+
 // layer makes a step's image through exec, unless the cache has it.
 func (s *stageRun) layer(ctx context.Context, out *stepOut, key, createdBy string, exec func(context.Context, dockerspec.DockerOCIImage) (Image, error)) error {
-	if !s.opts.NoCache {
-		img, ok, err := s.b.lookup(ctx, key)
-		if err != nil {
-			return err
-		}
-		if ok {
-			out.Printf(" ---> Using cache\n ---> %s\n", shortID(img.ID))
-			s.adopt(img, key)
-			return nil
-		}
+	if hit, err := s.fromCache(ctx, out, key); hit || err != nil {
+		return err
 	}
 	img, ok := s.cacheFromHit(ctx, &ocispec.History{CreatedBy: createdBy})
 	if ok {
