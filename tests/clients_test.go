@@ -171,14 +171,21 @@ func TestDockerCompose(t *testing.T) {
 	}
 	dc("down", "-v", "-t", "1")
 
+	s.assertProjectGone(docker, "lodgeproj")
+}
+
+// assertProjectGone checks what `compose down -v` must leave: no
+// container, and no network or volume of the project.
+func (s *session) assertProjectGone(docker, project string) {
+	s.t.Helper()
 	if out := s.must(docker, "ps", "-aq").stdout; strings.TrimSpace(out) != "" {
-		t.Errorf("containers left after down: %q", out)
+		s.t.Errorf("containers left after down: %q", out)
 	}
-	if out := s.must(docker, "network", "ls", "--format", "{{.Name}}").stdout; strings.Contains(out, "lodgeproj") {
-		t.Errorf("network left after down -v:\n%s", out)
+	if out := s.must(docker, "network", "ls", "--format", "{{.Name}}").stdout; strings.Contains(out, project) {
+		s.t.Errorf("network left after down -v:\n%s", out)
 	}
-	if out := s.must(docker, "volume", "ls", "--format", "{{.Name}}").stdout; strings.Contains(out, "lodgeproj") {
-		t.Errorf("volume left after down -v:\n%s", out)
+	if out := s.must(docker, "volume", "ls", "--format", "{{.Name}}").stdout; strings.Contains(out, project) {
+		s.t.Errorf("volume left after down -v:\n%s", out)
 	}
 }
 

@@ -208,15 +208,7 @@ func TestComposeV2(t *testing.T) {
 	}
 
 	dc("down", "-v", "-t", "1")
-	if out := s.must(docker, "ps", "-aq").stdout; out != "" {
-		t.Errorf("containers left after down: %q", out)
-	}
-	if out := s.must(docker, "network", "ls", "--format", "{{.Name}}").stdout; strings.Contains(out, "lodgev2") {
-		t.Errorf("network left after down -v:\n%s", out)
-	}
-	if out := s.must(docker, "volume", "ls", "--format", "{{.Name}}").stdout; strings.Contains(out, "lodgev2") {
-		t.Errorf("volume left after down -v:\n%s", out)
-	}
+	s.assertProjectGone(docker, "lodgev2")
 }
 
 // TestComposeV2Build: `docker compose build` and `up --build` with the
