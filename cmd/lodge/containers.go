@@ -410,57 +410,56 @@ func eachCmd(a *app, use, short string, do func(ctx context.Context, c *client.C
 }
 
 func psCmd(a *app) *cobra.Command {
-	var all, quiet bool
+	var all, quiet, size, noTrunc, latest bool
+	var last int
 	var filters []string
 	var format string
 	cmd := &cobra.Command{
-		Use: "ps", Short: "List containers", Args: cobra.NoArgs,
+		Use: "ps [OPTIONS]", Short: "List containers", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := client.ContainerListOptions{All: all, Size: size, Limit: last, Filters: parseFilters(filters)}
+			if latest && last == -1 {
+				opts.Limit = 1
+			}
+			if format != "" {
+				uses, err := psNeedsSize(format)
+				if err != nil {
+					return err
+				}
+				if uses && !quiet && !cmd.Flags().Changed("size") {
+					opts.Size = true
+				}
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			res, err := c.ContainerList(cmd.Context(), client.ContainerListOptions{All: all, Filters: parseFilters(filters)})
+			res, err := c.ContainerList(cmd.Context(), opts)
 			if err != nil {
 				return a.explain(err)
 			}
-			rows := make([]psRow, 0, len(res.Items))
-			for _, s := range res.Items {
-				rows = append(rows, newPSRow(s))
-			}
-			switch {
-			case quiet:
-				format = "{{.ID}}"
-			case format == "":
-				format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Status}}\t{{.Names}}"
-			}
-			return printRows(a.out, format, rows)
+			f := listFormat(format, quiet, func(ps, _, _, _ string) string { return ps })
+			return writeContainers(a.out, res.Items, f, quiet, opts.Size, noTrunc)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "show stopped containers too")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only IDs")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: status=, name=, label=, id=, ancestor=")
-	cmd.Flags().StringVar(&format, "format", "", "Go template, or 'table TEMPLATE'")
+	fl := cmd.Flags()
+	fl.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
+	fl.BoolVarP(&size, "size", "s", false, "Display total file sizes")
+	fl.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	fl.IntVarP(&last, "last", "n", -1, "Show n last created containers (includes all states)")
+	fl.BoolVarP(&latest, "latest", "l", false, "Show the latest created container (includes all states)")
+	fl.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided (status=, name=, label=, id=, ancestor=, exited=, network=, volume=)")
+	fl.StringVar(&format, "format", "", formatHelp)
 	return cmd
 }
 
-// psRow is what --format templates see, with docker's field names.
-type psRow struct {
-	ID, Image, Command, Status, State, Names, Created string
-}
-
-func newPSRow(s container.Summary) psRow {
-	names := make([]string, 0, len(s.Names))
-	for _, n := range s.Names {
-		names = append(names, strings.TrimPrefix(n, "/"))
-	}
-	cmd := s.Command
-	if len(cmd) > 20 {
-		cmd = cmd[:19] + "…"
-	}
-	return psRow{ID: s.ID[:12], Image: s.Image, Command: strconv.Quote(cmd), Status: s.Status, State: string(s.State),
-		Names: strings.Join(names, ","), Created: time.Unix(s.Created, 0).Format(time.RFC3339)}
-}
+// formatHelp is docker's --format help for list commands.
+const formatHelp = `Format output using a custom template:
+'table':            Print output in table format with column headers (default)
+'table TEMPLATE':   Print output in table format using the given Go template
+'json':             Print in JSON format
+'TEMPLATE':         Print output using the given Go template.`
 
 // printRows prints rows with a Go template; "table ..." adds a header of
 // the field names and aligns the columns.

@@ -5,9 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,62 +67,35 @@ func pushCmd(a *app) *cobra.Command {
 }
 
 func imagesCmd(a *app) *cobra.Command {
-	var all, quiet bool
+	var all, quiet, digests, noTrunc bool
 	var filters []string
 	var format string
 	cmd := &cobra.Command{
-		Use: "images", Short: "List images", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use: "images [OPTIONS] [REPOSITORY[:TAG]]", Short: "List images", Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := parseFilters(filters)
+			if len(args) == 1 {
+				f.Add("reference", args[0])
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			res, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: parseFilters(filters)})
+			res, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: f})
 			if err != nil {
 				return a.explain(err)
 			}
-			var rows []imageRow
-			for _, s := range res.Items {
-				rows = append(rows, imageRows(s)...)
-			}
-			switch {
-			case quiet:
-				format = "{{.ID}}"
-			case format == "":
-				format = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}"
-			}
-			return printRows(a.out, format, rows)
+			return writeImages(a.out, res.Items, listFormat(format, quiet, func(_, images, _, _ string) string { return images }), quiet, digests, noTrunc)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "all images")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only IDs")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: dangling=, reference=, label=")
-	cmd.Flags().StringVar(&format, "format", "", "Go template, or 'table TEMPLATE'")
+	fl := cmd.Flags()
+	fl.BoolVarP(&all, "all", "a", false, "Show all images (default hides intermediate images)")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "Only show image IDs")
+	fl.BoolVar(&digests, "digests", false, "Show digests")
+	fl.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	fl.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided (dangling=, reference=, label=, before=, since=)")
+	fl.StringVar(&format, "format", "", formatHelp)
 	return cmd
-}
-
-type imageRow struct {
-	Repository, Tag, ID, Size, CreatedAt string
-}
-
-// imageRows is one row per tag, or one <none> row, as docker prints.
-func imageRows(s image.Summary) []imageRow {
-	base := imageRow{ID: strings.TrimPrefix(s.ID, "sha256:")[:12], Size: humanSize(s.Size),
-		CreatedAt: time.Unix(s.Created, 0).Format(time.RFC3339), Repository: "<none>", Tag: "<none>"}
-	if len(s.RepoTags) == 0 {
-		return []imageRow{base}
-	}
-	var out []imageRow
-	for _, t := range s.RepoTags {
-		r := base
-		if i := strings.LastIndex(t, ":"); i > strings.LastIndex(t, "/") {
-			r.Repository, r.Tag = t[:i], t[i+1:]
-		} else {
-			r.Repository = t
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 func humanSize(n int64) string {

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -230,31 +229,25 @@ func networkCmd(a *app) *cobra.Command {
 	create.Flags().BoolVar(&internal, "internal", false, "no outbound traffic")
 	create.Flags().StringArrayVar(&labels, "label", nil, "set a label key=value")
 
-	var quiet bool
+	var quiet, noTrunc bool
+	var lsFilters []string
+	var lsFormat string
 	ls := &cobra.Command{
-		Use: "ls", Aliases: []string{"list"}, Short: "List networks", Args: cobra.NoArgs,
+		Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List networks", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				res, err := c.NetworkList(ctx, client.NetworkListOptions{})
+				res, err := c.NetworkList(ctx, client.NetworkListOptions{Filters: parseFilters(lsFilters)})
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(a.out, 0, 0, 3, ' ', 0)
-				if !quiet {
-					fmt.Fprintln(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE")
-				}
-				for _, n := range res.Items {
-					if quiet {
-						fmt.Fprintln(tw, n.ID[:12])
-					} else {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.ID[:12], n.Name, n.Driver, n.Scope)
-					}
-				}
-				return tw.Flush()
+				return writeNetworks(a.out, res.Items, listFormat(lsFormat, quiet, func(_, _, _, networks string) string { return networks }), quiet, noTrunc)
 			})
 		},
 	}
-	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "only IDs")
+	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display network IDs")
+	ls.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate the output")
+	ls.Flags().StringArrayVarP(&lsFilters, "filter", "f", nil, "Provide filter values (e.g. \"driver=bridge\"; name=, id=, label=, type=, dangling=)")
+	ls.Flags().StringVar(&lsFormat, "format", "", formatHelp)
 
 	var format string
 	inspect := &cobra.Command{
