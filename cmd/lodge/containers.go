@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -30,6 +31,8 @@ type runFlags struct {
 	securityOpt, labels                                      []string
 	net                                                      netFlags
 	resources                                                resourceFlags
+	more                                                     moreRunFlags
+	flags                                                    *pflag.FlagSet
 }
 
 func (f *runFlags) register(cmd *cobra.Command, run bool) {
@@ -62,6 +65,8 @@ func (f *runFlags) register(cmd *cobra.Command, run bool) {
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label key=value")
 	f.net.register(cmd)
 	f.resources.register(fl)
+	f.more.register(fl, run)
+	f.flags = fl
 }
 
 // configs turns the flags and "IMAGE [COMMAND...]" into the API's request.
@@ -101,6 +106,9 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	if hc.Resources, err = f.resources.resources(); err != nil {
 		return nil, nil, err
 	}
+	if err := f.more.apply(f.flags, cfg, hc); err != nil {
+		return nil, nil, err
+	}
 	if len(f.tmpfs) > 0 {
 		hc.Tmpfs = map[string]string{}
 		for _, t := range f.tmpfs {
@@ -131,7 +139,15 @@ func (f *runFlags) create(ctx context.Context, a *app, args []string) (*client.C
 	if err != nil {
 		return nil, "", nil, err
 	}
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: f.name})
+	o := client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: f.name}
+	if f.more.platform != "" {
+		p, err := parsePlatform(f.more.platform)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		o.Platform = &p
+	}
+	res, err := f.more.createPulling(ctx, a, c, o)
 	if err != nil {
 		return nil, "", nil, a.explain(err)
 	}
@@ -228,7 +244,7 @@ func runCmd(a *app) *cobra.Command {
 				fmt.Fprintln(a.out, id)
 				return nil
 			}
-			return a.attachAndRun(ctx, c, id, cfg, f.rm)
+			return a.attachAndRun(ctx, c, id, cfg, attachOptions{rm: f.rm, detachKeys: f.more.detachKeys, sigProxy: f.more.sigProxy})
 		},
 	}
 	f.register(cmd, true)
@@ -237,15 +253,19 @@ func runCmd(a *app) *cobra.Command {
 
 // attachAndRun attaches to a created container, starts it, streams its
 // output until it ends and returns its exit code as an exitError.
-func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg *container.Config, rm bool) error {
+func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg *container.Config, o attachOptions) error {
 	cond := container.WaitConditionNextExit
-	if rm {
+	if o.rm {
 		cond = container.WaitConditionRemoved
 	}
 	wait := c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
-	att, err := c.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: cfg.OpenStdin, Stdout: true, Stderr: true})
+	att, err := c.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: cfg.OpenStdin && cfg.AttachStdin, Stdout: cfg.AttachStdout, Stderr: cfg.AttachStderr, DetachKeys: o.detachKeys})
 	if err != nil {
 		return err
+	}
+	if o.sigProxy && !cfg.Tty {
+		stop := proxySignals(ctx, c, id)
+		defer stop()
 	}
 	defer att.Close()
 	restore := func() {}
@@ -264,7 +284,7 @@ func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg
 		}
 		close(outDone)
 	}()
-	if cfg.OpenStdin {
+	if cfg.OpenStdin && cfg.AttachStdin {
 		go func() {
 			io.Copy(att.Conn, os.Stdin)
 			att.CloseWrite()

@@ -14,9 +14,19 @@ import (
 )
 
 // printStream shows a pull, push or load progress stream as docker does.
-func printStream(r io.Reader) error {
-	fd := os.Stdout.Fd()
-	return jsonmessage.DisplayJSONMessagesStream(r, os.Stdout, fd, term.IsTerminal(int(fd)), nil)
+func printStream(r io.Reader) error { return printStreamTo(r, os.Stdout) }
+
+// printStreamTo shows a pull, push or load's progress on w: the docker
+// CLI's progress bars on a terminal, plain lines otherwise.
+func printStreamTo(r io.Reader, w *os.File) error {
+	fd := w.Fd()
+	return jsonmessage.DisplayJSONMessagesStream(r, w, fd, term.IsTerminal(int(fd)), nil)
+}
+
+// drainStream reads a progress stream without showing it, for the error
+// at its end.
+func drainStream(r io.Reader) error {
+	return jsonmessage.DisplayJSONMessagesStream(r, io.Discard, 0, false, nil)
 }
 
 func pullCmd(a *app) *cobra.Command {
