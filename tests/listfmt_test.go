@@ -98,3 +98,22 @@ func TestListOutputMatchesDocker(t *testing.T) {
 		compare(args)
 	}
 }
+
+// TestPullOutputMatchesDocker: lodge pull prints what docker pull prints
+// when its output is not a terminal (the progress lines, the default-tag
+// note, the full reference at the end; -q only the reference).
+func TestPullOutputMatchesDocker(t *testing.T) {
+	s, docker := containerSession(t)
+	repo := startRegistry(t, "", "") + "/team/bb"
+	s.must(docker, "tag", "busybox", repo) // :latest
+	s.must(docker, "push", repo)
+	for _, args := range [][]string{{"pull", repo}, {"pull", repo + ":latest"}, {"pull", "-q", repo}} {
+		s.must(docker, "rmi", repo)
+		want := s.run(docker, args...)
+		s.must(docker, "rmi", repo)
+		got := s.run("lodge", args...)
+		if got.code != 0 || got.stdout != want.stdout {
+			t.Errorf("lodge %s differs from docker's:\n--- docker (exit %d):\n%s--- lodge (exit %d):\n%s%s", strings.Join(args, " "), want.code, want.stdout, got.code, got.stdout, got.stderr)
+		}
+	}
+}

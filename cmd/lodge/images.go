@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -31,14 +33,29 @@ func drainStream(r io.Reader) error {
 
 func pullCmd(a *app) *cobra.Command {
 	var platform string
+	var quiet, allTags bool
 	cmd := &cobra.Command{
-		Use: "pull IMAGE", Short: "Download an image from a registry", Args: cobra.ExactArgs(1),
+		Use: "pull [OPTIONS] NAME[:TAG|@DIGEST]", Short: "Download an image from a registry", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// As docker pull: a bare name means :latest (and says so), and
+			// the last line names what was pulled in full.
+			ref, err := reference.ParseNormalizedNamed(args[0])
+			switch {
+			case err != nil:
+				return err
+			case allTags && !reference.IsNameOnly(ref):
+				return errors.New("tag can't be used with --all-tags/-a")
+			case !allTags && reference.IsNameOnly(ref):
+				ref = reference.TagNameOnly(ref)
+				if t, ok := ref.(reference.Tagged); ok && !quiet {
+					fmt.Fprintln(a.out, "Using default tag:", t.Tag())
+				}
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			o := client.ImagePullOptions{}
+			o := client.ImagePullOptions{All: allTags}
 			if platform != "" {
 				p, err := parsePlatform(platform)
 				if err != nil {
@@ -46,15 +63,26 @@ func pullCmd(a *app) *cobra.Command {
 				}
 				o.Platforms = append(o.Platforms, p)
 			}
-			r, err := c.ImagePull(cmd.Context(), args[0], o)
+			r, err := c.ImagePull(cmd.Context(), reference.FamiliarString(ref), o)
 			if err != nil {
 				return a.explain(err)
 			}
 			defer r.Close()
-			return printStream(r)
+			if quiet {
+				err = drainStream(r)
+			} else {
+				err = printStream(r)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, ref.String())
+			return nil
 		},
 	}
-	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to pull")
+	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable (os/arch[/variant])")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "Download all tagged images in the repository")
 	return cmd
 }
 
