@@ -202,3 +202,90 @@ func TestIdleStop(t *testing.T) {
 	}
 	s.must(docker, "rm", "idler")
 }
+
+// activated is lodged run by systemd-socket-activate on the session's
+// socket, as systemd runs lodged.service from lodged.socket.
+type activated struct {
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan error
+}
+
+func (s *session) activate(t *testing.T) *activated {
+	t.Helper()
+	tool, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		skipOrFail(t, "systemd-socket-activate is not installed (Debian's systemd package; hack/setup-root.sh installs it)")
+	}
+	os.MkdirAll(s.runDir, 0o700)
+	os.Chown(s.runDir, s.u.uid, s.u.gid)
+	args := []string{"-l", s.socket()}
+	for _, e := range s.env() {
+		args = append(args, "-E", e)
+	}
+	a := &activated{out: &bytes.Buffer{}, exited: make(chan error, 1)}
+	a.cmd = s.command(context.Background(), tool, append(args, filepath.Join(binDir, "lodged"))...)
+	if in := s.inCgroup(); in != nil {
+		in(a.cmd)
+	}
+	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.started = true
+	go func() { a.exited <- a.cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !fileExists(s.socket()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd-socket-activate made no socket:\n%s", a.out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return a
+}
+
+// stop is systemctl stop under KillMode=process: SIGTERM to the main
+// process only, and wait for it.
+func (a *activated) stop(t *testing.T) {
+	t.Helper()
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(20 * time.Second):
+		a.cmd.Process.Kill()
+		t.Fatalf("lodged did not exit on SIGTERM:\n%s", a.out)
+	}
+}
+
+// TestSocketActivationKeepsContainers: stopping the activated lodged as
+// systemd does with KillMode=process leaves its containers running, and
+// the lodged the next connection starts (through the keeper still
+// holding the namespaces, handed the new socket) has them, not restarted.
+func TestSocketActivationKeepsContainers(t *testing.T) {
+	s := newSession(t, lookupUser(t, "LODGE_TEST_USER"))
+	docker := needDocker(t)
+	first := s.activate(t)
+	s.loadBusybox(docker) // the first connection starts lodged
+	s.must(docker, "run", "-d", "--name", "keep", "busybox", "sleep", "300")
+	started := s.must(docker, "inspect", "-f", "{{.State.StartedAt}}", "keep").stdout
+	first.stop(t)
+
+	os.Remove(s.socket()) // systemd's socket outlives the service; this tool's does not
+	second := s.activate(t)
+	defer second.stop(t)
+	var before, after syscall.Stat_t
+	syscall.Stat(s.socket(), &before)
+	if r := s.must(docker, "ps", "--format", "{{.Names}} {{.State}}"); r.stdout != "keep running\n" {
+		t.Errorf("after stop and activation: %s\n%s", r, second.out)
+	}
+	if err := syscall.Stat(s.socket(), &after); err != nil || after.Ino != before.Ino {
+		t.Errorf("the second lodged made its own socket instead of serving the one it was handed (%v)", err)
+	}
+	if again := s.must(docker, "inspect", "-f", "{{.State.StartedAt}}", "keep").stdout; again != started {
+		t.Errorf("keep was restarted (started %s, now %s)", started, again)
+	}
+	if r := s.must(docker, "exec", "keep", "echo", "still here"); r.stdout != "still here\n" {
+		t.Errorf("exec after re-activation: %s", r)
+	}
+	s.must(docker, "rm", "-f", "keep")
+}
