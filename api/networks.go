@@ -23,7 +23,7 @@ type NetworkBackend interface {
 var _ NetworkBackend = (*daemon.Networks)(nil)
 
 func (s *Server) addNetworkRoutes(b NetworkBackend) {
-	s.handle("GET /networks", func(w http.ResponseWriter, r *http.Request) error {
+	list := func(w http.ResponseWriter, r *http.Request) error {
 		f, err := filters(r)
 		if err != nil {
 			return err
@@ -37,7 +37,10 @@ func (s *Server) addNetworkRoutes(b NetworkBackend) {
 		}
 		writeJSON(w, http.StatusOK, list)
 		return nil
-	})
+	}
+	// Docker routes "/networks/" (a trailing slash) to the list too.
+	s.handle("GET /networks", list)
+	s.handle("GET /networks/{$}", list)
 	s.handle("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
 		in, err := b.Inspect(r.Context(), r.PathValue("id"))
 		if err != nil {
