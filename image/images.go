@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,20 +91,26 @@ func (s *Service) lookup(ref string) (*cstorage.Image, error) {
 			return img, nil
 		}
 	}
-	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
-		if c, ok := n.(reference.Canonical); ok {
-			imgs, _ := s.store.ImagesByDigest(c.Digest())
-			for _, img := range imgs {
-				for _, rd := range readMeta(img).RepoDigests {
-					if rd == c.String() {
-						return img, nil
-					}
+	n, err := reference.ParseNormalizedNamed(ref)
+	if err != nil && !isHex(id) {
+		// Not a name and no ID ("busybox:sha256:..."): Docker's 400 with
+		// the parser's words, not a 404 the docker CLI would pull on.
+		return nil, errdefs.InvalidArgumentf("%s", err)
+	}
+	if c, ok := n.(reference.Canonical); ok {
+		imgs, _ := s.store.ImagesByDigest(c.Digest())
+		for _, img := range imgs {
+			for _, rd := range readMeta(img).RepoDigests {
+				if rd == c.String() {
+					return img, nil
 				}
 			}
-			if len(imgs) > 0 {
-				return imgs[0], nil
-			}
-		} else if img, err := s.store.Image(reference.TagNameOnly(n).String()); err == nil {
+		}
+		if len(imgs) > 0 {
+			return imgs[0], nil
+		}
+	} else if n != nil {
+		if img, err := s.store.Image(reference.TagNameOnly(n).String()); err == nil {
 			return img, nil
 		}
 	}
@@ -185,18 +194,17 @@ type ListOptions struct {
 	InUse   func(id string) int // containers using an image
 }
 
-// List is `docker images`.
+// List is `docker images`. Filters are Docker's: dangling, label,
+// reference (which also trims RepoTags and RepoDigests to the names that
+// match), before, since and until (by the images' creation times).
 func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
-	imgs, err := s.store.Images()
+	f, err := s.listFilter(opts.Filters)
 	if err != nil {
 		return nil, err
 	}
-	for k := range opts.Filters {
-		switch k {
-		case "dangling", "reference", "label", "before", "since":
-		default:
-			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
-		}
+	imgs, err := s.store.Images()
+	if err != nil {
+		return nil, err
 	}
 	kids := children(imgs)
 	out := []imagetypes.Summary{}
@@ -209,16 +217,26 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 		if err != nil {
 			continue
 		}
-		tags := familiar(img)
-		if !matchImage(img, c, tags, opts.Filters, s) {
+		created := img.Created
+		if c.Created != nil {
+			created = *c.Created
+		}
+		if !f.matchImage(created, c.Config.Labels) {
+			continue
+		}
+		tags, digests := familiar(img), s.repoDigests(img)
+		if f.refs != nil {
+			tags, digests = f.matchRefs(tags), f.matchRefs(digests)
+			if len(tags) == 0 && len(digests) == 0 {
+				continue
+			}
+		}
+		if f.dangling != nil && *f.dangling != (len(tags) == 0) {
 			continue
 		}
 		sum := imagetypes.Summary{
-			ID: "sha256:" + img.ID, RepoTags: nonNil(tags), RepoDigests: nonNil(s.repoDigests(img)),
-			Created: img.Created.Unix(), Size: s.size(img), Labels: c.Config.Labels, Containers: -1,
-		}
-		if c.Created != nil {
-			sum.Created = c.Created.Unix()
+			ID: "sha256:" + img.ID, RepoTags: nonNil(tags), RepoDigests: nonNil(digests),
+			Created: created.Unix(), Size: s.size(img), Labels: c.Config.Labels, Containers: -1,
 		}
 		if p := readMeta(img).Parent; p != "" {
 			sum.ParentID = "sha256:" + p
@@ -232,44 +250,141 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 	return out, nil
 }
 
-func matchImage(img *cstorage.Image, c *dockerspec.DockerOCIImage, tags []string, f map[string][]string, s *Service) bool {
-	for _, v := range f["dangling"] {
-		if (v == "true" || v == "1") != (len(img.Names) == 0) {
-			return false
-		}
-	}
-	if refs := f["reference"]; len(refs) > 0 {
-		ok := false
-		for _, pat := range refs {
-			for _, t := range tags {
-				if m, _ := reference.FamiliarMatch(pat, mustParse(t)); m {
-					ok = true
+// imageFilter is a list's filters, read and checked once.
+type imageFilter struct {
+	dangling      *bool
+	refs          []string // nil: no reference filter
+	labels        []string
+	before, since time.Time // zero: no bound
+}
+
+// listFilter reads Docker's image filters; an unknown key, a dangling
+// value that is not a boolean, an unknown image for before/since or a bad
+// time for until is an error, as in Docker.
+func (s *Service) listFilter(filters map[string][]string) (imageFilter, error) {
+	var f imageFilter
+	for k, vs := range filters {
+		switch k {
+		case "dangling":
+			for _, v := range vs {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return f, errdefs.InvalidArgumentf("invalid filter 'dangling=%s'", v)
+				}
+				f.dangling = &b
+			}
+		case "reference":
+			f.refs = append([]string{}, vs...)
+			for _, pat := range vs {
+				if _, err := path.Match(pat, ""); err != nil {
+					return f, errdefs.InvalidArgumentf("%s", err)
 				}
 			}
-		}
-		if !ok {
-			return false
+		case "label":
+			f.labels = vs
+		case "before", "since":
+			for _, ref := range vs {
+				img, err := s.lookup(ref)
+				if err != nil {
+					return f, err
+				}
+				t := img.Created
+				if c, err := s.configOf(img); err == nil && c.Created != nil {
+					t = *c.Created
+				}
+				// Several values AND together: the tightest bound wins.
+				if k == "before" && (f.before.IsZero() || t.Before(f.before)) {
+					f.before = t
+				}
+				if k == "since" && t.After(f.since) {
+					f.since = t
+				}
+			}
+		case "until":
+			for _, v := range vs {
+				t, err := FilterTime(v, time.Now())
+				if err != nil {
+					return f, err
+				}
+				if f.before.IsZero() || t.Before(f.before) {
+					f.before = t
+				}
+			}
+		default:
+			return f, errdefs.InvalidArgumentf("invalid filter '%s'", k)
 		}
 	}
-	for _, l := range f["label"] {
+	return f, nil
+}
+
+// matchImage applies the filters that do not depend on names.
+func (f imageFilter) matchImage(created time.Time, labels map[string]string) bool {
+	if !f.before.IsZero() && !created.Before(f.before) || !f.since.IsZero() && !created.After(f.since) {
+		return false
+	}
+	for _, l := range f.labels {
 		k, v, hasV := strings.Cut(l, "=")
-		got, ok := c.Config.Labels[k]
+		got, ok := labels[k]
 		if !ok || (hasV && got != v) {
 			return false
 		}
 	}
-	for _, key := range []string{"before", "since"} {
-		for _, ref := range f[key] {
-			other, err := s.lookup(ref)
-			if err != nil {
-				return false
-			}
-			if key == "before" && !img.Created.Before(other.Created) || key == "since" && !img.Created.After(other.Created) {
-				return false
+	return true
+}
+
+// matchRefs keeps the names that match one of the reference patterns.
+func (f imageFilter) matchRefs(names []string) []string {
+	var out []string
+	for _, n := range names {
+		r := mustParse(n)
+		if r == nil {
+			continue
+		}
+		for _, pat := range f.refs {
+			if m, _ := reference.FamiliarMatch(pat, r); m {
+				out = append(out, n)
+				break
 			}
 		}
 	}
-	return true
+	return out
+}
+
+var (
+	unixSeconds  = regexp.MustCompile(`^-?[0-9]+$`)
+	unixFraction = regexp.MustCompile(`^[0-9]{1,9}$`)
+)
+
+// FilterTime reads a time as Docker's filters take it (until, since): a
+// duration before now ("10m"), Unix seconds with optional fraction, or an
+// RFC 3339 date and time (with or without zone, or a date alone).
+func FilterTime(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil && v != "0" {
+		return now.Add(-d), nil
+	}
+	if sec, frac, ok := strings.Cut(v, "."); unixSeconds.MatchString(sec) && (!ok || unixFraction.MatchString(frac)) {
+		s, _ := strconv.ParseInt(sec, 10, 64)
+		var ns int64
+		if ok {
+			ns, _ = strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+		}
+		return time.Unix(s, ns), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02T15", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errdefs.InvalidArgumentf("failed to parse value as time or duration: %q", v)
+}
+
+// checkNewName refuses a name for an image that would read as an ID
+// ("sha256:<hex>" is repository sha256 with a tag), as Docker does.
+func checkNewName(n reference.Named) error {
+	if reference.FamiliarName(n) == string(digest.Canonical) {
+		return errdefs.InvalidArgumentf("refusing to create an ambiguous tag using digest algorithm as name")
+	}
+	return nil
 }
 
 func mustParse(s string) reference.Named {
@@ -353,6 +468,9 @@ func (s *Service) Tag(src, dst string) error {
 	}
 	if _, ok := n.(reference.Canonical); ok {
 		return errdefs.InvalidArgumentf("refusing to create a tag with a digest reference")
+	}
+	if err := checkNewName(n); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
