@@ -37,6 +37,14 @@ type ContainerBackend interface {
 
 var _ ContainerBackend = (*daemon.Containers)(nil)
 
+// imagePlatformChecker is a container backend that can refuse a create
+// whose image is not of the platform asked for.
+type imagePlatformChecker interface {
+	CheckImagePlatform(ctx context.Context, ref, platform string) error
+}
+
+var _ imagePlatformChecker = (*daemon.Containers)(nil)
+
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {
 		var req container.CreateRequest
@@ -50,6 +58,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 			// StartInterval came with API 1.44; an older client's value
 			// is not one it meant, and Docker drops it too.
 			hc.StartInterval = 0
+		}
+		if pc, ok := b.(imagePlatformChecker); ok {
+			if err := pc.CheckImagePlatform(r.Context(), req.Config.Image, r.URL.Query().Get("platform")); err != nil {
+				return err
+			}
 		}
 		resp, err := b.Create(r.Context(), r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
 		if err != nil {

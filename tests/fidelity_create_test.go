@@ -1,0 +1,107 @@
+package tests
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// apiMessage is the message of a Docker error body, or the body itself.
+func apiMessage(body string) string {
+	var e struct{ Message string }
+	if json.Unmarshal([]byte(body), &e) == nil && e.Message != "" {
+		return e.Message
+	}
+	return body
+}
+
+// TestFidelityCreateValidation: create refuses what Docker refuses, with
+// Docker's status and words, before anything is made — and a refusal that
+// is not about a missing image is never a 404 the docker CLI would pull on.
+func TestFidelityCreateValidation(t *testing.T) {
+	s, docker := containerSession(t)
+	const create = "/v1.51/containers/create"
+	for _, tc := range []struct {
+		name, query, body string
+		code              int
+		msg               string
+	}{
+		{"empty annotation key", "", `{"Image":"busybox","HostConfig":{"Annotations":{"":"x"}}}`,
+			400, "invalid Annotations: the empty string is not permitted as an annotation key"},
+		{"link to a missing container", "", `{"Image":"busybox","HostConfig":{"Links":["nosuch:alias"]}}`,
+			400, "could not get container for nosuch: No such container: nosuch"},
+		{"reference with a digest for a tag", "", `{"Image":"busybox:sha256:0123456789012345678901234567890123456789012345678901234567890123"}`,
+			400, "invalid reference format"},
+		{"platform of another image", "?platform=linux/arm64", `{"Image":"busybox"}`,
+			404, "image with reference busybox was found but its platform (linux/amd64) does not match the specified platform (linux/arm64)"},
+	} {
+		code, body := s.apiCall(t, "POST", create+tc.query, "application/json", tc.body)
+		if code != tc.code || !strings.Contains(apiMessage(body), tc.msg) {
+			t.Errorf("%s: %d %s; want %d %q", tc.name, code, body, tc.code, tc.msg)
+		}
+	}
+	if r := s.run(docker, "create", "--link", "nosuch:alias", "busybox"); r.code == 0 || !strings.Contains(r.stderr, "could not get container for nosuch") || strings.Contains(r.stderr, "Unable to find image") {
+		t.Errorf("docker create --link nosuch:alias: %s", r)
+	}
+	if out := s.must(docker, "ps", "-aq").stdout; out != "" {
+		t.Errorf("refused creates left containers:\n%s", out)
+	}
+}
+
+// TestFidelityJSONBodies: a request body that is not JSON, or JSON with
+// something after it, is a 400 with Docker's words, found before the
+// container the route names is looked up.
+func TestFidelityJSONBodies(t *testing.T) {
+	s, _ := containerSession(t)
+	for _, tc := range []struct {
+		name, path, ct, body, msg string
+	}{
+		{"text body", "/v1.51/containers/create", "text/plain", `{"Image":"busybox"}`, "unsupported Content-Type header (text/plain): must be 'application/json'"},
+		{"trailing content", "/v1.51/containers/create", "application/json", `{"Image":"busybox"} {}`, "unexpected content after JSON"},
+		{"invalid JSON", "/v1.51/containers/create", "application/json", `{"Image":`, "invalid JSON"},
+		{"update of a missing container", "/v1.51/containers/nosuch/update", "application/json", `{"Memory":`, "invalid JSON"},
+		{"exec in a missing container", "/v1.51/containers/nosuch/exec", "text/plain", `{}`, "unsupported Content-Type header"},
+		{"connect to a missing network", "/v1.51/networks/nosuch/connect", "application/json", `{"Container":"x"} x`, "unexpected content after JSON"},
+	} {
+		code, body := s.apiCall(t, "POST", tc.path, tc.ct, tc.body)
+		if code != 400 || !strings.Contains(apiMessage(body), tc.msg) {
+			t.Errorf("%s: %d %s; want 400 %q", tc.name, code, body, tc.msg)
+		}
+	}
+}
+
+// TestFidelityResize: sizes out of range are 400, and an exec that has
+// ended cannot be resized (409, not a 500).
+func TestFidelityResize(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "-d", "-t", "--name", "tty", "busybox", "sleep", "300")
+	for _, q := range []string{"h=4294967296&w=80", "h=-1&w=80", "h=24&w=x"} {
+		code, body := s.apiCall(t, "POST", "/v1.51/containers/tty/resize?"+q, "", "")
+		if code != 400 || !strings.Contains(apiMessage(body), "invalid resize") {
+			t.Errorf("resize ?%s: %d %s", q, code, body)
+		}
+	}
+	if code, body := s.apiCall(t, "POST", "/v1.51/containers/tty/resize?h=30&w=100", "", ""); code != 200 {
+		t.Errorf("resize 30x100: %d %s", code, body)
+	}
+	code, body := s.apiCall(t, "POST", "/v1.51/containers/tty/exec", "application/json", `{"Cmd":["true"],"Tty":true}`)
+	var ex struct{ Id string }
+	if code != 201 || json.Unmarshal([]byte(body), &ex) != nil {
+		t.Fatalf("exec create: %d %s", code, body)
+	}
+	if code, body := s.apiCall(t, "POST", "/v1.51/exec/"+ex.Id+"/start", "application/json", `{"Detach":true,"Tty":true}`); code != 200 {
+		t.Fatalf("exec start: %d %s", code, body)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		_, body := s.apiCall(t, "GET", "/v1.51/exec/"+ex.Id+"/json", "", "")
+		return strings.Contains(body, `"Running":false`)
+	})
+	if code, body := s.apiCall(t, "POST", "/v1.51/exec/"+ex.Id+"/resize?h=30&w=100", "", ""); code != 409 || !strings.Contains(apiMessage(body), "is not running") {
+		t.Errorf("resize of an ended exec: %d %s", code, body)
+	}
+	if code, body := s.apiCall(t, "POST", "/v1.51/exec/"+ex.Id+"/resize?h=99999999999&w=100", "", ""); code != 400 {
+		t.Errorf("resize of an exec out of range: %d %s", code, body)
+	}
+	s.must(docker, "rm", "-f", "tty")
+}
