@@ -43,7 +43,16 @@ type imagePlatformChecker interface {
 	CheckImagePlatform(ctx context.Context, ref, platform string) error
 }
 
-var _ imagePlatformChecker = (*daemon.Containers)(nil)
+// logReadChecker is a container backend that can refuse to read logs a
+// container's log driver does not keep.
+type logReadChecker interface {
+	CheckLogsReadable(ref string) error
+}
+
+var (
+	_ imagePlatformChecker = (*daemon.Containers)(nil)
+	_ logReadChecker       = (*daemon.Containers)(nil)
+)
 
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {
@@ -171,6 +180,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		tty, err := b.LogsTTY(id)
 		if err != nil {
 			return err
+		}
+		if lc, ok := b.(logReadChecker); ok {
+			if err := lc.CheckLogsReadable(id); err != nil {
+				return err
+			}
 		}
 		opts := daemon.LogsOptions{Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Follow: boolValue(r, "follow"), Timestamps: boolValue(r, "timestamps"), Tail: r.URL.Query().Get("tail")}
 		if opts.Since, err = unixTime(r.URL.Query().Get("since")); err != nil {

@@ -1,7 +1,12 @@
 package tests
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +109,66 @@ func TestFidelityResize(t *testing.T) {
 		t.Errorf("resize of an exec out of range: %d %s", code, body)
 	}
 	s.must(docker, "rm", "-f", "tty")
+}
+
+// TestFidelityLogDrivers: --log-driver local writes Docker's local format
+// (protobuf entries framed by their lengths) and rotates it, docker logs
+// reads it back across the kept files; --log-driver none keeps nothing
+// and docker logs says so as Docker does.
+func TestFidelityLogDrivers(t *testing.T) {
+	s, docker := containerSession(t)
+	id := strings.TrimSpace(s.must(docker, "run", "-d", "--log-driver", "local", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "busybox",
+		"sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done; echo done >&2").stdout)
+	s.must(docker, "wait", id)
+	if typ := s.must(docker, "inspect", "-f", "{{.HostConfig.LogConfig.Type}}", id).stdout; typ != "local\n" {
+		t.Errorf("LogConfig.Type %q", typ)
+	}
+	dir := filepath.Dir(strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.LogPath}}", id).stdout))
+	live := filepath.Join(dir, "local-logs", "container.log")
+	files, _ := filepath.Glob(live + "*")
+	if len(files) != 3 {
+		t.Errorf("local log files %v, want 3 (max-file=3)", files)
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err != nil || fi.Size() > 10*1000 {
+			t.Errorf("%s: %v, larger than max-size", f, err)
+		}
+	}
+	b, err := os.ReadFile(live)
+	if err != nil || len(b) < 8 {
+		t.Fatalf("the live local log: %v", err)
+	}
+	// The first frame: its length before and after a protobuf LogEntry
+	// whose first field is the source (field 1, bytes).
+	n := int(binary.BigEndian.Uint32(b))
+	if len(b) < n+8 || binary.BigEndian.Uint32(b[4+n:]) != uint32(n) || b[4] != 0x0a || bytes.Contains(b, []byte(`"log":`)) {
+		t.Errorf("the live log is not in the local format: % x", b[:min(len(b), 32)])
+	}
+	// The last line went to stderr.
+	waitFor(t, 5*time.Second, func() bool { return s.must(docker, "logs", id).stderr == "done\n" })
+	out := s.must(docker, "logs", id)
+	lines := strings.Split(strings.TrimSpace(out.stdout), "\n")
+	if lines[len(lines)-1] != "line-1999" || strings.Contains(out.stdout, "line-0\n") || out.stderr != "done\n" {
+		t.Errorf("docker logs of a local log ends %q (stderr %q)", lines[len(lines)-1], out.stderr)
+	}
+	for i := 1; i < len(lines); i++ {
+		var a, b int
+		fmt.Sscanf(lines[i-1], "line-%d", &a)
+		fmt.Sscanf(lines[i], "line-%d", &b)
+		if b != a+1 {
+			t.Fatalf("docker logs out of order at %q then %q", lines[i-1], lines[i])
+		}
+	}
+	if tail := s.must(docker, "logs", "--tail", "2", "-t", id).stdout; !strings.HasSuffix(tail, " line-1999\n") || strings.Count(tail, "\n") != 1 || !strings.HasPrefix(tail, "20") {
+		t.Errorf("docker logs --tail 2 -t: %q", tail)
+	}
+	if r := s.run(docker, "run", "--rm", "--log-driver", "local", "--log-opt", "labels=x", "busybox", "true"); r.code == 0 || !strings.Contains(r.stderr, "unknown log opt 'labels' for local log driver") {
+		t.Errorf("local with labels: %s", r)
+	}
+
+	s.must(docker, "run", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "unseen")
+	if r := s.run(docker, "logs", "quiet"); r.code == 0 || !strings.Contains(r.stderr, "configured logging driver does not support reading") {
+		t.Errorf("docker logs of a none container: %s", r)
+	}
+	s.must(docker, "rm", id, "quiet")
 }
