@@ -207,6 +207,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := s.checkLinks(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := s.checkNamespaceTargets(hc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	merged := mergeImageConfig(cfg, ociImage(img))
 	merged.Healthcheck = mergeHealthcheck(cfg.Healthcheck, img)
 	path, args := command(merged)

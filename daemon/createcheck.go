@@ -45,6 +45,24 @@ func (s *Containers) checkLinks(hc *container.HostConfig) error {
 	return nil
 }
 
+// checkNamespaceTargets refuses, as Docker's create does, a pid or ipc
+// mode "container:X" whose X does not exist (a 400); that X runs is
+// checked when the container starts.
+func (s *Containers) checkNamespaceTargets(hc *container.HostConfig) error {
+	for _, mode := range []string{string(hc.PidMode), string(hc.IpcMode)} {
+		if !isContainerMode(mode) {
+			continue
+		}
+		if _, err := s.Get(strings.TrimPrefix(mode, "container:")); err != nil {
+			if errors.Is(err, errdefs.ErrNotFound) {
+				return errdefs.InvalidArgumentf("%v", err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckImagePlatform refuses, as Docker's create does, an image that is
 // there but not of the platform asked for ("os[/arch[/variant]]" or the
 // JSON the docker CLI sends; "" asks for none).

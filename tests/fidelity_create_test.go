@@ -38,6 +38,10 @@ func TestFidelityCreateValidation(t *testing.T) {
 			400, "could not get container for nosuch: No such container: nosuch"},
 		{"reference with a digest for a tag", "", `{"Image":"busybox:sha256:0123456789012345678901234567890123456789012345678901234567890123"}`,
 			400, "invalid reference format"},
+		{"pid of a missing container", "", `{"Image":"busybox","HostConfig":{"PidMode":"container:nosuch"}}`,
+			400, "No such container: nosuch"},
+		{"ipc of a missing container", "", `{"Image":"busybox","HostConfig":{"IpcMode":"container:nosuch"}}`,
+			400, "No such container: nosuch"},
 		{"platform of another image", "?platform=linux/arm64", `{"Image":"busybox"}`,
 			404, "image with reference busybox was found but its platform (linux/amd64) does not match the specified platform (linux/arm64)"},
 	} {
