@@ -23,7 +23,7 @@ type ImageBackend interface {
 	History(ref string) ([]imagetypes.HistoryResponseItem, error)
 	Tag(src, dst string) error
 	Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error)
-	Prune(all bool) ([]imagetypes.DeleteResponse, uint64, error)
+	Prune(f image.PruneFilter) ([]imagetypes.DeleteResponse, uint64, error)
 	Pull(ctx context.Context, ref string, opts image.PullOptions, p *image.Progress) (string, error)
 	Push(ctx context.Context, ref string, a *image.Auth, p *image.Progress) error
 	Load(ctx context.Context, r io.Reader, w io.Writer) error
@@ -133,11 +133,11 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		if err != nil {
 			return err
 		}
-		all := false
-		for _, v := range f["dangling"] {
-			all = v == "false" || v == "0"
+		pf, err := image.ParsePruneFilter(f)
+		if err != nil {
+			return err
 		}
-		deleted, freed, err := b.Prune(all)
+		deleted, freed, err := b.Prune(pf)
 		if err != nil {
 			return err
 		}

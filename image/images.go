@@ -541,6 +541,80 @@ func (s *Service) Remove(ref string, opts RemoveOptions) ([]imagetypes.DeleteRes
 // Prune deletes dangling images not used by containers, or with all every
 // unused one. It returns what went and the space it freed.
 func (s *Service) Prune(all bool, inUse func(id string) string) ([]imagetypes.DeleteResponse, uint64, error) {
+	return s.PruneFiltered(PruneFilter{All: all}, inUse)
+}
+
+// PruneFilter is what `docker image prune` removes: dangling images, or
+// with All every unused one; of those, only the ones created before
+// Until (when set) and whose labels match Labels ("k" or "k=v", each
+// required) and none of NotLabels.
+type PruneFilter struct {
+	All               bool
+	Until             time.Time
+	Labels, NotLabels []string
+}
+
+// ParsePruneFilter reads Docker's image prune filters: dangling, until,
+// label and label!; any other is an error, as in Docker.
+func ParsePruneFilter(filters map[string][]string) (PruneFilter, error) {
+	var f PruneFilter
+	for k, vs := range filters {
+		switch k {
+		case "dangling":
+			for _, v := range vs {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return f, errdefs.InvalidArgumentf("invalid filter 'dangling=%s'", v)
+				}
+				f.All = !b
+			}
+		case "until":
+			for _, v := range vs {
+				t, err := FilterTime(v, time.Now())
+				if err != nil {
+					return f, err
+				}
+				if f.Until.IsZero() || t.Before(f.Until) {
+					f.Until = t
+				}
+			}
+		case "label":
+			f.Labels = append(f.Labels, vs...)
+		case "label!":
+			f.NotLabels = append(f.NotLabels, vs...)
+		default:
+			return f, errdefs.InvalidArgumentf("invalid filter '%s'", k)
+		}
+	}
+	return f, nil
+}
+
+// matches applies the until and label parts of the filter.
+func (f PruneFilter) matches(created time.Time, labels map[string]string) bool {
+	if !f.Until.IsZero() && !created.Before(f.Until) {
+		return false
+	}
+	has := func(l string) bool {
+		k, v, hasV := strings.Cut(l, "=")
+		got, ok := labels[k]
+		return ok && (!hasV || got == v)
+	}
+	for _, l := range f.Labels {
+		if !has(l) {
+			return false
+		}
+	}
+	for _, l := range f.NotLabels {
+		if has(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// PruneFiltered is Prune with Docker's filters.
+func (s *Service) PruneFiltered(f PruneFilter, inUse func(id string) string) ([]imagetypes.DeleteResponse, uint64, error) {
+	all := f.All
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	imgs, err := s.store.Images()
@@ -558,6 +632,15 @@ func (s *Service) Prune(all bool, inUse func(id string) string) ([]imagetypes.De
 		}
 		if len(img.Names) == 0 && kids[img.ID] > 0 {
 			continue // an intermediate image: it goes with its last child
+		}
+		if c, err := s.configOf(img); err == nil {
+			created := img.Created
+			if c.Created != nil {
+				created = *c.Created
+			}
+			if !f.matches(created, c.Config.Labels) {
+				continue
+			}
 		}
 		if _, err := s.store.Image(img.ID); err != nil {
 			continue // gone already, as the parent of one pruned before

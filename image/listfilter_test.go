@@ -67,3 +67,30 @@ func TestPlatform(t *testing.T) {
 		}
 	}
 }
+
+func TestPruneFilter(t *testing.T) {
+	f, err := ParsePruneFilter(map[string][]string{"dangling": {"false"}, "until": {"2026-01-01T00:00:00Z"}, "label": {"a=1"}, "label!": {"b"}})
+	if err != nil || !f.All {
+		t.Fatalf("%+v %v", f, err)
+	}
+	old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		created time.Time
+		labels  map[string]string
+		want    bool
+	}{
+		{old, map[string]string{"a": "1"}, true},
+		{time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), map[string]string{"a": "1"}, false}, // too new
+		{old, map[string]string{"a": "2"}, false},
+		{old, map[string]string{"a": "1", "b": "x"}, false}, // label! b
+	} {
+		if got := f.matches(tc.created, tc.labels); got != tc.want {
+			t.Errorf("%v %v: %v", tc.created, tc.labels, got)
+		}
+	}
+	for _, bad := range []map[string][]string{{"colour": {"red"}}, {"dangling": {"maybe"}}, {"until": {"soon"}}} {
+		if _, err := ParsePruneFilter(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

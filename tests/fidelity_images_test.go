@@ -51,6 +51,20 @@ func TestFidelityImageFilters(t *testing.T) {
 	if r := s.run(docker, "images", "--filter", "dangling=maybe"); r.code == 0 || !strings.Contains(r.stderr, "invalid filter 'dangling=maybe'") {
 		t.Errorf("a bad dangling: %s", r)
 	}
+	// image prune takes until and label too: a fresh labelled image is
+	// kept by until=10m and removed by its label.
+	s.must(docker, "run", "--name", "lab", "busybox", "true")
+	s.must(docker, "commit", "-c", "LABEL prune=me", "lab", "fid/labelled")
+	s.must(docker, "rm", "lab")
+	if out := s.must(docker, "image", "prune", "-a", "-f", "--filter", "until=10m", "--filter", "label=prune=me").stdout; strings.Contains(out, "fid/labelled") {
+		t.Errorf("prune until=10m took a fresh image:\n%s", out)
+	}
+	if out := s.must(docker, "image", "prune", "-a", "-f", "--filter", "label=prune=me").stdout; !strings.Contains(out, "fid/labelled") || strings.Contains(out, "busybox") || strings.Contains(out, "fid/fresh") {
+		t.Errorf("prune label=prune=me:\n%s", out)
+	}
+	if r := s.run(docker, "image", "prune", "-f", "--filter", "colour=red"); r.code == 0 || !strings.Contains(r.stderr, "invalid filter 'colour'") {
+		t.Errorf("prune with an unknown filter: %s", r)
+	}
 	// A name that reads as an image ID is refused.
 	if r := s.run(docker, "tag", "busybox", "sha256:abc"); r.code == 0 || !strings.Contains(r.stderr, "refusing to create an ambiguous tag using digest algorithm as name") {
 		t.Errorf("docker tag busybox sha256:abc: %s", r)
