@@ -54,6 +54,9 @@ func (s *Server) addNetworkRoutes(b NetworkBackend) {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
+		if cmpVersion(APIVersion(r.Context()), "1.48") < 0 {
+			req.EnableIPv4 = nil // came with 1.48: Docker ignores an older client's
+		}
 		resp, err := b.Create(r.Context(), req)
 		if err != nil {
 			return err

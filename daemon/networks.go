@@ -312,6 +312,9 @@ func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (netwo
 	default:
 		return network.CreateResponse{}, errdefs.NotImplementedf("network driver %q: lodge has bridge networks only", req.Driver)
 	}
+	if req.EnableIPv4 != nil && !*req.EnableIPv4 {
+		return network.CreateResponse{}, errdefs.NotImplementedf("IPv6-only networks (--ipv4=false) are not implemented in lodge")
+	}
 	enableIPv6, err := ipv6Asked(req)
 	if err != nil {
 		return network.CreateResponse{}, err

@@ -118,6 +118,10 @@ func TestFidelityNetworkIPv6(t *testing.T) {
 	if sub := s.must(docker, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "auto6").stdout; !strings.Contains(sub, " fd") || !strings.Contains(sub, "::/64") {
 		t.Errorf("auto6's subnets: %q", sub)
 	}
+	// IPv6-only networks are refused clearly, not made dual-stack.
+	if r := s.run(docker, "network", "create", "--ipv4=false", "--ipv6", "v6only"); r.code == 0 || !strings.Contains(r.stderr, "not implemented") {
+		t.Errorf("an IPv6-only network: %s", r)
+	}
 	// An IPv6 subnet without --ipv6 is not an error (Docker ignores it).
 	if r := s.run(docker, "network", "create", "--subnet", "fd00:86::/64", "v6off"); r.code != 0 || strings.Contains(r.stderr, "<nil>") {
 		t.Errorf("IPv6 subnet without --ipv6: %s", r)
