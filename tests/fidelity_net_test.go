@@ -112,6 +112,14 @@ func TestFidelityNetworkIPv6(t *testing.T) {
 	if !strings.Contains(out, "1 packets received") || !strings.Contains(out, "fd00:85::2") {
 		t.Errorf("v6srv by its IPv6 address and its AAAA record:\n%s", out)
 	}
+	// --ip6 asks for an address, as --ip does.
+	s.must(docker, "run", "-d", "--name", "v6fixed", "--network", "dual", "--ip6", "fd00:85::99", "busybox", "sleep", "300")
+	if got := s.must(docker, "inspect", "-f", "{{.NetworkSettings.Networks.dual.GlobalIPv6Address}}", "v6fixed").stdout; got != "fd00:85::99\n" {
+		t.Errorf("--ip6 fd00:85::99 gave %q", got)
+	}
+	if r := s.run(docker, "run", "--rm", "--network", "dual", "--ip6", "fd00:85::99", "busybox", "true"); r.code == 0 || !strings.Contains(r.stderr, "fd00:85::99") {
+		t.Errorf("a taken --ip6: %s", r)
+	}
 	// Without a subnet of its own, an IPv6 network takes a unique local
 	// /64 (fd00::/8), as Docker's default pools give.
 	s.must(docker, "network", "create", "--ipv6", "auto6")
@@ -126,7 +134,7 @@ func TestFidelityNetworkIPv6(t *testing.T) {
 	if r := s.run(docker, "network", "create", "--subnet", "fd00:86::/64", "v6off"); r.code != 0 || strings.Contains(r.stderr, "<nil>") {
 		t.Errorf("IPv6 subnet without --ipv6: %s", r)
 	}
-	s.must(docker, "rm", "-f", "v6srv")
+	s.must(docker, "rm", "-f", "v6srv", "v6fixed")
 }
 
 // TestFidelityNetworkNames: how Docker finds and names networks — full ID
