@@ -36,9 +36,10 @@ type victim struct {
 
 // runVictim starts a container whose init (a sleep, as pid 1 it ignores
 // SIGTERM) has a daemonised child, and finds its processes and monitor.
-func runVictim(t *testing.T, s *session, docker, name string) victim {
+func runVictim(t *testing.T, s *session, docker, name string, runArgs []string) victim {
 	t.Helper()
-	s.must(docker, "run", "-d", "--name", name, "busybox", "sh", "-c", "(setsid sleep 4242 &); exec sleep 4343")
+	args := append(append([]string{"run", "-d", "--name", name}, runArgs...), "busybox", "sh", "-c", "(setsid sleep 4242 &); exec sleep 4343")
+	s.must(docker, args...)
 	v := victim{name: name}
 	v.init, _ = strconv.Atoi(strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.State.Pid}}", name).stdout))
 	if v.init <= 0 {
@@ -147,6 +148,13 @@ func TestTortureMonitorKill(t *testing.T) {
 	tortureMonitorKill(t, s, docker)
 }
 
+// TestTortureMonitorKillRunc: the same with containers run by the runc
+// binary (--runtime runc), whose monitor is the init's subreaper.
+func TestTortureMonitorKillRunc(t *testing.T) {
+	s, docker := cgroupSession(t)
+	tortureMonitorKill(t, s, docker, "--runtime", "runc")
+}
+
 // TestTortureMonitorKillNoCgroup: the same without a delegated cgroup,
 // where the container's init (its pid and start time) is the only handle:
 // killing it ends its pid namespace.
@@ -163,11 +171,11 @@ func TestTortureMonitorKillNoCgroup(t *testing.T) {
 	tortureMonitorKill(t, s, docker)
 }
 
-func tortureMonitorKill(t *testing.T, s *session, docker string) {
+func tortureMonitorKill(t *testing.T, s *session, docker string, runArgs ...string) {
 	n := tortureContainers(t)
 	vs := make([]victim, n)
 	for i := range vs {
-		vs[i] = runVictim(t, s, docker, fmt.Sprintf("t%02d", i))
+		vs[i] = runVictim(t, s, docker, fmt.Sprintf("t%02d", i), runArgs)
 	}
 	ids := map[string]string{}
 	for _, v := range vs {
@@ -294,4 +302,14 @@ func tortureMonitorKill(t *testing.T, s *session, docker string) {
 		v.gone(t, "the final rm -f")
 		noCgroup(t, s, ids[v.name], "the final rm -f")
 	}
+	// Nor is the runtime's state of any left (the monitor removes it when
+	// its container ends; lodged when the monitor could not).
+	filepath.WalkDir(s.runDir, func(p string, d os.DirEntry, err error) error {
+		for _, id := range ids {
+			if err == nil && strings.Contains(d.Name(), id) {
+				t.Errorf("left behind in the runtime dir: %s", p)
+			}
+		}
+		return nil
+	})
 }
