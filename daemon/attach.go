@@ -212,5 +212,9 @@ func (s *Containers) Resize(ctx context.Context, ref string, height, width uint)
 	}
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
 	defer ctl.Close()
-	return ctl.Resize(uint16(width), uint16(height))
+	err = ctl.Resize(uint16(width), uint16(height))
+	if errors.Is(err, runtime.ErrMonitorGone) {
+		return errMonitorGone(c.ID)
+	}
+	return err
 }

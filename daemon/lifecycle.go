@@ -161,7 +161,7 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 	c.mu.Lock()
 	s.detachNetwork(c) // before waiters wake: a stopped container's ports are free
 	c.State.Status = container.StateExited
-	c.State.Pid = 0
+	c.State.Pid, c.State.PidStartTime = 0, 0
 	c.State.ExitCode = st.ExitCode
 	c.State.Error = st.Error
 	c.State.OOMKilled = st.OOMKilled
