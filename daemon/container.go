@@ -63,6 +63,13 @@ type Container struct {
 	// the only hint of its exit code.
 	monitorGone bool
 	lastSignal  syscall.Signal
+	// outputs are copies of the container's output pipes (or tty master)
+	// from its monitor, named by streams: a monitor started when that one
+	// dies takes them over (runtime.AdoptMonitor). adoptions counts the
+	// monitors started so for this run.
+	outputs   []*os.File
+	streams   []string
+	adoptions int
 }
 
 // exitResult is the exit a waiter reports.

@@ -125,6 +125,9 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 					s.Networks.Readopt(ctx, c.ID)
 				}
 				s.startHealth(c)
+				if err == nil && alive {
+					s.holdOutputs(c)
+				}
 				go s.watch(c)
 				continue
 			}

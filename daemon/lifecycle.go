@@ -131,6 +131,8 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
 	}
 	ctl.Close()
+	c.adoptions = 0
+	s.holdOutputs(c)
 	s.save(c)
 	go s.watch(c)
 	return nil
@@ -146,15 +148,23 @@ func exitCodeFor(err error) int {
 
 // watch waits for a running container to end and records it.
 func (s *Containers) watch(c *Container) {
-	st, err := runtime.Wait(context.Background(), s.sockDir(c.ID))
-	if err != nil {
+	for {
+		st, err := runtime.Wait(context.Background(), s.sockDir(c.ID))
+		if err == nil {
+			s.recordExit(c, st)
+			return
+		}
 		// The monitor is gone: it wrote the status before it went, unless
 		// it was killed, and then the container may well run on.
-		if st, err = runtime.ReadExit(filepath.Join(s.dir(c.ID), "exit.json")); err != nil {
-			st = s.outliveMonitor(c)
+		if st, err = runtime.ReadExit(filepath.Join(s.dir(c.ID), "exit.json")); err == nil {
+			s.recordExit(c, st)
+			return
+		}
+		if !s.adopt(c) {
+			s.recordExit(c, s.outliveMonitor(c))
+			return
 		}
 	}
-	s.recordExit(c, st)
 }
 
 func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
@@ -168,6 +178,7 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 	c.State.Paused = false
 	c.State.FinishedAt = st.FinishedAt
 	c.monitorGone = false
+	c.dropOutputs()
 	if c.next != nil {
 		*c.next = exitResult{code: st.ExitCode, err: st.Error}
 		c.next = nil

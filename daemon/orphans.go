@@ -2,8 +2,12 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -12,17 +16,26 @@ import (
 	"github.com/lodge-containers/lodge/runtime"
 )
 
-// A container whose monitor died (kill -9, OOM killer) runs on: its
+// A container whose monitor died (kill -9, the OOM killer) runs on: its
 // processes do not depend on the monitor. Its state comes from its init
-// process (pid and start time, recorded at start) and its cgroup, not from
-// the monitor alone: it is still shown running, exec works (the runtime's
-// state is the monitor's only by name), and stop, kill and rm reach it
-// through its init and its cgroup. What is lost with the monitor: its
-// output from then on (the monitor held the read end of its stdout and
-// stderr, and a tty's master), attach, resize, and its exit code (the
-// init's parent was the monitor; whoever reaps it now throws the status
-// away). lodge does not start a new monitor for it: none could recover
-// those.
+// process (pid and start time, recorded at start) and its cgroup, not
+// from the monitor alone: it is still shown running, and exec works (the
+// runtime's state is the monitor's only by name).
+//
+// lodged starts another monitor for it, which adopts it (adopt): lodged
+// has held copies of the container's output pipes (or tty master) since
+// its start, so no output is lost and the new monitor logs and serves
+// attach, resize, signals and waits as the first did. What went with the
+// first monitor: the container's stdin (a tty's comes back), and its exit
+// code (the monitor was the init's parent; whoever reaps it now throws
+// the status away): the exit is recorded as 128+the signal lodge last
+// sent, or 255 with the reason.
+//
+// When there is nothing to adopt it with (the monitor died while no
+// lodged ran, so none holds the copies), the container runs on without a
+// monitor (outliveMonitor): lodged reaches it through its init and cgroup
+// for stop, kill and rm, refuses attach saying why, and its output is no
+// longer logged.
 
 // errMonitorGone is what attach and resize answer for such a container.
 func errMonitorGone(id string) error {
@@ -80,9 +93,78 @@ func (s *Containers) outliveMonitor(c *Container) runtime.ExitStatus {
 		st.ExitCode = 128 + int(sig)
 	} else {
 		st.ExitCode = 255
-		st.Error = "the container's monitor died before the container ended: its exit status is unknown"
+		st.Error = runtime.ExitUnknownReason
 	}
 	return st
+}
+
+// maxAdoptions bounds the monitors started for one run of a container,
+// lest one that cannot live be started forever.
+const maxAdoptions = 10
+
+// holdOutputs takes copies of a running container's output from its
+// monitor, for a monitor that adopts the container if that one dies.
+// Callers hold c.mu.
+func (s *Containers) holdOutputs(c *Container) {
+	c.dropOutputs()
+	files, streams, err := runtime.OutputFiles(s.sockDir(c.ID))
+	if err != nil {
+		// A container that ended at once takes its monitor along: nothing
+		// to hold then.
+		level := slog.LevelWarn
+		if errors.Is(err, runtime.ErrMonitorGone) {
+			level = slog.LevelDebug
+		}
+		s.Log.Log(context.Background(), level, "no copy of the container's output: a monitor that dies cannot be replaced", "id", c.ID, "err", err)
+		return
+	}
+	c.outputs, c.streams = files, streams
+}
+
+// dropOutputs closes the copies. Callers hold c.mu.
+func (c *Container) dropOutputs() {
+	for _, f := range c.outputs {
+		f.Close()
+	}
+	c.outputs, c.streams = nil, nil
+}
+
+// adopt starts a monitor for a running container whose monitor died,
+// handing it the container's output; false when there is nothing to adopt
+// (the init has ended) or nothing to adopt it with (lodged started after
+// the container and its monitor died while no lodged ran).
+func (s *Containers) adopt(c *Container) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ip := c.initProc()
+	if c.outputs == nil || c.adoptions >= maxAdoptions || !ip.Alive() {
+		return false
+	}
+	c.adoptions++
+	var mcfg runtime.MonitorConfig
+	b, err := os.ReadFile(filepath.Join(s.dir(c.ID), "monitor.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &mcfg)
+	}
+	if err != nil {
+		s.Log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
+		return false
+	}
+	mcfg.Adopt, mcfg.AdoptStreams = &ip, c.streams
+	cfgPath := filepath.Join(s.dir(c.ID), "monitor-adopt.json")
+	if err := writeJSON(cfgPath, mcfg); err != nil {
+		s.Log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := runtime.AdoptMonitor(ctx, cfgPath, filepath.Join(s.sockDir(c.ID), "monitor.log"), c.outputs); err != nil {
+		s.Log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
+		return false
+	}
+	s.Log.Warn("the container's monitor died; another one took over (its output is logged again, its exit code will not be known)", "id", c.ID, "pid", ip.Pid)
+	c.monitorGone = false
+	return true
 }
 
 // endCgroup notes an OOM kill in an ended container's cgroup, kills what

@@ -68,6 +68,19 @@ func runVictim(t *testing.T, s *session, docker, name string, runArgs []string) 
 	return v
 }
 
+// runVictimProcs finds a running container's init and monitor.
+func runVictimProcs(t *testing.T, s *session, docker, name string) victim {
+	t.Helper()
+	v := victim{name: name}
+	v.init, _ = strconv.Atoi(strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.State.Pid}}", name).stdout))
+	st, err := proc.ReadStat(v.init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.procs, v.monitor = []int{v.init}, st.PPID
+	return v
+}
+
 // killMonitor kills a container's monitor with SIGKILL and waits until it
 // is gone; the container's processes must live on.
 func (v victim) killMonitor(t *testing.T) {
@@ -139,10 +152,12 @@ func stateOf(t *testing.T, s *session, docker, name string) string {
 // TestTortureMonitorKill: kill -9 of containers' monitors, one and then
 // several, among LODGE_TORTURE_CONTAINERS running containers in a
 // delegated cgroup. A container whose monitor died is still running: ps
-// shows it, exec works, stop and kill really stop it (its processes are
+// shows it, exec works, another monitor takes over its output (no line
+// lost, attach works), stop and kill really stop it (its processes are
 // gone on the host) with the exit code of lodge's signal, an init that
 // ends on its own is recorded with 255 and a reason, and rm -f leaves no
-// process and no cgroup, also after a kill -9 and restart of lodged.
+// process and no cgroup, also after a kill -9 and restart of lodged, and
+// for a monitor killed while no lodged ran (no monitor can take over).
 func TestTortureMonitorKill(t *testing.T) {
 	s, docker := cgroupSession(t)
 	tortureMonitorKill(t, s, docker)
@@ -205,14 +220,48 @@ func tortureMonitorKill(t *testing.T, s *session, docker string, runArgs ...stri
 	if r := s.run(docker, "exec", "t00", "cat", "/proc/1/cmdline"); r.code != 0 || !strings.Contains(r.stdout, "4343") {
 		t.Errorf("exec into a container whose monitor died: %s", r)
 	}
-	// attach cannot work (the monitor held the output): the API says why
-	// (the docker CLI shows only the status of the refused upgrade).
-	if r := s.run(docker, "attach", "--no-stdin", "t00"); r.code == 0 || !strings.Contains(r.stderr, "503") {
-		t.Errorf("docker attach to a container whose monitor died: %s", r)
+	// lodged put another monitor in place: the output goes on to the log,
+	// none lost, and attach works.
+	s.must(docker, "run", "-d", "--name", "talker", "busybox", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); usleep 20000; done")
+	talker := runVictimProcs(t, s, docker, "talker")
+	time.Sleep(500 * time.Millisecond)
+	talker.killMonitor(t)
+	before := strings.Count(s.must(docker, "logs", "talker").stdout, "\n")
+	att := s.background(s.home, docker, "attach", "--no-stdin", "talker")
+	time.Sleep(1500 * time.Millisecond)
+	logs := strings.Split(strings.TrimSpace(s.must(docker, "logs", "talker").stdout), "\n")
+	if len(logs) < before+20 {
+		t.Errorf("talker logged %d lines, %d of them when its monitor was killed: its output is no longer logged", len(logs), before)
 	}
-	if r := s.run("curl", "-sS", "--unix-socket", s.socket(), "-X", "POST", "http://lodge/v1.51/containers/t00/attach?stream=1&stdout=1"); !strings.Contains(r.stdout, "runs on without its monitor, which died") {
-		t.Errorf("API attach to a container whose monitor died: %s", r)
+	for i, l := range logs {
+		if l != fmt.Sprintf("tick %d", i) {
+			t.Errorf("talker's log line %d is %q: output was lost when its monitor died", i, l)
+			break
+		}
 	}
+	if out := att.output(); !strings.Contains(out, "tick") {
+		t.Errorf("docker attach to talker, after its monitor was replaced, shows %q", out)
+	}
+	s.must(docker, "rm", "-f", "talker")
+	att.stop()
+	talker.gone(t, "docker rm -f")
+
+	// With a tty, the new monitor gets the tty's master: output goes on,
+	// and resize reaches the container's console.
+	s.must(docker, "run", "-d", "-t", "--name", "tty", "busybox", "sh", "-c", "while true; do stty size; usleep 50000; done")
+	tty := runVictimProcs(t, s, docker, "tty")
+	time.Sleep(300 * time.Millisecond)
+	tty.killMonitor(t)
+	time.Sleep(300 * time.Millisecond)
+	r := s.run("curl", "-sS", "-w", " %{http_code}", "--unix-socket", s.socket(), "-X", "POST", "http://lodge/v1.51/containers/tty/resize?h=41&w=101")
+	if r.stdout != " 200" {
+		t.Errorf("resize of a tty container whose monitor was replaced: %s", r)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(s.must(docker, "logs", "tty").stdout, "41 101")
+	})
+	s.must(docker, "rm", "-f", "tty")
+	tty.gone(t, "docker rm -f")
 
 	// stop: SIGTERM (ignored by sleep as pid 1), then SIGKILL.
 	s.must(docker, "stop", "-t", "1", "t00")
@@ -275,6 +324,15 @@ func tortureMonitorKill(t *testing.T, s *session, docker string, runArgs ...stri
 		if r := s.run(docker, "exec", v.name, "true"); r.code != 0 {
 			t.Errorf("exec into %s after the restart: %s", v.name, r)
 		}
+	}
+	// t06's monitor died while no lodged held its output: nothing could
+	// take over, it runs on without a monitor, and attach says so (the
+	// docker CLI shows only the status of the refused upgrade).
+	if r := s.run(docker, "attach", "--no-stdin", "t06"); r.code == 0 || !strings.Contains(r.stderr, "503") {
+		t.Errorf("docker attach to a container without a monitor: %s", r)
+	}
+	if r := s.run("curl", "-sS", "--unix-socket", s.socket(), "-X", "POST", "http://lodge/v1.51/containers/t06/attach?stream=1&stdout=1"); !strings.Contains(r.stdout, "runs on without its monitor, which died") {
+		t.Errorf("API attach to a container without a monitor: %s", r)
 	}
 	s.must(docker, "stop", "-t", "0", "t05")
 	vs[5].gone(t, "docker stop after a restart")
