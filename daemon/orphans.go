@@ -24,18 +24,21 @@ import (
 //
 // lodged starts another monitor for it, which adopts it (adopt): lodged
 // has held copies of the container's output pipes (or tty master) since
-// its start, so no output is lost and the new monitor logs and serves
+// its start, so what is in the pipes waits for it (only what the dead
+// monitor had read and not yet logged is lost), and the new one logs and serves
 // attach, resize, signals and waits as the first did. What went with the
 // first monitor: the container's stdin (a tty's comes back), and its exit
 // code (the monitor was the init's parent; whoever reaps it now throws
 // the status away): the exit is recorded as 128+the signal lodge last
 // sent, or 255 with the reason.
 //
-// When there is nothing to adopt it with (the monitor died while no
-// lodged ran, so none holds the copies), the container runs on without a
-// monitor (outliveMonitor): lodged reaches it through its init and cgroup
-// for stop, kill and rm, refuses attach saying why, and its output is no
-// longer logged.
+// When the monitor died while no lodged ran, none held the copies: the
+// new monitor gets new read ends of the pipes, opened through the init's
+// /proc/PID/fd (what was written while the pipes had no reader is lost).
+// A tty's master cannot be had that way: such a container runs on
+// without a monitor (outliveMonitor), lodged reaches it through its init
+// and cgroup for stop, kill and rm, refuses attach saying why, and its
+// output is no longer logged.
 
 // errMonitorGone is what attach and resize answer for such a container.
 func errMonitorGone(id string) error {
@@ -137,7 +140,20 @@ func (s *Containers) adopt(c *Container) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ip := c.initProc()
-	if c.outputs == nil || c.adoptions >= maxAdoptions || !ip.Alive() {
+	if c.adoptions >= maxAdoptions || !ip.Alive() {
+		return false
+	}
+	if c.outputs == nil && !c.Config.Tty {
+		// Nobody held copies (lodged started after the monitor died):
+		// new read ends, through the init.
+		files, streams, err := runtime.ReopenOutputs(ip)
+		if err != nil {
+			s.Log.Warn("cannot reopen the output of a container whose monitor died", "id", c.ID, "err", err)
+			return false
+		}
+		c.outputs, c.streams = files, streams
+	}
+	if c.outputs == nil {
 		return false
 	}
 	c.adoptions++

@@ -22,8 +22,9 @@ import (
 // on. The daemon then starts another one for the container, which adopts
 // it: the container's output pipes (or tty master) come to it from the
 // daemon, which has held duplicates of them since the container started,
-// so the pipes never lose their last reader (no SIGPIPE, nothing written
-// is lost: the pipe holds it until the new monitor reads it). The adopting
+// so the pipes never lose their last reader (no SIGPIPE; what is in the
+// pipe waits for the new monitor; only what the dead one had read and not
+// yet logged, one read at most, is lost with it). The adopting
 // monitor logs and serves attach and control as the first did; only the
 // container's stdin and its exit code are gone with the first monitor (its
 // parent: the init's status goes to whoever reaps it now). It waits for
@@ -194,3 +195,43 @@ const exitUnknown = 255
 
 // ExitUnknownReason is the error recorded with it.
 const ExitUnknownReason = "the container's monitor died before the container ended: its exit status is unknown"
+
+// ReopenOutputs opens new read ends of a running container's stdout and
+// stderr pipes through its init's /proc/PID/fd, for a monitor to adopt it
+// when nobody held copies (its monitor died while no lodged ran): what was
+// written while the pipes had no reader is lost, what comes after is not.
+// It fails for a tty (the init holds the slave; the master is gone) and
+// when the init's stdout or stderr is not a pipe any more.
+func ReopenOutputs(init InitProc) ([]*os.File, []string, error) {
+	streams := []string{"stdout", "stderr"}
+	var files []*os.File
+	fail := func(err error) ([]*os.File, []string, error) {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, nil, err
+	}
+	for i := range streams {
+		// Non-blocking: a pipe without a writer left would block the open.
+		f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", init.Pid, i+1), os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fail(err)
+		}
+		files = append(files, f)
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return fail(err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+			return fail(fmt.Errorf("the init's %s is not a pipe", streams[i]))
+		}
+		if err := unix.SetNonblock(int(f.Fd()), false); err != nil {
+			return fail(err)
+		}
+	}
+	// Opened through the pid: it must still be the init.
+	if !init.Alive() {
+		return fail(ErrInitGone)
+	}
+	return files, streams, nil
+}
