@@ -81,6 +81,18 @@ func runVictimProcs(t *testing.T, s *session, docker, name string) victim {
 	return v
 }
 
+// adoptingMonitor reports whether a monitor that adopted container id
+// runs.
+func adoptingMonitor(id string) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && strings.Contains(proc.Cmdline(pid), id+"/monitor-adopt.json") {
+			return true
+		}
+	}
+	return false
+}
+
 // killMonitor kills a container's monitor with SIGKILL and waits until it
 // is gone; the container's processes must live on.
 func (v victim) killMonitor(t *testing.T) {
@@ -225,7 +237,13 @@ func tortureMonitorKill(t *testing.T, s *session, docker string, runArgs ...stri
 	s.must(docker, "run", "-d", "--name", "talker", "busybox", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); usleep 20000; done")
 	talker := runVictimProcs(t, s, docker, "talker")
 	time.Sleep(500 * time.Millisecond)
+	killed := time.Now()
 	talker.killMonitor(t)
+	// Measured, not asserted: how long the container is without one.
+	for !adoptingMonitor(containerID(t, s, docker, "talker")) && time.Since(killed) < 10*time.Second {
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("a new monitor for talker %s after the kill", time.Since(killed).Round(time.Millisecond))
 	before := strings.Count(s.must(docker, "logs", "talker").stdout, "\n")
 	att := s.background(s.home, docker, "attach", "--no-stdin", "talker")
 	time.Sleep(1500 * time.Millisecond)
@@ -391,7 +409,9 @@ func tortureMonitorKill(t *testing.T, s *session, docker string, runArgs ...stri
 		}
 	}
 	all := strings.Fields(s.must(docker, "ps", "-aq").stdout)
+	start := time.Now()
 	s.must(docker, append([]string{"rm", "-f"}, all...)...)
+	t.Logf("rm -f of %d containers took %s", len(all), time.Since(start).Round(time.Millisecond))
 	for _, v := range vs {
 		v.gone(t, "the final rm -f")
 		noCgroup(t, s, ids[v.name], "the final rm -f")
