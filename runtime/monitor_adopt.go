@@ -130,6 +130,7 @@ func (m *monitor) adopt() error {
 	}
 	m.streams = m.cfg.AdoptStreams
 	for i := range m.streams {
+		unix.CloseOnExec(4 + i) // not for a runtime binary this runs
 		f := os.NewFile(uintptr(4+i), m.streams[i])
 		if f == nil {
 			return fmt.Errorf("adopting: no file for %s", m.streams[i])
