@@ -158,11 +158,14 @@ func dirExists(dir string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// killAll kills every process of a running container: its whole cgroup
-// when there is one, and its init in any case (through its monitor, or
-// itself once the monitor is gone: with its own pid namespace, that kills
-// every process of it even without a cgroup).
+// killAll kills every process of a running container: its init (through
+// its monitor, or itself once the monitor is gone: with its own pid
+// namespace, that kills every process of it even without a cgroup), and
+// its whole cgroup when there is one. The init's signal goes first: a
+// monitor that adopted the container learns its exit code only from the
+// signal it sent.
 func (s *Containers) killAll(c *Container, ctl *runtime.Ctl) {
+	s.signal(c, ctl, syscall.SIGKILL)
 	if s.Cgroups != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := cgroupv2.Kill(ctx, s.Cgroups.ContainerDir(c.ID)); err != nil {
@@ -170,7 +173,6 @@ func (s *Containers) killAll(c *Container, ctl *runtime.Ctl) {
 		}
 		cancel()
 	}
-	s.signal(c, ctl, syscall.SIGKILL)
 }
 
 // joinCgroup moves an exec'd process into its container's cgroup. The
