@@ -60,6 +60,9 @@ func (s *Containers) AttachFor(ref string, opts AttachOptions) (connect func(ctx
 	p := &pendingAttach{opts: opts, ready: make(chan struct{}), done: make(chan error, 1)}
 	c.mu.Lock()
 	switch {
+	case c.running() && c.monitorGone:
+		c.mu.Unlock()
+		return nil, errMonitorGone(c.ID)
 	case c.running():
 		s.connectAttach(c, p)
 	case !opts.Stream:
@@ -130,6 +133,9 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 	mc, err := runtime.Attach(s.sockDir(c.ID), runtime.AttachRequest{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
 	if err != nil {
+		if errors.Is(err, runtime.ErrMonitorGone) && c.initProc().Alive() {
+			err = errMonitorGone(c.ID)
+		}
 		p.finish(err)
 		return
 	}
@@ -206,5 +212,9 @@ func (s *Containers) Resize(ctx context.Context, ref string, height, width uint)
 	}
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
 	defer ctl.Close()
-	return ctl.Resize(uint16(width), uint16(height))
+	err = ctl.Resize(uint16(width), uint16(height))
+	if errors.Is(err, runtime.ErrMonitorGone) {
+		return errMonitorGone(c.ID)
+	}
+	return err
 }

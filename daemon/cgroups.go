@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
@@ -129,29 +130,49 @@ func (s *Containers) createCgroup(c *Container, mcfg *runtime.MonitorConfig) err
 	return nil
 }
 
-// dropCgroup removes the cgroup of a container that did not start.
+// dropCgroup kills what is in a container's cgroup (a paused one is
+// thawed first) and removes it: for a container that did not start, one
+// that ended without its monitor, and at removal, whatever the record
+// says, so that nothing of a removed container is left running.
 func (s *Containers) dropCgroup(id string) {
 	if s.Cgroups == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	dir := s.Cgroups.ContainerDir(id)
-	cgroupv2.Kill(ctx, dir)
-	cgroupv2.Remove(ctx, dir)
+	if !dirExists(dir) {
+		return
+	}
+	cgroupv2.Freeze(ctx, dir, false)
+	if err := cgroupv2.Kill(ctx, dir); err != nil {
+		s.Log.Warn("killing the container's cgroup", "id", id, "err", err)
+	}
+	if err := cgroupv2.Remove(ctx, dir); err != nil {
+		s.Log.Warn("removing the container's cgroup", "id", id, "err", err)
+	}
 }
 
-// killAll kills every process of a running container: its whole cgroup
-// when there is one, and its init in any case.
-func (s *Containers) killAll(id string, ctl *runtime.Ctl) {
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
+}
+
+// killAll kills every process of a running container: its init (through
+// its monitor, or itself once the monitor is gone: with its own pid
+// namespace, that kills every process of it even without a cgroup), and
+// its whole cgroup when there is one. The init's signal goes first: a
+// monitor that adopted the container learns its exit code only from the
+// signal it sent.
+func (s *Containers) killAll(c *Container, ctl *runtime.Ctl) {
+	s.signal(c, ctl, syscall.SIGKILL)
 	if s.Cgroups != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := cgroupv2.Kill(ctx, s.Cgroups.ContainerDir(id)); err != nil {
-			s.Log.Warn("killing the container's cgroup", "id", id, "err", err)
+		if err := cgroupv2.Kill(ctx, s.Cgroups.ContainerDir(c.ID)); err != nil {
+			s.Log.Warn("killing the container's cgroup", "id", c.ID, "err", err)
 		}
 		cancel()
 	}
-	ctl.Signal(syscall.SIGKILL)
 }
 
 // joinCgroup moves an exec'd process into its container's cgroup. The
@@ -254,7 +275,7 @@ func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateC
 	warnings = append(warnings, more...)
 	if u.RestartPolicy.Name != "" {
 		if c.HostConfig.AutoRemove && u.RestartPolicy.Name != container.RestartPolicyDisabled {
-			return container.UpdateResponse{}, errdefs.InvalidArgumentf("Restart policy cannot be updated because AutoRemove is enabled for the container")
+			return container.UpdateResponse{}, errdefs.Conflictf("Restart policy cannot be updated because AutoRemove is enabled for the container")
 		}
 		c.HostConfig.RestartPolicy = u.RestartPolicy
 	}

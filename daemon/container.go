@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/internal/atomicfile"
+	"github.com/lodge-containers/lodge/runtime"
 )
 
 // Container is one container's record. Its exported fields are what is
@@ -52,6 +54,28 @@ type Container struct {
 	pending []*pendingAttach
 	// starting is set while Start runs, so a concurrent Start/Remove waits.
 	busy bool
+	// next is how the run that exitCh waits for ended, filled in before
+	// exitCh is closed; nil until a waiter asks for it. A waiter reads it,
+	// not State, which the next start may already have reset.
+	next *exitResult
+	// monitorGone is set while the container runs on without its monitor
+	// (it died); lastSignal is the last signal lodge sent its init then,
+	// the only hint of its exit code.
+	monitorGone bool
+	lastSignal  syscall.Signal
+	// outputs are copies of the container's output pipes (or tty master)
+	// from its monitor, named by streams: a monitor started when that one
+	// dies takes them over (runtime.AdoptMonitor). adoptions counts the
+	// monitors started so for this run.
+	outputs   []*os.File
+	streams   []string
+	adoptions int
+}
+
+// exitResult is the exit a waiter reports.
+type exitResult struct {
+	code int
+	err  string
 }
 
 // ContainerState is the persisted state, in Docker's terms.
@@ -66,6 +90,15 @@ type ContainerState struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Paused     bool
+	// PidStartTime is the init's start time (/proc/PID/stat), which
+	// tells it from a later process with the same pid when lodge must
+	// reach it without its monitor.
+	PidStartTime uint64 `json:",omitempty"`
+}
+
+// initProc is the container's init as recorded. Callers hold c.mu.
+func (c *Container) initProc() runtime.InitProc {
+	return runtime.InitProc{Pid: c.State.Pid, StartTime: c.State.PidStartTime}
 }
 
 // dir is where the container's files live.

@@ -119,15 +119,21 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 			ctl := runtime.NewCtl(s.sockDir(c.ID))
 			_, alive, err := ctl.Running()
 			ctl.Close()
-			if err == nil && alive {
+			// A container whose monitor died runs on: its init says so.
+			if err == nil && alive || c.initProc().Alive() {
 				if s.Networks != nil {
 					s.Networks.Readopt(ctx, c.ID)
 				}
 				s.startHealth(c)
+				if err == nil && alive {
+					s.holdOutputs(c)
+				}
 				go s.watch(c)
 				continue
 			}
-			s.recordExit(c, s.readExit(c))
+			// It ended while no daemon ran: what its monitor recorded,
+			// and what is left of it cleaned up if the monitor could not.
+			s.watch(c)
 		}
 	}
 	return s, nil
@@ -349,7 +355,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		c.HostConfig.AutoRemove = false // this removal is the one
 		c.mu.Unlock()
 		ctl := runtime.NewCtl(s.sockDir(c.ID))
-		s.killAll(c.ID, ctl)
+		s.killAll(c, ctl)
 		ctl.Close()
 		select {
 		case <-exitCh:
@@ -371,6 +377,9 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	c.State.Status = container.StateRemoving
 	c.mu.Unlock()
 
+	// Whatever the record says, nothing of a removed container runs on:
+	// its monitor may have died and taken the truth with it.
+	s.dropCgroup(c.ID)
 	if err := s.Rootfs.RemoveRootfs(c.ID); err != nil { // it unmounts first
 		c.mu.Lock()
 		c.State.Status = container.StateDead

@@ -115,6 +115,11 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		return err
 	}
 	c.State = ContainerState{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	// The init waits for go, so it is there to be read.
+	if c.State.PidStartTime, err = runtime.StartTime(pid); err != nil {
+		s.Log.Warn("no start time for the container's init: it could not be reached without its monitor", "id", c.ID, "err", err)
+	}
+	c.monitorGone, c.lastSignal = false, 0
 	c.HasBeenStartedBefore = true
 	s.startHealth(c)
 	for _, p := range c.pending {
@@ -127,6 +132,8 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
 	}
 	ctl.Close()
+	c.adoptions = 0
+	s.holdOutputs(c)
 	s.save(c)
 	go s.watch(c)
 	return nil
@@ -142,32 +149,41 @@ func exitCodeFor(err error) int {
 
 // watch waits for a running container to end and records it.
 func (s *Containers) watch(c *Container) {
-	st, err := runtime.Wait(context.Background(), s.sockDir(c.ID))
-	if err != nil {
-		// The monitor is gone: it wrote the status before it went.
-		st = s.readExit(c)
+	for {
+		st, err := runtime.Wait(context.Background(), s.sockDir(c.ID))
+		if err == nil {
+			s.recordExit(c, st)
+			return
+		}
+		// The monitor is gone: it wrote the status before it went, unless
+		// it was killed, and then the container may well run on.
+		if st, err = runtime.ReadExit(filepath.Join(s.dir(c.ID), "exit.json")); err == nil {
+			s.recordExit(c, st)
+			return
+		}
+		if !s.adopt(c) {
+			s.recordExit(c, s.outliveMonitor(c))
+			return
+		}
 	}
-	s.recordExit(c, st)
-}
-
-func (s *Containers) readExit(c *Container) runtime.ExitStatus {
-	st, err := runtime.ReadExit(filepath.Join(s.dir(c.ID), "exit.json"))
-	if err != nil {
-		return runtime.ExitStatus{ExitCode: 255, Error: "container monitor ended without recording an exit status", FinishedAt: time.Now().UTC()}
-	}
-	return st
 }
 
 func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 	c.mu.Lock()
 	s.detachNetwork(c) // before waiters wake: a stopped container's ports are free
 	c.State.Status = container.StateExited
-	c.State.Pid = 0
+	c.State.Pid, c.State.PidStartTime = 0, 0
 	c.State.ExitCode = st.ExitCode
 	c.State.Error = st.Error
 	c.State.OOMKilled = st.OOMKilled
 	c.State.Paused = false
 	c.State.FinishedAt = st.FinishedAt
+	c.monitorGone = false
+	c.dropOutputs()
+	if c.next != nil {
+		*c.next = exitResult{code: st.ExitCode, err: st.Error}
+		c.next = nil
+	}
 	if c.exitCh != nil {
 		close(c.exitCh)
 	}
@@ -226,7 +242,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	c.mu.Unlock()
 	defer ctl.Close()
 	if wait != 0 {
-		ctl.Signal(sig)
+		s.signal(c, ctl, sig)
 		c.mu.Lock()
 		s.thawForSignal(c)
 		s.emitKill(c, sig)
@@ -249,7 +265,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	c.mu.Lock()
 	s.emitKill(c, syscall.SIGKILL)
 	c.mu.Unlock()
-	s.killAll(c.ID, ctl)
+	s.killAll(c, ctl)
 	select {
 	case <-exitCh:
 		return stopped()
@@ -258,7 +274,9 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	}
 }
 
-// Kill sends a signal to the container's init process.
+// Kill sends a signal to the container's init process. With SIGKILL it
+// returns once the container has exited, as Docker's does: clients
+// inspect or remove it right after.
 func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	c, err := s.Get(ref)
 	if err != nil {
@@ -276,20 +294,41 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 		c.ManualStop = true
 		s.save(c)
 	}
+	exitCh := c.exitCh
 	c.mu.Unlock()
 	if !running {
 		return errdefs.Conflictf("Cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
 	ctl := runtime.NewCtl(s.sockDir(c.ID))
 	defer ctl.Close()
-	err = ctl.Signal(sig)
+	err = s.signal(c, ctl, sig)
 	c.mu.Lock()
 	s.thawForSignal(c)
 	if err == nil {
 		s.emitKill(c, sig)
 	}
 	c.mu.Unlock()
-	return err
+	if err != nil || sig != syscall.SIGKILL {
+		return err
+	}
+	select {
+	case <-exitCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+	}
+	// Its init is dead or dying, but something holds the container up
+	// (a process of it outside its pid namespace): the cgroup goes too.
+	s.killAll(c, ctl)
+	select {
+	case <-exitCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(20 * time.Second):
+		return fmt.Errorf("container %s did not exit after SIGKILL", c.ID[:12])
+	}
 }
 
 // emitKill announces a signal sent to a container, as Docker does before
@@ -316,6 +355,10 @@ func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (fun
 	exitCh, removedCh := c.exitCh, c.removedCh
 	running := c.running()
 	code := c.State.ExitCode
+	if c.next == nil {
+		c.next = &exitResult{}
+	}
+	next := c.next
 	c.mu.Unlock()
 	var until <-chan struct{}
 	switch {
@@ -336,9 +379,15 @@ func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (fun
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
-		if c.State.Error != "" {
-			resp.Error = &container.WaitExitError{Message: c.State.Error}
+		// The exit of the run waited for, not State: a restart may have
+		// started the next run already.
+		res := exitResult{code: c.State.ExitCode, err: c.State.Error}
+		if until == exitCh {
+			res = *next
+		}
+		resp := container.WaitResponse{StatusCode: int64(res.code)}
+		if res.err != "" {
+			resp.Error = &container.WaitExitError{Message: res.err}
 		}
 		return resp, nil
 	}, nil

@@ -3,8 +3,10 @@
 // embedded in lodged: one small monitor process per container (lodged
 // re-executed) creates the container, owns its stdio, writes its json-file
 // log, records its exit status and serves attach and control sockets, so
-// that a container outlives the API daemon. Exec processes are started by
-// the daemon through libcontainer directly.
+// that a container outlives the API daemon. A monitor that dies is
+// replaced by one that adopts the running container (monitor_adopt.go);
+// InitProc reaches a container's init without any. Exec processes are
+// started by the daemon through libcontainer directly.
 //
 // It does not own container objects, names or state on disk beyond the
 // monitor's own files (daemon does), nor images or rootfs mounts (storage).

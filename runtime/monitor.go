@@ -33,7 +33,11 @@ func RunMonitor(cfgPath string, status *os.File) error {
 		return err
 	}
 	m := &monitor{cfg: cfg, goCh: make(chan struct{}), done: make(chan struct{})}
-	err = m.create()
+	if cfg.Adopt != nil {
+		err = m.adopt()
+	} else {
+		err = m.create()
+	}
 	reply := startReply{}
 	if err != nil {
 		reply.Error = err.Error()
@@ -54,19 +58,22 @@ type monitor struct {
 	pid int
 	log *jsonLog
 
-	stdin    io.WriteCloser // nil without OpenStdin
-	stdinMu  sync.Mutex
-	console  *os.File // pty master with Tty
-	outputs  []io.Reader
-	streams  []string
-	ctlL     net.Listener
-	attachL  net.Listener
-	goCh     chan struct{}
-	goOnce   sync.Once
-	done     chan struct{}
-	exit     ExitStatus
-	attachMu sync.Mutex
-	attached map[*attachConn]bool
+	stdin   io.WriteCloser // nil without OpenStdin
+	stdinMu sync.Mutex
+	console *os.File // pty master with Tty
+	outputs []io.Reader
+	// outputFiles are the outputs' files, which the daemon holds copies
+	// of for a monitor that adopts the container if this one dies.
+	outputFiles []*os.File
+	streams     []string
+	ctlL        net.Listener
+	attachL     net.Listener
+	goCh        chan struct{}
+	goOnce      sync.Once
+	done        chan struct{}
+	exit        ExitStatus
+	attachMu    sync.Mutex
+	attached    map[*attachConn]bool
 }
 
 type attachConn struct {
@@ -112,6 +119,7 @@ func (m *monitor) create() error {
 		}
 		pio.stdout, pio.stderr = outW, errW
 		m.outputs = []io.Reader{outR, errR}
+		m.outputFiles = []*os.File{outR, errR}
 		m.streams = []string{"stdout", "stderr"}
 		childEnds = append(childEnds, outW, errW)
 		if m.cfg.OpenStdin {
@@ -134,6 +142,7 @@ func (m *monitor) create() error {
 	if console != nil {
 		m.console = console
 		m.outputs = []io.Reader{console}
+		m.outputFiles = []*os.File{console}
 		m.streams = []string{"stdout"}
 		if m.cfg.OpenStdin {
 			m.stdin = nopCloser{console}
@@ -175,6 +184,9 @@ func (m *monitor) run() error {
 	// daemonised grandchild can keep it open: do not wait forever.
 	waitTimeout(&wg, 2*time.Second)
 	st := ExitStatus{ExitCode: code, FinishedAt: time.Now().UTC()}
+	if ab, ok := m.rt.(*adoptBackend); ok && ab.unknown() {
+		st.Error = ExitUnknownReason
+	}
 	m.finish(st)
 	return nil
 }
@@ -312,6 +324,10 @@ func (m *monitor) ctl(c net.Conn) {
 		switch req.Op {
 		case "go":
 			m.goOnce.Do(func() { close(m.goCh) })
+		case "fds":
+			// One message with the files, read by OutputFiles alone.
+			m.sendOutputs(c)
+			return
 		case "resize":
 			if m.console == nil {
 				rep.Error = "not a tty"

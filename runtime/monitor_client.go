@@ -39,6 +39,11 @@ func MonitorMain() error {
 // problem in the container is errdefs.ErrInvalidArgument with libcontainer's
 // message (the API answers 400 and the CLI exits 127/126 from the text).
 func StartMonitor(ctx context.Context, cfgPath, logPath string) (int, error) {
+	return startMonitor(ctx, cfgPath, logPath, nil)
+}
+
+// startMonitor is StartMonitor, passing extra files on as 4 on.
+func startMonitor(ctx context.Context, cfgPath, logPath string, extra []*os.File) (int, error) {
 	exe, err := MonitorBinary()
 	if err != nil {
 		return 0, err
@@ -57,7 +62,7 @@ func StartMonitor(ctx context.Context, cfgPath, logPath string) (int, error) {
 	cmd := exec.Command(exe, cfgPath)
 	cmd.Env = append(monitorEnv(), envMonitor+"=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{statusW}
+	cmd.ExtraFiles = append([]*os.File{statusW}, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		statusW.Close()

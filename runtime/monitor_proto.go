@@ -39,6 +39,11 @@ type MonitorConfig struct {
 	// leaves the monitor alone.
 	Cgroup        string `json:"cgroup,omitempty"`
 	MonitorCgroup string `json:"monitorCgroup,omitempty"`
+	// Adopt, when set, makes the monitor take over this running init
+	// (its first monitor died) instead of creating a container; its
+	// output comes as files 4 on, named by AdoptStreams (AdoptMonitor).
+	Adopt        *InitProc `json:"adopt,omitempty"`
+	AdoptStreams []string  `json:"adoptStreams,omitempty"`
 }
 
 // ExitStatus is how a container ended, as its monitor recorded it.
@@ -65,7 +70,7 @@ type AttachRequest struct {
 
 // ctlRequest is one control request.
 type ctlRequest struct {
-	Op     string `json:"op"` // go, resize, signal, wait, state
+	Op     string `json:"op"` // go, resize, signal, wait, state, fds
 	Width  uint16 `json:"w,omitempty"`
 	Height uint16 `json:"h,omitempty"`
 	Signal int    `json:"sig,omitempty"`
@@ -77,6 +82,8 @@ type ctlReply struct {
 	Pid     int         `json:"pid,omitempty"`
 	Running bool        `json:"running,omitempty"`
 	Exit    *ExitStatus `json:"exit,omitempty"`
+	// Streams names the files an fds reply carries.
+	Streams []string `json:"streams,omitempty"`
 }
 
 // startReply is what the monitor tells the daemon on its status pipe once
