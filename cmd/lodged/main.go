@@ -494,7 +494,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		defer bk.Close() // after the server's shutdown: deferred first, run last
 		backends.BuildKit = bk
 	}
-	srv := &http.Server{Handler: api.NewServer(backends, log), ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: api.NewServer(backends, log), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
 	go svc.containers.StartOnBoot(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
