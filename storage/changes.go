@@ -4,7 +4,6 @@ import (
 	"io"
 
 	"github.com/moby/moby/api/types/container"
-	cstorage "go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 )
 
@@ -40,8 +39,7 @@ func (s *Store) Diff(id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain := archive.Uncompressed
-	return s.Store.Diff("", c.LayerID, &cstorage.DiffOptions{Compression: &plain})
+	return OpenDiff(s.Store, c.LayerID)
 }
 
 // LayerSize is the size of container id's writable layer.
