@@ -1,0 +1,94 @@
+package storage
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	cstorage "go.podman.io/storage"
+	"go.podman.io/storage/pkg/reexec"
+	"go.podman.io/storage/types"
+)
+
+func TestMain(m *testing.M) {
+	// go.podman.io/storage applies layers in a re-executed copy of the
+	// binary.
+	if reexec.Init() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// A layer diff closed while another goroutine reads it (a gzip copier of
+// a push whose registry went away) leaves no goroutine behind: the
+// store's tar-split reader used to spin forever on the closed gzip
+// reader under it (issue 16.5).
+func TestDiffClosedWhileRead(t *testing.T) {
+	root := t.TempDir()
+	st, err := cstorage.GetStore(types.StoreOptions{
+		RunRoot: filepath.Join(root, "run"), GraphRoot: filepath.Join(root, "graph"), GraphDriverName: "vfs",
+	})
+	if err != nil {
+		t.Fatalf("vfs store: %v", err)
+	}
+	defer st.Shutdown(true)
+	// Many small files: a long tar-split, read while the tar is written.
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for i := 0; i < 2000; i++ {
+		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f%04d", i), Mode: 0o644, Size: 64, Uid: os.Getuid(), Gid: os.Getgid(), Typeflag: tar.TypeReg, ModTime: time.Unix(1, 0)})
+		tw.Write(bytes.Repeat([]byte{'x'}, 64))
+	}
+	tw.Close()
+	l, _, err := st.PutLayer("", "", nil, "", false, nil, &b)
+	if err != nil {
+		t.Fatalf("put layer: %v", err)
+	}
+	base := runtime.NumGoroutine()
+	for i := 0; i < 40; i++ {
+		rc, err := OpenDiff(st, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			io.Copy(io.Discard, rc)
+			close(done)
+		}()
+		time.Sleep(time.Duration(i%12) * 150 * time.Microsecond)
+		if err := rc.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		<-done
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		var dump strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&dump, 1)
+		t.Fatalf("%d goroutines left, %d before:\n%s", n, base, dump.String())
+	}
+	// And a diff closed before it is read, and one read to its end.
+	for _, read := range []bool{false, true} {
+		rc, err := OpenDiff(st, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if read {
+			if n, err := io.Copy(io.Discard, rc); err != nil || n < 2000*512 {
+				t.Errorf("read %d bytes: %v", n, err)
+			}
+		}
+		rc.Close()
+	}
+}
