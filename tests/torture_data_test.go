@@ -1,0 +1,330 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	"golang.org/x/sys/unix"
+)
+
+// The data-safety half of the torture suite (issue 16): streams a client
+// abandons, many clients at once, and the daemon stage killed with -9 in
+// the middle of changing the store. Each test prints its figures with
+// t.Logf ("torture: ..."); README's reliability section quotes them.
+
+// tortureRounds is LODGE_TORTURE_ROUNDS, else def.
+func tortureRounds(t *testing.T, def int) int {
+	t.Helper()
+	if v := os.Getenv("LODGE_TORTURE_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("LODGE_TORTURE_ROUNDS=%q: want a positive number", v)
+		}
+		return n
+	}
+	return def
+}
+
+// dialAsUser connects to the session's socket as its user, as the user's
+// own clients do: lodged serves only its owner, and the tests run as root.
+// The credentials change on one locked OS thread only (a raw setresuid, not
+// Go's, which changes every thread); the thread ends with its goroutine.
+func (s *session) dialAsUser() (net.Conn, error) {
+	if os.Getuid() != 0 || s.u.uid == 0 {
+		return net.Dial("unix", s.socket())
+	}
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with these credentials
+		keep := ^uintptr(0)
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, keep, uintptr(s.u.gid), keep); e != 0 {
+			ch <- dialed{err: fmt.Errorf("setresgid: %w", e)}
+			return
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, keep, uintptr(s.u.uid), keep); e != 0 {
+			ch <- dialed{err: fmt.Errorf("setresuid: %w", e)}
+			return
+		}
+		c, err := net.Dial("unix", s.socket())
+		ch <- dialed{c, err}
+	}()
+	d := <-ch
+	return d.c, d.err
+}
+
+// apiClient talks HTTP to the session's lodged as its user.
+func (s *session) apiClient() *http.Client {
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext:       func(context.Context, string, string) (net.Conn, error) { return s.dialAsUser() },
+	}}
+}
+
+// debugFigures are what lodged's /debug/vars says about itself.
+type debugFigures struct {
+	Goroutines int   `json:"goroutines"`
+	OpenFDs    int   `json:"open_fds"`
+	RSS        int64 `json:"rss_bytes"`
+	MemStats   struct {
+		HeapInuse uint64
+		HeapAlloc uint64
+		Sys       uint64
+	} `json:"memstats"`
+}
+
+func (f debugFigures) String() string {
+	return fmt.Sprintf("goroutines %d, fds %d, heap in use %.1f MiB, RSS %.1f MiB",
+		f.Goroutines, f.OpenFDs, float64(f.MemStats.HeapInuse)/(1<<20), float64(f.RSS)/(1<<20))
+}
+
+// figures collects lodged's garbage (through pprof's heap?gc=1) and reads
+// its figures.
+func (s *session) figures() debugFigures {
+	s.t.Helper()
+	c := s.apiClient()
+	resp, err := c.Get("http://lodge/debug/pprof/heap?gc=1")
+	if err != nil {
+		s.t.Fatalf("debug heap: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	resp, err = c.Get("http://lodge/debug/vars")
+	if err != nil {
+		s.t.Fatalf("debug vars: %v", err)
+	}
+	defer resp.Body.Close()
+	var f debugFigures
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		s.t.Fatalf("debug vars: %s %s", resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&f); err != nil {
+		s.t.Fatalf("debug vars: %v", err)
+	}
+	return f
+}
+
+// goroutineDump is lodged's goroutines, grouped, for a failure message.
+func (s *session) goroutineDump() string {
+	resp, err := s.apiClient().Get("http://lodge/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// cpuTicks is the user and system time a process has used, in clock ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st
+}
+
+// settled waits until lodged's goroutines and open fds are back to at
+// most those of want (a stream's goroutines end a little after its
+// request; idle registry connections after lodged's 10 s), and returns the
+// last figures.
+func (s *session) settled(want debugFigures, d time.Duration) (debugFigures, bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		f := s.figures()
+		ok := f.Goroutines <= want.Goroutines && f.OpenFDs <= want.OpenFDs
+		if ok || time.Now().After(deadline) {
+			return f, ok
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// assertQuiet checks that lodged, with nothing asked of it, uses almost no
+// CPU: a stream's goroutine left spinning burns a core.
+func (s *session) assertQuiet(what string) {
+	s.t.Helper()
+	pid := s.pid()
+	before := cpuTicks(s.t, pid)
+	time.Sleep(3 * time.Second)
+	if used := cpuTicks(s.t, pid) - before; used > 100 { // 1 s of 3 at 100 Hz
+		s.t.Errorf("%s: idle lodged used %d clock ticks of CPU in 3 s\n%s", what, used, s.goroutineDump())
+	}
+}
+
+// brokenUploads is a registry on 127.0.0.1 that takes the first 64 KiB
+// of any blob upload and then, when cut is false, stops reading until the
+// request is given up (a push that hangs until its client goes away), or,
+// when cut is true, reads 4 MiB as fast as it comes and drops the
+// connection (a registry that fails while lodged is busy sending).
+func brokenUploads(t *testing.T, cut bool) string {
+	t.Helper()
+	inner := registry.New(registry.Logger(nilLogger()))
+	ctx, cancel := context.WithCancel(context.Background())
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.Method == http.MethodPatch || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/blobs/uploads/") && r.ContentLength != 0 {
+			n, _ := io.CopyN(io.Discard, r.Body, 64<<10)
+			if n == 64<<10 && !cut {
+				select {
+				case <-r.Context().Done():
+				case <-ctx.Done():
+				}
+				return
+			}
+			if n == 64<<10 {
+				io.CopyN(io.Discard, r.Body, 4<<20)
+				if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+					c.(*net.TCPConn).SetLinger(0)
+					c.Close()
+				}
+				return
+			}
+		}
+		inner.ServeHTTP(w, r)
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	t.Cleanup(func() { cancel(); srv.Close() })
+	return l.Addr().String()
+}
+
+// abandon starts a client command and kills it once it has run for d (or
+// once ready says so): the client went away in the middle of its stream.
+func (s *session) abandon(d time.Duration, name string, args ...string) {
+	s.t.Helper()
+	cmd := s.command(context.Background(), name, args...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true // the shell's pipeline goes with it
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	time.Sleep(d)
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+}
+
+// TestTortureAbandonedStreams: commit, push, save, export, diff and the
+// local registry view's blobs, each abandoned by its client in the middle,
+// leave lodged with no goroutine more than before, no file descriptor
+// more, no CPU burning and its store unlocked.
+func TestTortureAbandonedStreams(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "--name", "maker", "busybox", "sh", "-c", "head -c 60000000 /dev/urandom > /big; head -c 60000000 /dev/urandom > /big2")
+	s.must(docker, "commit", "maker", "big:1")
+	reg, cutter := brokenUploads(t, false), brokenUploads(t, true)
+	s.must(docker, "tag", "big:1", reg+"/big:1")
+	s.must(docker, "tag", "big:1", cutter+"/big:1")
+	layer := strings.TrimSpace(s.must(docker, "image", "inspect", "-f", "{{index .RootFS.Layers 1}}", "big:1").stdout)
+
+	// The baseline: the API's own goroutines with nothing running.
+	s.must(docker, "images")
+	time.Sleep(time.Second)
+	base := s.figures()
+	t.Logf("torture: baseline: %s", base)
+
+	client := s.apiClient()
+	cases := []struct {
+		name string
+		run  func()
+	}{
+		{"commit", func() { s.abandon(300*time.Millisecond, docker, "commit", "maker", "half:1") }},
+		{"push", func() { s.abandon(4*time.Second, docker, "push", reg+"/big:1") }},
+		// The registry drops the connection while lodged sends at full
+		// speed: the upload's reader is closed while its gzip goroutine
+		// reads the diff, five times over.
+		{"push cut by the registry", func() {
+			for i := 0; i < 5; i++ {
+				if r := s.run(docker, "push", cutter+"/big:1"); r.code == 0 {
+					t.Errorf("push to a registry that drops uploads succeeded: %s", r)
+				}
+			}
+		}},
+		{"save", func() { s.abandon(1500*time.Millisecond, "sh", "-c", docker+" save big:1 | head -c 100000 >/dev/null; sleep 60") }},
+		{"save to nobody", func() { s.abandon(1500*time.Millisecond, "sh", "-c", docker+" save big:1 | sleep 60") }},
+		{"export", func() { s.abandon(1500*time.Millisecond, "sh", "-c", docker+" export maker | head -c 100000 >/dev/null; sleep 60") }},
+		{"diff", func() { s.abandon(100*time.Millisecond, docker, "diff", "maker") }},
+		// BuildKit asks HEAD for every blob of the local registry view,
+		// and drops GETs it no longer needs; five of each, so that a
+		// close racing the diff's own goroutine is seen.
+		{"registry blob HEAD", func() {
+			for i := 0; i < 5; i++ {
+				resp, err := client.Head("http://lodge/lodge/registry/localhost/big/blobs/" + layer)
+				if err != nil {
+					t.Fatalf("HEAD blob: %v", err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("HEAD blob: %s", resp.Status)
+				}
+			}
+		}},
+		{"registry blob GET", func() {
+			for i := 0; i < 5; i++ {
+				resp, err := client.Get("http://lodge/lodge/registry/localhost/big/blobs/" + layer)
+				if err != nil {
+					t.Fatalf("GET blob: %v", err)
+				}
+				io.CopyN(io.Discard, resp.Body, int64(i)<<18)
+				resp.Body.Close()
+			}
+		}},
+	}
+	for _, c := range cases {
+		c.run()
+		// Goroutines of the abandoned request and its stream end; one
+		// of net/http's may come and go.
+		want := base
+		want.Goroutines++
+		f, ok := s.settled(want, 40*time.Second)
+		t.Logf("torture: after an abandoned %s: %s", c.name, f)
+		if !ok {
+			t.Errorf("abandoned %s: %d goroutines and %d open fds, %d and %d before\n%s", c.name, f.Goroutines, f.OpenFDs, base.Goroutines, base.OpenFDs, s.goroutineDump())
+		}
+		s.assertQuiet("after an abandoned " + c.name)
+		done := make(chan result, 1)
+		go func() { done <- s.run(docker, "tag", "busybox", "busybox:after") }()
+		select {
+		case r := <-done:
+			if r.code != 0 {
+				t.Errorf("docker tag after an abandoned %s: %s", c.name, r)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("after an abandoned %s the store stays locked:\n%s", c.name, s.goroutineDump())
+		}
+	}
+}
+
+var _ = sync.Mutex{}
+var _ = filepath.Join
+var _ = exec.Command
