@@ -270,9 +270,13 @@ func TestTortureAbandonedStreams(t *testing.T) {
 				}
 			}
 		}},
-		{"save", func() { s.abandon(1500*time.Millisecond, "sh", "-c", docker+" save big:1 | head -c 100000 >/dev/null; sleep 60") }},
+		{"save", func() {
+			s.abandon(1500*time.Millisecond, "sh", "-c", docker+" save big:1 | head -c 100000 >/dev/null; sleep 60")
+		}},
 		{"save to nobody", func() { s.abandon(1500*time.Millisecond, "sh", "-c", docker+" save big:1 | sleep 60") }},
-		{"export", func() { s.abandon(1500*time.Millisecond, "sh", "-c", docker+" export maker | head -c 100000 >/dev/null; sleep 60") }},
+		{"export", func() {
+			s.abandon(1500*time.Millisecond, "sh", "-c", docker+" export maker | head -c 100000 >/dev/null; sleep 60")
+		}},
 		{"diff", func() { s.abandon(100*time.Millisecond, docker, "diff", "maker") }},
 		// BuildKit asks HEAD for every blob of the local registry view,
 		// and drops GETs it no longer needs; five of each, so that a
