@@ -330,5 +330,125 @@ func TestTortureAbandonedStreams(t *testing.T) {
 }
 
 var _ = sync.Mutex{}
-var _ = filepath.Join
 var _ = exec.Command
+
+// load runs clients concurrent docker CLI clients against lodged for d,
+// each going round a mix of what compose and testcontainers do, and
+// returns how many commands ran. A command that fails fails the test.
+func (s *session) load(docker string, clients int, d time.Duration, tag string) int {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ran := 0
+	fails := 0
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				name := fmt.Sprintf("%s-%d-%d", tag, c, i)
+				var cmds [][]string
+				switch (c + i) % 6 {
+				case 0:
+					cmds = [][]string{{"run", "--rm", "busybox", "true"}}
+				case 1:
+					cmds = [][]string{{"exec", "server", "sh", "-c", "echo hi"}}
+				case 2:
+					cmds = [][]string{{"create", "--name", name, "-l", "load=1", "busybox", "true"}, {"inspect", name}, {"rm", name}}
+				case 3:
+					cmds = [][]string{{"volume", "create", name}, {"volume", "inspect", name}, {"volume", "rm", name}}
+				case 4:
+					cmds = [][]string{{"ps", "-a"}, {"images"}, {"image", "inspect", "busybox"}}
+				case 5:
+					cmds = [][]string{{"logs", "--tail", "5", "server"}, {"inspect", "server"}, {"version"}}
+				}
+				for _, args := range cmds {
+					r := s.run(docker, args...)
+					mu.Lock()
+					ran++
+					if r.code != 0 && fails < 10 {
+						fails++
+						s.t.Errorf("client %d: docker %s: %s", c, strings.Join(args, " "), r)
+					}
+					mu.Unlock()
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	return ran
+}
+
+// TestTortureConcurrentClients: 20 clients for 60 s, twice (LODGE_TORTURE_
+// CONTAINERS and LODGE_TORTURE_SECONDS change that). Afterwards lodged's
+// heap, goroutines and fds are back near where they were before the
+// first: nothing a request made is kept (the exec table among them).
+func TestTortureConcurrentClients(t *testing.T) {
+	s, docker := containerSession(t)
+	clients, secs := 20, 60
+	if v, err := strconv.Atoi(os.Getenv("LODGE_TORTURE_CONTAINERS")); err == nil && v > 0 {
+		clients = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("LODGE_TORTURE_SECONDS")); err == nil && v > 0 {
+		secs = v
+	}
+	s.must(docker, "run", "-d", "--name", "server", "busybox", "sh", "-c", "while true; do echo tick; sleep 1; done")
+	defer s.run(docker, "rm", "-f", "server") // a running container rightly outlives lodged
+	// One round of everything first: what lodged builds once (caches,
+	// pools) belongs to the baseline.
+	s.load(docker, 6, time.Second, "warm")
+	time.Sleep(12 * time.Second) // idle connections' timeouts
+	base := s.figures()
+	s.saveHeapProfile("heap-base.pb.gz")
+	t.Logf("torture: %d clients, %d s, twice; baseline: %s", clients, secs, base)
+	var after []debugFigures
+	for round := 1; round <= 2; round++ {
+		n := s.load(docker, clients, time.Duration(secs)*time.Second, fmt.Sprintf("r%d", round))
+		want := base
+		want.Goroutines++
+		f, _ := s.settled(want, 30*time.Second)
+		after = append(after, f)
+		t.Logf("torture: round %d: %d commands; after it: %s", round, n, f)
+		s.saveHeapProfile(fmt.Sprintf("heap-round%d.pb.gz", round))
+	}
+	last := after[1]
+	// Allowances: a few MiB of heap the runtime and the store's caches
+	// hold (measured: see README), nothing of fds and goroutines.
+	const slack = 6 << 20
+	if last.MemStats.HeapInuse > base.MemStats.HeapInuse+slack {
+		t.Errorf("heap in use %.1f MiB after two rounds, %.1f before the first (%.1f after the first)",
+			mib(last.MemStats.HeapInuse), mib(base.MemStats.HeapInuse), mib(after[0].MemStats.HeapInuse))
+	}
+	if last.MemStats.HeapInuse > after[0].MemStats.HeapInuse+slack/2 {
+		t.Errorf("heap grows round over round: %.1f MiB after the first, %.1f after the second",
+			mib(after[0].MemStats.HeapInuse), mib(last.MemStats.HeapInuse))
+	}
+	if last.OpenFDs > base.OpenFDs || last.Goroutines > base.Goroutines+1 {
+		t.Errorf("after two rounds: %s; before: %s\n%s", last, base, s.goroutineDump())
+	}
+	if out := s.must(docker, "ps", "-aq", "--filter", "label=load=1").stdout; out != "" {
+		t.Errorf("containers of the load left: %q", out)
+	}
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// saveHeapProfile keeps lodged's heap profile in LODGE_TORTURE_PROFILE_DIR,
+// when set, for `go tool pprof -diff_base`.
+func (s *session) saveHeapProfile(name string) {
+	dir := os.Getenv("LODGE_TORTURE_PROFILE_DIR")
+	if dir == "" {
+		return
+	}
+	resp, err := s.apiClient().Get("http://lodge/debug/pprof/heap")
+	if err != nil {
+		s.t.Errorf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		s.t.Errorf("heap profile: %v", err)
+	}
+}
