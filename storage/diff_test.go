@@ -92,3 +92,43 @@ func TestDiffClosedWhileRead(t *testing.T) {
 		rc.Close()
 	}
 }
+
+// Layers no image or container uses go; those an image uses, directly or
+// as a parent, stay.
+func TestRemoveOrphanLayers(t *testing.T) {
+	root := t.TempDir()
+	cs, err := cstorage.GetStore(types.StoreOptions{
+		RunRoot: filepath.Join(root, "run"), GraphRoot: filepath.Join(root, "graph"), GraphDriverName: "vfs",
+	})
+	if err != nil {
+		t.Fatalf("vfs store: %v", err)
+	}
+	defer cs.Shutdown(true)
+	put := func(parent string) string {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		tw.WriteHeader(&tar.Header{Name: "f" + parent, Mode: 0o644, Uid: os.Getuid(), Gid: os.Getgid(), Typeflag: tar.TypeReg})
+		tw.Close()
+		l, _, err := cs.PutLayer("", parent, nil, "", false, nil, &b)
+		if err != nil {
+			t.Fatalf("put layer: %v", err)
+		}
+		return l.ID
+	}
+	base := put("")
+	top := put(base)
+	orphan := put("")
+	orphanChild := put(base)
+	orphanGrandchild := put(orphanChild)
+	if _, err := cs.CreateImage("", nil, top, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := (&Store{Store: cs}).RemoveOrphanLayers(nil); n != 3 {
+		t.Errorf("removed %d layers, want 3", n)
+	}
+	for id, want := range map[string]bool{base: true, top: true, orphan: false, orphanChild: false, orphanGrandchild: false} {
+		if got := cs.Exists(id); got != want {
+			t.Errorf("layer %s exists: %v, want %v", id[:12], got, want)
+		}
+	}
+}
