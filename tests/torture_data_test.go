@@ -525,7 +525,20 @@ func (s *session) killDaemonStage() {
 	pid := s.pid()
 	syscall.Kill(pid, syscall.SIGKILL)
 	waitGone(s.t, []int{pid}, 10*time.Second)
-	waitFor(s.t, 10*time.Second, func() bool { return s.run("lodge", "daemon", "status").code != 0 })
+	// The leader can be gone before its last thread has closed the lock
+	// file: the next start waits for the lock, not for the socket.
+	waitFor(s.t, 10*time.Second, func() bool {
+		f, err := os.Open(filepath.Join(s.runDir, "lodged.lock"))
+		if err != nil {
+			return true
+		}
+		defer f.Close()
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			return false
+		}
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return true
+	})
 }
 
 // TestTortureKill9: LODGE_TORTURE_ROUNDS rounds (50; `make torture`) of
