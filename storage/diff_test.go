@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -18,20 +19,43 @@ import (
 	"go.podman.io/storage/types"
 )
 
+// noNamespace says why these tests cannot have a user namespace ("" when
+// they run as root, of the machine or of one).
+var noNamespace string
+
 func TestMain(m *testing.M) {
 	// go.podman.io/storage applies layers in a re-executed copy of the
 	// binary.
 	if reexec.Init() {
 		return
 	}
+	// The store chowns and chroots as root does: as a user, the tests
+	// run again as root of a user and mount namespace of their own.
+	if os.Getuid() != 0 && os.Getenv("_LODGE_STORAGE_TEST_NS") == "" {
+		cmd := exec.Command("unshare", append([]string{"--user", "--map-root-user", "--mount", os.Args[0]}, os.Args[1:]...)...)
+		cmd.Env = append(os.Environ(), "_LODGE_STORAGE_TEST_NS=1")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			os.Exit(ee.ExitCode())
+		}
+		if err == nil {
+			os.Exit(0)
+		}
+		noNamespace = "no user namespace for the store's tests: " + err.Error()
+	}
 	os.Exit(m.Run())
 }
 
-// A layer diff closed while another goroutine reads it (a gzip copier of
-// a push whose registry went away) leaves no goroutine behind: the
-// store's tar-split reader used to spin forever on the closed gzip
-// reader under it (issue 16.5).
-func TestDiffClosedWhileRead(t *testing.T) {
+// newTestStore is a vfs store in a temporary directory.
+func newTestStore(t *testing.T) cstorage.Store {
+	t.Helper()
+	if noNamespace != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal(noNamespace)
+		}
+		t.Skip(noNamespace)
+	}
 	root := t.TempDir()
 	st, err := cstorage.GetStore(types.StoreOptions{
 		RunRoot: filepath.Join(root, "run"), GraphRoot: filepath.Join(root, "graph"), GraphDriverName: "vfs",
@@ -39,7 +63,16 @@ func TestDiffClosedWhileRead(t *testing.T) {
 	if err != nil {
 		t.Fatalf("vfs store: %v", err)
 	}
-	defer st.Shutdown(true)
+	t.Cleanup(func() { st.Shutdown(true) })
+	return st
+}
+
+// A layer diff closed while another goroutine reads it (a gzip copier of
+// a push whose registry went away) leaves no goroutine behind: the
+// store's tar-split reader used to spin forever on the closed gzip
+// reader under it (issue 16.5).
+func TestDiffClosedWhileRead(t *testing.T) {
+	st := newTestStore(t)
 	// Many small files: a long tar-split, read while the tar is written.
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
@@ -96,14 +129,7 @@ func TestDiffClosedWhileRead(t *testing.T) {
 // Layers no image or container uses go; those an image uses, directly or
 // as a parent, stay.
 func TestRemoveOrphanLayers(t *testing.T) {
-	root := t.TempDir()
-	cs, err := cstorage.GetStore(types.StoreOptions{
-		RunRoot: filepath.Join(root, "run"), GraphRoot: filepath.Join(root, "graph"), GraphDriverName: "vfs",
-	})
-	if err != nil {
-		t.Fatalf("vfs store: %v", err)
-	}
-	defer cs.Shutdown(true)
+	cs := newTestStore(t)
 	put := func(parent string) string {
 		var b bytes.Buffer
 		tw := tar.NewWriter(&b)
