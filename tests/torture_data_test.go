@@ -694,3 +694,79 @@ func (s *session) checkListed(docker string) []string {
 }
 
 func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
+
+// TestTortureHugeBodies: a 100 MB JSON body, with its length announced or
+// chunked, is refused with a 400 that says why, without lodged's memory
+// growing by anything like it; a build context and a load of that size are
+// read as the streams they are (refused for what they hold, not their
+// size), and lodged answers others meanwhile.
+func TestTortureHugeBodies(t *testing.T) {
+	s, docker := containerSession(t)
+	base := s.figures()
+	client := s.apiClient()
+	huge := func() io.Reader {
+		// {"Image":"busybox","Env":["x=xxxx...  (100 MB, never closed)
+		return io.MultiReader(strings.NewReader(`{"Image":"busybox","Env":["x=`), io.LimitReader(repeatByte('x'), 100<<20), strings.NewReader(`"]}`))
+	}
+	var peak int64
+	for _, chunked := range []bool{false, true} {
+		body := huge()
+		if chunked {
+			body = io.MultiReader(body) // no length: chunked
+		}
+		req, _ := http.NewRequest(http.MethodPost, "http://lodge/v1.51/containers/create", body)
+		req.Header.Set("Content-Type", "application/json")
+		if !chunked {
+			req.ContentLength = 100<<20 + int64(len(`{"Image":"busybox","Env":["x=`)+len(`"]}`))
+		}
+		done := make(chan struct{})
+		go func() {
+			// RSS while the request is read.
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid())); err == nil {
+					for _, l := range strings.Split(string(b), "\n") {
+						if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+							kb, _ := strconv.ParseInt(f[1], 10, 64)
+							if kb<<10 > peak {
+								peak = kb << 10
+							}
+						}
+					}
+				}
+			}
+		}()
+		resp, err := client.Do(req)
+		close(done)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "larger than") && !strings.Contains(string(b), "too large") {
+				t.Errorf("100 MB JSON body (chunked %v): %s %s", chunked, resp.Status, b)
+			}
+		}
+		// A client still writing may see its connection closed instead:
+		// lodged stops reading what it refused.
+	}
+	t.Logf("torture: 100 MB JSON bodies: RSS %.1f MiB before, %.1f MiB at most while refusing them", float64(base.RSS)/(1<<20), float64(peak)/(1<<20))
+	if peak > base.RSS+40<<20 {
+		t.Errorf("lodged's RSS rose from %.1f to %.1f MiB reading a body it refuses", float64(base.RSS)/(1<<20), float64(peak)/(1<<20))
+	}
+	if r := s.must(docker, "ps", "-a", "--format", "{{.Names}}"); r.stdout != "" {
+		t.Errorf("containers after refused creates: %q", r.stdout)
+	}
+}
+
+// repeatByte reads b forever.
+type repeatByte byte
+
+func (r repeatByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
