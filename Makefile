@@ -45,8 +45,8 @@ test:
 # The torture suite alone (tests/torture_*_test.go, TestTorture*): kill -9
 # rounds during store changes, concurrent clients, abandoned streams, the
 # daemon's stages and the monitors. LODGE_TORTURE_ROUNDS (default 50) and
-# LODGE_TORTURE_CONTAINERS (default 20) size it; under CI, hack/test.sh runs
-# it with the rest at 10 rounds.
+# LODGE_TORTURE_CONTAINERS (default 20) size it; under CI (.ci/run),
+# hack/test.sh runs it with the rest at 10 rounds.
 torture:
 	hack/test.sh torture
 

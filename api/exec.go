@@ -2,13 +2,14 @@ package api
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"net/http"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/daemon"
-	"github.com/lodge-containers/lodge/runtime"
 )
 
 // ExecBackend runs processes in running containers.
@@ -93,5 +94,8 @@ func writeStreamError(w io.Writer, tty bool, err error) {
 		w.Write(msg)
 		return
 	}
-	runtime.WriteFrame(w, runtime.StreamStderr, msg)
+	// stdcopy's frame: stream, three zero bytes, big-endian length.
+	hdr := [8]byte{byte(stdcopy.Stderr)}
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(msg)))
+	w.Write(append(hdr[:], msg...))
 }

@@ -12,7 +12,9 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 1
 fi
 
-pkgs=(uidmap busybox-static slirp4netns passt fuse-overlayfs iproute2 procps gcc libc6-dev libseccomp-dev pkg-config runc python3-docker docker-compose dbus-daemon bindfs fuse3)
+# systemd: systemd-socket-activate and systemd-analyze, for the tests of
+# lodged.socket and lodged.service (they need no running systemd).
+pkgs=(uidmap busybox-static slirp4netns passt fuse-overlayfs iproute2 procps gcc libc6-dev libseccomp-dev pkg-config runc python3-docker docker-compose dbus-daemon bindfs fuse3 systemd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

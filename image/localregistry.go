@@ -13,7 +13,7 @@ import (
 	cstorage "go.podman.io/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/storage"
+	"github.com/lodge-containers/lodge/internal/layerdiff"
 )
 
 // LocalManifest is a stored image as a registry would serve it, for
@@ -106,5 +106,5 @@ func (s *Service) LocalBlob(ctx context.Context, d digest.Digest) (io.ReadCloser
 	// Opened on the first read: BuildKit asks HEAD for every blob, and
 	// an open diff locks the store.
 	id := layers[0].ID
-	return &storage.LazyStream{Open: func() (io.ReadCloser, error) { return s.diff(id) }}, layers[0].UncompressedSize, nil
+	return &layerdiff.Lazy{Open: func() (io.ReadCloser, error) { return s.diff(id) }}, layers[0].UncompressedSize, nil
 }

@@ -16,7 +16,7 @@ import (
 	cstorage "go.podman.io/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/storage"
+	"github.com/lodge-containers/lodge/internal/layerdiff"
 )
 
 // storedImage is an image in the store as go-containerregistry sees one:
@@ -57,7 +57,7 @@ func (s *Service) layerChain(img *cstorage.Image) ([]*cstorage.Layer, error) {
 // diff opens a layer's tar as it was stored (the store keeps its tar-split,
 // so the bytes hash to the diff ID).
 func (s *Service) diff(id string) (io.ReadCloser, error) {
-	return storage.OpenDiff(s.store, id)
+	return layerdiff.Open(s.store, id)
 }
 
 // asRemote builds the registry view of a stored image.

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"slices"
 	"testing"
+
+	"github.com/lodge-containers/lodge/internal/testgate"
 )
 
 func TestParseStatOddName(t *testing.T) {
@@ -20,7 +22,7 @@ func TestParseStatOddName(t *testing.T) {
 func TestDescendantsAndAlive(t *testing.T) {
 	cmd := exec.Command("sh", "-c", "sleep 30 & wait")
 	if err := cmd.Start(); err != nil {
-		t.Skip("no sh:", err)
+		testgate.SkipOrFail(t, "no sh: %v", err)
 	}
 	defer cmd.Process.Kill()
 	self := os.Getpid()

@@ -52,13 +52,19 @@ func world(t *testing.T) (root, host string, r *Root) {
 			t.Fatal(err)
 		}
 	}
-	os.WriteFile(filepath.Join(host, "victim"), []byte("original"), 0o644)
-	os.WriteFile(filepath.Join(root, "etc", "hostname"), []byte("box\n"), 0o644)
-	os.Symlink("/", filepath.Join(root, "toroot"))
-	os.Symlink("../../../../../../../../../../..", filepath.Join(root, "updots"))
-	os.Symlink(host, filepath.Join(root, "tohost"))
-	os.Symlink("loop2", filepath.Join(root, "loop1"))
-	os.Symlink("loop1", filepath.Join(root, "loop2"))
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(host, "victim"), []byte("original"), 0o644))
+	must(os.WriteFile(filepath.Join(root, "etc", "hostname"), []byte("box\n"), 0o644))
+	must(os.Symlink("/", filepath.Join(root, "toroot")))
+	must(os.Symlink("../../../../../../../../../../..", filepath.Join(root, "updots")))
+	must(os.Symlink(host, filepath.Join(root, "tohost")))
+	must(os.Symlink("loop2", filepath.Join(root, "loop1")))
+	must(os.Symlink("loop1", filepath.Join(root, "loop2")))
 	r, err := Open(root)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +75,10 @@ func world(t *testing.T) (root, host string, r *Root) {
 
 func hostUntouched(t *testing.T, host string) {
 	t.Helper()
-	ents, _ := os.ReadDir(host)
+	ents, err := os.ReadDir(host)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ents) != 1 {
 		t.Errorf("the host directory changed: %v", ents)
 	}
@@ -92,19 +101,36 @@ func TestUntarStaysInRoot(t *testing.T) {
 			t.Errorf("%s is not in the root: %v", want, err)
 		}
 	}
-	// Entries through symlinks, planted or in the archive, stay inside.
-	tr := mkTar(t,
-		entry{name: "toroot/a", body: "1"},
-		entry{name: "tohost/b", body: "1"},
-		entry{name: "newlink", typ: tar.TypeSymlink, link: host},
-		entry{name: "newlink/c", body: "1"},
-		entry{name: "/abs", body: "1"},
-	)
-	err := r.Untar(ctx, "/", bytes.NewReader(tr), UntarOptions{})
-	t.Logf("untar through links: %v", err)
-	hostUntouched(t, host)
+	// Entries through symlinks, planted or in the archive, and absolute
+	// names stay inside: each lands at the path the link names inside the
+	// root, or is refused; never on the host.
+	for _, c := range []struct {
+		entries []entry
+		inside  string // where the last entry lands when accepted
+	}{
+		{[]entry{{name: "toroot/a", body: "1"}}, "a"},
+		{[]entry{{name: "/abs", body: "1"}}, "abs"},
+		{[]entry{{name: "tohost/b", body: "1"}}, strings.TrimPrefix(host, "/") + "/b"},
+		{[]entry{{name: "newlink", typ: tar.TypeSymlink, link: host}, {name: "newlink/c", body: "1"}}, strings.TrimPrefix(host, "/") + "/c"},
+	} {
+		err := r.Untar(ctx, "/", bytes.NewReader(mkTar(t, c.entries...)), UntarOptions{})
+		hostUntouched(t, host)
+		last := c.entries[len(c.entries)-1].name
+		if err != nil {
+			if !errors.Is(err, errdefs.ErrInvalidArgument) && !errors.Is(err, errdefs.ErrNotFound) {
+				t.Errorf("untar of %s: %v, want landed inside or refused as invalid or not found", last, err)
+			}
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(root, c.inside)); err != nil || string(b) != "1" {
+			t.Errorf("untar of %s was accepted, but root/%s holds %q (%v)", last, c.inside, b, err)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(root, "a")); err != nil {
 		t.Errorf("toroot/a did not land at the root's /a: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "abs")); err != nil {
+		t.Errorf("/abs did not land at the root's /abs: %v", err)
 	}
 
 	// ../ entries and hard links out are refused, and do nothing.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -82,6 +83,13 @@ func (b *lcBackend) create(spec *specs.Spec, pio procIO) (int, *os.File, error) 
 	if err != nil {
 		return 0, nil, fmt.Errorf("container config: %w", err)
 	}
+	// specconv leaves the spec's rlimits to the caller (runc sets them on
+	// its Process); on the config they reach the init and every exec.
+	rl, err := configRlimits(spec)
+	if err != nil {
+		return 0, nil, err
+	}
+	lc.Rlimits = rl
 	if old, err := libcontainer.Load(b.cfg.StateRoot, b.cfg.ID); err == nil {
 		old.Destroy() // left by an earlier run of the same container
 	}
@@ -444,4 +452,20 @@ func openPty(width, height uint16) (master, slave *os.File, err error) {
 		unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
 	}
 	return m, sl, nil
+}
+
+// configRlimits is the spec's process rlimits in libcontainer's form.
+func configRlimits(spec *specs.Spec) ([]configs.Rlimit, error) {
+	if spec.Process == nil {
+		return nil, nil
+	}
+	var out []configs.Rlimit
+	for _, r := range spec.Process.Rlimits {
+		res, ok := rlimitNames[strings.ToLower(strings.TrimPrefix(r.Type, "RLIMIT_"))]
+		if !ok {
+			return nil, fmt.Errorf("container config: unknown rlimit %s", r.Type)
+		}
+		out = append(out, configs.Rlimit{Type: res, Soft: r.Soft, Hard: r.Hard})
+	}
+	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"go.podman.io/storage/pkg/archive"
+
+	"github.com/lodge-containers/lodge/internal/layerdiff"
 )
 
 // Changes lists what container id changed against its image: added,
@@ -39,7 +41,7 @@ func (s *Store) Diff(id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return OpenDiff(s.Store, c.LayerID)
+	return layerdiff.Open(s.Store, c.LayerID)
 }
 
 // LayerSize is the size of container id's writable layer.

@@ -17,6 +17,9 @@ import (
 	cstorage "go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
 	"go.podman.io/storage/types"
+
+	"github.com/lodge-containers/lodge/internal/layerdiff"
+	"github.com/lodge-containers/lodge/internal/testgate"
 )
 
 // noNamespace says why these tests cannot have a user namespace ("" when
@@ -51,10 +54,7 @@ func TestMain(m *testing.M) {
 func newTestStore(t *testing.T) cstorage.Store {
 	t.Helper()
 	if noNamespace != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(noNamespace)
-		}
-		t.Skip(noNamespace)
+		testgate.SkipOrFail(t, "%s", noNamespace)
 	}
 	root := t.TempDir()
 	st, err := cstorage.GetStore(types.StoreOptions{
@@ -87,7 +87,7 @@ func TestDiffClosedWhileRead(t *testing.T) {
 	}
 	base := runtime.NumGoroutine()
 	for i := 0; i < 40; i++ {
-		rc, err := OpenDiff(st, l.ID)
+		rc, err := layerdiff.Open(st, l.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +113,7 @@ func TestDiffClosedWhileRead(t *testing.T) {
 	}
 	// And a diff closed before it is read, and one read to its end.
 	for _, read := range []bool{false, true} {
-		rc, err := OpenDiff(st, l.ID)
+		rc, err := layerdiff.Open(st, l.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

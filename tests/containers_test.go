@@ -321,3 +321,17 @@ func TestOCIRuntimeBinary(t *testing.T) {
 	}
 	s.must(docker, "rm", "-f", "onrunc")
 }
+
+// --ulimit reaches the container's processes, its execs too; without it a
+// container gets the user's own open-file limit.
+func TestUlimitReachesContainer(t *testing.T) {
+	s, docker := containerSession(t)
+	if r := s.must(docker, "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"); r.stdout != "100\n200\n" {
+		t.Errorf("ulimit -n / -Hn in a --ulimit nofile=100:200 container: %q", r.stdout)
+	}
+	s.must(docker, "run", "-d", "--name", "ul", "--ulimit", "nproc=300:400", "busybox", "sleep", "1000")
+	if r := s.must(docker, "exec", "ul", "sh", "-c", "ulimit -u; ulimit -Hu"); r.stdout != "300\n400\n" {
+		t.Errorf("ulimit -u / -Hu in an exec of a --ulimit nproc=300:400 container: %q", r.stdout)
+	}
+	s.must(docker, "rm", "-f", "ul")
+}

@@ -6,19 +6,39 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lodge-containers/lodge/hack/fixture"
 )
 
-// hostileLayer is a layer tar that tries to write outside its layer: a
-// ../ path, an absolute path through a symlink to a host directory, and a
-// hard link to a host file.
-func hostileLayer(t *testing.T, target string) []byte {
+// hostileCase is one layer tar that tries to write outside its layer,
+// after a benign file /ok, so a load that stops before extracting anything
+// cannot pass for a confined one.
+type hostileCase struct {
+	name    string
+	entries []*tar.Header
+}
+
+func hostileCases(target string) []hostileCase {
+	up := "../../../../../../../.."
+	return []hostileCase{
+		{"dotdot", []*tar.Header{{Name: up + target + "/dotdot", Typeflag: tar.TypeReg}}},
+		{"symlink", []*tar.Header{
+			{Name: "link", Typeflag: tar.TypeSymlink, Linkname: target},
+			{Name: "link/through-symlink", Typeflag: tar.TypeReg},
+		}},
+		{"hardlink", []*tar.Header{{Name: "hard", Typeflag: tar.TypeLink, Linkname: up + target + "/victim"}}},
+	}
+}
+
+func hostileLayer(t *testing.T, c hostileCase) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	add := func(h *tar.Header, body string) {
-		h.Size = int64(len(body))
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(body))
+		}
 		if h.Mode == 0 {
 			h.Mode = 0o644
 		}
@@ -27,16 +47,19 @@ func hostileLayer(t *testing.T, target string) []byte {
 		}
 		tw.Write([]byte(body))
 	}
-	add(&tar.Header{Name: "../../../../../../../.." + target + "/dotdot", Typeflag: tar.TypeReg}, "escaped")
-	add(&tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: target}, "")
-	add(&tar.Header{Name: "link/through-symlink", Typeflag: tar.TypeReg}, "escaped")
-	add(&tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: "../../../../../../.." + target + "/victim"}, "")
+	add(&tar.Header{Name: "ok", Typeflag: tar.TypeReg}, "ok")
+	for _, h := range c.entries {
+		add(h, "escaped")
+	}
 	tw.Close()
 	return buf.Bytes()
 }
 
 // A hostile layer must not write outside the store, and must leave the
-// user's other images working.
+// user's other images working. Each case loads on its own: either the load
+// is refused with an error, or it succeeds with the layer (its benign /ok
+// included) confined to the image; the host directory is checked after
+// each.
 func TestHostileLayerConfined(t *testing.T) {
 	s, docker := containerSession(t)
 	target := filepath.Join(s.base, "host-dir")
@@ -47,32 +70,56 @@ func TestHostileLayerConfined(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(target, "victim"), []byte("original"), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	b, err := fixture.ArchiveOf("evil:1", hostileLayer(t, target), []string{"true"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(s.base, "evil.tar")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := s.run(docker, "load", "-i", path)
-	t.Logf("load of a hostile archive: %s", r)
-	ents, _ := os.ReadDir(target)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	if strings.Join(names, ",") != "victim" {
-		t.Errorf("the hostile layer wrote into the host directory: %v", names)
-	}
-	if v, _ := os.ReadFile(filepath.Join(target, "victim")); string(v) != "original" {
-		t.Errorf("host file changed: %q", v)
-	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(s.base), "dotdot")); err == nil {
-		t.Error("../ entry escaped")
+	for _, c := range hostileCases(target) {
+		ref := "evil-" + c.name + ":1"
+		b, err := fixture.ArchiveOf(ref, hostileLayer(t, c), []string{"true"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(s.base, c.name+".tar")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := s.run(docker, "load", "-i", path)
+		ents, err := os.ReadDir(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		if strings.Join(names, ",") != "victim" {
+			t.Errorf("%s: the hostile layer wrote into the host directory: %v", c.name, names)
+		}
+		if v, _ := os.ReadFile(filepath.Join(target, "victim")); string(v) != "original" {
+			t.Errorf("%s: host file changed: %q", c.name, v)
+		}
+		if st, err := os.Stat(filepath.Join(target, "victim")); err == nil && st.Sys() != nil {
+			if n := st.Sys().(*syscall.Stat_t).Nlink; n != 1 {
+				t.Errorf("%s: the host file gained a hard link (%d links)", c.name, n)
+			}
+		}
+		if r.code != 0 {
+			// Refused: the error says so and no image is left.
+			if strings.TrimSpace(r.stderr) == "" {
+				t.Errorf("%s: load failed without an error message", c.name)
+			}
+			if q := s.run(docker, "image", "inspect", ref); q.code == 0 {
+				t.Errorf("%s: a refused load left image %s behind", c.name, ref)
+			}
+			t.Logf("%s: refused: %s", c.name, strings.TrimSpace(r.stderr))
+			continue
+		}
+		// Loaded: the layer was extracted, inside the image.
+		out := s.must(docker, "run", "--rm", "-v", "/bin:/hostbin:ro", ref, "/hostbin/busybox", "cat", "/ok").stdout
+		if out != "ok" {
+			t.Errorf("%s: loaded, but /ok in the image holds %q", c.name, out)
+		}
+		t.Logf("%s: loaded, confined", c.name)
 	}
 	if r := s.must(docker, "run", "--rm", "busybox", "echo", "intact"); r.stdout != "intact\n" {
-		t.Errorf("busybox after a hostile load: %q", r.stdout)
+		t.Errorf("busybox after hostile loads: %q", r.stdout)
 	}
 }
 

@@ -146,8 +146,8 @@ func TestRegistryLogin(t *testing.T) {
 		t.Fatalf("lodge login: %v: %s", err, out)
 	}
 	s.must("lodge", "pull", ref)
-	if r := s.must(docker, "image", "inspect", ref); r.code != 0 {
-		t.Errorf("pulled image missing: %s", r)
+	if r := s.must(docker, "run", "--rm", ref, "echo", "private"); r.stdout != "private\n" {
+		t.Errorf("run of the image lodge pulled with stored credentials: %q", r.stdout)
 	}
 	s.must("lodge", "logout", reg)
 	if cfg, _ := os.ReadFile(filepath.Join(s.home, ".docker", "config.json")); strings.Contains(string(cfg), reg) {

@@ -272,7 +272,7 @@ func TestSingleIDUserRefused(t *testing.T) {
 	}
 	s.basicWorkload(docker, true)
 	// lodge doctor names the cause and the administrator's fix.
-	if r := s.must("lodge", "doctor"); !strings.Contains(r.stdout, "warn  subordinate ids: none for "+u.name) || !strings.Contains(r.stdout, "usermod --add-subuids") {
+	if r := s.must("lodge", "doctor"); !strings.Contains(r.stdout, "! subordinate ids: no /etc/subuid or /etc/subgid range for "+u.name) || !strings.Contains(r.stdout, "usermod --add-subuids") {
 		t.Errorf("lodge doctor without a subuid range: %s", r)
 	}
 }

@@ -34,7 +34,8 @@ import (
 func KeeperSocket(runDir string) string { return filepath.Join(runDir, "keeper.sock") }
 
 // startRequest asks the keeper to run a daemon; its three stdio descriptors
-// travel with it as SCM_RIGHTS.
+// travel with it as SCM_RIGHTS, and a fourth when the API socket was
+// handed to lodged (systemd socket activation).
 type startRequest struct {
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
@@ -122,20 +123,23 @@ func (k *keeper) serve(c *net.UnixConn) {
 		return
 	}
 	buf := make([]byte, 1<<20)
-	oob := make([]byte, unix.CmsgSpace(3*4))
+	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return
 	}
 	fds, err := parseRights(oob[:oobn])
-	if err != nil || len(fds) != 3 {
+	if err != nil || len(fds) < 3 || len(fds) > 4 {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: want a request with 3 descriptors"})
+		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: want a request with 3 descriptors (4 with a listener)"})
 		return
 	}
 	stdio := []*os.File{os.NewFile(uintptr(fds[0]), "stdin"), os.NewFile(uintptr(fds[1]), "stdout"), os.NewFile(uintptr(fds[2]), "stderr")}
+	if len(fds) == 4 {
+		stdio = append(stdio, os.NewFile(uintptr(fds[3]), "listener")) // fd 3 in the daemon
+	}
 	defer func() {
 		for _, f := range stdio {
 			f.Close()
@@ -152,6 +156,9 @@ func (k *keeper) serve(c *net.UnixConn) {
 	}
 	env := mergeEnv(req.Env, os.Environ())
 	env = append(env, envStage+"=daemon")
+	if len(stdio) == 4 {
+		env = append(env, EnvListenFD+"=3")
+	}
 	k.mu.Lock()
 	p, err := os.StartProcess(exe, append([]string{exe}, req.Args...), &os.ProcAttr{
 		Dir:   req.Dir,
@@ -222,7 +229,7 @@ func mergeEnv(base, keeperEnv []string) []string {
 	out := append([]string(nil), base...)
 	for _, kv := range keeperEnv {
 		k := strings.SplitN(kv, "=", 2)[0]
-		if strings.HasPrefix(k, "_LODGE_") && k != envPipeFD && k != envStage && !have[k] {
+		if strings.HasPrefix(k, "_LODGE_") && k != envPipeFD && k != envStage && k != EnvListenFD && !have[k] {
 			out = append(out, kv)
 		}
 	}
@@ -254,10 +261,21 @@ type Daemon struct {
 	conn *net.UnixConn
 }
 
+// EnvListenFD names the descriptor of an API listener the daemon stage
+// inherited (set by the keeper when StartDaemonWith got one).
+const EnvListenFD = "_LODGE_LISTEN_FD"
+
 // StartDaemon asks the keeper at runDir to start lodged's daemon stage with
 // args, env and this process's stdio. It returns ErrNoKeeper when nobody
 // answers.
 func StartDaemon(runDir string, args, env []string) (*Daemon, error) {
+	return StartDaemonWith(runDir, args, env, nil)
+}
+
+// StartDaemonWith is StartDaemon that also hands the daemon listener (a
+// socket systemd made for lodged), which it then serves instead of
+// making its own; nil for none. The caller keeps its copy.
+func StartDaemonWith(runDir string, args, env []string, listener *os.File) (*Daemon, error) {
 	// The keeper gets this process's environment and stdio: only one
 	// running as this user may.
 	conn, err := paths.DialOwner(context.Background(), KeeperSocket(runDir), os.Getuid())
@@ -270,7 +288,11 @@ func StartDaemon(runDir string, args, env []string) (*Daemon, error) {
 	c := conn.(*net.UnixConn)
 	dir, _ := os.Getwd()
 	b, _ := json.Marshal(startRequest{Args: args, Env: env, Dir: dir})
-	rights := unix.UnixRights(int(os.Stdin.Fd()), int(os.Stdout.Fd()), int(os.Stderr.Fd()))
+	fds := []int{int(os.Stdin.Fd()), int(os.Stdout.Fd()), int(os.Stderr.Fd())}
+	if listener != nil {
+		fds = append(fds, int(listener.Fd()))
+	}
+	rights := unix.UnixRights(fds...)
 	if _, _, err := c.WriteMsgUnix(b, rights, nil); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%w: %v", ErrNoKeeper, err)

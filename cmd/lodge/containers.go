@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -30,6 +31,8 @@ type runFlags struct {
 	securityOpt, labels                                      []string
 	net                                                      netFlags
 	resources                                                resourceFlags
+	more                                                     moreRunFlags
+	flags                                                    *pflag.FlagSet
 }
 
 func (f *runFlags) register(cmd *cobra.Command, run bool) {
@@ -62,6 +65,8 @@ func (f *runFlags) register(cmd *cobra.Command, run bool) {
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label key=value")
 	f.net.register(cmd)
 	f.resources.register(fl)
+	f.more.register(fl, run)
+	f.flags = fl
 }
 
 // configs turns the flags and "IMAGE [COMMAND...]" into the API's request.
@@ -101,6 +106,9 @@ func (f *runFlags) configs(args []string) (*container.Config, *container.HostCon
 	if hc.Resources, err = f.resources.resources(); err != nil {
 		return nil, nil, err
 	}
+	if err := f.more.apply(f.flags, cfg, hc); err != nil {
+		return nil, nil, err
+	}
 	if len(f.tmpfs) > 0 {
 		hc.Tmpfs = map[string]string{}
 		for _, t := range f.tmpfs {
@@ -131,7 +139,15 @@ func (f *runFlags) create(ctx context.Context, a *app, args []string) (*client.C
 	if err != nil {
 		return nil, "", nil, err
 	}
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: f.name})
+	o := client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: f.name}
+	if f.more.platform != "" {
+		p, err := parsePlatform(f.more.platform)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		o.Platform = &p
+	}
+	res, err := f.more.createPulling(ctx, a, c, o)
 	if err != nil {
 		return nil, "", nil, a.explain(err)
 	}
@@ -228,7 +244,7 @@ func runCmd(a *app) *cobra.Command {
 				fmt.Fprintln(a.out, id)
 				return nil
 			}
-			return a.attachAndRun(ctx, c, id, cfg, f.rm)
+			return a.attachAndRun(ctx, c, id, cfg, attachOptions{rm: f.rm, detachKeys: f.more.detachKeys, sigProxy: f.more.sigProxy})
 		},
 	}
 	f.register(cmd, true)
@@ -237,15 +253,19 @@ func runCmd(a *app) *cobra.Command {
 
 // attachAndRun attaches to a created container, starts it, streams its
 // output until it ends and returns its exit code as an exitError.
-func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg *container.Config, rm bool) error {
+func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg *container.Config, o attachOptions) error {
 	cond := container.WaitConditionNextExit
-	if rm {
+	if o.rm {
 		cond = container.WaitConditionRemoved
 	}
 	wait := c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
-	att, err := c.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: cfg.OpenStdin, Stdout: true, Stderr: true})
+	att, err := c.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: cfg.OpenStdin && cfg.AttachStdin, Stdout: cfg.AttachStdout, Stderr: cfg.AttachStderr, DetachKeys: o.detachKeys})
 	if err != nil {
 		return err
+	}
+	if o.sigProxy && !cfg.Tty {
+		stop := proxySignals(ctx, c, id)
+		defer stop()
 	}
 	defer att.Close()
 	restore := func() {}
@@ -264,7 +284,7 @@ func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg
 		}
 		close(outDone)
 	}()
-	if cfg.OpenStdin {
+	if cfg.OpenStdin && cfg.AttachStdin {
 		go func() {
 			io.Copy(att.Conn, os.Stdin)
 			att.CloseWrite()
@@ -410,57 +430,56 @@ func eachCmd(a *app, use, short string, do func(ctx context.Context, c *client.C
 }
 
 func psCmd(a *app) *cobra.Command {
-	var all, quiet bool
+	var all, quiet, size, noTrunc, latest bool
+	var last int
 	var filters []string
 	var format string
 	cmd := &cobra.Command{
-		Use: "ps", Short: "List containers", Args: cobra.NoArgs,
+		Use: "ps [OPTIONS]", Short: "List containers", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := client.ContainerListOptions{All: all, Size: size, Limit: last, Filters: parseFilters(filters)}
+			if latest && last == -1 {
+				opts.Limit = 1
+			}
+			if format != "" {
+				uses, err := psNeedsSize(format)
+				if err != nil {
+					return err
+				}
+				if uses && !quiet && !cmd.Flags().Changed("size") {
+					opts.Size = true
+				}
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			res, err := c.ContainerList(cmd.Context(), client.ContainerListOptions{All: all, Filters: parseFilters(filters)})
+			res, err := c.ContainerList(cmd.Context(), opts)
 			if err != nil {
 				return a.explain(err)
 			}
-			rows := make([]psRow, 0, len(res.Items))
-			for _, s := range res.Items {
-				rows = append(rows, newPSRow(s))
-			}
-			switch {
-			case quiet:
-				format = "{{.ID}}"
-			case format == "":
-				format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Status}}\t{{.Names}}"
-			}
-			return printRows(a.out, format, rows)
+			f := listFormat(format, quiet, func(ps, _, _, _ string) string { return ps })
+			return writeContainers(a.out, res.Items, f, quiet, opts.Size, noTrunc)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "show stopped containers too")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only IDs")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: status=, name=, label=, id=, ancestor=")
-	cmd.Flags().StringVar(&format, "format", "", "Go template, or 'table TEMPLATE'")
+	fl := cmd.Flags()
+	fl.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
+	fl.BoolVarP(&size, "size", "s", false, "Display total file sizes")
+	fl.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	fl.IntVarP(&last, "last", "n", -1, "Show n last created containers (includes all states)")
+	fl.BoolVarP(&latest, "latest", "l", false, "Show the latest created container (includes all states)")
+	fl.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided (status=, name=, label=, id=, ancestor=, exited=, network=, volume=)")
+	fl.StringVar(&format, "format", "", formatHelp)
 	return cmd
 }
 
-// psRow is what --format templates see, with docker's field names.
-type psRow struct {
-	ID, Image, Command, Status, State, Names, Created string
-}
-
-func newPSRow(s container.Summary) psRow {
-	names := make([]string, 0, len(s.Names))
-	for _, n := range s.Names {
-		names = append(names, strings.TrimPrefix(n, "/"))
-	}
-	cmd := s.Command
-	if len(cmd) > 20 {
-		cmd = cmd[:19] + "…"
-	}
-	return psRow{ID: s.ID[:12], Image: s.Image, Command: strconv.Quote(cmd), Status: s.Status, State: string(s.State),
-		Names: strings.Join(names, ","), Created: time.Unix(s.Created, 0).Format(time.RFC3339)}
-}
+// formatHelp is docker's --format help for list commands.
+const formatHelp = `Format output using a custom template:
+'table':            Print output in table format with column headers (default)
+'table TEMPLATE':   Print output in table format using the given Go template
+'json':             Print in JSON format
+'TEMPLATE':         Print output using the given Go template.`
 
 // printRows prints rows with a Go template; "table ..." adds a header of
 // the field names and aligns the columns.

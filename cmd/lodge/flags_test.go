@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 )
 
 func TestParseRestart(t *testing.T) {
@@ -33,22 +34,35 @@ func TestReadEnvFile(t *testing.T) {
 	}
 }
 
-func TestImageRowsAndFormat(t *testing.T) {
-	rows := imageRows(image.Summary{ID: "sha256:0123456789abcdef", RepoTags: []string{"127.0.0.1:5000/a/b:1", "c"}, Size: 2_010_000})
-	if len(rows) != 2 || rows[0].Repository != "127.0.0.1:5000/a/b" || rows[0].Tag != "1" || rows[1].Repository != "c" || rows[0].Size != "2.01MB" {
-		t.Errorf("rows %+v", rows)
-	}
-	if r := imageRows(image.Summary{ID: "sha256:0123456789abcdef"}); r[0].Repository != "<none>" {
-		t.Errorf("dangling %+v", r)
-	}
+func TestListFormats(t *testing.T) {
 	var buf bytes.Buffer
-	if err := printRows(&buf, "table {{.Repository}}\t{{.Tag}}", rows); err != nil {
+	imgs := []image.Summary{{ID: "sha256:0123456789abcdef0123", RepoTags: []string{"127.0.0.1:5000/a/b:1"}, Size: 2_010_000}}
+	if err := writeImages(&buf, imgs, "table", false, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(buf.String(), "REPOSITORY") || !strings.Contains(buf.String(), "127.0.0.1:5000/a/b   1") {
-		t.Errorf("table:\n%s", buf.String())
+	if !strings.HasPrefix(buf.String(), "REPOSITORY") || !strings.Contains(buf.String(), "127.0.0.1:5000/a/b   1         0123456789ab") {
+		t.Errorf("images table:\n%s", buf.String())
 	}
-	if err := printRows(&buf, "{{.Nope", rows); err == nil {
+	buf.Reset()
+	nets := []network.Summary{{Network: network.Network{ID: "f00dfeedf00dfeedf00d", Name: "net10", Driver: "bridge", Scope: "local"}}, {Network: network.Network{ID: "abcabcabcabcabc", Name: "net2", Driver: "bridge", Scope: "local"}}}
+	if err := writeNetworks(&buf, nets, "{{.Name}} {{.ID}}", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != "net2 abcabcabcabc\nnet10 f00dfeedf00d\n" {
+		t.Errorf("networks, natural order and truncated ids:\n%s", buf.String())
+	}
+	if err := writeNetworks(&buf, nets, "{{.Nope", false, false); err == nil {
 		t.Error("a broken template was accepted")
+	}
+}
+
+func TestNaturalCompare(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		less bool
+	}{{"vol2", "vol10", true}, {"vol10", "vol2", false}, {"a", "b", true}, {"a1b", "a01b", false}, {"abc", "abcd", true}, {"x9", "x9", false}} {
+		if got := naturalCompare(tc.a, tc.b) < 0; got != tc.less {
+			t.Errorf("naturalCompare(%q, %q) < 0 = %v", tc.a, tc.b, got)
+		}
 	}
 }

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/moby/moby/api/types/image"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -16,21 +16,46 @@ import (
 )
 
 // printStream shows a pull, push or load progress stream as docker does.
-func printStream(r io.Reader) error {
-	fd := os.Stdout.Fd()
-	return jsonmessage.DisplayJSONMessagesStream(r, os.Stdout, fd, term.IsTerminal(int(fd)), nil)
+func printStream(r io.Reader) error { return printStreamTo(r, os.Stdout) }
+
+// printStreamTo shows a pull, push or load's progress on w: the docker
+// CLI's progress bars on a terminal, plain lines otherwise.
+func printStreamTo(r io.Reader, w *os.File) error {
+	fd := w.Fd()
+	return jsonmessage.DisplayJSONMessagesStream(r, w, fd, term.IsTerminal(int(fd)), nil)
+}
+
+// drainStream reads a progress stream without showing it, for the error
+// at its end.
+func drainStream(r io.Reader) error {
+	return jsonmessage.DisplayJSONMessagesStream(r, io.Discard, 0, false, nil)
 }
 
 func pullCmd(a *app) *cobra.Command {
 	var platform string
+	var quiet, allTags bool
 	cmd := &cobra.Command{
-		Use: "pull IMAGE", Short: "Download an image from a registry", Args: cobra.ExactArgs(1),
+		Use: "pull [OPTIONS] NAME[:TAG|@DIGEST]", Short: "Download an image from a registry", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// As docker pull: a bare name means :latest (and says so), and
+			// the last line names what was pulled in full.
+			ref, err := reference.ParseNormalizedNamed(args[0])
+			switch {
+			case err != nil:
+				return err
+			case allTags && !reference.IsNameOnly(ref):
+				return errors.New("tag can't be used with --all-tags/-a")
+			case !allTags && reference.IsNameOnly(ref):
+				ref = reference.TagNameOnly(ref)
+				if t, ok := ref.(reference.Tagged); ok && !quiet {
+					fmt.Fprintln(a.out, "Using default tag:", t.Tag())
+				}
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			o := client.ImagePullOptions{}
+			o := client.ImagePullOptions{All: allTags}
 			if platform != "" {
 				p, err := parsePlatform(platform)
 				if err != nil {
@@ -38,15 +63,26 @@ func pullCmd(a *app) *cobra.Command {
 				}
 				o.Platforms = append(o.Platforms, p)
 			}
-			r, err := c.ImagePull(cmd.Context(), args[0], o)
+			r, err := c.ImagePull(cmd.Context(), reference.FamiliarString(ref), o)
 			if err != nil {
 				return a.explain(err)
 			}
 			defer r.Close()
-			return printStream(r)
+			if quiet {
+				err = drainStream(r)
+			} else {
+				err = printStream(r)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, ref.String())
+			return nil
 		},
 	}
-	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to pull")
+	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable (os/arch[/variant])")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "Download all tagged images in the repository")
 	return cmd
 }
 
@@ -69,62 +105,35 @@ func pushCmd(a *app) *cobra.Command {
 }
 
 func imagesCmd(a *app) *cobra.Command {
-	var all, quiet bool
+	var all, quiet, digests, noTrunc bool
 	var filters []string
 	var format string
 	cmd := &cobra.Command{
-		Use: "images", Short: "List images", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use: "images [OPTIONS] [REPOSITORY[:TAG]]", Short: "List images", Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := parseFilters(filters)
+			if len(args) == 1 {
+				f.Add("reference", args[0])
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			res, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: parseFilters(filters)})
+			res, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: f})
 			if err != nil {
 				return a.explain(err)
 			}
-			var rows []imageRow
-			for _, s := range res.Items {
-				rows = append(rows, imageRows(s)...)
-			}
-			switch {
-			case quiet:
-				format = "{{.ID}}"
-			case format == "":
-				format = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}"
-			}
-			return printRows(a.out, format, rows)
+			return writeImages(a.out, res.Items, listFormat(format, quiet, func(_, images, _, _ string) string { return images }), quiet, digests, noTrunc)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "all images")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only IDs")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: dangling=, reference=, label=")
-	cmd.Flags().StringVar(&format, "format", "", "Go template, or 'table TEMPLATE'")
+	fl := cmd.Flags()
+	fl.BoolVarP(&all, "all", "a", false, "Show all images (default hides intermediate images)")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "Only show image IDs")
+	fl.BoolVar(&digests, "digests", false, "Show digests")
+	fl.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	fl.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided (dangling=, reference=, label=, before=, since=)")
+	fl.StringVar(&format, "format", "", formatHelp)
 	return cmd
-}
-
-type imageRow struct {
-	Repository, Tag, ID, Size, CreatedAt string
-}
-
-// imageRows is one row per tag, or one <none> row, as docker prints.
-func imageRows(s image.Summary) []imageRow {
-	base := imageRow{ID: strings.TrimPrefix(s.ID, "sha256:")[:12], Size: humanSize(s.Size),
-		CreatedAt: time.Unix(s.Created, 0).Format(time.RFC3339), Repository: "<none>", Tag: "<none>"}
-	if len(s.RepoTags) == 0 {
-		return []imageRow{base}
-	}
-	var out []imageRow
-	for _, t := range s.RepoTags {
-		r := base
-		if i := strings.LastIndex(t, ":"); i > strings.LastIndex(t, "/") {
-			r.Repository, r.Tag = t[:i], t[i+1:]
-		} else {
-			r.Repository = t
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 func humanSize(n int64) string {

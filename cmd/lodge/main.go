@@ -60,6 +60,10 @@ func (a *app) explain(err error) error {
 }
 
 func main() {
+	if isProbe() { // lodge doctor's namespace child
+		runProbe()
+		return
+	}
 	a := &app{env: paths.FromOS(), out: os.Stdout}
 	root := &cobra.Command{
 		Use:           "lodge",

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -20,7 +20,7 @@ import (
 type netFlags struct {
 	publish, expose, addHost, dns, dnsSearch, aliases []string
 	publishAll                                        bool
-	network                                           string
+	network, ip, ip6, mac                             string
 }
 
 func (f *netFlags) register(cmd *cobra.Command) {
@@ -33,6 +33,9 @@ func (f *netFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.addHost, "add-host", nil, "add host:ip to /etc/hosts")
 	fl.StringArrayVar(&f.dns, "dns", nil, "name server")
 	fl.StringArrayVar(&f.dnsSearch, "dns-search", nil, "DNS search domain")
+	fl.StringVar(&f.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fl.StringVar(&f.ip6, "ip6", "", "IPv6 address (e.g., 2001:db8::33)")
+	fl.StringVar(&f.mac, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
 }
 
 // apply puts the network options into the create request.
@@ -64,14 +67,38 @@ func (f *netFlags) apply(cfg *container.Config, hc *container.HostConfig) (*netw
 			return nil, err
 		}
 	}
-	if len(f.aliases) == 0 {
+	if len(f.aliases) == 0 && f.ip == "" && f.ip6 == "" && f.mac == "" {
 		return nil, nil
 	}
 	name := f.network
 	if name == "" {
 		name = network.NetworkBridge
 	}
-	return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{name: {Aliases: f.aliases}}}, nil
+	es := &network.EndpointSettings{Aliases: f.aliases}
+	if f.ip != "" || f.ip6 != "" {
+		es.IPAMConfig = &network.EndpointIPAMConfig{}
+		for _, a := range []struct {
+			flag, val string
+			to        *netip.Addr
+		}{{"--ip", f.ip, &es.IPAMConfig.IPv4Address}, {"--ip6", f.ip6, &es.IPAMConfig.IPv6Address}} {
+			if a.val == "" {
+				continue
+			}
+			ip, err := netip.ParseAddr(a.val)
+			if err != nil || (a.flag == "--ip") != ip.Is4() {
+				return nil, fmt.Errorf("invalid %s %q", a.flag, a.val)
+			}
+			*a.to = ip
+		}
+	}
+	if f.mac != "" {
+		mac, err := net.ParseMAC(f.mac)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --mac-address %q", f.mac)
+		}
+		es.MacAddress = network.HardwareAddr(mac)
+	}
+	return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{name: es}}, nil
 }
 
 func withProto(s string) string {
@@ -230,31 +257,25 @@ func networkCmd(a *app) *cobra.Command {
 	create.Flags().BoolVar(&internal, "internal", false, "no outbound traffic")
 	create.Flags().StringArrayVar(&labels, "label", nil, "set a label key=value")
 
-	var quiet bool
+	var quiet, noTrunc bool
+	var lsFilters []string
+	var lsFormat string
 	ls := &cobra.Command{
-		Use: "ls", Aliases: []string{"list"}, Short: "List networks", Args: cobra.NoArgs,
+		Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List networks", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				res, err := c.NetworkList(ctx, client.NetworkListOptions{})
+				res, err := c.NetworkList(ctx, client.NetworkListOptions{Filters: parseFilters(lsFilters)})
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(a.out, 0, 0, 3, ' ', 0)
-				if !quiet {
-					fmt.Fprintln(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE")
-				}
-				for _, n := range res.Items {
-					if quiet {
-						fmt.Fprintln(tw, n.ID[:12])
-					} else {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.ID[:12], n.Name, n.Driver, n.Scope)
-					}
-				}
-				return tw.Flush()
+				return writeNetworks(a.out, res.Items, listFormat(lsFormat, quiet, func(_, _, _, networks string) string { return networks }), quiet, noTrunc)
 			})
 		},
 	}
-	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "only IDs")
+	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display network IDs")
+	ls.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate the output")
+	ls.Flags().StringArrayVarP(&lsFilters, "filter", "f", nil, "Provide filter values (e.g. \"driver=bridge\"; name=, id=, label=, type=, dangling=)")
+	ls.Flags().StringVar(&lsFormat, "format", "", formatHelp)
 
 	var format string
 	inspect := &cobra.Command{

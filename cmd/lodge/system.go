@@ -75,6 +75,9 @@ func infoCmd(a *app) *cobra.Command {
 			for _, warn := range in.Warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), warn)
 			}
+			if len(in.Warnings) > 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "lodged runs degraded here: 'lodge doctor' says what is missing and the fix, for you and for an administrator")
+			}
 			return nil
 		},
 	}

@@ -60,9 +60,6 @@ func volumeCreateCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// volumeRow is what --format templates see, with docker's field names.
-type volumeRow struct{ Driver, Name, Mountpoint, Scope string }
-
 func volumeLsCmd(a *app) *cobra.Command {
 	var quiet bool
 	var filters []string
@@ -78,22 +75,12 @@ func volumeLsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return a.explain(err)
 			}
-			rows := make([]volumeRow, 0, len(res.Items))
-			for _, v := range res.Items {
-				rows = append(rows, volumeRow{Driver: v.Driver, Name: v.Name, Mountpoint: v.Mountpoint, Scope: v.Scope})
-			}
-			switch {
-			case quiet:
-				format = "{{.Name}}"
-			case format == "":
-				format = "table {{.Driver}}\t{{.Name}}"
-			}
-			return printRows(a.out, format, rows)
+			return writeVolumes(a.out, res.Items, listFormat(format, quiet, func(_, _, volumes, _ string) string { return volumes }), quiet)
 		},
 	}
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only names")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: dangling=, name=, label=, driver=")
-	cmd.Flags().StringVar(&format, "format", "", "Go template, or 'table TEMPLATE'")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display volume names")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "Provide filter values (e.g. \"dangling=true\"; name=, label=, driver=)")
+	cmd.Flags().StringVar(&format, "format", "", formatHelp)
 	return cmd
 }
 

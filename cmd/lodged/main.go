@@ -64,6 +64,7 @@ type options struct {
 	cgroupManager string
 	singleIDMap   bool
 	networkData   bool
+	idleStop      time.Duration
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -143,6 +144,7 @@ func main() {
 	f.StringVar(&o.cgroupManager, "cgroup-manager", "", "ask the user's systemd for a delegated cgroup scope: auto (when lodged's cgroup is not delegated and a user bus exists), systemd (always, failing if it cannot) or cgroupfs (never); default daemon.json's cgroup-manager, else auto")
 	f.BoolVar(&o.singleIDMap, "single-id-map", false, "map only your own id into the user namespace, even with a subuid range (as when newuidmap is refused by policy); daemon.json: single-id-map")
 	f.BoolVar(&o.networkData, "allow-network-data-root", false, "keep --data-root even on NFS, Lustre, GPFS, BeeGFS, SMB or FUSE (slow vfs storage, and chown to subordinate ids may be refused)")
+	f.DurationVar(&o.idleStop, "idle-stop", 0, "stop lodged after it has run no container and served no request for this long (0: never); daemon.json: idle-stop, e.g. \"30m\"")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -180,6 +182,16 @@ func (o options) dataRootOr(env paths.Env) string {
 // returns as soon as the API answers instead, so that no process stays
 // behind only to wait.
 func runForeground(env paths.Env, o options) error {
+	// Both taken first, so that no stage started below inherits them.
+	notify := takeNotifySocket()
+	activated, err := activatedListener()
+	if err != nil {
+		return err
+	}
+	sock := o.socket(env)
+	if activated != nil {
+		sock = socketPath(activated)
+	}
 	runDir := env.RuntimeDir()
 	if err := paths.EnsurePrivateDir(runDir, env.UID); err != nil {
 		return fmt.Errorf("runtime dir: %w; choose another with XDG_RUNTIME_DIR", err)
@@ -224,7 +236,7 @@ func runForeground(env paths.Env, o options) error {
 		return err
 	}
 	l.Release()
-	d, err := userns.StartDaemon(runDir, os.Args[1:], os.Environ())
+	d, err := userns.StartDaemonWith(runDir, os.Args[1:], os.Environ(), activated)
 	if errors.Is(err, userns.ErrNoKeeper) {
 		if err := askSystemdScope(cgManager); err != nil {
 			return err
@@ -245,23 +257,51 @@ func runForeground(env paths.Env, o options) error {
 		if err != nil {
 			return err
 		}
-		d, err = userns.StartDaemon(runDir, os.Args[1:], os.Environ())
+		d, err = userns.StartDaemonWith(runDir, os.Args[1:], os.Environ(), activated)
 	}
 	if err != nil {
 		return err
 	}
+	if activated != nil {
+		activated.Close() // the daemon has its own copy
+	}
 	if o.detach {
-		os.Exit(waitAnswering(d, o.socket(env)))
+		os.Exit(waitAnswering(d, sock))
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	go func() {
 		for s := range sigs {
+			if s == syscall.SIGTERM || s == syscall.SIGINT {
+				notify.send("STOPPING=1")
+			}
 			syscall.Kill(d.Pid, s.(syscall.Signal))
 		}
 	}()
-	os.Exit(d.Wait())
+	exited := make(chan struct{})
+	go notifyReady(notify, sock, exited)
+	code := d.Wait()
+	close(exited)
+	os.Exit(code)
 	return nil
+}
+
+// notifyReady tells systemd (Type=notify) that lodged is ready once its
+// API answers on sock, unless the daemon exits first.
+func notifyReady(n notifier, sock string, exited <-chan struct{}) {
+	if n.addr == "" {
+		return
+	}
+	for !answers(sock) {
+		select {
+		case <-exited:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := n.send("READY=1"); err != nil {
+		fmt.Fprintln(os.Stderr, "lodged:", err)
+	}
 }
 
 // chooseDataRoot is --data-root, else daemon.json's, else the default. A
@@ -311,8 +351,7 @@ func waitAnswering(d *userns.Daemon, sock string) int {
 			return max(code, 1)
 		case <-time.After(20 * time.Millisecond):
 		}
-		if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
-			c.Close()
+		if answers(sock) {
 			return 0
 		}
 	}
@@ -450,6 +489,16 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		skipped = strings.Split(s, "\n")
 	}
 	sock := o.socket(env)
+	var inherited net.Listener
+	if fd := os.Getenv(userns.EnvListenFD); fd != "" {
+		// systemd's socket, handed down by the keeper: served as it is,
+		// and left in place when lodged stops, for the next activation.
+		os.Unsetenv(userns.EnvListenFD)
+		if inherited, err = inheritedListener(fd); err != nil {
+			return err
+		}
+		sock = inherited.Addr().String()
+	}
 	if os.Getenv(envSingleID) == "true" {
 		// The daemon's stderr is lodged's own output (and lodged.log):
 		// the user sees why other uids do not exist in containers.
@@ -481,8 +530,10 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	}
 	defer svc.store.Shutdown(false)
 	sys.SetServices(svc.containers, svc.images, svc.storageInfo)
-	l, err := api.ListenOwnerSocket(sock, os.Getuid(), log)
-	if err != nil {
+	var l net.Listener
+	if inherited != nil {
+		l = api.OwnerOnly(inherited, os.Getuid(), log)
+	} else if l, err = api.ListenOwnerSocket(sock, os.Getuid(), log); err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
 	backends := api.Backends{
@@ -495,6 +546,18 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		backends.BuildKit = bk
 	}
 	srv := &http.Server{Handler: api.NewServer(backends, log), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
+	idleAfter, err := idleStopAfter(o, fc)
+	if err != nil {
+		return err
+	}
+	if idleAfter > 0 {
+		w := newIdleStop(idleAfter, func() int {
+			_, running, paused, _ := svc.containers.Counts()
+			return running + paused
+		})
+		srv.ConnState = w.connState
+		go w.watch(ctx, log, stop)
+	}
 	go svc.containers.StartOnBoot(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -40,6 +41,20 @@ type fileConfig struct {
 	// SingleIDMap skips the subordinate ranges even when they exist, as
 	// --single-id-map does.
 	SingleIDMap bool `json:"single-id-map"`
+	// IdleStop is --idle-stop's default, a Go duration ("30m").
+	IdleStop string `json:"idle-stop"`
+}
+
+// idleStopAfter is --idle-stop, else daemon.json's idle-stop, else 0.
+func idleStopAfter(o options, fc fileConfig) (time.Duration, error) {
+	if o.idleStop != 0 || fc.IdleStop == "" {
+		return max(o.idleStop, 0), nil
+	}
+	d, err := time.ParseDuration(fc.IdleStop)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("daemon.json: idle-stop %q is not a duration such as \"30m\"", fc.IdleStop)
+	}
+	return d, nil
 }
 
 // findRuntimes lists the OCI runtime binaries --runtime can name: runc and

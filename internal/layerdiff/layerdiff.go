@@ -1,4 +1,7 @@
-package storage
+// Package layerdiff opens go.podman.io/storage's layer diffs so that
+// closing one early is safe. It is a leaf: storage (containers' layers) and
+// image (push, save, the local registry view) both open diffs through it.
+package layerdiff
 
 import (
 	"io"
@@ -9,7 +12,7 @@ import (
 	"go.podman.io/storage/pkg/archive"
 )
 
-// OpenDiff opens layer id of st as an uncompressed tar, wrapped so that
+// Open opens layer id of st as an uncompressed tar, wrapped so that
 // closing it early is safe. The caller closes it; until then the store
 // keeps its layers locked.
 //
@@ -22,7 +25,7 @@ import (
 // reads what is left first, which ends the goroutine, and then closes; a
 // Read in progress on another goroutine (a gzip or HTTP copier) is waited
 // for, and later Reads fail.
-func OpenDiff(st cstorage.Store, id string) (io.ReadCloser, error) {
+func Open(st cstorage.Store, id string) (io.ReadCloser, error) {
 	plain := archive.Uncompressed
 	rc, err := st.Diff("", id, &cstorage.DiffOptions{Compression: &plain})
 	if err != nil {
@@ -57,16 +60,16 @@ func (d *diffStream) Close() error {
 	return d.rc.Close()
 }
 
-// LazyStream is a stream opened by its first Read: a HEAD request, or a
+// Lazy is a stream opened by its first Read: a HEAD request, or a
 // client gone before the body, never opens (and so never locks) anything.
 // Close closes what was opened. It is not safe for concurrent use.
-type LazyStream struct {
+type Lazy struct {
 	Open func() (io.ReadCloser, error)
 	rc   io.ReadCloser
 	err  error
 }
 
-func (l *LazyStream) Read(p []byte) (int, error) {
+func (l *Lazy) Read(p []byte) (int, error) {
 	if l.rc == nil && l.err == nil {
 		l.rc, l.err = l.Open()
 	}
@@ -76,7 +79,7 @@ func (l *LazyStream) Read(p []byte) (int, error) {
 	return l.rc.Read(p)
 }
 
-func (l *LazyStream) Close() error {
+func (l *Lazy) Close() error {
 	if l.rc == nil {
 		l.err = os.ErrClosed
 		return nil
