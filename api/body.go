@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -76,4 +77,29 @@ func (b *stallBody) Close() error {
 		b.rc.SetReadDeadline(time.Time{})
 	}
 	return b.ReadCloser.Close()
+}
+
+// stallWriter is a streamed artifact (an export, a save, a copy out of a
+// container) that the client must keep reading: a Write the client leaves
+// blocked for stall fails, the stream ends and what it held (a mounted
+// container, a spooled layer) is let go. Streams that are quiet by nature
+// (events, logs -f) do not use it: only a Write that cannot complete counts.
+type stallWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+// stallWrites wraps out, a writer onto w's body, in a stallWriter.
+func (s *Server) stallWrites(w http.ResponseWriter, out io.Writer) io.Writer {
+	return stallWriter{w: out, rc: http.NewResponseController(w), stall: s.stall}
+}
+
+func (s stallWriter) Write(p []byte) (int, error) {
+	s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	n, err := s.w.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("the client read nothing for %s: %w", s.stall, err)
+	}
+	return n, err
 }

@@ -82,3 +82,62 @@ func TestStalledBodyGivenUp(t *testing.T) {
 		}
 	})
 }
+
+// A client that stops reading a streamed artifact (export, save, copy out)
+// fails its Write after the stall timeout, so the stream ends; one that
+// reads slowly but steadily gets all of it.
+func TestStalledReaderGivenUp(t *testing.T) {
+	const stall = 300 * time.Millisecond
+	s := &Server{stall: stall}
+	ended := make(chan error, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out := s.stallWrites(w, w)
+		chunk := make([]byte, 64<<10)
+		size := 64 << 20
+		if r.URL.Path == "/small" {
+			size = 1 << 20
+		}
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := out.Write(chunk); err != nil {
+				ended <- err
+				return
+			}
+		}
+		ended <- nil
+	}))
+	defer srv.Close()
+
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	select {
+	case err := <-ended:
+		if err == nil || !strings.Contains(err.Error(), "read nothing") {
+			t.Errorf("stream to a client that reads nothing ended with %v", err)
+		}
+	case <-time.After(20 * stall):
+		t.Fatal("a stream to a client that reads nothing is still being written")
+	}
+
+	resp, err := http.Get(srv.URL + "/small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 32<<10)
+	total := 0
+	for {
+		time.Sleep(stall / 10)
+		n, err := resp.Body.Read(buf)
+		total += n
+		if err != nil {
+			break
+		}
+	}
+	if total != 1<<20 || <-ended != nil {
+		t.Errorf("a slow reader got %d of %d bytes", total, 1<<20)
+	}
+}

@@ -105,7 +105,7 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 			}
 		}
 		w.Header().Set("Content-Type", "application/x-tar")
-		return b.Save(r.Context(), refs, w)
+		return b.Save(r.Context(), refs, s.stallWrites(w, w))
 	}
 	s.handle("GET /images/get", func(w http.ResponseWriter, r *http.Request) error {
 		return save(w, r, r.URL.Query()["names"])
