@@ -37,6 +37,23 @@ type ContainerBackend interface {
 
 var _ ContainerBackend = (*daemon.Containers)(nil)
 
+// imagePlatformChecker is a container backend that can refuse a create
+// whose image is not of the platform asked for.
+type imagePlatformChecker interface {
+	CheckImagePlatform(ctx context.Context, ref, platform string) error
+}
+
+// logReadChecker is a container backend that can refuse to read logs a
+// container's log driver does not keep.
+type logReadChecker interface {
+	CheckLogsReadable(ref string) error
+}
+
+var (
+	_ imagePlatformChecker = (*daemon.Containers)(nil)
+	_ logReadChecker       = (*daemon.Containers)(nil)
+)
+
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {
 		var req container.CreateRequest
@@ -50,6 +67,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 			// StartInterval came with API 1.44; an older client's value
 			// is not one it meant, and Docker drops it too.
 			hc.StartInterval = 0
+		}
+		if pc, ok := b.(imagePlatformChecker); ok {
+			if err := pc.CheckImagePlatform(r.Context(), req.Config.Image, r.URL.Query().Get("platform")); err != nil {
+				return err
+			}
 		}
 		resp, err := b.Create(r.Context(), r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
 		if err != nil {
@@ -158,6 +180,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		tty, err := b.LogsTTY(id)
 		if err != nil {
 			return err
+		}
+		if lc, ok := b.(logReadChecker); ok {
+			if err := lc.CheckLogsReadable(id); err != nil {
+				return err
+			}
 		}
 		opts := daemon.LogsOptions{Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Follow: boolValue(r, "follow"), Timestamps: boolValue(r, "timestamps"), Tail: r.URL.Query().Get("tail")}
 		if opts.Since, err = unixTime(r.URL.Query().Get("since")); err != nil {

@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/errdefs"
@@ -21,21 +23,30 @@ type ImageBackend interface {
 	History(ref string) ([]imagetypes.HistoryResponseItem, error)
 	Tag(src, dst string) error
 	Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error)
-	Prune(all bool) ([]imagetypes.DeleteResponse, uint64, error)
+	Prune(f image.PruneFilter) ([]imagetypes.DeleteResponse, uint64, error)
 	Pull(ctx context.Context, ref string, opts image.PullOptions, p *image.Progress) (string, error)
 	Push(ctx context.Context, ref string, a *image.Auth, p *image.Progress) error
 	Load(ctx context.Context, r io.Reader, w io.Writer) error
-	Save(ctx context.Context, refs []string, w io.Writer) error
+	Save(ctx context.Context, refs []string, platform string, w io.Writer) error
 	Import(ctx context.Context, r io.Reader, opts image.ImportOptions, p *image.Progress) (string, error)
 	Login(ctx context.Context, a registry.AuthConfig) (string, error)
 }
 
-var _ ImageBackend = (*daemon.Images)(nil)
+var (
+	_ ImageBackend          = (*daemon.Images)(nil)
+	_ buildContainerBackend = (*daemon.Images)(nil)
+)
 
 // parentBackend is an ImageBackend that knows the image each image was
 // made on locally (Docker's Parent in inspect).
 type parentBackend interface {
 	ParentOf(ref string) string
+}
+
+// buildContainerBackend is an ImageBackend that knows the container an
+// image was committed from (Docker's Container and ContainerConfig).
+type buildContainerBackend interface {
+	BuildContainer(ref string) (string, json.RawMessage)
 }
 
 func (s *Server) addImageRoutes(b ImageBackend) {
@@ -61,8 +72,14 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 			if t := q.Get("tag"); ref != "" && t != "" {
 				ref += ":" + t
 			}
+			// Refused before the stream starts, as Docker does.
+			if p, err := image.ParsePlatform(q.Get("platform")); err != nil {
+				return err
+			} else if p != nil && !strings.EqualFold(p.OS, "linux") {
+				return errdefs.InvalidArgumentf("operating system is not supported")
+			}
 			return streamJSON(w, func(p *image.Progress) error {
-				_, err := b.Import(r.Context(), r.Body, image.ImportOptions{Ref: ref, Changes: q["changes"], Message: q.Get("message")}, p)
+				_, err := b.Import(r.Context(), r.Body, image.ImportOptions{Ref: ref, Changes: q["changes"], Message: q.Get("message"), Platform: q.Get("platform")}, p)
 				return err
 			})
 		}
@@ -99,13 +116,14 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		if len(refs) == 0 {
 			return errdefs.InvalidArgumentf("no image names given")
 		}
-		for _, ref := range refs { // fail before the 200 for unknown names
-			if _, err := b.Inspect(ref); err != nil {
-				return err
-			}
+		platform, err := platformParam(r, "1.48")
+		if err != nil {
+			return err
 		}
+		// Save checks every name before it writes a byte: an unknown
+		// one is a 404, not a broken archive.
 		w.Header().Set("Content-Type", "application/x-tar")
-		return b.Save(r.Context(), refs, s.stallWrites(w, w))
+		return b.Save(r.Context(), refs, platform, s.stallWrites(w, w))
 	}
 	s.handle("GET /images/get", func(w http.ResponseWriter, r *http.Request) error {
 		return save(w, r, r.URL.Query()["names"])
@@ -115,11 +133,11 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		if err != nil {
 			return err
 		}
-		all := false
-		for _, v := range f["dangling"] {
-			all = v == "false" || v == "0"
+		pf, err := image.ParsePruneFilter(f)
+		if err != nil {
+			return err
 		}
-		deleted, freed, err := b.Prune(all)
+		deleted, freed, err := b.Prune(pf)
 		if err != nil {
 			return err
 		}
@@ -138,11 +156,19 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 			if err != nil {
 				return err
 			}
+			if err := checkInspectPlatform(r, name, v); err != nil {
+				return err
+			}
 			out := withLegacyImageFields(r.Context(), v)
 			if m, ok := out.(map[string]any); ok {
 				m["Parent"] = ""
 				if pb, ok := b.(parentBackend); ok {
 					m["Parent"] = pb.ParentOf(v.ID)
+				}
+				if cb, ok := b.(buildContainerBackend); ok {
+					if id, cfg := cb.BuildContainer(v.ID); id != "" {
+						m["Container"], m["ContainerConfig"] = id, cfg
+					}
 				}
 			}
 			writeJSON(w, http.StatusOK, out)
@@ -261,4 +287,39 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 		f.Flush()
 	}
 	return n, err
+}
+
+// platformParam is the request's platform parameter from API version
+// since on (older clients' is ignored, as Docker ignores it); one at most.
+func platformParam(r *http.Request, since string) (string, error) {
+	if cmpVersion(APIVersion(r.Context()), since) < 0 {
+		return "", nil
+	}
+	ps := r.URL.Query()["platform"]
+	if len(ps) > 1 {
+		return "", errdefs.InvalidArgumentf("multiple platform parameters not supported")
+	}
+	if len(ps) == 0 {
+		return "", nil
+	}
+	if _, err := image.ParsePlatform(ps[0]); err != nil {
+		return "", err
+	}
+	return ps[0], nil
+}
+
+// checkInspectPlatform refuses, as Docker does from API 1.49, an inspect
+// that asks for a platform the image is not of.
+func checkInspectPlatform(r *http.Request, name string, v imagetypes.InspectResponse) error {
+	spec, err := platformParam(r, "1.49")
+	if err != nil || spec == "" {
+		return err
+	}
+	want, _ := image.ParsePlatform(spec)
+	have := ocispec.Platform{OS: v.Os, Architecture: v.Architecture, Variant: v.Variant}
+	if !image.PlatformMatches(*want, have) {
+		return errdefs.NotFoundf("image with reference %s was found but its platform (%s) does not match the specified platform (%s)",
+			name, image.FormatPlatform(have), image.FormatPlatform(*want))
+	}
+	return nil
 }

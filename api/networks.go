@@ -23,7 +23,7 @@ type NetworkBackend interface {
 var _ NetworkBackend = (*daemon.Networks)(nil)
 
 func (s *Server) addNetworkRoutes(b NetworkBackend) {
-	s.handle("GET /networks", func(w http.ResponseWriter, r *http.Request) error {
+	list := func(w http.ResponseWriter, r *http.Request) error {
 		f, err := filters(r)
 		if err != nil {
 			return err
@@ -37,7 +37,10 @@ func (s *Server) addNetworkRoutes(b NetworkBackend) {
 		}
 		writeJSON(w, http.StatusOK, list)
 		return nil
-	})
+	}
+	// Docker routes "/networks/" (a trailing slash) to the list too.
+	s.handle("GET /networks", list)
+	s.handle("GET /networks/{$}", list)
 	s.handle("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
 		in, err := b.Inspect(r.Context(), r.PathValue("id"))
 		if err != nil {
@@ -50,6 +53,9 @@ func (s *Server) addNetworkRoutes(b NetworkBackend) {
 		var req network.CreateRequest
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
+		}
+		if cmpVersion(APIVersion(r.Context()), "1.48") < 0 {
+			req.EnableIPv4 = nil // came with 1.48: Docker ignores an older client's
 		}
 		resp, err := b.Create(r.Context(), req)
 		if err != nil {

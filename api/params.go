@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -78,11 +79,20 @@ const (
 // requests go on as hijacked streams: exec start).
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
-	if r.Body == nil || r.ContentLength == 0 {
-		return nil
+	empty := r.Body == nil || r.ContentLength == 0
+	// As Docker: no Content-Type is fine only without a body, and any
+	// Content-Type given must be JSON's, even on an empty body.
+	if ct != "" || !empty {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return errdefs.InvalidArgumentf("malformed Content-Type header (%s): %v", ct, err)
+		}
+		if mt != "application/json" {
+			return errdefs.InvalidArgumentf("unsupported Content-Type header (%s): must be 'application/json'", ct)
+		}
 	}
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		return errdefs.InvalidArgumentf("unsupported Content-Type header (%s): must be 'application/json'", ct)
+	if empty {
+		return nil
 	}
 	if r.ContentLength > maxJSONBody {
 		return errdefs.InvalidArgumentf("request body of %d bytes is larger than the %d lodge reads", r.ContentLength, maxJSONBody)
@@ -122,20 +132,36 @@ func unixTime(s string) (time.Time, error) {
 	return time.Unix(n, ns), nil
 }
 
-// resizeParams reads a resize's h and w, both required and not negative.
+// resizeParams reads a resize's h and w, both required, in uint32 range,
+// refused with Docker's words.
 func resizeParams(r *http.Request) (h, w uint, err error) {
-	hv, err := intValue(r, "h")
+	hv, err := uint32Param(r, "h")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, errdefs.InvalidArgumentf("invalid resize height %q: %v", r.URL.Query().Get("h"), err)
 	}
-	wv, err := intValue(r, "w")
+	wv, err := uint32Param(r, "w")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, errdefs.InvalidArgumentf("invalid resize width %q: %v", r.URL.Query().Get("w"), err)
 	}
-	if hv == nil || wv == nil || *hv < 0 || *wv < 0 {
-		return 0, 0, errdefs.InvalidArgumentf("resize needs h and w, not negative")
+	return uint(hv), uint(wv), nil
+}
+
+// uint32Param reads a parameter as Docker's resize does: a missing,
+// signed or non-numeric value is a syntax error, a negative or too large
+// one out of range.
+func uint32Param(r *http.Request, name string) (uint32, error) {
+	v, neg := strings.CutPrefix(r.URL.Query().Get(name), "-")
+	if v == "" || v[0] == '+' {
+		return 0, strconv.ErrSyntax
 	}
-	return uint(*hv), uint(*wv), nil
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, errors.Unwrap(err)
+	}
+	if neg {
+		return 0, strconv.ErrRange
+	}
+	return uint32(n), nil
 }
 
 // streamType is the content type of an attach, exec or logs stream:

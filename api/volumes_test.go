@@ -83,7 +83,8 @@ func TestDecodeJSONLikeDocker(t *testing.T) {
 		{"application/json; charset=utf-8", `{"Name":"a"}`, ""},
 		{"", "", ""},
 		{"text/plain", `{"Name":"a"}`, "unsupported Content-Type header (text/plain): must be 'application/json'"},
-		{"", `{"Name":"a"}`, "unsupported Content-Type header ()"},
+		{"", `{"Name":"a"}`, "malformed Content-Type header (): mime: no media type"},
+		{"text/plain", "", "unsupported Content-Type header (text/plain): must be 'application/json'"},
 		{"application/json", `{"Name":"a"} {"Name":"b"}`, "unexpected content after JSON"},
 		{"application/json", `{"Name":`, "invalid JSON"},
 	} {

@@ -45,6 +45,7 @@ func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) 
 	}
 	c.mu.Lock()
 	cfg := *c.Config
+	ctrConfig := *c.Config // the container's own, before the request's changes
 	imageID := c.ImageID
 	createdBy := strings.Join(append([]string{c.Path}, c.Args...), " ")
 	c.mu.Unlock()
@@ -91,6 +92,7 @@ func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) 
 	id, err := i.Service.Commit(ctx, image.CommitOptions{
 		Parent: imageID, Diff: pr, Config: imageConfig(&cfg), Changes: req.Changes,
 		Ref: req.Ref, Author: req.Author, Comment: req.Comment, CreatedBy: createdBy,
+		Container: c.ID, ContainerConfig: ctrConfig,
 	})
 	if err != nil {
 		return "", err

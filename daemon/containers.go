@@ -189,6 +189,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := validateAnnotations(hc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := runtime.ValidateCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -210,6 +213,12 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	}
 	if !strings.HasPrefix(imageID, "sha256:") {
 		imageID = "sha256:" + imageID
+	}
+	if err := s.checkLinks(hc); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := s.checkNamespaceTargets(hc); err != nil {
+		return container.CreateResponse{}, err
 	}
 	merged := mergeImageConfig(cfg, ociImage(img))
 	merged.Healthcheck = mergeHealthcheck(cfg.Healthcheck, img)

@@ -216,9 +216,10 @@ func (s *Containers) ExecResize(id string, height, width uint) error {
 		return err
 	}
 	e.mu.Lock()
-	proc := e.proc
+	proc, running := e.proc, e.running
 	e.mu.Unlock()
-	if proc == nil {
+	// An exec that has ended (or not started) has no terminal to size.
+	if proc == nil || !running {
 		return errdefs.Conflictf("exec %s is not running", id)
 	}
 	return proc.Resize(uint16(width), uint16(height))

@@ -36,9 +36,9 @@ func (i *Images) Remove(ref string, force bool) ([]imagetypes.DeleteResponse, er
 	return out, err
 }
 
-// Prune is `docker image prune`.
-func (i *Images) Prune(all bool) ([]imagetypes.DeleteResponse, uint64, error) {
-	out, n, err := i.Service.Prune(all, i.Containers.ImageUser)
+// Prune is `docker image prune` with Docker's filters.
+func (i *Images) Prune(f image.PruneFilter) ([]imagetypes.DeleteResponse, uint64, error) {
+	out, n, err := i.Service.PruneFiltered(f, i.Containers.ImageUser)
 	i.announceDeletes("", out)
 	return out, n, err
 }

@@ -54,7 +54,7 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 		ResolvConfPath:  filepath.Join(dir, "resolv.conf"),
 		HostnamePath:    filepath.Join(dir, "hostname"),
 		HostsPath:       filepath.Join(dir, "hosts"),
-		LogPath:         s.logPath(c.ID),
+		LogPath:         s.inspectLogPath(c),
 		Name:            "/" + c.Name,
 		RestartCount:    c.RestartCount,
 		Driver:          "lodge",

@@ -85,11 +85,12 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	os.Remove(filepath.Join(dir, "exit.json"))
 	mcfg := &runtime.MonitorConfig{
 		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
-		LogPath: s.logPath(c.ID), ExitPath: filepath.Join(dir, "exit.json"),
+		LogPath: s.logFileFor(c.ID, c.HostConfig.LogConfig), ExitPath: filepath.Join(dir, "exit.json"),
 		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	}
 	// Checked at create; a record from before the check rotates nothing.
-	mcfg.LogMaxSize, mcfg.LogMaxFiles, _ = logRotation(c.HostConfig.LogConfig.Config)
+	mcfg.LogMaxSize, mcfg.LogMaxFiles, _ = rotationFor(c.HostConfig.LogConfig)
+	mcfg.LogFormat = logFormat(c.HostConfig.LogConfig)
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		mcfg.Height, mcfg.Width = uint16(cs[0]), uint16(cs[1])
 	}

@@ -10,46 +10,98 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
 )
 
-// logDriver is the one log driver lodge has: its monitor writes Docker's
-// json-file format.
-const logDriver = "json-file"
+// logDriver is the default log driver: the monitor writes Docker's
+// json-file format. "local" (Docker's own default file format, with
+// rotation) and "none" are the others lodge has.
+const (
+	logDriver      = "json-file"
+	logDriverLocal = "local"
+	logDriverNone  = "none"
+)
 
 // settleLogConfig fills in the log driver as Docker fills in its default,
 // so clients that read HostConfig.LogConfig.Type to decide whether they
 // can read logs back (docker-py's containers.run) see json-file; it
-// refuses the drivers lodge does not have, and checks max-size and
-// max-file as Docker's json-file driver does. Options lodge does not
-// apply (compress, labels, env, tag) each get a warning rather than a
-// silent success.
+// refuses the drivers lodge does not have, and checks each driver's
+// options as Docker does. Options lodge does not apply (compress, labels,
+// env, tag) each get a warning rather than a silent success.
 func settleLogConfig(hc *container.HostConfig) (warnings []string, err error) {
 	switch hc.LogConfig.Type {
 	case "":
 		hc.LogConfig.Type = logDriver
-	case logDriver:
+	case logDriver, logDriverLocal:
+	case logDriverNone:
+		return nil, nil
 	default:
-		return nil, errdefs.NotImplementedf("log driver %q: lodge writes json-file logs only", hc.LogConfig.Type)
+		return nil, errdefs.NotImplementedf("log driver %q: lodge writes json-file and local logs, or none", hc.LogConfig.Type)
 	}
-	if _, _, err := logRotation(hc.LogConfig.Config); err != nil {
+	if _, _, err := rotationFor(hc.LogConfig); err != nil {
 		return nil, err
 	}
 	keys := make([]string, 0, len(hc.LogConfig.Config))
 	for k := range hc.LogConfig.Config {
-		switch k {
-		case "max-size", "max-file":
+		switch {
+		case k == "max-size", k == "max-file":
 			continue
-		case "compress", "labels", "labels-regex", "env", "env-regex", "tag":
+		case k == "compress" && hc.LogConfig.Type == logDriverLocal:
+			// Docker's local driver compresses rotated files by default;
+			// lodge keeps them as they are: only an explicit ask warns.
+			if _, err := strconv.ParseBool(hc.LogConfig.Config[k]); err != nil {
+				return nil, errdefs.InvalidArgumentf("error reading compress log option: %v", err)
+			}
+			keys = append(keys, k)
+		case hc.LogConfig.Type == logDriver && (k == "compress" || k == "labels" || k == "labels-regex" || k == "env" || k == "env-regex" || k == "tag"):
 			keys = append(keys, k)
 		default:
-			return nil, errdefs.InvalidArgumentf("unknown log opt '%s' for json-file log driver", k)
+			return nil, errdefs.InvalidArgumentf("unknown log opt '%s' for %s log driver", k, hc.LogConfig.Type)
 		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		warnings = append(warnings, fmt.Sprintf("log option %s is not applied: lodge's json-file logs rotate (max-size, max-file) but do not %s yet", k, notApplied(k)))
+		warnings = append(warnings, fmt.Sprintf("log option %s is not applied: lodge's %s logs rotate (max-size, max-file) but do not %s yet", k, hc.LogConfig.Type, notApplied(k)))
 	}
 	return warnings, nil
+}
+
+// rotationFor is a log config's rotation: json-file's as logRotation
+// reads it; the local driver's with Docker's defaults (20 MB, 5 files)
+// where not given.
+func rotationFor(lc container.LogConfig) (maxSize int64, maxFiles int, err error) {
+	if lc.Type != logDriverLocal {
+		return logRotation(lc.Config)
+	}
+	maxSize, maxFiles = 20*1024*1024, 5
+	if s, ok := lc.Config["max-size"]; ok {
+		if maxSize, err = units.FromHumanSize(s); err != nil {
+			return 0, 0, errdefs.InvalidArgumentf("invalid value for max-size: %s: %v", s, err)
+		}
+		if maxSize < 0 {
+			return 0, 0, errdefs.InvalidArgumentf("max size should be a positive number")
+		}
+	}
+	if s, ok := lc.Config["max-file"]; ok {
+		if maxFiles, err = strconv.Atoi(s); err != nil {
+			return 0, 0, errdefs.InvalidArgumentf("invalid value for max-file: %s: %v", s, err)
+		}
+		if maxFiles < 0 {
+			return 0, 0, errdefs.InvalidArgumentf("max file count cannot be less than 0")
+		}
+	}
+	return maxSize, maxFiles, nil
+}
+
+// logFormat is the monitor's log format for a container's driver.
+func logFormat(lc container.LogConfig) string {
+	switch lc.Type {
+	case logDriverLocal:
+		return runtime.LogLocal
+	case logDriverNone:
+		return runtime.LogNone
+	}
+	return ""
 }
 
 func notApplied(k string) string {
@@ -86,4 +138,14 @@ func logRotation(opts map[string]string) (maxSize int64, maxFiles int, err error
 		maxFiles = n
 	}
 	return maxSize, maxFiles, nil
+}
+
+// inspectLogPath is the LogPath inspect shows: json-file's file, and ""
+// for the other drivers, as Docker keeps the local driver's files out of
+// its API (their format is not a stable interface). Callers hold c.mu.
+func (s *Containers) inspectLogPath(c *Container) string {
+	if t := c.HostConfig.LogConfig.Type; t != "" && t != logDriver {
+		return ""
+	}
+	return s.logPath(c.ID)
 }

@@ -55,3 +55,42 @@ func TestSettleLogConfig(t *testing.T) {
 		t.Error("an unknown log option was accepted")
 	}
 }
+
+func TestLocalAndNoneLogDrivers(t *testing.T) {
+	for _, tc := range []struct {
+		opts         map[string]string
+		size         int64
+		files        int
+		err, warning string
+	}{
+		{map[string]string{}, 20 * 1024 * 1024, 5, "", ""}, // Docker's local defaults
+		{map[string]string{"max-size": "1k", "max-file": "2"}, 1000, 2, "", ""},
+		{map[string]string{"max-file": "3"}, 20 * 1024 * 1024, 3, "", ""}, // no max-size needed
+		{map[string]string{"compress": "false"}, 20 * 1024 * 1024, 5, "", "compress"},
+		{map[string]string{"compress": "maybe"}, 0, 0, "compress", ""},
+		{map[string]string{"labels": "a"}, 0, 0, "unknown log opt 'labels' for local log driver", ""},
+		{map[string]string{"max-file": "-1"}, 0, 0, "max file count cannot be less than 0", ""},
+	} {
+		hc := &container.HostConfig{LogConfig: container.LogConfig{Type: "local", Config: tc.opts}}
+		w, err := settleLogConfig(hc)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: %v, want %q", tc.opts, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || (tc.warning == "") != (len(w) == 0) || tc.warning != "" && !strings.Contains(w[0], tc.warning) {
+			t.Errorf("%v: %v %q", tc.opts, err, w)
+		}
+		if size, n, _ := rotationFor(hc.LogConfig); size != tc.size || n != tc.files {
+			t.Errorf("%v: rotation %d/%d, want %d/%d", tc.opts, size, n, tc.size, tc.files)
+		}
+		if logFormat(hc.LogConfig) != "local" {
+			t.Errorf("%v: format %q", tc.opts, logFormat(hc.LogConfig))
+		}
+	}
+	hc := &container.HostConfig{LogConfig: container.LogConfig{Type: "none"}}
+	if w, err := settleLogConfig(hc); err != nil || len(w) != 0 || logFormat(hc.LogConfig) != "none" {
+		t.Errorf("none: %v %q", err, w)
+	}
+}

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
@@ -38,6 +41,22 @@ func (s *Containers) LogsTTY(ref string) (bool, error) {
 	return c.Config.Tty, nil
 }
 
+// CheckLogsReadable refuses, as Docker does with a 501, to read the logs
+// of a container whose log driver keeps none. It is asked before any
+// header goes out, so the refusal is a status.
+func (s *Containers) CheckLogsReadable(ref string) error {
+	c, err := s.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.HostConfig.LogConfig.Type == logDriverNone {
+		return errdefs.NotImplementedf("configured logging driver does not support reading")
+	}
+	return nil
+}
+
 // Logs writes a container's log to w, framed as Docker frames it (raw with
 // a TTY), and with Follow keeps writing until the container stops or ctx
 // ends.
@@ -53,8 +72,13 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 	tty := c.Config.Tty
 	exitCh := c.exitCh
 	running := c.running()
+	lc := c.HostConfig.LogConfig
 	c.mu.Unlock()
-	f, err := os.Open(s.logPath(c.ID))
+	if lc.Type == logDriverNone {
+		return errdefs.NotImplementedf("configured logging driver does not support reading")
+	}
+	path, local := s.logFileFor(c.ID, lc), lc.Type == logDriverLocal
+	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		if !opts.Follow || !running {
 			return nil
@@ -92,8 +116,8 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 	var t *logTail
 	if f != nil {
 		// Rotated files first, oldest first, then the live one.
-		lines := rotatedLines(s.logPath(c.ID))
-		t = &logTail{r: bufio.NewReaderSize(f, 64*1024)}
+		lines := rotatedLines(path, local)
+		t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
 		live, err := t.readLines()
 		if err != nil {
 			return err
@@ -122,25 +146,25 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 		case <-time.After(100 * time.Millisecond):
 		}
 		if f == nil {
-			if f, err = os.Open(s.logPath(c.ID)); err != nil {
+			if f, err = os.Open(path); err != nil {
 				if exited {
 					return nil
 				}
 				continue
 			}
-			t = &logTail{r: bufio.NewReaderSize(f, 64*1024)}
+			t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
 		}
 		lines, err := t.readLines()
 		if err != nil {
 			return err
 		}
-		if rotated(f, s.logPath(c.ID)) {
+		if rotated(f, path) {
 			// The monitor rotated the log: what f holds is read; go on
 			// with the new file from its start.
-			if nf, err := os.Open(s.logPath(c.ID)); err == nil {
+			if nf, err := os.Open(path); err == nil {
 				f.Close()
 				f = nf
-				t = &logTail{r: bufio.NewReaderSize(f, 64*1024)}
+				t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
 				more, _ := t.readLines()
 				lines = append(lines, more...)
 			}
@@ -158,7 +182,7 @@ func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w i
 }
 
 // rotatedLines reads the rotated files of the log at path, oldest first.
-func rotatedLines(path string) []logLine {
+func rotatedLines(path string, local bool) []logLine {
 	var out []logLine
 	files := runtime.RotatedLogs(path)
 	for _, p := range files[:len(files)-1] {
@@ -166,7 +190,7 @@ func rotatedLines(path string) []logLine {
 		if err != nil {
 			continue
 		}
-		lines, _ := (&logTail{r: bufio.NewReaderSize(f, 64*1024)}).readLines()
+		lines, _ := (&logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}).readLines()
 		f.Close()
 		out = append(out, lines...)
 	}
@@ -180,15 +204,20 @@ func rotated(f *os.File, path string) bool {
 	return err1 == nil && err2 == nil && !os.SameFile(a, b)
 }
 
-// logTail reads a json-file log line by line, keeping a partial last line
-// (the monitor may be mid-write) for the next call.
+// logTail reads a json-file log line by line (or a local one frame by
+// frame), keeping a partial last line (the monitor may be mid-write) for
+// the next call.
 type logTail struct {
 	r       *bufio.Reader
 	partial []byte
+	local   bool
 }
 
 // readLines reads the complete lines available now.
 func (t *logTail) readLines() ([]logLine, error) {
+	if t.local {
+		return t.readFrames()
+	}
 	var out []logLine
 	for {
 		b, err := t.r.ReadBytes('\n')
@@ -210,15 +239,52 @@ func (t *logTail) readLines() ([]logLine, error) {
 	}
 }
 
+// readFrames reads the complete entries of a local-format log available
+// now.
+func (t *logTail) readFrames() ([]logLine, error) {
+	buf := make([]byte, 64*1024)
+	for {
+		n, err := t.r.Read(buf)
+		t.partial = append(t.partial, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	var out []logLine
+	for {
+		e, n, err := runtime.DecodeLocal(t.partial)
+		if err != nil {
+			return out, err
+		}
+		if n == 0 {
+			return out, nil
+		}
+		t.partial = t.partial[n:]
+		out = append(out, logLine{Log: string(e.Line), Stream: e.Stream, Time: e.Time})
+	}
+}
+
+// logFileFor is where a container's log driver keeps its log: Docker's
+// local driver under local-logs/, json-file beside the record.
+func (s *Containers) logFileFor(id string, lc container.LogConfig) string {
+	if lc.Type == logDriverLocal {
+		return filepath.Join(s.dir(id), "local-logs", "container.log")
+	}
+	return s.logPath(id)
+}
+
 // replayLogs writes the whole log to an attach client (attach with logs=1).
 // Callers hold c.mu.
 func (s *Containers) replayLogs(c *Container, w io.Writer) {
-	f, err := os.Open(s.logPath(c.ID))
+	f, err := os.Open(s.logFileFor(c.ID, c.HostConfig.LogConfig))
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	lines, _ := (&logTail{r: bufio.NewReader(f)}).readLines()
+	lines, _ := (&logTail{r: bufio.NewReader(f), local: c.HostConfig.LogConfig.Type == logDriverLocal}).readLines()
 	for _, l := range lines {
 		if writeLogLine(w, c.Config.Tty, l.Stream, l.Log) != nil {
 			return

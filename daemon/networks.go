@@ -65,8 +65,9 @@ type NameServer interface {
 	Serve(gateway net.IP) error
 	Stop(gateway net.IP)
 	// SetLookup gives it the names: the addresses of a name on the
-	// network whose gateway is asked.
-	SetLookup(func(gateway net.IP, name string) []net.IP)
+	// network whose gateway is asked, as client (the asking address) sees
+	// them.
+	SetLookup(func(gateway, client net.IP, name string) []net.IP)
 }
 
 // Networks owns the bridge networks, their address allocations and each
@@ -96,6 +97,16 @@ type netRecord struct {
 	// Builtin is the default "bridge" network, which cannot be removed and
 	// has no DNS of its own (as in Docker).
 	Builtin bool
+	// IPRange and Aux narrow which addresses of Subnet containers get
+	// (--ip-range, --aux-address).
+	IPRange string            `json:",omitempty"`
+	Aux     map[string]string `json:",omitempty"`
+	// Subnet6 and the rest are the network's IPv6 subnet when it carries
+	// IPv6 (--ipv6); empty otherwise.
+	Subnet6  string            `json:",omitempty"`
+	Gateway6 string            `json:",omitempty"`
+	IPRange6 string            `json:",omitempty"`
+	Aux6     map[string]string `json:",omitempty"`
 }
 
 func (n *netRecord) subnet() net.IPNet {
@@ -121,6 +132,10 @@ type endpoint struct {
 	MAC        string
 	HostIf     string
 	Aliases    []string
+	// IP6 and the rest are its IPv6 address on a dual-stack network.
+	IP6        string `json:",omitempty"`
+	PrefixLen6 int    `json:",omitempty"`
+	Gateway6   string `json:",omitempty"`
 }
 
 const defaultBridgeSubnet = "172.17.0.0/16"
@@ -199,7 +214,11 @@ func (n *Networks) sandboxPath(id string) string {
 func (n *Networks) bringUp(r *netRecord) error {
 	sub := r.subnet()
 	gw := net.ParseIP(r.Gateway).To4()
-	if err := n.Fabric.EnsureBridge(netns.Bridge{Name: r.Bridge, Gateway: net.IPNet{IP: gw, Mask: sub.Mask}}); err != nil {
+	b := netns.Bridge{Name: r.Bridge, Gateway: net.IPNet{IP: gw, Mask: sub.Mask}}
+	if p6, ok := r.pool6(); ok {
+		b.Gateway6 = net.IPNet{IP: net.IP(p6.Gateway.AsSlice()), Mask: net.CIDRMask(p6.Subnet.Bits(), 128)}
+	}
+	if err := n.Fabric.EnsureBridge(b); err != nil {
 		return err
 	}
 	if n.Resolver != nil && !r.Builtin {
@@ -230,45 +249,64 @@ func (n *Networks) byName(name string) *netRecord {
 	return nil
 }
 
-// lookup finds a network by name, full ID or unique ID prefix. Callers
-// hold n.mu.
+// lookup finds a network as Docker does: by full ID first, then by name,
+// then by unique ID prefix. Callers hold n.mu.
 func (n *Networks) lookup(ref string) (*netRecord, error) {
-	if r := n.byName(ref); r != nil {
-		return r, nil
-	}
 	if r, ok := n.nets[ref]; ok {
 		return r, nil
 	}
-	var found *netRecord
+	if r := n.byName(ref); r != nil {
+		return r, nil
+	}
+	var found []*netRecord
 	for id, r := range n.nets {
 		if ref != "" && strings.HasPrefix(id, ref) {
-			if found != nil {
-				return nil, errdefs.InvalidArgumentf("network %s is ambiguous (%d matches found based on ID prefix)", ref, 2)
-			}
-			found = r
+			found = append(found, r)
 		}
 	}
-	if found == nil {
+	switch len(found) {
+	case 0:
 		return nil, errdefs.NotFoundf("network %s not found", ref)
+	case 1:
+		return found[0], nil
 	}
-	return found, nil
+	return nil, errdefs.InvalidArgumentf("network %s is ambiguous (%d matches found based on ID prefix)", ref, len(found))
 }
 
-// Create makes a user-defined bridge network.
+// Create makes a user-defined bridge network, with an IPv6 subnet too
+// when asked (dual stack).
 func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
-	if req.Name == "" {
-		return network.CreateResponse{}, errdefs.InvalidArgumentf("network name cannot be empty")
-	}
-	if !nameRE.MatchString(req.Name) && len(req.Name) > 1 {
-		return network.CreateResponse{}, errdefs.InvalidArgumentf("invalid network name %q", req.Name)
+	// Docker takes any name that is not blank: spaces and all.
+	if strings.TrimSpace(req.Name) == "" {
+		return network.CreateResponse{}, errdefs.InvalidArgumentf("invalid name: name is empty")
 	}
 	switch req.Driver {
 	case "", "bridge":
 	default:
 		return network.CreateResponse{}, errdefs.NotImplementedf("network driver %q: lodge has bridge networks only", req.Driver)
 	}
-	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		return network.CreateResponse{}, errdefs.NotImplementedf("IPv6 networks are not implemented in lodge")
+	if req.EnableIPv4 != nil && !*req.EnableIPv4 {
+		return network.CreateResponse{}, errdefs.NotImplementedf("IPv6-only networks (--ipv4=false) are not implemented in lodge")
+	}
+	enableIPv6, err := ipv6Asked(req)
+	if err != nil {
+		return network.CreateResponse{}, err
+	}
+	var cfg4, cfg6 []network.IPAMConfig
+	if req.IPAM != nil {
+		if err := validateIPAM(req.IPAM.Config, enableIPv6); err != nil {
+			return network.CreateResponse{}, err
+		}
+		for _, c := range req.IPAM.Config {
+			if c.Subnet.Addr().Is6() {
+				cfg6 = append(cfg6, c)
+			} else {
+				cfg4 = append(cfg4, c)
+			}
+		}
+	}
+	if len(cfg4) > 1 || len(cfg6) > 1 {
+		return network.CreateResponse{}, errdefs.NotImplementedf("lodge takes one subnet of each family per network")
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -279,42 +317,17 @@ func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (netwo
 	if n.byName(req.Name) != nil {
 		return network.CreateResponse{}, errdefs.Conflictf("network with name %s already exists", req.Name)
 	}
-	var used []net.IPNet
-	for _, r := range n.nets {
-		used = append(used, r.subnet())
-	}
-	var sub net.IPNet
-	var gw net.IP
-	var err error
-	if req.IPAM != nil && len(req.IPAM.Config) > 0 {
-		if len(req.IPAM.Config) > 1 {
-			return network.CreateResponse{}, errdefs.NotImplementedf("lodge takes one subnet per network")
-		}
-		c := req.IPAM.Config[0]
-		if c.IPRange.IsValid() || len(c.AuxAddress) > 0 {
-			return network.CreateResponse{}, errdefs.NotImplementedf("--ip-range and --aux-address are not implemented in lodge")
-		}
-		if sub, err = netns.ParseSubnet(c.Subnet.String()); err != nil {
-			return network.CreateResponse{}, err
-		}
-		if err := netns.CheckSubnet(sub, used); err != nil {
-			return network.CreateResponse{}, err
-		}
-		if c.Gateway.IsValid() {
-			gw = net.IP(c.Gateway.AsSlice())
-			if !sub.Contains(gw) {
-				return network.CreateResponse{}, errdefs.InvalidArgumentf("gateway %s is not in subnet %s", c.Gateway, sub.String())
-			}
-		}
-	} else if sub, err = netns.PickSubnet(used); err != nil {
+	id := newID()
+	r := &netRecord{ID: id, Name: req.Name, Created: time.Now().UTC(), Bridge: netns.BridgePrefix + id[:10],
+		Internal: req.Internal, Labels: req.Labels, Options: req.Options}
+	if err := n.addressIPv4(r, cfg4); err != nil {
 		return network.CreateResponse{}, err
 	}
-	if gw == nil {
-		gw = netns.FirstHost(sub)
+	if enableIPv6 {
+		if err := n.addressIPv6(r, cfg6); err != nil {
+			return network.CreateResponse{}, err
+		}
 	}
-	id := newID()
-	r := &netRecord{ID: id, Name: req.Name, Created: time.Now().UTC(), Subnet: sub.String(), Gateway: gw.String(),
-		Bridge: netns.BridgePrefix + id[:10], Internal: req.Internal, Labels: req.Labels, Options: req.Options}
 	if n.Fabric != nil {
 		if err := n.bringUp(r); err != nil {
 			n.Fabric.DeleteBridge(r.Bridge)
@@ -348,8 +361,10 @@ func (n *Networks) emit(action events.Action, r *netRecord, containerID string) 
 }
 
 // Remove deletes a user-defined network that no running container uses.
+// Stopped containers configured for it do not hold it, as in Docker: they
+// fail to start until it exists again.
 func (n *Networks) Remove(ctx context.Context, ref string) error {
-	configured := n.configuredAll()
+	names := n.containerNames()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch ref {
@@ -363,7 +378,7 @@ func (n *Networks) Remove(ctx context.Context, ref string) error {
 	if r.Builtin {
 		return errdefs.PermissionDeniedf("%s is a pre-defined network and cannot be removed", r.Name)
 	}
-	if users := n.usersLocked(r, configured); len(users) > 0 {
+	if users := n.usersLocked(r, names); len(users) > 0 {
 		return errdefs.PermissionDeniedf("error while removing network: network %s has active endpoints (%s)", r.Name, strings.Join(users, ", "))
 	}
 	if err := n.removeLocked(r); err != nil {
@@ -392,36 +407,33 @@ func (n *Networks) removeLocked(r *netRecord) error {
 	return nil
 }
 
-// configuredAll maps each container's name to the networks it is
-// configured for. It takes the containers' locks, so callers must not hold
-// n.mu (the order is container, then networks).
-func (n *Networks) configuredAll() map[string][]string {
-	out := map[string][]string{}
+// containerNames maps container IDs to names, for messages. It takes the
+// containers' locks, so callers must not hold n.mu (the order is
+// container, then networks).
+func (n *Networks) containerNames() map[string]string {
+	out := map[string]string{}
 	if n.containers == nil {
 		return out
 	}
 	for _, c := range n.containers.All() {
 		c.mu.Lock()
-		out[c.Name] = configuredNetworks(c)
+		out[c.ID] = c.Name
 		c.mu.Unlock()
 	}
 	return out
 }
 
-// usersLocked names the containers (running or not) that use r.
-func (n *Networks) usersLocked(r *netRecord, configured map[string][]string) []string {
+// usersLocked names the running containers with an endpoint on r.
+func (n *Networks) usersLocked(r *netRecord, names map[string]string) []string {
 	var out []string
 	for _, sb := range n.sandboxes {
 		for _, e := range sb.Endpoints {
 			if e.NetworkID == r.ID {
-				out = append(out, sb.ContainerID[:12])
-			}
-		}
-	}
-	for cname, names := range configured {
-		for _, name := range names {
-			if name == r.Name || name == r.ID {
-				out = append(out, cname)
+				name := names[sb.ContainerID]
+				if name == "" {
+					name = sb.ContainerID[:12]
+				}
+				out = append(out, name)
 			}
 		}
 	}
@@ -465,12 +477,12 @@ func dedupe(s []string) []string {
 
 // Prune removes the user-defined networks no container uses.
 func (n *Networks) Prune(ctx context.Context) (network.PruneReport, error) {
-	configured := n.configuredAll()
+	names := n.containerNames()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	rep := network.PruneReport{NetworksDeleted: []string{}}
 	for _, r := range n.nets {
-		if r.Builtin || len(n.usersLocked(r, configured)) > 0 {
+		if r.Builtin || len(n.usersLocked(r, names)) > 0 {
 			continue
 		}
 		if err := n.removeLocked(r); err != nil {
@@ -578,8 +590,10 @@ func (n *Networks) Inspect(ctx context.Context, ref string) (network.Inspect, er
 }
 
 func (n *Networks) inspectLocked(r *netRecord) network.Inspect {
-	sub, _ := netip.ParsePrefix(r.Subnet)
-	gw, _ := netip.ParseAddr(r.Gateway)
+	ipam := []network.IPAMConfig{ipamConfig(r.pool(), r.Aux)}
+	if p6, ok := r.pool6(); ok {
+		ipam = append(ipam, ipamConfig(p6, r.Aux6))
+	}
 	opts := r.Options
 	if opts == nil {
 		opts = map[string]string{}
@@ -589,8 +603,8 @@ func (n *Networks) inspectLocked(r *netRecord) network.Inspect {
 		labels = map[string]string{}
 	}
 	in := network.Inspect{Network: network.Network{
-		Name: r.Name, ID: r.ID, Created: r.Created, Scope: "local", Driver: "bridge", EnableIPv4: true,
-		IPAM:     network.IPAM{Driver: "default", Options: map[string]string{}, Config: []network.IPAMConfig{{Subnet: sub, Gateway: gw}}},
+		Name: r.Name, ID: r.ID, Created: r.Created, Scope: "local", Driver: "bridge", EnableIPv4: true, EnableIPv6: r.Subnet6 != "",
+		IPAM:     network.IPAM{Driver: "default", Options: map[string]string{}, Config: ipam},
 		Internal: r.Internal, Options: opts, Labels: labels,
 	}, Containers: map[string]network.EndpointResource{}}
 	for _, sb := range n.sandboxes {
@@ -606,8 +620,12 @@ func (n *Networks) inspectLocked(r *netRecord) network.Inspect {
 					name = c.Name
 				}
 			}
-			in.Containers[sb.ContainerID] = network.EndpointResource{Name: name, EndpointID: e.EndpointID,
+			res := network.EndpointResource{Name: name, EndpointID: e.EndpointID,
 				MacAddress: network.HardwareAddr(mac), IPv4Address: netip.PrefixFrom(ip, e.PrefixLen)}
+			if ip6, err := netip.ParseAddr(e.IP6); err == nil {
+				res.IPv6Address = netip.PrefixFrom(ip6, e.PrefixLen6)
+			}
+			in.Containers[sb.ContainerID] = res
 		}
 	}
 	return in

@@ -146,25 +146,28 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 	}
 	sub := r.subnet()
 	gw := net.ParseIP(r.Gateway).To4()
-	used := map[string]bool{}
+	used := map[netip.Addr]bool{}
 	for _, other := range n.sandboxes {
 		for _, e := range other.Endpoints {
 			if e.NetworkID == r.ID {
-				used[e.IP] = true
+				for _, s := range []string{e.IP, e.IP6} {
+					if a, err := netip.ParseAddr(s); err == nil {
+						used[a] = true
+					}
+				}
 			}
 		}
 	}
-	var ip net.IP
-	if es != nil && es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
-		ip = net.IP(es.IPAMConfig.IPv4Address.AsSlice())
-		if !sub.Contains(ip) || ip.Equal(gw) || used[ip.String()] {
-			n.mu.Unlock()
-			return errdefs.InvalidArgumentf("address %s is not available on network %s", ip, r.Name)
-		}
-	} else if ip, err = netns.NextFree(sub, gw, used); err != nil {
+	var want4, want6 netip.Addr
+	if es != nil && es.IPAMConfig != nil {
+		want4, want6 = es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address
+	}
+	addr, err := takeAddress(r.pool(), want4, used, r.Name)
+	if err != nil {
 		n.mu.Unlock()
 		return err
 	}
+	ip := net.IP(addr.AsSlice())
 	ones, _ := sub.Mask.Size()
 	mac := net.HardwareAddr{0x02, 0x42, ip[0], ip[1], ip[2], ip[3]}
 	if es != nil && len(es.MacAddress) == 6 {
@@ -172,6 +175,21 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 	}
 	e := endpoint{NetworkID: r.ID, EndpointID: newID(), IP: ip.String(), PrefixLen: ones, Gateway: r.Gateway,
 		MAC: mac.String(), HostIf: hostIf(c.ID, r.ID)}
+	var addr6 net.IPNet
+	var gw6 net.IP
+	if p6, ok := r.pool6(); ok {
+		a6, err := takeAddress(p6, want6, used, r.Name)
+		if err != nil {
+			n.mu.Unlock()
+			return err
+		}
+		e.IP6, e.PrefixLen6, e.Gateway6 = a6.String(), p6.Subnet.Bits(), r.Gateway6
+		addr6 = net.IPNet{IP: net.IP(a6.AsSlice()), Mask: net.CIDRMask(p6.Subnet.Bits(), 128)}
+		gw6 = net.IP(p6.Gateway.AsSlice())
+	} else if want6.IsValid() {
+		n.mu.Unlock()
+		return errdefs.InvalidArgumentf("invalid endpoint settings:\nuser specified IP address is supported only when connecting to networks with user configured subnets")
+	}
 	if es != nil && !r.Builtin {
 		e.Aliases = es.Aliases
 	}
@@ -184,11 +202,25 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 		return err
 	}
 	if err := n.Fabric.Attach(netns.Endpoint{Bridge: bridge, HostIf: e.HostIf, NSPath: sb.NSPath,
-		IfName: ifName, Addr: net.IPNet{IP: ip, Mask: sub.Mask}, Gateway: gw, MAC: mac, DefaultRoute: primary}); err != nil {
+		IfName: ifName, Addr: net.IPNet{IP: ip, Mask: sub.Mask}, Gateway: gw, MAC: mac, DefaultRoute: primary,
+		Addr6: addr6, Gateway6: gw6}); err != nil {
 		return err
 	}
 	n.emit(events.ActionConnect, r, c.ID)
 	return nil
+}
+
+// takeAddress is the address a container gets from p: the one it asks
+// for (anywhere in the subnet, as in Docker, but not a reserved or taken
+// one) or the next free one.
+func takeAddress(p netns.Pool, want netip.Addr, used map[netip.Addr]bool, network string) (netip.Addr, error) {
+	if !want.IsValid() {
+		return p.Next(used)
+	}
+	if p.Reserved(want) || used[want] {
+		return netip.Addr{}, errdefs.InvalidArgumentf("address %s is not available on network %s", want, network)
+	}
+	return want, nil
 }
 
 // publish forwards the container's published ports to its first
@@ -351,10 +383,15 @@ func (n *Networks) Settings(c *Container) *container.NetworkSettings {
 						es.IPAddress, _ = netip.ParseAddr(e.IP)
 						es.Gateway, _ = netip.ParseAddr(e.Gateway)
 						es.IPPrefixLen = e.PrefixLen
+						if e.IP6 != "" {
+							es.GlobalIPv6Address, _ = netip.ParseAddr(e.IP6)
+							es.GlobalIPv6PrefixLen = e.PrefixLen6
+							es.IPv6Gateway, _ = netip.ParseAddr(e.Gateway6)
+						}
 						mac, _ := net.ParseMAC(e.MAC)
 						es.MacAddress = network.HardwareAddr(mac)
 						if !r.Builtin {
-							es.DNSNames = append([]string{c.Name, c.ID[:12]}, e.Aliases...)
+							es.DNSNames = dnsNames(c, e.Aliases)
 						}
 					}
 				}
@@ -393,6 +430,9 @@ func (n *Networks) hostsEntries(c *Container) string {
 	var b strings.Builder
 	for _, e := range sb.Endpoints {
 		fmt.Fprintf(&b, "%s\t%s\n", e.IP, c.Config.Hostname)
+		if e.IP6 != "" {
+			fmt.Fprintf(&b, "%s\t%s\n", e.IP6, c.Config.Hostname)
+		}
 	}
 	// --link NAME[:ALIAS]: the linked container's address by both names,
 	// as Docker writes it (the API form is "/name:/this/alias").
@@ -434,10 +474,31 @@ func (n *Networks) nameserverFor(c *Container) string {
 	return ""
 }
 
+// dnsNames are the names a container answers to on a user-defined
+// network, in Docker's order: its name, its aliases there, its short ID
+// and its hostname. Callers hold c.mu.
+func dnsNames(c *Container, aliases []string) []string {
+	out := append([]string{c.Name}, aliases...)
+	out = append(out, c.ID[:12])
+	if c.Config != nil && c.Config.Hostname != "" {
+		out = append(out, c.Config.Hostname)
+	}
+	seen := map[string]bool{}
+	var uniq []string
+	for _, s := range out {
+		if !seen[s] {
+			seen[s] = true
+			uniq = append(uniq, s)
+		}
+	}
+	return uniq
+}
+
 // resolve answers the name server: the addresses, on the network whose
 // gateway is asked, of the running containers called name (by name, short
-// or full id, or alias on that network).
-func (n *Networks) resolve(gateway net.IP, name string) []net.IP {
+// or full id, hostname, or alias on that network), or of the container a
+// link of the asking container (client) names by that alias.
+func (n *Networks) resolve(gateway, client net.IP, name string) []net.IP {
 	n.mu.Lock()
 	var netID string
 	for _, r := range n.nets {
@@ -447,34 +508,67 @@ func (n *Networks) resolve(gateway net.IP, name string) []net.IP {
 	}
 	type cand struct {
 		id      string
-		ip      net.IP
+		ips     []net.IP
 		aliases []string
 	}
 	var cands []cand
+	var asker string
 	for _, sb := range n.sandboxes {
 		for _, e := range sb.Endpoints {
-			if e.NetworkID == netID {
-				cands = append(cands, cand{sb.ContainerID, net.ParseIP(e.IP), e.Aliases})
+			if e.NetworkID != netID {
+				continue
+			}
+			ips := []net.IP{net.ParseIP(e.IP)}
+			if e.IP6 != "" {
+				ips = append(ips, net.ParseIP(e.IP6))
+			}
+			cands = append(cands, cand{sb.ContainerID, ips, e.Aliases})
+			if client != nil && (client.Equal(net.ParseIP(e.IP)) || client.Equal(net.ParseIP(e.IP6))) {
+				asker = sb.ContainerID
 			}
 		}
 	}
 	cs := n.containers
 	n.mu.Unlock()
+	if cs == nil {
+		return nil
+	}
+	// A link (--link other:alias) is a name only its container sees.
+	target := ""
+	if asker != "" {
+		if ct, err := cs.Get(asker); err == nil {
+			ct.mu.Lock()
+			for _, l := range ct.HostConfig.Links {
+				other, alias, _ := strings.Cut(l, ":")
+				other = strings.TrimPrefix(other, "/")
+				alias = alias[strings.LastIndex(alias, "/")+1:]
+				if strings.EqualFold(alias, name) || strings.EqualFold(other, name) {
+					target = other
+				}
+			}
+			ct.mu.Unlock()
+		}
+		if target != "" {
+			if ct, err := cs.Get(target); err == nil {
+				target = ct.ID
+			}
+		}
+	}
 	var out []net.IP
 	for _, c := range cands {
-		match := name == c.id || len(name) >= 12 && strings.HasPrefix(c.id, name)
+		match := c.id == target || name == c.id || len(name) >= 12 && strings.HasPrefix(c.id, name)
 		for _, a := range c.aliases {
 			match = match || strings.EqualFold(a, name)
 		}
-		if !match && cs != nil {
+		if !match {
 			if ct, err := cs.Get(c.id); err == nil {
 				ct.mu.Lock()
-				match = strings.EqualFold(ct.Name, name)
+				match = strings.EqualFold(ct.Name, name) || ct.Config != nil && strings.EqualFold(ct.Config.Hostname, name)
 				ct.mu.Unlock()
 			}
 		}
 		if match {
-			out = append(out, c.ip)
+			out = append(out, c.ips...)
 		}
 	}
 	return out

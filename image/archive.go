@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -198,34 +200,78 @@ func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p *Progress) error {
 	return nil
 }
 
-// Save is `docker save`: a docker-archive of the named images, layers
-// uncompressed as the store keeps them, shared layers written once.
-func (s *Service) Save(ctx context.Context, refs []string, w io.Writer) error {
+// Save is `docker save`: a docker-archive of the named images that is an
+// OCI image layout too (index.json, a manifest per image), layers
+// uncompressed as the store keeps them, shared layers written once. A
+// repository named without a tag saves all its tags, as in Docker. With a
+// platform, an image of another platform is refused with Docker's words.
+// Each image's config and layers carry its creation time, as Docker's do.
+func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, w io.Writer) error {
+	platform, err := ParsePlatform(platformSpec)
+	if err != nil {
+		return err
+	}
 	type want struct {
-		id   string
-		tags []string
+		id    string
+		names []reference.NamedTagged
 	}
 	var wants []*want
 	byID := map[string]*want{}
+	add := func(id string, n reference.NamedTagged) {
+		wt, ok := byID[id]
+		if !ok {
+			wt = &want{id: id}
+			byID[id] = wt
+			wants = append(wants, wt)
+		}
+		if n != nil {
+			for _, have := range wt.names {
+				if have.String() == n.String() {
+					return
+				}
+			}
+			wt.names = append(wt.names, n)
+		}
+	}
 	for _, ref := range refs {
+		if n, err := reference.ParseNormalizedNamed(ref); err == nil && reference.IsNameOnly(n) && !isHex(strings.TrimPrefix(ref, "sha256:")) {
+			if tagged := s.repositoryTags(n); len(tagged) > 0 {
+				for _, t := range tagged {
+					add(t.id, t.name)
+				}
+				continue
+			}
+		}
 		img, err := s.lookup(ref)
 		if err != nil {
 			return err
 		}
-		wt, ok := byID[img.ID]
-		if !ok {
-			wt = &want{id: img.ID}
-			byID[img.ID] = wt
-			wants = append(wants, wt)
-		}
+		var name reference.NamedTagged
 		if n, err := ParseName(ref); err == nil && !strings.HasPrefix(img.ID, strings.TrimPrefix(ref, "sha256:")) {
-			wt.tags = append(wt.tags, reference.FamiliarString(n))
+			name, _ = reference.TagNameOnly(n).(reference.NamedTagged)
+		}
+		add(img.ID, name)
+	}
+	if platform != nil {
+		for _, wt := range wants {
+			img, err := s.store.Image(wt.id)
+			if err != nil {
+				return err
+			}
+			c, err := s.configOf(img)
+			if err != nil {
+				return err
+			}
+			if !PlatformMatches(*platform, c.Platform) {
+				return fmt.Errorf("no suitable export target found for platform %s", FormatPlatform(*platform))
+			}
 		}
 	}
 	tw := tar.NewWriter(w)
 	written := map[string]bool{}
 	var manifest []archiveEntry
-	mtime := time.Unix(0, 0)
+	var index []ocispec.Descriptor
+	epoch := time.Unix(0, 0)
 	for _, wt := range wants {
 		img, err := s.store.Image(wt.id)
 		if err != nil {
@@ -235,11 +281,24 @@ func (s *Service) Save(ctx context.Context, refs []string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cfgName := "blobs/sha256/" + img.ID
-		if err := writeTarFile(tw, cfgName, raw, mtime); err != nil {
-			return err
+		created := epoch
+		if c, err := s.configOf(img); err == nil && c.Created != nil {
+			created = *c.Created
 		}
-		e := archiveEntry{Config: cfgName, RepoTags: wt.tags}
+		cfgName := "blobs/sha256/" + img.ID
+		if !written[cfgName] {
+			written[cfgName] = true
+			if err := writeTarFile(tw, cfgName, raw, created); err != nil {
+				return err
+			}
+		}
+		e := archiveEntry{Config: cfgName, RepoTags: []string{}}
+		for _, n := range wt.names {
+			e.RepoTags = append(e.RepoTags, reference.FamiliarString(n))
+		}
+		m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+			Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.NewDigestFromEncoded(digest.SHA256, img.ID), Size: int64(len(raw))},
+			Layers: []ocispec.Descriptor{}}
 		chain, err := s.layerChain(img)
 		if err != nil {
 			return err
@@ -247,24 +306,76 @@ func (s *Service) Save(ctx context.Context, refs []string, w io.Writer) error {
 		for _, l := range chain {
 			name := "blobs/sha256/" + l.UncompressedDigest.Encoded()
 			e.Layers = append(e.Layers, name)
+			m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: l.UncompressedDigest, Size: l.UncompressedSize})
 			if written[name] {
 				continue
 			}
 			written[name] = true
-			if err := s.writeLayer(ctx, tw, name, l.ID, l.UncompressedSize, mtime); err != nil {
+			if err := s.writeLayer(ctx, tw, name, l.ID, l.UncompressedSize, created); err != nil {
 				return err
 			}
+		}
+		mb, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		md := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
+		if name := "blobs/sha256/" + md.Digest.Encoded(); !written[name] {
+			written[name] = true
+			if err := writeTarFile(tw, name, mb, epoch); err != nil {
+				return err
+			}
+		}
+		if len(wt.names) == 0 {
+			index = append(index, md)
+		}
+		for _, n := range wt.names {
+			d := md
+			d.Annotations = map[string]string{"io.containerd.image.name": n.String(), ocispec.AnnotationRefName: n.Tag()}
+			index = append(index, d)
 		}
 		manifest = append(manifest, e)
 	}
 	b, _ := json.Marshal(manifest)
-	if err := writeTarFile(tw, "manifest.json", b, mtime); err != nil {
+	if err := writeTarFile(tw, "manifest.json", b, epoch); err != nil {
 		return err
 	}
-	if err := writeTarFile(tw, "oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`), mtime); err != nil {
+	b, _ = json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: index})
+	if err := writeTarFile(tw, "index.json", b, epoch); err != nil {
+		return err
+	}
+	if err := writeTarFile(tw, "oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`), epoch); err != nil {
 		return err
 	}
 	return tw.Close()
+}
+
+// taggedImage is one name of an image.
+type taggedImage struct {
+	id   string
+	name reference.NamedTagged
+}
+
+// repositoryTags lists the tagged names of repository n and their images.
+func (s *Service) repositoryTags(n reference.Named) []taggedImage {
+	imgs, err := s.store.Images()
+	if err != nil {
+		return nil
+	}
+	var out []taggedImage
+	for i := range imgs {
+		for _, name := range imgs[i].Names {
+			r, err := reference.ParseNormalizedNamed(name)
+			if err != nil || r.Name() != n.Name() {
+				continue
+			}
+			if t, ok := r.(reference.NamedTagged); ok {
+				out = append(out, taggedImage{imgs[i].ID, t})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name.String() < out[j].name.String() })
+	return out
 }
 
 func writeTarFile(tw *tar.Writer, name string, b []byte, mtime time.Time) error {
@@ -322,6 +433,9 @@ type ImportOptions struct {
 	Ref     string   // repo[:tag] to name the image, or ""
 	Changes []string // Dockerfile instructions: CMD, ENTRYPOINT, ENV, ...
 	Message string
+	// Platform is the image's platform ("" is this machine's); an OS
+	// other than Linux is refused, as Docker on Linux refuses it.
+	Platform string
 }
 
 // Import is `docker import`: a rootfs tar (compressed or not) becomes a
@@ -333,7 +447,19 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p
 		if err != nil {
 			return "", err
 		}
+		if err := checkNewName(n); err != nil {
+			return "", err
+		}
 		names = []string{n.String()}
+	}
+	plat := ocispec.Platform{OS: "linux", Architecture: goarch()}
+	if pp, err := ParsePlatform(opts.Platform); err != nil {
+		return "", err
+	} else if pp != nil {
+		plat = *pp
+	}
+	if !strings.EqualFold(plat.OS, "linux") {
+		return "", errdefs.InvalidArgumentf("operating system is not supported")
 	}
 	var cfg dockerspec.DockerOCIImageConfig
 	for _, c := range opts.Changes {
@@ -353,7 +479,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p
 	img := dockerspec.DockerOCIImage{
 		Image: ocispec.Image{
 			Created:  &now,
-			Platform: ocispec.Platform{OS: "linux", Architecture: goarch()},
+			Platform: plat,
 			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.UncompressedDigest}},
 			History:  []ocispec.History{{Created: &now, Comment: comment}},
 		},

@@ -23,7 +23,7 @@ func (s *Service) PutImage(ctx context.Context, parentID string, diff io.Reader,
 	if err != nil {
 		return "", err
 	}
-	return s.putLayerImage(parent, diff, cfg, nil, createdOf(cfg))
+	return s.putLayerImage(parent, diff, cfg, nil, nil, createdOf(cfg))
 }
 
 // ConfigImage records an image with parentID's layers and config cfg,

@@ -25,6 +25,11 @@ type CommitOptions struct {
 	Comment string
 	// CreatedBy is the history's command line: the container's.
 	CreatedBy string
+	// Container and ContainerConfig are the committed container's ID and
+	// its config as the API shows it (any JSON value), kept in the image
+	// config's "container" and "container_config" as Docker keeps them.
+	Container       string
+	ContainerConfig any
 }
 
 // Commit makes an image of a container: its parent's layers and config
@@ -35,6 +40,9 @@ func (s *Service) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	if o.Ref != "" {
 		n, err := ParseName(o.Ref)
 		if err != nil {
+			return "", err
+		}
+		if err := checkNewName(n); err != nil {
 			return "", err
 		}
 		names = []string{n.String()}
@@ -61,14 +69,43 @@ func (s *Service) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	img.History = append(append([]ocispec.History{}, pc.History...), ocispec.History{
 		Created: &now, Author: o.Author, CreatedBy: o.CreatedBy, Comment: o.Comment,
 	})
-	return s.putLayerImage(parent, o.Diff, img, names, now)
+	var extra map[string]any
+	if o.Container != "" {
+		extra = map[string]any{"container": o.Container, "container_config": o.ContainerConfig}
+	}
+	return s.putLayerImage(parent, o.Diff, img, extra, names, now)
+}
+
+// BuildContainer is the container an image was committed from and that
+// container's config (raw JSON), as Docker's image inspect shows them in
+// Container and ContainerConfig; "" and nil for an image made otherwise.
+func (s *Service) BuildContainer(ref string) (string, json.RawMessage) {
+	img, err := s.lookup(ref)
+	if err != nil {
+		return "", nil
+	}
+	b, err := s.store.ImageBigData(img.ID, keyConfig)
+	if err != nil {
+		return "", nil
+	}
+	var v struct {
+		Container       string          `json:"container"`
+		ContainerConfig json.RawMessage `json:"container_config"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.Container == "" {
+		return "", nil
+	}
+	return v.Container, v.ContainerConfig
 }
 
 // putLayerImage stores diff (an uncompressed layer tar) as a layer on
 // parent's (nil: on none) and records an image on parent with config
 // img, the new layer's diff ID appended to its RootFS. The layer goes
 // again when no image can be made of it.
-func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dockerspec.DockerOCIImage, names []string, created time.Time) (string, error) {
+//
+// extra holds top-level config fields beyond the OCI ones (Docker's
+// "container" and "container_config"); nil for none.
+func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dockerspec.DockerOCIImage, extra map[string]any, names []string, created time.Time) (string, error) {
 	// Spooled first: the diff's source may hold the store's locks until
 	// it is read to its end.
 	spool, err := os.CreateTemp(s.cfg.TmpDir, "commit-*.tar")
@@ -93,7 +130,7 @@ func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dock
 	}
 	img.RootFS.Type = "layers"
 	img.RootFS.DiffIDs = append(append([]digest.Digest{}, img.RootFS.DiffIDs...), l.UncompressedDigest)
-	raw, err := json.Marshal(img)
+	raw, err := marshalConfig(img, extra)
 	if err != nil {
 		s.store.DeleteLayer(l.ID)
 		return "", err
@@ -125,4 +162,20 @@ func (s *Service) LayersSize() int64 {
 		}
 	}
 	return total
+}
+
+// marshalConfig encodes an image config with extra top-level fields.
+func marshalConfig(img dockerspec.DockerOCIImage, extra map[string]any) ([]byte, error) {
+	raw, err := json.Marshal(img)
+	if err != nil || len(extra) == 0 {
+		return raw, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return json.Marshal(m)
 }

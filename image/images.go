@@ -100,20 +100,26 @@ func (s *Service) lookup(ref string) (*cstorage.Image, error) {
 			return img, nil
 		}
 	}
-	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
-		if c, ok := n.(reference.Canonical); ok {
-			imgs, _ := s.store.ImagesByDigest(c.Digest())
-			for _, img := range imgs {
-				for _, rd := range readMeta(img).RepoDigests {
-					if rd == c.String() {
-						return img, nil
-					}
+	n, err := reference.ParseNormalizedNamed(ref)
+	if err != nil && !isHex(id) {
+		// Not a name and no ID ("busybox:sha256:..."): Docker's 400 with
+		// the parser's words, not a 404 the docker CLI would pull on.
+		return nil, errdefs.InvalidArgumentf("%s", err)
+	}
+	if c, ok := n.(reference.Canonical); ok {
+		imgs, _ := s.store.ImagesByDigest(c.Digest())
+		for _, img := range imgs {
+			for _, rd := range readMeta(img).RepoDigests {
+				if rd == c.String() {
+					return img, nil
 				}
 			}
-			if len(imgs) > 0 {
-				return imgs[0], nil
-			}
-		} else if img, err := s.store.Image(reference.TagNameOnly(n).String()); err == nil {
+		}
+		if len(imgs) > 0 {
+			return imgs[0], nil
+		}
+	} else if n != nil {
+		if img, err := s.store.Image(reference.TagNameOnly(n).String()); err == nil {
 			return img, nil
 		}
 	}
@@ -197,18 +203,17 @@ type ListOptions struct {
 	InUse   func(id string) int // containers using an image
 }
 
-// List is `docker images`.
+// List is `docker images`. Filters are Docker's: dangling, label,
+// reference (which also trims RepoTags and RepoDigests to the names that
+// match), before, since and until (by the images' creation times).
 func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
-	imgs, err := s.store.Images()
+	f, err := s.listFilter(opts.Filters)
 	if err != nil {
 		return nil, err
 	}
-	for k := range opts.Filters {
-		switch k {
-		case "dangling", "reference", "label", "before", "since":
-		default:
-			return nil, errdefs.InvalidArgumentf("invalid filter '%s'", k)
-		}
+	imgs, err := s.store.Images()
+	if err != nil {
+		return nil, err
 	}
 	kids := children(imgs)
 	out := []imagetypes.Summary{}
@@ -221,16 +226,26 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 		if err != nil {
 			continue
 		}
-		tags := familiar(img)
-		if !matchImage(img, c, tags, opts.Filters, s) {
+		created := img.Created
+		if c.Created != nil {
+			created = *c.Created
+		}
+		if !f.matchImage(created, c.Config.Labels) {
+			continue
+		}
+		tags, digests := familiar(img), s.repoDigests(img)
+		if f.refs != nil {
+			tags, digests = f.matchRefs(tags), f.matchRefs(digests)
+			if len(tags) == 0 && len(digests) == 0 {
+				continue
+			}
+		}
+		if f.dangling != nil && *f.dangling != (len(tags) == 0) {
 			continue
 		}
 		sum := imagetypes.Summary{
-			ID: "sha256:" + img.ID, RepoTags: nonNil(tags), RepoDigests: nonNil(s.repoDigests(img)),
-			Created: img.Created.Unix(), Size: s.size(img), Labels: c.Config.Labels, Containers: -1,
-		}
-		if c.Created != nil {
-			sum.Created = c.Created.Unix()
+			ID: "sha256:" + img.ID, RepoTags: nonNil(tags), RepoDigests: nonNil(digests),
+			Created: created.Unix(), Size: s.size(img), Labels: c.Config.Labels, Containers: -1,
 		}
 		if p := readMeta(img).Parent; p != "" {
 			sum.ParentID = "sha256:" + p
@@ -244,44 +259,13 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 	return out, nil
 }
 
-func matchImage(img *cstorage.Image, c *dockerspec.DockerOCIImage, tags []string, f map[string][]string, s *Service) bool {
-	for _, v := range f["dangling"] {
-		if (v == "true" || v == "1") != (len(img.Names) == 0) {
-			return false
-		}
+// checkNewName refuses a name for an image that would read as an ID
+// ("sha256:<hex>" is repository sha256 with a tag), as Docker does.
+func checkNewName(n reference.Named) error {
+	if reference.FamiliarName(n) == string(digest.Canonical) {
+		return errdefs.InvalidArgumentf("refusing to create an ambiguous tag using digest algorithm as name")
 	}
-	if refs := f["reference"]; len(refs) > 0 {
-		ok := false
-		for _, pat := range refs {
-			for _, t := range tags {
-				if m, _ := reference.FamiliarMatch(pat, mustParse(t)); m {
-					ok = true
-				}
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	for _, l := range f["label"] {
-		k, v, hasV := strings.Cut(l, "=")
-		got, ok := c.Config.Labels[k]
-		if !ok || (hasV && got != v) {
-			return false
-		}
-	}
-	for _, key := range []string{"before", "since"} {
-		for _, ref := range f[key] {
-			other, err := s.lookup(ref)
-			if err != nil {
-				return false
-			}
-			if key == "before" && !img.Created.Before(other.Created) || key == "since" && !img.Created.After(other.Created) {
-				return false
-			}
-		}
-	}
-	return true
+	return nil
 }
 
 func mustParse(s string) reference.Named {
@@ -366,6 +350,9 @@ func (s *Service) Tag(src, dst string) error {
 	if _, ok := n.(reference.Canonical); ok {
 		return errdefs.InvalidArgumentf("refusing to create a tag with a digest reference")
 	}
+	if err := checkNewName(n); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	img, err := s.lookup(src)
@@ -435,6 +422,12 @@ func (s *Service) Remove(ref string, opts RemoveOptions) ([]imagetypes.DeleteRes
 // Prune deletes dangling images not used by containers, or with all every
 // unused one. It returns what went and the space it freed.
 func (s *Service) Prune(all bool, inUse func(id string) string) ([]imagetypes.DeleteResponse, uint64, error) {
+	return s.PruneFiltered(PruneFilter{All: all}, inUse)
+}
+
+// PruneFiltered is Prune with Docker's filters.
+func (s *Service) PruneFiltered(f PruneFilter, inUse func(id string) string) ([]imagetypes.DeleteResponse, uint64, error) {
+	all := f.All
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	imgs, err := s.store.Images()
@@ -452,6 +445,15 @@ func (s *Service) Prune(all bool, inUse func(id string) string) ([]imagetypes.De
 		}
 		if len(img.Names) == 0 && kids[img.ID] > 0 {
 			continue // an intermediate image: it goes with its last child
+		}
+		if c, err := s.configOf(img); err == nil {
+			created := img.Created
+			if c.Created != nil {
+				created = *c.Created
+			}
+			if !f.matches(created, c.Config.Labels) {
+				continue
+			}
 		}
 		if _, err := s.store.Image(img.ID); err != nil {
 			continue // gone already, as the parent of one pruned before

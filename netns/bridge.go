@@ -24,6 +24,8 @@ type Fabric struct {
 type Bridge struct {
 	Name    string    // at most 15 bytes
 	Gateway net.IPNet // the bridge's own address, with the subnet's mask
+	// Gateway6 is its IPv6 address on a dual-stack network; zero for none.
+	Gateway6 net.IPNet
 }
 
 // Endpoint is one container's link to a bridge: a veth pair whose host
@@ -39,6 +41,10 @@ type Endpoint struct {
 	MAC     net.HardwareAddr
 	// DefaultRoute is true for the container's first network only.
 	DefaultRoute bool
+	// Addr6 and Gateway6 are the IPv6 address and gateway on a dual-stack
+	// network; zero and nil otherwise.
+	Addr6    net.IPNet
+	Gateway6 net.IP
 }
 
 // in runs fn with a netlink handle on a thread inside the namespace at
@@ -106,6 +112,11 @@ func (f *Fabric) EnsureBridge(b Bridge) error {
 		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 			return err
 		}
+		if b.Gateway6.IP != nil {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0o644); err != nil {
+				return fmt.Errorf("IPv6 forwarding: %w", err)
+			}
+		}
 		return ensureBridge(h, b)
 	})
 }
@@ -130,23 +141,40 @@ func ensureBridge(h *netlink.Handle, b Bridge) error {
 			return err
 		}
 	}
-	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
-	if err != nil {
-		return err
-	}
-	have := false
-	for _, a := range addrs {
-		if a.IPNet.String() == b.Gateway.String() {
-			have = true
+	for _, gw := range []net.IPNet{b.Gateway, b.Gateway6} {
+		if gw.IP == nil {
+			continue
 		}
-	}
-	if !have {
-		gw := b.Gateway
-		if err := h.AddrAdd(l, &netlink.Addr{IPNet: &gw}); err != nil {
+		if err := ensureAddr(h, l, gw); err != nil {
 			return fmt.Errorf("address of bridge %s: %w", b.Name, err)
 		}
 	}
 	return h.LinkSetUp(l)
+}
+
+// ensureAddr gives link l the address a unless it has it. An IPv6 address
+// skips duplicate address detection: nothing else on a fresh bridge or
+// veth can hold it, and a tentative address would not answer for a second
+// or two.
+func ensureAddr(h *netlink.Handle, l netlink.Link, a net.IPNet) error {
+	family := netlink.FAMILY_V4
+	if a.IP.To4() == nil {
+		family = netlink.FAMILY_V6
+	}
+	addrs, err := h.AddrList(l, family)
+	if err != nil {
+		return err
+	}
+	for _, have := range addrs {
+		if have.IPNet.String() == a.String() {
+			return nil
+		}
+	}
+	addr := &netlink.Addr{IPNet: &a}
+	if family == netlink.FAMILY_V6 {
+		addr.Flags = unix.IFA_F_NODAD
+	}
+	return h.AddrAdd(l, addr)
 }
 
 // DeleteBridge removes a bridge; a missing one is not an error.
@@ -218,9 +246,19 @@ func (f *Fabric) Attach(e Endpoint) error {
 		if lo, err := h.LinkByName("lo"); err == nil {
 			h.LinkSetUp(lo)
 		}
+		if e.Addr6.IP != nil {
+			if err := ensureAddr(h, cl, e.Addr6); err != nil {
+				return fmt.Errorf("address %s: %w", e.Addr6.String(), err)
+			}
+		}
 		if e.DefaultRoute && e.Gateway != nil {
 			if err := h.RouteAdd(&netlink.Route{LinkIndex: cl.Attrs().Index, Gw: e.Gateway}); err != nil {
 				return fmt.Errorf("default route: %w", err)
+			}
+		}
+		if e.DefaultRoute && e.Gateway6 != nil {
+			if err := h.RouteAdd(&netlink.Route{LinkIndex: cl.Attrs().Index, Gw: e.Gateway6, Family: netlink.FAMILY_V6}); err != nil {
+				return fmt.Errorf("default IPv6 route: %w", err)
 			}
 		}
 		return nil

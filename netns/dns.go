@@ -26,7 +26,7 @@ type Resolver struct {
 	upstreams func() []string
 
 	mu      sync.Mutex
-	lookup  func(gateway net.IP, name string) []net.IP
+	lookup  func(gateway, client net.IP, name string) []net.IP
 	servers map[string][]*dns.Server
 }
 
@@ -36,8 +36,9 @@ func NewResolver(uplinkNS string) *Resolver {
 }
 
 // SetLookup sets the function that knows the names on the network whose
-// gateway asks.
-func (r *Resolver) SetLookup(f func(gateway net.IP, name string) []net.IP) {
+// gateway is asked, as the asking address (client) sees them: a link's
+// alias is a name for its own container only.
+func (r *Resolver) SetLookup(f func(gateway, client net.IP, name string) []net.IP) {
 	r.mu.Lock()
 	r.lookup = f
 	r.mu.Unlock()
@@ -96,15 +97,21 @@ func (r *Resolver) answer(gateway net.IP, w dns.ResponseWriter, q *dns.Msg) {
 		r.mu.Unlock()
 		var ips []net.IP
 		if lookup != nil {
-			ips = lookup(gateway, name)
+			ips = lookup(gateway, clientIP(w.RemoteAddr()), name)
 		}
 		if len(ips) > 0 {
 			m := new(dns.Msg)
 			m.SetReply(q)
 			m.Authoritative = true
-			if qu.Qtype == dns.TypeA || qu.Qtype == dns.TypeANY {
-				for _, ip := range ips {
-					m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qu.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: ip.To4()})
+			for _, ip := range ips {
+				hdr := dns.RR_Header{Name: qu.Name, Class: dns.ClassINET, Ttl: 600}
+				switch ip4 := ip.To4(); {
+				case ip4 != nil && (qu.Qtype == dns.TypeA || qu.Qtype == dns.TypeANY):
+					hdr.Rrtype = dns.TypeA
+					m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: ip4})
+				case ip4 == nil && (qu.Qtype == dns.TypeAAAA || qu.Qtype == dns.TypeANY):
+					hdr.Rrtype = dns.TypeAAAA
+					m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip})
 				}
 			}
 			w.WriteMsg(m)
@@ -112,6 +119,17 @@ func (r *Resolver) answer(gateway net.IP, w dns.ResponseWriter, q *dns.Msg) {
 		}
 	}
 	w.WriteMsg(forward(q, w.RemoteAddr().Network(), r.upstreams()))
+}
+
+// clientIP is the address a query came from.
+func clientIP(a net.Addr) net.IP {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.IP
+	case *net.TCPAddr:
+		return a.IP
+	}
+	return nil
 }
 
 // forward asks the upstream resolvers in turn; SERVFAIL when none answers.

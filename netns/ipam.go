@@ -23,7 +23,11 @@ func NextFree(subnet net.IPNet, gateway net.IP, used map[string]bool) (net.IP, e
 	}
 	size := uint32(1) << (32 - ones)
 	start := binary.BigEndian.Uint32(base)
-	for i := uint32(1); i+1 < size; i++ {
+	first, end := uint32(1), size-1
+	if ones >= 31 {
+		first, end = 0, size // RFC 3021: no network or broadcast address
+	}
+	for i := first; i < end; i++ {
 		ip := make(net.IP, 4)
 		binary.BigEndian.PutUint32(ip, start+i)
 		if ip.Equal(gateway) || used[ip.String()] {
@@ -35,9 +39,14 @@ func NextFree(subnet net.IPNet, gateway net.IP, used map[string]bool) (net.IP, e
 }
 
 // FirstHost is the subnet's first usable address: the default gateway.
+// In a /31 that is the subnet's own first address (RFC 3021).
 func FirstHost(subnet net.IPNet) net.IP {
 	ip := make(net.IP, 4)
-	binary.BigEndian.PutUint32(ip, binary.BigEndian.Uint32(subnet.IP.Mask(subnet.Mask).To4())+1)
+	off := uint32(1)
+	if ones, _ := subnet.Mask.Size(); ones >= 31 {
+		off = 0
+	}
+	binary.BigEndian.PutUint32(ip, binary.BigEndian.Uint32(subnet.IP.Mask(subnet.Mask).To4())+off)
 	return ip
 }
 
@@ -69,8 +78,10 @@ next:
 
 // CheckSubnet refuses a subnet that overlaps one in use or the uplink's.
 func CheckSubnet(s net.IPNet, used []net.IPNet) error {
-	if ones, bits := s.Mask.Size(); bits != 32 || ones > 30 {
-		return errdefs.InvalidArgumentf("invalid subnet %s: an IPv4 subnet of /30 or larger is needed", s.String())
+	// A /31 is a point-to-point link (RFC 3021): the gateway and one
+	// container, no network or broadcast address.
+	if ones, bits := s.Mask.Size(); bits != 32 || ones > 31 {
+		return errdefs.InvalidArgumentf("invalid subnet %s: an IPv4 subnet of /31 or larger is needed", s.String())
 	}
 	for _, r := range reserved {
 		_, rn, _ := net.ParseCIDR(r)

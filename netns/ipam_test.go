@@ -56,7 +56,8 @@ func TestSubnets(t *testing.T) {
 		{"172.17.5.0/24", errdefs.ErrConflict},
 		{"10.0.0.0/8", errdefs.ErrConflict}, // the uplink's 10.0.2.0/24
 		{"10.77.0.0/24", nil},
-		{"10.77.0.0/31", errdefs.ErrInvalidArgument},
+		{"10.77.0.0/31", nil}, // point to point (RFC 3021)
+		{"10.77.0.0/32", errdefs.ErrInvalidArgument},
 	} {
 		s, err := ParseSubnet(tc.in)
 		if err != nil {

@@ -158,7 +158,7 @@ func TestResolver(t *testing.T) {
 
 	r := NewResolver(up)
 	r.upstreams = func() []string { return []string{pc.LocalAddr().String()} }
-	r.SetLookup(func(g net.IP, name string) []net.IP {
+	r.SetLookup(func(g, _ net.IP, name string) []net.IP {
 		if g.Equal(gw.IP) && name == "db" {
 			return []net.IP{net.IPv4(10, 97, 0, 5)}
 		}

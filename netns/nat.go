@@ -87,10 +87,37 @@ func applyRules(nets []RoutedNet) error {
 			&expr.Verdict{Kind: expr.VerdictDrop},
 		}})
 	}
+	isolate6(c, nets)
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables rules in lodged's network namespace: %w", err)
 	}
 	return nil
+}
+
+// isolate6 adds the same isolation for IPv6 (dual-stack networks) in a
+// table of its own: a packet routed from one lodge bridge to another, or
+// out of an internal network's bridge, is dropped. IPv6 is not
+// masqueraded: the uplink drivers carry IPv4 only, so IPv6 stays between
+// the containers of a network.
+func isolate6(c *nftables.Conn, nets []RoutedNet) {
+	t := &nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv6}
+	c.AddTable(t)
+	c.DelTable(t)
+	t = c.AddTable(&nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv6})
+	accept := nftables.ChainPolicyAccept
+	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+	for _, n := range nets {
+		out := []expr.Any{&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1}}
+		if !n.Internal {
+			out = append(out, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(BridgePrefix)})
+		}
+		out = append(out, &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(n.Bridge)}, &expr.Verdict{Kind: expr.VerdictDrop})
+		c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: append([]expr.Any{
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(n.Bridge)},
+		}, out...)})
+	}
 }
 
 // ifname is an interface name as nftables compares it: NUL-terminated.

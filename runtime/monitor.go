@@ -87,7 +87,7 @@ func (m *monitor) create() error {
 		return err
 	}
 	m.rt = newBackend(m.cfg)
-	if m.log, err = openJSONLog(m.cfg.LogPath, m.cfg.LogMaxSize, m.cfg.LogMaxFiles); err != nil {
+	if m.log, err = openLog(m.cfg); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(m.cfg.SockDir, 0o700); err != nil {

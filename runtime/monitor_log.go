@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -15,6 +16,9 @@ import (
 // maximum size it rotates as Docker's max-size/max-file do: the full file
 // becomes path.1 (path.1 becomes path.2, ...) and at most maxFiles files
 // are kept, the live one included.
+//
+// With local set it writes Docker's local driver format instead (see
+// encodeLocal); with the none driver it writes nothing.
 type jsonLog struct {
 	mu       sync.Mutex
 	f        *os.File
@@ -23,6 +27,35 @@ type jsonLog struct {
 	maxSize  int64
 	maxFiles int
 	partial  map[string]*bytes.Buffer
+	local    bool
+}
+
+// Log formats of MonitorConfig.LogFormat.
+const (
+	LogLocal = "local"
+	LogNone  = "none"
+)
+
+// openLog opens the log a monitor's config asks for.
+func openLog(cfg MonitorConfig) (*jsonLog, error) {
+	if cfg.LogFormat == LogNone {
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		return &jsonLog{f: f, path: os.DevNull, maxFiles: 1, partial: map[string]*bytes.Buffer{}}, nil
+	}
+	if cfg.LogFormat == LogLocal {
+		if err := os.MkdirAll(filepath.Dir(cfg.LogPath), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	l, err := openJSONLog(cfg.LogPath, cfg.LogMaxSize, cfg.LogMaxFiles)
+	if err != nil {
+		return nil, err
+	}
+	l.local = cfg.LogFormat == LogLocal
+	return l, nil
 }
 
 const maxLine = 16 * 1024
@@ -123,8 +156,13 @@ func (l *jsonLog) flush() {
 }
 
 func (l *jsonLog) emit(stream string, line []byte) {
-	b, _ := json.Marshal(logEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
-	b = append(b, '\n')
+	var b []byte
+	if l.local {
+		b = EncodeLocal(stream, line, time.Now())
+	} else {
+		b, _ = json.Marshal(logEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
+		b = append(b, '\n')
+	}
 	if l.maxSize > 0 && l.size > 0 && l.size+int64(len(b)) > l.maxSize {
 		l.rotate()
 	}

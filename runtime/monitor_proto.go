@@ -20,7 +20,10 @@ type MonitorConfig struct {
 	LogPath string `json:"logPath"` // json-file log
 	// LogMaxSize rotates the log when it would grow past it (0: never);
 	// LogMaxFiles is how many files rotation keeps, the live one included.
-	LogMaxSize  int64  `json:"logMaxSize,omitempty"`
+	LogMaxSize int64 `json:"logMaxSize,omitempty"`
+	// LogFormat is the log driver's file format: "" for json-file,
+	// LogLocal for Docker's local driver, LogNone for no log at all.
+	LogFormat   string `json:"logFormat,omitempty"`
 	LogMaxFiles int    `json:"logMaxFiles,omitempty"`
 	ExitPath    string `json:"exitPath"` // where the exit status is recorded
 	SockDir     string `json:"sockDir"`  // attach.sock and ctl.sock

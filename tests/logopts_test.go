@@ -53,7 +53,7 @@ func TestLogRotation(t *testing.T) {
 	if r := s.run(docker, "run", "--rm", "--log-opt", "max-file=2", "busybox", "true"); r.code == 0 || !strings.Contains(r.stderr, "max-size is not set") {
 		t.Errorf("max-file without max-size: %s", r)
 	}
-	if r := s.run(docker, "run", "--rm", "--log-driver", "syslog", "busybox", "true"); r.code == 0 || !strings.Contains(r.stderr, "json-file logs only") {
+	if r := s.run(docker, "run", "--rm", "--log-driver", "syslog", "busybox", "true"); r.code == 0 || !strings.Contains(r.stderr, `log driver "syslog"`) {
 		t.Errorf("run with --log-driver syslog: %s", r)
 	}
 }

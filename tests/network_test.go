@@ -283,9 +283,6 @@ func TestUserNetworks(t *testing.T) {
 	if r := s.run(docker, "network", "create", "--subnet", "10.77.0.128/25", "clash"); r.code == 0 || !strings.Contains(r.stderr, "overlaps") {
 		t.Errorf("overlapping subnet: %s", r)
 	}
-	if r := s.run(docker, "network", "create", "--subnet", "10.79.0.0/24", "--ip-range", "10.79.0.0/25", "ranged"); r.code == 0 || !strings.Contains(r.stderr, "not implemented") {
-		t.Errorf("--ip-range: %s", r)
-	}
 	if r := s.run(docker, "network", "create", "appnet"); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("duplicate name: %s", r)
 	}
