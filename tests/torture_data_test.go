@@ -753,7 +753,10 @@ func TestTortureHugeBodies(t *testing.T) {
 		// lodged stops reading what it refused.
 	}
 	t.Logf("torture: 100 MB JSON bodies: RSS %.1f MiB before, %.1f MiB at most while refusing them", float64(base.RSS)/(1<<20), float64(peak)/(1<<20))
-	if peak > base.RSS+40<<20 {
+	// The chunked body is read up to the 16 MiB limit, and a JSON
+	// decoder's buffer doubles as it grows: up to about three times that
+	// while it is refused, not the 100 MB (747 MiB with no limit).
+	if peak > base.RSS+64<<20 {
 		t.Errorf("lodged's RSS rose from %.1f to %.1f MiB reading a body it refuses", float64(base.RSS)/(1<<20), float64(peak)/(1<<20))
 	}
 	if r := s.must(docker, "ps", "-a", "--format", "{{.Names}}"); r.stdout != "" {
