@@ -26,7 +26,7 @@ FISHCOMP = $(HOME)/.config/fish/completions
 endif
 HELPERS := lodge-monitor lodge-usernet lodge-init lodge-buildkitd
 
-.PHONY: all build test lint bench clean install uninstall
+.PHONY: all build test torture lint bench clean install uninstall
 
 all: build
 
@@ -41,6 +41,14 @@ build:
 # Every test; as root it sets the machine up and runs them as a test user.
 test:
 	hack/test.sh
+
+# The torture suite alone (tests/torture_*_test.go, TestTorture*): kill -9
+# rounds during store changes, concurrent clients, abandoned streams, the
+# daemon's stages and the monitors. LODGE_TORTURE_ROUNDS (default 50) and
+# LODGE_TORTURE_CONTAINERS (default 20) size it; under CI (.ci/run),
+# hack/test.sh runs it with the rest at 10 rounds.
+torture:
+	hack/test.sh torture
 
 # Speed and memory beside Docker rootless and Podman; BENCH=run for one group.
 bench:

@@ -77,7 +77,7 @@ func (s *Server) addFileRoutes(b FilesBackend) {
 			w.Header().Set("Content-Type", "application/x-tar")
 			w.WriteHeader(http.StatusOK)
 			started = true
-			return w, nil
+			return s.stallWrites(w, w), nil
 		})
 		if err != nil && started {
 			// The status is gone: a cut tar stream is the client's sign.
@@ -100,7 +100,7 @@ func (s *Server) addFileRoutes(b FilesBackend) {
 	})
 	s.handle("GET /containers/{id}/export", func(w http.ResponseWriter, r *http.Request) error {
 		lw := &lazyWriter{w: w, contentType: "application/x-tar"}
-		err := b.Export(r.Context(), r.PathValue("id"), lw)
+		err := b.Export(r.Context(), r.PathValue("id"), s.stallWrites(w, lw))
 		if err != nil && lw.started {
 			s.log.Warn("export ended early", "err", err)
 			return nil

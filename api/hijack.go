@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 )
 
 // hijacked is a client connection taken over from net/http for a raw
@@ -41,6 +42,9 @@ func hijack(w http.ResponseWriter, r *http.Request, contentType string) (*hijack
 	if err != nil {
 		return nil, err
 	}
+	// A stream lives as long as its two ends do: no deadline a body read
+	// before it (exec start's JSON) may have left.
+	conn.SetDeadline(time.Time{})
 	if brw.Writer.Buffered() > 0 {
 		brw.Writer.Flush()
 	}

@@ -123,7 +123,7 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		// Save checks every name before it writes a byte: an unknown
 		// one is a 404, not a broken archive.
 		w.Header().Set("Content-Type", "application/x-tar")
-		return b.Save(r.Context(), refs, platform, w)
+		return b.Save(r.Context(), refs, platform, s.stallWrites(w, w))
 	}
 	s.handle("GET /images/get", func(w http.ResponseWriter, r *http.Request) error {
 		return save(w, r, r.URL.Query()["names"])

@@ -74,9 +74,9 @@ const (
 // refusal is a 400 with Docker's words.
 //
 // A body over maxJSONBody is refused before it is read, and one that stalls
-// is given up after jsonBodyTimeout; the deadline is lifted once the body
-// is read, since some of these requests go on as hijacked streams (exec
-// start).
+// is given up after jsonBodyTimeout (through the stallBody every request
+// body is; it lifts the deadline once the body is read, since some of these
+// requests go on as hijacked streams: exec start).
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
 	empty := r.Body == nil || r.ContentLength == 0
@@ -97,10 +97,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.ContentLength > maxJSONBody {
 		return errdefs.InvalidArgumentf("request body of %d bytes is larger than the %d lodge reads", r.ContentLength, maxJSONBody)
 	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(jsonBodyTimeout)) == nil {
-		defer rc.SetReadDeadline(time.Time{})
-	}
+	bodyDeadline(r, time.Now().Add(jsonBodyTimeout))
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	if err := dec.Decode(v); err != nil {
 		if err == io.EOF {

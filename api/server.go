@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/version"
@@ -21,6 +22,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type Server struct {
 	mux *http.ServeMux
 	log *slog.Logger
+	// stall is how long a request body may send nothing.
+	stall time.Duration
 }
 
 // Backends are the services the routes call. A nil backend leaves its
@@ -43,7 +46,8 @@ type Backends struct {
 
 // NewServer builds the router.
 func NewServer(b Backends, log *slog.Logger) *Server {
-	s := &Server{mux: http.NewServeMux(), log: log}
+	s := &Server{mux: http.NewServeMux(), log: log, stall: bodyStallTimeout}
+	s.addDebugRoutes()
 	if b.System != nil {
 		s.addSystemRoutes(b.System, b.Build != nil && b.BuildKit != nil)
 	}
@@ -121,6 +125,7 @@ func APIVersion(ctx context.Context) string {
 // ServeHTTP strips a /v1.NN prefix (refusing versions lodge does not speak,
 // with Docker's wording) and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	guardBody(w, r, s.stall)
 	w.Header().Set("Api-Version", version.APIVersion)
 	w.Header().Set("Server", "lodge/"+version.Version+" (linux)")
 	v := version.APIVersion

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -108,6 +110,14 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 	}
 	for _, e := range ents {
 		c, err := loadContainer(filepath.Join(s.root, e.Name(), "container.json"))
+		if errors.Is(err, fs.ErrNotExist) && s.Rootfs != nil {
+			// A create or rm a crash cut short: the directory comes
+			// first and goes last, the record in between.
+			s.Rootfs.RemoveRootfs(e.Name())
+			os.RemoveAll(filepath.Join(s.root, e.Name()))
+			cfg.Log.Warn("removed a container a crash left half-made or half-removed", "id", e.Name())
+			continue
+		}
 		if err != nil {
 			cfg.Log.Warn("skipping unreadable container record", "dir", e.Name(), "err", err)
 			continue

@@ -195,7 +195,9 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	finish := func() {
 		code := proc.Wait()
 		e.mu.Lock()
-		e.running, e.exitCode, e.ended = false, &code, time.Now()
+		// The ended exec stays inspectable for execKeep; its process
+		// (libcontainer's loaded state, the client's stream) is let go now.
+		e.running, e.exitCode, e.ended, e.proc = false, &code, time.Now(), nil
 		e.mu.Unlock()
 		s.emitExec(e, events.ActionExecDie, "exitCode", strconv.Itoa(code))
 	}

@@ -393,6 +393,11 @@ func (s *Service) writeLayer(ctx context.Context, tw *tar.Writer, name, id strin
 	if size <= 0 {
 		return fmt.Errorf("layer %s has no recorded size", id)
 	}
+	// A client gone (docker save killed, its pipe closed) needs no more
+	// layers spooled.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	// The store keeps its layers locked while a diff is open: spooled
 	// first, so a client that reads slowly (or stops) holds no lock that
 	// docker images, tag or pull wait for.

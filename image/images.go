@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
@@ -45,14 +47,24 @@ type Service struct {
 	// mu serialises changes to names, so that tag, pull and rmi see a
 	// consistent picture.
 	mu sync.Mutex
+	// transport is every registry request's: connections are reused
+	// within a pull or push and across the next few, and closed when
+	// idle for registryIdle instead of go-containerregistry's 90 s, so
+	// a daemon at rest holds no registry's sockets and goroutines.
+	transport *http.Transport
 }
+
+// registryIdle is how long an idle registry connection is kept.
+const registryIdle = 10 * time.Second
 
 // New returns the image service over store.
 func New(store cstorage.Store, cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, store: store}
+	tr := remote.DefaultTransport.(*http.Transport).Clone()
+	tr.IdleConnTimeout = registryIdle
+	return &Service{cfg: cfg, store: store, transport: tr}
 }
 
 // meta is what lodge keeps in an image record's metadata.

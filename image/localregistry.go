@@ -13,6 +13,7 @@ import (
 	cstorage "go.podman.io/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/internal/layerdiff"
 )
 
 // LocalManifest is a stored image as a registry would serve it, for
@@ -102,9 +103,8 @@ func (s *Service) LocalBlob(ctx context.Context, d digest.Digest) (io.ReadCloser
 	if err != nil || len(layers) == 0 {
 		return nil, 0, errdefs.NotFoundf("no local blob %s", d)
 	}
-	rc, err := s.diff(layers[0].ID)
-	if err != nil {
-		return nil, 0, err
-	}
-	return rc, layers[0].UncompressedSize, nil
+	// Opened on the first read: BuildKit asks HEAD for every blob, and
+	// an open diff locks the store.
+	id := layers[0].ID
+	return &layerdiff.Lazy{Open: func() (io.ReadCloser, error) { return s.diff(id) }}, layers[0].UncompressedSize, nil
 }

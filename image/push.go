@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	cstorage "go.podman.io/storage"
-	"go.podman.io/storage/pkg/archive"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/internal/layerdiff"
 )
 
 // storedImage is an image in the store as go-containerregistry sees one:
@@ -57,8 +57,7 @@ func (s *Service) layerChain(img *cstorage.Image) ([]*cstorage.Layer, error) {
 // diff opens a layer's tar as it was stored (the store keeps its tar-split,
 // so the bytes hash to the diff ID).
 func (s *Service) diff(id string) (io.ReadCloser, error) {
-	c := archive.Uncompressed
-	return s.store.Diff("", id, &cstorage.DiffOptions{Compression: &c})
+	return layerdiff.Open(s.store, id)
 }
 
 // asRemote builds the registry view of a stored image.

@@ -86,7 +86,11 @@ func (s *Service) sources(n reference.Named) []string {
 }
 
 func (s *Service) remoteOptions(ctx context.Context, a *Auth) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), authenticator(a), remote.WithUserAgent("lodge/" + version.Version), remote.WithJobs(4)}
+	opts := []remote.Option{remote.WithContext(ctx), authenticator(a), remote.WithUserAgent("lodge/" + version.Version), remote.WithJobs(4)}
+	if s.transport != nil {
+		opts = append(opts, remote.WithTransport(s.transport))
+	}
+	return opts
 }
 
 // registryError gives a registry's refusal its class. Refused credentials

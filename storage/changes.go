@@ -4,8 +4,9 @@ import (
 	"io"
 
 	"github.com/moby/moby/api/types/container"
-	cstorage "go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
+
+	"github.com/lodge-containers/lodge/internal/layerdiff"
 )
 
 // Changes lists what container id changed against its image: added,
@@ -40,8 +41,7 @@ func (s *Store) Diff(id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain := archive.Uncompressed
-	return s.Store.Diff("", c.LayerID, &cstorage.DiffOptions{Compression: &plain})
+	return layerdiff.Open(s.Store, c.LayerID)
 }
 
 // LayerSize is the size of container id's writable layer.

@@ -63,6 +63,8 @@ func Open(o Options) (*Store, error) {
 	if err := os.MkdirAll(graph, 0o700); err != nil {
 		return nil, err
 	}
+	removeWriteLeftovers(graph, o.Log)
+	removeWriteLeftovers(filepath.Join(o.RunRoot, "storage"), o.Log)
 	var candidates []string
 	reason := ""
 	switch {

@@ -545,7 +545,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		defer bk.Close() // after the server's shutdown: deferred first, run last
 		backends.BuildKit = bk
 	}
-	srv := &http.Server{Handler: api.NewServer(backends, log), ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: api.NewServer(backends, log), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
 	idleAfter, err := idleStopAfter(o, fc)
 	if err != nil {
 		return err

@@ -131,6 +131,8 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	// A kill -9 between the store's record of an image and its config
 	// leaves a half image; no container can use one, so it goes.
 	imgs.RemoveIncomplete()
+	// And one between a layer and its image leaves a layer nothing uses.
+	st.RemoveOrphanLayers(log)
 	netnsPath := ""
 	if dir := userns.StateDir(); dir != "" {
 		if _, err := os.Stat(filepath.Join(dir, "netns")); err == nil {
