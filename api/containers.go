@@ -135,7 +135,8 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 			return err
 		}
 		ct := streamType(tty)
-		opts := daemon.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Stream: boolValue(r, "stream"), Logs: boolValue(r, "logs")}
+		opts := daemon.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Stream: boolValue(r, "stream"), Logs: boolValue(r, "logs"),
+			DetachKeys: r.URL.Query().Get("detachKeys")}
 		// Registered before the hijack is answered: see AttachFor.
 		connect, err := b.AttachFor(id, opts)
 		if err != nil {
