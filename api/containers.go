@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/daemon"
@@ -51,7 +52,14 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 			// is not one it meant, and Docker drops it too.
 			hc.StartInterval = 0
 		}
-		resp, err := b.Create(r.Context(), r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
+		ctx := r.Context()
+		if cmpVersion(APIVersion(ctx), "1.44") < 0 {
+			if err := oldReadOnlyBinds(req.HostConfig); err != nil {
+				return err
+			}
+			ctx = daemon.WithReadOnlyNonRecursive(ctx)
+		}
+		resp, err := b.Create(ctx, r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
 		if err != nil {
 			return err
 		}
@@ -227,4 +235,19 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: deleted})
 		return nil
 	})
+}
+
+// oldReadOnlyBinds checks a create of a client older than API 1.44, whose
+// read-only binds are not recursive: one that asks for recursive ones
+// anyway is refused, as Docker refuses it, rather than given less.
+func oldReadOnlyBinds(hc *container.HostConfig) error {
+	if hc == nil {
+		return nil
+	}
+	for _, m := range hc.Mounts {
+		if m.Type == mount.TypeBind && m.BindOptions != nil && m.BindOptions.ReadOnlyForceRecursive {
+			return errdefs.InvalidArgumentf("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -39,6 +40,26 @@ func TestCreateStartInterval(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated || rec.got == nil || rec.got.Healthcheck.StartInterval != want {
 			t.Errorf("%s: status %d, config %+v, want StartInterval %v", prefix, resp.StatusCode, rec.got, want)
+		}
+	}
+}
+
+// TestCreateForceRecursiveOldAPI: a client older than API 1.44 asking for
+// a recursively read-only bind is refused, as Docker refuses it, rather
+// than given the top-only read-only mount of its API.
+func TestCreateForceRecursiveOldAPI(t *testing.T) {
+	srv := httptest.NewServer(NewServer(Backends{Containers: &createRecorder{}}, quiet()))
+	defer srv.Close()
+	body := `{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bind","Source":"/s","Target":"/t","ReadOnly":true,"BindOptions":{"ReadOnlyForceRecursive":true}}]}}`
+	for prefix, want := range map[string]int{"/v1.43": http.StatusBadRequest, "/v1.44": http.StatusCreated} {
+		resp, err := http.Post(srv.URL+prefix+"/containers/create", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == http.StatusBadRequest && !strings.Contains(string(b), "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")) {
+			t.Errorf("%s: %d %s, want %d", prefix, resp.StatusCode, b, want)
 		}
 	}
 }

@@ -241,7 +241,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		// config alone and reads the container's IP on it.
 		PrimaryDisconnected: skipsDefaultBridge(hc, nc),
 	}
-	if c.MountPoints, err = s.settleMounts(id, merged, hc); err != nil {
+	if c.MountPoints, err = s.settleMounts(id, merged, hc, readOnlyNonRecursive(ctx)); err != nil {
 		release()
 		return container.CreateResponse{}, err
 	}

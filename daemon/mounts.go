@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -21,19 +22,25 @@ import (
 
 // settleMounts turns a new container's -v, --mount and VOLUMEs (its own and
 // its image's) into its mount points, making and referencing the volumes
-// they name. On error nothing stays referenced.
-func (s *Containers) settleMounts(id string, cfg *container.Config, hc *container.HostConfig) (mps []MountPoint, err error) {
+// they name. roNonRecursive makes read-only binds read-only at their top
+// only, as for clients older than API 1.44. On error nothing stays
+// referenced.
+func (s *Containers) settleMounts(id string, cfg *container.Config, hc *container.HostConfig, roNonRecursive bool) (mps []MountPoint, err error) {
 	for _, b := range hc.Binds {
 		mp, err := parseVolumeSpec(b)
 		if err != nil {
 			return nil, err
 		}
+		mp.ReadOnlyNonRecursive = roNonRecursive && mp.ReadOnly && mp.Type == mount.TypeBind
 		mps = append(mps, mp)
 	}
 	for _, m := range hc.Mounts {
 		mp, err := parseMount(m)
 		if err != nil {
 			return nil, err
+		}
+		if roNonRecursive && mp.ReadOnly && mp.Type == mount.TypeBind {
+			mp.ReadOnlyNonRecursive = true
 		}
 		if mp.Type == mount.TypeBind {
 			// --mount does not create a missing source, -v does.
@@ -146,7 +153,7 @@ func volumeNames(mps []MountPoint) []string {
 func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount, error) {
 	if c.MountPoints == nil && len(c.HostConfig.Binds)+len(c.HostConfig.Mounts) > 0 {
 		// A record from before mounts were settled at create.
-		mps, err := s.settleMounts(c.ID, &container.Config{}, c.HostConfig)
+		mps, err := s.settleMounts(c.ID, &container.Config{}, c.HostConfig, true)
 		if err != nil {
 			return nil, err
 		}
@@ -155,10 +162,19 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 	var out []runtime.Mount
 	for _, mp := range c.MountPoints {
 		rm := runtime.Mount{Type: "bind", Source: mp.Source, Destination: mp.Destination, ReadOnly: mp.ReadOnly}
+		if mp.ReadOnly && mp.Type != mount.TypeTmpfs && !mp.ReadOnlyNonRecursive {
+			// Submounts too, as Docker does: "rro" is read-only with
+			// AT_RECURSIVE, where the kernel has mount_setattr.
+			if err := recursiveReadOnly(); err == nil {
+				rm.ReadOnly, rm.Options = false, []string{"rro"}
+			} else if mp.ReadOnlyForceRecursive {
+				return nil, errdefs.InvalidArgumentf("recursive read-only mount of %s: %v", mp.Destination, err)
+			}
+		}
 		switch mp.Type {
 		case mount.TypeBind:
 			if mp.Propagation != "" {
-				rm.Options = []string{mp.Propagation}
+				rm.Options = append(rm.Options, mp.Propagation)
 			}
 		case mount.TypeVolume:
 			if s.Volumes == nil {
@@ -183,6 +199,16 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 	}
 	return out, nil
 }
+
+// recursiveReadOnly says whether read-only mounts can include their
+// submounts: mount_setattr came with Linux 5.12.
+var recursiveReadOnly = sync.OnceValue(func() error {
+	err := unix.MountSetattr(-1, "", 0, &unix.MountAttr{})
+	if errors.Is(err, unix.ENOSYS) {
+		return errors.New("rro is not supported: the kernel has no mount_setattr (older than 5.12?)")
+	}
+	return nil
+})
 
 // mountPointViews are a container's mounts in Docker's inspect shape.
 func (s *Containers) mountPointViews(c *Container) []container.MountPoint {

@@ -157,3 +157,34 @@ func TestCheckLocalOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestParseMountRecursiveReadOnly: bind-recursive's read-only choices need
+// a read-only bind and exclude each other, with Docker's messages.
+func TestParseMountRecursiveReadOnly(t *testing.T) {
+	bind := func(ro bool, o mount.BindOptions) mount.Mount {
+		return mount.Mount{Type: mount.TypeBind, Source: "/src", Target: "/dst", ReadOnly: ro, BindOptions: &o}
+	}
+	for _, tc := range []struct {
+		m          mount.Mount
+		nonRec, rf bool
+		err        string
+	}{
+		{m: bind(true, mount.BindOptions{})},
+		{m: bind(true, mount.BindOptions{ReadOnlyNonRecursive: true}), nonRec: true},
+		{m: bind(true, mount.BindOptions{ReadOnlyForceRecursive: true}), rf: true},
+		{m: bind(false, mount.BindOptions{ReadOnlyNonRecursive: true}), err: "mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive"},
+		{m: bind(false, mount.BindOptions{ReadOnlyForceRecursive: true}), err: "mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive"},
+		{m: bind(true, mount.BindOptions{ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true}), err: "mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive"},
+	} {
+		mp, err := parseMount(tc.m)
+		if tc.err != "" {
+			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: %v, want %q", tc.m.BindOptions, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || mp.ReadOnlyNonRecursive != tc.nonRec || mp.ReadOnlyForceRecursive != tc.rf {
+			t.Errorf("%+v: %+v %v", tc.m.BindOptions, mp, err)
+		}
+	}
+}
