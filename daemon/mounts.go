@@ -51,9 +51,16 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		mps = append(mps, mp)
 	}
 	if d := hc.VolumeDriver; d != "" && d != LocalDriver {
-		return nil, errdefs.NotImplementedf("volume driver %q: lodge has only the local driver", d)
+		return nil, noVolumePlugin("", d)
 	}
 	seen := map[string]bool{}
+	// A --tmpfs takes its path as a mount does: an image's VOLUME there
+	// gets no anonymous volume, and a bind there is a duplicate.
+	for dst := range hc.Tmpfs {
+		if checkDestination(&dst) == nil {
+			seen[dst] = true
+		}
+	}
 	for _, mp := range mps {
 		if seen[mp.Destination] {
 			return nil, errdefs.InvalidArgumentf("Duplicate mount point: %s", mp.Destination)
@@ -184,9 +191,14 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 			if err != nil {
 				return nil, err
 			}
-			if fresh && !mp.NoCopy && !c.HasBeenStartedBefore {
+			if fresh && !mp.NoCopy && mp.Subpath == "" && !c.HasBeenStartedBefore {
 				if err := copyUp(rootfs, mp.Destination, src); err != nil {
 					return nil, errdefs.Class(errdefs.ErrInvalidArgument, err)
+				}
+			}
+			if mp.Subpath != "" {
+				if src, err = volumeSubpath(src, mp.Subpath); err != nil {
+					return nil, err
 				}
 			}
 			rm.Source = src
@@ -198,6 +210,33 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 		out = append(out, rm)
 	}
 	return out, nil
+}
+
+// volumeSubpath is the directory subpath of the volume directory vol, as
+// Docker resolves it: symlinks inside the volume are followed while they
+// stay in it, one that leads out is refused, and a subpath that is not
+// there is NotFound with Docker's "cannot access path" message. The
+// container cannot swap a component for a symlink between this check and
+// the mount only while it is not running; a running user of the same
+// volume can, as with an ordinary bind of a path it writes to.
+func volumeSubpath(vol, subpath string) (string, error) {
+	if !filepath.IsLocal(subpath) {
+		return "", errdefs.InvalidArgumentf("subpath must be a relative path within the volume")
+	}
+	p, err := securejoin.SecureJoin(vol, subpath)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(filepath.Join(vol, subpath)); err == nil {
+		base, _ := filepath.EvalSymlinks(vol)
+		if rel, err := filepath.Rel(base, real); err != nil || !filepath.IsLocal(rel) && rel != "." {
+			return "", errdefs.InvalidArgumentf("path concatenation escapes the base directory, base: %s, subpath: %s", vol, subpath)
+		}
+	}
+	if _, err := os.Lstat(p); err != nil {
+		return "", errdefs.NotFoundf("cannot access path %s: %v", p, err)
+	}
+	return p, nil
 }
 
 // recursiveReadOnly says whether read-only mounts can include their

@@ -24,6 +24,9 @@ type MountPoint struct {
 	Mode        string `json:",omitempty"` // -v's options as the user gave them
 	Propagation string `json:",omitempty"`
 	NoCopy      bool   `json:",omitempty"` // no copy-up into a new volume
+	// Subpath is the directory of the volume mounted instead of its root
+	// (--mount volume-subpath), relative and inside it.
+	Subpath string `json:",omitempty"`
 	// A read-only bind is read-only with all its submounts (the kernel's
 	// mount_setattr, 5.12), as Docker has it from API 1.44, unless
 	// ReadOnlyNonRecursive (older clients, bind-recursive=writable);
@@ -187,7 +190,13 @@ func parseMount(m mount.Mount) (MountPoint, error) {
 		mp.Name = m.Source
 		if o := m.VolumeOptions; o != nil {
 			if o.Subpath != "" {
-				return MountPoint{}, errdefs.NotImplementedf("volume-subpath is not implemented")
+				if m.Source == "" {
+					return bad("must not set Subpath when using anonymous volumes")
+				}
+				if !filepath.IsLocal(o.Subpath) {
+					return bad("subpath must be a relative path within the volume")
+				}
+				mp.Subpath = filepath.Clean(o.Subpath)
 			}
 			mp.NoCopy = o.NoCopy
 			vc := &VolumeCreate{Labels: o.Labels}

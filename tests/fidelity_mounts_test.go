@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -59,5 +60,57 @@ func TestReadOnlyBindRecursive(t *testing.T) {
 				t.Errorf("want %q: %s", want, r)
 			}
 		})
+	}
+}
+
+// TestVolumeFidelity: volume-subpath, a --tmpfs over an image's VOLUME,
+// prune at API 1.41 and a driver no plugin provides behave as in Docker.
+func TestVolumeFidelity(t *testing.T) {
+	s, docker := containerSession(t)
+
+	// A driver no plugin provides is 404 with Docker's message.
+	if r := s.run(docker, "volume", "create", "-d", "nfs-plugin", "x"); r.code == 0 || !strings.Contains(r.stderr, `error looking up volume plugin nfs-plugin: plugin "nfs-plugin" not found`) {
+		t.Errorf("volume create with another driver: %s", r)
+	}
+
+	// --mount volume-subpath mounts a directory of the volume.
+	s.must(docker, "volume", "create", "sv")
+	s.must(docker, "run", "--rm", "-v", "sv:/v", "busybox", "sh", "-c", "mkdir -p /v/sub/in && echo deep > /v/sub/f && ln -s / /v/esc && ln -s sub/in /v/link")
+	if r := s.must(docker, "run", "--rm", "--mount", "type=volume,src=sv,dst=/m,volume-subpath=sub", "busybox", "cat", "/m/f"); r.stdout != "deep\n" {
+		t.Errorf("volume-subpath: %s", r)
+	}
+	if r := s.must(docker, "run", "--rm", "--mount", "type=volume,src=sv,dst=/m,volume-subpath=link", "busybox", "sh", "-c", "touch /m/x && ls /m"); r.stdout != "x\n" {
+		t.Errorf("volume-subpath through a symlink inside the volume: %s", r)
+	}
+	for sub, want := range map[string]string{"nope": "cannot access path", "esc": "escapes the base directory", "../x": "subpath must be a relative path within the volume"} {
+		if r := s.run(docker, "run", "--rm", "--mount", "type=volume,src=sv,dst=/m,volume-subpath="+sub, "busybox", "ls", "/m"); r.code == 0 || !strings.Contains(r.stderr, want) {
+			t.Errorf("volume-subpath=%s: want %q: %s", sub, want, r)
+		}
+	}
+
+	// A --tmpfs where the image has a VOLUME replaces the anonymous volume.
+	s.must(docker, "create", "--name", "base", "busybox")
+	s.must(docker, "commit", "--change", "VOLUME /data", "base", "withvol")
+	if r := s.must(docker, "run", "--rm", "--tmpfs", "/data", "withvol", "sh", "-c", "grep ' /data ' /proc/mounts | cut -d' ' -f3"); r.stdout != "tmpfs\n" {
+		t.Errorf("--tmpfs over a VOLUME: %s", r)
+	}
+	if r := s.must(docker, "volume", "ls", "-q"); r.stdout != "sv\n" {
+		t.Errorf("a --tmpfs over a VOLUME left volumes: %q", r.stdout)
+	}
+	if r := s.run(docker, "run", "--rm", "-v", "sv:/data", "--tmpfs", "/data", "busybox", "true"); r.code == 0 || !strings.Contains(r.stderr, "Duplicate mount point: /data") {
+		t.Errorf("a volume and a --tmpfs at one path: %s", r)
+	}
+
+	// Prune before API 1.42 removes named volumes too, as Docker did then.
+	s.must(docker, "volume", "create", "named")
+	if r := s.must(docker, "volume", "prune", "-f"); strings.Contains(r.stdout, "named") {
+		t.Errorf("prune removed a named volume: %s", r)
+	}
+	r := s.runWith(func(c *exec.Cmd) { c.Env = append(c.Env, "DOCKER_API_VERSION=1.41") }, docker, "volume", "prune", "-f")
+	if r.code != 0 || !strings.Contains(r.stdout, "named") || !strings.Contains(r.stdout, "sv") {
+		t.Errorf("prune at API 1.41: %s", r)
+	}
+	if r := s.must(docker, "volume", "ls", "-q"); r.stdout != "" {
+		t.Errorf("after prune at API 1.41: %q", r.stdout)
 	}
 }
