@@ -24,7 +24,7 @@ type ContainerBackend interface {
 	Remove(ctx context.Context, ref string, opts daemon.RemoveOptions) error
 	WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error)
 	Rename(ctx context.Context, ref, name string) error
-	Prune(ctx context.Context) ([]string, error)
+	Prune(ctx context.Context) (container.PruneReport, error)
 
 	AttachFor(ref string, opts daemon.AttachOptions) (func(ctx context.Context, client daemon.AttachStream) error, error)
 	Resize(ctx context.Context, ref string, height, width uint) error
@@ -225,14 +225,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		return nil
 	})
 	s.handle("POST /containers/prune", func(w http.ResponseWriter, r *http.Request) error {
-		deleted, err := b.Prune(r.Context())
+		rep, err := b.Prune(r.Context())
 		if err != nil {
 			return err
 		}
-		if deleted == nil {
-			deleted = []string{}
-		}
-		writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: deleted})
+		writeJSON(w, http.StatusOK, rep)
 		return nil
 	})
 }

@@ -239,8 +239,11 @@ func anyMatch(list []string, f func(string) bool) bool {
 	return false
 }
 
-// PruneContainers removes every stopped container.
-func (s *Containers) Prune(ctx context.Context) (deleted []string, err error) {
+// Prune removes every stopped container, and reports the space their
+// writable layers took as what it reclaimed.
+func (s *Containers) Prune(ctx context.Context) (container.PruneReport, error) {
+	rep := container.PruneReport{ContainersDeleted: []string{}}
+	sizer, _ := s.Rootfs.(layerSizer)
 	for _, c := range s.All() {
 		c.mu.Lock()
 		stopped := !c.running() && c.State.Status != container.StateRemoving && c.State.Status != container.StateRestarting
@@ -248,9 +251,18 @@ func (s *Containers) Prune(ctx context.Context) (deleted []string, err error) {
 		if !stopped {
 			continue
 		}
+		// What the container wrote is what its removal frees, as Docker
+		// counts it.
+		var size int64
+		if sizer != nil {
+			size, _ = sizer.LayerSize(c.ID)
+		}
 		if err := s.Remove(ctx, c.ID, RemoveOptions{}); err == nil {
-			deleted = append(deleted, c.ID)
+			rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+			if size > 0 {
+				rep.SpaceReclaimed += uint64(size)
+			}
 		}
 	}
-	return deleted, nil
+	return rep, nil
 }

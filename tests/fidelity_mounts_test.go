@@ -114,3 +114,14 @@ func TestVolumeFidelity(t *testing.T) {
 		t.Errorf("after prune at API 1.41: %q", r.stdout)
 	}
 }
+
+// TestContainerPruneReclaims: container prune counts what the removed
+// containers wrote as reclaimed space, as Docker does.
+func TestContainerPruneReclaims(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "--name", "big", "busybox", "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=3")
+	r := s.must(docker, "container", "prune", "-f")
+	if !strings.Contains(r.stdout, "Total reclaimed space: 3.1") || !strings.Contains(r.stdout, "MB") {
+		t.Errorf("container prune of a container that wrote 3 MiB: %s", r)
+	}
+}
