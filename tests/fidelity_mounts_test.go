@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"archive/tar"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,4 +126,39 @@ func TestContainerPruneReclaims(t *testing.T) {
 	if !strings.Contains(r.stdout, "Total reclaimed space: 3.1") || !strings.Contains(r.stdout, "MB") {
 		t.Errorf("container prune of a container that wrote 3 MiB: %s", r)
 	}
+}
+
+// TestCpErrors: docker cp's errors name the path and the container as the
+// user gave them, a volume's path included, and a tar is not unpacked
+// into a file.
+func TestCpErrors(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "-d", "--name", "cpbox", "busybox", "sleep", "1000")
+	s.must(docker, "create", "--name", "cpvol", "-v", "cv:/data", "busybox")
+	dst := filepath.Join(s.home, "out")
+	for ctr, p := range map[string]string{"cpbox": "/nonexistent", "cpvol": "/data/nope"} {
+		r := s.run(docker, "cp", ctr+":"+p, dst)
+		if want := "Could not find the file " + p + " in container " + ctr; r.code == 0 || !strings.Contains(r.stderr, want) {
+			t.Errorf("docker cp %s:%s: want %q: %s", ctr, p, want, r)
+		}
+	}
+	// PUT /containers/{id}/archive into a file: 400, as in Docker.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
+	tw.Write([]byte("hi"))
+	tw.Close()
+	tarPath := filepath.Join(s.base, "in.tar")
+	if err := os.WriteFile(tarPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := s.must("curl", "-s", "-w", "\n%{http_code}", "--unix-socket", s.socket(), "-X", "PUT", "-H", "Content-Type: application/x-tar",
+		"--data-binary", "@"+tarPath, "http://lodge/v1.51/containers/cpbox/archive?path=/etc/passwd")
+	if !strings.HasSuffix(r.stdout, "\n400") || !strings.Contains(r.stdout, "extraction point is not a directory") {
+		t.Errorf("extracting into a file: %s", r)
+	}
+	if r := s.must(docker, "exec", "cpbox", "head", "-c", "5", "/etc/passwd"); r.stdout != "root:" {
+		t.Errorf("/etc/passwd after the refused extraction: %s", r)
+	}
+	s.must(docker, "rm", "-f", "cpbox") // containers outlive lodged
 }
