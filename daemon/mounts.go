@@ -108,9 +108,12 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 	for _, dst := range anon {
 		mps = append(mps, MountPoint{Type: mount.TypeVolume, Destination: dst})
 	}
-	for _, mp := range mps {
-		if mp.Type == mount.TypeBind {
+	for i := range mps {
+		if mp := &mps[i]; mp.Type == mount.TypeBind {
 			if err := checkBindSource(mp.Source); err != nil {
+				return nil, err
+			}
+			if err := s.bindInDataRoot(mp); err != nil {
 				return nil, err
 			}
 		}
@@ -210,6 +213,26 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 		out = append(out, rm)
 	}
 	return out, nil
+}
+
+// bindInDataRoot gives a bind of lodge's data root, or of a directory in
+// it or above it, rslave propagation, as Docker does for its own root: a
+// container must not hold private copies of the mounts lodged makes
+// there (a container's root, a volume), or lodged could not unmount them.
+// A propagation that would do that is refused with Docker's message.
+func (s *Containers) bindInDataRoot(mp *MountPoint) error {
+	root := filepath.Dir(s.Root)
+	if s.Root == "" || !strings.HasPrefix(mp.Source, root) && !strings.HasPrefix(root, mp.Source) {
+		return nil
+	}
+	switch mp.Propagation {
+	case "":
+		mp.Propagation = string(mount.PropagationRSlave)
+	case string(mount.PropagationRSlave), string(mount.PropagationRShared):
+	default:
+		return errdefs.InvalidArgumentf(`invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root, daemon root: %q, bind mount source: %q, propagation: %q`, root, mp.Source, mp.Propagation)
+	}
+	return nil
 }
 
 // volumeSubpath is the directory subpath of the volume directory vol, as

@@ -162,3 +162,26 @@ func TestCpErrors(t *testing.T) {
 	}
 	s.must(docker, "rm", "-f", "cpbox") // containers outlive lodged
 }
+
+// TestBindDataRoot: a bind of lodge's data root (or in it, or above it)
+// gets rslave propagation, as Docker gives binds of its root, and a
+// private one is refused with Docker's message.
+func TestBindDataRoot(t *testing.T) {
+	s, docker := containerSession(t)
+	root := filepath.Join(s.data, "lodge")
+	vols := filepath.Join(root, "volumes")
+	for src, want := range map[string]string{root: "rslave", vols: "rslave", s.data: "rslave", s.home: "rprivate"} {
+		name := "dr" + strings.ReplaceAll(filepath.Base(src), ".", "")
+		s.must(docker, "create", "--name", name, "-v", src+":/d", "busybox", "ls", "/d")
+		if r := s.must(docker, "inspect", "-f", "{{(index .Mounts 0).Propagation}}", name); strings.TrimSpace(r.stdout) != want {
+			t.Errorf("bind of %s: propagation %q, want %q", src, r.stdout, want)
+		}
+		if r := s.run(docker, "start", "-a", name); r.code != 0 {
+			t.Errorf("bind of %s: %s", src, r)
+		}
+	}
+	r := s.run(docker, "create", "-v", vols+":/d:rprivate", "busybox")
+	if want := `must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root`; r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("a private bind of the data root: %s", r)
+	}
+}
