@@ -173,6 +173,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := validateNamespaceModes(cfg, hc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	hostConfigDefaults(hc)
 	if err := s.checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}

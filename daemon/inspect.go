@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
 )
 
 // Inspect returns a container in Docker's inspect shape.
@@ -265,4 +266,23 @@ func (s *Containers) Prune(ctx context.Context) (container.PruneReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// hostConfigDefaults fills what Docker fills in a new container's host
+// config, so inspect shows it: the IPC mode ("private", Docker's default
+// daemon setting) and, unless the container is privileged or says
+// otherwise, the masked and read-only paths it gets.
+func hostConfigDefaults(hc *container.HostConfig) {
+	if hc.IpcMode == "" {
+		hc.IpcMode = "private"
+	}
+	if hc.Privileged {
+		return
+	}
+	if hc.MaskedPaths == nil {
+		hc.MaskedPaths = runtime.DefaultMaskedPaths()
+	}
+	if hc.ReadonlyPaths == nil {
+		hc.ReadonlyPaths = runtime.DefaultReadonlyPaths()
+	}
 }

@@ -58,6 +58,8 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		AdditionalGids: toUint32(groups),
 		Tty:            cfg.Tty,
 		Privileged:     hc.Privileged,
+		MaskedPaths:    hc.MaskedPaths,
+		ReadonlyPaths:  hc.ReadonlyPaths,
 		ForeignArch:    c.ImageArch != "" && c.ImageArch != goruntime.GOARCH,
 		CapAdd:         hc.CapAdd,
 		CapDrop:        hc.CapDrop,

@@ -1,0 +1,34 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestInspectHostConfigDefaults: inspect shows the IPC mode and the masked
+// and read-only paths a container gets, as Docker fills them in, and the
+// paths a create gives (systempaths=unconfined: none) are the ones used.
+func TestInspectHostConfigDefaults(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "create", "--name", "plain", "busybox")
+	s.must(docker, "create", "--name", "priv", "--privileged", "busybox")
+	s.must(docker, "create", "--name", "share", "--ipc", "shareable", "busybox")
+	f := "{{.HostConfig.IpcMode}} {{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}"
+	r := s.must(docker, "inspect", "-f", f, "plain")
+	if !strings.HasPrefix(r.stdout, "private [") || !strings.Contains(r.stdout, `"/proc/kcore"`) || !strings.Contains(r.stdout, `"/proc/sys"`) {
+		t.Errorf("a plain container's host config: %s", r.stdout)
+	}
+	if r := s.must(docker, "inspect", "-f", f, "priv"); r.stdout != "private null null\n" {
+		t.Errorf("a privileged container's host config: %s", r.stdout)
+	}
+	if r := s.must(docker, "inspect", "-f", "{{.HostConfig.IpcMode}}", "share"); r.stdout != "shareable\n" {
+		t.Errorf("--ipc shareable: %s", r.stdout)
+	}
+	count := "grep -c ' /proc/timer_list ' /proc/mounts; grep -c ' /proc/sys ' /proc/mounts; true"
+	if r := s.must(docker, "run", "--rm", "busybox", "sh", "-c", count); r.stdout != "1\n1\n" {
+		t.Errorf("/proc/timer_list masked and /proc/sys read-only by default: %s", r)
+	}
+	if r := s.must(docker, "run", "--rm", "--security-opt", "systempaths=unconfined", "busybox", "sh", "-c", count); r.stdout != "0\n0\n" {
+		t.Errorf("systempaths=unconfined: %s", r)
+	}
+}
