@@ -174,6 +174,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		return container.CreateResponse{}, err
 	}
 	hostConfigDefaults(hc)
+	if err := settleWorkingDir(cfg); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := s.checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}

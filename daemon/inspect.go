@@ -189,6 +189,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		sum.Labels = map[string]string{}
 	}
 	sum.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	sum.HostConfig.Annotations = c.HostConfig.Annotations
 	if sum.HostConfig.NetworkMode == "" {
 		sum.HostConfig.NetworkMode = "bridge"
 	}
@@ -285,4 +286,17 @@ func hostConfigDefaults(hc *container.HostConfig) {
 	if hc.ReadonlyPaths == nil {
 		hc.ReadonlyPaths = runtime.DefaultReadonlyPaths()
 	}
+}
+
+// settleWorkingDir checks a create's working directory and cleans it
+// ("/app/" is "/app"), as Docker does.
+func settleWorkingDir(cfg *container.Config) error {
+	if cfg.WorkingDir == "" {
+		return nil
+	}
+	if !filepath.IsAbs(cfg.WorkingDir) {
+		return errdefs.InvalidArgumentf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	cfg.WorkingDir = filepath.Clean(cfg.WorkingDir)
+	return nil
 }

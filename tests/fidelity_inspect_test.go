@@ -32,3 +32,21 @@ func TestInspectHostConfigDefaults(t *testing.T) {
 		t.Errorf("systempaths=unconfined: %s", r)
 	}
 }
+
+// TestCreateWorkingDirAndAnnotations: a working directory is cleaned and
+// must be absolute, and the container list carries HostConfig.Annotations,
+// as in Docker.
+func TestCreateWorkingDirAndAnnotations(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "create", "--name", "wd", "-w", "/tmp/x/", "--annotation", "org.example.note=hi", "busybox")
+	if r := s.must(docker, "inspect", "-f", "{{.Config.WorkingDir}}", "wd"); r.stdout != "/tmp/x\n" {
+		t.Errorf("WorkingDir /tmp/x/: %q", r.stdout)
+	}
+	if r := s.run(docker, "create", "-w", "rel/dir", "busybox"); r.code == 0 || !strings.Contains(r.stderr, "the working directory 'rel/dir' is invalid, it needs to be an absolute path") {
+		t.Errorf("a relative working directory: %s", r)
+	}
+	r := s.must("curl", "-s", "--unix-socket", s.socket(), "-G", "--data-urlencode", "all=1", "--data-urlencode", `filters={"name":["^wd$"]}`, "http://lodge/v1.51/containers/json")
+	if !strings.Contains(r.stdout, `"Annotations":{"org.example.note":"hi"}`) {
+		t.Errorf("the list's HostConfig.Annotations: %s", r.stdout)
+	}
+}
