@@ -97,6 +97,7 @@ func (s *Containers) AttachFor(ref string, opts AttachOptions) (connect func(ctx
 	}
 	p := &pendingAttach{opts: opts, keys: keys, ready: make(chan struct{}), done: make(chan error, 1)}
 	c.mu.Lock()
+	s.emitAttach(c)
 	switch {
 	case c.running():
 		s.connectAttach(c, p)
@@ -146,6 +147,7 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	if opts.Logs {
 		s.replayLogs(c, client)
 	}
+	s.emitAttach(c)
 	switch {
 	case c.running():
 		s.connectAttach(c, p)
@@ -165,6 +167,16 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// emitAttach sends the attach event Docker sends for every attach, unless
+// the container is one it cannot attach to. Callers hold c.mu.
+func (s *Containers) emitAttach(c *Container) {
+	switch c.State.Status {
+	case container.StateRemoving, container.StateDead, container.StatePaused:
+		return
+	}
+	s.emit(c, events.ActionAttach)
 }
 
 // connectAttach joins a pending attach to the running monitor. Callers hold
