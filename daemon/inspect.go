@@ -110,6 +110,7 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 		since = c.Created
 	}
 	out := []container.Summary{}
+	linked := s.linkNames()
 	for _, c := range s.All() {
 		c.mu.Lock()
 		sum, keep := s.summary(c, opts, before, since)
@@ -117,6 +118,7 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 		if !keep {
 			continue
 		}
+		sum.Names = append(sum.Names, linked[sum.ID]...)
 		out = append(out, sum)
 		if opts.Limit > 0 && len(out) >= opts.Limit {
 			break

@@ -51,7 +51,7 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		Rootfs:         rootfs,
 		ReadonlyRootfs: hc.ReadonlyRootfs,
 		Args:           append([]string{c.Path}, c.Args...),
-		Env:            cfg.Env,
+		Env:            append(s.linkEnvs(c), cfg.Env...),
 		Cwd:            cfg.WorkingDir,
 		UID:            uint32(uid),
 		GID:            uint32(gid),

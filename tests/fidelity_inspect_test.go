@@ -50,3 +50,24 @@ func TestCreateWorkingDirAndAnnotations(t *testing.T) {
 		t.Errorf("the list's HostConfig.Annotations: %s", r.stdout)
 	}
 }
+
+// TestLegacyLinks: --link gives the container Docker's link variables and
+// lists the linked container under the link's name too.
+func TestLegacyLinks(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "-d", "--name", "db", "--expose", "5432", "-e", "PGUSER=me", "busybox", "sleep", "1000")
+	ip := strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db").stdout)
+	r := s.must(docker, "run", "--rm", "--name", "web", "--link", "db:my-db", "busybox", "sh", "-c", "env | grep ^MY_DB_ | sort")
+	for _, want := range []string{"MY_DB_NAME=/web/my-db", "MY_DB_ENV_PGUSER=me", "MY_DB_PORT=tcp://" + ip + ":5432",
+		"MY_DB_PORT_5432_TCP_ADDR=" + ip, "MY_DB_PORT_5432_TCP_PORT=5432", "MY_DB_PORT_5432_TCP_PROTO=tcp"} {
+		if ip == "" || !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("link variables lack %q:\n%s", want, r.stdout)
+		}
+	}
+	s.must(docker, "run", "-d", "--name", "app", "--link", "db:alias", "busybox", "sleep", "1000")
+	id := strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.Id}}", "db").stdout)
+	if r := s.must(docker, "ps", "--no-trunc", "--filter", "id="+id, "--format", "{{.Names}}"); r.stdout != "db,app/alias\n" {
+		t.Errorf("docker ps names of a linked container: %q", r.stdout)
+	}
+	s.must(docker, "rm", "-f", "app", "db") // containers outlive lodged
+}
