@@ -38,6 +38,14 @@ type ContainerBackend interface {
 
 var _ ContainerBackend = (*daemon.Containers)(nil)
 
+// LinkRemover removes a legacy link, named "/parent/alias", leaving both
+// containers. A ContainerBackend that is one serves DELETE ?link=1.
+type LinkRemover interface {
+	RemoveLink(name string) error
+}
+
+var _ LinkRemover = (*daemon.Containers)(nil)
+
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {
 		var req container.CreateRequest
@@ -103,6 +111,17 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("DELETE /containers/{id}", noContent(func(r *http.Request) error {
 		return b.Remove(r.Context(), r.PathValue("id"), daemon.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v")})
 	}))
+	if lr, ok := b.(LinkRemover); ok {
+		// docker rm --link /app/db: the path is /containers//app/db,
+		// its slashes collapsed by ServeHTTP.
+		s.handle("DELETE /containers/{parent}/{alias}", noContent(func(r *http.Request) error {
+			name := "/" + r.PathValue("parent") + "/" + r.PathValue("alias")
+			if !boolValue(r, "link") {
+				return errdefs.NotFoundf("No such container: %s", name)
+			}
+			return lr.RemoveLink(name)
+		}))
+	}
 	s.handle("POST /containers/{id}/rename", noContent(func(r *http.Request) error {
 		return b.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name"))
 	}))

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/lodge-containers/lodge/errdefs"
 )
 
 // parseLink reads a HostConfig.Links entry as the docker CLI sends it
@@ -135,4 +137,35 @@ func (s *Containers) linkNames() map[string][]string {
 		}
 	}
 	return out
+}
+
+// RemoveLink is DELETE /containers/{parent}/{alias}?link=1 (docker rm
+// --link): the link goes from the parent's record, both containers stay.
+// name is "/parent/alias". The parent's /etc/hosts keeps the name until it
+// restarts, as with Docker.
+func (s *Containers) RemoveLink(name string) error {
+	parent, alias, ok := strings.Cut(strings.Trim(name, "/"), "/")
+	if !ok || parent == "" {
+		return errdefs.InvalidArgumentf("Conflict, cannot remove the default link name of the container")
+	}
+	p, err := s.Get(parent)
+	if err != nil {
+		return errdefs.NotFoundf("Cannot get parent %s for link name %s", parent, name)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var kept []string
+	found := false
+	for _, l := range p.HostConfig.Links {
+		if _, a := parseLink(l); a == alias {
+			found = true
+			continue
+		}
+		kept = append(kept, l)
+	}
+	if !found {
+		return errdefs.NotFoundf("No such container: %s", name)
+	}
+	p.HostConfig.Links = kept
+	return s.save(p)
 }

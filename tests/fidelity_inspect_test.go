@@ -52,7 +52,8 @@ func TestCreateWorkingDirAndAnnotations(t *testing.T) {
 }
 
 // TestLegacyLinks: --link gives the container Docker's link variables and
-// lists the linked container under the link's name too.
+// lists the linked container under the link's name too; docker rm --link
+// removes the link and leaves both containers.
 func TestLegacyLinks(t *testing.T) {
 	s, docker := containerSession(t)
 	s.must(docker, "run", "-d", "--name", "db", "--expose", "5432", "-e", "PGUSER=me", "busybox", "sleep", "1000")
@@ -68,6 +69,17 @@ func TestLegacyLinks(t *testing.T) {
 	id := strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.Id}}", "db").stdout)
 	if r := s.must(docker, "ps", "--no-trunc", "--filter", "id="+id, "--format", "{{.Names}}"); r.stdout != "db,app/alias\n" {
 		t.Errorf("docker ps names of a linked container: %q", r.stdout)
+	}
+	// docker rm --link removes the link alone.
+	s.must(docker, "rm", "--link", "/app/alias")
+	if r := s.must(docker, "ps", "--no-trunc", "--filter", "id="+id, "--format", "{{.Names}} {{.State}}"); r.stdout != "db running\n" {
+		t.Errorf("after rm --link: %q", r.stdout)
+	}
+	if r := s.must(docker, "inspect", "-f", "{{.State.Status}} {{.HostConfig.Links}}", "app"); r.stdout != "running []\n" {
+		t.Errorf("the parent after rm --link: %q", r.stdout)
+	}
+	if r := s.run(docker, "rm", "--link", "/app/nolink"); r.code == 0 || !strings.Contains(r.stderr, "No such container") {
+		t.Errorf("rm --link of no link: %s", r)
 	}
 	s.must(docker, "rm", "-f", "app", "db") // containers outlive lodged
 }
