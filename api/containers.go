@@ -61,6 +61,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 			hc.StartInterval = 0
 		}
 		ctx := r.Context()
+		if req.HostConfig != nil && cmpVersion(APIVersion(ctx), "1.43") < 0 {
+			// Annotations came with API 1.43: Docker drops an older
+			// client's.
+			req.HostConfig.Annotations = nil
+		}
 		if cmpVersion(APIVersion(ctx), "1.44") < 0 {
 			if err := oldReadOnlyBinds(req.HostConfig); err != nil {
 				return err

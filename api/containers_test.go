@@ -17,11 +17,12 @@ import (
 // backend is not used.
 type createRecorder struct {
 	ContainerBackend
-	got *container.Config
+	got   *container.Config
+	gotHC *container.HostConfig
 }
 
-func (c *createRecorder) Create(_ context.Context, _ string, cfg *container.Config, _ *container.HostConfig, _ *network.NetworkingConfig) (container.CreateResponse, error) {
-	c.got = cfg
+func (c *createRecorder) Create(_ context.Context, _ string, cfg *container.Config, hc *container.HostConfig, _ *network.NetworkingConfig) (container.CreateResponse, error) {
+	c.got, c.gotHC = cfg, hc
 	return container.CreateResponse{ID: "x"}, nil
 }
 
@@ -60,6 +61,25 @@ func TestCreateForceRecursiveOldAPI(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want || (want == http.StatusBadRequest && !strings.Contains(string(b), "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")) {
 			t.Errorf("%s: %d %s, want %d", prefix, resp.StatusCode, b, want)
+		}
+	}
+}
+
+// TestCreateAnnotationsOldAPI: annotations came with API 1.43; an older
+// client's are dropped, as Docker drops them.
+func TestCreateAnnotationsOldAPI(t *testing.T) {
+	rec := &createRecorder{}
+	srv := httptest.NewServer(NewServer(Backends{Containers: rec}, quiet()))
+	defer srv.Close()
+	body := `{"Image":"busybox","HostConfig":{"Annotations":{"k":"v"}}}`
+	for prefix, want := range map[string]int{"/v1.42": 0, "/v1.43": 1} {
+		resp, err := http.Post(srv.URL+prefix+"/containers/create", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || rec.gotHC == nil || len(rec.gotHC.Annotations) != want {
+			t.Errorf("%s: status %d, host config %+v, want %d annotations", prefix, resp.StatusCode, rec.gotHC, want)
 		}
 	}
 }
