@@ -129,3 +129,32 @@ func TestDetachKeys(t *testing.T) {
 		t.Errorf("attach exit code %d, want 7; output %q", code, out.String())
 	}
 }
+
+// TestLodgeDetachKeys: lodge's own run -it and attach leave a container
+// running on ctrl-p ctrl-q (lodged sees the keys: lodge sends them on)
+// instead of waiting for it to end.
+func TestLodgeDetachKeys(t *testing.T) {
+	s, docker := containerSession(t)
+	master, out, wait := s.ptyRun(24, 80, "lodge", "run", "-it", "--name", "ld", "busybox", "sh")
+	waitOutput(t, out, "#", 15*time.Second)
+	master.Write([]byte("echo o$((1+1))ne\n"))
+	waitOutput(t, out, "o2ne", 10*time.Second)
+	master.Write([]byte{16, 17})
+	if code := waitCode(t, wait, 20*time.Second, "lodge run -it after ctrl-p ctrl-q", out); code != 0 {
+		t.Errorf("lodge run -it detached with exit code %d; output %q", code, out.String())
+	}
+	if st := running(s, docker, "ld"); st != "running" {
+		t.Fatalf("after detaching from lodge run -it the container is %q", st)
+	}
+	master, out, wait = s.ptyRun(24, 80, "lodge", "attach", "ld")
+	time.Sleep(500 * time.Millisecond)
+	master.Write([]byte("echo t$((2+1))wo\n"))
+	waitOutput(t, out, "t3wo", 10*time.Second)
+	master.Write([]byte{16, 17})
+	waitCode(t, wait, 20*time.Second, "lodge attach after ctrl-p ctrl-q", out)
+	waitOutput(t, out, "read escape sequence", 5*time.Second)
+	if st := running(s, docker, "ld"); st != "running" {
+		t.Fatalf("after detaching from lodge attach the container is %q", st)
+	}
+	s.must(docker, "rm", "-f", "ld") // containers outlive lodged
+}
