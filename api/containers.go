@@ -1,10 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -48,10 +51,16 @@ var _ LinkRemover = (*daemon.Containers)(nil)
 
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {
-		var req container.CreateRequest
-		if err := decodeJSON(w, r, &req); err != nil {
+		var body struct {
+			container.CreateRequest
+			// MacAddress is the container-wide MAC address of clients
+			// before API 1.44, gone from moby's types.
+			MacAddress string `json:",omitempty"`
+		}
+		if err := decodeJSON(w, r, &body); err != nil {
 			return err
 		}
+		req := body.CreateRequest
 		if req.Config == nil {
 			return errdefs.InvalidArgumentf("config cannot be empty in order to create a container")
 		}
@@ -72,9 +81,16 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 			}
 			ctx = daemon.WithReadOnlyNonRecursive(ctx)
 		}
+		macWarning, err := containerMAC(APIVersion(ctx), body.MacAddress, &req)
+		if err != nil {
+			return err
+		}
 		resp, err := b.Create(ctx, r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
 		if err != nil {
 			return err
+		}
+		if macWarning != "" {
+			resp.Warnings = append(resp.Warnings, macWarning)
 		}
 		writeJSON(w, http.StatusCreated, resp)
 		return nil
@@ -271,4 +287,62 @@ func oldReadOnlyBinds(hc *container.HostConfig) error {
 		}
 	}
 	return nil
+}
+
+// containerMAC moves a create's container-wide MAC address to the
+// endpoint of its network, as Docker does since API 1.44 made it a
+// setting of the endpoint: before 1.44 it is the only one (an endpoint's
+// own is ignored, as those clients could not send one); from 1.44 it is
+// deprecated, and a warning says so.
+func containerMAC(version, mac string, req *container.CreateRequest) (warning string, err error) {
+	old := cmpVersion(version, "1.44") < 0
+	if mac == "" {
+		if old && req.NetworkingConfig != nil {
+			for _, ep := range req.NetworkingConfig.EndpointsConfig {
+				if ep != nil {
+					ep.MacAddress = nil
+				}
+			}
+		}
+		return "", nil
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return "", errdefs.InvalidArgumentf("invalid MAC address: %s", mac)
+	}
+	var mode string
+	if req.HostConfig != nil {
+		mode = string(req.HostConfig.NetworkMode)
+	}
+	switch {
+	case mode == "" || mode == "default":
+		mode = "bridge"
+	case mode == "host" || mode == "none" || strings.HasPrefix(mode, "container:"):
+		return "", errdefs.InvalidArgumentf("conflicting options: mac-address and the network mode")
+	}
+	if req.NetworkingConfig == nil {
+		req.NetworkingConfig = &network.NetworkingConfig{}
+	}
+	eps := req.NetworkingConfig.EndpointsConfig
+	if eps == nil {
+		eps = map[string]*network.EndpointSettings{}
+		req.NetworkingConfig.EndpointsConfig = eps
+	}
+	ep := eps[mode]
+	if ep == nil {
+		if len(eps) > 0 {
+			return "", errdefs.InvalidArgumentf("unable to migrate container-wide MAC address to a specific network: HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks")
+		}
+		ep = &network.EndpointSettings{}
+		eps[mode] = ep
+	}
+	if old || len(ep.MacAddress) == 0 {
+		ep.MacAddress = network.HardwareAddr(hw)
+	} else if !bytes.Equal(ep.MacAddress, hw) {
+		return "", errdefs.InvalidArgumentf("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty")
+	}
+	if old {
+		return "", nil
+	}
+	return "The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.", nil
 }

@@ -83,3 +83,19 @@ func TestLegacyLinks(t *testing.T) {
 	}
 	s.must(docker, "rm", "-f", "app", "db") // containers outlive lodged
 }
+
+// TestCreateMACOldAPI: a client before API 1.44 (docker-py, older
+// CLIs) gives a MAC address as the container-wide Config.MacAddress,
+// which Docker still honours for it.
+func TestCreateMACOldAPI(t *testing.T) {
+	s, docker := containerSession(t)
+	r := s.must("curl", "-s", "--unix-socket", s.socket(), "-H", "Content-Type: application/json",
+		"-d", `{"Image":"busybox","Cmd":["cat","/sys/class/net/eth0/address"],"MacAddress":"02:42:ac:11:00:99"}`,
+		"http://lodge/v1.43/containers/create?name=macold")
+	if !strings.Contains(r.stdout, `"Id"`) {
+		t.Fatalf("create at API 1.43: %s", r)
+	}
+	if r := s.run(docker, "start", "-a", "macold"); r.code != 0 || r.stdout != "02:42:ac:11:00:99\n" {
+		t.Errorf("Config.MacAddress at API 1.43: %s", r)
+	}
+}
