@@ -1,12 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/daemon"
@@ -23,7 +27,7 @@ type ContainerBackend interface {
 	Remove(ctx context.Context, ref string, opts daemon.RemoveOptions) error
 	WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error)
 	Rename(ctx context.Context, ref, name string) error
-	Prune(ctx context.Context) ([]string, error)
+	Prune(ctx context.Context) (container.PruneReport, error)
 
 	AttachFor(ref string, opts daemon.AttachOptions) (func(ctx context.Context, client daemon.AttachStream) error, error)
 	Resize(ctx context.Context, ref string, height, width uint) error
@@ -54,12 +58,26 @@ var (
 	_ logReadChecker       = (*daemon.Containers)(nil)
 )
 
+// LinkRemover removes a legacy link, named "/parent/alias", leaving both
+// containers. A ContainerBackend that is one serves DELETE ?link=1.
+type LinkRemover interface {
+	RemoveLink(name string) error
+}
+
+var _ LinkRemover = (*daemon.Containers)(nil)
+
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {
-		var req container.CreateRequest
-		if err := decodeJSON(w, r, &req); err != nil {
+		var body struct {
+			container.CreateRequest
+			// MacAddress is the container-wide MAC address of clients
+			// before API 1.44, gone from moby's types.
+			MacAddress string `json:",omitempty"`
+		}
+		if err := decodeJSON(w, r, &body); err != nil {
 			return err
 		}
+		req := body.CreateRequest
 		if req.Config == nil {
 			return errdefs.InvalidArgumentf("config cannot be empty in order to create a container")
 		}
@@ -68,14 +86,33 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 			// is not one it meant, and Docker drops it too.
 			hc.StartInterval = 0
 		}
+		ctx := r.Context()
+		if req.HostConfig != nil && cmpVersion(APIVersion(ctx), "1.43") < 0 {
+			// Annotations came with API 1.43: Docker drops an older
+			// client's.
+			req.HostConfig.Annotations = nil
+		}
+		if cmpVersion(APIVersion(ctx), "1.44") < 0 {
+			if err := oldReadOnlyBinds(req.HostConfig); err != nil {
+				return err
+			}
+			ctx = daemon.WithReadOnlyNonRecursive(ctx)
+		}
 		if pc, ok := b.(imagePlatformChecker); ok {
-			if err := pc.CheckImagePlatform(r.Context(), req.Config.Image, r.URL.Query().Get("platform")); err != nil {
+			if err := pc.CheckImagePlatform(ctx, req.Config.Image, r.URL.Query().Get("platform")); err != nil {
 				return err
 			}
 		}
-		resp, err := b.Create(r.Context(), r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
+		macWarning, err := containerMAC(APIVersion(ctx), body.MacAddress, &req)
 		if err != nil {
 			return err
+		}
+		resp, err := b.Create(ctx, r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
+		if err != nil {
+			return err
+		}
+		if macWarning != "" {
+			resp.Warnings = append(resp.Warnings, macWarning)
 		}
 		writeJSON(w, http.StatusCreated, resp)
 		return nil
@@ -117,6 +154,17 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("DELETE /containers/{id}", noContent(func(r *http.Request) error {
 		return b.Remove(r.Context(), r.PathValue("id"), daemon.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v")})
 	}))
+	if lr, ok := b.(LinkRemover); ok {
+		// docker rm --link /app/db: the path is /containers//app/db,
+		// its slashes collapsed by ServeHTTP.
+		s.handle("DELETE /containers/{parent}/{alias}", noContent(func(r *http.Request) error {
+			name := "/" + r.PathValue("parent") + "/" + r.PathValue("alias")
+			if !boolValue(r, "link") {
+				return errdefs.NotFoundf("No such container: %s", name)
+			}
+			return lr.RemoveLink(name)
+		}))
+	}
 	s.handle("POST /containers/{id}/rename", noContent(func(r *http.Request) error {
 		return b.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name"))
 	}))
@@ -157,7 +205,8 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 			return err
 		}
 		ct := streamType(tty)
-		opts := daemon.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Stream: boolValue(r, "stream"), Logs: boolValue(r, "logs")}
+		opts := daemon.AttachOptions{Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Stream: boolValue(r, "stream"), Logs: boolValue(r, "logs"),
+			DetachKeys: r.URL.Query().Get("detachKeys")}
 		// Registered before the hijack is answered: see AttachFor.
 		connect, err := b.AttachFor(id, opts)
 		if err != nil {
@@ -243,14 +292,84 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		return nil
 	})
 	s.handle("POST /containers/prune", func(w http.ResponseWriter, r *http.Request) error {
-		deleted, err := b.Prune(r.Context())
+		rep, err := b.Prune(r.Context())
 		if err != nil {
 			return err
 		}
-		if deleted == nil {
-			deleted = []string{}
-		}
-		writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: deleted})
+		writeJSON(w, http.StatusOK, rep)
 		return nil
 	})
+}
+
+// oldReadOnlyBinds checks a create of a client older than API 1.44, whose
+// read-only binds are not recursive: one that asks for recursive ones
+// anyway is refused, as Docker refuses it, rather than given less.
+func oldReadOnlyBinds(hc *container.HostConfig) error {
+	if hc == nil {
+		return nil
+	}
+	for _, m := range hc.Mounts {
+		if m.Type == mount.TypeBind && m.BindOptions != nil && m.BindOptions.ReadOnlyForceRecursive {
+			return errdefs.InvalidArgumentf("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+		}
+	}
+	return nil
+}
+
+// containerMAC moves a create's container-wide MAC address to the
+// endpoint of its network, as Docker does since API 1.44 made it a
+// setting of the endpoint: before 1.44 it is the only one (an endpoint's
+// own is ignored, as those clients could not send one); from 1.44 it is
+// deprecated, and a warning says so.
+func containerMAC(version, mac string, req *container.CreateRequest) (warning string, err error) {
+	old := cmpVersion(version, "1.44") < 0
+	if mac == "" {
+		if old && req.NetworkingConfig != nil {
+			for _, ep := range req.NetworkingConfig.EndpointsConfig {
+				if ep != nil {
+					ep.MacAddress = nil
+				}
+			}
+		}
+		return "", nil
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return "", errdefs.InvalidArgumentf("invalid MAC address: %s", mac)
+	}
+	var mode string
+	if req.HostConfig != nil {
+		mode = string(req.HostConfig.NetworkMode)
+	}
+	switch {
+	case mode == "" || mode == "default":
+		mode = "bridge"
+	case mode == "host" || mode == "none" || strings.HasPrefix(mode, "container:"):
+		return "", errdefs.InvalidArgumentf("conflicting options: mac-address and the network mode")
+	}
+	if req.NetworkingConfig == nil {
+		req.NetworkingConfig = &network.NetworkingConfig{}
+	}
+	eps := req.NetworkingConfig.EndpointsConfig
+	if eps == nil {
+		eps = map[string]*network.EndpointSettings{}
+		req.NetworkingConfig.EndpointsConfig = eps
+	}
+	ep := eps[mode]
+	if ep == nil {
+		if len(eps) > 0 {
+			return "", errdefs.InvalidArgumentf("unable to migrate container-wide MAC address to a specific network: HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks")
+		}
+		ep = &network.EndpointSettings{}
+		eps[mode] = ep
+	}
+	if old || len(ep.MacAddress) == 0 {
+		ep.MacAddress = network.HardwareAddr(hw)
+	} else if !bytes.Equal(ep.MacAddress, hw) {
+		return "", errdefs.InvalidArgumentf("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty")
+	}
+	if old {
+		return "", nil
+	}
+	return "The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.", nil
 }

@@ -15,7 +15,7 @@ import (
 // ExecBackend runs processes in running containers.
 type ExecBackend interface {
 	ExecCreate(ctx context.Context, ref string, req container.ExecCreateRequest) (string, error)
-	ExecStart(ctx context.Context, id string, consoleSize *[2]uint, client daemon.AttachStream) error
+	ExecStartWith(ctx context.Context, id string, opts daemon.ExecStartOptions, client daemon.AttachStream) error
 	ExecResize(id string, height, width uint) error
 	ExecInspect(id string) (container.ExecInspectResponse, error)
 	ExecTTY(id string) (bool, error)
@@ -42,25 +42,29 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 			return err
 		}
 		id := r.PathValue("id")
-		tty, err := b.ExecTTY(id)
-		if err != nil {
+		if _, err := b.ExecTTY(id); err != nil { // 404 before the hijack
 			return err
 		}
+		// The stream is framed by this request's Tty, not the exec's, as
+		// Docker does; a console size comes only with a tty.
+		opts := daemon.ExecStartOptions{ConsoleSize: req.ConsoleSize, Tty: req.Tty}
+		if !req.Tty {
+			opts.ConsoleSize = nil
+		}
 		if req.Detach {
-			if err := b.ExecStart(r.Context(), id, req.ConsoleSize, nil); err != nil {
+			if err := b.ExecStartWith(r.Context(), id, opts, nil); err != nil {
 				return err
 			}
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
-		ct := streamType(tty)
-		hj, err := hijack(w, r, ct)
+		hj, err := hijack(w, r, streamType(req.Tty))
 		if err != nil {
 			return err
 		}
 		defer hj.Close()
-		if err := b.ExecStart(context.WithoutCancel(r.Context()), id, req.ConsoleSize, hj); err != nil {
-			writeStreamError(hj, tty, err)
+		if err := b.ExecStartWith(context.WithoutCancel(r.Context()), id, opts, hj); err != nil {
+			writeStreamError(hj, req.Tty, err)
 		}
 		hj.CloseWrite()
 		return nil

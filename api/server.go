@@ -111,6 +111,8 @@ func (s *Server) serve(h handlerFunc) http.HandlerFunc {
 
 var versionPrefix = regexp.MustCompile(`^/v(\d+)\.(\d+)(/.*)$`)
 
+var repeatedSlashes = regexp.MustCompile(`/{2,}`)
+
 type ctxKey struct{}
 
 // APIVersion is the version the client asked for in its path prefix, or the
@@ -145,6 +147,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r2
 	} else {
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, v))
+	}
+	if strings.Contains(r.URL.Path, "//") {
+		// A container reference with its leading slash (/containers//app/db
+		// for docker rm --link /app/db) is Docker's too: the mux would
+		// answer with a redirect, which a DELETE must not follow.
+		r.URL.Path = repeatedSlashes.ReplaceAllString(r.URL.Path, "/")
+		r.URL.RawPath = ""
 	}
 	s.mux.ServeHTTP(w, r)
 }

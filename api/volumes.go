@@ -50,6 +50,11 @@ func (s *Server) addVolumeRoutes(b VolumeBackend) {
 		if err != nil {
 			return err
 		}
+		if cmpVersion(APIVersion(r.Context()), "1.42") < 0 {
+			// Before API 1.42, prune removed named volumes too; Docker
+			// keeps that for older clients.
+			f["all"] = []string{"true"}
+		}
 		rep, err := b.Prune(r.Context(), f)
 		if err != nil {
 			return err

@@ -46,7 +46,7 @@ func TestVolumeRoutes(t *testing.T) {
 		{"POST", "/volumes/create", `{"Name":"data"}`, 201, `"team":"a"`}, // the existing one
 		{"POST", "/volumes/create", `{"Name":"../etc"}`, 400, "invalid characters"},
 		{"POST", "/volumes/create", `{"Name":"x\u0000y"}`, 400, "invalid characters"},
-		{"POST", "/volumes/create", `{"Name":"n","Driver":"nfs"}`, 501, "only the local driver"},
+		{"POST", "/volumes/create", `{"Name":"n","Driver":"nfs"}`, 404, `create n: error looking up volume plugin nfs: plugin \"nfs\" not found`},
 		{"POST", "/volumes/create", `{"Name":"nv","DriverOpts":{"type":"nfs","device":":/x"}}`, 501, "nfs"},
 		{"POST", "/volumes/create", `{"Name":"bad","DriverOpts":{"type":"tmpfs","o":"size=1m,exec"}}`, 400, "not one lodge passes on"},
 		{"POST", "/volumes/create", `{"Name":"tv","DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=1m"}}`, 201, `"type":"tmpfs"`},
@@ -61,6 +61,10 @@ func TestVolumeRoutes(t *testing.T) {
 		{"DELETE", "/volumes/missing?force=1", "", 204, ""},
 		{"DELETE", "/volumes/data", "", 204, ""},
 		{"POST", "/volumes/prune?filters=" + url.QueryEscape(`{"all":{"true":true}}`), "", 200, `"VolumesDeleted":["tv"]`},
+		// Before API 1.42 prune took named volumes too.
+		{"POST", "/volumes/create", `{"Name":"old"}`, 201, `"Name":"old"`},
+		{"POST", "/v1.42/volumes/prune", "", 200, `"VolumesDeleted":[]`},
+		{"POST", "/v1.41/volumes/prune", "", 200, `"VolumesDeleted":["old"]`},
 	} {
 		status, body := do(tt.method, tt.path, tt.body)
 		if status != tt.status || !strings.Contains(body, tt.bodyHas) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/term"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
@@ -17,6 +19,37 @@ import (
 type AttachOptions struct {
 	Stdin, Stdout, Stderr bool
 	Stream, Logs          bool
+	// DetachKeys is the key sequence that detaches a client from a
+	// container with a tty, as docker's --detach-keys spells it
+	// ("ctrl-p,ctrl-q", the default when empty).
+	DetachKeys string
+}
+
+// defaultDetachKeys are Docker's: ctrl-p ctrl-q.
+var defaultDetachKeys = []byte{16, 17}
+
+// detachKeys parses a detach key sequence ("ctrl-p,ctrl-q", "a,b",
+// "ctrl-@"), empty meaning Docker's default. A sequence it cannot read is
+// errdefs.ErrInvalidArgument with Docker's message.
+func detachKeys(keys string) ([]byte, error) {
+	if keys == "" {
+		return defaultDetachKeys, nil
+	}
+	b, err := term.ToBytes(keys)
+	if err != nil || len(b) == 0 {
+		return nil, errdefs.InvalidArgumentf("Invalid detach keys (%s) provided", keys)
+	}
+	return b, nil
+}
+
+// detachable reads a client's input for a tty, and stops at the detach
+// keys: they are not passed on, and the read ends with term.EscapeError.
+func detachable(r io.Reader, keys []byte) io.Reader { return term.NewEscapeProxy(r, keys) }
+
+// isDetach reports whether err is the client's detach sequence.
+func isDetach(err error) bool {
+	var esc term.EscapeError
+	return errors.As(err, &esc)
 }
 
 // AttachStream is the client side of an attach: what the client sends is
@@ -28,6 +61,7 @@ type AttachStream interface {
 
 type pendingAttach struct {
 	opts   AttachOptions
+	keys   []byte        // the detach keys
 	client AttachStream  // set before ready is closed; nil: withdrawn
 	ready  chan struct{} // closed once the client is there
 	done   chan error
@@ -45,6 +79,10 @@ var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); ret
 // first would run the container with nobody attached, its output lost.
 // connect must be called once; with a nil client it withdraws the attach.
 func (s *Containers) AttachFor(ref string, opts AttachOptions) (connect func(ctx context.Context, client AttachStream) error, err error) {
+	keys, err := detachKeys(opts.DetachKeys)
+	if err != nil {
+		return nil, err
+	}
 	if opts.Logs { // the replay of logs needs the client first
 		return func(ctx context.Context, client AttachStream) error {
 			if client == nil {
@@ -57,8 +95,9 @@ func (s *Containers) AttachFor(ref string, opts AttachOptions) (connect func(ctx
 	if err != nil {
 		return nil, err
 	}
-	p := &pendingAttach{opts: opts, ready: make(chan struct{}), done: make(chan error, 1)}
+	p := &pendingAttach{opts: opts, keys: keys, ready: make(chan struct{}), done: make(chan error, 1)}
 	c.mu.Lock()
+	s.emitAttach(c)
 	switch {
 	case c.running() && c.monitorGone:
 		c.mu.Unlock()
@@ -98,15 +137,20 @@ func (p *pendingAttach) finish(err error) { p.once.Do(func() { p.done <- err; cl
 // container waits for its start, so `docker run` sees all of its output.
 // Output is framed as Docker frames it, raw with a TTY.
 func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions, client AttachStream) error {
+	keys, err := detachKeys(opts.DetachKeys)
+	if err != nil {
+		return err
+	}
 	c, err := s.Get(ref)
 	if err != nil {
 		return err
 	}
-	p := &pendingAttach{opts: opts, client: client, ready: closedReady, done: make(chan error, 1)}
+	p := &pendingAttach{opts: opts, keys: keys, client: client, ready: closedReady, done: make(chan error, 1)}
 	c.mu.Lock()
 	if opts.Logs {
 		s.replayLogs(c, client)
 	}
+	s.emitAttach(c)
 	switch {
 	case c.running():
 		s.connectAttach(c, p)
@@ -126,6 +170,16 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// emitAttach sends the attach event Docker sends for every attach, unless
+// the container is one it cannot attach to. Callers hold c.mu.
+func (s *Containers) emitAttach(c *Container) {
+	switch c.State.Status {
+	case container.StateRemoving, container.StateDead, container.StatePaused:
+		return
+	}
+	s.emit(c, events.ActionAttach)
 }
 
 // connectAttach joins a pending attach to the running monitor. Callers hold
@@ -154,7 +208,26 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 	if p.opts.Stdin {
 		go func() {
 			if <-p.ready; p.client != nil {
-				io.Copy(mc, p.client)
+				var in io.Reader = p.client
+				if tty {
+					// Docker looks for the detach keys only with a tty;
+					// without one every byte is the container's.
+					in = detachable(in, p.keys)
+				}
+				_, err := io.Copy(mc, in)
+				if isDetach(err) {
+					c.mu.Lock()
+					s.emit(c, events.ActionDetach)
+					c.mu.Unlock()
+				}
+				if tty {
+					// With a tty, the end of the client's input (the
+					// detach keys, or its terminal gone) ends its attach
+					// and leaves the container running, as in Docker:
+					// the monitor keeps a tty's input open.
+					mc.Close()
+					return
+				}
 			}
 			mc.CloseWrite()
 		}()

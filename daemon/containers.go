@@ -189,6 +189,10 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := validateNamespaceModes(cfg, hc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	hostConfigDefaults(hc)
+	if err := settleWorkingDir(cfg); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := s.checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -266,7 +270,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		// config alone and reads the container's IP on it.
 		PrimaryDisconnected: skipsDefaultBridge(hc, nc),
 	}
-	if c.MountPoints, err = s.settleMounts(id, merged, hc); err != nil {
+	if c.MountPoints, err = s.settleMounts(id, merged, hc, readOnlyNonRecursive(ctx)); err != nil {
 		release()
 		return container.CreateResponse{}, err
 	}

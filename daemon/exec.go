@@ -62,6 +62,11 @@ func (s *Containers) ExecCreate(ctx context.Context, ref string, req container.E
 	if err := validateEnv(req.Env); err != nil {
 		return "", err
 	}
+	if req.DetachKeys != "" {
+		if _, err := detachKeys(req.DetachKeys); err != nil {
+			return "", errdefs.InvalidArgumentf("Invalid escape keys (%s) provided", req.DetachKeys)
+		}
+	}
 	e := &Exec{ID: newID(), ContainerID: c.ID, Config: req}
 	s.execs.mu.Lock()
 	if s.execs.m == nil {
@@ -98,11 +103,32 @@ func (s *Containers) getExec(id string) (*Exec, error) {
 	return nil, errdefs.NotFoundf("No such exec instance: %s", id)
 }
 
-// ExecStart runs an exec. With a client it streams (framed, or raw with a
-// tty) and returns when the process has ended; detached it returns at once.
-// A command that cannot start is reported on the stream with Docker's
-// exit codes (127 not found, 126 not executable).
+// ExecStartOptions are POST /exec/{id}/start's.
+type ExecStartOptions struct {
+	// ConsoleSize overrides the size given at creation (height, width).
+	ConsoleSize *[2]uint
+	// Tty frames the client's stream: raw output (stdout only) when true,
+	// Docker's multiplexed frames when false. It is the start request's
+	// Tty, which need not be the exec's: Docker frames by the request.
+	Tty bool
+}
+
+// ExecStart runs an exec, its stream framed by the exec's own Tty.
 func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]uint, client AttachStream) error {
+	e, err := s.getExec(id)
+	if err != nil {
+		return err
+	}
+	return s.ExecStartWith(ctx, id, ExecStartOptions{ConsoleSize: consoleSize, Tty: e.Config.Tty}, client)
+}
+
+// ExecStartWith runs an exec. With a client it streams (framed, or raw as
+// opts.Tty says) and returns when the process has ended or the client has
+// detached (the detach keys, on an exec with a tty), which leaves the
+// process running; without a client it returns at once. A command that
+// cannot start is reported on the stream with Docker's exit code 126.
+func (s *Containers) ExecStartWith(ctx context.Context, id string, opts ExecStartOptions, client AttachStream) error {
+	consoleSize := opts.ConsoleSize
 	e, err := s.getExec(id)
 	if err != nil {
 		return err
@@ -152,10 +178,14 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 	}
 	spec.UID, spec.GID, spec.AdditionalGids = uid, gid, groups
 	var out, errw io.Writer = io.Discard, io.Discard
+	var input *detachWatch // a tty's input, whose end ends the stream
 	if client != nil {
-		if tty {
-			out = client
-		} else {
+		switch {
+		case opts.Tty: // raw: stdout only, as Docker has no stream for stderr
+			if e.Config.AttachStdout || tty {
+				out = client
+			}
+		default:
 			if e.Config.AttachStdout {
 				out = runtime.FrameWriter{W: client, Stream: runtime.StreamStdout}
 			}
@@ -165,6 +195,12 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 		}
 		if e.Config.AttachStdin {
 			spec.Stdin = client
+			if tty {
+				// The keys were checked at creation.
+				keys, _ := detachKeys(e.Config.DetachKeys)
+				input = &detachWatch{r: detachable(client, keys), ended: make(chan struct{})}
+				spec.Stdin = input
+			}
 		}
 	}
 	spec.Stdout, spec.Stderr = out, errw
@@ -178,7 +214,7 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 		e.mu.Unlock()
 		msg := "OCI runtime exec failed: " + err.Error() + "\r\n"
 		if client != nil {
-			if tty {
+			if opts.Tty {
 				io.WriteString(client, msg)
 			} else {
 				runtime.WriteFrame(client, runtime.StreamStderr, []byte(msg))
@@ -205,8 +241,41 @@ func (s *Containers) ExecStart(ctx context.Context, id string, consoleSize *[2]u
 		go finish()
 		return nil
 	}
-	finish()
+	if input == nil {
+		finish()
+		return nil
+	}
+	// With a tty, the end of the client's input (its detach keys, or its
+	// terminal gone) ends the stream and leaves the process running, as
+	// in Docker.
+	ended := make(chan struct{})
+	go func() { finish(); close(ended) }()
+	select {
+	case <-ended:
+	case <-input.ended:
+		if input.detached {
+			s.emitExec(e, events.ActionExecDetach)
+		}
+	}
 	return nil
+}
+
+// detachWatch passes a client's input on and closes ended when it ends;
+// detached says it ended with the detach keys. detached is set before
+// ended is closed.
+type detachWatch struct {
+	r        io.Reader
+	ended    chan struct{}
+	detached bool
+	once     sync.Once
+}
+
+func (d *detachWatch) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil {
+		d.once.Do(func() { d.detached = isDetach(err); close(d.ended) })
+	}
+	return n, err
 }
 
 // ExecResize sets an exec's tty size.

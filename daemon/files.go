@@ -130,7 +130,23 @@ func (s *Containers) StatPath(ctx context.Context, ref, p string) (container.Pat
 		}
 		return err
 	})
-	return out, err
+	return out, inContainer(err, ref, p)
+}
+
+// inContainer names the container and the path as the user gave them in
+// a path error, as Docker does ("Could not find the file /x in container
+// web"): rootdir knows only the path inside the root it opened, which for
+// a volume or bind is not the container's.
+func inContainer(err error, ref, p string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errdefs.ErrNotFound) && strings.HasPrefix(err.Error(), "Could not find the file"):
+		return errdefs.NotFoundf("Could not find the file %s in container %s", p, ref)
+	case errors.Is(err, errdefs.ErrInvalidArgument) && strings.HasPrefix(err.Error(), "extraction point is not a directory"):
+		return errdefs.InvalidArgumentf("extraction point is not a directory: %s in container %s", p, ref)
+	}
+	return err
 }
 
 // absPath reads an archive path as Docker does: relative to the
@@ -146,7 +162,7 @@ func absPath(p string) string {
 // stat before the tar of p is written to the writer it returns, so that
 // the API can send the stat header (and a missing path its 404) first.
 func (s *Containers) ArchivePath(ctx context.Context, ref, p string, head func(container.PathStat) (io.Writer, error)) error {
-	return s.withRoot(ref, p, func(_ *Container, r *rootdir.Root, inner string, inMount bool) error {
+	return inContainer(s.withRoot(ref, p, func(_ *Container, r *rootdir.Root, inner string, inMount bool) error {
 		st, err := r.Stat(inner)
 		if err != nil {
 			return err
@@ -163,7 +179,7 @@ func (s *Containers) ArchivePath(ctx context.Context, ref, p string, head func(c
 			return err
 		}
 		return r.Tar(ctx, inner, w, opts)
-	})
+	}), ref, p)
 }
 
 // ExtractOptions are PUT /containers/{id}/archive's.
@@ -177,7 +193,7 @@ type ExtractOptions struct {
 // What it makes is root's (the user's own id outside), or with CopyUIDGID
 // (docker cp -a) owned as the tar says.
 func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Reader, opts ExtractOptions) error {
-	return s.withRoot(ref, p, func(c *Container, r *rootdir.Root, p string, inMount bool) error {
+	return inContainer(s.withRoot(ref, p, func(c *Container, r *rootdir.Root, p string, inMount bool) error {
 		c.mu.Lock()
 		// A read-only root's volumes stay writable: a running
 		// container's kernel tells them apart, a stopped one's mounts
@@ -201,7 +217,7 @@ func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Rea
 			return errdefs.Conflictf("%s is on a read-only filesystem in the container", p)
 		}
 		return err
-	})
+	}), ref, p)
 }
 
 // Export is GET /containers/{id}/export: the container's filesystem as a

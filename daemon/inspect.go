@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/runtime"
 )
 
 // Inspect returns a container in Docker's inspect shape.
@@ -109,6 +110,7 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 		since = c.Created
 	}
 	out := []container.Summary{}
+	linked := s.linkNames()
 	for _, c := range s.All() {
 		c.mu.Lock()
 		sum, keep := s.summary(c, opts, before, since)
@@ -116,6 +118,7 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 		if !keep {
 			continue
 		}
+		sum.Names = append(sum.Names, linked[sum.ID]...)
 		out = append(out, sum)
 		if opts.Limit > 0 && len(out) >= opts.Limit {
 			break
@@ -188,6 +191,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		sum.Labels = map[string]string{}
 	}
 	sum.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	sum.HostConfig.Annotations = c.HostConfig.Annotations
 	if sum.HostConfig.NetworkMode == "" {
 		sum.HostConfig.NetworkMode = "bridge"
 	}
@@ -239,8 +243,11 @@ func anyMatch(list []string, f func(string) bool) bool {
 	return false
 }
 
-// PruneContainers removes every stopped container.
-func (s *Containers) Prune(ctx context.Context) (deleted []string, err error) {
+// Prune removes every stopped container, and reports the space their
+// writable layers took as what it reclaimed.
+func (s *Containers) Prune(ctx context.Context) (container.PruneReport, error) {
+	rep := container.PruneReport{ContainersDeleted: []string{}}
+	sizer, _ := s.Rootfs.(layerSizer)
 	for _, c := range s.All() {
 		c.mu.Lock()
 		stopped := !c.running() && c.State.Status != container.StateRemoving && c.State.Status != container.StateRestarting
@@ -248,9 +255,50 @@ func (s *Containers) Prune(ctx context.Context) (deleted []string, err error) {
 		if !stopped {
 			continue
 		}
+		// What the container wrote is what its removal frees, as Docker
+		// counts it.
+		var size int64
+		if sizer != nil {
+			size, _ = sizer.LayerSize(c.ID)
+		}
 		if err := s.Remove(ctx, c.ID, RemoveOptions{}); err == nil {
-			deleted = append(deleted, c.ID)
+			rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+			if size > 0 {
+				rep.SpaceReclaimed += uint64(size)
+			}
 		}
 	}
-	return deleted, nil
+	return rep, nil
+}
+
+// hostConfigDefaults fills what Docker fills in a new container's host
+// config, so inspect shows it: the IPC mode ("private", Docker's default
+// daemon setting) and, unless the container is privileged or says
+// otherwise, the masked and read-only paths it gets.
+func hostConfigDefaults(hc *container.HostConfig) {
+	if hc.IpcMode == "" {
+		hc.IpcMode = "private"
+	}
+	if hc.Privileged {
+		return
+	}
+	if hc.MaskedPaths == nil {
+		hc.MaskedPaths = runtime.DefaultMaskedPaths()
+	}
+	if hc.ReadonlyPaths == nil {
+		hc.ReadonlyPaths = runtime.DefaultReadonlyPaths()
+	}
+}
+
+// settleWorkingDir checks a create's working directory and cleans it
+// ("/app/" is "/app"), as Docker does.
+func settleWorkingDir(cfg *container.Config) error {
+	if cfg.WorkingDir == "" {
+		return nil
+	}
+	if !filepath.IsAbs(cfg.WorkingDir) {
+		return errdefs.InvalidArgumentf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	cfg.WorkingDir = filepath.Clean(cfg.WorkingDir)
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -21,19 +22,25 @@ import (
 
 // settleMounts turns a new container's -v, --mount and VOLUMEs (its own and
 // its image's) into its mount points, making and referencing the volumes
-// they name. On error nothing stays referenced.
-func (s *Containers) settleMounts(id string, cfg *container.Config, hc *container.HostConfig) (mps []MountPoint, err error) {
+// they name. roNonRecursive makes read-only binds read-only at their top
+// only, as for clients older than API 1.44. On error nothing stays
+// referenced.
+func (s *Containers) settleMounts(id string, cfg *container.Config, hc *container.HostConfig, roNonRecursive bool) (mps []MountPoint, err error) {
 	for _, b := range hc.Binds {
 		mp, err := parseVolumeSpec(b)
 		if err != nil {
 			return nil, err
 		}
+		mp.ReadOnlyNonRecursive = roNonRecursive && mp.ReadOnly && mp.Type == mount.TypeBind
 		mps = append(mps, mp)
 	}
 	for _, m := range hc.Mounts {
 		mp, err := parseMount(m)
 		if err != nil {
 			return nil, err
+		}
+		if roNonRecursive && mp.ReadOnly && mp.Type == mount.TypeBind {
+			mp.ReadOnlyNonRecursive = true
 		}
 		if mp.Type == mount.TypeBind {
 			// --mount does not create a missing source, -v does.
@@ -44,9 +51,16 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		mps = append(mps, mp)
 	}
 	if d := hc.VolumeDriver; d != "" && d != LocalDriver {
-		return nil, errdefs.NotImplementedf("volume driver %q: lodge has only the local driver", d)
+		return nil, noVolumePlugin("", d)
 	}
 	seen := map[string]bool{}
+	// A --tmpfs takes its path as a mount does: an image's VOLUME there
+	// gets no anonymous volume, and a bind there is a duplicate.
+	for dst := range hc.Tmpfs {
+		if checkDestination(&dst) == nil {
+			seen[dst] = true
+		}
+	}
 	for _, mp := range mps {
 		if seen[mp.Destination] {
 			return nil, errdefs.InvalidArgumentf("Duplicate mount point: %s", mp.Destination)
@@ -94,9 +108,12 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 	for _, dst := range anon {
 		mps = append(mps, MountPoint{Type: mount.TypeVolume, Destination: dst})
 	}
-	for _, mp := range mps {
-		if mp.Type == mount.TypeBind {
+	for i := range mps {
+		if mp := &mps[i]; mp.Type == mount.TypeBind {
 			if err := checkBindSource(mp.Source); err != nil {
+				return nil, err
+			}
+			if err := s.bindInDataRoot(mp); err != nil {
 				return nil, err
 			}
 		}
@@ -146,7 +163,7 @@ func volumeNames(mps []MountPoint) []string {
 func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount, error) {
 	if c.MountPoints == nil && len(c.HostConfig.Binds)+len(c.HostConfig.Mounts) > 0 {
 		// A record from before mounts were settled at create.
-		mps, err := s.settleMounts(c.ID, &container.Config{}, c.HostConfig)
+		mps, err := s.settleMounts(c.ID, &container.Config{}, c.HostConfig, true)
 		if err != nil {
 			return nil, err
 		}
@@ -155,10 +172,19 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 	var out []runtime.Mount
 	for _, mp := range c.MountPoints {
 		rm := runtime.Mount{Type: "bind", Source: mp.Source, Destination: mp.Destination, ReadOnly: mp.ReadOnly}
+		if mp.ReadOnly && mp.Type != mount.TypeTmpfs && !mp.ReadOnlyNonRecursive {
+			// Submounts too, as Docker does: "rro" is read-only with
+			// AT_RECURSIVE, where the kernel has mount_setattr.
+			if err := recursiveReadOnly(); err == nil {
+				rm.ReadOnly, rm.Options = false, []string{"rro"}
+			} else if mp.ReadOnlyForceRecursive {
+				return nil, errdefs.InvalidArgumentf("recursive read-only mount of %s: %v", mp.Destination, err)
+			}
+		}
 		switch mp.Type {
 		case mount.TypeBind:
 			if mp.Propagation != "" {
-				rm.Options = []string{mp.Propagation}
+				rm.Options = append(rm.Options, mp.Propagation)
 			}
 		case mount.TypeVolume:
 			if s.Volumes == nil {
@@ -168,9 +194,14 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 			if err != nil {
 				return nil, err
 			}
-			if fresh && !mp.NoCopy && !c.HasBeenStartedBefore {
+			if fresh && !mp.NoCopy && mp.Subpath == "" && !c.HasBeenStartedBefore {
 				if err := copyUp(rootfs, mp.Destination, src); err != nil {
 					return nil, errdefs.Class(errdefs.ErrInvalidArgument, err)
+				}
+			}
+			if mp.Subpath != "" {
+				if src, err = volumeSubpath(src, mp.Subpath); err != nil {
+					return nil, err
 				}
 			}
 			rm.Source = src
@@ -183,6 +214,63 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 	}
 	return out, nil
 }
+
+// bindInDataRoot gives a bind of lodge's data root, or of a directory in
+// it or above it, rslave propagation, as Docker does for its own root: a
+// container must not hold private copies of the mounts lodged makes
+// there (a container's root, a volume), or lodged could not unmount them.
+// A propagation that would do that is refused with Docker's message.
+func (s *Containers) bindInDataRoot(mp *MountPoint) error {
+	root := filepath.Dir(s.Root)
+	if s.Root == "" || !strings.HasPrefix(mp.Source, root) && !strings.HasPrefix(root, mp.Source) {
+		return nil
+	}
+	switch mp.Propagation {
+	case "":
+		mp.Propagation = string(mount.PropagationRSlave)
+	case string(mount.PropagationRSlave), string(mount.PropagationRShared):
+	default:
+		return errdefs.InvalidArgumentf(`invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root, daemon root: %q, bind mount source: %q, propagation: %q`, root, mp.Source, mp.Propagation)
+	}
+	return nil
+}
+
+// volumeSubpath is the directory subpath of the volume directory vol, as
+// Docker resolves it: symlinks inside the volume are followed while they
+// stay in it, one that leads out is refused, and a subpath that is not
+// there is NotFound with Docker's "cannot access path" message. The
+// container cannot swap a component for a symlink between this check and
+// the mount only while it is not running; a running user of the same
+// volume can, as with an ordinary bind of a path it writes to.
+func volumeSubpath(vol, subpath string) (string, error) {
+	if !filepath.IsLocal(subpath) {
+		return "", errdefs.InvalidArgumentf("subpath must be a relative path within the volume")
+	}
+	p, err := securejoin.SecureJoin(vol, subpath)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(filepath.Join(vol, subpath)); err == nil {
+		base, _ := filepath.EvalSymlinks(vol)
+		if rel, err := filepath.Rel(base, real); err != nil || !filepath.IsLocal(rel) && rel != "." {
+			return "", errdefs.InvalidArgumentf("path concatenation escapes the base directory, base: %s, subpath: %s", vol, subpath)
+		}
+	}
+	if _, err := os.Lstat(p); err != nil {
+		return "", errdefs.NotFoundf("cannot access path %s: %v", p, err)
+	}
+	return p, nil
+}
+
+// recursiveReadOnly says whether read-only mounts can include their
+// submounts: mount_setattr came with Linux 5.12.
+var recursiveReadOnly = sync.OnceValue(func() error {
+	err := unix.MountSetattr(-1, "", 0, &unix.MountAttr{})
+	if errors.Is(err, unix.ENOSYS) {
+		return errors.New("rro is not supported: the kernel has no mount_setattr (older than 5.12?)")
+	}
+	return nil
+})
 
 // mountPointViews are a container's mounts in Docker's inspect shape.
 func (s *Containers) mountPointViews(c *Container) []container.MountPoint {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,15 @@ type MountPoint struct {
 	Mode        string `json:",omitempty"` // -v's options as the user gave them
 	Propagation string `json:",omitempty"`
 	NoCopy      bool   `json:",omitempty"` // no copy-up into a new volume
+	// Subpath is the directory of the volume mounted instead of its root
+	// (--mount volume-subpath), relative and inside it.
+	Subpath string `json:",omitempty"`
+	// A read-only bind is read-only with all its submounts (the kernel's
+	// mount_setattr, 5.12), as Docker has it from API 1.44, unless
+	// ReadOnlyNonRecursive (older clients, bind-recursive=writable);
+	// ReadOnlyForceRecursive refuses to start where that cannot be done.
+	ReadOnlyNonRecursive   bool `json:",omitempty"`
+	ReadOnlyForceRecursive bool `json:",omitempty"`
 	// Options are a tmpfs's mount options (size=, mode=).
 	Options []string `json:",omitempty"`
 	// Volume is how to create the volume when it does not exist yet.
@@ -154,9 +164,18 @@ func parseMount(m mount.Mount) (MountPoint, error) {
 		}
 		mp.Source = filepath.Clean(m.Source)
 		if o := m.BindOptions; o != nil {
-			if o.NonRecursive || o.ReadOnlyNonRecursive || o.ReadOnlyForceRecursive {
-				return MountPoint{}, errdefs.NotImplementedf("bind-nonrecursive and bind-recursive are not implemented")
+			if o.NonRecursive {
+				return MountPoint{}, errdefs.NotImplementedf("bind-recursive=disabled is not implemented")
 			}
+			switch {
+			case !m.ReadOnly && o.ReadOnlyNonRecursive:
+				return bad("mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive")
+			case !m.ReadOnly && o.ReadOnlyForceRecursive:
+				return bad("mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive")
+			case o.ReadOnlyNonRecursive && o.ReadOnlyForceRecursive:
+				return bad("mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive")
+			}
+			mp.ReadOnlyNonRecursive, mp.ReadOnlyForceRecursive = o.ReadOnlyNonRecursive, o.ReadOnlyForceRecursive
 			switch o.Propagation {
 			case "", mount.PropagationPrivate, mount.PropagationRPrivate, mount.PropagationShared, mount.PropagationRShared, mount.PropagationSlave, mount.PropagationRSlave:
 				mp.Propagation = string(o.Propagation)
@@ -171,7 +190,13 @@ func parseMount(m mount.Mount) (MountPoint, error) {
 		mp.Name = m.Source
 		if o := m.VolumeOptions; o != nil {
 			if o.Subpath != "" {
-				return MountPoint{}, errdefs.NotImplementedf("volume-subpath is not implemented")
+				if m.Source == "" {
+					return bad("must not set Subpath when using anonymous volumes")
+				}
+				if !filepath.IsLocal(o.Subpath) {
+					return bad("subpath must be a relative path within the volume")
+				}
+				mp.Subpath = filepath.Clean(o.Subpath)
 			}
 			mp.NoCopy = o.NoCopy
 			vc := &VolumeCreate{Labels: o.Labels}
@@ -213,4 +238,18 @@ func parseMount(m mount.Mount) (MountPoint, error) {
 		return MountPoint{}, errdefs.NotImplementedf("mount type %q is not implemented", m.Type)
 	}
 	return mp, nil
+}
+
+type roNonRecursiveKey struct{}
+
+// WithReadOnlyNonRecursive marks a create as a client's older than API
+// 1.44: its read-only binds are read-only at their top only, as they were
+// in Docker before recursive read-only mounts.
+func WithReadOnlyNonRecursive(ctx context.Context) context.Context {
+	return context.WithValue(ctx, roNonRecursiveKey{}, true)
+}
+
+func readOnlyNonRecursive(ctx context.Context) bool {
+	v, _ := ctx.Value(roNonRecursiveKey{}).(bool)
+	return v
 }

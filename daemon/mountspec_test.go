@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,7 +80,10 @@ func TestParseMount(t *testing.T) {
 		{name: "tmpfs mode bits", m: mount.Mount{Type: mount.TypeTmpfs, Target: "/t", TmpfsOptions: &mount.TmpfsOptions{Mode: 1 << 20}}, err: "bits"},
 		{name: "tmpfs smuggled option", m: mount.Mount{Type: mount.TypeTmpfs, Target: "/t", TmpfsOptions: &mount.TmpfsOptions{Options: [][]string{{"size=1,uid=0"}}}}, err: "not one lodge"},
 		{name: "bind options on a volume", m: mount.Mount{Type: mount.TypeVolume, Target: "/t", BindOptions: &mount.BindOptions{}}, err: "bind options"},
-		{name: "subpath", m: mount.Mount{Type: mount.TypeVolume, Target: "/t", VolumeOptions: &mount.VolumeOptions{Subpath: "x"}}, err: "not implemented", code: errdefs.ErrNotImplemented},
+		{name: "subpath anonymous", m: mount.Mount{Type: mount.TypeVolume, Target: "/t", VolumeOptions: &mount.VolumeOptions{Subpath: "x"}}, err: "must not set Subpath when using anonymous volumes"},
+		{name: "subpath", m: mount.Mount{Type: mount.TypeVolume, Source: "vol", Target: "/t", VolumeOptions: &mount.VolumeOptions{Subpath: "a/b"}}},
+		{name: "subpath up", m: mount.Mount{Type: mount.TypeVolume, Source: "vol", Target: "/t", VolumeOptions: &mount.VolumeOptions{Subpath: "a/../../b"}}, err: "subpath must be a relative path within the volume"},
+		{name: "subpath absolute", m: mount.Mount{Type: mount.TypeVolume, Source: "vol", Target: "/t", VolumeOptions: &mount.VolumeOptions{Subpath: "/etc"}}, err: "subpath must be a relative path within the volume"},
 		{name: "npipe", m: mount.Mount{Type: mount.TypeNamedPipe, Target: "/t"}, err: "not implemented", code: errdefs.ErrNotImplemented},
 		{name: "propagation", m: mount.Mount{Type: mount.TypeBind, Source: "/h", Target: "/t", BindOptions: &mount.BindOptions{Propagation: "sideways"}}, err: "propagation"},
 	} {
@@ -154,6 +158,70 @@ func TestCheckLocalOptions(t *testing.T) {
 		err := checkLocalOptions(tc.opts)
 		if tc.err == nil && err != nil || tc.err != nil && !errors.Is(err, tc.err) {
 			t.Errorf("checkLocalOptions(%v) = %v, want %v", tc.opts, err, tc.err)
+		}
+	}
+}
+
+// TestParseMountRecursiveReadOnly: bind-recursive's read-only choices need
+// a read-only bind and exclude each other, with Docker's messages.
+func TestParseMountRecursiveReadOnly(t *testing.T) {
+	bind := func(ro bool, o mount.BindOptions) mount.Mount {
+		return mount.Mount{Type: mount.TypeBind, Source: "/src", Target: "/dst", ReadOnly: ro, BindOptions: &o}
+	}
+	for _, tc := range []struct {
+		m          mount.Mount
+		nonRec, rf bool
+		err        string
+	}{
+		{m: bind(true, mount.BindOptions{})},
+		{m: bind(true, mount.BindOptions{ReadOnlyNonRecursive: true}), nonRec: true},
+		{m: bind(true, mount.BindOptions{ReadOnlyForceRecursive: true}), rf: true},
+		{m: bind(false, mount.BindOptions{ReadOnlyNonRecursive: true}), err: "mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive"},
+		{m: bind(false, mount.BindOptions{ReadOnlyForceRecursive: true}), err: "mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive"},
+		{m: bind(true, mount.BindOptions{ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true}), err: "mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive"},
+	} {
+		mp, err := parseMount(tc.m)
+		if tc.err != "" {
+			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: %v, want %q", tc.m.BindOptions, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || mp.ReadOnlyNonRecursive != tc.nonRec || mp.ReadOnlyForceRecursive != tc.rf {
+			t.Errorf("%+v: %+v %v", tc.m.BindOptions, mp, err)
+		}
+	}
+}
+
+// TestVolumeSubpath: a subpath resolves inside the volume, follows
+// symlinks that stay in it, and refuses one that leads out or is missing.
+func TestVolumeSubpath(t *testing.T) {
+	vol := t.TempDir()
+	outside := t.TempDir()
+	os.MkdirAll(filepath.Join(vol, "a", "b"), 0o755)
+	os.Symlink("a/b", filepath.Join(vol, "in"))
+	os.Symlink(outside, filepath.Join(vol, "out"))
+	os.Symlink("../../..", filepath.Join(vol, "a", "up"))
+	for _, tc := range []struct {
+		sub, want, err string
+		code           error
+	}{
+		{sub: "a/b", want: filepath.Join(vol, "a", "b")},
+		{sub: "in", want: filepath.Join(vol, "a", "b")},
+		{sub: "out", err: "escapes the base directory", code: errdefs.ErrInvalidArgument},
+		{sub: "a/up", err: "escapes the base directory", code: errdefs.ErrInvalidArgument},
+		{sub: "missing", err: "cannot access path", code: errdefs.ErrNotFound},
+		{sub: "../x", err: "relative path within the volume", code: errdefs.ErrInvalidArgument},
+	} {
+		got, err := volumeSubpath(vol, tc.sub)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, tc.code) {
+				t.Errorf("%s: %q %v, want %q", tc.sub, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q %v, want %q", tc.sub, got, err, tc.want)
 		}
 	}
 }

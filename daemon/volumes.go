@@ -128,7 +128,7 @@ func (v *Volumes) createLocked(req VolumeCreate) (*volumeRecord, error) {
 		req.Driver = LocalDriver
 	}
 	if req.Driver != LocalDriver {
-		return nil, errdefs.NotImplementedf("volume driver %q: lodge has only the local driver", req.Driver)
+		return nil, noVolumePlugin(req.Name, req.Driver)
 	}
 	if err := checkLocalOptions(req.DriverOpts); err != nil {
 		return nil, err
@@ -393,4 +393,14 @@ func (v *Volumes) Usage(ctx context.Context) []volume.Volume {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// noVolumePlugin is Docker's answer for a volume driver no plugin
+// provides (404): lodge has only the local driver and no plugins.
+func noVolumePlugin(name, driver string) error {
+	msg := fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", driver, driver)
+	if name != "" {
+		msg = "create " + name + ": " + msg
+	}
+	return errdefs.NotFoundf("%s", msg)
 }

@@ -128,15 +128,13 @@ func (e *ExecProcess) plumb(spec ExecSpec) (stdin, stdout, stderr *os.File, err 
 }
 
 // useConsole makes master the exec's tty: output to spec.Stdout, input from
-// spec.Stdin, whose end is a ^D through the line discipline.
+// spec.Stdin. The end of the input leaves the tty open and the process
+// running, as Docker does: the client detached, or lost its terminal.
 func (e *ExecProcess) useConsole(master *os.File, spec ExecSpec) {
 	e.console = master
 	e.pump(master, spec.Stdout)
 	if spec.Stdin != nil {
-		go func() {
-			io.Copy(master, spec.Stdin)
-			master.Write([]byte{4})
-		}()
+		go io.Copy(master, spec.Stdin)
 	}
 }
 
@@ -157,6 +155,9 @@ func (e *ExecProcess) pump(r *os.File, w io.Writer) {
 			w = io.Discard
 		}
 		io.Copy(w, r)
+		// A client that went away (detached) must not stall the process
+		// on a full pipe or tty: the rest of its output is dropped.
+		io.Copy(io.Discard, r)
 	}()
 }
 

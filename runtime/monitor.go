@@ -296,14 +296,13 @@ func (m *monitor) attach(c net.Conn) {
 		}
 		if err != nil {
 			// The client closed its side: stdin ends for a StdinOnce
-			// container (docker run -i), as with Docker.
-			if m.cfg.StdinOnce {
+			// container (docker run -i), as with Docker. With a tty it
+			// never does, as with Docker: the client may have detached
+			// (ctrl-p ctrl-q) or lost its terminal, and the shell on the
+			// tty must go on running for the next attach.
+			if m.cfg.StdinOnce && m.console == nil {
 				m.stdinMu.Lock()
-				if m.console != nil {
-					m.console.Write([]byte{4}) // ^D: EOF through the line discipline
-				} else {
-					m.stdin.Close()
-				}
+				m.stdin.Close()
 				m.stdinMu.Unlock()
 			}
 			return

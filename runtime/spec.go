@@ -50,18 +50,22 @@ type SpecOptions struct {
 	// its own (nested in lodged's); nil shares lodged's.
 	UIDMappings, GIDMappings []specs.LinuxIDMapping
 	Privileged               bool
-	CapAdd, CapDrop          []string
-	NoNewPrivileges          bool
-	SeccompProfile           string // "" default, "unconfined", or a profile's JSON
-	Mounts                   []Mount
-	Tmpfs                    map[string]string
-	ShmSize                  int64
-	Ulimits                  []Ulimit
-	Sysctls                  map[string]string
-	OOMScoreAdj              *int
-	HostsPath                string
-	ResolvConfPath           string
-	HostnamePath             string
+	// MaskedPaths and ReadonlyPaths replace Docker's defaults (nil keeps
+	// them; empty is none, --security-opt systempaths=unconfined).
+	// A privileged container gets none.
+	MaskedPaths, ReadonlyPaths []string
+	CapAdd, CapDrop            []string
+	NoNewPrivileges            bool
+	SeccompProfile             string // "" default, "unconfined", or a profile's JSON
+	Mounts                     []Mount
+	Tmpfs                      map[string]string
+	ShmSize                    int64
+	Ulimits                    []Ulimit
+	Sysctls                    map[string]string
+	OOMScoreAdj                *int
+	HostsPath                  string
+	ResolvConfPath             string
+	HostnamePath               string
 	// HardLimits reports the daemon's own limit for an RLIMIT_*; a
 	// container cannot get more than the user has.
 	HardLimits func(resource int) (soft, hard uint64, ok bool)
@@ -91,6 +95,13 @@ var (
 	}
 	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 )
+
+// DefaultMaskedPaths and DefaultReadonlyPaths are Docker's, which a
+// container gets unless it says otherwise or is privileged.
+func DefaultMaskedPaths() []string { return append([]string(nil), maskedPaths...) }
+
+// DefaultReadonlyPaths: see DefaultMaskedPaths.
+func DefaultReadonlyPaths() []string { return append([]string(nil), readonlyPaths...) }
 
 // Spec builds the OCI runtime configuration of a container: Docker's
 // defaults for a rootless container plus the options.
@@ -149,8 +160,13 @@ func Spec(o SpecOptions) (*specs.Spec, error) {
 		s.Linux.UIDMappings, s.Linux.GIDMappings = o.UIDMappings, o.GIDMappings
 	}
 	if !o.Privileged {
-		s.Linux.MaskedPaths = maskedPaths
-		s.Linux.ReadonlyPaths = readonlyPaths
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = maskedPaths, readonlyPaths
+		if o.MaskedPaths != nil {
+			s.Linux.MaskedPaths = o.MaskedPaths
+		}
+		if o.ReadonlyPaths != nil {
+			s.Linux.ReadonlyPaths = o.ReadonlyPaths
+		}
 	}
 	extra, err := userMounts(o)
 	if err != nil {

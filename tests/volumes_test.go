@@ -158,7 +158,7 @@ func TestNamedVolumes(t *testing.T) {
 	if r := s.run(docker, "volume", "inspect", "data"); r.code == 0 || !strings.Contains(r.stderr, "no such volume") {
 		t.Errorf("inspect of a removed volume: %s", r)
 	}
-	if r := s.run(docker, "volume", "create", "-d", "nfs-plugin", "x"); r.code == 0 || !strings.Contains(r.stderr, "only the local driver") {
+	if r := s.run(docker, "volume", "create", "-d", "nfs-plugin", "x"); r.code == 0 || !strings.Contains(r.stderr, `plugin "nfs-plugin" not found`) {
 		t.Errorf("another driver: %s", r)
 	}
 }

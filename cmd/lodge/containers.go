@@ -297,20 +297,41 @@ func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg
 	if cfg.Tty {
 		a.forwardResize(ctx, func(h, w uint) { c.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w}) })
 	}
-	select {
-	case r := <-wait.Result:
-		select { // let the last output through
-		case <-outDone:
-		case <-time.After(2 * time.Second):
-		}
-		if r.StatusCode != 0 {
-			restore()
-			return exitError{int(r.StatusCode)}
-		}
-		return nil
-	case err := <-wait.Error:
-		return err
+	// With a tty, lodged ends the stream on the detach keys (ctrl-p
+	// ctrl-q) and the container runs on: then run returns, as docker's.
+	detached := outDone
+	if !cfg.Tty || !cfg.OpenStdin {
+		detached = nil
 	}
+	for {
+		select {
+		case r := <-wait.Result:
+			select { // let the last output through
+			case <-outDone:
+			case <-time.After(2 * time.Second):
+			}
+			if r.StatusCode != 0 {
+				restore()
+				return exitError{int(r.StatusCode)}
+			}
+			return nil
+		case err := <-wait.Error:
+			return err
+		case <-detached:
+			detached = nil
+			if stillRunning(ctx, c, id) {
+				return nil
+			}
+		}
+	}
+}
+
+// stillRunning reports whether a container whose attach stream ended is
+// running: lodged ends a stream for the container's exit only once the
+// exit is recorded, so running means the user detached.
+func stillRunning(ctx context.Context, c *client.Client, id string) bool {
+	insp, err := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	return err == nil && insp.Container.State != nil && insp.Container.State.Running
 }
 
 // interact joins the terminal to a hijacked attach or exec stream until

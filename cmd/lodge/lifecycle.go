@@ -222,6 +222,9 @@ func attachCmd(a *app) *cobra.Command {
 			a.interact(ctx, att.HijackedResponse, tty, stdin, func(h, w uint) {
 				c.ContainerResize(ctx, ct.ID, client.ContainerResizeOptions{Height: h, Width: w})
 			})
+			if tty && stdin && stillRunning(ctx, c, ct.ID) {
+				return errors.New("read escape sequence") // detached, as docker says it
+			}
 			// The output ends when the container does: docker attach exits
 			// with its code, which lodged may record a moment after the
 			// stream closes, so wait for it rather than look once.
