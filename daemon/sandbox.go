@@ -320,6 +320,21 @@ func (n *Networks) Readopt(ctx context.Context, id string) {
 	}
 }
 
+// Republish restores every running container's published ports, after
+// the port driver was started anew (lodged's host side died and the
+// keeper took its work over, with no forwards).
+func (n *Networks) Republish(ctx context.Context) {
+	n.mu.Lock()
+	ids := make([]string, 0, len(n.sandboxes))
+	for id := range n.sandboxes {
+		ids = append(ids, id)
+	}
+	n.mu.Unlock()
+	for _, id := range ids {
+		n.Readopt(ctx, id)
+	}
+}
+
 // Settings is the NetworkSettings of a container's inspect: the
 // operational data while it runs, its configuration otherwise. Callers
 // hold c.mu.

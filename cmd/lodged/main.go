@@ -105,7 +105,7 @@ func main() {
 		}
 		return
 	case userns.StageKeeper:
-		if err := userns.RunKeeper(paths.FromOS().RuntimeDir()); err != nil {
+		if err := runKeeper(paths.FromOS().RuntimeDir()); err != nil {
 			fmt.Fprintln(os.Stderr, "lodged: keeper:", err)
 			os.Exit(1)
 		}
@@ -496,6 +496,10 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	}
 	srv := &http.Server{Handler: api.NewServer(backends, log), ReadHeaderTimeout: 30 * time.Second}
 	go svc.containers.StartOnBoot(ctx)
+	go superviseKeeper(ctx, log, env.RuntimeDir())
+	if userns.StateDir() != "" {
+		go republishOnNewDriver(ctx, log, svc.networks.Republish)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	log.Info("lodged ready", "socket", sock, "version", version.Version, "pid", os.Getpid())
