@@ -322,17 +322,27 @@ func (n *Networks) Readopt(ctx context.Context, id string) {
 
 // Republish restores every running container's published ports, after
 // the port driver was started anew (lodged's host side died and the
-// keeper took its work over, with no forwards).
-func (n *Networks) Republish(ctx context.Context) {
+// keeper took its work over, with no forwards). It returns what failed,
+// for the caller to try again.
+func (n *Networks) Republish(ctx context.Context) error {
 	n.mu.Lock()
-	ids := make([]string, 0, len(n.sandboxes))
-	for id := range n.sandboxes {
-		ids = append(ids, id)
+	var sbs []*sandbox
+	for _, sb := range n.sandboxes {
+		sbs = append(sbs, sb)
 	}
 	n.mu.Unlock()
-	for _, id := range ids {
-		n.Readopt(ctx, id)
+	if n.Ports == nil {
+		return nil
 	}
+	var errs []error
+	for _, sb := range sbs {
+		if len(sb.Ports) > 0 {
+			if err := n.Ports.Ensure(ctx, sb.Ports); err != nil {
+				errs = append(errs, fmt.Errorf("container %s: %w", sb.ContainerID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Settings is the NetworkSettings of a container's inspect: the

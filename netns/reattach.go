@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"syscall"
 	"time"
 
@@ -83,7 +84,9 @@ func StartReattach(cfg ReattachConfig) (*Reattach, error) {
 // startSlirp runs slirp4netns on the namespace at nsPath with the
 // addresses rootlesskit's driver gives (10.0.2.100, gateway 10.0.2.2, DNS
 // 10.0.2.3), configuring tap0 itself. The tap of the dead one went with its
-// process. It dies with the thread that starts it.
+// process. It dies with this process: its parent-death signal follows the
+// thread that started it, so that thread is kept for it (lodged discards
+// threads that entered a namespace, and with them what they started).
 func startSlirp(nsPath string, logw io.Writer) (*exec.Cmd, error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
@@ -98,11 +101,17 @@ func startSlirp(nsPath string, logw io.Writer) (*exec.Cmd, error) {
 	cmd.Stdout, cmd.Stderr = logw, logw
 	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		readyW.Close()
+	started := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread lives as long as lodged
+		started <- cmd.Start()
+		select {} // keep the thread
+	}()
+	err = <-started
+	readyW.Close()
+	if err != nil {
 		return nil, err
 	}
-	readyW.Close()
 	done := make(chan error, 1)
 	go func() {
 		b := make([]byte, 1)

@@ -148,27 +148,44 @@ func startAdoptKeeper(runDir string) (*exec.Cmd, error) {
 
 // republishOnNewDriver publishes the running containers' ports again
 // whenever rootlesskit's API socket is made anew: a keeper took over the
-// port driver, which starts empty.
-func republishOnNewDriver(ctx context.Context, log *slog.Logger, republish func(context.Context)) {
+// port driver, which starts empty. A failure (the first request may meet
+// a connection to the dead driver) is tried again.
+func republishOnNewDriver(ctx context.Context, log *slog.Logger, republish func(context.Context) error) {
 	sock := filepath.Join(userns.StateDir(), "api.sock")
-	ino := func() uint64 {
+	// A new socket may get the old one's inode number (ext4 reuses
+	// them): its change time tells it apart.
+	type id struct {
+		ino  uint64
+		ctim unix.Timespec
+	}
+	ino := func() id {
 		var st unix.Stat_t
 		if unix.Stat(sock, &st) != nil {
-			return 0
+			return id{}
 		}
-		return st.Ino
+		return id{st.Ino, st.Ctim}
 	}
-	last := ino()
+	last, pending, tries := ino(), false, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(500 * time.Millisecond):
 		}
-		if now := ino(); now != 0 && now != last {
-			last = now
+		if now := ino(); now != (id{}) && now != last {
+			last, pending, tries = now, true, 0
 			log.Info("the port driver was started again; publishing running containers' ports")
-			republish(ctx)
+		}
+		if !pending {
+			continue
+		}
+		err := republish(ctx)
+		tries++
+		if err == nil || tries >= 20 {
+			pending = false
+		}
+		if err != nil && !pending {
+			log.Warn("publishing running containers' ports again", "err", err)
 		}
 	}
 }
