@@ -26,6 +26,11 @@ func TestTortureKillRootlesskitChild(t *testing.T) { torture(t, "rootlesskit chi
 func TestTortureKillKeeper(t *testing.T)           { torture(t, "keeper") }
 func TestTortureKillDaemon(t *testing.T)           { torture(t, "daemon") }
 
+// The daemon, then the keeper before anything starts a daemon again: only
+// the containers and their monitors hold the namespaces, and the next
+// start comes back into them.
+func TestTortureKillDaemonAndKeeper(t *testing.T) { torture(t, "daemon and keeper") }
+
 func tortureCount(t *testing.T) int {
 	t.Helper()
 	n := 20
@@ -83,19 +88,27 @@ func torture(t *testing.T, stage string) {
 		"keeper":            parentOf(s.pid()),
 		"daemon":            s.pid(),
 	}
-	// The stage's pid, and the others': which ones must be gone after.
-	victim := victims[stage]
-	if victim <= 1 {
-		t.Fatalf("no pid for the %s", stage)
+	for _, v := range strings.Split(stage, " and ") {
+		victim := victims[v]
+		if victim <= 1 {
+			t.Fatalf("no pid for the %s", v)
+		}
+		t.Logf("killing the %s (pid %d)", v, victim)
+		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, []int{victim}, 10*time.Second)
 	}
-	t.Logf("killing the %s (pid %d)", stage, victim)
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, []int{victim}, 10*time.Second)
-	if stage == "daemon" {
+	if strings.Contains(stage, "daemon") {
 		waitFor(t, 10*time.Second, func() bool { return s.run("lodge", "daemon", "status").code != 0 })
+		if stage != "daemon" {
+			// The host side ends with the keeper.
+			waitGone(t, []int{victims["host-side lodged"], victims["rootlesskit child"]}, 15*time.Second)
+		}
 		s.start() // no stop first
+		if ns := nsOf(s.pid()); ns != r.userNS {
+			t.Errorf("the restarted daemon is in user namespace %s, the containers in %s", ns, r.userNS)
+		}
 	} else {
 		// The daemon stays, and is whole again once the surviving
 		// stages have re-created what died.
@@ -110,7 +123,7 @@ func torture(t *testing.T, stage string) {
 
 	// A second death, of the daemon: the next start comes back into the
 	// same namespaces through whichever keeper holds them now.
-	if stage != "daemon" {
+	if !strings.Contains(stage, "daemon") {
 		pid := s.pid()
 		syscall.Kill(pid, syscall.SIGKILL)
 		waitGone(t, []int{pid}, 10*time.Second)

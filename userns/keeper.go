@@ -1,6 +1,7 @@
 package userns
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,6 +102,11 @@ func RunKeeper(cfg KeeperConfig) error {
 			return fmt.Errorf("keeper: %w", err)
 		}
 	}
+	if !adopt {
+		if err := startPin(); err != nil {
+			fmt.Fprintln(os.Stderr, "lodged: keeper: no process holds the namespaces should the keeper die:", err)
+		}
+	}
 	sock := KeeperSocket(runDir)
 	os.Remove(sock)
 	old := syscall.Umask(0o177)
@@ -109,7 +116,7 @@ func RunKeeper(cfg KeeperConfig) error {
 		return fmt.Errorf("keeper: %w", err)
 	}
 	defer os.Remove(sock)
-	k := &keeper{daemons: map[int]*net.UnixConn{}, exited: make(chan struct{}, 1), helpers: map[int]bool{}, adopt: adopt}
+	k := &keeper{daemons: map[int]*net.UnixConn{}, exited: make(chan struct{}, 1), helpers: map[int]bool{}, adopt: adopt, runDir: runDir}
 	go k.reap()
 	go func() {
 		for {
@@ -296,9 +303,10 @@ func (k *keeper) othersInNamespace() bool {
 	if k.adopt {
 		parent = -1
 	}
+	pin := readPID(PinPIDFile(k.runDir))
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == me || pid == parent || k.helpers[pid] {
+		if err != nil || pid == me || pid == parent || pid == pin || k.helpers[pid] {
 			continue
 		}
 		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil && ns == self && processAlive(pid) {
@@ -315,6 +323,7 @@ type keeper struct {
 	exited   chan struct{}
 	helpers  map[int]bool // processes TakeOver started
 	adopt    bool         // started by a daemon, not under rootlesskit
+	runDir   string
 }
 
 func (k *keeper) serve(c *net.UnixConn) {
@@ -515,16 +524,40 @@ func (d *Daemon) Wait() int {
 // waits until it answers on its socket. It returns an error holding the
 // log's end if the keeper exits first.
 func StartKeeper(runDir string, env []string, logPath string, wait time.Duration) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return startKeeper(runDir, exec.Command(exe, os.Args[1:]...), env, logPath, wait)
+}
+
+// RejoinKeeper starts a keeper inside the user and mount namespaces of
+// the process pid (a surviving container monitor, whose namespaces are
+// lodged's), where it takes over the uplink and the port driver as after
+// a death of the host side, and waits until it answers. It is how a start
+// comes back to running containers whose keeper and daemon are both gone:
+// they keep exec, ports and the uplink, which a new namespace would cut
+// them off from. util-linux's nsenter enters the namespaces, which needs a
+// single-threaded process. Callers verify that pid is lodged's.
+func RejoinKeeper(runDir string, pid int, env []string, logPath string, wait time.Duration) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return fmt.Errorf("nsenter (util-linux) is needed to come back into the running containers' namespaces: %w", err)
+	}
+	args := append([]string{"--target", strconv.Itoa(pid), "--user", "--mount", "--preserve-credentials", "--", exe}, os.Args[1:]...)
+	return startKeeper(runDir, exec.Command(nsenter, args...), append(env, envStage+"=keeper", EnvKeeperAdopt), logPath, wait)
+}
+
+func startKeeper(runDir string, cmd *exec.Cmd, env []string, logPath string, wait time.Duration) error {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -555,4 +588,134 @@ func StartKeeper(runDir string, env []string, logPath string, wait time.Duration
 		}
 	}
 	return fmt.Errorf("the namespace keeper did not answer within %s; see %s", wait, logPath)
+}
+
+// PinPIDFile names the pin's pid.
+func PinPIDFile(runDir string) string { return filepath.Join(runDir, "pin.pid") }
+
+// startPin starts the pin from the keeper, in the keeper's namespaces.
+func startPin() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envStage+"=") {
+			env = append(env, kv)
+		}
+	}
+	p, err := os.StartProcess(exe, []string{exe}, &os.ProcAttr{
+		Dir: "/", Env: append(env, envStage+"=pin"),
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return err
+	}
+	return p.Release() // the keeper reaps every child
+}
+
+// RunPin is the pin: a process that only stays in lodged's user and mount
+// namespaces (where the uplink namespace is mounted) while anything else
+// runs in them. Containers' monitors live in their containers' mount
+// namespaces, so when the keeper and the daemon both die, the pin is what
+// keeps lodged's own, and what a new start re-joins (RejoinKeeper). It
+// exits once nothing but keepers and itself is left.
+func RunPin(runDir string) {
+	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	self := os.Getpid()
+	tmp := PinPIDFile(runDir) + ".tmp"
+	if os.WriteFile(tmp, []byte(strconv.Itoa(self)+"\n"), 0o600) != nil || os.Rename(tmp, PinPIDFile(runDir)) != nil {
+		return
+	}
+	defer func() {
+		if readPID(PinPIDFile(runDir)) == self {
+			os.Remove(PinPIDFile(runDir))
+		}
+	}()
+	// The keeper that started it and rootlesskit's child above that one
+	// do not count: they end by themselves when nothing runs.
+	keeper := os.Getppid()
+	skip := map[int]bool{self: true, keeper: true, parentOf(keeper): true}
+	nsPath, err := os.Readlink("/proc/self/ns/user")
+	if err != nil {
+		return
+	}
+	idleSince := time.Time{}
+	for {
+		time.Sleep(500 * time.Millisecond)
+		busy := false
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || skip[pid] {
+				continue
+			}
+			if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/user"); err == nil && ns == nsPath && processAlive(pid) {
+				busy = true
+				break
+			}
+		}
+		switch {
+		case busy:
+			idleSince = time.Time{}
+		case idleSince.IsZero():
+			idleSince = time.Now()
+		case time.Since(idleSince) > 2*time.Second:
+			return
+		}
+	}
+}
+
+// readPID reads a pid file, 0 when absent or garbled.
+func readPID(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// parentOf is pid's parent, 0 when unknown.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
+
+// Pin returns the pid of the pin in runDir when it is alive, runs as this
+// user in a user namespace other than the caller's, and is lodged's pin
+// (this executable, stage pin); 0 otherwise.
+func Pin(runDir string) int {
+	pid := readPID(PinPIDFile(runDir))
+	if pid <= 1 || !processAlive(pid) {
+		return 0
+	}
+	var st syscall.Stat_t
+	if syscall.Stat(fmt.Sprintf("/proc/%d", pid), &st) != nil || int(st.Uid) != os.Getuid() {
+		return 0
+	}
+	self, _ := os.Readlink("/proc/self/ns/user")
+	if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid)); err != nil || ns == self {
+		return 0
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil || !bytes.Contains(append([]byte{0}, env...), []byte("\x00"+envStage+"=pin\x00")) {
+		return 0
+	}
+	return pid
 }

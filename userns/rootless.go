@@ -46,6 +46,9 @@ const (
 	StageChild
 	StageKeeper
 	StageDaemon
+	// StagePin holds the namespaces while containers run, should the
+	// keeper die as well as the daemon (see RunPin).
+	StagePin
 )
 
 // EnvKeeperParent marks the process StartKeeper starts.
@@ -64,11 +67,17 @@ func CurrentStage() Stage {
 		return StageDaemon
 	case "keeper":
 		return StageKeeper
+	case "pin":
+		return StagePin
 	case "keeper-parent":
 		return StageKeeperParent
 	}
 	return StageForeground
 }
+
+// EnvStateDir names rootlesskit's state directory for the stages inside
+// the namespace.
+const EnvStateDir = envStateDir
 
 // StateDir is rootlesskit's state directory, as seen by the daemon stage.
 func StateDir() string { return os.Getenv(envStateDir) }

@@ -104,6 +104,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	case userns.StagePin:
+		userns.RunPin(paths.FromOS().RuntimeDir())
+		return
 	case userns.StageKeeper:
 		if err := runKeeper(paths.FromOS().RuntimeDir()); err != nil {
 			fmt.Fprintln(os.Stderr, "lodged: keeper:", err)
@@ -225,6 +228,22 @@ func runForeground(env paths.Env, o options) error {
 	}
 	l.Release()
 	d, err := userns.StartDaemon(runDir, os.Args[1:], os.Environ())
+	keeperLog := filepath.Join(runDir, "keeper.log")
+	if errors.Is(err, userns.ErrNoKeeper) {
+		// Containers still running in the namespaces of a lodged whose
+		// keeper and daemon both died: come back into those.
+		if pid := userns.Pin(runDir); pid > 0 {
+			env, rerr := rejoinEnv(runDir, pid, o)
+			if rerr == nil {
+				rerr = userns.RejoinKeeper(runDir, pid, env, keeperLog, 2*time.Minute)
+			}
+			if rerr == nil {
+				d, err = userns.StartDaemon(runDir, os.Args[1:], os.Environ())
+			} else {
+				fmt.Fprintln(os.Stderr, "lodged: warning: cannot come back into the namespaces of the running containers (held by pid", pid, "), making new ones; those containers lose exec and ports:", rerr)
+			}
+		}
+	}
 	if errors.Is(err, userns.ErrNoKeeper) {
 		if err := askSystemdScope(cgManager); err != nil {
 			return err
@@ -233,7 +252,6 @@ func runForeground(env paths.Env, o options) error {
 		if o.singleIDMap || fc.SingleIDMap {
 			keeperEnv = append(keeperEnv, envForceSingle+"=asked for (--single-id-map or single-id-map in daemon.json)")
 		}
-		keeperLog := filepath.Join(runDir, "keeper.log")
 		err = userns.StartKeeper(runDir, keeperEnv, keeperLog, 2*time.Minute)
 		if err != nil && idMapRefused(err) && !o.singleIDMap && !fc.SingleIDMap {
 			// newuidmap is there but the system refuses it (no setuid bit
