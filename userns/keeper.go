@@ -309,6 +309,11 @@ func (k *keeper) othersInNamespace() bool {
 		if err != nil || pid == me || pid == parent || pid == pin || k.helpers[pid] {
 			continue
 		}
+		// rootlesskit's child runs the uplink's namespace half
+		// (lodge-usernet) as its own child.
+		if parent > 0 && parentOf(pid) == parent {
+			continue
+		}
 		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil && ns == self && processAlive(pid) {
 			return true
 		}
@@ -634,10 +639,12 @@ func RunPin(runDir string) {
 			os.Remove(PinPIDFile(runDir))
 		}
 	}()
-	// The keeper that started it and rootlesskit's child above that one
-	// do not count: they end by themselves when nothing runs.
+	// The keeper that started it, rootlesskit's child above that one and
+	// that child's helpers do not count: they end by themselves when
+	// nothing runs.
 	keeper := os.Getppid()
-	skip := map[int]bool{self: true, keeper: true, parentOf(keeper): true}
+	rkChild := parentOf(keeper)
+	skip := map[int]bool{self: true, keeper: true, rkChild: true}
 	nsPath, err := os.Readlink("/proc/self/ns/user")
 	if err != nil {
 		return
@@ -649,8 +656,8 @@ func RunPin(runDir string) {
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
 			pid, err := strconv.Atoi(e.Name())
-			if err != nil || skip[pid] {
-				continue
+			if err != nil || skip[pid] || parentOf(pid) == rkChild {
+				continue // rkChild's own are the uplink's namespace half
 			}
 			if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/user"); err == nil && ns == nsPath && processAlive(pid) {
 				busy = true
