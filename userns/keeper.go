@@ -107,6 +107,14 @@ func RunKeeper(cfg KeeperConfig) error {
 			fmt.Fprintln(os.Stderr, "lodged: keeper: no process holds the namespaces should the keeper die:", err)
 		}
 	}
+	k := &keeper{daemons: map[int]*net.UnixConn{}, exited: make(chan struct{}, 1), helpers: map[int]bool{}, adopt: adopt, runDir: runDir}
+	hostSide := hostSidePIDs(adopt)
+	tookOver := make(chan *TakenOver, 1)
+	if adopt {
+		// Before a daemon can be started: it finds the port driver
+		// and the uplink in place.
+		tookOver <- k.takeOver(cfg, hostSide)
+	}
 	sock := KeeperSocket(runDir)
 	os.Remove(sock)
 	old := syscall.Umask(0o177)
@@ -116,7 +124,6 @@ func RunKeeper(cfg KeeperConfig) error {
 		return fmt.Errorf("keeper: %w", err)
 	}
 	defer os.Remove(sock)
-	k := &keeper{daemons: map[int]*net.UnixConn{}, exited: make(chan struct{}, 1), helpers: map[int]bool{}, adopt: adopt, runDir: runDir}
 	go k.reap()
 	go func() {
 		for {
@@ -127,15 +134,13 @@ func RunKeeper(cfg KeeperConfig) error {
 			go k.serve(c)
 		}
 	}()
-	hostSide := hostSidePIDs(adopt)
-	tookOver := make(chan *TakenOver, 1)
-	go func() {
-		if !adopt {
+	if !adopt {
+		go func() {
 			waitAnyGone(hostSide)
 			fmt.Fprintln(os.Stderr, "lodged: keeper: the host side of lodged died; taking over its uplink and ports")
-		}
-		tookOver <- k.takeOver(cfg, hostSide)
-	}()
+			tookOver <- k.takeOver(cfg, hostSide)
+		}()
+	}
 	var taken *TakenOver
 	defer func() {
 		if taken != nil && taken.Stop != nil {

@@ -165,7 +165,9 @@ func republishOnNewDriver(ctx context.Context, log *slog.Logger, republish func(
 		}
 		return id{st.Ino, st.Ctim}
 	}
-	last, pending, tries := ino(), false, 0
+	// Once at start too: a driver made while this daemon started up
+	// may have missed what it restored.
+	last, pending, tries := ino(), true, 0
 	for {
 		select {
 		case <-ctx.Done():
