@@ -352,6 +352,31 @@ func (n *Networks) Readopt(ctx context.Context, id string) {
 	}
 }
 
+// Republish restores every running container's published ports, after
+// the port driver was started anew (lodged's host side died and the
+// keeper took its work over, with no forwards). It returns what failed,
+// for the caller to try again.
+func (n *Networks) Republish(ctx context.Context) error {
+	n.mu.Lock()
+	var sbs []*sandbox
+	for _, sb := range n.sandboxes {
+		sbs = append(sbs, sb)
+	}
+	n.mu.Unlock()
+	if n.Ports == nil {
+		return nil
+	}
+	var errs []error
+	for _, sb := range sbs {
+		if len(sb.Ports) > 0 {
+			if err := n.Ports.Ensure(ctx, sb.Ports); err != nil {
+				errs = append(errs, fmt.Errorf("container %s: %w", sb.ContainerID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Settings is the NetworkSettings of a container's inspect: the
 // operational data while it runs, its configuration otherwise. Callers
 // hold c.mu.

@@ -46,6 +46,9 @@ const (
 	StageChild
 	StageKeeper
 	StageDaemon
+	// StagePin holds the namespaces while containers run, should the
+	// keeper die as well as the daemon (see RunPin).
+	StagePin
 )
 
 // EnvKeeperParent marks the process StartKeeper starts.
@@ -64,11 +67,17 @@ func CurrentStage() Stage {
 		return StageDaemon
 	case "keeper":
 		return StageKeeper
+	case "pin":
+		return StagePin
 	case "keeper-parent":
 		return StageKeeperParent
 	}
 	return StageForeground
 }
+
+// EnvStateDir names rootlesskit's state directory for the stages inside
+// the namespace.
+const EnvStateDir = envStateDir
 
 // StateDir is rootlesskit's state directory, as seen by the daemon stage.
 func StateDir() string { return os.Getenv(envStateDir) }
@@ -217,7 +226,7 @@ func runSingleID(cfg ParentConfig) error {
 		go func() { portErr <- cfg.Port.RunParentDriver(portReady, portQuit, cctx) }()
 		defer func() { close(portQuit); <-portErr }()
 	}
-	srv, err := serveRootlesskitAPI(cfg, cmd.Process.Pid)
+	srv, err := ServeAPI(cfg.StateDir, cfg.Network, cfg.Port, cmd.Process.Pid)
 	if err != nil {
 		return fail(err)
 	}
@@ -243,20 +252,22 @@ func runSingleID(cfg ParentConfig) error {
 	return nil
 }
 
-// serveRootlesskitAPI serves rootlesskit's own REST API (ports, info) on
-// api.sock in the state dir, as its parent does, so the daemon manages
-// published ports the same way in both modes.
-func serveRootlesskitAPI(cfg ParentConfig, childPID int) (*http.Server, error) {
+// ServeAPI serves rootlesskit's own REST API (ports, info) on api.sock in
+// stateDir, as its parent does, so the daemon manages published ports the
+// same way in every mode: single-id, and a keeper that took over from a
+// dead host side. Either driver may be nil. Close the server to stop.
+func ServeAPI(stateDir string, nd network.ParentDriver, pd port.ParentDriver, childPID int) (*http.Server, error) {
 	mux := http.NewServeMux()
-	b := &router.Backend{StateDir: cfg.StateDir, ChildPID: childPID}
-	if cfg.Network != nil {
-		b.NetworkDriver = cfg.Network
+	b := &router.Backend{StateDir: stateDir, ChildPID: childPID}
+	if nd != nil {
+		b.NetworkDriver = nd
 	}
-	if cfg.Port != nil {
-		b.PortDriver = cfg.Port
+	if pd != nil {
+		b.PortDriver = pd
 	}
 	router.AddRoutes(mux, b)
-	sock := filepath.Join(cfg.StateDir, parent.StateFileAPISock)
+	sock := filepath.Join(stateDir, parent.StateFileAPISock)
+	os.Remove(sock) // a dead parent's
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return nil, err

@@ -105,8 +105,11 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	case userns.StagePin:
+		userns.RunPin(paths.FromOS().RuntimeDir())
+		return
 	case userns.StageKeeper:
-		if err := userns.RunKeeper(paths.FromOS().RuntimeDir()); err != nil {
+		if err := runKeeper(paths.FromOS().RuntimeDir()); err != nil {
 			fmt.Fprintln(os.Stderr, "lodged: keeper:", err)
 			os.Exit(1)
 		}
@@ -237,6 +240,22 @@ func runForeground(env paths.Env, o options) error {
 	}
 	l.Release()
 	d, err := userns.StartDaemonWith(runDir, os.Args[1:], os.Environ(), activated)
+	keeperLog := filepath.Join(runDir, "keeper.log")
+	if errors.Is(err, userns.ErrNoKeeper) {
+		// Containers still running in the namespaces of a lodged whose
+		// keeper and daemon both died: come back into those.
+		if pid := userns.Pin(runDir); pid > 0 {
+			env, rerr := rejoinEnv(runDir, pid, o)
+			if rerr == nil {
+				rerr = userns.RejoinKeeper(runDir, pid, env, keeperLog, 2*time.Minute)
+			}
+			if rerr == nil {
+				d, err = userns.StartDaemonWith(runDir, os.Args[1:], os.Environ(), activated)
+			} else {
+				fmt.Fprintln(os.Stderr, "lodged: warning: cannot come back into the namespaces of the running containers (held by pid", pid, "), making new ones; those containers lose exec and ports:", rerr)
+			}
+		}
+	}
 	if errors.Is(err, userns.ErrNoKeeper) {
 		if err := askSystemdScope(cgManager); err != nil {
 			return err
@@ -245,7 +264,6 @@ func runForeground(env paths.Env, o options) error {
 		if o.singleIDMap || fc.SingleIDMap {
 			keeperEnv = append(keeperEnv, envForceSingle+"=asked for (--single-id-map or single-id-map in daemon.json)")
 		}
-		keeperLog := filepath.Join(runDir, "keeper.log")
 		err = userns.StartKeeper(runDir, keeperEnv, keeperLog, 2*time.Minute)
 		if err != nil && idMapRefused(err) && !o.singleIDMap && !fc.SingleIDMap {
 			// newuidmap is there but the system refuses it (no setuid bit
@@ -559,6 +577,10 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		go w.watch(ctx, log, stop)
 	}
 	go svc.containers.StartOnBoot(ctx)
+	go superviseKeeper(ctx, log, env.RuntimeDir())
+	if userns.StateDir() != "" {
+		go republishOnNewDriver(ctx, log, svc.networks.Republish)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	log.Info("lodged ready", "socket", sock, "version", version.Version, "pid", os.Getpid())

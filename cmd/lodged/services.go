@@ -135,7 +135,11 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	st.RemoveOrphanLayers(log)
 	netnsPath := ""
 	if dir := userns.StateDir(); dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, "netns")); err == nil {
+		// The keeper's mount of the uplink namespace outlives
+		// rootlesskit's state directory, which its parent removes.
+		if p := userns.UplinkNSPath(paths.FromOS().RuntimeDir()); isNSMount(p) {
+			netnsPath = p
+		} else if _, err := os.Stat(filepath.Join(dir, "netns")); err == nil {
 			netnsPath = filepath.Join(dir, "netns")
 		}
 	}
@@ -275,4 +279,10 @@ func buildKit(dataRoot, runDir, sock, runc string, log *slog.Logger) *daemon.Bui
 		Binary: bin, Runc: runc, Root: filepath.Join(dataRoot, "buildkit"),
 		Socket: filepath.Join(runDir, "buildkitd.sock"), LodgeSocket: sock, Log: log,
 	}
+}
+
+// isNSMount tells whether path is a namespace file mounted there.
+func isNSMount(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
 }

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/netns"
+	"github.com/lodge-containers/lodge/userns"
+)
+
+// How lodged's stages watch each other (issue 16):
+//
+//   - host-side lodged (rootlesskit's parent) and rootlesskit's child: each
+//     takes the other along (parent-death signal; the parent ends when its
+//     child does). The keeper watches both and, when either dies, ends the
+//     other and takes over their work from inside the namespaces: the
+//     uplink, the port driver, rootlesskit's API socket. The daemon sees
+//     the API socket change and publishes the running containers' ports
+//     again.
+//   - the keeper: the daemon watches it (a pidfd) and starts a new one in
+//     the same namespaces, which takes over the host side's work as above
+//     (the old host side ends when its child does).
+//   - the daemon: the keeper reaps it and starts the next one in the same
+//     namespaces when asked (lodge daemon start, autostart).
+//
+// The namespaces themselves are never made again while anything runs in
+// them, so exec, ports and the uplink of running containers keep working.
+
+// runKeeper is the keeper stage, with what it needs to take over from a
+// dead host side.
+func runKeeper(runDir string) error {
+	stateDir := filepath.Join(runDir, "rootlesskit")
+	return userns.RunKeeper(userns.KeeperConfig{
+		RunDir:   runDir,
+		StateDir: stateDir,
+		TakeOver: func() (*userns.TakenOver, error) {
+			r, err := netns.StartReattach(netns.ReattachConfig{
+				Driver: os.Getenv(envNetDriver), NSPath: userns.UplinkNSPath(runDir),
+				StateDir: stateDir, Log: os.Stderr,
+			})
+			if r == nil {
+				return nil, err
+			}
+			if err != nil {
+				// The ports still work; the message says what does not.
+				os.Stderr.WriteString("lodged: keeper: " + err.Error() + "\n")
+			}
+			srv, err := userns.ServeAPI(stateDir, nil, r.Ports, os.Getpid())
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			t := &userns.TakenOver{Stop: func() { srv.Close(); r.Close() }}
+			if r.Uplink != nil {
+				t.Helpers = append(t.Helpers, r.Uplink.Process.Pid)
+			}
+			return t, nil
+		},
+	})
+}
+
+// superviseKeeper watches the keeper the daemon runs under and, when it
+// dies, starts a new one in the same namespaces (this process is in them)
+// and watches that one instead. It returns when ctx ends.
+func superviseKeeper(ctx context.Context, log *slog.Logger, runDir string) {
+	pid := os.Getppid()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil || os.Getppid() != pid {
+		log.Warn("cannot watch the namespace keeper", "err", err)
+		return
+	}
+	for {
+		if !waitPidfd(ctx, fd) {
+			unix.Close(fd)
+			return
+		}
+		unix.Close(fd)
+		log.Warn("the namespace keeper died; starting a new one in the same namespaces", "pid", pid)
+		cmd, err := startAdoptKeeper(runDir)
+		for err != nil {
+			log.Error("starting a namespace keeper", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			cmd, err = startAdoptKeeper(runDir)
+		}
+		go cmd.Wait() // reaped here while this daemon lives
+		pid = cmd.Process.Pid
+		if fd, err = unix.PidfdOpen(pid, 0); err != nil {
+			return
+		}
+	}
+}
+
+// waitPidfd blocks until the process behind fd ends (true) or ctx does.
+func waitPidfd(ctx context.Context, fd int) bool {
+	for ctx.Err() == nil {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 500)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return false
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// startAdoptKeeper starts a keeper from this daemon, in its own session so
+// it outlives it, logging to keeper.log.
+func startAdoptKeeper(runDir string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(filepath.Join(runDir, "keeper.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "_LODGE_STAGE=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(env, "_LODGE_STAGE=keeper", userns.EnvKeeperAdopt)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// republishOnNewDriver publishes the running containers' ports again
+// whenever rootlesskit's API socket is made anew: a keeper took over the
+// port driver, which starts empty. A failure (the first request may meet
+// a connection to the dead driver) is tried again.
+func republishOnNewDriver(ctx context.Context, log *slog.Logger, republish func(context.Context) error) {
+	sock := filepath.Join(userns.StateDir(), "api.sock")
+	// A new socket may get the old one's inode number (ext4 reuses
+	// them): its change time tells it apart.
+	type id struct {
+		ino  uint64
+		ctim unix.Timespec
+	}
+	ino := func() id {
+		var st unix.Stat_t
+		if unix.Stat(sock, &st) != nil {
+			return id{}
+		}
+		return id{st.Ino, st.Ctim}
+	}
+	// Once at start too: a driver made while this daemon started up
+	// may have missed what it restored.
+	last, pending, tries := ino(), true, 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		if now := ino(); now != (id{}) && now != last {
+			last, pending, tries = now, true, 0
+			log.Info("the port driver was started again; publishing running containers' ports")
+		}
+		if !pending {
+			continue
+		}
+		err := republish(ctx)
+		tries++
+		if err == nil || tries >= 20 {
+			pending = false
+		}
+		if err != nil && !pending {
+			log.Warn("publishing running containers' ports again", "err", err)
+		}
+	}
+}
