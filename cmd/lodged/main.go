@@ -1,7 +1,8 @@
-// Command lodged is lodge's per-user daemon. It runs as three processes:
-// the host-side parent (locks, id maps, network uplink), rootlesskit's
-// child (finishes the namespace) and the daemon inside the namespace that
-// serves the Docker Engine API. This file only wires packages together.
+// Command lodged is lodge's per-user daemon. One binary runs as each of
+// its stages (the foreground process, rootlesskit's parent and child, the
+// keeper, the pin and the API daemon), as each container's monitor and
+// init, and as storage's chrooted unpacker; ARCHITECTURE.md draws the
+// tree. This file only dispatches and wires packages together.
 package main
 
 import (
