@@ -44,11 +44,11 @@ type ReattachConfig struct {
 	Log      io.Writer
 }
 
-// StartReattach re-creates the uplink and the port driver. Only
-// slirp4netns can attach from inside the namespace (rootlesskit's drivers
-// join the user namespace from outside, which a process already in it
-// cannot): with another driver the uplink stays down, which the error
-// says, and the ports still work.
+// StartReattach re-creates the uplink and the port driver. slirp4netns
+// and lodge-usernet can attach from inside the namespace (rootlesskit's
+// drivers join the user namespace from outside, which a process already in
+// it cannot): with another driver (pasta) the uplink stays down, which the
+// error says, and the ports still work.
 func StartReattach(cfg ReattachConfig) (*Reattach, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
@@ -70,6 +70,8 @@ func StartReattach(cfg ReattachConfig) (*Reattach, error) {
 			break
 		}
 		r.Uplink, uplinkErr = startSlirp(cfg.NSPath, cfg.Log)
+	case GvisorTap:
+		r.Uplink, uplinkErr = startUsernetReattach(cfg.StateDir, cfg.NSPath, cfg.Log)
 	case None, "":
 	default:
 		uplinkErr = fmt.Errorf("the %s uplink cannot be re-attached from inside the namespace: containers have no outbound network until lodged is restarted with no container running", cfg.Driver)

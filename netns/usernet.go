@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/rootless-containers/rootlesskit/v3/pkg/api"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/messages"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/network"
@@ -27,6 +29,16 @@ import (
 // slirp4netns carries the traffic. In a binary of its own the cost is paid
 // only by the one process that uses it, and only when it is chosen.
 const UsernetBinary = "lodge-usernet"
+
+// The addresses gvisor-tap-vsock's parent half gives the uplink in
+// UplinkCIDR (the first host for the gateway, which also answers DNS and
+// shows the host's loopback, the 100th for the namespace) and its MTU.
+var (
+	UsernetGateway = net.IPv4(10, 0, 2, 1).To4()
+	UsernetChildIP = net.IPv4(10, 0, 2, 100).To4()
+)
+
+const UsernetMTU = 65520
 
 // UsernetReply is the one line lodge-usernet writes on stdout once its
 // half of the network is up (Msg for the parent half, Dev for the child's),
@@ -106,7 +118,7 @@ func (d *usernetParent) Info(context.Context) (*api.NetworkDriverInfo, error) {
 
 // MTU is the one gvisor-tap-vsock uses by default: large frames multiply
 // throughput through a user-mode stack.
-func (d *usernetParent) MTU() int { return 65520 }
+func (d *usernetParent) MTU() int { return UsernetMTU }
 
 func (d *usernetParent) ConfigureNetwork(childPID int, stateDir, detachedNetNSPath string) (*messages.ParentInitNetworkDriverCompleted, func() error, error) {
 	r, cmd, err := startUsernet(d.logw, nil, "parent", strconv.Itoa(childPID), stateDir, detachedNetNSPath)
@@ -140,4 +152,51 @@ func (d usernetChild) ConfigureNetworkChild(msg *messages.ParentInitNetworkDrive
 		return "", err
 	}
 	return r.Dev, nil
+}
+
+// startUsernetReattach brings the gvisor-tap-vsock uplink back on the
+// namespace at nsPath from inside lodged's user namespace (see
+// lodge-usernet reattach): it makes tap0 as rootlesskit's parent half and
+// child configure it, replacing the dead uplink's, then starts the virtual
+// network and the forwarder.
+func startUsernetReattach(stateDir, nsPath string, logw io.Writer) (*exec.Cmd, error) {
+	if err := in(nsPath, func(h *netlink.Handle) error {
+		// The dead uplink's tap outlives its forwarder (it is
+		// persistent), with the route on it; a new one is made whole.
+		if l, err := h.LinkByName("tap0"); err == nil {
+			if err := h.LinkDel(l); err != nil {
+				return fmt.Errorf("removing the dead uplink's tap: %w", err)
+			}
+		}
+		tap := &netlink.Tuntap{
+			LinkAttrs: netlink.LinkAttrs{Name: "tap0", MTU: UsernetMTU},
+			Mode:      netlink.TUNTAP_MODE_TAP,
+			Flags:     netlink.TUNTAP_NO_PI,
+		}
+		if err := h.LinkAdd(tap); err != nil {
+			return fmt.Errorf("making tap0: %w", err)
+		}
+		l, err := h.LinkByName("tap0")
+		if err != nil {
+			return err
+		}
+		if err := h.LinkSetMTU(l, UsernetMTU); err != nil {
+			return err
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			return err
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: UsernetChildIP, Mask: net.CIDRMask(24, 32)}}
+		if err := h.AddrAdd(l, addr); err != nil {
+			return fmt.Errorf("tap0's address: %w", err)
+		}
+		if err := h.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: UsernetGateway}); err != nil {
+			return fmt.Errorf("the default route: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	_, cmd, err := startUsernet(logw, nil, "reattach", stateDir, nsPath)
+	return cmd, err
 }

@@ -31,6 +31,16 @@ func TestTortureKillDaemon(t *testing.T)           { torture(t, "daemon") }
 // start comes back into them.
 func TestTortureKillDaemonAndKeeper(t *testing.T) { torture(t, "daemon and keeper") }
 
+// The same deaths with the built-in gvisor-tap-vsock uplink, which the
+// keeper brings back with lodge-usernet from inside the namespace.
+func TestTortureUsernetKillHostSide(t *testing.T) {
+	tortureWith(t, "host-side lodged", "gvisor-tap-vsock")
+}
+func TestTortureUsernetKillRootlesskitChild(t *testing.T) {
+	tortureWith(t, "rootlesskit child", "gvisor-tap-vsock")
+}
+func TestTortureUsernetKillKeeper(t *testing.T) { tortureWith(t, "keeper", "gvisor-tap-vsock") }
+
 func tortureCount(t *testing.T) int {
 	t.Helper()
 	n := 20
@@ -50,13 +60,23 @@ type tortureRig struct {
 	names    []string
 	ports    map[string]int
 	uplink   int    // a server on the host's loopback
+	driver   string // the uplink driver
+	lodged   []string
 	userNS   string // lodged's user namespace
 	hostSide int
 }
 
-func torture(t *testing.T, stage string) {
-	s, docker := containerSession(t)
-	r := &tortureRig{t: t, s: s, docker: docker, ports: map[string]int{}, uplink: hostLoopbackServer(t, "uplink\n")}
+func torture(t *testing.T, stage string) { tortureWith(t, stage, "slirp4netns") }
+
+func tortureWith(t *testing.T, stage, driver string) {
+	docker := needDocker(t)
+	s := newSession(t, lookupUser(t, "LODGE_TEST_USER"))
+	r := &tortureRig{t: t, s: s, docker: docker, ports: map[string]int{}, uplink: hostLoopbackServer(t, "uplink\n"), driver: driver}
+	if driver != "slirp4netns" {
+		r.lodged = []string{"--network-driver", driver}
+	}
+	s.start(r.lodged...)
+	s.loadBusybox(docker)
 	r.userNS = nsOf(s.pid())
 	if r.userNS == "" {
 		t.Fatal("cannot read the daemon's user namespace")
@@ -105,7 +125,7 @@ func torture(t *testing.T, stage string) {
 			// The host side ends with the keeper.
 			waitGone(t, []int{victims["host-side lodged"], victims["rootlesskit child"]}, 15*time.Second)
 		}
-		s.start() // no stop first
+		s.start(r.lodged...) // no stop first
 		if ns := nsOf(s.pid()); ns != r.userNS {
 			t.Errorf("the restarted daemon is in user namespace %s, the containers in %s", ns, r.userNS)
 		}
@@ -139,7 +159,7 @@ func torture(t *testing.T, stage string) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		s.start()
+		s.start(r.lodged...)
 		if ns := nsOf(s.pid()); ns != r.userNS {
 			t.Errorf("the restarted daemon is in user namespace %s, the containers in %s", ns, r.userNS)
 		}
@@ -188,8 +208,13 @@ func (r *tortureRig) check(when string) {
 		}
 	}
 	// The uplink: an old container and a new one reach the host's
-	// loopback (slirp4netns shows it at 10.0.2.2).
-	url := fmt.Sprintf("http://10.0.2.2:%d/", r.uplink)
+	// loopback (slirp4netns shows it at 10.0.2.2, gvisor-tap-vsock at
+	// 10.0.2.1).
+	gw := "10.0.2.2"
+	if r.driver == "gvisor-tap-vsock" {
+		gw = "10.0.2.1"
+	}
+	url := fmt.Sprintf("http://%s:%d/", gw, r.uplink)
 	var res result
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -227,8 +252,19 @@ func (r *tortureRig) check(when string) {
 		t.Errorf("%s: zombies: %s", when, strings.Join(z, "; "))
 	}
 	// One uplink, not a dead one's beside it.
-	if n := r.countSession("slirp4netns"); n != 1 {
-		t.Errorf("%s: %d slirp4netns processes", when, n)
+	switch r.driver {
+	case "slirp4netns":
+		if n := r.countSession("slirp4netns"); n != 1 {
+			t.Errorf("%s: %d slirp4netns processes", when, n)
+		}
+	case "gvisor-tap-vsock":
+		// One virtual network and one tap forwarder: the two halves
+		// lodged started, or the keeper's re-attached one serving as
+		// both.
+		nw, fwd := r.countUsernet()
+		if nw != 1 || fwd != 1 {
+			t.Errorf("%s: %d lodge-usernet virtual networks and %d tap forwarders", when, nw, fwd)
+		}
 	}
 }
 
@@ -303,6 +339,29 @@ func (r *tortureRig) countSession(comm string) int {
 		}
 	}
 	return n
+}
+
+// countUsernet counts the session's lodge-usernet processes that run a
+// virtual network (parent, reattach) and that forward a tap (child,
+// reattach).
+func (r *tortureRig) countUsernet() (network, forwarder int) {
+	for _, p := range r.sessionProcs() {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		args := strings.Split(string(b), "\x00")
+		if len(args) < 2 || filepath.Base(args[0]) != "lodge-usernet" {
+			continue
+		}
+		switch args[1] {
+		case "parent":
+			network++
+		case "child":
+			forwarder++
+		case "reattach":
+			network++
+			forwarder++
+		}
+	}
+	return network, forwarder
 }
 
 // zombies are dead processes whose parent is one of the session's.

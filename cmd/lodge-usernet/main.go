@@ -4,6 +4,14 @@
 //
 //	lodge-usernet parent CHILD_PID STATE_DIR NETNS   the virtual network, in the host's namespaces
 //	lodge-usernet child NETNS                        the tap forwarder, in lodged's namespaces
+//	lodge-usernet reattach STATE_DIR NETNS           both, in lodged's user namespace
+//
+// reattach is how the keeper brings the uplink back after the host side
+// died: it already runs in lodged's user namespace, which the parent half's
+// nsenter cannot enter again (setns into one's own user namespace fails),
+// so the virtual network runs here, in the host's network namespace, and
+// the forwarder joins only the uplink's network namespace. The keeper has
+// made the tap (tap0, configured as rootlesskit's child configures it).
 //
 // Each writes one JSON line (netns.UsernetReply) on stdout once its half is
 // up, then serves until it is interrupted or the process that started it is
@@ -54,7 +62,7 @@ func main() {
 
 func run(args []string, out *json.Encoder) (func() error, error) {
 	if len(args) == 0 {
-		return nil, fmt.Errorf("usage: lodge-usernet parent CHILD_PID STATE_DIR NETNS | child NETNS")
+		return nil, fmt.Errorf("usage: lodge-usernet parent CHILD_PID STATE_DIR NETNS | child NETNS | reattach STATE_DIR NETNS")
 	}
 	switch {
 	case args[0] == "parent" && len(args) == 4:
@@ -88,6 +96,12 @@ func run(args []string, out *json.Encoder) (func() error, error) {
 			return nil, err
 		}
 		return nil, out.Encode(netns.UsernetReply{Dev: dev})
+	case args[0] == "reattach" && len(args) == 3:
+		cleanup, err := reattach(args[1], args[2])
+		if err != nil {
+			return cleanup, err
+		}
+		return cleanup, out.Encode(netns.UsernetReply{Dev: "tap0"})
 	}
 	return nil, fmt.Errorf("unknown call %q", args)
 }
