@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lodge-containers/lodge/netns"
 )
 
 // The torture suite: kill -9 of each of lodged's stages with containers
@@ -210,11 +212,8 @@ func (r *tortureRig) check(when string) {
 	// The uplink: an old container and a new one reach the host's
 	// loopback (slirp4netns shows it at 10.0.2.2, gvisor-tap-vsock at
 	// 10.0.2.1).
-	gw := "10.0.2.2"
-	if r.driver == "gvisor-tap-vsock" {
-		gw = "10.0.2.1"
-	}
-	url := fmt.Sprintf("http://%s:%d/", gw, r.uplink)
+	hostLoopback, _ := netns.UplinkAddrs(r.driver)
+	url := fmt.Sprintf("http://%s:%d/", hostLoopback, r.uplink)
 	var res result
 	deadline := time.Now().Add(30 * time.Second)
 	for {
