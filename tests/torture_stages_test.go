@@ -42,6 +42,9 @@ func TestTortureUsernetKillRootlesskitChild(t *testing.T) {
 	tortureWith(t, "rootlesskit child", "gvisor-tap-vsock")
 }
 func TestTortureUsernetKillKeeper(t *testing.T) { tortureWith(t, "keeper", "gvisor-tap-vsock") }
+func TestTortureUsernetKillDaemonAndKeeper(t *testing.T) {
+	tortureWith(t, "daemon and keeper", "gvisor-tap-vsock")
+}
 
 func tortureCount(t *testing.T) int {
 	t.Helper()
