@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lodge-containers/lodge/netns"
+	"github.com/lodge-containers/lodge/proc"
 )
 
 // The torture suite: kill -9 of each of lodged's stages with containers
@@ -405,21 +406,8 @@ func procState(pid int) string {
 
 // parentOf is pid's parent's pid, 0 when pid is gone.
 func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	pp, _ := strconv.Atoi(f[1])
-	return pp
+	st, _ := proc.ReadStat(pid) // the zero Stat when pid is gone
+	return st.PPID
 }
 
 // getWithin fetches url from the host, retrying until d has passed.

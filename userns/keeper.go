@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/paths"
+	"github.com/lodge-containers/lodge/proc"
 )
 
 // The keeper holds lodged's namespaces. It is the process rootlesskit's
@@ -714,21 +715,8 @@ func readPID(path string) int {
 
 // parentOf is pid's parent, 0 when unknown.
 func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	p, _ := strconv.Atoi(f[1])
-	return p
+	st, _ := proc.ReadStat(pid) // the zero Stat when pid is gone
+	return st.PPID
 }
 
 // Pin returns the pid of the pin in runDir when it is alive, runs as this
