@@ -249,7 +249,7 @@ func (s *Containers) thawForSignal(c *Container) {
 	if err := cgroupv2.Freeze(ctx, s.Cgroups.ContainerDir(c.ID), false); err == nil {
 		c.State.Paused = false
 		c.State.Status = container.StateRunning
-		s.save(c)
+		s.keep(c)
 	}
 }
 

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -118,6 +119,19 @@ func (s *Containers) save(c *Container) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(s.dir(c.ID), "container.json"), b, 0o600)
+}
+
+// keep saves c where a failure cannot fail the caller (an exit, a
+// health result, a restart's bookkeeping): the error is logged, since
+// re-adoption after a kill -9 reads this record. Callers hold c.mu.
+func (s *Containers) keep(c *Container) {
+	if err := s.save(c); err != nil {
+		log := s.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("saving a container's record", "id", c.ID, "err", err)
+	}
 }
 
 func loadContainer(path string) (*Container, error) {

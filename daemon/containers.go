@@ -397,7 +397,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	if err := s.Rootfs.RemoveRootfs(c.ID); err != nil { // it unmounts first
 		c.mu.Lock()
 		c.State.Status = container.StateDead
-		s.save(c)
+		s.keep(c)
 		c.mu.Unlock()
 		return fmt.Errorf("removing the container's filesystem: %w", err)
 	}

@@ -126,7 +126,7 @@ func (s *Containers) probeOnce(c *Container, p probe) container.HealthStatus {
 	if changed := recordProbe(c.State.Health, res, p, time.Since(p.started) < p.startPeriod); changed {
 		s.emit(c, events.Action("health_status: "+string(c.State.Health.Status)))
 	}
-	s.save(c)
+	s.keep(c)
 	return c.State.Health.Status
 }
 

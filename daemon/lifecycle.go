@@ -111,7 +111,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	if err != nil {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
-		s.save(c)
+		s.keep(c)
 		return err
 	}
 	c.State = ContainerState{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
@@ -134,7 +134,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	ctl.Close()
 	c.adoptions = 0
 	s.holdOutputs(c)
-	s.save(c)
+	s.keep(c)
 	go s.watch(c)
 	return nil
 }
@@ -188,7 +188,7 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 		close(c.exitCh)
 	}
 	c.exitCh = make(chan struct{})
-	s.save(c)
+	s.keep(c)
 	if st.OOMKilled {
 		s.emit(c, events.ActionOOM)
 	}
@@ -219,7 +219,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 		return errNotModified
 	}
 	c.ManualStop = true
-	s.save(c)
+	s.keep(c)
 	exitCh := c.exitCh
 	sig := syscall.SIGTERM
 	if signal == "" {
@@ -292,7 +292,7 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	running := c.running()
 	if running && (sig == syscall.SIGKILL || sig == syscall.SIGTERM) {
 		c.ManualStop = true
-		s.save(c)
+		s.keep(c)
 	}
 	exitCh := c.exitCh
 	c.mu.Unlock()

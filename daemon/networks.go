@@ -174,9 +174,11 @@ func NewNetworks(cfg NetworksConfig) (*Networks, error) {
 	sbs, _ := os.ReadDir(filepath.Join(cfg.Root, "sandboxes"))
 	for _, e := range sbs {
 		var sb sandbox
-		if err := readJSON(filepath.Join(cfg.Root, "sandboxes", e.Name()), &sb); err == nil {
-			n.sandboxes[sb.ContainerID] = &sb
+		if err := readJSON(filepath.Join(cfg.Root, "sandboxes", e.Name()), &sb); err != nil {
+			cfg.Log.Warn("skipping unreadable sandbox record: its container starts without its network settings", "file", e.Name(), "err", err)
+			continue
 		}
+		n.sandboxes[sb.ContainerID] = &sb
 	}
 	if cfg.Resolver != nil {
 		cfg.Resolver.SetLookup(n.resolve)

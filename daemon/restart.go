@@ -44,7 +44,7 @@ func (s *Containers) restartAfterExit(c *Container) {
 	c.mu.Lock()
 	c.State.Status = container.StateRestarting
 	delay := restartBackoff(c)
-	s.save(c)
+	s.keep(c)
 	c.mu.Unlock()
 	time.Sleep(delay)
 	c.mu.Lock()
@@ -52,14 +52,14 @@ func (s *Containers) restartAfterExit(c *Container) {
 	if c.State.Status != container.StateRestarting || c.ManualStop {
 		if c.State.Status == container.StateRestarting {
 			c.State.Status = container.StateExited
-			s.save(c)
+			s.keep(c)
 		}
 		return
 	}
 	c.RestartCount++
 	if err := s.startLocked(context.Background(), c); err != nil {
 		c.State.Status = container.StateExited
-		s.save(c)
+		s.keep(c)
 		s.Log.Warn("restart failed", "id", c.ID, "err", err)
 	}
 }

@@ -158,7 +158,10 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if err != nil {
 		return nil, err
 	}
-	cgState, _ := cgroupv2.Detect(cgroupRoot, "/proc/self/cgroup")
+	cgState, cgErr := cgroupv2.Detect(cgroupRoot, "/proc/self/cgroup")
+	if cgErr != nil {
+		log.Warn("reading lodged's own cgroup", "err", cgErr)
+	}
 	scope := cgroupScope()
 	cgManager, err := cgroupManager(o, fc)
 	if err != nil {
@@ -173,7 +176,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		cgTree = t
 		log.Info("cgroups", "state", cgSummary, "driver", scope.Driver(cgState))
 	} else {
-		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgSummary)
+		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgSummary, "err", err)
 	}
 	ev := daemon.NewEvents()
 	vols.Events = ev
