@@ -1,0 +1,136 @@
+package userns
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/proc"
+)
+
+// PinPIDFile names the pin's pid.
+func PinPIDFile(runDir string) string { return filepath.Join(runDir, "pin.pid") }
+
+// startPin starts the pin from the keeper, in the keeper's namespaces.
+func startPin() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envStage+"=") {
+			env = append(env, kv)
+		}
+	}
+	p, err := os.StartProcess(exe, []string{exe}, &os.ProcAttr{
+		Dir: "/", Env: append(env, envStage+"=pin"),
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return err
+	}
+	return p.Release() // the keeper reaps every child
+}
+
+// RunPin is the pin: a process that only stays in lodged's user and mount
+// namespaces (where the uplink namespace is mounted) while anything else
+// runs in them. Containers' monitors live in their containers' mount
+// namespaces, so when the keeper and the daemon both die, the pin is what
+// keeps lodged's own, and what a new start re-joins (RejoinKeeper). It
+// exits once nothing but keepers and itself is left.
+func RunPin(runDir string) {
+	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	self := os.Getpid()
+	tmp := PinPIDFile(runDir) + ".tmp"
+	if os.WriteFile(tmp, []byte(strconv.Itoa(self)+"\n"), 0o600) != nil || os.Rename(tmp, PinPIDFile(runDir)) != nil {
+		return
+	}
+	defer func() {
+		if readPID(PinPIDFile(runDir)) == self {
+			os.Remove(PinPIDFile(runDir))
+		}
+	}()
+	// The keeper that started it, rootlesskit's child above that one and
+	// that child's helpers do not count: they end by themselves when
+	// nothing runs.
+	keeper := os.Getppid()
+	rkChild := parentOf(keeper)
+	skip := map[int]bool{self: true, keeper: true, rkChild: true}
+	nsPath, err := os.Readlink("/proc/self/ns/user")
+	if err != nil {
+		return
+	}
+	idleSince := time.Time{}
+	for {
+		time.Sleep(500 * time.Millisecond)
+		busy := false
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || skip[pid] || parentOf(pid) == rkChild {
+				continue // rkChild's own are the uplink's namespace half
+			}
+			if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/user"); err == nil && ns == nsPath && proc.Alive(pid) {
+				busy = true
+				break
+			}
+		}
+		switch {
+		case busy:
+			idleSince = time.Time{}
+		case idleSince.IsZero():
+			idleSince = time.Now()
+		case time.Since(idleSince) > 2*time.Second:
+			return
+		}
+	}
+}
+
+// readPID reads a pid file, 0 when absent or garbled.
+func readPID(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// parentOf is pid's parent, 0 when unknown.
+func parentOf(pid int) int {
+	st, _ := proc.ReadStat(pid) // the zero Stat when pid is gone
+	return st.PPID
+}
+
+// Pin returns the pid of the pin in runDir when it is alive, runs as this
+// user in a user namespace other than the caller's, and is lodged's pin
+// (this executable, stage pin); 0 otherwise.
+func Pin(runDir string) int {
+	pid := readPID(PinPIDFile(runDir))
+	if pid <= 1 || !proc.Alive(pid) {
+		return 0
+	}
+	var st syscall.Stat_t
+	if syscall.Stat(fmt.Sprintf("/proc/%d", pid), &st) != nil || int(st.Uid) != os.Getuid() {
+		return 0
+	}
+	self, _ := os.Readlink("/proc/self/ns/user")
+	if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid)); err != nil || ns == self {
+		return 0
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil || !bytes.Contains(append([]byte{0}, env...), []byte("\x00"+envStage+"=pin\x00")) {
+		return 0
+	}
+	return pid
+}
