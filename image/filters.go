@@ -31,9 +31,9 @@ func (s *Service) listFilter(filters map[string][]string) (imageFilter, error) {
 		switch k {
 		case "dangling":
 			for _, v := range vs {
-				b, err := strconv.ParseBool(v)
+				b, err := parseDangling(v)
 				if err != nil {
-					return f, errdefs.InvalidArgumentf("invalid filter 'dangling=%s'", v)
+					return f, err
 				}
 				f.dangling = &b
 			}
@@ -160,9 +160,9 @@ func ParsePruneFilter(filters map[string][]string) (PruneFilter, error) {
 		switch k {
 		case "dangling":
 			for _, v := range vs {
-				b, err := strconv.ParseBool(v)
+				b, err := parseDangling(v)
 				if err != nil {
-					return f, errdefs.InvalidArgumentf("invalid filter 'dangling=%s'", v)
+					return f, err
 				}
 				f.All = !b
 			}
@@ -208,4 +208,13 @@ func (f PruneFilter) matches(created time.Time, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// parseDangling reads a dangling filter's value as Docker does.
+func parseDangling(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errdefs.InvalidArgumentf("invalid filter 'dangling=%s'", v)
+	}
+	return b, nil
 }
