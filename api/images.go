@@ -13,22 +13,28 @@ import (
 
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/image"
+	"github.com/lodge-containers/lodge/internal/platform"
 )
 
 // ImageBackend keeps images. (*daemon.Images fits.)
 type ImageBackend interface {
-	List(opts image.ListOptions) ([]imagetypes.Summary, error)
+	List(all bool, filters map[string][]string) ([]imagetypes.Summary, error)
 	Inspect(ref string) (imagetypes.InspectResponse, error)
 	History(ref string) ([]imagetypes.HistoryResponseItem, error)
 	Tag(src, dst string) error
 	Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error)
-	Prune(f image.PruneFilter) ([]imagetypes.DeleteResponse, uint64, error)
-	Pull(ctx context.Context, ref string, opts image.PullOptions, p *image.Progress) (string, error)
-	Push(ctx context.Context, ref string, a *image.Auth, p *image.Progress) error
-	Load(ctx context.Context, r io.Reader, w io.Writer) error
+	// Prune takes Docker's image prune filters, refusing unknown ones.
+	Prune(filters map[string][]string) ([]imagetypes.DeleteResponse, uint64, error)
+	// Pull, Push, Load and Import report on p as they go; a nil auth
+	// means the user's own credentials.
+	Pull(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p ProgressSink) (string, error)
+	Push(ctx context.Context, ref string, auth *registry.AuthConfig, p ProgressSink) error
+	Load(ctx context.Context, r io.Reader, p ProgressSink) error
 	Save(ctx context.Context, refs []string, platform string, w io.Writer) error
-	Import(ctx context.Context, r io.Reader, opts image.ImportOptions, p *image.Progress) (string, error)
+	// Import names the image ref ("" for none), applies changes
+	// (Dockerfile instructions) and records message; platform "" is this
+	// machine's.
+	Import(ctx context.Context, r io.Reader, ref string, changes []string, message, platform string, p ProgressSink) (string, error)
 	Login(ctx context.Context, a registry.AuthConfig) (string, error)
 }
 
@@ -55,7 +61,7 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		if err != nil {
 			return err
 		}
-		list, err := b.List(image.ListOptions{All: boolValue(r, "all"), Filters: f})
+		list, err := b.List(boolValue(r, "all"), f)
 		if err != nil {
 			return err
 		}
@@ -73,13 +79,13 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 				ref += ":" + t
 			}
 			// Refused before the stream starts, as Docker does.
-			if p, err := image.ParsePlatform(q.Get("platform")); err != nil {
+			if p, err := platform.Parse(q.Get("platform")); err != nil {
 				return err
 			} else if p != nil && !strings.EqualFold(p.OS, "linux") {
 				return errdefs.InvalidArgumentf("operating system is not supported")
 			}
-			return streamJSON(w, func(p *image.Progress) error {
-				_, err := b.Import(r.Context(), r.Body, image.ImportOptions{Ref: ref, Changes: q["changes"], Message: q.Get("message"), Platform: q.Get("platform")}, p)
+			return streamJSON(w, func(p ProgressSink) error {
+				_, err := b.Import(r.Context(), r.Body, ref, q["changes"], q.Get("message"), q.Get("platform"), p)
 				return err
 			})
 		}
@@ -94,21 +100,21 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 				ref += ":" + t
 			}
 		}
-		auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
+		auth, err := decodeAuth(r.Header.Get("X-Registry-Auth"))
 		if err != nil {
 			return err
 		}
-		return streamJSON(w, func(p *image.Progress) error {
-			_, err := b.Pull(r.Context(), ref, image.PullOptions{Platform: q.Get("platform"), Auth: auth}, p)
+		return streamJSON(w, func(p ProgressSink) error {
+			_, err := b.Pull(r.Context(), ref, q.Get("platform"), auth, p)
 			return err
 		})
 	})
 	s.handle("POST /images/load", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		fw := newFlushWriter(w)
-		if err := b.Load(r.Context(), r.Body, fw); err != nil {
-			image.NewProgress(fw).Error(err)
+		p := newJSONProgress(newFlushWriter(w))
+		if err := b.Load(r.Context(), r.Body, p); err != nil {
+			p.Error(err)
 		}
 		return nil
 	})
@@ -133,11 +139,7 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		if err != nil {
 			return err
 		}
-		pf, err := image.ParsePruneFilter(f)
-		if err != nil {
-			return err
-		}
-		deleted, freed, err := b.Prune(pf)
+		deleted, freed, err := b.Prune(f)
 		if err != nil {
 			return err
 		}
@@ -204,11 +206,11 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 			if t := q.Get("tag"); t != "" {
 				ref += ":" + t
 			}
-			auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
+			auth, err := decodeAuth(r.Header.Get("X-Registry-Auth"))
 			if err != nil {
 				return err
 			}
-			return streamJSON(w, func(p *image.Progress) error { return b.Push(r.Context(), ref, auth, p) })
+			return streamJSON(w, func(p ProgressSink) error { return b.Push(r.Context(), ref, auth, p) })
 		}
 		return errdefs.NotImplementedf("lodge does not implement POST %s yet", r.URL.Path)
 	})
@@ -246,14 +248,15 @@ func splitAction(rest string) (name, action string) {
 // streamJSON runs f with a progress stream. An error before anything was
 // written is the response's status; after, it ends the stream, where the
 // docker CLI prints it.
-func streamJSON(w http.ResponseWriter, f func(p *image.Progress) error) error {
+func streamJSON(w http.ResponseWriter, f func(p ProgressSink) error) error {
 	lw := &lazyWriter{w: w}
-	err := f(image.NewProgress(lw))
+	p := newJSONProgress(lw)
+	err := f(p)
 	if err != nil && !lw.started {
 		return err
 	}
 	if err != nil {
-		image.NewProgress(lw).Error(err)
+		p.Error(err)
 	}
 	if !lw.started {
 		lw.start()
@@ -302,7 +305,7 @@ func platformParam(r *http.Request, since string) (string, error) {
 	if len(ps) == 0 {
 		return "", nil
 	}
-	if _, err := image.ParsePlatform(ps[0]); err != nil {
+	if _, err := platform.Parse(ps[0]); err != nil {
 		return "", err
 	}
 	return ps[0], nil
@@ -315,11 +318,11 @@ func checkInspectPlatform(r *http.Request, name string, v imagetypes.InspectResp
 	if err != nil || spec == "" {
 		return err
 	}
-	want, _ := image.ParsePlatform(spec)
+	want, _ := platform.Parse(spec)
 	have := ocispec.Platform{OS: v.Os, Architecture: v.Architecture, Variant: v.Variant}
-	if !image.PlatformMatches(*want, have) {
+	if !platform.Matches(*want, have) {
 		return errdefs.NotFoundf("image with reference %s was found but its platform (%s) does not match the specified platform (%s)",
-			name, image.FormatPlatform(have), image.FormatPlatform(*want))
+			name, platform.Format(have), platform.Format(*want))
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/mount"
 
 	"github.com/lodge-containers/lodge/build"
@@ -52,7 +50,7 @@ func (b *BuildBackend) Base(ctx context.Context, ref string, pull bool, out io.W
 			return img, err
 		}
 	}
-	id, err := b.Images.Pull(ctx, ref, image.PullOptions{}, image.NewProgress(&pullText{w: out}))
+	id, err := b.Images.Pull(ctx, ref, "", nil, image.TextProgress(out))
 	if err != nil {
 		return build.Image{}, fmt.Errorf("pulling %s: %w", ref, err)
 	}
@@ -343,28 +341,4 @@ func containerLayer(lr LayerReader, id string, filter bool) (io.ReadCloser, erro
 		pw.CloseWithError(err)
 	}()
 	return pr, nil
-}
-
-// pullText turns the image service's JSON progress into the text lines a
-// build prints: each layer's state changes, no progress bars.
-type pullText struct {
-	w io.Writer
-}
-
-func (p *pullText) Write(b []byte) (int, error) {
-	var m jsonstream.Message
-	if json.Unmarshal(b, &m) != nil || m.Progress != nil {
-		return len(b), nil
-	}
-	line := m.Status
-	if m.ID != "" {
-		line = m.ID + ": " + line
-	}
-	if m.Error != nil {
-		line = m.Error.Message
-	}
-	if line != "" {
-		fmt.Fprintln(p.w, line)
-	}
-	return len(b), nil
 }

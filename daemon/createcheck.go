@@ -9,7 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/image"
+	"github.com/lodge-containers/lodge/internal/platform"
 )
 
 // Checks of a create request that Docker makes and lodge's other checks
@@ -66,8 +66,8 @@ func (s *Containers) checkNamespaceTargets(hc *container.HostConfig) error {
 // CheckImagePlatform refuses, as Docker's create does, an image that is
 // there but not of the platform asked for ("os[/arch[/variant]]" or the
 // JSON the docker CLI sends; "" asks for none).
-func (s *Containers) CheckImagePlatform(ctx context.Context, ref, platform string) error {
-	want, err := image.ParsePlatform(platform)
+func (s *Containers) CheckImagePlatform(ctx context.Context, ref, spec string) error {
+	want, err := platform.Parse(spec)
 	if err != nil || want == nil {
 		return err
 	}
@@ -76,9 +76,9 @@ func (s *Containers) CheckImagePlatform(ctx context.Context, ref, platform strin
 		return err
 	}
 	have := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
-	if !image.PlatformMatches(*want, have) {
+	if !platform.Matches(*want, have) {
 		return errdefs.NotFoundf("image with reference %s was found but its platform (%s) does not match the specified platform (%s)",
-			ref, image.FormatPlatform(have), image.FormatPlatform(*want))
+			ref, platform.Format(have), platform.Format(*want))
 	}
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/volume"
-
-	"github.com/lodge-containers/lodge/image"
 )
 
 // DiskUsage is GET /system/df's answer in the shape API versions before
@@ -29,7 +27,7 @@ type layerSizer interface {
 // DiskUsage adds up what images, containers and volumes take.
 func (i *Images) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	du := DiskUsage{LayersSize: i.Service.LayersSize(), BuildCache: []build.CacheRecord{}, Volumes: []volume.Volume{}}
-	imgs, err := i.List(image.ListOptions{All: true})
+	imgs, err := i.List(true, nil)
 	if err != nil {
 		return du, err
 	}

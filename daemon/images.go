@@ -7,6 +7,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 
 	"github.com/lodge-containers/lodge/image"
 )
@@ -19,9 +20,8 @@ type Images struct {
 }
 
 // List is `docker images`, with each image's container count.
-func (i *Images) List(opts image.ListOptions) ([]imagetypes.Summary, error) {
-	opts.InUse = i.Containers.ImageUsers
-	return i.Service.List(opts)
+func (i *Images) List(all bool, filters map[string][]string) ([]imagetypes.Summary, error) {
+	return i.Service.List(image.ListOptions{All: all, Filters: filters, InUse: i.Containers.ImageUsers})
 }
 
 // Remove is `docker rmi`; an image a container uses is a conflict. Each
@@ -37,7 +37,11 @@ func (i *Images) Remove(ref string, force bool) ([]imagetypes.DeleteResponse, er
 }
 
 // Prune is `docker image prune` with Docker's filters.
-func (i *Images) Prune(f image.PruneFilter) ([]imagetypes.DeleteResponse, uint64, error) {
+func (i *Images) Prune(filters map[string][]string) ([]imagetypes.DeleteResponse, uint64, error) {
+	f, err := image.ParsePruneFilter(filters)
+	if err != nil {
+		return nil, 0, err
+	}
 	out, n, err := i.Service.PruneFiltered(f, i.Containers.ImageUser)
 	i.announceDeletes("", out)
 	return out, n, err
@@ -45,8 +49,8 @@ func (i *Images) Prune(f image.PruneFilter) ([]imagetypes.DeleteResponse, uint64
 
 // Pull is the service's, announced with a pull event named by the
 // reference.
-func (i *Images) Pull(ctx context.Context, ref string, opts image.PullOptions, p *image.Progress) (string, error) {
-	out, err := i.Service.Pull(ctx, ref, opts, p)
+func (i *Images) Pull(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p image.ProgressSink) (string, error) {
+	out, err := i.Service.Pull(ctx, ref, image.PullOptions{Platform: platform, Auth: auth}, p)
 	if err == nil {
 		name := familiarName(ref)
 		i.events().Publish(events.ImageEventType, events.ActionPull, name, map[string]string{"name": name})
@@ -99,7 +103,7 @@ func (i *Images) events() *Events {
 	return i.Containers.Events
 }
 
-// Load is `docker load`.
-func (i *Images) Load(ctx context.Context, r io.Reader, w io.Writer) error {
-	return i.Service.Load(ctx, r, image.NewProgress(w))
+// Import is `docker import`.
+func (i *Images) Import(ctx context.Context, r io.Reader, ref string, changes []string, message, platform string, p image.ProgressSink) (string, error) {
+	return i.Service.Import(ctx, r, image.ImportOptions{Ref: ref, Changes: changes, Message: message, Platform: platform}, p)
 }

@@ -19,6 +19,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/internal/platform"
 )
 
 // archiveEntry is one image in a docker-archive's manifest.json.
@@ -117,7 +118,8 @@ func (t *spooledTar) readAll(name string) ([]byte, error) {
 // Load is `docker load`: every image in a docker-archive (what docker save
 // writes, with or without its OCI layout) goes into the store with its
 // tags. It reports "Loaded image: NAME" per tag as Docker does.
-func (s *Service) Load(ctx context.Context, r io.Reader, p *Progress) error {
+func (s *Service) Load(ctx context.Context, r io.Reader, p ProgressSink) error {
+	p = orDiscard(p)
 	t, err := s.spool(r)
 	if err != nil {
 		return err
@@ -142,7 +144,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, p *Progress) error {
 	return nil
 }
 
-func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p *Progress) error {
+func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) error {
 	raw, err := t.readAll(e.Config)
 	if err != nil {
 		return err
@@ -207,7 +209,7 @@ func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p *Progress) error {
 // platform, an image of another platform is refused with Docker's words.
 // Each image's config and layers carry its creation time, as Docker's do.
 func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, w io.Writer) error {
-	platform, err := ParsePlatform(platformSpec)
+	wantPlat, err := platform.Parse(platformSpec)
 	if err != nil {
 		return err
 	}
@@ -252,7 +254,7 @@ func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, 
 		}
 		add(img.ID, name)
 	}
-	if platform != nil {
+	if wantPlat != nil {
 		for _, wt := range wants {
 			img, err := s.store.Image(wt.id)
 			if err != nil {
@@ -262,8 +264,8 @@ func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, 
 			if err != nil {
 				return err
 			}
-			if !PlatformMatches(*platform, c.Platform) {
-				return fmt.Errorf("no suitable export target found for platform %s", FormatPlatform(*platform))
+			if !platform.Matches(*wantPlat, c.Platform) {
+				return fmt.Errorf("no suitable export target found for platform %s", platform.Format(*wantPlat))
 			}
 		}
 	}
@@ -440,7 +442,8 @@ type ImportOptions struct {
 
 // Import is `docker import`: a rootfs tar (compressed or not) becomes a
 // one-layer image.
-func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p *Progress) (string, error) {
+func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p ProgressSink) (string, error) {
+	p = orDiscard(p)
 	var names []string
 	if opts.Ref != "" {
 		n, err := ParseName(opts.Ref)
@@ -453,7 +456,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p
 		names = []string{n.String()}
 	}
 	plat := ocispec.Platform{OS: "linux", Architecture: goarch()}
-	if pp, err := ParsePlatform(opts.Platform); err != nil {
+	if pp, err := platform.Parse(opts.Platform); err != nil {
 		return "", err
 	} else if pp != nil {
 		plat = *pp

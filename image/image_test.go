@@ -3,7 +3,6 @@ package image
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/base64"
 	"io"
 	"strings"
 	"testing"
@@ -58,20 +57,6 @@ func TestApplyChange(t *testing.T) {
 	}
 	if err := applyChange(&c, "RUN rm -rf /"); err == nil {
 		t.Error("RUN accepted as a change")
-	}
-}
-
-func TestDecodeAuth(t *testing.T) {
-	h := base64.URLEncoding.EncodeToString([]byte(`{"username":"alice","password":"p+/?","serveraddress":"r"}`))
-	a, err := DecodeAuth(h)
-	if err != nil || a.Username != "alice" || a.Password != "p+/?" {
-		t.Fatalf("%+v %v", a, err)
-	}
-	if a, err := DecodeAuth(""); a != nil || err != nil {
-		t.Errorf("empty header: %+v %v", a, err)
-	}
-	if _, err := DecodeAuth("!!!"); err == nil {
-		t.Error("garbage accepted")
 	}
 }
 

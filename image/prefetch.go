@@ -58,7 +58,7 @@ func (fs *fetches) discard() {
 // one (which streams straight into the store) into files under TmpDir,
 // maxDownloads at a time. Each blob is checked against its digest as it
 // downloads (go-containerregistry's reader fails at the end otherwise).
-func (s *Service) prefetch(ctx context.Context, layers []v1.Layer, chains []digest.Digest, p *Progress, ref string) *fetches {
+func (s *Service) prefetch(ctx context.Context, layers []v1.Layer, chains []digest.Digest, p ProgressSink, ref string) *fetches {
 	fs := &fetches{by: map[int]*fetched{}}
 	first := true
 	sem := make(chan struct{}, maxDownloads)
@@ -92,7 +92,7 @@ func (s *Service) prefetch(ctx context.Context, layers []v1.Layer, chains []dige
 }
 
 // download copies a layer's compressed blob into a temporary file.
-func (s *Service) download(l v1.Layer, p *Progress, short, ref string) (string, error) {
+func (s *Service) download(l v1.Layer, p ProgressSink, short, ref string) (string, error) {
 	rc, err := l.Compressed()
 	if err != nil {
 		return "", registryError("pull", ref, err)

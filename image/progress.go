@@ -1,67 +1,79 @@
 package image
 
 import (
-	"encoding/json"
+	"fmt"
 	"io"
 	"sync"
 	"time"
-
-	"github.com/moby/moby/api/types/jsonstream"
 )
 
-// Progress writes Docker's JSON message stream, which the docker CLI
-// draws as progress bars. It is safe for concurrent use; a nil *Progress
-// writes nothing.
-type Progress struct {
-	mu  sync.Mutex
-	enc *json.Encoder
+// ProgressSink is where a pull, push, load or import says how it goes.
+// The API answers it as Docker's JSON message stream (api's encoder);
+// a build prints it as text lines (TextProgress). A sink must be safe for
+// concurrent use: layers download in parallel.
+//
+// It is an alias of an unnamed interface so that a package using the
+// image service (api's backend interfaces) can declare the very same type
+// without importing image.
+type ProgressSink = interface {
+	// Status is one line for the item id ("" for the whole operation).
+	Status(id, status string)
+	// Bytes is how far a transfer of total bytes (0: unknown) has come.
+	Bytes(id, status string, current, total int64)
+	// Stream is free text, as `docker load` prints it.
+	Stream(text string)
+	// Aux is out-of-band data (push's digest).
+	Aux(v any)
 }
 
-// NewProgress writes messages to w (flushed by the caller's writer).
-func NewProgress(w io.Writer) *Progress { return &Progress{enc: json.NewEncoder(w)} }
+// discard is the sink of a caller that wants no progress.
+type discard struct{}
 
-func (p *Progress) send(m jsonstream.Message) {
+func (discard) Status(string, string)              {}
+func (discard) Bytes(string, string, int64, int64) {}
+func (discard) Stream(string)                      {}
+func (discard) Aux(any)                            {}
+
+// orDiscard lets callers pass a nil sink.
+func orDiscard(p ProgressSink) ProgressSink {
 	if p == nil {
+		return discard{}
+	}
+	return p
+}
+
+// TextProgress prints each item's state changes as a build shows a pull:
+// "id: status" lines, no byte counts, no free text or aux data.
+func TextProgress(w io.Writer) ProgressSink { return &textProgress{w: w} }
+
+type textProgress struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (t *textProgress) Status(id, status string) {
+	if id != "" {
+		status = id + ": " + status
+	}
+	if status == "" {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.enc.Encode(m)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// A build's output is the client's stream: when it is gone the
+	// build fails on its own writes, so a lost status line is no error.
+	_, _ = fmt.Fprintln(t.w, status)
 }
 
-// Status is one line, for the item id ("" for the whole operation).
-func (p *Progress) Status(id, status string) { p.send(jsonstream.Message{ID: id, Status: status}) }
-
-// Stream is free text, as `docker load` prints it.
-func (p *Progress) Stream(text string) { p.send(jsonstream.Message{Stream: text}) }
-
-// Aux sends out-of-band data (push's digest).
-func (p *Progress) Aux(v any) {
-	b, _ := json.Marshal(v)
-	raw := json.RawMessage(b)
-	p.send(jsonstream.Message{Aux: &raw})
-}
-
-// Error ends the stream with an error: errorDetail for the docker CLI and
-// the Go client, and the old top-level "error" string beside it, which
-// docker-py and compose v1 read (Docker sends both).
-func (p *Progress) Error(err error) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.enc.Encode(struct {
-		Detail jsonstream.Error `json:"errorDetail"`
-		Error  string           `json:"error"`
-	}{jsonstream.Error{Message: err.Error()}, err.Error()})
-}
+func (t *textProgress) Bytes(string, string, int64, int64) {}
+func (t *textProgress) Stream(string)                      {}
+func (t *textProgress) Aux(any)                            {}
 
 // bar reports bytes read through it as "status" for id, at most ten times
 // a second.
 type bar struct {
 	r       io.Reader
-	p       *Progress
+	p       ProgressSink
 	id      string
 	status  string
 	total   int64
@@ -74,7 +86,7 @@ func (b *bar) Read(buf []byte) (int, error) {
 	b.current += int64(n)
 	if now := time.Now(); now.Sub(b.last) > 100*time.Millisecond || (err == io.EOF && b.current > 0) {
 		b.last = now
-		b.p.send(jsonstream.Message{ID: b.id, Status: b.status, Progress: &jsonstream.Progress{Current: b.current, Total: b.total}})
+		b.p.Bytes(b.id, b.status, b.current, b.total)
 	}
 	return n, err
 }

@@ -2,11 +2,9 @@ package image
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	goruntime "runtime"
-	"strings"
 	"time"
 
 	"github.com/distribution/reference"
@@ -27,7 +25,8 @@ type PullOptions struct {
 // configured) into the store, reporting on p. Every blob is verified
 // against its digest and every layer against the config's diff ID; a pull
 // that fails leaves the other images as they were.
-func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, p *Progress) (string, error) {
+func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, p ProgressSink) (string, error) {
+	p = orDiscard(p)
 	n, err := ParseName(ref)
 	if err != nil {
 		return "", err
@@ -61,7 +60,7 @@ func parsePlatform(s string) (v1.Platform, error) {
 	return *p, nil
 }
 
-func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, plat v1.Platform, a *Auth, p *Progress) (string, error) {
+func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, plat v1.Platform, a *Auth, p ProgressSink) (string, error) {
 	rref, err := s.remoteRef(n, src)
 	if err != nil {
 		return "", err
@@ -177,22 +176,6 @@ func shortID(l v1.Layer) string {
 		return "layer"
 	}
 	return d.Hex[:12]
-}
-
-// DecodeAuth reads the X-Registry-Auth header: base64url JSON.
-func DecodeAuth(header string) (*Auth, error) {
-	if header == "" {
-		return nil, nil
-	}
-	b, err := decodeBase64(header)
-	if err != nil {
-		return nil, errdefs.InvalidArgumentf("invalid X-Registry-Auth header: %v", err)
-	}
-	var a Auth
-	if err := json.NewDecoder(strings.NewReader(string(b))).Decode(&a); err != nil {
-		return nil, errdefs.InvalidArgumentf("invalid X-Registry-Auth header: %v", err)
-	}
-	return &a, nil
 }
 
 func goarch() string { return goruntime.GOARCH }

@@ -103,7 +103,8 @@ func (s *Service) asRemote(img *cstorage.Image) (v1.Image, error) {
 }
 
 // Push uploads the image named ref to its registry.
-func (s *Service) Push(ctx context.Context, ref string, a *Auth, p *Progress) error {
+func (s *Service) Push(ctx context.Context, ref string, a *Auth, p ProgressSink) error {
+	p = orDiscard(p)
 	n, err := ParseName(ref)
 	if err != nil {
 		return err

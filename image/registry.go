@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -144,10 +143,4 @@ func (s *Service) Login(ctx context.Context, a Auth) (string, error) {
 		return "", errdefs.Unauthorizedf("login attempt to %s failed with status: %s", url, resp.Status)
 	}
 	return "Login Succeeded", nil
-}
-
-// decodeBase64 accepts the URL-safe alphabet clients use, padded or not.
-func decodeBase64(s string) ([]byte, error) {
-	s = strings.TrimRight(s, "=")
-	return base64.RawURLEncoding.DecodeString(strings.NewReplacer("+", "-", "/", "_").Replace(s))
 }

@@ -1,7 +1,12 @@
-package image
+// Package platform reads and compares image platforms as Docker's API
+// takes them. It is a leaf: the API checks a request's platform before a
+// stream starts, the daemon before a create, the image service on pull,
+// save and import, and none of them should have to import another for it.
+package platform
 
 import (
 	"encoding/json"
+	"runtime"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -9,11 +14,11 @@ import (
 	"github.com/lodge-containers/lodge/errdefs"
 )
 
-// ParsePlatform reads a platform as Docker's API takes it: an OCI
-// platform in JSON (what the docker CLI sends), "os[/arch[/variant]]" or a
-// bare architecture, names normalised ("x86_64" is amd64, "aarch64"
-// arm64). "" is nil: no platform asked for.
-func ParsePlatform(s string) (*ocispec.Platform, error) {
+// Parse reads a platform as Docker's API takes it: an OCI platform in JSON
+// (what the docker CLI sends), "os[/arch[/variant]]" or a bare
+// architecture, names normalised ("x86_64" is amd64, "aarch64" arm64). ""
+// is nil: no platform asked for.
+func Parse(s string) (*ocispec.Platform, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -27,14 +32,14 @@ func ParsePlatform(s string) (*ocispec.Platform, error) {
 		return &p, nil
 	}
 	parts := strings.Split(strings.ToLower(s), "/")
-	if len(parts) > 3 || slicesHasEmpty(parts) {
+	if len(parts) > 3 || hasEmpty(parts) {
 		return nil, errdefs.InvalidArgumentf("%q: invalid platform specifier", s)
 	}
 	p := ocispec.Platform{OS: "linux"}
 	switch len(parts) {
 	case 1:
 		if isOS(parts[0]) {
-			p.OS, p.Architecture = parts[0], goarch()
+			p.OS, p.Architecture = parts[0], runtime.GOARCH
 		} else {
 			p.Architecture = parts[0]
 		}
@@ -47,7 +52,7 @@ func ParsePlatform(s string) (*ocispec.Platform, error) {
 	return &p, nil
 }
 
-func slicesHasEmpty(s []string) bool {
+func hasEmpty(s []string) bool {
 	for _, v := range s {
 		if v == "" {
 			return true
@@ -84,9 +89,9 @@ func normalizeArch(arch, variant string) (string, string) {
 	return arch, variant
 }
 
-// PlatformMatches tells whether an image of platform have suits want: the
-// same OS and architecture, and the same variant when want names one.
-func PlatformMatches(want, have ocispec.Platform) bool {
+// Matches tells whether an image of platform have suits want: the same OS
+// and architecture, and the same variant when want names one.
+func Matches(want, have ocispec.Platform) bool {
 	wa, wv := normalizeArch(strings.ToLower(want.Architecture), strings.ToLower(want.Variant))
 	ha, hv := normalizeArch(strings.ToLower(have.Architecture), strings.ToLower(have.Variant))
 	if have.OS == "" {
@@ -95,9 +100,9 @@ func PlatformMatches(want, have ocispec.Platform) bool {
 	return strings.EqualFold(want.OS, have.OS) && wa == ha && (wv == "" || wv == hv)
 }
 
-// FormatPlatform writes a platform as Docker's messages do:
-// "linux/arm64", "linux/arm/v7".
-func FormatPlatform(p ocispec.Platform) string {
+// Format writes a platform as Docker's messages do: "linux/arm64",
+// "linux/arm/v7".
+func Format(p ocispec.Platform) string {
 	s := p.OS + "/" + p.Architecture
 	if p.Variant != "" {
 		s += "/" + p.Variant
