@@ -61,7 +61,7 @@ func (b *stallBody) Read(p []byte) (int, error) {
 	if err != nil {
 		b.ended = true
 		if armed {
-			b.rc.SetReadDeadline(time.Time{})
+			_ = b.rc.SetReadDeadline(time.Time{}) // the body is done: a deadline left has nothing to cut
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = errdefs.InvalidArgumentf("request body: the client sent nothing for %s", b.stall)
@@ -74,7 +74,7 @@ func (b *stallBody) Read(p []byte) (int, error) {
 func (b *stallBody) Close() error {
 	if !b.ended {
 		b.ended = true
-		b.rc.SetReadDeadline(time.Time{})
+		_ = b.rc.SetReadDeadline(time.Time{}) // as above
 	}
 	return b.ReadCloser.Close()
 }
@@ -96,7 +96,7 @@ func (s *Server) stallWrites(w http.ResponseWriter, out io.Writer) io.Writer {
 }
 
 func (s stallWriter) Write(p []byte) (int, error) {
-	s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall)) // unsupported only without a connection (a recorder): nothing can stall
 	n, err := s.w.Write(p)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = fmt.Errorf("the client read nothing for %s: %w", s.stall, err)

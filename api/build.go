@@ -147,14 +147,14 @@ func forwardUpgrade(w http.ResponseWriter, r *http.Request, bk BuildKitBackend) 
 	// sees what Docker's daemon would have seen.
 	head := &bytes.Buffer{}
 	fmt.Fprintf(head, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, r.RequestURI, r.Host)
-	r.Header.Write(head)
+	_ = r.Header.Write(head) // a bytes.Buffer does not fail
 	head.WriteString("\r\n")
 	if _, err := up.Write(head.Bytes()); err != nil {
 		return nil // the client sees its connection close; nothing else to tell
 	}
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, brw.Reader); done <- struct{}{} }() // brw may hold bytes read past the head
-	go func() { io.Copy(conn, up); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(up, brw.Reader); done <- struct{}{} }() // brw may hold bytes read past the head
+	go func() { _, _ = io.Copy(conn, up); done <- struct{}{} }()
 	<-done // either side gone: the other has nobody to talk to
 	return nil
 }
@@ -274,7 +274,7 @@ func (s *Server) streamBuild(w http.ResponseWriter, run func(out io.Writer) (str
 			return err // nothing sent: a plain status says it best
 		}
 		if held.Len() > 0 {
-			sw.Write(held.Bytes())
+			_, _ = sw.Write(held.Bytes()) // streamWriter.Write does not fail
 		}
 		detail := jsonstream.Error{Message: err.Error()}
 		var ee *build.ExitError
@@ -292,7 +292,7 @@ func (s *Server) streamBuild(w http.ResponseWriter, run func(out io.Writer) (str
 	aux := json.RawMessage(raw)
 	sw.send(jsonstream.Message{Aux: &aux})
 	if quiet {
-		sw.Write([]byte(id + "\n"))
+		_, _ = sw.Write([]byte(id + "\n")) // as above
 	}
 	return nil
 }
@@ -309,7 +309,7 @@ func (sw *streamWriter) send(m jsonstream.Message) { sw.sendAny(m) }
 func (sw *streamWriter) sendAny(m any) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	sw.enc.Encode(m)
+	_ = sw.enc.Encode(m) // a client gone stops reading; the build ends on its context
 }
 
 func (sw *streamWriter) Write(p []byte) (int, error) {

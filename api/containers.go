@@ -214,14 +214,14 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		}
 		hj, err := hijack(w, r, ct)
 		if err != nil {
-			connect(r.Context(), nil)
+			_ = connect(r.Context(), nil) // drops the attach registered above; the hijack's error is the answer
 			return err
 		}
 		defer hj.Close()
 		if err := connect(context.WithoutCancel(r.Context()), hj); err != nil {
 			s.log.Debug("attach ended", "id", id, "err", err)
 		}
-		hj.CloseWrite()
+		_ = hj.CloseWrite() // the client may be gone: the stream is over either way
 		return nil
 	})
 	s.handle("GET /containers/{id}/logs", func(w http.ResponseWriter, r *http.Request) error {

@@ -66,7 +66,7 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 		if err := b.ExecStartWith(context.WithoutCancel(r.Context()), id, opts, hj); err != nil {
 			writeStreamError(hj, req.Tty, err)
 		}
-		hj.CloseWrite()
+		_ = hj.CloseWrite() // the client may be gone: the stream is over either way
 		return nil
 	})
 	s.handle("POST /exec/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
@@ -95,11 +95,11 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 func writeStreamError(w io.Writer, tty bool, err error) {
 	msg := []byte(err.Error() + "\n")
 	if tty {
-		w.Write(msg)
+		_, _ = w.Write(msg) // the stream's last words: a client gone reads none
 		return
 	}
 	// stdcopy's frame: stream, three zero bytes, big-endian length.
 	hdr := [8]byte{byte(stdcopy.Stderr)}
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(msg)))
-	w.Write(append(hdr[:], msg...))
+	_, _ = w.Write(append(hdr[:], msg...)) // as above
 }

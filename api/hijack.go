@@ -44,9 +44,12 @@ func hijack(w http.ResponseWriter, r *http.Request, contentType string) (*hijack
 	}
 	// A stream lives as long as its two ends do: no deadline a body read
 	// before it (exec start's JSON) may have left.
-	conn.SetDeadline(time.Time{})
+	_ = conn.SetDeadline(time.Time{}) // fails only on a closed conn, which the first write reports
 	if brw.Writer.Buffered() > 0 {
-		brw.Writer.Flush()
+		if err := brw.Writer.Flush(); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
 	}
 	if r.Header.Get("Upgrade") != "" {
 		fmt.Fprintf(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", contentType)

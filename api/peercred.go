@@ -53,7 +53,7 @@ func (l *ownerListener) Accept() (net.Conn, error) {
 
 func refuse(c net.Conn, reason string) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second)) // refused either way; this only bounds the wait
 	// Read the request head first: closing on a client still writing makes
 	// it report a broken pipe instead of the reason.
 	if req, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, 1<<16))); err == nil {

@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,7 +77,13 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		// The build's result stands; a work directory left behind is
+		// only space, worth a line in the log.
+		if err := os.RemoveAll(work); err != nil {
+			slog.Warn("build: work directory left behind", "dir", work, "err", err)
+		}
+	}()
 	ctxDir := filepath.Join(work, "context")
 	if err := os.Mkdir(ctxDir, 0o700); err != nil {
 		return "", err

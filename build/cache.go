@@ -74,7 +74,7 @@ func (c cacheIndex) update(fn func(cf *cacheFile)) error {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
 		return err
 	}
-	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN) //nolint:errcheck // closing unlocks too
+	defer func() { _ = unix.Flock(int(lock.Fd()), unix.LOCK_UN) }() // closing the file unlocks too
 	cf, err := c.read()
 	if err != nil {
 		return err

@@ -93,14 +93,14 @@ func (i *mobyInstance) Export(ctx context.Context, src *exporter.Source, info ex
 		cfg, err = i.load(ctx, ref.Descriptor())
 	}
 	if err := done(err); err != nil {
-		ref.Release()
+		_ = ref.Release() // the export failed: that error is the one to report
 		return nil, nil, nil, err
 	}
 	// What Docker's moby exporter reports, which users and scripts read:
 	// the image ID, then each name (lodged's load applied them).
-	progress.OneOff(ctx, "writing image "+cfg.Digest.String())(nil)
+	_ = progress.OneOff(ctx, "writing image "+cfg.Digest.String())(nil) // done(nil) is nil
 	for _, n := range i.names {
-		progress.OneOff(ctx, "naming to "+n)(nil)
+		_ = progress.OneOff(ctx, "naming to "+n)(nil)
 	}
 	out := map[string]string{
 		exptypes.ExporterImageConfigDigestKey: cfg.Digest.String(),
@@ -238,7 +238,7 @@ func copyBlob(ctx context.Context, p content.Provider, d ocispecs.Descriptor, na
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", d.Digest, err)
 	}
-	defer ra.Close()
+	defer func() { _ = ra.Close() }() // read only
 	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: ra.Size(), Typeflag: tar.TypeReg}); err != nil {
 		return err
 	}

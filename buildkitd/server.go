@@ -213,10 +213,10 @@ func (s *Server) servePrune(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		w.WriteHeader(http.StatusInternalServerError)
-		json.NewEncoder(w).Encode(map[string]string{"Message": err.Error()})
+		_ = json.NewEncoder(w).Encode(map[string]string{"Message": err.Error()}) // the status is sent
 		return
 	}
-	json.NewEncoder(w).Encode(map[string]any{"CachesDeleted": deleted, "SpaceReclaimed": freed})
+	_ = json.NewEncoder(w).Encode(map[string]any{"CachesDeleted": deleted, "SpaceReclaimed": freed})
 }
 
 // bufferedConn keeps what net/http read past the request head: a client

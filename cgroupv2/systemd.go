@@ -20,11 +20,11 @@ func DialSystemd(ctx context.Context, address string) (Systemd, error) {
 			return nil, err
 		}
 		if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-			conn.Close()
+			_ = conn.Close() // the Auth error is the one to report
 			return nil, err
 		}
 		if err := conn.Hello(); err != nil {
-			conn.Close()
+			_ = conn.Close() // the Hello error is the one to report
 			return nil, err
 		}
 		return conn, nil

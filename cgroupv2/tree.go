@@ -52,7 +52,9 @@ func EnterLeaf(root, procSelfCgroup string) error {
 	}
 	for _, pid := range pids {
 		if pid != self && pid != 0 {
-			Join(leaf, pid)
+			// One that exits meanwhile cannot move; one that stays and
+			// cannot shows when controllers are enabled (EBUSY).
+			_ = Join(leaf, pid)
 		}
 	}
 	return nil
@@ -105,7 +107,7 @@ func Kill(ctx context.Context, dir string) error {
 		}
 		for _, p := range pids {
 			if p > 0 {
-				syscall.Kill(p, syscall.SIGKILL)
+				_ = syscall.Kill(p, syscall.SIGKILL) // one gone meanwhile is the point; the loop looks again
 			}
 		}
 		if err := sleep(ctx, 10*time.Millisecond); err != nil {
@@ -259,15 +261,18 @@ func (t *Tree) Create(id string, l Limits) (string, error) {
 	dir := t.ContainerDir(id)
 	if dirExists(dir) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		Kill(ctx, dir)
-		Remove(ctx, dir)
+		_ = Kill(ctx, dir) // one left makes Remove fail, which is reported
+		err := Remove(ctx, dir)
 		cancel()
+		if err != nil {
+			return "", fmt.Errorf("a stale cgroup is in the way: %w", err)
+		}
 	}
 	if err := mkdir(dir); err != nil {
 		return "", err
 	}
 	if err := Apply(dir, l); err != nil {
-		os.Remove(dir)
+		_ = os.Remove(dir) // Apply's error is the one to report; an empty leftover goes on the next create
 		return "", err
 	}
 	return dir, nil

@@ -44,7 +44,7 @@ func (s *Service) spool(r io.Reader) (*spooledTar, error) {
 	if err != nil {
 		return nil, err
 	}
-	os.Remove(f.Name())
+	removeTemp(s.cfg.Log, f.Name()) // the open file stays readable
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("reading the archive: %w", err)
@@ -89,7 +89,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (t *spooledTar) Close() error { return t.f.Close() }
+// Close drops the spool: an unlinked temporary file, only read from here.
+func (t *spooledTar) Close() { _ = t.f.Close() }
 
 // open returns a fresh reader of the file name, following links.
 func (t *spooledTar) open(name string) (*io.SectionReader, error) {
@@ -407,7 +408,7 @@ func (s *Service) writeLayer(ctx context.Context, tw *tar.Writer, name, id strin
 	if err != nil {
 		return err
 	}
-	os.Remove(spool.Name())
+	removeTemp(s.cfg.Log, spool.Name())
 	defer spool.Close()
 	rc, err := s.diff(id)
 	if err != nil {
@@ -494,7 +495,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p
 	}
 	id, err := s.createImage(raw, l.ID, names, nil, "", now)
 	if err != nil {
-		s.store.DeleteLayer(l.ID)
+		s.dropLayer(l.ID)
 		return "", err
 	}
 	p.Status("", "sha256:"+id)

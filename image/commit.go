@@ -112,7 +112,7 @@ func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dock
 	if err != nil {
 		return "", err
 	}
-	os.Remove(spool.Name())
+	removeTemp(s.cfg.Log, spool.Name())
 	defer spool.Close()
 	if _, err := io.Copy(spool, diff); err != nil {
 		return "", fmt.Errorf("reading the layer's changes: %w", err)
@@ -132,13 +132,13 @@ func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dock
 	img.RootFS.DiffIDs = append(append([]digest.Digest{}, img.RootFS.DiffIDs...), l.UncompressedDigest)
 	raw, err := marshalConfig(img, extra)
 	if err != nil {
-		s.store.DeleteLayer(l.ID)
+		s.dropLayer(l.ID)
 		return "", err
 	}
 	id, existed, err := s.createImageOn(raw, l.ID, parentID, names, nil, "", created)
 	if err != nil || existed {
 		// An image of this very config has its own layer already.
-		s.store.DeleteLayer(l.ID)
+		s.dropLayer(l.ID)
 	}
 	return id, err
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -67,6 +68,22 @@ func New(store cstorage.Store, cfg Config) *Service {
 	return &Service{cfg: cfg, store: store, transport: tr}
 }
 
+// removeTemp deletes a temporary file; one that stays is only space, so
+// it is logged, not returned.
+func removeTemp(log *slog.Logger, path string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warn("image: temporary file left behind", "path", path, "err", err)
+	}
+}
+
+// dropLayer deletes a layer an operation made before it failed; that
+// failure is the one returned, a layer left behind is logged.
+func (s *Service) dropLayer(id string) {
+	if err := s.store.DeleteLayer(id); err != nil {
+		s.cfg.Log.Warn("image: layer of a failed operation left behind", "layer", id, "err", err)
+	}
+}
+
 // meta is what lodge keeps in an image record's metadata.
 type meta struct {
 	RepoDigests []string `json:"repoDigests,omitempty"`
@@ -78,7 +95,7 @@ type meta struct {
 
 func readMeta(img *cstorage.Image) meta {
 	var m meta
-	json.Unmarshal([]byte(img.Metadata), &m)
+	_ = json.Unmarshal([]byte(img.Metadata), &m) // another tool's record (or none) has no lodge metadata
 	return m
 }
 

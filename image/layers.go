@@ -55,7 +55,7 @@ func (s *Service) ensureLayer(parent, chain, diffID digest.Digest, open func() (
 		return false, fmt.Errorf("storing layer %s: %w", diffID.Encoded()[:12], err)
 	}
 	if l.UncompressedDigest != diffID {
-		s.store.DeleteLayer(id)
+		s.dropLayer(id)
 		return false, fmt.Errorf("layer content %s does not match the image's diff ID %s", l.UncompressedDigest, diffID)
 	}
 	return false, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -17,6 +18,7 @@ const maxDownloads = 3
 
 // fetched is a layer downloading, or downloaded, into a temporary file.
 type fetched struct {
+	log  *slog.Logger
 	done chan struct{}
 	path string
 	err  error
@@ -31,14 +33,15 @@ func (f *fetched) open() (io.ReadCloser, error) {
 		return nil, f.err
 	}
 	fh, err := os.Open(f.path)
-	os.Remove(f.path) // the open file stays readable
+	removeTemp(f.log, f.path) // the open file stays readable
 	return fh, err
 }
 
 // fetches are a pull's downloads, by layer index.
 type fetches struct {
-	wg sync.WaitGroup
-	by map[int]*fetched
+	wg  sync.WaitGroup
+	by  map[int]*fetched
+	log *slog.Logger
 }
 
 func (fs *fetches) get(i int) *fetched { return fs.by[i] }
@@ -49,7 +52,7 @@ func (fs *fetches) discard() {
 	fs.wg.Wait()
 	for _, f := range fs.by {
 		if !f.used && f.path != "" {
-			os.Remove(f.path)
+			removeTemp(fs.log, f.path)
 		}
 	}
 }
@@ -59,7 +62,7 @@ func (fs *fetches) discard() {
 // maxDownloads at a time. Each blob is checked against its digest as it
 // downloads (go-containerregistry's reader fails at the end otherwise).
 func (s *Service) prefetch(ctx context.Context, layers []v1.Layer, chains []digest.Digest, p ProgressSink, ref string) *fetches {
-	fs := &fetches{by: map[int]*fetched{}}
+	fs := &fetches{by: map[int]*fetched{}, log: s.cfg.Log}
 	first := true
 	sem := make(chan struct{}, maxDownloads)
 	for i, l := range layers {
@@ -70,7 +73,7 @@ func (s *Service) prefetch(ctx context.Context, layers []v1.Layer, chains []dige
 			first = false
 			continue
 		}
-		f := &fetched{done: make(chan struct{})}
+		f := &fetched{log: s.cfg.Log, done: make(chan struct{})}
 		fs.by[i] = f
 		short := shortID(l)
 		p.Status(short, "Pulling fs layer")
@@ -108,7 +111,7 @@ func (s *Service) download(l v1.Layer, p ProgressSink, short, ref string) (strin
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		removeTemp(s.cfg.Log, tmp.Name())
 		return "", fmt.Errorf("downloading layer %s of %s: %w", short, ref, registryError("pull", ref, err))
 	}
 	p.Status(short, "Download complete")

@@ -125,7 +125,9 @@ func ensureBridge(h *netlink.Handle, b Bridge) error {
 	// Loopback carries what the namespace sends to its own addresses,
 	// such as a query to the name server on a gateway.
 	if lo, err := h.LinkByName("lo"); err == nil {
-		h.LinkSetUp(lo)
+		if err := h.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("loopback up: %w", err)
+		}
 	}
 	l, err := h.LinkByName(b.Name)
 	if err != nil {
@@ -196,7 +198,7 @@ func (f *Fabric) Attach(e Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("container's network namespace: %w", err)
 	}
-	defer cns.Close()
+	defer func() { _ = cns.Close() }() // a namespace handle: an fd only read through
 	// The peer is made under a temporary name: the container's namespace
 	// may already have an eth0 only once it is renamed there.
 	peer := "tmp" + e.HostIf[min(3, len(e.HostIf)):]
@@ -206,7 +208,7 @@ func (f *Fabric) Attach(e Endpoint) error {
 			return fmt.Errorf("bridge %s: %w", e.Bridge, err)
 		}
 		if old, err := h.LinkByName(e.HostIf); err == nil {
-			h.LinkDel(old)
+			_ = h.LinkDel(old) // one that stays makes the LinkAdd below fail, which is reported
 		}
 		veth := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: e.HostIf, MTU: uplinkMTU(h), MasterIndex: br.Attrs().Index},
@@ -244,7 +246,9 @@ func (f *Fabric) Attach(e Endpoint) error {
 			return err
 		}
 		if lo, err := h.LinkByName("lo"); err == nil {
-			h.LinkSetUp(lo)
+			if err := h.LinkSetUp(lo); err != nil {
+				return fmt.Errorf("loopback up: %w", err)
+			}
 		}
 		if e.Addr6.IP != nil {
 			if err := ensureAddr(h, cl, e.Addr6); err != nil {
@@ -264,7 +268,7 @@ func (f *Fabric) Attach(e Endpoint) error {
 		return nil
 	})
 	if err != nil {
-		f.Detach(e.HostIf)
+		_ = f.Detach(e.HostIf) // the attach's error is the one to report
 	}
 	return err
 }

@@ -61,7 +61,7 @@ func (r *Resolver) Serve(gateway net.IP) error {
 			return err
 		}
 		if l, err = net.Listen("tcp4", addr); err != nil {
-			pc.Close()
+			_ = pc.Close() // the Listen error is the one to report
 		}
 		return err
 	})
@@ -71,7 +71,7 @@ func (r *Resolver) Serve(gateway net.IP) error {
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { r.answer(gateway, w, q) })
 	srvs := []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: l, Handler: h}}
 	for _, s := range srvs {
-		go s.ActivateAndServe()
+		go func() { _ = s.ActivateAndServe() }() // returns when Shutdown stops it
 	}
 	r.servers[key] = srvs
 	return nil
@@ -84,7 +84,7 @@ func (r *Resolver) Stop(gateway net.IP) {
 	delete(r.servers, gateway.String())
 	r.mu.Unlock()
 	for _, s := range srvs {
-		s.Shutdown()
+		_ = s.Shutdown() // fails only on a server not running, which is what is wanted
 	}
 }
 
@@ -114,11 +114,11 @@ func (r *Resolver) answer(gateway net.IP, w dns.ResponseWriter, q *dns.Msg) {
 					m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip})
 				}
 			}
-			w.WriteMsg(m)
+			_ = w.WriteMsg(m) // a reply lost on the way is retried by the resolver
 			return
 		}
 	}
-	w.WriteMsg(forward(q, w.RemoteAddr().Network(), r.upstreams()))
+	_ = w.WriteMsg(forward(q, w.RemoteAddr().Network(), r.upstreams()))
 }
 
 // clientIP is the address a query came from.

@@ -42,7 +42,7 @@ func Pin(path string) error {
 		errc <- nil
 	}()
 	if err := <-errc; err != nil {
-		os.Remove(path)
+		_ = os.Remove(path) // the pin's error is the one to report; a leftover path is pinned again next time
 		return err
 	}
 	return nil

@@ -126,11 +126,11 @@ func startSlirp(nsPath string, logw io.Writer) (*exec.Cmd, error) {
 			return cmd, nil
 		}
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait() // reaps the killed process: its exit says nothing new
 		return nil, fmt.Errorf("slirp4netns did not come up: %w", err)
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait() // as above
 		return nil, errors.New("slirp4netns did not come up within 30s")
 	}
 }
@@ -155,7 +155,7 @@ func slirpSeccomp() (bool, error) {
 // namespace.
 func (r *Reattach) startPorts(cfg ReattachConfig) error {
 	for _, f := range []string{".bp.sock", ".bp-ready.pipe"} {
-		os.Remove(filepath.Join(cfg.StateDir, f)) // the dead driver's
+		_ = os.Remove(filepath.Join(cfg.StateDir, f)) // the dead driver's; one that stays fails the listen below
 	}
 	pd, err := parent.NewDriver(cfg.Log, cfg.StateDir, false, "")
 	if err != nil {
@@ -188,12 +188,13 @@ func (r *Reattach) startPorts(cfg ReattachConfig) error {
 func (r *Reattach) Close() {
 	if r.Uplink != nil {
 		r.Uplink.Process.Kill()
-		r.Uplink.Wait()
+		_ = r.Uplink.Wait() // reaps the killed uplink
 	}
 	for i, q := range r.quit {
 		close(q)
 		select {
-		case <-r.ended[i]:
+		case err := <-r.ended[i]:
+			_ = err // a driver stopped on purpose ends with an error of no interest
 		case <-time.After(2 * time.Second):
 		}
 	}

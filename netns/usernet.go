@@ -73,7 +73,7 @@ func startUsernet(logw io.Writer, input any, args ...string) (UsernetReply, *exe
 	if input != nil {
 		if err := json.NewEncoder(stdin).Encode(input); err != nil {
 			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Wait() // reaps the killed process: its exit says nothing new
 			return UsernetReply{}, nil, err
 		}
 	}
@@ -87,10 +87,10 @@ func startUsernet(logw io.Writer, input any, args ...string) (UsernetReply, *exe
 	}
 	if err != nil {
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait() // as above
 		return UsernetReply{}, nil, fmt.Errorf("%s %s: %w", UsernetBinary, args[0], err)
 	}
-	stdin.Close()
+	_ = stdin.Close() // the input is read: the reply above says so
 	return r, cmd, nil
 }
 
@@ -129,8 +129,8 @@ func (d *usernetParent) ConfigureNetwork(childPID int, stateDir, detachedNetNSPa
 	d.msg = r.Msg
 	d.mu.Unlock()
 	cleanup := func() error {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
+		_ = cmd.Process.Signal(os.Interrupt) // fails only on a process already gone
+		_ = cmd.Wait()                       // reaps it: an interrupted helper's exit status is expected
 		return nil
 	}
 	return r.Msg, cleanup, nil

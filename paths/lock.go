@@ -59,7 +59,7 @@ func lockNamed(runDir, name string) (*DaemonLock, error) {
 
 // Release removes the pid file and drops the lock.
 func (l *DaemonLock) Release() {
-	os.Remove(filepath.Join(l.dir, l.name+".pid"))
+	_ = os.Remove(filepath.Join(l.dir, l.name+".pid")) // the lock, not the file, says who runs
 	l.f.Close()
 }
 
@@ -72,7 +72,7 @@ func ReadDaemonPID(runDir string) (int, error) {
 	}
 	defer f.Close()
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN) // the deferred Close unlocks too
 		return 0, errdefs.NotFoundf("no lodged running")
 	}
 	// The kernel says who holds the lock; the pid file only says who

@@ -53,7 +53,7 @@ func (r *Root) Untar(ctx context.Context, dst string, rd io.Reader, opts UntarOp
 		if err != nil {
 			return errdefs.InvalidArgumentf("the archive is not valid gzip: %v", err)
 		}
-		defer gz.Close()
+		defer func() { _ = gz.Close() }() // a reader: what it read is checked as read
 		rd = gz
 	} else {
 		rd = br
@@ -216,7 +216,7 @@ func (u *untar) entry(h *tar.Header, body io.Reader) error {
 	if h.AccessTime.IsZero() {
 		ts[0] = ts[1]
 	}
-	unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+	_ = unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW) // times are best effort (a link's may not be settable), as in Docker
 	return nil
 }
 
@@ -259,7 +259,7 @@ func (u *untar) chown(fd int, name string, h *tar.Header) {
 	if name == "" {
 		flags |= unix.AT_EMPTY_PATH
 	}
-	unix.Fchownat(fd, name, uid, gid, flags)
+	_ = unix.Fchownat(fd, name, uid, gid, flags) // an unmapped id stays root's (above)
 }
 
 func (u *untar) setTimes(p string, t time.Time) {
@@ -269,5 +269,5 @@ func (u *untar) setTimes(p string, t time.Time) {
 	}
 	defer unix.Close(pfd)
 	ts := unix.NsecToTimespec(t.UnixNano())
-	unix.UtimesNanoAt(pfd, path.Base(p), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	_ = unix.UtimesNanoAt(pfd, path.Base(p), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW) // best effort, as above
 }

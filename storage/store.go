@@ -57,8 +57,8 @@ const driverFile = "lodge-driver"
 func Open(o Options) (*Store, error) {
 	// go.podman.io/storage reads these to behave as under rootless Podman
 	// (userxattr for overlay, no chown of the store's own files).
-	os.Setenv("_CONTAINERS_USERNS_CONFIGURED", "1")
-	os.Setenv("_CONTAINERS_ROOTLESS_UID", strconv.Itoa(o.HostUID))
+	_ = os.Setenv("_CONTAINERS_USERNS_CONFIGURED", "1") // fails only on a name with '=' or NUL
+	_ = os.Setenv("_CONTAINERS_ROOTLESS_UID", strconv.Itoa(o.HostUID))
 	graph := filepath.Join(o.DataRoot, "storage")
 	if err := os.MkdirAll(graph, 0o700); err != nil {
 		return nil, err
@@ -91,7 +91,12 @@ func Open(o Options) (*Store, error) {
 			if d != "overlay" && reason == "" && len(errs) > 0 {
 				reason = strings.Join(errs, "; ")
 			}
-			os.WriteFile(filepath.Join(graph, driverFile), []byte(d+"\n"+strings.ReplaceAll(reason, "\n", " ")+"\n"), 0o600)
+			// Without the record a later start could choose another
+			// driver and lose sight of every image: no record, no store.
+			if err := os.WriteFile(filepath.Join(graph, driverFile), []byte(d+"\n"+strings.ReplaceAll(reason, "\n", " ")+"\n"), 0o600); err != nil {
+				_, _ = st.Shutdown(true) // the write's error is the one to report
+				return nil, fmt.Errorf("recording the storage driver: %w", err)
+			}
 			if reason != "" && o.Log != nil {
 				o.Log.Warn("storage driver fallback", "driver", d, "reason", reason)
 			}
@@ -170,7 +175,7 @@ func (s *Store) Unmount(id string) error {
 
 // RemoveRootfs deletes container id's writable layer.
 func (s *Store) RemoveRootfs(id string) error {
-	s.Store.Unmount(id, true)
+	_, _ = s.Store.Unmount(id, true) // a mount left makes DeleteContainer fail, which is returned
 	err := s.DeleteContainer(id)
 	if errors.Is(err, cstorage.ErrContainerUnknown) || errors.Is(err, cstorage.ErrNotAContainer) {
 		return nil

@@ -59,8 +59,8 @@ func (a *app) maybeAutostart(cmd *cobra.Command) error {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		return err
 	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	if up, _ := a.answering(ctx); up { // another command started it while we waited
+	defer func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }() // closing the file unlocks too
+	if up, _ := a.answering(ctx); up {                           // another command started it while we waited
 		return nil
 	}
 	fmt.Fprintf(os.Stderr, "lodge: lodged is not running; starting it (--no-autostart or %s=1 to not)\n", EnvNoAutostart)
@@ -100,7 +100,7 @@ func ensureDockerContext(env paths.Env, host string) (string, error) {
 	}
 	if cur, ok := cfg["currentContext"]; ok {
 		var s string
-		json.Unmarshal(cur, &s)
+		_ = json.Unmarshal(cur, &s) // a context that is not a string is not one to switch from
 		if s != "" && s != "default" {
 			return "", nil // the user chose one
 		}

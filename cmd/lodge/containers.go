@@ -271,23 +271,23 @@ func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg
 	restore := func() {}
 	if cfg.Tty && cfg.OpenStdin && term.IsTerminal(int(os.Stdin.Fd())) {
 		if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
-			restore = func() { term.Restore(int(os.Stdin.Fd()), st) }
+			restore = func() { _ = term.Restore(int(os.Stdin.Fd()), st) } // nothing more to try if it fails
 		}
 	}
 	defer restore()
 	outDone := make(chan struct{})
 	go func() {
 		if cfg.Tty {
-			io.Copy(os.Stdout, att.Reader)
+			_, _ = io.Copy(os.Stdout, att.Reader) // a stream ends when either end goes
 		} else {
-			stdcopy.StdCopy(os.Stdout, os.Stderr, att.Reader)
+			_, _ = stdcopy.StdCopy(os.Stdout, os.Stderr, att.Reader) // as above
 		}
 		close(outDone)
 	}()
 	if cfg.OpenStdin && cfg.AttachStdin {
 		go func() {
-			io.Copy(att.Conn, os.Stdin)
-			att.CloseWrite()
+			_, _ = io.Copy(att.Conn, os.Stdin) // as above
+			_ = att.CloseWrite()               // the container may be gone already
 		}()
 	}
 	if _, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
@@ -295,7 +295,9 @@ func (a *app) attachAndRun(ctx context.Context, c *client.Client, id string, cfg
 		return err
 	}
 	if cfg.Tty {
-		a.forwardResize(ctx, func(h, w uint) { c.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w}) })
+		a.forwardResize(ctx, func(h, w uint) {
+			_, _ = c.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w}) // the next resize tries again
+		})
 	}
 	// With a tty, lodged ends the stream on the detach keys (ctrl-p
 	// ctrl-q) and the container runs on: then run returns, as docker's.
@@ -341,20 +343,20 @@ func stillRunning(ctx context.Context, c *client.Client, id string) bool {
 func (a *app) interact(ctx context.Context, conn client.HijackedResponse, tty, stdin bool, resize func(h, w uint)) {
 	if tty && stdin && term.IsTerminal(int(os.Stdin.Fd())) {
 		if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
-			defer term.Restore(int(os.Stdin.Fd()), st)
+			defer func() { _ = term.Restore(int(os.Stdin.Fd()), st) }() // nothing more to try if it fails
 		}
 		a.forwardResize(ctx, resize)
 	}
 	if stdin {
 		go func() {
-			io.Copy(conn.Conn, os.Stdin)
-			conn.CloseWrite()
+			_, _ = io.Copy(conn.Conn, os.Stdin) // a stream ends when either end goes
+			_ = conn.CloseWrite()               // the container may be gone already
 		}()
 	}
 	if tty {
-		io.Copy(os.Stdout, conn.Reader)
+		_, _ = io.Copy(os.Stdout, conn.Reader) // a stream ends when either end goes
 	} else {
-		stdcopy.StdCopy(os.Stdout, os.Stderr, conn.Reader)
+		_, _ = stdcopy.StdCopy(os.Stdout, os.Stderr, conn.Reader) // as above
 	}
 }
 
@@ -588,7 +590,7 @@ func execCmd(a *app) *cobra.Command {
 			}
 			defer att.Close()
 			a.interact(ctx, att.HijackedResponse, tty, interactive, func(h, w uint) {
-				c.ExecResize(ctx, ex.ID, client.ExecResizeOptions{Height: h, Width: w})
+				_, _ = c.ExecResize(ctx, ex.ID, client.ExecResizeOptions{Height: h, Width: w}) // the next resize tries again
 			})
 			res, err := c.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
 			if err != nil {

@@ -157,7 +157,7 @@ func stopDaemon(a *app, timeout time.Duration) error {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	syscall.Kill(pid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL) // one gone meanwhile is what is wanted
 	return fmt.Errorf("lodged (pid %d) did not stop within %s and was killed", pid, timeout)
 }
 

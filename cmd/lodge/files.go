@@ -158,7 +158,7 @@ func copyIn(ctx context.Context, c *client.Client, src, ctr, p string, keepOwner
 	go func() { pw.CloseWithError(root.Tar(ctx, "/"+filepath.Base(abs), pw, rootdir.TarOptions{})) }()
 	opts.Content = renameTop(pr, filepath.Base(abs), name)
 	_, err = c.CopyToContainer(ctx, ctr, opts)
-	pr.Close()
+	_ = pr.Close() // an io.PipeReader's Close returns nil
 	return err
 }
 
@@ -220,7 +220,7 @@ func writeOutput(output string, out io.Writer, rd io.Reader) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }() // gone after the rename; left only by a failure reported below
 	if _, err := io.Copy(f, rd); err != nil {
 		f.Close()
 		return err
@@ -228,7 +228,9 @@ func writeOutput(output string, out io.Writer, rd io.Reader) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	os.Chmod(f.Name(), 0o644)
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
 	return os.Rename(f.Name(), output)
 }
 

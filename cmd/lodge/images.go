@@ -251,7 +251,7 @@ func saveCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				defer os.Remove(f.Name())
+				defer func() { _ = os.Remove(f.Name()) }() // gone after the rename; left only by a failure reported below
 				if _, err := io.Copy(f, res); err != nil {
 					f.Close()
 					return err

@@ -220,7 +220,7 @@ func attachCmd(a *app) *cobra.Command {
 			}
 			defer att.Close()
 			a.interact(ctx, att.HijackedResponse, tty, stdin, func(h, w uint) {
-				c.ContainerResize(ctx, ct.ID, client.ContainerResizeOptions{Height: h, Width: w})
+				_, _ = c.ContainerResize(ctx, ct.ID, client.ContainerResizeOptions{Height: h, Width: w}) // the next resize tries again
 			})
 			if tty && stdin && stillRunning(ctx, c, ct.ID) {
 				return errors.New("read escape sequence") // detached, as docker says it
@@ -282,8 +282,8 @@ func containerCmd(a *app) *cobra.Command {
 // inspectTyped is inspect limited to one kind of object.
 func inspectTyped(a *app, kind string) *cobra.Command {
 	cmd := inspectCmd(a)
-	cmd.Flags().Set("type", kind)
-	cmd.Flags().MarkHidden("type")
+	_ = cmd.Flags().Set("type", kind)  // inspectCmd's own string flag: cannot fail
+	_ = cmd.Flags().MarkHidden("type") // as above
 	return cmd
 }
 
@@ -311,6 +311,6 @@ func confirm(prompt string) bool {
 	}
 	fmt.Fprint(os.Stderr, prompt+"\nAre you sure you want to continue? [y/N] ")
 	var ans string
-	fmt.Scanln(&ans)
+	_, _ = fmt.Scanln(&ans) // no answer is no
 	return strings.EqualFold(strings.TrimSpace(ans), "y")
 }

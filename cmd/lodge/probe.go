@@ -43,10 +43,10 @@ func runProbe() {
 		if n, _ := os.Stdin.Read(b[:]); n != 1 {
 			os.Exit(2)
 		}
-		os.Setenv(envProbe, "run")
+		_ = os.Setenv(envProbe, "run") // fails only on a name with '=' or NUL
 		exe, _ := os.Executable()
 		err := syscall.Exec(exe, os.Args, os.Environ())
-		json.NewEncoder(os.Stdout).Encode(probeResult{Userns: "re-exec in the namespace: " + err.Error()})
+		_ = json.NewEncoder(os.Stdout).Encode(probeResult{Userns: "re-exec in the namespace: " + err.Error()})
 		os.Exit(0)
 	}
 	dir := os.Getenv(envProbeDir)
@@ -63,7 +63,7 @@ func runProbe() {
 			r.Chown = errString(os.Lchown(f, 1, 1))
 		}
 	}
-	json.NewEncoder(os.Stdout).Encode(r)
+	_ = json.NewEncoder(os.Stdout).Encode(r) // the parent reads it; if it is gone no one needs it
 }
 
 func tryOverlay(dir string) error {
@@ -79,7 +79,7 @@ func tryOverlay(dir string) error {
 	if err := unix.Mount("overlay", ds[3], "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount -t overlay -o userxattr: %w", err)
 	}
-	defer unix.Unmount(ds[3], unix.MNT_DETACH)
+	defer func() { _ = unix.Unmount(ds[3], unix.MNT_DETACH) }() // the probe's mount namespace ends with it
 	if err := os.WriteFile(filepath.Join(ds[3], "f"), []byte("x"), 0o600); err != nil {
 		return fmt.Errorf("writing through overlay: %w", err)
 	}
@@ -108,7 +108,7 @@ func probeDataRoot(dataRoot string, uids, gids []userns.Range) (probeResult, err
 	if err != nil {
 		return probeResult{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a probe's scratch directory
 	exe, err := os.Executable()
 	if err != nil {
 		return probeResult{}, err
@@ -135,7 +135,7 @@ func probeDataRoot(dataRoot string, uids, gids []userns.Range) (probeResult, err
 	if err != nil {
 		return probeResult{}, err
 	}
-	defer os.Remove(out.Name())
+	defer func() { _ = os.Remove(out.Name()) }() // a probe's scratch file
 	defer out.Close()
 	cmd.Stdout = out
 	if err := cmd.Start(); err != nil {
@@ -155,11 +155,11 @@ func probeDataRoot(dataRoot string, uids, gids []userns.Range) (probeResult, err
 			b, err := exec.Command(m.tool, pid, "0", strconv.Itoa(m.id), "1", "1", strconv.Itoa(m.r.Start), strconv.Itoa(m.r.Length)).CombinedOutput()
 			if err != nil {
 				cmd.Process.Kill()
-				cmd.Wait()
+				_ = cmd.Wait() // reaps the killed child: its exit says nothing new
 				return probeResult{Userns: fmt.Sprintf("%s: %v: %s", m.tool, err, firstLineOf(string(b)))}, nil
 			}
 		}
-		stdin.Write([]byte{1})
+		_, _ = stdin.Write([]byte{1}) // a child gone shows in its result below
 	}
 	if err := cmd.Wait(); err != nil {
 		return probeResult{}, fmt.Errorf("the namespace probe: %w", err)

@@ -298,7 +298,7 @@ func proxySignals(ctx context.Context, c *client.Client, id string) (stop func()
 		for {
 			select {
 			case s := <-ch:
-				c.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: strconv.Itoa(int(s.(syscall.Signal)))})
+				_, _ = c.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: strconv.Itoa(int(s.(syscall.Signal)))})
 			case <-done:
 				return
 			}

@@ -184,7 +184,9 @@ func daemonUninstallCmd(a *app) *cobra.Command {
 				}
 				fmt.Fprintf(a.out, "removed %s\n", p)
 			}
-			systemctlUser(io.Discard, "daemon-reload")
+			if err := systemctlUser(io.Discard, "daemon-reload"); err != nil {
+				return fmt.Errorf("the units are removed, but systemd still knows them: %w", err)
+			}
 			return nil
 		},
 	}
