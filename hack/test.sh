@@ -53,6 +53,9 @@ chmod -R a+rX "$GOMODCACHE"
 
 test -z "$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 go vet ./...
+# No dropped errors in the packages make lint checks (the Makefile's
+# LINT_ERRCHECK and ERRCHECK: one list, read from there).
+make -s lint-errcheck
 
 # The unit and kernel tests run as lodgetest from its own copy of the tree
 # (the checkout may sit where lodgetest cannot read).
