@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/lodge-containers/lodge/daemon/volume"
 	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/runtime"
 )
@@ -38,7 +39,7 @@ type Container struct {
 	PrimaryDisconnected bool `json:",omitempty"`
 	// MountPoints are its binds, volumes and tmpfs mounts, settled at
 	// create.
-	MountPoints  []MountPoint `json:",omitempty"`
+	MountPoints  []volume.MountPoint `json:",omitempty"`
 	State        ContainerState
 	RestartCount int
 	// HasBeenStartedBefore and ManualStop drive restart policies.

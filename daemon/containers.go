@@ -67,7 +67,7 @@ type ContainersConfig struct {
 	// loopback only.
 	Networks *Networks
 	// Volumes keeps the named and anonymous volumes; nil leaves them 501.
-	Volumes *Volumes
+	Volumes Volumes
 	// Cgroups is lodged's delegated cgroup v2 tree, nil without one
 	// (CgroupSummary says why). CgroupLimitsWarn runs containers without
 	// the limits it cannot enforce, with a warning, instead of refusing.
@@ -276,7 +276,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	}
 	releaseVolumes := func() {
 		if s.Volumes != nil {
-			s.Volumes.release(id, volumeNames(c.MountPoints), true)
+			s.Volumes.Release(id, volumeNames(c.MountPoints), true)
 		}
 	}
 	if err := os.MkdirAll(s.dir(id), 0o700); err != nil {
@@ -417,7 +417,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	}
 	s.mu.Unlock()
 	if s.Volumes != nil {
-		s.Volumes.release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
+		s.Volumes.Release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
 	}
 	c.mu.Lock()
 	s.emit(c, events.ActionDestroy)

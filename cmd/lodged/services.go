@@ -16,6 +16,7 @@ import (
 	"github.com/lodge-containers/lodge/build"
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
+	"github.com/lodge-containers/lodge/daemon/volume"
 	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/paths"
 	"github.com/lodge-containers/lodge/runtime"
@@ -102,7 +103,7 @@ type services struct {
 	images     *daemon.Images
 	containers *daemon.Containers
 	networks   *daemon.Networks
-	volumes    *daemon.Volumes
+	volumes    *volume.Store
 	events     *daemon.Events
 	builds     *daemon.Builds
 }
@@ -154,10 +155,6 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if err != nil {
 		return nil, err
 	}
-	vols, err := daemon.NewVolumes(filepath.Join(dataRoot, "volumes"), log)
-	if err != nil {
-		return nil, err
-	}
 	cgState, cgErr := cgroupv2.Detect(cgroupRoot, "/proc/self/cgroup")
 	if cgErr != nil {
 		log.Warn("reading lodged's own cgroup", "err", cgErr)
@@ -179,7 +176,10 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgSummary, "err", err)
 	}
 	ev := daemon.NewEvents()
-	vols.Events = ev
+	vols, err := volume.New(filepath.Join(dataRoot, "volumes"), log, ev)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
