@@ -54,8 +54,6 @@ type Container struct {
 	removedCh chan struct{} // closed when removed
 	// pending attaches wait for start.
 	pending []*pendingAttach
-	// starting is set while Start runs, so a concurrent Start/Remove waits.
-	busy bool
 	// next is how the run that exitCh waits for ended, filled in before
 	// exitCh is closed; nil until a waiter asks for it. A waiter reads it,
 	// not State, which the next start may already have reset.
@@ -113,12 +111,14 @@ func (s *Containers) logPath(id string) string { return filepath.Join(s.dir(id),
 
 func (s *Containers) sockDir(id string) string { return filepath.Join(s.runDir, "c", id[:12]) }
 
-// save persists the record atomically. Callers hold c.mu.
+// save persists the record atomically, and shows it to List. Callers
+// hold c.mu.
 func (s *Containers) save(c *Container) error {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
+	s.view.put(c, b)
 	return atomicfile.Write(filepath.Join(s.dir(c.ID), "container.json"), b, 0o600)
 }
 

@@ -93,6 +93,8 @@ type Containers struct {
 	names map[string]string // name -> id
 
 	execs execStore
+	// view is what List reads: copies of the records, kept by save.
+	view view
 }
 
 // NewContainers loads the containers under cfg.Root and re-adopts the
@@ -124,6 +126,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 		}
 		s.byID[c.ID] = c
 		s.names[c.Name] = c.ID
+		s.view.put(c, nil)
 		s.refVolumes(c)
 		if c.running() {
 			ctl := runtime.NewCtl(s.sockDir(c.ID))
@@ -298,6 +301,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	err = s.save(c)
 	c.mu.Unlock()
 	if err != nil {
+		s.view.drop(id)
 		s.Rootfs.RemoveRootfs(id)
 		os.RemoveAll(s.dir(id))
 		releaseVolumes()
@@ -389,6 +393,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		return errdefs.Conflictf("cannot remove container \"/%s\": container is restarting: stop the container before removing or force remove", c.Name)
 	}
 	c.State.Status = container.StateRemoving
+	s.view.put(c, nil) // not saved: a restart finds it as it was
 	c.mu.Unlock()
 
 	// Whatever the record says, nothing of a removed container runs on:
@@ -412,6 +417,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	s.dropExecs(c.ID)
 	s.mu.Lock()
 	delete(s.byID, c.ID)
+	s.view.drop(c.ID)
 	if s.names[c.Name] == c.ID {
 		delete(s.names, c.Name)
 	}
