@@ -135,6 +135,21 @@ func (s *Containers) keep(c *Container) {
 	}
 }
 
+// unmount unmounts a container's root filesystem where its caller has no
+// one to tell: a stop, a failed start, the end of a docker cp.
+func (s *Containers) unmount(id string) {
+	if err := s.Rootfs.Unmount(id); err != nil {
+		s.Log.Warn("unmounting the container's filesystem", "id", id, "err", err)
+	}
+}
+
+// removeDir removes the directory of a container whose create failed.
+func (s *Containers) removeDir(id string) {
+	if err := os.RemoveAll(s.dir(id)); err != nil {
+		s.Log.Warn("removing the directory of a container whose create failed", "id", id, "err", err)
+	}
+}
+
 func loadContainer(path string) (*Container, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -115,8 +115,12 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 		if errors.Is(err, fs.ErrNotExist) && s.Rootfs != nil {
 			// A create or rm a crash cut short: the directory comes
 			// first and goes last, the record in between.
-			s.Rootfs.RemoveRootfs(e.Name())
-			os.RemoveAll(filepath.Join(s.root, e.Name()))
+			if err := s.Rootfs.RemoveRootfs(e.Name()); err != nil {
+				cfg.Log.Warn("removing a half-made container's filesystem", "id", e.Name(), "err", err)
+			}
+			if err := os.RemoveAll(filepath.Join(s.root, e.Name())); err != nil {
+				cfg.Log.Warn("removing a half-made container's directory", "id", e.Name(), "err", err)
+			}
 			cfg.Log.Warn("removed a container a crash left half-made or half-removed", "id", e.Name())
 			continue
 		}
@@ -292,7 +296,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		uidMap, gidMap = maps.UID, maps.GID
 	}
 	if err := s.Rootfs.CreateRootfs(id, imageID, uidMap, gidMap); err != nil {
-		os.RemoveAll(s.dir(id))
+		s.removeDir(id)
 		releaseVolumes()
 		release()
 		return container.CreateResponse{}, fmt.Errorf("creating the container's filesystem: %w", err)
@@ -302,8 +306,10 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	c.mu.Unlock()
 	if err != nil {
 		s.view.drop(id)
-		s.Rootfs.RemoveRootfs(id)
-		os.RemoveAll(s.dir(id))
+		if err := s.Rootfs.RemoveRootfs(id); err != nil {
+			s.Log.Warn("removing the filesystem of a container whose create failed", "id", id, "err", err)
+		}
+		s.removeDir(id)
 		releaseVolumes()
 		release()
 		return container.CreateResponse{}, err
@@ -317,7 +323,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 
 func newID() string {
 	var b [32]byte
-	rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
 	return hex.EncodeToString(b[:])
 }
 
@@ -406,11 +412,15 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		c.mu.Unlock()
 		return fmt.Errorf("removing the container's filesystem: %w", err)
 	}
-	os.RemoveAll(s.sockDir(c.ID))
+	if err := os.RemoveAll(s.sockDir(c.ID)); err != nil {
+		s.Log.Warn("removing the container's monitor sockets", "id", c.ID, "err", err)
+	}
 	// A monitor just exiting, or a `logs -f` reader, may still hold the
 	// log open, and the space of an open file is freed only when the last
 	// holder closes it: emptied first, it is free when rm returns.
-	os.Truncate(s.logPath(c.ID), 0)
+	if err := os.Truncate(s.logPath(c.ID), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.Log.Warn("emptying the container's log", "id", c.ID, "err", err)
+	}
 	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
 		return err
 	}

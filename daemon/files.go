@@ -108,10 +108,10 @@ func (s *Containers) mountedRoot(id string) (r *rootdir.Root, done func(), err e
 		return nil, nil, fmt.Errorf("mounting the container's filesystem: %w", err)
 	}
 	if r, err = rootdir.Open(dir); err != nil {
-		s.Rootfs.Unmount(id)
+		s.unmount(id)
 		return nil, nil, err
 	}
-	return r, func() { r.Close(); s.Rootfs.Unmount(id) }, nil
+	return r, func() { r.Close(); s.unmount(id) }, nil
 }
 
 // pathStat is rootdir's Stat in the API's shape.

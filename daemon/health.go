@@ -177,7 +177,7 @@ func (s *Containers) runProbe(id string, p probe) (*container.HealthcheckResult,
 			pid := e.pid
 			e.mu.Unlock()
 			if pid > 0 {
-				syscall.Kill(pid, syscall.SIGKILL)
+				_ = syscall.Kill(pid, syscall.SIGKILL) // already gone is as good
 			}
 		}
 		err = <-done

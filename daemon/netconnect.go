@@ -124,11 +124,17 @@ func (n *Networks) dropEndpoint(sb *sandbox, networkID string) {
 		}
 	}
 	sb.Endpoints = keep
-	n.saveSandbox(sb.ContainerID, sb)
+	if err := n.saveSandbox(sb.ContainerID, sb); err != nil {
+		// The link goes anyway; a restarted lodged would think the
+		// address still taken until the container stops.
+		n.Log.Warn("saving a sandbox record", "container", sb.ContainerID, "err", err)
+	}
 	n.mu.Unlock()
 	if n.Fabric != nil {
 		for _, e := range gone {
-			n.Fabric.Detach(e.HostIf)
+			if err := n.Fabric.Detach(e.HostIf); err != nil {
+				n.Log.Warn("removing a container's link", "container", sb.ContainerID, "link", e.HostIf, "err", err)
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -171,7 +172,11 @@ func NewNetworks(cfg NetworksConfig) (*Networks, error) {
 		}
 		n.nets[r.ID] = r
 	}
-	sbs, _ := os.ReadDir(filepath.Join(cfg.Root, "sandboxes"))
+	sbs, err := os.ReadDir(filepath.Join(cfg.Root, "sandboxes"))
+	if err != nil {
+		// Without them, running containers' addresses look free.
+		return nil, fmt.Errorf("reading the sandbox records: %w", err)
+	}
 	for _, e := range sbs {
 		var sb sandbox
 		if err := readJSON(filepath.Join(cfg.Root, "sandboxes", e.Name()), &sb); err != nil {
@@ -332,7 +337,9 @@ func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (netwo
 	}
 	if n.Fabric != nil {
 		if err := n.bringUp(r); err != nil {
-			n.Fabric.DeleteBridge(r.Bridge)
+			if derr := n.Fabric.DeleteBridge(r.Bridge); derr != nil {
+				n.Log.Warn("removing the bridge of a network that failed", "bridge", r.Bridge, "err", derr)
+			}
 			return network.CreateResponse{}, err
 		}
 	}

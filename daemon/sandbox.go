@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -326,7 +327,10 @@ func (n *Networks) teardown(ctx context.Context, sb *sandbox) {
 	}
 	n.mu.Lock()
 	delete(n.sandboxes, sb.ContainerID)
-	os.Remove(n.sandboxPath(sb.ContainerID))
+	if err := os.Remove(n.sandboxPath(sb.ContainerID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Left, it would hold the addresses at the next start of lodged.
+		n.Log.Warn("removing a sandbox record", "container", sb.ContainerID, "err", err)
+	}
 	var left []*netRecord
 	for _, e := range sb.Endpoints {
 		if r := n.nets[e.NetworkID]; r != nil {

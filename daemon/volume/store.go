@@ -90,13 +90,13 @@ func New(root string, log *slog.Logger, pub Publisher) (*Store, error) {
 	for _, e := range ents {
 		dir := filepath.Join(root, e.Name())
 		if strings.HasPrefix(e.Name(), ".") { // a removal or create a crash cut short
-			os.RemoveAll(dir)
+			removeLogged(log, dir)
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, "volume.json"))
 		if errors.Is(err, fs.ErrNotExist) {
 			log.Warn("removing a volume whose creation did not finish", "name", e.Name())
-			os.RemoveAll(dir)
+			removeLogged(log, dir)
 			continue
 		}
 		var rec volumeRecord
@@ -159,23 +159,43 @@ func (v *Store) createLocked(req Options) (*volumeRecord, error) {
 	// Made under a hidden name and renamed into place: a crash leaves a
 	// dot-directory the next start removes.
 	tmp := filepath.Join(v.root, ".new-"+rec.Name)
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(filepath.Join(tmp, "_data"), 0o755); err != nil {
+	if err := os.RemoveAll(tmp); err != nil {
 		return nil, err
 	}
-	os.Chmod(tmp, 0o701) // the container's users reach _data through it
-	b, _ := json.MarshalIndent(rec, "", "  ")
-	if err := atomicfile.Write(filepath.Join(tmp, "volume.json"), b, 0o600); err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-	if err := os.Rename(tmp, v.dir(rec.Name)); err != nil {
-		os.RemoveAll(tmp)
+	if err := v.makeDir(tmp, rec); err != nil {
+		removeLogged(v.log, tmp)
 		return nil, err
 	}
 	v.vols[rec.Name] = rec
 	v.publish(events.ActionCreate, rec)
 	return rec, nil
+}
+
+// makeDir fills a new volume's directory: _data, and the record.
+func (v *Store) makeDir(dir string, rec *volumeRecord) error {
+	if err := os.MkdirAll(filepath.Join(dir, "_data"), 0o755); err != nil {
+		return err
+	}
+	// The container's users reach _data through it.
+	if err := os.Chmod(dir, 0o701); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "volume.json"), b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(dir, v.dir(rec.Name))
+}
+
+// removeLogged removes what a crash or a failed create left, saying so
+// when it cannot.
+func removeLogged(log *slog.Logger, dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		log.Warn("removing a volume's leftovers", "path", dir, "err", err)
+	}
 }
 
 func (v *Store) publish(action events.Action, rec *volumeRecord) {
@@ -189,7 +209,7 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 func randomHex() string {
 	var b [32]byte
-	rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
 	return hex.EncodeToString(b[:])
 }
 
@@ -221,7 +241,7 @@ func (v *Store) view(rec *volumeRecord, usage bool) apivolume.Volume {
 // once per name, as du --apparent-size would not; near enough for df).
 func dirSize(dir string) int64 {
 	var total int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
 				total += fi.Size()
@@ -356,7 +376,10 @@ func (v *Store) removeLocked(name string, force bool) error {
 	}
 	dir := v.dir(rec.Name)
 	if rec.Options["type"] == "tmpfs" {
-		unix.Unmount(filepath.Join(dir, "_data"), unix.MNT_DETACH)
+		if err := unix.Unmount(filepath.Join(dir, "_data"), unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+			// EINVAL: never mounted (the volume was never used).
+			v.log.Warn("unmounting a tmpfs volume", "name", name, "err", err)
+		}
 	}
 	trash := filepath.Join(v.root, ".rm-"+rec.Name+"-"+randomHex()[:8])
 	if err := os.Rename(dir, trash); err != nil {
