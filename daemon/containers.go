@@ -140,6 +140,8 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 			if err == nil && alive || c.initProc().Alive() {
 				if s.Networks != nil {
 					s.Networks.Readopt(ctx, c.ID)
+					// A sandbox recorded before it kept names learns them.
+					s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
 				}
 				s.startHealth(c)
 				if err == nil && alive {
@@ -152,6 +154,18 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 			// and what is left of it cleaned up if the monitor could not.
 			s.watch(c)
 		}
+	}
+	if s.Networks != nil {
+		// Sandboxes of containers that ended while no daemon ran go.
+		running := map[string]bool{}
+		for _, c := range s.All() {
+			c.mu.Lock()
+			if c.running() {
+				running[c.ID] = true
+			}
+			c.mu.Unlock()
+		}
+		s.Networks.DropStale(ctx, running)
 	}
 	return s, nil
 }
@@ -469,6 +483,9 @@ func (s *Containers) Rename(ctx context.Context, ref, newName string) error {
 	s.names[newName] = c.ID
 	c.Name = newName
 	err = s.save(c)
+	if s.Networks != nil {
+		s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
+	}
 	c.mu.Unlock()
 	s.mu.Unlock()
 	return err

@@ -151,7 +151,9 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 			log.Warn("lodge-monitor is not installed beside lodged: lodged monitors containers itself, which makes starts slower and monitors larger", "path", mon)
 		}
 	}
-	nw, err := startNetworks(dataRoot, runDir, netnsPath, os.Getenv(envNetDriver), log)
+	// Events first: every service gets it at construction.
+	ev := daemon.NewEvents()
+	nw, err := startNetworks(dataRoot, runDir, netnsPath, os.Getenv(envNetDriver), ev, log)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +177,6 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	} else {
 		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgSummary, "err", err)
 	}
-	ev := daemon.NewEvents()
 	vols, err := volume.New(filepath.Join(dataRoot, "volumes"), log, ev)
 	if err != nil {
 		return nil, err
@@ -191,7 +192,6 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if err != nil {
 		return nil, err
 	}
-	nw.SetContainers(ctx, cs)
 	images := &daemon.Images{Service: imgs, Containers: cs}
 	bb := &daemon.BuildBackend{Images: images, Containers: cs, ScratchDir: filepath.Join(dataRoot, "build-scratch"), TmpDir: tmp}
 	// Before the API serves: a build a crash cut short left its RUN
