@@ -95,6 +95,31 @@ type Containers struct {
 	execs execStore
 	// view is what List reads: copies of the records, kept by save.
 	view view
+
+	// life ends when the daemon shuts down (Close, or the context
+	// NewContainers was given): the exit watchers and health probes the
+	// service starts end with it.
+	life context.Context
+	stop context.CancelFunc
+}
+
+// lifetime is the service's root context (Background for a service a
+// test made by hand).
+func (s *Containers) lifetime() context.Context {
+	if s.life == nil {
+		return context.Background()
+	}
+	return s.life
+}
+
+// Close ends the goroutines the service started: exit watchers and
+// health probes. The containers run on, and the next daemon re-adopts
+// them. It is idempotent.
+func (s *Containers) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	return nil
 }
 
 // NewContainers loads the containers under cfg.Root and re-adopts the
@@ -103,6 +128,7 @@ type Containers struct {
 func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, error) {
 	s := &Containers{ContainersConfig: cfg, root: cfg.Root, runDir: cfg.RunDir, stateRoot: filepath.Join(cfg.RunDir, "runc"),
 		byID: map[string]*Container{}, names: map[string]string{}}
+	s.life, s.stop = context.WithCancel(ctx)
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return nil, err
 	}

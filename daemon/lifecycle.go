@@ -151,12 +151,18 @@ func exitCodeFor(err error) int {
 	return 128
 }
 
-// watch waits for a running container to end and records it.
+// watch waits for a running container to end and records it. It
+// returns, recording nothing, when the service's lifetime ends: the next
+// daemon watches the container.
 func (s *Containers) watch(c *Container) {
+	life := s.lifetime()
 	for {
-		st, err := runtime.Wait(context.Background(), s.sockDir(c.ID))
+		st, err := runtime.Wait(life, s.sockDir(c.ID))
 		if err == nil {
 			s.recordExit(c, st)
+			return
+		}
+		if life.Err() != nil {
 			return
 		}
 		// The monitor is gone: it wrote the status before it went, unless
