@@ -9,7 +9,7 @@ import (
 	"github.com/lodge-containers/lodge/daemon"
 )
 
-// NetworkBackend keeps networks. (*daemon.Networks fits.)
+// NetworkBackend keeps networks. (daemon.NetworkAPI fits.)
 type NetworkBackend interface {
 	List(ctx context.Context, filters map[string][]string) ([]network.Inspect, error)
 	Inspect(ctx context.Context, ref string) (network.Inspect, error)
@@ -20,7 +20,7 @@ type NetworkBackend interface {
 	Disconnect(ctx context.Context, netRef, ctrRef string, force bool) error
 }
 
-var _ NetworkBackend = (*daemon.Networks)(nil)
+var _ NetworkBackend = daemon.NetworkAPI{}
 
 func (s *Server) addNetworkRoutes(b NetworkBackend) {
 	list := func(w http.ResponseWriter, r *http.Request) error {

@@ -6,19 +6,19 @@ import (
 
 	"github.com/moby/moby/api/types/volume"
 
-	"github.com/lodge-containers/lodge/daemon"
+	dvolume "github.com/lodge-containers/lodge/daemon/volume"
 )
 
-// VolumeBackend keeps volumes. (*daemon.Volumes fits.)
+// VolumeBackend keeps volumes. (*dvolume.Store fits.)
 type VolumeBackend interface {
-	Create(ctx context.Context, req daemon.VolumeCreate) (volume.Volume, error)
+	Create(ctx context.Context, req dvolume.Options) (volume.Volume, error)
 	Inspect(ctx context.Context, name string) (volume.Volume, error)
 	List(ctx context.Context, filters map[string][]string) ([]volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool) error
 	Prune(ctx context.Context, filters map[string][]string) (volume.PruneReport, error)
 }
 
-var _ VolumeBackend = (*daemon.Volumes)(nil)
+var _ VolumeBackend = (*dvolume.Store)(nil)
 
 func (s *Server) addVolumeRoutes(b VolumeBackend) {
 	s.handle("GET /volumes", func(w http.ResponseWriter, r *http.Request) error {
@@ -38,7 +38,7 @@ func (s *Server) addVolumeRoutes(b VolumeBackend) {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		v, err := b.Create(r.Context(), daemon.VolumeCreate{Name: req.Name, Driver: req.Driver, DriverOpts: req.DriverOpts, Labels: req.Labels})
+		v, err := b.Create(r.Context(), dvolume.Options{Name: req.Name, Driver: req.Driver, DriverOpts: req.DriverOpts, Labels: req.Labels})
 		if err != nil {
 			return err
 		}

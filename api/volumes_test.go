@@ -11,13 +11,13 @@ import (
 
 	"github.com/moby/moby/api/types/volume"
 
-	"github.com/lodge-containers/lodge/daemon"
+	dvolume "github.com/lodge-containers/lodge/daemon/volume"
 )
 
 // The volume routes over the real volume service in a temp dir: statuses
 // and bodies as the docker CLI reads them.
 func TestVolumeRoutes(t *testing.T) {
-	vols, err := daemon.NewVolumes(t.TempDir(), quiet())
+	vols, err := dvolume.New(t.TempDir(), quiet(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

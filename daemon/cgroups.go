@@ -144,7 +144,10 @@ func (s *Containers) dropCgroup(id string) {
 	if !dirExists(dir) {
 		return
 	}
-	cgroupv2.Freeze(ctx, dir, false)
+	// Thawed first: a frozen cgroup's processes die only once thawed.
+	if err := cgroupv2.Freeze(ctx, dir, false); err != nil {
+		s.Log.Warn("thawing the container's cgroup", "id", id, "err", err)
+	}
 	if err := cgroupv2.Kill(ctx, dir); err != nil {
 		s.Log.Warn("killing the container's cgroup", "id", id, "err", err)
 	}
@@ -165,7 +168,10 @@ func dirExists(dir string) bool {
 // monitor that adopted the container learns its exit code only from the
 // signal it sent.
 func (s *Containers) killAll(c *Container, ctl *runtime.Ctl) {
-	s.signal(c, ctl, syscall.SIGKILL)
+	if err := s.signal(c, ctl, syscall.SIGKILL); err != nil {
+		// The cgroup's kill below still reaches it when there is one.
+		s.Log.Warn("killing the container's init", "id", c.ID, "err", err)
+	}
 	if s.Cgroups != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := cgroupv2.Kill(ctx, s.Cgroups.ContainerDir(c.ID)); err != nil {

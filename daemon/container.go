@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/lodge-containers/lodge/daemon/volume"
 	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/runtime"
 )
@@ -38,7 +39,7 @@ type Container struct {
 	PrimaryDisconnected bool `json:",omitempty"`
 	// MountPoints are its binds, volumes and tmpfs mounts, settled at
 	// create.
-	MountPoints  []MountPoint `json:",omitempty"`
+	MountPoints  []volume.MountPoint `json:",omitempty"`
 	State        ContainerState
 	RestartCount int
 	// HasBeenStartedBefore and ManualStop drive restart policies.
@@ -53,8 +54,6 @@ type Container struct {
 	removedCh chan struct{} // closed when removed
 	// pending attaches wait for start.
 	pending []*pendingAttach
-	// starting is set while Start runs, so a concurrent Start/Remove waits.
-	busy bool
 	// next is how the run that exitCh waits for ended, filled in before
 	// exitCh is closed; nil until a waiter asks for it. A waiter reads it,
 	// not State, which the next start may already have reset.
@@ -112,12 +111,14 @@ func (s *Containers) logPath(id string) string { return filepath.Join(s.dir(id),
 
 func (s *Containers) sockDir(id string) string { return filepath.Join(s.runDir, "c", id[:12]) }
 
-// save persists the record atomically. Callers hold c.mu.
+// save persists the record atomically, and shows it to List. Callers
+// hold c.mu.
 func (s *Containers) save(c *Container) error {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
+	s.view.put(c, b)
 	return atomicfile.Write(filepath.Join(s.dir(c.ID), "container.json"), b, 0o600)
 }
 
@@ -131,6 +132,21 @@ func (s *Containers) keep(c *Container) {
 			log = slog.Default()
 		}
 		log.Error("saving a container's record", "id", c.ID, "err", err)
+	}
+}
+
+// unmount unmounts a container's root filesystem where its caller has no
+// one to tell: a stop, a failed start, the end of a docker cp.
+func (s *Containers) unmount(id string) {
+	if err := s.Rootfs.Unmount(id); err != nil {
+		s.Log.Warn("unmounting the container's filesystem", "id", id, "err", err)
+	}
+}
+
+// removeDir removes the directory of a container whose create failed.
+func (s *Containers) removeDir(id string) {
+	if err := os.RemoveAll(s.dir(id)); err != nil {
+		s.Log.Warn("removing the directory of a container whose create failed", "id", id, "err", err)
 	}
 }
 

@@ -67,7 +67,7 @@ type ContainersConfig struct {
 	// loopback only.
 	Networks *Networks
 	// Volumes keeps the named and anonymous volumes; nil leaves them 501.
-	Volumes *Volumes
+	Volumes Volumes
 	// Cgroups is lodged's delegated cgroup v2 tree, nil without one
 	// (CgroupSummary says why). CgroupLimitsWarn runs containers without
 	// the limits it cannot enforce, with a warning, instead of refusing.
@@ -93,6 +93,33 @@ type Containers struct {
 	names map[string]string // name -> id
 
 	execs execStore
+	// view is what List reads: copies of the records, kept by save.
+	view view
+
+	// life ends when the daemon shuts down (Close, or the context
+	// NewContainers was given): the exit watchers and health probes the
+	// service starts end with it.
+	life context.Context
+	stop context.CancelFunc
+}
+
+// lifetime is the service's root context (Background for a service a
+// test made by hand).
+func (s *Containers) lifetime() context.Context {
+	if s.life == nil {
+		return context.Background()
+	}
+	return s.life
+}
+
+// Close ends the goroutines the service started: exit watchers and
+// health probes. The containers run on, and the next daemon re-adopts
+// them. It is idempotent.
+func (s *Containers) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	return nil
 }
 
 // NewContainers loads the containers under cfg.Root and re-adopts the
@@ -101,6 +128,7 @@ type Containers struct {
 func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, error) {
 	s := &Containers{ContainersConfig: cfg, root: cfg.Root, runDir: cfg.RunDir, stateRoot: filepath.Join(cfg.RunDir, "runc"),
 		byID: map[string]*Container{}, names: map[string]string{}}
+	s.life, s.stop = context.WithCancel(ctx)
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return nil, err
 	}
@@ -113,8 +141,12 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 		if errors.Is(err, fs.ErrNotExist) && s.Rootfs != nil {
 			// A create or rm a crash cut short: the directory comes
 			// first and goes last, the record in between.
-			s.Rootfs.RemoveRootfs(e.Name())
-			os.RemoveAll(filepath.Join(s.root, e.Name()))
+			if err := s.Rootfs.RemoveRootfs(e.Name()); err != nil {
+				cfg.Log.Warn("removing a half-made container's filesystem", "id", e.Name(), "err", err)
+			}
+			if err := os.RemoveAll(filepath.Join(s.root, e.Name())); err != nil {
+				cfg.Log.Warn("removing a half-made container's directory", "id", e.Name(), "err", err)
+			}
 			cfg.Log.Warn("removed a container a crash left half-made or half-removed", "id", e.Name())
 			continue
 		}
@@ -124,6 +156,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 		}
 		s.byID[c.ID] = c
 		s.names[c.Name] = c.ID
+		s.view.put(c, nil)
 		s.refVolumes(c)
 		if c.running() {
 			ctl := runtime.NewCtl(s.sockDir(c.ID))
@@ -133,6 +166,8 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 			if err == nil && alive || c.initProc().Alive() {
 				if s.Networks != nil {
 					s.Networks.Readopt(ctx, c.ID)
+					// A sandbox recorded before it kept names learns them.
+					s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
 				}
 				s.startHealth(c)
 				if err == nil && alive {
@@ -145,6 +180,18 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 			// and what is left of it cleaned up if the monitor could not.
 			s.watch(c)
 		}
+	}
+	if s.Networks != nil {
+		// Sandboxes of containers that ended while no daemon ran go.
+		running := map[string]bool{}
+		for _, c := range s.All() {
+			c.mu.Lock()
+			if c.running() {
+				running[c.ID] = true
+			}
+			c.mu.Unlock()
+		}
+		s.Networks.DropStale(ctx, running)
 	}
 	return s, nil
 }
@@ -276,7 +323,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	}
 	releaseVolumes := func() {
 		if s.Volumes != nil {
-			s.Volumes.release(id, volumeNames(c.MountPoints), true)
+			s.Volumes.Release(id, volumeNames(c.MountPoints), true)
 		}
 	}
 	if err := os.MkdirAll(s.dir(id), 0o700); err != nil {
@@ -289,7 +336,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		uidMap, gidMap = maps.UID, maps.GID
 	}
 	if err := s.Rootfs.CreateRootfs(id, imageID, uidMap, gidMap); err != nil {
-		os.RemoveAll(s.dir(id))
+		s.removeDir(id)
 		releaseVolumes()
 		release()
 		return container.CreateResponse{}, fmt.Errorf("creating the container's filesystem: %w", err)
@@ -298,8 +345,11 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	err = s.save(c)
 	c.mu.Unlock()
 	if err != nil {
-		s.Rootfs.RemoveRootfs(id)
-		os.RemoveAll(s.dir(id))
+		s.view.drop(id)
+		if err := s.Rootfs.RemoveRootfs(id); err != nil {
+			s.Log.Warn("removing the filesystem of a container whose create failed", "id", id, "err", err)
+		}
+		s.removeDir(id)
 		releaseVolumes()
 		release()
 		return container.CreateResponse{}, err
@@ -313,7 +363,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 
 func newID() string {
 	var b [32]byte
-	rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
 	return hex.EncodeToString(b[:])
 }
 
@@ -389,6 +439,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		return errdefs.Conflictf("cannot remove container \"/%s\": container is restarting: stop the container before removing or force remove", c.Name)
 	}
 	c.State.Status = container.StateRemoving
+	s.view.put(c, nil) // not saved: a restart finds it as it was
 	c.mu.Unlock()
 
 	// Whatever the record says, nothing of a removed container runs on:
@@ -401,23 +452,28 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		c.mu.Unlock()
 		return fmt.Errorf("removing the container's filesystem: %w", err)
 	}
-	os.RemoveAll(s.sockDir(c.ID))
+	if err := os.RemoveAll(s.sockDir(c.ID)); err != nil {
+		s.Log.Warn("removing the container's monitor sockets", "id", c.ID, "err", err)
+	}
 	// A monitor just exiting, or a `logs -f` reader, may still hold the
 	// log open, and the space of an open file is freed only when the last
 	// holder closes it: emptied first, it is free when rm returns.
-	os.Truncate(s.logPath(c.ID), 0)
+	if err := os.Truncate(s.logPath(c.ID), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.Log.Warn("emptying the container's log", "id", c.ID, "err", err)
+	}
 	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
 		return err
 	}
 	s.dropExecs(c.ID)
 	s.mu.Lock()
 	delete(s.byID, c.ID)
+	s.view.drop(c.ID)
 	if s.names[c.Name] == c.ID {
 		delete(s.names, c.Name)
 	}
 	s.mu.Unlock()
 	if s.Volumes != nil {
-		s.Volumes.release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
+		s.Volumes.Release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
 	}
 	c.mu.Lock()
 	s.emit(c, events.ActionDestroy)
@@ -453,6 +509,9 @@ func (s *Containers) Rename(ctx context.Context, ref, newName string) error {
 	s.names[newName] = c.ID
 	c.Name = newName
 	err = s.save(c)
+	if s.Networks != nil {
+		s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
+	}
 	c.mu.Unlock()
 	s.mu.Unlock()
 	return err

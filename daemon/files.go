@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-containers/lodge/daemon/volume"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/rootdir"
 )
@@ -68,7 +69,7 @@ func (s *Containers) withRoot(ref, p string, fn func(c *Container, r *rootdir.Ro
 
 // mountFor finds the volume or bind of mps whose destination holds p
 // (the deepest, by the path's words), and p's path inside it.
-func (s *Containers) mountFor(mps []MountPoint, p string) (src, inner string, ok bool) {
+func (s *Containers) mountFor(mps []volume.MountPoint, p string) (src, inner string, ok bool) {
 	clean := path.Clean(p)
 	best := ""
 	for _, mp := range mps {
@@ -79,7 +80,7 @@ func (s *Containers) mountFor(mps []MountPoint, p string) (src, inner string, ok
 			case mp.Type == mount.TypeBind:
 				s2 = mp.Source
 			case mp.Type == mount.TypeVolume && s.Volumes != nil:
-				s2 = s.Volumes.dataPath(mp.Name)
+				s2 = s.Volumes.DataPath(mp.Name)
 			default:
 				continue
 			}
@@ -107,10 +108,10 @@ func (s *Containers) mountedRoot(id string) (r *rootdir.Root, done func(), err e
 		return nil, nil, fmt.Errorf("mounting the container's filesystem: %w", err)
 	}
 	if r, err = rootdir.Open(dir); err != nil {
-		s.Rootfs.Unmount(id)
+		s.unmount(id)
 		return nil, nil, err
 	}
-	return r, func() { r.Close(); s.Rootfs.Unmount(id) }, nil
+	return r, func() { r.Close(); s.unmount(id) }, nil
 }
 
 // pathStat is rootdir's Stat in the API's shape.

@@ -5,6 +5,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+
+	"github.com/lodge-containers/lodge/daemon/volume"
 )
 
 func TestFilterChanges(t *testing.T) {
@@ -29,7 +31,7 @@ func TestFilterChanges(t *testing.T) {
 
 func TestMountFor(t *testing.T) {
 	s := &Containers{}
-	mps := []MountPoint{
+	mps := []volume.MountPoint{
 		{Type: mount.TypeBind, Source: "/host/w", Destination: "/w"},
 		{Type: mount.TypeBind, Source: "/host/deep", Destination: "/w/a/b"},
 		{Type: mount.TypeTmpfs, Destination: "/t"},

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -101,6 +100,8 @@ func (s *Containers) probeLoop(c *Container, exited <-chan struct{}, p probe) {
 		select {
 		case <-exited:
 			return
+		case <-s.lifetime().Done():
+			return
 		case <-t.C:
 		}
 		status := s.probeOnce(c, p)
@@ -115,6 +116,9 @@ func (s *Containers) probeLoop(c *Container, exited <-chan struct{}, p probe) {
 // health after it, or "" when the container no longer runs.
 func (s *Containers) probeOnce(c *Container, p probe) container.HealthStatus {
 	res, err := s.runProbe(c.ID, p)
+	if s.lifetime().Err() != nil {
+		return "" // a probe the shutdown cut short says nothing of the container
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.running() || c.State.Health == nil {
@@ -153,7 +157,7 @@ func recordProbe(h *container.Health, res *container.HealthcheckResult, p probe,
 
 // runProbe runs the check once as an exec, killing it at the timeout.
 func (s *Containers) runProbe(id string, p probe) (*container.HealthcheckResult, error) {
-	ctx := context.Background()
+	ctx := s.lifetime()
 	execID, err := s.ExecCreate(ctx, id, container.ExecCreateRequest{Cmd: p.args, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return nil, err
@@ -177,7 +181,7 @@ func (s *Containers) runProbe(id string, p probe) (*container.HealthcheckResult,
 			pid := e.pid
 			e.mu.Unlock()
 			if pid > 0 {
-				syscall.Kill(pid, syscall.SIGKILL)
+				_ = syscall.Kill(pid, syscall.SIGKILL) // already gone is as good
 			}
 		}
 		err = <-done

@@ -82,7 +82,8 @@ type ListOptions struct {
 	Filters map[string][]string
 }
 
-// List returns containers in Docker's summary shape, newest first.
+// List returns containers in Docker's summary shape, newest first. It
+// reads the view, not the records: it takes no container's lock.
 func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 	for k := range opts.Filters {
 		switch k {
@@ -110,11 +111,10 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 		since = c.Created
 	}
 	out := []container.Summary{}
-	linked := s.linkNames()
-	for _, c := range s.All() {
-		c.mu.Lock()
+	snaps := s.view.all()
+	linked := s.linkNames(snaps)
+	for _, c := range snaps {
 		sum, keep := s.summary(c, opts, before, since)
-		c.mu.Unlock()
 		if !keep {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -62,7 +63,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	}
 	defer func() {
 		if err != nil {
-			s.Rootfs.Unmount(c.ID)
+			s.unmount(c.ID)
 			s.dropCgroup(c.ID)
 		}
 	}()
@@ -82,7 +83,10 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
 		return err
 	}
-	os.Remove(filepath.Join(dir, "exit.json"))
+	// The last run's exit must go: the watcher would read it as this one's.
+	if err := os.Remove(filepath.Join(dir, "exit.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	mcfg := &runtime.MonitorConfig{
 		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
 		LogPath: s.logFileFor(c.ID, c.HostConfig.LogConfig), ExitPath: filepath.Join(dir, "exit.json"),
@@ -147,12 +151,18 @@ func exitCodeFor(err error) int {
 	return 128
 }
 
-// watch waits for a running container to end and records it.
+// watch waits for a running container to end and records it. It
+// returns, recording nothing, when the service's lifetime ends: the next
+// daemon watches the container.
 func (s *Containers) watch(c *Container) {
+	life := s.lifetime()
 	for {
-		st, err := runtime.Wait(context.Background(), s.sockDir(c.ID))
+		st, err := runtime.Wait(life, s.sockDir(c.ID))
 		if err == nil {
 			s.recordExit(c, st)
+			return
+		}
+		if life.Err() != nil {
 			return
 		}
 		// The monitor is gone: it wrote the status before it went, unless
@@ -193,7 +203,7 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 		s.emit(c, events.ActionOOM)
 	}
 	s.emit(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
-	s.Rootfs.Unmount(c.ID)
+	s.unmount(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
 	restart := !autoRemove && s.shouldRestart(c, st)
 	c.mu.Unlock()
@@ -242,7 +252,10 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	c.mu.Unlock()
 	defer ctl.Close()
 	if wait != 0 {
-		s.signal(c, ctl, sig)
+		if err := s.signal(c, ctl, sig); err != nil {
+			// Not fatal: the kill after the timeout is the answer.
+			s.Log.Warn("sending the stop signal", "id", c.ID, "signal", sig, "err", err)
+		}
 		c.mu.Lock()
 		s.thawForSignal(c)
 		s.emitKill(c, sig)

@@ -122,17 +122,25 @@ func (s *Containers) linkEnvs(c *Container) []string {
 }
 
 // linkNames are the names links give containers, by ID: Docker lists a
-// linked container under "/parent/alias" too.
-func (s *Containers) linkNames() map[string][]string {
+// linked container under "/parent/alias" too. It reads snaps, the view's
+// copies (all of them, so that a link's target is found by name).
+func (s *Containers) linkNames(snaps []*Container) map[string][]string {
+	byName := map[string]string{}
+	for _, c := range snaps {
+		byName[c.Name] = c.ID
+	}
 	out := map[string][]string{}
-	for _, c := range s.All() {
-		c.mu.Lock()
-		links, parent := append([]string(nil), c.HostConfig.Links...), c.Name
-		c.mu.Unlock()
-		for _, l := range links {
+	for _, c := range snaps {
+		for _, l := range c.HostConfig.Links {
 			name, alias := parseLink(l)
-			if other, err := s.Get(name); err == nil {
-				out[other.ID] = append(out[other.ID], "/"+parent+"/"+alias)
+			id, ok := byName[name]
+			if !ok {
+				if other, err := s.Get(name); err == nil {
+					id, ok = other.ID, true
+				}
+			}
+			if ok {
+				out[id] = append(out[id], "/"+c.Name+"/"+alias)
 			}
 		}
 	}

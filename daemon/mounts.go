@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -14,20 +15,38 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	apivolume "github.com/moby/moby/api/types/volume"
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-containers/lodge/daemon/volume"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
 )
+
+// Volumes is what containers need of the volume service: references by
+// container ID, and where a volume's files are (*volume.Store fits; its
+// lock is its own, and it never calls back into containers).
+type Volumes interface {
+	Acquire(name string, opts volume.Options, id string) (string, error)
+	Ref(name, id string)
+	Release(id string, names []string, removeAnonymous bool)
+	Source(name string) (src string, fresh bool, err error)
+	DataPath(name string) string
+	Mountpoint(name string) string
+	// Usage is every volume with its size and references, for df.
+	Usage(ctx context.Context) []apivolume.Volume
+}
+
+var _ Volumes = (*volume.Store)(nil)
 
 // settleMounts turns a new container's -v, --mount and VOLUMEs (its own and
 // its image's) into its mount points, making and referencing the volumes
 // they name. roNonRecursive makes read-only binds read-only at their top
 // only, as for clients older than API 1.44. On error nothing stays
 // referenced.
-func (s *Containers) settleMounts(id string, cfg *container.Config, hc *container.HostConfig, roNonRecursive bool) (mps []MountPoint, err error) {
+func (s *Containers) settleMounts(id string, cfg *container.Config, hc *container.HostConfig, roNonRecursive bool) (mps []volume.MountPoint, err error) {
 	for _, b := range hc.Binds {
-		mp, err := parseVolumeSpec(b)
+		mp, err := volume.ParseSpec(b)
 		if err != nil {
 			return nil, err
 		}
@@ -35,7 +54,7 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		mps = append(mps, mp)
 	}
 	for _, m := range hc.Mounts {
-		mp, err := parseMount(m)
+		mp, err := volume.ParseMount(m)
 		if err != nil {
 			return nil, err
 		}
@@ -50,14 +69,14 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		}
 		mps = append(mps, mp)
 	}
-	if d := hc.VolumeDriver; d != "" && d != LocalDriver {
-		return nil, noVolumePlugin("", d)
+	if d := hc.VolumeDriver; d != "" && d != volume.LocalDriver {
+		return nil, volume.NoPlugin("", d)
 	}
 	seen := map[string]bool{}
 	// A --tmpfs takes its path as a mount does: an image's VOLUME there
 	// gets no anonymous volume, and a bind there is a duplicate.
 	for dst := range hc.Tmpfs {
-		if checkDestination(&dst) == nil {
+		if volume.CheckDestination(&dst) == nil {
 			seen[dst] = true
 		}
 	}
@@ -79,7 +98,7 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 			return nil, err
 		}
 		other.mu.Lock()
-		theirs := append([]MountPoint(nil), other.MountPoints...)
+		theirs := append([]volume.MountPoint(nil), other.MountPoints...)
 		other.mu.Unlock()
 		for _, mp := range theirs {
 			if mp.Type == mount.TypeTmpfs || seen[mp.Destination] {
@@ -96,7 +115,7 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 	// VOLUMEs nobody mounted anything on get anonymous volumes.
 	var anon []string
 	for dst := range cfg.Volumes {
-		if checkDestination(&dst) != nil {
+		if volume.CheckDestination(&dst) != nil {
 			return nil, errdefs.InvalidArgumentf("invalid volume %q: it must be an absolute path other than /", dst)
 		}
 		if !seen[dst] {
@@ -106,7 +125,7 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 	}
 	sort.Strings(anon)
 	for _, dst := range anon {
-		mps = append(mps, MountPoint{Type: mount.TypeVolume, Destination: dst})
+		mps = append(mps, volume.MountPoint{Type: mount.TypeVolume, Destination: dst})
 	}
 	for i := range mps {
 		if mp := &mps[i]; mp.Type == mount.TypeBind {
@@ -121,7 +140,7 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 	var acquired []string
 	defer func() {
 		if err != nil && s.Volumes != nil {
-			s.Volumes.release(id, acquired, true)
+			s.Volumes.Release(id, acquired, true)
 		}
 	}()
 	for i := range mps {
@@ -132,22 +151,22 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		if s.Volumes == nil {
 			return nil, errdefs.NotImplementedf("volumes are not available in this daemon")
 		}
-		opts := VolumeCreate{}
+		opts := volume.Options{}
 		if mp.Volume != nil {
 			opts = *mp.Volume
 		}
-		rec, err := s.Volumes.acquire(mp.Name, opts, id)
+		name, err := s.Volumes.Acquire(mp.Name, opts, id)
 		if err != nil {
 			return nil, err
 		}
-		mp.Name = rec.Name
-		acquired = append(acquired, rec.Name)
+		mp.Name = name
+		acquired = append(acquired, name)
 	}
 	return mps, nil
 }
 
 // volumeNames are the volumes a container's mounts name.
-func volumeNames(mps []MountPoint) []string {
+func volumeNames(mps []volume.MountPoint) []string {
 	var out []string
 	for _, mp := range mps {
 		if mp.Type == mount.TypeVolume && mp.Name != "" {
@@ -190,7 +209,7 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 			if s.Volumes == nil {
 				return nil, errdefs.NotImplementedf("volumes are not available in this daemon")
 			}
-			src, fresh, err := s.Volumes.source(mp.Name)
+			src, fresh, err := s.Volumes.Source(mp.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -200,7 +219,7 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 				}
 			}
 			if mp.Subpath != "" {
-				if src, err = volumeSubpath(src, mp.Subpath); err != nil {
+				if src, err = volume.Subpath(src, mp.Subpath); err != nil {
 					return nil, err
 				}
 			}
@@ -220,7 +239,7 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 // container must not hold private copies of the mounts lodged makes
 // there (a container's root, a volume), or lodged could not unmount them.
 // A propagation that would do that is refused with Docker's message.
-func (s *Containers) bindInDataRoot(mp *MountPoint) error {
+func (s *Containers) bindInDataRoot(mp *volume.MountPoint) error {
 	root := filepath.Dir(s.Root)
 	if s.Root == "" || !strings.HasPrefix(mp.Source, root) && !strings.HasPrefix(root, mp.Source) {
 		return nil
@@ -233,33 +252,6 @@ func (s *Containers) bindInDataRoot(mp *MountPoint) error {
 		return errdefs.InvalidArgumentf(`invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root, daemon root: %q, bind mount source: %q, propagation: %q`, root, mp.Source, mp.Propagation)
 	}
 	return nil
-}
-
-// volumeSubpath is the directory subpath of the volume directory vol, as
-// Docker resolves it: symlinks inside the volume are followed while they
-// stay in it, one that leads out is refused, and a subpath that is not
-// there is NotFound with Docker's "cannot access path" message. The
-// container cannot swap a component for a symlink between this check and
-// the mount only while it is not running; a running user of the same
-// volume can, as with an ordinary bind of a path it writes to.
-func volumeSubpath(vol, subpath string) (string, error) {
-	if !filepath.IsLocal(subpath) {
-		return "", errdefs.InvalidArgumentf("subpath must be a relative path within the volume")
-	}
-	p, err := securejoin.SecureJoin(vol, subpath)
-	if err != nil {
-		return "", err
-	}
-	if real, err := filepath.EvalSymlinks(filepath.Join(vol, subpath)); err == nil {
-		base, _ := filepath.EvalSymlinks(vol)
-		if rel, err := filepath.Rel(base, real); err != nil || !filepath.IsLocal(rel) && rel != "." {
-			return "", errdefs.InvalidArgumentf("path concatenation escapes the base directory, base: %s, subpath: %s", vol, subpath)
-		}
-	}
-	if _, err := os.Lstat(p); err != nil {
-		return "", errdefs.NotFoundf("cannot access path %s: %v", p, err)
-	}
-	return p, nil
 }
 
 // recursiveReadOnly says whether read-only mounts can include their
@@ -280,9 +272,9 @@ func (s *Containers) mountPointViews(c *Container) []container.MountPoint {
 			RW: !mp.ReadOnly, Mode: mp.Mode, Propagation: mount.Propagation(mp.Propagation)}
 		switch mp.Type {
 		case mount.TypeVolume:
-			v.Driver = LocalDriver
+			v.Driver = volume.LocalDriver
 			if s.Volumes != nil {
-				v.Source = filepath.Join(s.Volumes.dir(mp.Name), "_data")
+				v.Source = s.Volumes.Mountpoint(mp.Name)
 			}
 			if v.Mode == "" {
 				v.Mode = "z"
@@ -406,7 +398,7 @@ func (s *Containers) refVolumes(c *Container) {
 		return
 	}
 	for _, n := range volumeNames(c.MountPoints) {
-		s.Volumes.ref(n, c.ID)
+		s.Volumes.Ref(n, c.ID)
 	}
 }
 
@@ -419,4 +411,18 @@ func mountsVolume(c *Container, v string) bool {
 		}
 	}
 	return false
+}
+
+type roNonRecursiveKey struct{}
+
+// WithReadOnlyNonRecursive marks a create as a client's older than API
+// 1.44: its read-only binds are read-only at their top only, as they were
+// in Docker before recursive read-only mounts.
+func WithReadOnlyNonRecursive(ctx context.Context) context.Context {
+	return context.WithValue(ctx, roNonRecursiveKey{}, true)
+}
+
+func readOnlyNonRecursive(ctx context.Context) bool {
+	v, _ := ctx.Value(roNonRecursiveKey{}).(bool)
+	return v
 }

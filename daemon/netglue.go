@@ -65,7 +65,7 @@ func (s *Containers) etcFor(c *Container) etcNet {
 	if s.Networks == nil {
 		return etcNet{hostGateway: "10.0.2.2", uplinkDNS: "10.0.2.3"}
 	}
-	return etcNet{hosts: s.Networks.hostsEntries(c), nameserver: s.Networks.nameserverFor(c),
+	return etcNet{hosts: s.Networks.hostsEntries(c.ID), nameserver: s.Networks.nameserverFor(c.ID),
 		hostGateway: s.Networks.HostLoopback, uplinkDNS: s.Networks.UplinkDNS}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -57,6 +58,14 @@ type NetworksConfig struct {
 	// empty without an uplink.
 	HostLoopback, UplinkDNS string
 	Log                     *slog.Logger
+	// Events receives network events (create, destroy, connect,
+	// disconnect); nil drops them.
+	Events Publisher
+}
+
+// Publisher receives events (*Events fits).
+type Publisher interface {
+	Publish(typ events.Type, action events.Action, id string, attrs map[string]string)
 }
 
 // NameServer answers DNS for the containers of user-defined networks on
@@ -73,14 +82,17 @@ type NameServer interface {
 // Networks owns the bridge networks, their address allocations and each
 // running container's sandbox (its pinned namespace, links and published
 // ports). It is safe for concurrent use.
+//
+// It knows containers only by the values the engine hands it (IDs, and
+// the names, hostname and links a sandbox keeps for DNS and /etc/hosts):
+// it holds no container service and takes no container's lock. Its own
+// lock is taken after a container's, never before.
 type Networks struct {
 	NetworksConfig
 
 	mu        sync.Mutex
 	nets      map[string]*netRecord // by ID
 	sandboxes map[string]*sandbox   // by container ID
-	// containers answer names for DNS and connect; set once wired.
-	containers *Containers
 }
 
 // netRecord is one network as persisted.
@@ -121,6 +133,12 @@ type sandbox struct {
 	NSPath      string
 	Endpoints   []endpoint
 	Ports       []netns.Forward
+	// Name, Hostname and Links are the container's, copied at attach
+	// (and at a rename, a re-adoption): what DNS answers to and what its
+	// /etc/hosts links name.
+	Name     string   `json:",omitempty"`
+	Hostname string   `json:",omitempty"`
+	Links    []string `json:",omitempty"`
 }
 
 type endpoint struct {
@@ -171,7 +189,11 @@ func NewNetworks(cfg NetworksConfig) (*Networks, error) {
 		}
 		n.nets[r.ID] = r
 	}
-	sbs, _ := os.ReadDir(filepath.Join(cfg.Root, "sandboxes"))
+	sbs, err := os.ReadDir(filepath.Join(cfg.Root, "sandboxes"))
+	if err != nil {
+		// Without them, running containers' addresses look free.
+		return nil, fmt.Errorf("reading the sandbox records: %w", err)
+	}
 	for _, e := range sbs {
 		var sb sandbox
 		if err := readJSON(filepath.Join(cfg.Root, "sandboxes", e.Name()), &sb); err != nil {
@@ -332,7 +354,9 @@ func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (netwo
 	}
 	if n.Fabric != nil {
 		if err := n.bringUp(r); err != nil {
-			n.Fabric.DeleteBridge(r.Bridge)
+			if derr := n.Fabric.DeleteBridge(r.Bridge); derr != nil {
+				n.Log.Warn("removing the bridge of a network that failed", "bridge", r.Bridge, "err", derr)
+			}
 			return network.CreateResponse{}, err
 		}
 	}
@@ -352,21 +376,20 @@ func (n *Networks) Create(ctx context.Context, req network.CreateRequest) (netwo
 // emit publishes a network event as Docker words it: the network's name
 // and driver, and the container for connect and disconnect.
 func (n *Networks) emit(action events.Action, r *netRecord, containerID string) {
-	if n.containers == nil {
+	if n.Events == nil {
 		return
 	}
 	attrs := map[string]string{"name": r.Name, "type": "bridge"}
 	if containerID != "" {
 		attrs["container"] = containerID
 	}
-	n.containers.Events.Publish(events.NetworkEventType, action, r.ID, attrs)
+	n.Events.Publish(events.NetworkEventType, action, r.ID, attrs)
 }
 
 // Remove deletes a user-defined network that no running container uses.
 // Stopped containers configured for it do not hold it, as in Docker: they
 // fail to start until it exists again.
 func (n *Networks) Remove(ctx context.Context, ref string) error {
-	names := n.containerNames()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch ref {
@@ -380,7 +403,7 @@ func (n *Networks) Remove(ctx context.Context, ref string) error {
 	if r.Builtin {
 		return errdefs.PermissionDeniedf("%s is a pre-defined network and cannot be removed", r.Name)
 	}
-	if users := n.usersLocked(r, names); len(users) > 0 {
+	if users := n.usersLocked(r); len(users) > 0 {
 		return errdefs.PermissionDeniedf("error while removing network: network %s has active endpoints (%s)", r.Name, strings.Join(users, ", "))
 	}
 	if err := n.removeLocked(r); err != nil {
@@ -409,29 +432,14 @@ func (n *Networks) removeLocked(r *netRecord) error {
 	return nil
 }
 
-// containerNames maps container IDs to names, for messages. It takes the
-// containers' locks, so callers must not hold n.mu (the order is
-// container, then networks).
-func (n *Networks) containerNames() map[string]string {
-	out := map[string]string{}
-	if n.containers == nil {
-		return out
-	}
-	for _, c := range n.containers.All() {
-		c.mu.Lock()
-		out[c.ID] = c.Name
-		c.mu.Unlock()
-	}
-	return out
-}
-
 // usersLocked names the running containers with an endpoint on r.
-func (n *Networks) usersLocked(r *netRecord, names map[string]string) []string {
+// Callers hold n.mu.
+func (n *Networks) usersLocked(r *netRecord) []string {
 	var out []string
 	for _, sb := range n.sandboxes {
 		for _, e := range sb.Endpoints {
 			if e.NetworkID == r.ID {
-				name := names[sb.ContainerID]
+				name := sb.Name
 				if name == "" {
 					name = sb.ContainerID[:12]
 				}
@@ -443,27 +451,34 @@ func (n *Networks) usersLocked(r *netRecord, names map[string]string) []string {
 	return dedupe(out)
 }
 
-// SetContainers wires the container service in (for names and users of
-// networks) and drops the sandboxes of containers that no longer run.
-func (n *Networks) SetContainers(ctx context.Context, cs *Containers) {
+// DropStale detaches the sandboxes of containers that no longer run
+// (running holds the IDs of those that do), as the engine finds them when
+// it has loaded its records.
+func (n *Networks) DropStale(ctx context.Context, running map[string]bool) {
 	n.mu.Lock()
-	n.containers = cs
 	var stale []string
 	for id := range n.sandboxes {
-		stale = append(stale, id)
+		if !running[id] {
+			stale = append(stale, id)
+		}
 	}
 	n.mu.Unlock()
 	for _, id := range stale {
-		c, err := cs.Get(id)
-		if err == nil {
-			c.mu.Lock()
-			running := c.running()
-			c.mu.Unlock()
-			if running {
-				continue
-			}
-		}
 		n.Detach(ctx, id)
+	}
+}
+
+// SetNames records a running container's names and links (after a
+// rename, or for a sandbox recorded before it kept them): what its DNS
+// answers to and what /etc/hosts of containers linking to it name.
+func (n *Networks) SetNames(id, name, hostname string, links []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if sb := n.sandboxes[id]; sb != nil {
+		sb.Name, sb.Hostname, sb.Links = name, hostname, links
+		if err := n.saveSandbox(id, sb); err != nil {
+			n.Log.Warn("saving a sandbox record", "container", id, "err", err)
+		}
 	}
 }
 
@@ -479,12 +494,11 @@ func dedupe(s []string) []string {
 
 // Prune removes the user-defined networks no container uses.
 func (n *Networks) Prune(ctx context.Context) (network.PruneReport, error) {
-	names := n.containerNames()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	rep := network.PruneReport{NetworksDeleted: []string{}}
 	for _, r := range n.nets {
-		if r.Builtin || len(n.usersLocked(r, names)) > 0 {
+		if r.Builtin || len(n.usersLocked(r)) > 0 {
 			continue
 		}
 		if err := n.removeLocked(r); err != nil {
@@ -616,13 +630,7 @@ func (n *Networks) inspectLocked(r *netRecord) network.Inspect {
 			}
 			ip, _ := netip.ParseAddr(e.IP)
 			mac, _ := net.ParseMAC(e.MAC)
-			name := ""
-			if n.containers != nil {
-				if c, err := n.containers.Get(sb.ContainerID); err == nil {
-					name = c.Name
-				}
-			}
-			res := network.EndpointResource{Name: name, EndpointID: e.EndpointID,
+			res := network.EndpointResource{Name: sb.Name, EndpointID: e.EndpointID,
 				MacAddress: network.HardwareAddr(mac), IPv4Address: netip.PrefixFrom(ip, e.PrefixLen)}
 			if ip6, err := netip.ParseAddr(e.IP6); err == nil {
 				res.IPv6Address = netip.PrefixFrom(ip6, e.PrefixLen6)

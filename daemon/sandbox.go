@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -110,14 +111,14 @@ func (n *Networks) Attach(ctx context.Context, c *Container) (nsPath string, err
 	if err := netns.Pin(nsPath); err != nil {
 		return "", err
 	}
-	sb := &sandbox{ContainerID: c.ID, NSPath: nsPath}
+	sb := &sandbox{ContainerID: c.ID, NSPath: nsPath, Name: c.Name, Hostname: c.Config.Hostname, Links: c.HostConfig.Links}
 	defer func() {
 		if err != nil {
 			n.teardown(ctx, sb)
 		}
 	}()
 	for i, name := range names {
-		if err := n.join(c, sb, name, endpointConfig(c, name), i == 0); err != nil {
+		if err := n.join(sb, name, endpointConfig(c, name), i == 0); err != nil {
 			return "", err
 		}
 	}
@@ -131,7 +132,7 @@ func (n *Networks) Attach(ctx context.Context, c *Container) (nsPath string, err
 // the link. The first network gives the default route. The address is
 // taken (and persisted) before the link exists, so a concurrent start
 // cannot take it too.
-func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.EndpointSettings, primary bool) error {
+func (n *Networks) join(sb *sandbox, name string, es *network.EndpointSettings, primary bool) error {
 	n.mu.Lock()
 	r, err := n.lookup(name)
 	if err != nil {
@@ -141,7 +142,7 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 	for _, e := range sb.Endpoints {
 		if e.NetworkID == r.ID {
 			n.mu.Unlock()
-			return errdefs.Conflictf("container %s is already attached to network %s", c.ID[:12], r.Name)
+			return errdefs.Conflictf("container %s is already attached to network %s", sb.ContainerID[:12], r.Name)
 		}
 	}
 	sub := r.subnet()
@@ -174,7 +175,7 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 		mac = net.HardwareAddr(es.MacAddress) // --mac-address
 	}
 	e := endpoint{NetworkID: r.ID, EndpointID: newID(), IP: ip.String(), PrefixLen: ones, Gateway: r.Gateway,
-		MAC: mac.String(), HostIf: hostIf(c.ID, r.ID)}
+		MAC: mac.String(), HostIf: hostIf(sb.ContainerID, r.ID)}
 	var addr6 net.IPNet
 	var gw6 net.IP
 	if p6, ok := r.pool6(); ok {
@@ -195,8 +196,8 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 	}
 	bridge, ifName := r.Bridge, "eth"+strconv.Itoa(len(sb.Endpoints))
 	sb.Endpoints = append(sb.Endpoints, e)
-	n.sandboxes[c.ID] = sb
-	err = n.saveSandbox(c.ID, sb)
+	n.sandboxes[sb.ContainerID] = sb
+	err = n.saveSandbox(sb.ContainerID, sb)
 	n.mu.Unlock()
 	if err != nil {
 		return err
@@ -206,7 +207,7 @@ func (n *Networks) join(c *Container, sb *sandbox, name string, es *network.Endp
 		Addr6: addr6, Gateway6: gw6}); err != nil {
 		return err
 	}
-	n.emit(events.ActionConnect, r, c.ID)
+	n.emit(events.ActionConnect, r, sb.ContainerID)
 	return nil
 }
 
@@ -326,7 +327,10 @@ func (n *Networks) teardown(ctx context.Context, sb *sandbox) {
 	}
 	n.mu.Lock()
 	delete(n.sandboxes, sb.ContainerID)
-	os.Remove(n.sandboxPath(sb.ContainerID))
+	if err := os.Remove(n.sandboxPath(sb.ContainerID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Left, it would hold the addresses at the next start of lodged.
+		n.Log.Warn("removing a sandbox record", "container", sb.ContainerID, "err", err)
+	}
 	var left []*netRecord
 	for _, e := range sb.Endpoints {
 		if r := n.nets[e.NetworkID]; r != nil {
@@ -446,46 +450,60 @@ func (n *Networks) Settings(c *Container) *container.NetworkSettings {
 }
 
 // hostsEntries are the /etc/hosts lines for a running container's own
-// addresses.
-func (n *Networks) hostsEntries(c *Container) string {
-	sb := n.sandboxFor(c.ID)
+// addresses, and for the running containers its links name.
+func (n *Networks) hostsEntries(id string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	sb := n.sandboxes[id]
 	if sb == nil {
 		return ""
 	}
 	var b strings.Builder
 	for _, e := range sb.Endpoints {
-		fmt.Fprintf(&b, "%s\t%s\n", e.IP, c.Config.Hostname)
+		fmt.Fprintf(&b, "%s\t%s\n", e.IP, sb.Hostname)
 		if e.IP6 != "" {
-			fmt.Fprintf(&b, "%s\t%s\n", e.IP6, c.Config.Hostname)
+			fmt.Fprintf(&b, "%s\t%s\n", e.IP6, sb.Hostname)
 		}
 	}
 	// --link NAME[:ALIAS]: the linked container's address by both names,
 	// as Docker writes it (the API form is "/name:/this/alias").
-	for _, l := range c.HostConfig.Links {
+	for _, l := range sb.Links {
 		name, alias, _ := strings.Cut(l, ":")
 		name = strings.TrimPrefix(name, "/")
 		alias = alias[strings.LastIndex(alias, "/")+1:]
-		if n.containers == nil {
-			continue
-		}
-		other, err := n.containers.Get(name)
-		if err != nil {
-			continue
-		}
-		if osb := n.sandboxFor(other.ID); osb != nil && len(osb.Endpoints) > 0 {
+		if osb := n.runningLocked(name); osb != nil && len(osb.Endpoints) > 0 {
 			fmt.Fprintf(&b, "%s\t%s\n", osb.Endpoints[0].IP, strings.TrimSpace(alias+" "+name))
 		}
 	}
 	return b.String()
 }
 
+// runningLocked is the sandbox of the running container ref names (its
+// name, ID or a unique ID prefix of 12 or more), nil for none. Callers
+// hold n.mu.
+func (n *Networks) runningLocked(ref string) *sandbox {
+	if sb := n.sandboxes[ref]; sb != nil {
+		return sb
+	}
+	var found *sandbox
+	for _, sb := range n.sandboxes {
+		if sb.Name == ref {
+			return sb
+		}
+		if len(ref) >= 12 && strings.HasPrefix(sb.ContainerID, ref) {
+			found = sb
+		}
+	}
+	return found
+}
+
 // nameserverFor is the name server of a running container's first
 // user-defined network (its gateway), or "" when it has none.
-func (n *Networks) nameserverFor(c *Container) string {
+func (n *Networks) nameserverFor(id string) string {
 	if n.Resolver == nil {
 		return ""
 	}
-	sb := n.sandboxFor(c.ID)
+	sb := n.sandboxFor(id)
 	if sb == nil {
 		return ""
 	}
@@ -525,75 +543,55 @@ func dnsNames(c *Container, aliases []string) []string {
 // link of the asking container (client) names by that alias.
 func (n *Networks) resolve(gateway, client net.IP, name string) []net.IP {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	var netID string
 	for _, r := range n.nets {
 		if r.Gateway == gateway.String() {
 			netID = r.ID
 		}
 	}
-	type cand struct {
-		id      string
-		ips     []net.IP
-		aliases []string
+	// A link (--link other:alias) is a name only its container sees.
+	target := ""
+	if client != nil {
+		for _, sb := range n.sandboxes {
+			for _, e := range sb.Endpoints {
+				if e.NetworkID != netID || !client.Equal(net.ParseIP(e.IP)) && !client.Equal(net.ParseIP(e.IP6)) {
+					continue
+				}
+				for _, l := range sb.Links {
+					other, alias, _ := strings.Cut(l, ":")
+					other = strings.TrimPrefix(other, "/")
+					alias = alias[strings.LastIndex(alias, "/")+1:]
+					if strings.EqualFold(alias, name) || strings.EqualFold(other, name) {
+						target = other
+					}
+				}
+			}
+		}
+		if target != "" {
+			if sb := n.runningLocked(target); sb != nil {
+				target = sb.ContainerID
+			}
+		}
 	}
-	var cands []cand
-	var asker string
+	var out []net.IP
 	for _, sb := range n.sandboxes {
 		for _, e := range sb.Endpoints {
 			if e.NetworkID != netID {
 				continue
 			}
-			ips := []net.IP{net.ParseIP(e.IP)}
-			if e.IP6 != "" {
-				ips = append(ips, net.ParseIP(e.IP6))
+			id := sb.ContainerID
+			match := id == target || name == id || len(name) >= 12 && strings.HasPrefix(id, name) ||
+				strings.EqualFold(sb.Name, name) || sb.Hostname != "" && strings.EqualFold(sb.Hostname, name)
+			for _, a := range e.Aliases {
+				match = match || strings.EqualFold(a, name)
 			}
-			cands = append(cands, cand{sb.ContainerID, ips, e.Aliases})
-			if client != nil && (client.Equal(net.ParseIP(e.IP)) || client.Equal(net.ParseIP(e.IP6))) {
-				asker = sb.ContainerID
-			}
-		}
-	}
-	cs := n.containers
-	n.mu.Unlock()
-	if cs == nil {
-		return nil
-	}
-	// A link (--link other:alias) is a name only its container sees.
-	target := ""
-	if asker != "" {
-		if ct, err := cs.Get(asker); err == nil {
-			ct.mu.Lock()
-			for _, l := range ct.HostConfig.Links {
-				other, alias, _ := strings.Cut(l, ":")
-				other = strings.TrimPrefix(other, "/")
-				alias = alias[strings.LastIndex(alias, "/")+1:]
-				if strings.EqualFold(alias, name) || strings.EqualFold(other, name) {
-					target = other
+			if match {
+				out = append(out, net.ParseIP(e.IP))
+				if e.IP6 != "" {
+					out = append(out, net.ParseIP(e.IP6))
 				}
 			}
-			ct.mu.Unlock()
-		}
-		if target != "" {
-			if ct, err := cs.Get(target); err == nil {
-				target = ct.ID
-			}
-		}
-	}
-	var out []net.IP
-	for _, c := range cands {
-		match := c.id == target || name == c.id || len(name) >= 12 && strings.HasPrefix(c.id, name)
-		for _, a := range c.aliases {
-			match = match || strings.EqualFold(a, name)
-		}
-		if !match {
-			if ct, err := cs.Get(c.id); err == nil {
-				ct.mu.Lock()
-				match = strings.EqualFold(ct.Name, name) || ct.Config != nil && strings.EqualFold(ct.Config.Hostname, name)
-				ct.mu.Unlock()
-			}
-		}
-		if match {
-			out = append(out, c.ips...)
 		}
 	}
 	return out

@@ -54,30 +54,28 @@ type System struct {
 	facts   Facts
 	id      string
 	started time.Time
-	// Counted by the other services, when they exist.
-	containers interface {
-		Counts() (total, running, paused, stopped int)
-	}
-	images  interface{ Count() int }
-	storage func() (driver string, status [][2]string)
+	SystemServices
 }
 
-// SetServices lets Info count containers and images and name the storage
-// driver. Call it once, before serving.
-func (s *System) SetServices(containers interface {
-	Counts() (total, running, paused, stopped int)
-}, images interface{ Count() int }, storage func() (string, [][2]string)) {
-	s.containers, s.images, s.storage = containers, images, storage
+// SystemServices are what Info counts and names: the other services, made
+// before System; any may be nil.
+type SystemServices struct {
+	Containers interface {
+		Counts() (total, running, paused, stopped int)
+	}
+	Images interface{ Count() int }
+	// Storage names the storage driver and its status lines.
+	Storage func() (driver string, status [][2]string)
 }
 
 // NewSystem loads (or makes, on first start) the engine ID kept under the
 // data root.
-func NewSystem(f Facts) (*System, error) {
+func NewSystem(f Facts, svc SystemServices) (*System, error) {
 	id, err := engineID(f.DataRoot)
 	if err != nil {
 		return nil, err
 	}
-	return &System{facts: f, id: id, started: time.Now()}, nil
+	return &System{facts: f, id: id, started: time.Now(), SystemServices: svc}, nil
 }
 
 func engineID(dataRoot string) (string, error) {
@@ -88,7 +86,7 @@ func engineID(dataRoot string) (string, error) {
 		return "", err
 	}
 	var raw [16]byte
-	rand.Read(raw[:])
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (Go 1.24)
 	id := hex.EncodeToString(raw[:])
 	if err := atomicfile.Write(p, []byte(id+"\n"), 0o600); err != nil {
 		return "", err
@@ -110,8 +108,8 @@ func (s *System) LodgeFacts() [][2]string {
 		out = append(out, [2]string{"Network driver skipped", sk})
 	}
 	out = append(out, [2]string{"Port driver", s.facts.PortDriver})
-	if s.storage != nil {
-		d, _ := s.storage()
+	if s.Storage != nil {
+		d, _ := s.Storage()
 		out = append(out, [2]string{"Storage", d})
 	}
 	cg := s.cgroups()
@@ -140,7 +138,7 @@ func (s *System) cgroups() cgroupv2.State {
 func (s *System) Info(ctx context.Context) (system.Info, error) {
 	cg := s.cgroups()
 	var uts unix.Utsname
-	unix.Uname(&uts)
+	_ = unix.Uname(&uts) // uname(2) fails only on a bad pointer
 	host, _ := os.Hostname()
 	info := system.Info{
 		ID:                 s.id,
@@ -178,14 +176,14 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 	if info.DefaultRuntime == "" {
 		info.DefaultRuntime = EmbeddedRuntime
 	}
-	if s.containers != nil {
-		info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = s.containers.Counts()
+	if s.Containers != nil {
+		info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = s.Containers.Counts()
 	}
-	if s.images != nil {
-		info.Images = s.images.Count()
+	if s.Images != nil {
+		info.Images = s.Images.Count()
 	}
-	if s.storage != nil {
-		info.Driver, info.DriverStatus = s.storage()
+	if s.Storage != nil {
+		info.Driver, info.DriverStatus = s.Storage()
 	}
 	info.MemoryLimit = cg.Writable && cg.Has("memory")
 	info.SwapLimit = info.MemoryLimit
@@ -209,7 +207,7 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 // Version reports lodge's version in Docker's /version shape.
 func (s *System) Version(ctx context.Context) (system.VersionResponse, error) {
 	var uts unix.Utsname
-	unix.Uname(&uts)
+	_ = unix.Uname(&uts) // uname(2) fails only on a bad pointer
 	kernel := unix.ByteSliceToString(uts.Release[:])
 	commit := vcsRevision()
 	return system.VersionResponse{

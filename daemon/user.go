@@ -2,32 +2,12 @@ package daemon
 
 import (
 	"bufio"
-	"os"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/rootdir"
 )
-
-// openInRoot opens path inside root without letting symlinks (absolute or
-// ../) lead outside it: the kernel resolves them as if root were "/".
-func openInRoot(root, path string) (*os.File, error) {
-	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(dir)
-	fd, err := unix.Openat2(dir, strings.TrimPrefix(path, "/"), &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
 
 // resolveUser turns "name", "uid", "name:group" or "uid:gid" into ids,
 // reading the passwd and group files of the container whose root is root
@@ -86,8 +66,15 @@ func resolveUser(root, user string) (uid, gid int, groups []int, err error) {
 	return uid, gid, groups, nil
 }
 
+// readColonFile reads a passwd-like file inside root (symlinks confined
+// to it by rootdir); a missing or unreadable one has no entries.
 func readColonFile(root, path string, fields int) [][]string {
-	f, err := openInRoot(root, path)
+	r, err := rootdir.Open(root)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	f, err := r.OpenFile(path)
 	if err != nil {
 		return nil
 	}

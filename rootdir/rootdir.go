@@ -43,6 +43,16 @@ func (r *Root) Close() error { return r.f.Close() }
 
 func (r *Root) fd() int { return int(r.f.Fd()) }
 
+// OpenFile opens p inside the root for reading, its symlinks resolved as
+// if the root were "/". The caller closes the file.
+func (r *Root) OpenFile(p string) (*os.File, error) {
+	fd, err := r.open(p, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
 // clean makes p absolute and clean; keepTrailing reports whether it ended
 // in / or /., which asks to follow a final symlink.
 func clean(p string) (string, bool) {

@@ -524,6 +524,16 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		log.Warn("running with a single-id map: only your own uid exists in containers", "why", os.Getenv(envIDSource))
 	}
 	runtimes := findRuntimes(fc, log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	svc, err := startServices(ctx, log, dataRoot, filepath.Join(env.RuntimeDir(), "state"), o, fc, os.Getenv(envSingleID) == "true", runtimes)
+	if err != nil {
+		return err
+	}
+	defer svc.store.Shutdown(false)
+	// Its exit watchers and probes end before the store shuts down
+	// (deferred last, run first).
+	defer svc.containers.Close()
 	sys, err := daemon.NewSystem(daemon.Facts{
 		DataRoot:       dataRoot,
 		DataRootNote:   os.Getenv(envDataRootWhy),
@@ -537,18 +547,10 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		CgroupScope:    cgroupScope(),
 		Runtimes:       runtimes,
 		DefaultRuntime: fc.DefaultRuntime,
-	})
+	}, daemon.SystemServices{Containers: svc.containers, Images: svc.images, Storage: svc.storageInfo})
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	svc, err := startServices(ctx, log, dataRoot, filepath.Join(env.RuntimeDir(), "state"), o, fc, os.Getenv(envSingleID) == "true", runtimes)
-	if err != nil {
-		return err
-	}
-	defer svc.store.Shutdown(false)
-	sys.SetServices(svc.containers, svc.images, svc.storageInfo)
 	var l net.Listener
 	if inherited != nil {
 		l = api.OwnerOnly(inherited, os.Getuid(), log)
@@ -556,7 +558,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		return fmt.Errorf("socket: %w", err)
 	}
 	backends := api.Backends{
-		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images, Networks: svc.networks,
+		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images, Networks: daemon.NetworkAPI{Networks: svc.networks, Containers: svc.containers},
 		Volumes: svc.volumes, Files: svc.containers, Commit: svc.images, DiskUsage: svc.images,
 		Events: svc.events, Build: svc.builds,
 	}

@@ -12,8 +12,8 @@ import (
 // startNetworks wires the network service: bridges in lodged's detached
 // namespace, published ports through rootlesskit's port driver (its API
 // socket in the state dir) and a name server per user-defined network.
-func startNetworks(dataRoot, runDir, uplinkNS, driver string, log *slog.Logger) (*daemon.Networks, error) {
-	cfg := daemon.NetworksConfig{Root: filepath.Join(dataRoot, "networks"), RunDir: runDir, Log: log}
+func startNetworks(dataRoot, runDir, uplinkNS, driver string, ev *daemon.Events, log *slog.Logger) (*daemon.Networks, error) {
+	cfg := daemon.NetworksConfig{Root: filepath.Join(dataRoot, "networks"), RunDir: runDir, Log: log, Events: ev}
 	cfg.HostLoopback, cfg.UplinkDNS = netns.UplinkAddrs(driver)
 	if uplinkNS != "" {
 		cfg.Fabric = &netns.Fabric{UplinkNS: uplinkNS}

@@ -16,6 +16,7 @@ import (
 	"github.com/lodge-containers/lodge/build"
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
+	"github.com/lodge-containers/lodge/daemon/volume"
 	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/paths"
 	"github.com/lodge-containers/lodge/runtime"
@@ -102,7 +103,7 @@ type services struct {
 	images     *daemon.Images
 	containers *daemon.Containers
 	networks   *daemon.Networks
-	volumes    *daemon.Volumes
+	volumes    *volume.Store
 	events     *daemon.Events
 	builds     *daemon.Builds
 }
@@ -150,11 +151,9 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 			log.Warn("lodge-monitor is not installed beside lodged: lodged monitors containers itself, which makes starts slower and monitors larger", "path", mon)
 		}
 	}
-	nw, err := startNetworks(dataRoot, runDir, netnsPath, os.Getenv(envNetDriver), log)
-	if err != nil {
-		return nil, err
-	}
-	vols, err := daemon.NewVolumes(filepath.Join(dataRoot, "volumes"), log)
+	// Events first: every service gets it at construction.
+	ev := daemon.NewEvents()
+	nw, err := startNetworks(dataRoot, runDir, netnsPath, os.Getenv(envNetDriver), ev, log)
 	if err != nil {
 		return nil, err
 	}
@@ -178,8 +177,10 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	} else {
 		log.Warn("containers get no cgroups of their own: no limits, no pause", "why", cgSummary, "err", err)
 	}
-	ev := daemon.NewEvents()
-	vols.Events = ev
+	vols, err := volume.New(filepath.Join(dataRoot, "volumes"), log, ev)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
@@ -191,7 +192,6 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if err != nil {
 		return nil, err
 	}
-	nw.SetContainers(ctx, cs)
 	images := &daemon.Images{Service: imgs, Containers: cs}
 	bb := &daemon.BuildBackend{Images: images, Containers: cs, ScratchDir: filepath.Join(dataRoot, "build-scratch"), TmpDir: tmp}
 	// Before the API serves: a build a crash cut short left its RUN

@@ -54,14 +54,17 @@ var allowed = map[string][]string{
 	"buildkitd": {},
 	// platform: Docker's platform strings, for api, daemon and image alike.
 	"internal/platform": {},
-	// daemon: the object model over the capability packages.
-	"daemon": {"build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
+	// daemon: the engine, composing its services (daemon/*) and the
+	// capability packages. The services import only what is below them,
+	// never each other nor the engine.
+	"daemon":        {"daemon/volume", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
+	"daemon/volume": {},
 	// api: HTTP over daemon's backends; it speaks moby's types and plain
 	// values, never the image service's or the runtime's. build is the
 	// exception: a classic build's request is build.Options and a failed
 	// RUN is build's ExitError, which api answers with Docker's status.
 	// paths: the peer credential check on the socket.
-	"api": {"daemon", "build", "paths", "internal/platform"},
+	"api": {"daemon", "daemon/volume", "build", "paths", "internal/platform"},
 
 	"cmd/lodge":           {"*"},
 	"cmd/lodged":          {"*"},

@@ -17,6 +17,11 @@ import (
 	"github.com/lodge-containers/lodge/errdefs"
 )
 
+// What a create's request becomes before it is a record: the image's
+// config merged under it, its values checked as Docker checks them, and a
+// name when it has none. (Not lodged's configuration: that is daemon.json,
+// read in cmd/lodged.)
+
 func jsonMarshal(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
 
 // mergeImageConfig fills what the request left out from the image, as

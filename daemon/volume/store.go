@@ -1,4 +1,4 @@
-package daemon
+package volume
 
 import (
 	"context"
@@ -11,13 +11,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/volume"
+	apivolume "github.com/moby/moby/api/types/volume"
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -46,15 +47,17 @@ func (v *volumeRecord) anonymous() bool {
 	return ok
 }
 
-// Volumes owns the named volumes under <data-root>/volumes and knows which
-// containers use each. It is safe for concurrent use.
+// Store owns the named volumes under <data-root>/volumes and knows which
+// containers use each. It is safe for concurrent use; its lock is its own
+// and it calls nothing outside the package while holding it but the
+// Publisher, which must not call back.
 //
 // A volume's state is its directory: <name>/volume.json written atomically
 // after <name>/_data exists, so a crash mid-create leaves a directory
 // without a record, which the next start removes; removal renames the
 // directory away first, so a crash mid-removal never leaves half a volume
 // that still lists.
-type Volumes struct {
+type Store struct {
 	root string
 	log  *slog.Logger
 
@@ -64,16 +67,22 @@ type Volumes struct {
 	// not: Docker refuses to remove a volume any container names.
 	users map[string]map[string]bool
 
-	// Events receives volume create and destroy events; nil drops them.
-	Events *Events
+	events Publisher
 }
 
-// NewVolumes opens (creating) the volume store under root.
-func NewVolumes(root string, log *slog.Logger) (*Volumes, error) {
+// Publisher receives volume create and destroy events (the engine's
+// events service fits).
+type Publisher interface {
+	Publish(typ events.Type, action events.Action, id string, attrs map[string]string)
+}
+
+// New opens (creating) the volume store under root; pub gets its events
+// (nil drops them).
+func New(root string, log *slog.Logger, pub Publisher) (*Store, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	v := &Volumes{root: root, log: log, vols: map[string]*volumeRecord{}, users: map[string]map[string]bool{}}
+	v := &Store{root: root, log: log, events: pub, vols: map[string]*volumeRecord{}, users: map[string]map[string]bool{}}
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return nil, err
@@ -81,13 +90,13 @@ func NewVolumes(root string, log *slog.Logger) (*Volumes, error) {
 	for _, e := range ents {
 		dir := filepath.Join(root, e.Name())
 		if strings.HasPrefix(e.Name(), ".") { // a removal or create a crash cut short
-			os.RemoveAll(dir)
+			removeLogged(log, dir)
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, "volume.json"))
 		if errors.Is(err, fs.ErrNotExist) {
 			log.Warn("removing a volume whose creation did not finish", "name", e.Name())
-			os.RemoveAll(dir)
+			removeLogged(log, dir)
 			continue
 		}
 		var rec volumeRecord
@@ -103,8 +112,8 @@ func NewVolumes(root string, log *slog.Logger) (*Volumes, error) {
 	return v, nil
 }
 
-// VolumeCreate is what a new volume is made from.
-type VolumeCreate struct {
+// Options is what a new volume is made from.
+type Options struct {
 	Name       string // "" makes an anonymous volume with a random name
 	Driver     string
 	DriverOpts map[string]string
@@ -113,22 +122,22 @@ type VolumeCreate struct {
 
 // Create makes a volume, or returns the one of that name that exists, as
 // Docker does.
-func (v *Volumes) Create(ctx context.Context, req VolumeCreate) (volume.Volume, error) {
+func (v *Store) Create(ctx context.Context, req Options) (apivolume.Volume, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	rec, err := v.createLocked(req)
 	if err != nil {
-		return volume.Volume{}, err
+		return apivolume.Volume{}, err
 	}
 	return v.view(rec, false), nil
 }
 
-func (v *Volumes) createLocked(req VolumeCreate) (*volumeRecord, error) {
+func (v *Store) createLocked(req Options) (*volumeRecord, error) {
 	if req.Driver == "" {
 		req.Driver = LocalDriver
 	}
 	if req.Driver != LocalDriver {
-		return nil, noVolumePlugin(req.Name, req.Driver)
+		return nil, NoPlugin(req.Name, req.Driver)
 	}
 	if err := checkLocalOptions(req.DriverOpts); err != nil {
 		return nil, err
@@ -150,36 +159,69 @@ func (v *Volumes) createLocked(req VolumeCreate) (*volumeRecord, error) {
 	// Made under a hidden name and renamed into place: a crash leaves a
 	// dot-directory the next start removes.
 	tmp := filepath.Join(v.root, ".new-"+rec.Name)
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(filepath.Join(tmp, "_data"), 0o755); err != nil {
+	if err := os.RemoveAll(tmp); err != nil {
 		return nil, err
 	}
-	os.Chmod(tmp, 0o701) // the container's users reach _data through it
-	b, _ := json.MarshalIndent(rec, "", "  ")
-	if err := atomicfile.Write(filepath.Join(tmp, "volume.json"), b, 0o600); err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-	if err := os.Rename(tmp, v.dir(rec.Name)); err != nil {
-		os.RemoveAll(tmp)
+	if err := v.makeDir(tmp, rec); err != nil {
+		removeLogged(v.log, tmp)
 		return nil, err
 	}
 	v.vols[rec.Name] = rec
-	v.Events.Publish(events.VolumeEventType, events.ActionCreate, rec.Name, map[string]string{"driver": rec.Driver})
+	v.publish(events.ActionCreate, rec)
 	return rec, nil
 }
 
+// makeDir fills a new volume's directory: _data, and the record.
+func (v *Store) makeDir(dir string, rec *volumeRecord) error {
+	if err := os.MkdirAll(filepath.Join(dir, "_data"), 0o755); err != nil {
+		return err
+	}
+	// The container's users reach _data through it.
+	if err := os.Chmod(dir, 0o701); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "volume.json"), b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(dir, v.dir(rec.Name))
+}
+
+// removeLogged removes what a crash or a failed create left, saying so
+// when it cannot.
+func removeLogged(log *slog.Logger, dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		log.Warn("removing a volume's leftovers", "path", dir, "err", err)
+	}
+}
+
+func (v *Store) publish(action events.Action, rec *volumeRecord) {
+	if v.events != nil {
+		v.events.Publish(events.VolumeEventType, action, rec.Name, map[string]string{"driver": rec.Driver})
+	}
+}
+
+// nameRE is what a volume's name may be, as Docker's local driver has it.
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
 func randomHex() string {
 	var b [32]byte
-	rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
 	return hex.EncodeToString(b[:])
 }
 
-func (v *Volumes) dir(name string) string { return filepath.Join(v.root, name) }
+func (v *Store) dir(name string) string { return filepath.Join(v.root, name) }
+
+// Mountpoint is where the volume's own directory is (its _data), as
+// inspect shows it, whether or not the volume exists.
+func (v *Store) Mountpoint(name string) string { return filepath.Join(v.dir(name), "_data") }
 
 // view is a volume in Docker's shape. Callers hold v.mu.
-func (v *Volumes) view(rec *volumeRecord, usage bool) volume.Volume {
-	out := volume.Volume{
+func (v *Store) view(rec *volumeRecord, usage bool) apivolume.Volume {
+	out := apivolume.Volume{
 		Name: rec.Name, Driver: rec.Driver, Labels: rec.Labels, Options: rec.Options, Scope: "local",
 		Mountpoint: filepath.Join(v.dir(rec.Name), "_data"), CreatedAt: rec.CreatedAt.Format(time.RFC3339),
 	}
@@ -190,7 +232,7 @@ func (v *Volumes) view(rec *volumeRecord, usage bool) volume.Volume {
 		out.Options = map[string]string{}
 	}
 	if usage {
-		out.UsageData = &volume.UsageData{RefCount: int64(len(v.users[rec.Name])), Size: dirSize(out.Mountpoint)}
+		out.UsageData = &apivolume.UsageData{RefCount: int64(len(v.users[rec.Name])), Size: dirSize(out.Mountpoint)}
 	}
 	return out
 }
@@ -199,7 +241,7 @@ func (v *Volumes) view(rec *volumeRecord, usage bool) volume.Volume {
 // once per name, as du --apparent-size would not; near enough for df).
 func dirSize(dir string) int64 {
 	var total int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
 				total += fi.Size()
@@ -211,25 +253,25 @@ func dirSize(dir string) int64 {
 }
 
 // Inspect returns one volume.
-func (v *Volumes) Inspect(ctx context.Context, name string) (volume.Volume, error) {
+func (v *Store) Inspect(ctx context.Context, name string) (apivolume.Volume, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	rec, ok := v.vols[name]
 	if !ok {
-		return volume.Volume{}, errdefs.NotFoundf("get %s: no such volume", name)
+		return apivolume.Volume{}, errdefs.NotFoundf("get %s: no such volume", name)
 	}
 	return v.view(rec, false), nil
 }
 
 // List returns the volumes the filters (dangling, name, label, driver)
 // let through, sorted by name.
-func (v *Volumes) List(ctx context.Context, filters map[string][]string) ([]volume.Volume, error) {
+func (v *Store) List(ctx context.Context, filters map[string][]string) ([]apivolume.Volume, error) {
 	if err := checkVolumeFilters(filters, "dangling", "name", "label", "driver"); err != nil {
 		return nil, err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := []volume.Volume{}
+	out := []apivolume.Volume{}
 	for _, rec := range v.vols {
 		if v.matches(rec, filters) {
 			out = append(out, v.view(rec, false))
@@ -260,7 +302,7 @@ func checkVolumeFilters(f map[string][]string, allowed ...string) error {
 }
 
 // matches applies Docker's volume filters. Callers hold v.mu.
-func (v *Volumes) matches(rec *volumeRecord, f map[string][]string) bool {
+func (v *Store) matches(rec *volumeRecord, f map[string][]string) bool {
 	for _, d := range f["dangling"] {
 		if (d == "true" || d == "1") != (len(v.users[rec.Name]) == 0) {
 			return false
@@ -310,13 +352,13 @@ func anyLabel(labels map[string]string, list []string) bool {
 
 // Remove deletes a volume and its data. A volume a container uses is a
 // conflict; force only makes a missing volume no error.
-func (v *Volumes) Remove(ctx context.Context, name string, force bool) error {
+func (v *Store) Remove(ctx context.Context, name string, force bool) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.removeLocked(name, force)
 }
 
-func (v *Volumes) removeLocked(name string, force bool) error {
+func (v *Store) removeLocked(name string, force bool) error {
 	rec, ok := v.vols[name]
 	if !ok {
 		if force {
@@ -334,7 +376,10 @@ func (v *Volumes) removeLocked(name string, force bool) error {
 	}
 	dir := v.dir(rec.Name)
 	if rec.Options["type"] == "tmpfs" {
-		unix.Unmount(filepath.Join(dir, "_data"), unix.MNT_DETACH)
+		if err := unix.Unmount(filepath.Join(dir, "_data"), unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+			// EINVAL: never mounted (the volume was never used).
+			v.log.Warn("unmounting a tmpfs volume", "name", name, "err", err)
+		}
 	}
 	trash := filepath.Join(v.root, ".rm-"+rec.Name+"-"+randomHex()[:8])
 	if err := os.Rename(dir, trash); err != nil {
@@ -342,7 +387,7 @@ func (v *Volumes) removeLocked(name string, force bool) error {
 	}
 	delete(v.vols, name)
 	delete(v.users, name)
-	v.Events.Publish(events.VolumeEventType, events.ActionDestroy, rec.Name, map[string]string{"driver": rec.Driver})
+	v.publish(events.ActionDestroy, rec)
 	if err := os.RemoveAll(trash); err != nil {
 		v.log.Warn("volume data left behind", "path", trash, "err", err)
 	}
@@ -352,9 +397,9 @@ func (v *Volumes) removeLocked(name string, force bool) error {
 // Prune removes the volumes no container uses: anonymous ones only, unless
 // the filter all=true asks for named ones too (Docker 23's rule). Label
 // filters narrow it.
-func (v *Volumes) Prune(ctx context.Context, filters map[string][]string) (volume.PruneReport, error) {
+func (v *Store) Prune(ctx context.Context, filters map[string][]string) (apivolume.PruneReport, error) {
 	if err := checkVolumeFilters(filters, "label", "label!", "all"); err != nil {
-		return volume.PruneReport{}, err
+		return apivolume.PruneReport{}, err
 	}
 	all := false
 	for _, a := range filters["all"] {
@@ -362,7 +407,7 @@ func (v *Volumes) Prune(ctx context.Context, filters map[string][]string) (volum
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	rep := volume.PruneReport{VolumesDeleted: []string{}}
+	rep := apivolume.PruneReport{VolumesDeleted: []string{}}
 	for name, rec := range v.vols {
 		if len(v.users[name]) > 0 || !all && !rec.anonymous() {
 			continue
@@ -384,10 +429,10 @@ func (v *Volumes) Prune(ctx context.Context, filters map[string][]string) (volum
 
 // Usage lists every volume with its size and reference count, for
 // /system/df.
-func (v *Volumes) Usage(ctx context.Context) []volume.Volume {
+func (v *Store) Usage(ctx context.Context) []apivolume.Volume {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := []volume.Volume{}
+	out := []apivolume.Volume{}
 	for _, rec := range v.vols {
 		out = append(out, v.view(rec, true))
 	}
@@ -395,9 +440,9 @@ func (v *Volumes) Usage(ctx context.Context) []volume.Volume {
 	return out
 }
 
-// noVolumePlugin is Docker's answer for a volume driver no plugin
+// NoPlugin is Docker's answer for a volume driver no plugin
 // provides (404): lodge has only the local driver and no plugins.
-func noVolumePlugin(name, driver string) error {
+func NoPlugin(name, driver string) error {
 	msg := fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", driver, driver)
 	if name != "" {
 		msg = "create " + name + ": " + msg

@@ -1,4 +1,4 @@
-package daemon
+package volume
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -87,22 +88,23 @@ func tmpfsData(o map[string]string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
-// acquire makes (when name is "", or unknown) and references a volume for
-// container id, in one step, so that no removal slips in between.
-func (v *Volumes) acquire(name string, opts VolumeCreate, id string) (*volumeRecord, error) {
+// Acquire makes (when name is "", or unknown) and references a volume for
+// container id, in one step, so that no removal slips in between. It
+// returns the volume's name (an anonymous one's is made here).
+func (v *Store) Acquire(name string, opts Options, id string) (string, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	opts.Name = name
 	rec, err := v.createLocked(opts)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	v.refLocked(rec.Name, id)
-	return rec, nil
+	return rec.Name, nil
 }
 
-// ref records that container id uses the volume name (if it exists).
-func (v *Volumes) ref(name, id string) {
+// Ref records that container id uses the volume name (if it exists).
+func (v *Store) Ref(name, id string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if _, ok := v.vols[name]; ok {
@@ -110,16 +112,16 @@ func (v *Volumes) ref(name, id string) {
 	}
 }
 
-func (v *Volumes) refLocked(name, id string) {
+func (v *Store) refLocked(name, id string) {
 	if v.users[name] == nil {
 		v.users[name] = map[string]bool{}
 	}
 	v.users[name][id] = true
 }
 
-// release drops container id's references; with removeAnonymous, the
+// Release drops container id's references; with removeAnonymous, the
 // anonymous volumes among names that nobody else uses go too.
-func (v *Volumes) release(id string, names []string, removeAnonymous bool) {
+func (v *Store) Release(id string, names []string, removeAnonymous bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, n := range names {
@@ -135,9 +137,9 @@ func (v *Volumes) release(id string, names []string, removeAnonymous bool) {
 	}
 }
 
-// dataPath is where the volume's files are, without mounting anything: a
+// DataPath is where the volume's files are, without mounting anything: a
 // stopped container's docker cp reaches them there.
-func (v *Volumes) dataPath(name string) string {
+func (v *Store) DataPath(name string) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if rec, ok := v.vols[name]; ok && rec.Options["device"] != "" && rec.Options["type"] != "tmpfs" {
@@ -146,10 +148,10 @@ func (v *Volumes) dataPath(name string) string {
 	return filepath.Join(v.dir(name), "_data")
 }
 
-// source is where a container binds the volume from: its _data, a bind
+// Source is where a container binds the volume from: its _data, a bind
 // volume's device, or a tmpfs mounted on _data the first time it is used.
 // fresh says whether the volume is still empty, for the copy-up.
-func (v *Volumes) source(name string) (src string, fresh bool, err error) {
+func (v *Store) Source(name string) (src string, fresh bool, err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	rec, ok := v.vols[name]
@@ -197,4 +199,31 @@ func isMountPoint(path string) bool {
 		return false
 	}
 	return a.Dev != b.Dev
+}
+
+// Subpath is the directory subpath of the volume directory vol, as
+// Docker resolves it: symlinks inside the volume are followed while they
+// stay in it, one that leads out is refused, and a subpath that is not
+// there is NotFound with Docker's "cannot access path" message. The
+// container cannot swap a component for a symlink between this check and
+// the mount only while it is not running; a running user of the same
+// volume can, as with an ordinary bind of a path it writes to.
+func Subpath(vol, subpath string) (string, error) {
+	if !filepath.IsLocal(subpath) {
+		return "", errdefs.InvalidArgumentf("subpath must be a relative path within the volume")
+	}
+	p, err := securejoin.SecureJoin(vol, subpath)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(filepath.Join(vol, subpath)); err == nil {
+		base, _ := filepath.EvalSymlinks(vol)
+		if rel, err := filepath.Rel(base, real); err != nil || !filepath.IsLocal(rel) && rel != "." {
+			return "", errdefs.InvalidArgumentf("path concatenation escapes the base directory, base: %s, subpath: %s", vol, subpath)
+		}
+	}
+	if _, err := os.Lstat(p); err != nil {
+		return "", errdefs.NotFoundf("cannot access path %s: %v", p, err)
+	}
+	return p, nil
 }

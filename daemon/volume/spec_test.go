@@ -1,4 +1,4 @@
-package daemon
+package volume
 
 import (
 	"errors"
@@ -45,19 +45,19 @@ func TestParseVolumeSpec(t *testing.T) {
 		{spec: "data:/d:", want: MountPoint{Type: mount.TypeVolume, Name: "data", Destination: "/d"}},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
-			got, err := parseVolumeSpec(tc.spec)
+			got, err := ParseSpec(tc.spec)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, errdefs.ErrInvalidArgument) {
-					t.Fatalf("parseVolumeSpec(%q) = %+v, %v; want an invalid-argument error with %q", tc.spec, got, err, tc.err)
+					t.Fatalf("ParseSpec(%q) = %+v, %v; want an invalid-argument error with %q", tc.spec, got, err, tc.err)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("parseVolumeSpec(%q): %v", tc.spec, err)
+				t.Fatalf("ParseSpec(%q): %v", tc.spec, err)
 			}
 			if got.Type != tc.want.Type || got.Name != tc.want.Name || got.Source != tc.want.Source || got.Destination != tc.want.Destination ||
 				got.ReadOnly != tc.want.ReadOnly || got.NoCopy != tc.want.NoCopy || got.Mode != tc.want.Mode || got.Propagation != tc.want.Propagation {
-				t.Fatalf("parseVolumeSpec(%q) = %+v, want %+v", tc.spec, got, tc.want)
+				t.Fatalf("ParseSpec(%q) = %+v, want %+v", tc.spec, got, tc.want)
 			}
 		})
 	}
@@ -88,7 +88,7 @@ func TestParseMount(t *testing.T) {
 		{name: "propagation", m: mount.Mount{Type: mount.TypeBind, Source: "/h", Target: "/t", BindOptions: &mount.BindOptions{Propagation: "sideways"}}, err: "propagation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseMount(tc.m)
+			_, err := ParseMount(tc.m)
 			if tc.err == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -100,7 +100,7 @@ func TestParseMount(t *testing.T) {
 				code = errdefs.ErrInvalidArgument
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, code) {
-				t.Fatalf("parseMount: %v; want %q (%v)", err, tc.err, code)
+				t.Fatalf("ParseMount: %v; want %q (%v)", err, tc.err, code)
 			}
 		})
 	}
@@ -114,7 +114,7 @@ func FuzzParseVolumeSpec(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
-		m, err := parseVolumeSpec(spec)
+		m, err := ParseSpec(spec)
 		if err != nil {
 			if !errors.Is(err, errdefs.ErrInvalidArgument) {
 				t.Fatalf("%q: unclassed error %v", spec, err)
@@ -180,7 +180,7 @@ func TestParseMountRecursiveReadOnly(t *testing.T) {
 		{m: bind(false, mount.BindOptions{ReadOnlyForceRecursive: true}), err: "mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive"},
 		{m: bind(true, mount.BindOptions{ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true}), err: "mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive"},
 	} {
-		mp, err := parseMount(tc.m)
+		mp, err := ParseMount(tc.m)
 		if tc.err != "" {
 			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%+v: %v, want %q", tc.m.BindOptions, err, tc.err)
@@ -213,7 +213,7 @@ func TestVolumeSubpath(t *testing.T) {
 		{sub: "missing", err: "cannot access path", code: errdefs.ErrNotFound},
 		{sub: "../x", err: "relative path within the volume", code: errdefs.ErrInvalidArgument},
 	} {
-		got, err := volumeSubpath(vol, tc.sub)
+		got, err := Subpath(vol, tc.sub)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, tc.code) {
 				t.Errorf("%s: %q %v, want %q", tc.sub, got, err, tc.err)

@@ -1,7 +1,6 @@
-package daemon
+package volume
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -36,13 +35,13 @@ type MountPoint struct {
 	// Options are a tmpfs's mount options (size=, mode=).
 	Options []string `json:",omitempty"`
 	// Volume is how to create the volume when it does not exist yet.
-	Volume *VolumeCreate `json:"-"`
+	Volume *Options `json:"-"`
 }
 
-// parseVolumeSpec reads one -v (HostConfig.Binds) entry: [src:]dst[:opts],
+// ParseSpec reads one -v (HostConfig.Binds) entry: [src:]dst[:opts],
 // where src is an absolute host path (a bind) or a volume name, and no src
 // means an anonymous volume.
-func parseVolumeSpec(spec string) (MountPoint, error) {
+func ParseSpec(spec string) (MountPoint, error) {
 	bad := func(why string) (MountPoint, error) {
 		return MountPoint{}, errdefs.InvalidArgumentf("invalid volume specification: '%s': %s", spec, why)
 	}
@@ -78,7 +77,7 @@ func parseVolumeSpec(spec string) (MountPoint, error) {
 		}
 		m.Type, m.Name = mount.TypeVolume, src
 	}
-	if err := checkDestination(&m.Destination); err != nil {
+	if err := CheckDestination(&m.Destination); err != nil {
 		return bad(err.Error())
 	}
 	seen := map[string]bool{}
@@ -116,8 +115,8 @@ func parseVolumeSpec(spec string) (MountPoint, error) {
 	return m, nil
 }
 
-// checkDestination requires an absolute path other than / and cleans it.
-func checkDestination(dst *string) error {
+// CheckDestination requires an absolute path other than / and cleans it.
+func CheckDestination(dst *string) error {
 	d := *dst
 	if d == "" {
 		return fmt.Errorf("empty destination")
@@ -136,13 +135,13 @@ func checkDestination(dst *string) error {
 	return nil
 }
 
-// parseMount reads one --mount (HostConfig.Mounts).
-func parseMount(m mount.Mount) (MountPoint, error) {
+// ParseMount reads one --mount (HostConfig.Mounts).
+func ParseMount(m mount.Mount) (MountPoint, error) {
 	bad := func(format string, a ...any) (MountPoint, error) {
 		return MountPoint{}, errdefs.InvalidArgumentf("invalid mount config for type %q: "+format, append([]any{m.Type}, a...)...)
 	}
 	mp := MountPoint{Type: m.Type, Destination: m.Target, ReadOnly: m.ReadOnly}
-	if err := checkDestination(&mp.Destination); err != nil {
+	if err := CheckDestination(&mp.Destination); err != nil {
 		return bad("%v", err)
 	}
 	if strings.ContainsRune(m.Source, 0) {
@@ -199,7 +198,7 @@ func parseMount(m mount.Mount) (MountPoint, error) {
 				mp.Subpath = filepath.Clean(o.Subpath)
 			}
 			mp.NoCopy = o.NoCopy
-			vc := &VolumeCreate{Labels: o.Labels}
+			vc := &Options{Labels: o.Labels}
 			if d := o.DriverConfig; d != nil {
 				vc.Driver, vc.DriverOpts = d.Name, d.Options
 			}
@@ -238,18 +237,4 @@ func parseMount(m mount.Mount) (MountPoint, error) {
 		return MountPoint{}, errdefs.NotImplementedf("mount type %q is not implemented", m.Type)
 	}
 	return mp, nil
-}
-
-type roNonRecursiveKey struct{}
-
-// WithReadOnlyNonRecursive marks a create as a client's older than API
-// 1.44: its read-only binds are read-only at their top only, as they were
-// in Docker before recursive read-only mounts.
-func WithReadOnlyNonRecursive(ctx context.Context) context.Context {
-	return context.WithValue(ctx, roNonRecursiveKey{}, true)
-}
-
-func readOnlyNonRecursive(ctx context.Context) bool {
-	v, _ := ctx.Value(roNonRecursiveKey{}).(bool)
-	return v
 }
