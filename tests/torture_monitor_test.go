@@ -62,8 +62,8 @@ func runVictim(t *testing.T, s *session, docker, name string, runArgs []string) 
 		t.Fatal(err)
 	}
 	v.monitor = st.PPID
-	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", v.monitor)); filepath.Base(exe) != "lodge-monitor" {
-		t.Fatalf("%s: the init's parent %d runs %q, not lodge-monitor", name, v.monitor, exe)
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", v.monitor)); filepath.Base(exe) != "lodge-shim" {
+		t.Fatalf("%s: the init's parent %d runs %q, not lodge-shim", name, v.monitor, exe)
 	}
 	return v
 }

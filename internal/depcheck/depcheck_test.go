@@ -30,7 +30,8 @@ var allowed = map[string][]string{
 	"storage":   {"paths"},
 	"netns":     {"paths"},
 	"image":     {},
-	"runtime":   {"cgroupv2", "paths"},
+	"shim":      {"cgroupv2"},
+	"runtime":   {"cgroupv2", "paths", "shim"},
 	"build":     {},
 	"buildkitd": {},
 	// daemon: the object model over the capability packages.
@@ -44,6 +45,7 @@ var allowed = map[string][]string{
 	"cmd/lodge":           {"*"},
 	"cmd/lodged":          {"*"},
 	"cmd/lodge-monitor":   {"runtime"},
+	"cmd/lodge-shim":      {"shim"},
 	"cmd/lodge-usernet":   {"netns"},
 	"cmd/lodge-init":      {},
 	"cmd/lodge-buildkitd": {"buildkitd"},
