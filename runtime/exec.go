@@ -48,6 +48,9 @@ func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 	if spec.Runtime != "" {
 		return ociExec(stateRoot, id, spec)
 	}
+	if exe, ok := execHelper(); ok {
+		return helperExec(exe, stateRoot, id, spec)
+	}
 	c, err := libcontainer.Load(stateRoot, id)
 	if err != nil {
 		return nil, fmt.Errorf("container %s is not running here: %w", id, err)

@@ -33,6 +33,12 @@ func main() {
 	if runtime.IsInit() {
 		runtime.Init()
 	}
+	if runtime.IsExec() {
+		if err := runtime.ExecMain(); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	if err := runtime.MonitorMain(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodge-monitor:", err)
 		os.Exit(1)
