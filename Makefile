@@ -24,7 +24,7 @@ BASHCOMP = $(PREFIX)/share/bash-completion/completions
 ZSHCOMP  = $(PREFIX)/share/zsh/site-functions
 FISHCOMP = $(HOME)/.config/fish/completions
 endif
-HELPERS := lodge-monitor lodge-usernet lodge-init lodge-buildkitd
+HELPERS := lodge-monitor lodge-shim lodge-usernet lodge-init lodge-buildkitd
 
 .PHONY: all build test torture lint lint-errcheck bench clean install uninstall
 
@@ -37,6 +37,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-buildkitd ./cmd/lodge-buildkitd
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
 	CGO_ENABLED=0 $(GO) build -o bin/lodge-init ./cmd/lodge-init
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-shim ./cmd/lodge-shim
 
 # Every test; as root it sets the machine up and runs them as a test user.
 test:

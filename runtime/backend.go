@@ -20,6 +20,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // procIO is what a container's first process is given: the child ends of
@@ -30,17 +32,13 @@ type procIO struct {
 	width, height         uint16
 }
 
-// backend runs one container for its monitor: libcontainer embedded in
+// backend creates one container for its monitor: libcontainer embedded in
 // lodge-monitor, or an installed OCI runtime binary (--runtime runc|crun).
+// Once created, the container is the shim's loop's (shim.Runtime).
 type backend interface {
 	// create makes the container and its first process, stopped before
 	// the program runs; with a tty it returns the console's master.
 	create(spec *specs.Spec, pio procIO) (pid int, console *os.File, err error)
-	// start lets the program run.
-	start() error
-	// wait blocks until the first process ends and returns its exit code
-	// (128+signal when a signal ended it).
-	wait() int
 	signal(sig syscall.Signal) error
 	// destroy removes what the runtime keeps of the container.
 	destroy()
@@ -57,13 +55,6 @@ func newBackend(cfg MonitorConfig) backend {
 // beside libcontainer's, one directory per runtime.
 func OCIStateRoot(stateRoot, bin string) string {
 	return filepath.Join(stateRoot, "oci-"+filepath.Base(bin))
-}
-
-func exitCode(ws unix.WaitStatus) int {
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }
 
 // lcBackend is runc's libcontainer in this process.
@@ -144,10 +135,6 @@ func (b *lcBackend) create(spec *specs.Spec, pio procIO) (int, *os.File, error) 
 	return pid, console, nil
 }
 
-func (b *lcBackend) start() error { return b.c.Exec() }
-
-func (b *lcBackend) wait() int { return processExitCode(b.p) }
-
 // processExitCode waits for a libcontainer process and gives its exit code.
 func processExitCode(p *libcontainer.Process) int {
 	state, _ := p.Wait()
@@ -155,7 +142,7 @@ func processExitCode(p *libcontainer.Process) int {
 		return 255
 	}
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok {
-		return exitCode(unix.WaitStatus(ws))
+		return shim.ExitCode(unix.WaitStatus(ws))
 	}
 	return state.ExitCode()
 }
@@ -275,27 +262,19 @@ func (b *ociBackend) create(_ *specs.Spec, pio procIO) (int, *os.File, error) {
 	return b.pid, console, nil
 }
 
-func (b *ociBackend) start() error { return b.run("start", b.id) }
+// Start lets the container run (shim.Runtime, as are the three below).
+func (b *ociBackend) Start() error { return b.run("start", b.id) }
 
-func (b *ociBackend) wait() int {
-	for {
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(b.pid, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			// Not our child after all (no subreaper): wait by polling.
-			for unix.Kill(b.pid, 0) == nil {
-				time.Sleep(100 * time.Millisecond)
-			}
-			return 255
-		}
-		return exitCode(ws)
-	}
-}
+// Wait reaps the init, the monitor's child as its subreaper.
+func (b *ociBackend) Wait() int { return shim.WaitChild(b.pid) }
+
+// Signal signals the init.
+func (b *ociBackend) Signal(sig syscall.Signal) error { return b.signal(sig) }
 
 func (b *ociBackend) signal(sig syscall.Signal) error { return unix.Kill(b.pid, sig) }
+
+// Destroy deletes the container from the runtime's state.
+func (b *ociBackend) Destroy() { b.destroy() }
 
 func (b *ociBackend) destroy() { b.run("delete", "--force", b.id) }
 

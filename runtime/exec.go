@@ -10,6 +10,8 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // ExecSpec describes a process to run in a running container.
@@ -45,6 +47,9 @@ type ExecProcess struct {
 func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 	if spec.Runtime != "" {
 		return ociExec(stateRoot, id, spec)
+	}
+	if exe, ok := execHelper(); ok {
+		return helperExec(exe, stateRoot, id, spec)
 	}
 	c, err := libcontainer.Load(stateRoot, id)
 	if err != nil {
@@ -165,7 +170,7 @@ func (e *ExecProcess) pump(r *os.File, w io.Writer) {
 // (128+signal when killed).
 func (e *ExecProcess) Wait() int {
 	code := e.wait()
-	waitTimeout(&e.pumps, 2*time.Second)
+	shim.WaitTimeout(&e.pumps, 2*time.Second)
 	if e.console != nil {
 		e.console.Close()
 	}

@@ -2,17 +2,9 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"sync"
-	"syscall"
-	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/cgroupv2"
@@ -30,69 +22,6 @@ import (
 // parent: the init's status goes to whoever reaps it now). It waits for
 // the init through a pidfd and reports 128+the signal it last sent, or 255
 // with the reason.
-
-// OutputFiles asks a running monitor for duplicates of its container's
-// output: the read ends of stdout and stderr, or the tty master, with
-// their stream names ("stdout", "stderr"). The caller owns the files and
-// closes them; holding them keeps the container's output open for a
-// monitor that adopts it.
-func OutputFiles(sockDir string) ([]*os.File, []string, error) {
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: CtlSocket(sockDir), Net: "unix"})
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrMonitorGone, err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := json.NewEncoder(conn).Encode(ctlRequest{Op: "fds"}); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrMonitorGone, err)
-	}
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrMonitorGone, err)
-	}
-	var fds []int
-	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-		for i := range msgs {
-			if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-				fds = append(fds, f...)
-			}
-		}
-	}
-	files := make([]*os.File, len(fds))
-	for i, fd := range fds {
-		unix.CloseOnExec(fd)
-		files[i] = os.NewFile(uintptr(fd), "container-output")
-	}
-	var rep ctlReply
-	if err := json.Unmarshal(buf[:n], &rep); err != nil || rep.Error != "" || len(rep.Streams) != len(files) {
-		for _, f := range files {
-			f.Close()
-		}
-		if rep.Error != "" {
-			return nil, nil, errors.New(rep.Error)
-		}
-		return nil, nil, fmt.Errorf("monitor sent %d files for streams %v (%v)", len(files), rep.Streams, err)
-	}
-	return files, rep.Streams, nil
-}
-
-// sendOutputs answers an "fds" request: one message with the reply and
-// the output files.
-func (m *monitor) sendOutputs(c net.Conn) error {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return errors.New("not a unix connection")
-	}
-	fds := make([]int, len(m.outputFiles))
-	for i, f := range m.outputFiles {
-		fds[i] = int(f.Fd())
-	}
-	b, _ := json.Marshal(ctlReply{Streams: m.streams})
-	_, _, err := uc.WriteMsgUnix(append(b, '\n'), unix.UnixRights(fds...), nil)
-	return err
-}
 
 // AdoptMonitor starts a monitor for a running container whose first
 // monitor died: cfgPath is a MonitorConfig with Adopt set, outputs the
@@ -117,15 +46,7 @@ func (m *monitor) adopt() error {
 	if err := os.Chdir(m.cfg.Bundle); err != nil {
 		return err
 	}
-	m.rt = &adoptBackend{init: *a, cfg: m.cfg}
-	var err error
-	if m.log, err = openJSONLog(m.cfg.LogPath, m.cfg.LogMaxSize, m.cfg.LogMaxFiles); err != nil {
-		return err
-	}
-	if m.ctlL, err = listenUnix(CtlSocket(m.cfg.SockDir)); err != nil {
-		return err
-	}
-	if m.attachL, err = listenUnix(AttachSocket(m.cfg.SockDir)); err != nil {
+	if err := m.listen(); err != nil {
 		return err
 	}
 	m.streams = m.cfg.AdoptStreams
@@ -135,67 +56,14 @@ func (m *monitor) adopt() error {
 		if f == nil {
 			return fmt.Errorf("adopting: no file for %s", m.streams[i])
 		}
-		m.outputFiles = append(m.outputFiles, f)
-		m.outputs = append(m.outputs, io.Reader(f))
+		m.outputs = append(m.outputs, f)
 	}
-	if m.cfg.Tty && len(m.outputFiles) == 1 {
-		m.console = m.outputFiles[0]
-		if m.cfg.OpenStdin { // a tty's master takes input too
-			m.stdin = nopCloser{m.console}
-		}
+	if m.cfg.Tty && len(m.outputs) == 1 {
+		m.console = m.outputs[0]
 	}
 	m.pid = a.Pid
-	m.goOnce.Do(func() { close(m.goCh) }) // it runs already
 	return nil
 }
-
-// adoptBackend is the runtime of an adopted container: its init is not
-// this process's child, so it is reached through its pid and start time.
-type adoptBackend struct {
-	init InitProc
-	cfg  MonitorConfig
-	mu   sync.Mutex
-	sig  syscall.Signal // the last signal sent
-}
-
-func (b *adoptBackend) create(*specs.Spec, procIO) (int, *os.File, error) {
-	return 0, nil, errors.New("an adopted container is not created")
-}
-
-func (b *adoptBackend) start() error { return nil }
-
-func (b *adoptBackend) wait() int {
-	b.init.Wait(context.Background())
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.sig != 0 {
-		return 128 + int(b.sig)
-	}
-	return exitUnknown
-}
-
-// unknown reports whether the exit code wait gave is a guess of nothing.
-func (b *adoptBackend) unknown() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sig == 0
-}
-
-func (b *adoptBackend) signal(sig syscall.Signal) error {
-	b.mu.Lock()
-	b.sig = sig
-	b.mu.Unlock()
-	return b.init.Signal(sig)
-}
-
-func (b *adoptBackend) destroy() { Forget(b.cfg.StateRoot, b.cfg.ID, b.cfg.Runtime) }
-
-// exitUnknown is the exit code of a container whose exit status nobody
-// could see; ErrExitUnknown says why.
-const exitUnknown = 255
-
-// ExitUnknownReason is the error recorded with it.
-const ExitUnknownReason = "the container's monitor died before the container ended: its exit status is unknown"
 
 // ReopenOutputs opens new read ends of a running container's stdout and
 // stderr pipes through its init's /proc/PID/fd, for a monitor to adopt it

@@ -1,11 +1,9 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"syscall"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -31,23 +29,4 @@ func (m *monitor) createInCgroup(spec *specs.Spec, pio procIO) (int, *os.File, e
 		return 0, nil, fmt.Errorf("leaving the container's cgroup: %w", lerr)
 	}
 	return pid, console, err
-}
-
-// endCgroup notes an OOM kill in the container's cgroup and kills what is
-// left there (a daemonised child that outlived its init), then removes
-// the cgroup.
-func (m *monitor) endCgroup(st *ExitStatus) {
-	if m.cfg.Cgroup == "" {
-		return
-	}
-	if cgroupv2.OOMKills(m.cfg.Cgroup) > 0 {
-		st.OOMKilled = true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cgroupv2.Freeze(ctx, m.cfg.Cgroup, false)
-	cgroupv2.Kill(ctx, m.cfg.Cgroup)
-	if err := cgroupv2.Remove(ctx, m.cfg.Cgroup); err != nil {
-		fmt.Fprintln(os.Stderr, "lodge-monitor:", err)
-	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/paths"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 const envMonitor = "_LODGE_MONITOR"
@@ -168,22 +169,22 @@ func NewCtl(sockDir string) *Ctl { return &Ctl{sockDir: sockDir} }
 
 // ErrMonitorGone means the monitor does not answer: the container has ended
 // (its exit status is on disk) or its monitor was killed.
-var ErrMonitorGone = errors.New("container monitor is gone")
+var ErrMonitorGone = shim.ErrMonitorGone
 
-func (c *Ctl) call(req ctlRequest) (ctlReply, error) {
+func (c *Ctl) call(req shim.CtlRequest) (shim.CtlReply, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for attempt := 0; attempt < 2; attempt++ {
 		if c.conn == nil {
 			conn, err := net.DialTimeout("unix", CtlSocket(c.sockDir), 5*time.Second)
 			if err != nil {
-				return ctlReply{}, fmt.Errorf("%w: %v", ErrMonitorGone, err)
+				return shim.CtlReply{}, fmt.Errorf("%w: %v", ErrMonitorGone, err)
 			}
 			c.conn, c.dec = conn, json.NewDecoder(bufio.NewReader(conn))
 		}
 		c.conn.SetDeadline(time.Now().Add(10 * time.Second))
 		err := json.NewEncoder(c.conn).Encode(req)
-		var rep ctlReply
+		var rep shim.CtlReply
 		if err == nil {
 			err = c.dec.Decode(&rep)
 		}
@@ -197,27 +198,27 @@ func (c *Ctl) call(req ctlRequest) (ctlReply, error) {
 		}
 		return rep, nil
 	}
-	return ctlReply{}, ErrMonitorGone
+	return shim.CtlReply{}, ErrMonitorGone
 }
 
 // Go lets the created container run.
-func (c *Ctl) Go() error { _, err := c.call(ctlRequest{Op: "go"}); return err }
+func (c *Ctl) Go() error { _, err := c.call(shim.CtlRequest{Op: "go"}); return err }
 
 // Resize sets the container's tty size.
 func (c *Ctl) Resize(width, height uint16) error {
-	_, err := c.call(ctlRequest{Op: "resize", Width: width, Height: height})
+	_, err := c.call(shim.CtlRequest{Op: "resize", Width: width, Height: height})
 	return err
 }
 
 // Signal sends sig to the container's init process.
 func (c *Ctl) Signal(sig syscall.Signal) error {
-	_, err := c.call(ctlRequest{Op: "signal", Signal: int(sig)})
+	_, err := c.call(shim.CtlRequest{Op: "signal", Signal: int(sig)})
 	return err
 }
 
 // Running reports whether the container's process is alive, and its pid.
 func (c *Ctl) Running() (int, bool, error) {
-	rep, err := c.call(ctlRequest{Op: "state"})
+	rep, err := c.call(shim.CtlRequest{Op: "state"})
 	return rep.Pid, rep.Running, err
 }
 
@@ -241,10 +242,10 @@ func Wait(ctx context.Context, sockDir string) (ExitStatus, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if err := json.NewEncoder(conn).Encode(ctlRequest{Op: "wait"}); err != nil {
+	if err := json.NewEncoder(conn).Encode(shim.CtlRequest{Op: "wait"}); err != nil {
 		return ExitStatus{}, ErrMonitorGone
 	}
-	var rep ctlReply
+	var rep shim.CtlReply
 	if err := json.NewDecoder(conn).Decode(&rep); err != nil || rep.Exit == nil {
 		if ctx.Err() != nil {
 			return ExitStatus{}, ctx.Err()

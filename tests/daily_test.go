@@ -71,7 +71,7 @@ func TestMakeInstall(t *testing.T) {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}
 	prefix := filepath.Join(dest, "opt", "lodge")
-	for _, f := range []string{"bin/lodge", "bin/lodged", "libexec/lodge/lodge-monitor", "libexec/lodge/lodge-usernet", "libexec/lodge/lodge-init", "libexec/lodge/lodge-buildkitd", "share/bash-completion/completions/lodge"} {
+	for _, f := range []string{"bin/lodge", "bin/lodged", "libexec/lodge/lodge-monitor", "libexec/lodge/lodge-shim", "libexec/lodge/lodge-usernet", "libexec/lodge/lodge-init", "libexec/lodge/lodge-buildkitd", "share/bash-completion/completions/lodge"} {
 		if !fileExists(filepath.Join(prefix, f)) {
 			t.Errorf("make install did not install %s", f)
 		}
@@ -100,9 +100,10 @@ func TestMakeInstall(t *testing.T) {
 		t.Errorf("run from the installed layout: %s", r)
 	}
 	// The container's monitor is the installed one (lodged would stand in
-	// for a missing lodge-monitor, so running alone does not show it).
+	// for a missing lodge-monitor, so running alone does not show it), in
+	// its long-lived form, lodge-shim.
 	id := strings.TrimSpace(s.must(docker, "run", "-d", "busybox", "sleep", "60").stdout)
-	monitor := filepath.Join(prefix, "libexec", "lodge", "lodge-monitor")
+	monitor := filepath.Join(prefix, "libexec", "lodge", "lodge-shim")
 	found := false
 	procs, _ := filepath.Glob("/proc/[0-9]*/exe")
 	for _, p := range procs {

@@ -29,11 +29,13 @@ var leaves = []string{"errdefs", "version", "proc", "internal/atomicfile", "inte
 // imports inside one tree (daemon → daemon/x) are left to the rows.
 var layers = [][]string{
 	// wiring, tools and tests: they may import anything below.
-	{"cmd/lodge", "cmd/lodged", "cmd/lodge-monitor", "cmd/lodge-usernet", "cmd/lodge-init", "cmd/lodge-buildkitd", "hack/bench", "hack/mkimage", "tests"},
+	{"cmd/lodge", "cmd/lodged", "cmd/lodge-monitor", "cmd/lodge-shim", "cmd/lodge-usernet", "cmd/lodge-init", "cmd/lodge-buildkitd", "hack/bench", "hack/mkimage", "tests"},
 	{"api"},
 	{"daemon"},
 	// capability packages: each does one thing for the daemon.
 	{"build", "buildkitd", "image", "runtime", "netns", "userns", "storage"},
+	// the process beside a running container, below runtime, which starts it.
+	{"shim"},
 	// what the capability packages share.
 	{"cgroupv2", "rootdir", "paths", "internal/platform", "hack/fixture", "internal/nstest", "internal/depcheck"},
 	leaves,
@@ -49,7 +51,8 @@ var allowed = map[string][]string{
 	"storage":   {"paths"},
 	"netns":     {"paths"},
 	"image":     {"internal/platform"},
-	"runtime":   {"cgroupv2", "paths"},
+	"shim":      {"cgroupv2"},
+	"runtime":   {"cgroupv2", "paths", "shim"},
 	"build":     {},
 	"buildkitd": {},
 	// platform: Docker's platform strings, for api, daemon and image alike.
@@ -69,6 +72,7 @@ var allowed = map[string][]string{
 	"cmd/lodge":           {"*"},
 	"cmd/lodged":          {"*"},
 	"cmd/lodge-monitor":   {"runtime"},
+	"cmd/lodge-shim":      {"shim"},
 	"cmd/lodge-usernet":   {"netns"},
 	"cmd/lodge-init":      {},
 	"cmd/lodge-buildkitd": {"buildkitd"},

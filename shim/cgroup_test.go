@@ -1,4 +1,4 @@
-package runtime
+package shim
 
 import (
 	"os"
@@ -23,9 +23,8 @@ func TestEndCgroupOOM(t *testing.T) {
 		if tc.events != "" {
 			os.WriteFile(filepath.Join(dir, "memory.events"), []byte(tc.events), 0o644)
 		}
-		m := &monitor{cfg: MonitorConfig{Cgroup: dir}}
 		var st ExitStatus
-		m.endCgroup(&st)
+		EndCgroup(dir, &st)
 		if st.OOMKilled != tc.want {
 			t.Errorf("memory.events %q: OOMKilled = %v", tc.events, st.OOMKilled)
 		}

@@ -1,4 +1,4 @@
-package runtime
+package shim
 
 import (
 	"encoding/binary"
@@ -68,29 +68,22 @@ type AttachRequest struct {
 	Stderr bool `json:"stderr"`
 }
 
-// ctlRequest is one control request.
-type ctlRequest struct {
+// CtlRequest is one control request.
+type CtlRequest struct {
 	Op     string `json:"op"` // go, resize, signal, wait, state, fds
 	Width  uint16 `json:"w,omitempty"`
 	Height uint16 `json:"h,omitempty"`
 	Signal int    `json:"sig,omitempty"`
 }
 
-// ctlReply answers it.
-type ctlReply struct {
+// CtlReply answers it.
+type CtlReply struct {
 	Error   string      `json:"error,omitempty"`
 	Pid     int         `json:"pid,omitempty"`
 	Running bool        `json:"running,omitempty"`
 	Exit    *ExitStatus `json:"exit,omitempty"`
 	// Streams names the files an fds reply carries.
 	Streams []string `json:"streams,omitempty"`
-}
-
-// startReply is what the monitor tells the daemon on its status pipe once
-// the container is created (or could not be).
-type startReply struct {
-	Pid   int    `json:"pid,omitempty"`
-	Error string `json:"error,omitempty"`
 }
 
 // Output streams, numbered as Docker frames them.

@@ -1,4 +1,4 @@
-package runtime
+package shim
 
 import (
 	"bytes"
@@ -171,3 +171,13 @@ func (l *jsonLog) emit(stream string, line []byte) {
 }
 
 func (l *jsonLog) close() error { l.flush(); return l.f.Close() }
+
+// CheckLog opens the log cfg names and closes it again: an error says the
+// monitor could not write it.
+func CheckLog(cfg MonitorConfig) error {
+	l, err := openLog(cfg)
+	if err != nil {
+		return err
+	}
+	return l.f.Close()
+}

@@ -1,4 +1,4 @@
-package runtime
+package shim
 
 import (
 	"io"
@@ -14,8 +14,8 @@ func TestOutputFiles(t *testing.T) {
 	errR, errW, _ := os.Pipe()
 	defer outW.Close()
 	defer errW.Close()
-	m := &monitor{outputFiles: []*os.File{outR, errR}, streams: []string{"stdout", "stderr"}, done: make(chan struct{}), goCh: make(chan struct{})}
-	l, err := listenUnix(CtlSocket(dir))
+	m := &monitor{Files: Files{Outputs: []*os.File{outR, errR}, Streams: []string{"stdout", "stderr"}}, done: make(chan struct{}), goCh: make(chan struct{})}
+	l, err := ListenUnix(CtlSocket(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
