@@ -1,0 +1,84 @@
+package storage
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A container's records are kept in the store's volatile files (no
+// fdatasync of the whole layers.json on create and rm), yet the container
+// is still there, mountable, after the store is opened again, and its
+// removal leaves neither record nor layer.
+func TestRootfsRecordsVolatileAndKept(t *testing.T) {
+	if noNamespace != "" {
+		newTestStore(t) // skips or fails with the reason
+	}
+	root := t.TempDir()
+	o := Options{DataRoot: root, RunRoot: filepath.Join(root, "run"), Driver: "vfs", HostUID: os.Getuid()}
+	st, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Uid: os.Getuid(), Gid: os.Getgid(), Typeflag: tar.TypeReg})
+	tw.Close()
+	l, _, err := st.PutLayer("", "", nil, "", false, nil, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := st.CreateImage("", nil, l.ID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "c0ffee0000000000000000000000000000000000000000000000000000000001"
+	if err := st.CreateRootfs(id, "sha256:"+img.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	graph := filepath.Join(root, "storage")
+	read := func(rel string) string {
+		b, _ := os.ReadFile(filepath.Join(graph, rel))
+		return string(b)
+	}
+	if !strings.Contains(read("vfs-containers/volatile-containers.json"), id) || strings.Contains(read("vfs-containers/containers.json"), id) {
+		t.Errorf("the container is not recorded in the volatile file only:\nvolatile: %s\nsynced: %s",
+			read("vfs-containers/volatile-containers.json"), read("vfs-containers/containers.json"))
+	}
+	if !strings.Contains(read("vfs-layers/layers.json"), l.ID) {
+		t.Errorf("the image's layer left the synced layers.json: %s", read("vfs-layers/layers.json"))
+	}
+	st.Shutdown(true)
+
+	st, err = Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Shutdown(true)
+	c, err := st.Container(id)
+	if err != nil {
+		t.Fatalf("the container is gone after the store was opened again: %v", err)
+	}
+	dir, err := st.Mount(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "f")); err != nil {
+		t.Errorf("the container's filesystem lacks the image's file: %v", err)
+	}
+	if err := st.Unmount(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemoveRootfs(id); err != nil {
+		t.Fatal(err)
+	}
+	if st.Exists(c.LayerID) {
+		t.Errorf("the container's layer %s is still there after its removal", c.LayerID)
+	}
+	if _, err := st.Container(id); err == nil {
+		t.Errorf("the container is still recorded after its removal")
+	}
+}
