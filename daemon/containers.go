@@ -527,3 +527,14 @@ func writeJSON(path string, v any) error {
 	}
 	return atomicfile.Write(path, b, 0o600)
 }
+
+// replaceJSON is writeJSON without the fsync, for what matters only while
+// the container runs (its spec, its monitor's settings): nothing runs on
+// after a power cut, and the rename is what a kill -9 needs.
+func replaceJSON(path string, v any) error {
+	b, err := jsonMarshal(v)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(path, b, 0o600)
+}
