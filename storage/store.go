@@ -114,7 +114,7 @@ func open(o Options, graph, driver string) (cstorage.Store, error) {
 	name := driver
 	switch driver {
 	case "overlay":
-		opts.GraphDriverOptions = []string{"overlay.mountopt=nodev"}
+		opts.GraphDriverOptions = []string{"overlay.mountopt=" + overlayMountOpts}
 	case "fuse-overlayfs":
 		prog, err := exec.LookPath("fuse-overlayfs")
 		if err != nil {
@@ -150,7 +150,31 @@ func open(o Options, graph, driver string) (cstorage.Store, error) {
 // container's storage record, never an image's or a layer of one: those
 // stay in the synced files.
 func (s *Store) CreateRootfs(id, imageID string, uidMap, gidMap []specs.LinuxIDMapping) error {
+	return s.createRootfs(id, imageID, uidMap, gidMap, false)
+}
+
+// CreateEphemeralRootfs is CreateRootfs for a container removed when it
+// exits (--rm): nothing it writes outlives it, so with native overlay its
+// filesystem is mounted volatile, as Podman mounts a --rm container's.
+// Unmounting a non-volatile overlay syncs the whole filesystem under the
+// data root, which on a busy disk cost more than the rest of a
+// run --rm; the price is that an fsync inside the container does not
+// reach the disk, which nothing can see once the container is gone.
+func (s *Store) CreateEphemeralRootfs(id, imageID string, uidMap, gidMap []specs.LinuxIDMapping) error {
+	return s.createRootfs(id, imageID, uidMap, gidMap, true)
+}
+
+// overlayMountOpts are the mount options of every overlay mount; a
+// container's own list replaces them, so it repeats them.
+const overlayMountOpts = "nodev"
+
+func (s *Store) createRootfs(id, imageID string, uidMap, gidMap []specs.LinuxIDMapping, ephemeral bool) error {
 	opts := &cstorage.ContainerOptions{Volatile: true}
+	// Not with fuse-overlayfs (mount_program), which volatile means
+	// nothing to, nor vfs, which takes no mount options.
+	if ephemeral && s.driver == "overlay" {
+		opts.MountOpts = []string{overlayMountOpts, "volatile"}
+	}
 	if uidMap != nil || gidMap != nil {
 		opts.IDMappingOptions = types.IDMappingOptions{
 			UIDMap: toIDMap(uidMap), GIDMap: toIDMap(gidMap),

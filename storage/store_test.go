@@ -82,3 +82,85 @@ func TestRootfsRecordsVolatileAndKept(t *testing.T) {
 		t.Errorf("the container is still recorded after its removal")
 	}
 }
+
+// A --rm container's filesystem is mounted volatile (its unmount does not
+// sync the whole disk); any other container's is not, so what it fsyncs
+// reaches the disk as under Docker.
+func TestEphemeralRootfsMountedVolatile(t *testing.T) {
+	if noNamespace != "" {
+		newTestStore(t) // skips or fails with the reason
+	}
+	root := t.TempDir()
+	st, err := Open(Options{DataRoot: root, RunRoot: filepath.Join(root, "run"), Driver: "overlay", HostUID: os.Getuid()})
+	if err != nil {
+		t.Fatalf("native overlay, which the kernel tests need: %v", err)
+	}
+	defer st.Shutdown(true)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Uid: os.Getuid(), Gid: os.Getgid(), Typeflag: tar.TypeReg})
+	tw.Close()
+	l, _, err := st.PutLayer("", "", nil, "", false, nil, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := st.CreateImage("", nil, l.ID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id        string
+		ephemeral bool
+	}{
+		{"e000000000000000000000000000000000000000000000000000000000000001", true},
+		{"d000000000000000000000000000000000000000000000000000000000000002", false},
+	} {
+		create := st.CreateRootfs
+		if tc.ephemeral {
+			create = st.CreateEphemeralRootfs
+		}
+		if err := create(tc.id, img.ID, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		dir, err := st.Mount(tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := superOptions(t, dir)
+		// Newer kernels show it as fsync=volatile.
+		if got := strings.Contains(","+opts+",", ",volatile,") || strings.Contains(","+opts+",", ",fsync=volatile,"); got != tc.ephemeral {
+			t.Errorf("ephemeral %v: mounted with %q, volatile %v", tc.ephemeral, opts, got)
+		}
+		if !strings.Contains(opts, "userxattr") && os.Getuid() != 0 {
+			t.Errorf("the mount lost the store's own options: %q", opts)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "f")); err != nil {
+			t.Errorf("the container's filesystem lacks the image's file: %v", err)
+		}
+		if err := st.RemoveRootfs(tc.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// superOptions are the filesystem options of the mount at dir, from
+// mountinfo.
+func superOptions(t *testing.T, dir string) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != dir {
+			continue
+		}
+		if _, after, ok := strings.Cut(line, " - "); ok {
+			if g := strings.Fields(after); len(g) >= 3 {
+				return g[2]
+			}
+		}
+	}
+	t.Fatalf("%s is not a mount point", dir)
+	return ""
+}
