@@ -44,6 +44,12 @@ type RootfsStore interface {
 	RemoveRootfs(id string) error
 }
 
+// ephemeralRootfs is a RootfsStore that makes a --rm container's
+// filesystem cheaper to unmount, since nothing of it outlives the container.
+type ephemeralRootfs interface {
+	CreateEphemeralRootfs(id, imageID string, uidMap, gidMap []specs.LinuxIDMapping) error
+}
+
 // ContainersConfig wires the container service.
 type ContainersConfig struct {
 	Root      string // <data-root>/containers
@@ -288,7 +294,11 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if maps != nil {
 		uidMap, gidMap = maps.UID, maps.GID
 	}
-	if err := s.Rootfs.CreateRootfs(id, imageID, uidMap, gidMap); err != nil {
+	create := s.Rootfs.CreateRootfs
+	if e, ok := s.Rootfs.(ephemeralRootfs); ok && hc.AutoRemove {
+		create = e.CreateEphemeralRootfs
+	}
+	if err := create(id, imageID, uidMap, gidMap); err != nil {
 		os.RemoveAll(s.dir(id))
 		releaseVolumes()
 		release()
