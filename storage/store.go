@@ -206,11 +206,10 @@ func (s *Store) Unmount(id string) error {
 
 // RemoveRootfs deletes container id's writable layer.
 func (s *Store) RemoveRootfs(id string) error {
-	// A forced unmount of what is not mounted still rewrites the store's
-	// mount records (and tries an umount): only when it is mounted.
-	if n, err := s.Store.Mounted(id); err != nil || n > 0 {
-		s.Store.Unmount(id, true)
-	}
+	// Forced, even when the store's count says it is not mounted: a kill -9
+	// between the mount and the count's write leaves a mount the count
+	// does not know, and deleting the layer under it would leak it.
+	s.Store.Unmount(id, true)
 	err := s.DeleteContainer(id)
 	if errors.Is(err, cstorage.ErrContainerUnknown) || errors.Is(err, cstorage.ErrNotAContainer) {
 		return nil
