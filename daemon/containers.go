@@ -44,6 +44,12 @@ type RootfsStore interface {
 	RemoveRootfs(id string) error
 }
 
+// ephemeralRootfs is a RootfsStore that makes a --rm container's
+// filesystem cheaper to unmount, since nothing of it outlives the container.
+type ephemeralRootfs interface {
+	CreateEphemeralRootfs(id, imageID string, uidMap, gidMap []specs.LinuxIDMapping) error
+}
+
 // ContainersConfig wires the container service.
 type ContainersConfig struct {
 	Root      string // <data-root>/containers
@@ -335,7 +341,11 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if maps != nil {
 		uidMap, gidMap = maps.UID, maps.GID
 	}
-	if err := s.Rootfs.CreateRootfs(id, imageID, uidMap, gidMap); err != nil {
+	create := s.Rootfs.CreateRootfs
+	if e, ok := s.Rootfs.(ephemeralRootfs); ok && hc.AutoRemove {
+		create = e.CreateEphemeralRootfs
+	}
+	if err := create(id, imageID, uidMap, gidMap); err != nil {
 		s.removeDir(id)
 		releaseVolumes()
 		release()
@@ -585,4 +595,15 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return atomicfile.Write(path, b, 0o600)
+}
+
+// replaceJSON is writeJSON without the fsync, for what matters only while
+// the container runs (its spec, its monitor's settings): nothing runs on
+// after a power cut, and the rename is what a kill -9 needs.
+func replaceJSON(path string, v any) error {
+	b, err := jsonMarshal(v)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(path, b, 0o600)
 }

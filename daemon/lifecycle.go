@@ -80,7 +80,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	if err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
+	if err := replaceJSON(filepath.Join(dir, "config.json"), spec); err != nil {
 		return err
 	}
 	// The last run's exit must go: the watcher would read it as this one's.
@@ -101,7 +101,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	if err := s.createCgroup(c, mcfg); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(dir, "monitor.json"), mcfg); err != nil {
+	if err := replaceJSON(filepath.Join(dir, "monitor.json"), mcfg); err != nil {
 		return err
 	}
 	// The monitor's own log stays in the runtime dir (local, tmpfs

@@ -152,7 +152,8 @@ func (l *jsonLog) flush() {
 			buf.Reset()
 		}
 	}
-	l.f.Sync()
+	// No fsync, as Docker's json-file: readers see the page cache, and it
+	// held up every exit (and so every wait) behind the disk.
 }
 
 func (l *jsonLog) emit(stream string, line []byte) {

@@ -135,7 +135,8 @@ func (m *monitor) finish(st ExitStatus) {
 	m.rt.Destroy()
 	m.exit = st
 	b, _ := json.Marshal(st)
-	atomicfile.Write(m.cfg.ExitPath, b, 0o600)
+	// Renamed into place, not synced: it matters only until lodged reads it.
+	atomicfile.Replace(m.cfg.ExitPath, b, 0o600)
 	close(m.done)
 	m.attachMu.Lock()
 	for a := range m.attached {

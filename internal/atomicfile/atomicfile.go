@@ -1,8 +1,10 @@
 // Package atomicfile replaces files whole: through a temp file in the same
-// directory, fsync and rename, so a kill -9 or a power cut at any moment
-// leaves the old content or the new, never half of either. lodge's records
-// (containers, volumes, the build cache index, exit statuses, the docker
-// config it edits) are written this way. It imports nothing of lodge's.
+// directory and a rename, so a kill -9 at any moment leaves the old content
+// or the new, never half of either. Write also fsyncs, for records that
+// must survive a power cut too (containers, volumes, the build cache index,
+// the docker config it edits); Replace does not, for files that matter only
+// while the machine stays up (a running container's spec and monitor
+// settings, its exit status). It imports nothing of lodge's.
 package atomicfile
 
 import (
@@ -10,9 +12,23 @@ import (
 	"path/filepath"
 )
 
-// Write replaces path with data, mode perm. On error path is unchanged and
-// no temp file is left behind.
+// Write replaces path with data, mode perm, and syncs it to the disk
+// before the rename. On error path is unchanged and no temp file is left
+// behind.
 func Write(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, true)
+}
+
+// Replace is Write without the fsync: the rename still makes the change
+// whole for every reader and across a kill -9 (the page cache outlives
+// the process), but a power cut may leave the old content, or none, on
+// filesystems that do not order the rename after the data. The fsync is
+// most of a small write's cost on a busy disk.
+func Replace(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, false)
+}
+
+func write(path string, data []byte, perm os.FileMode, sync bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -26,9 +42,11 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err
