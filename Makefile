@@ -1,4 +1,5 @@
 # lodge's build. `make` builds bin/lodged, bin/lodge-monitor, bin/lodge-usernet,
+# bin/lodge-keeper (static: lodged's namespace-holding stages),
 # bin/lodge-buildkitd (BuildKit, started by lodged on the first buildx build),
 # bin/lodge-init (static: it runs inside containers) and bin/lodge.
 GO      ?= go
@@ -24,7 +25,7 @@ BASHCOMP = $(PREFIX)/share/bash-completion/completions
 ZSHCOMP  = $(PREFIX)/share/zsh/site-functions
 FISHCOMP = $(HOME)/.config/fish/completions
 endif
-HELPERS := lodge-monitor lodge-usernet lodge-init lodge-buildkitd
+HELPERS := lodge-monitor lodge-usernet lodge-init lodge-buildkitd lodge-keeper
 
 .PHONY: all build test torture lint bench clean install uninstall
 
@@ -37,6 +38,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-buildkitd ./cmd/lodge-buildkitd
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
 	CGO_ENABLED=0 $(GO) build -o bin/lodge-init ./cmd/lodge-init
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-keeper ./cmd/lodge-keeper
 
 # Every test; as root it sets the machine up and runs them as a test user.
 test:

@@ -27,9 +27,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755)
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init", "lodge-keeper"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b)
-		if b == "lodge-init" { // it runs on containers' roots: static
+		if b == "lodge-init" || b == "lodge-keeper" { // containers' roots; no libc mapped in each idle stage
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

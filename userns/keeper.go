@@ -37,6 +37,9 @@ func KeeperSocket(runDir string) string { return filepath.Join(runDir, "keeper.s
 // travel with it as SCM_RIGHTS, and a fourth when the API socket was
 // handed to lodged (systemd socket activation).
 type startRequest struct {
+	// Exe is the lodged to run: the asker's own binary (the keeper is
+	// lodge-keeper, which has no daemon in it).
+	Exe  string   `json:"exe"`
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
 	Dir  string   `json:"dir"`
@@ -257,9 +260,10 @@ func (k *keeper) serve(c *net.UnixConn) {
 		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: bad request: " + err.Error()})
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "/proc/self/exe"
+	exe := req.Exe
+	if !filepath.IsAbs(exe) {
+		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: the request names no lodged to run (a lodged older than this keeper?): stop lodged and start it again"})
+		return
 	}
 	env := mergeEnv(req.Env, os.Environ())
 	env = append(env, envStage+"=daemon")

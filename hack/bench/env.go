@@ -70,9 +70,9 @@ func newEnv() (*env, error) {
 	e.bin = filepath.Join(base, "bin")
 	os.MkdirAll(e.bin, 0o755)
 	os.Chmod(base, 0o755)
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge-usernet", "lodge", "lodge-init"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(e.bin, b), "./cmd/"+b)
-		if b == "lodge-init" { // it runs on containers' roots: static
+		if b == "lodge-init" || b == "lodge-keeper" { // containers' roots; no libc mapped in each idle stage
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		}
 		cmd.Stderr = os.Stderr

@@ -45,6 +45,7 @@ var allowed = map[string][]string{
 	"cmd/lodged":          {"*"},
 	"cmd/lodge-monitor":   {"runtime"},
 	"cmd/lodge-usernet":   {"netns"},
+	"cmd/lodge-keeper":    {"netns", "paths", "userns"},
 	"cmd/lodge-init":      {},
 	"cmd/lodge-buildkitd": {"buildkitd"},
 	"hack/bench":          {"*"},
