@@ -456,12 +456,15 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return err
 	}
+	trim := newMemTrim(3 * time.Second)
+	srv.ConnState = trim.connState
+	go trim.watch(ctx)
 	if idleAfter > 0 {
 		w := newIdleStop(idleAfter, func() int {
 			_, running, paused, _ := svc.containers.Counts()
 			return running + paused
 		})
-		srv.ConnState = w.connState
+		srv.ConnState = func(c net.Conn, s http.ConnState) { trim.connState(c, s); w.connState(c, s) }
 		go w.watch(ctx, log, stop)
 	}
 	go svc.containers.StartOnBoot(ctx)
