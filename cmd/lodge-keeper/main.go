@@ -51,9 +51,22 @@ func main() {
 	// Every stage here sets up, then waits for the rest of lodged's life
 	// with a heap of a few hundred KiB: a small GC target keeps it small,
 	// and what set-up used goes back to the kernel once it is done.
-	debug.SetGCPercent(25)
+	settle := 5 * time.Second
+	if userns.CurrentStage() == userns.StageChild {
+		// rootlesskit's child (v3.3.0) drops its last reference to the
+		// pipe to its parent, an *os.File, before it re-executes itself
+		// and uses the descriptor again: a collection in between runs
+		// the finalizer that closes it, and the set-up fails with "write
+		// : bad file descriptor" (every time under a memory limit that
+		// forces collections). No collection until the set-up is done.
+		debug.SetGCPercent(-1)
+		settle = 30 * time.Second
+	} else {
+		debug.SetGCPercent(25)
+	}
 	go func() {
-		time.Sleep(5 * time.Second)
+		time.Sleep(settle)
+		debug.SetGCPercent(25)
 		debug.FreeOSMemory()
 	}()
 	runDir := paths.FromOS().RuntimeDir()
