@@ -1,4 +1,6 @@
-# lodge's build. `make` builds bin/lodged, bin/lodge-monitor, bin/lodge-usernet,
+# lodge's build. `make` builds bin/lodged, bin/lodge-monitor, bin/lodge-shim
+# (static: beside each running container), bin/lodge-usernet,
+# bin/lodge-keeper (static: lodged's namespace-holding stages),
 # bin/lodge-buildkitd (BuildKit, started by lodged on the first buildx build),
 # bin/lodge-init (static: it runs inside containers) and bin/lodge.
 GO      ?= go
@@ -24,7 +26,7 @@ BASHCOMP = $(PREFIX)/share/bash-completion/completions
 ZSHCOMP  = $(PREFIX)/share/zsh/site-functions
 FISHCOMP = $(HOME)/.config/fish/completions
 endif
-HELPERS := lodge-monitor lodge-shim lodge-usernet lodge-init lodge-buildkitd
+HELPERS := lodge-monitor lodge-shim lodge-usernet lodge-init lodge-buildkitd lodge-keeper
 
 .PHONY: all build test torture lint lint-errcheck bench clean install uninstall
 
@@ -38,6 +40,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
 	CGO_ENABLED=0 $(GO) build -o bin/lodge-init ./cmd/lodge-init
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-shim ./cmd/lodge-shim
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-keeper ./cmd/lodge-keeper
 
 # Every test; as root it sets the machine up and runs them as a test user.
 test:

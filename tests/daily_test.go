@@ -71,7 +71,7 @@ func TestMakeInstall(t *testing.T) {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}
 	prefix := filepath.Join(dest, "opt", "lodge")
-	for _, f := range []string{"bin/lodge", "bin/lodged", "libexec/lodge/lodge-monitor", "libexec/lodge/lodge-shim", "libexec/lodge/lodge-usernet", "libexec/lodge/lodge-init", "libexec/lodge/lodge-buildkitd", "share/bash-completion/completions/lodge"} {
+	for _, f := range []string{"bin/lodge", "bin/lodged", "libexec/lodge/lodge-monitor", "libexec/lodge/lodge-shim", "libexec/lodge/lodge-usernet", "libexec/lodge/lodge-init", "libexec/lodge/lodge-buildkitd", "libexec/lodge/lodge-keeper", "share/bash-completion/completions/lodge"} {
 		if !fileExists(filepath.Join(prefix, f)) {
 			t.Errorf("make install did not install %s", f)
 		}

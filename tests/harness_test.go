@@ -27,9 +27,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755)
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init", "lodge-keeper"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b)
-		if b == "lodge-init" || b == "lodge-shim" { // static: lodge-init runs on containers' roots, lodge-shim beside each container
+		// static: lodge-init runs on containers' roots; lodge-shim beside
+		// each container and lodge-keeper in each idle stage map no libc.
+		if b == "lodge-init" || b == "lodge-shim" || b == "lodge-keeper" {
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

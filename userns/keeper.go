@@ -37,6 +37,9 @@ func KeeperSocket(runDir string) string { return filepath.Join(runDir, "keeper.s
 // travel with it as SCM_RIGHTS, and a fourth when the API socket was
 // handed to lodged (systemd socket activation).
 type startRequest struct {
+	// Exe is the lodged to run: the asker's own binary (the keeper is
+	// lodge-keeper, which has no daemon in it).
+	Exe  string   `json:"exe"`
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
 	Dir  string   `json:"dir"`
@@ -100,11 +103,6 @@ func RunKeeper(cfg KeeperConfig) error {
 			return fmt.Errorf("keeper: %w", err)
 		}
 	}
-	if !adopt {
-		if err := startPin(); err != nil {
-			fmt.Fprintln(os.Stderr, "lodged: keeper: no process holds the namespaces should the keeper die:", err)
-		}
-	}
 	k := &keeper{daemons: map[int]*net.UnixConn{}, exited: make(chan struct{}, 1), helpers: map[int]bool{}, adopt: adopt, runDir: runDir}
 	hostSide := hostSidePIDs(adopt)
 	tookOver := make(chan *TakenOver, 1)
@@ -156,8 +154,12 @@ func RunKeeper(cfg KeeperConfig) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 		k.mu.Lock()
-		idle := len(k.daemons) == 0 && k.starting == 0 && !k.othersInNamespace()
+		others, containers := k.othersInNamespace()
+		idle := len(k.daemons) == 0 && k.starting == 0 && !others
 		k.mu.Unlock()
+		if containers {
+			k.ensurePin()
+		}
 		switch {
 		case !idle:
 			idleSince = time.Time{}
@@ -171,12 +173,13 @@ func RunKeeper(cfg KeeperConfig) error {
 }
 
 // othersInNamespace tells whether any live process other than the keeper,
-// its parent and its helpers is in the keeper's user namespace: a daemon,
-// a monitor or a container. Callers hold k.mu.
-func (k *keeper) othersInNamespace() bool {
+// its parent, its helpers and the pin is in the keeper's user namespace (a
+// daemon, a monitor or a container), and whether any of those is not a
+// daemon: what the pin is for. Callers hold k.mu.
+func (k *keeper) othersInNamespace() (others, containers bool) {
 	self, err := os.Readlink("/proc/self/ns/user")
 	if err != nil {
-		return hasChildren()
+		return hasChildren(), false
 	}
 	ents, _ := os.ReadDir("/proc")
 	// Under rootlesskit the parent is its child, in the namespace too; a
@@ -197,10 +200,33 @@ func (k *keeper) othersInNamespace() bool {
 			continue
 		}
 		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid)); err == nil && ns == self && proc.Alive(pid) {
-			return true
+			others = true
+			if !isStage(pid, "daemon") {
+				return true, true
+			}
 		}
 	}
-	return false
+	return others, false
+}
+
+// ensurePin starts the pin unless one is alive: while anything but
+// daemons runs in the namespaces (containers, their monitors), a start
+// after the keeper and the daemon both died re-joins them through it.
+// With no container it is not needed, and not started: it would idle
+// beside the keeper for nothing. Callers hold k.mu.
+func (k *keeper) ensurePin() {
+	if k.pin > 0 && proc.Alive(k.pin) {
+		return
+	}
+	if pid := readPID(PinPIDFile(k.runDir)); pid > 0 && proc.Alive(pid) && isStage(pid, "pin") {
+		return
+	}
+	pid, err := startPin()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lodged: keeper: no process holds the namespaces should the keeper die:", err)
+		return
+	}
+	k.pin = pid
 }
 
 type keeper struct {
@@ -209,6 +235,7 @@ type keeper struct {
 	starting int
 	exited   chan struct{}
 	helpers  map[int]bool // processes TakeOver started
+	pin      int          // the pin this keeper started last
 	adopt    bool         // started by a daemon, not under rootlesskit
 	runDir   string
 }
@@ -257,9 +284,10 @@ func (k *keeper) serve(c *net.UnixConn) {
 		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: bad request: " + err.Error()})
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "/proc/self/exe"
+	exe := req.Exe
+	if !filepath.IsAbs(exe) {
+		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: the request names no lodged to run (a lodged older than this keeper?): stop lodged and start it again"})
+		return
 	}
 	env := mergeEnv(req.Env, os.Environ())
 	env = append(env, envStage+"=daemon")

@@ -56,7 +56,7 @@ func StartDaemonWith(runDir string, args, env []string, listener *os.File) (*Dae
 	}
 	c := conn.(*net.UnixConn)
 	dir, _ := os.Getwd()
-	b, _ := json.Marshal(startRequest{Args: args, Env: env, Dir: dir})
+	b, _ := json.Marshal(startRequest{Exe: ownExecutable(), Args: args, Env: env, Dir: dir})
 	fds := []int{int(os.Stdin.Fd()), int(os.Stdout.Fd()), int(os.Stderr.Fd())}
 	if listener != nil {
 		fds = append(fds, int(listener.Fd()))
@@ -90,15 +90,45 @@ func (d *Daemon) Wait() int {
 }
 
 // StartKeeper starts the keeper for runDir in the background (a new
-// session, logging to log) by running this executable with env added, and
+// session, logging to log) by running lodge-keeper with env added, and
 // waits until it answers on its socket. It returns an error holding the
 // log's end if the keeper exits first.
 func StartKeeper(runDir string, env []string, logPath string, wait time.Duration) error {
-	exe, err := os.Executable()
+	exe, err := KeeperExecutable()
 	if err != nil {
 		return err
 	}
-	return startKeeper(runDir, exec.Command(exe, os.Args[1:]...), env, logPath, wait)
+	return startKeeper(runDir, exec.Command(exe), env, logPath, wait)
+}
+
+// StartAdoptKeeper starts a keeper from a daemon whose keeper died, in the
+// daemon's namespaces and its own session so that it outlives the
+// daemon, logging to logPath. It does not wait: the caller reaps it.
+func StartAdoptKeeper(logPath string) (*exec.Cmd, error) {
+	exe, err := KeeperExecutable()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envStage+"=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(env, envStage+"=keeper", EnvKeeperAdopt)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd, nil
 }
 
 // RejoinKeeper starts a keeper inside the user and mount namespaces of
@@ -110,7 +140,7 @@ func StartKeeper(runDir string, env []string, logPath string, wait time.Duration
 // them off from. util-linux's nsenter enters the namespaces, which needs a
 // single-threaded process. Callers verify that pid is lodged's.
 func RejoinKeeper(runDir string, pid int, env []string, logPath string, wait time.Duration) error {
-	exe, err := os.Executable()
+	exe, err := KeeperExecutable()
 	if err != nil {
 		return err
 	}
@@ -118,7 +148,7 @@ func RejoinKeeper(runDir string, pid int, env []string, logPath string, wait tim
 	if err != nil {
 		return fmt.Errorf("nsenter (util-linux) is needed to come back into the running containers' namespaces: %w", err)
 	}
-	args := append([]string{"--target", strconv.Itoa(pid), "--user", "--mount", "--preserve-credentials", "--", exe}, os.Args[1:]...)
+	args := []string{"--target", strconv.Itoa(pid), "--user", "--mount", "--preserve-credentials", "--", exe}
 	return startKeeper(runDir, exec.Command(nsenter, args...), append(env, envStage+"=keeper", EnvKeeperAdopt), logPath, wait)
 }
 

@@ -19,11 +19,12 @@ import (
 // PinPIDFile names the pin's pid.
 func PinPIDFile(runDir string) string { return filepath.Join(runDir, "pin.pid") }
 
-// startPin starts the pin from the keeper, in the keeper's namespaces.
-func startPin() error {
+// startPin starts the pin from the keeper, in the keeper's namespaces,
+// and returns its pid.
+func startPin() (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -36,17 +37,26 @@ func startPin() error {
 		Sys: &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return p.Release() // the keeper reaps every child
+	pid := p.Pid
+	return pid, p.Release() // the keeper reaps every child
+}
+
+// isStage tells whether pid is one of lodged's processes in stage name
+// (its environment says so).
+func isStage(pid int, name string) bool {
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	return err == nil && bytes.Contains(append([]byte{0}, env...), []byte("\x00"+envStage+"="+name+"\x00"))
 }
 
 // RunPin is the pin: a process that only stays in lodged's user and mount
-// namespaces (where the uplink namespace is mounted) while anything else
-// runs in them. Containers' monitors live in their containers' mount
+// namespaces (where the uplink namespace is mounted) while containers run
+// in them. Containers' monitors live in their containers' mount
 // namespaces, so when the keeper and the daemon both die, the pin is what
-// keeps lodged's own, and what a new start re-joins (RejoinKeeper). It
-// exits once nothing but keepers and itself is left.
+// keeps lodged's own, and what a new start re-joins (RejoinKeeper). The
+// keeper starts it when a container runs, and it exits once nothing but
+// keepers, daemons and itself is left.
 func RunPin(runDir string) {
 	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
@@ -77,10 +87,15 @@ func RunPin(runDir string) {
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
 			pid, err := strconv.Atoi(e.Name())
-			if err != nil || skip[pid] || parentOf(pid) == rkChild {
-				continue // rkChild's own are the uplink's namespace half
+			if err != nil || skip[pid] {
+				continue
 			}
-			if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/user"); err == nil && ns == nsPath && proc.Alive(pid) {
+			if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/user"); err != nil || ns != nsPath || !proc.Alive(pid) {
+				continue
+			}
+			// rkChild's own are the uplink's namespace half; daemons and
+			// keepers do not need the pin.
+			if parentOf(pid) != rkChild && !isStage(pid, "daemon") && !isStage(pid, "keeper") {
 				busy = true
 				break
 			}
@@ -128,8 +143,7 @@ func Pin(runDir string) int {
 	if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid)); err != nil || ns == self {
 		return 0
 	}
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil || !bytes.Contains(append([]byte{0}, env...), []byte("\x00"+envStage+"=pin\x00")) {
+	if !isStage(pid, "pin") {
 		return 0
 	}
 	return pid

@@ -13,7 +13,7 @@ import (
 // embedded "unshare": its child makes the detached network namespace by
 // running its own executable as `unshare -n mount --bind /proc/self/ns/net
 // PATH` (so that no unshare binary, nor an AppArmor rule for it, is
-// needed). lodged is that executable, so it must answer the call.
+// needed). lodge-keeper is that executable, so it must answer the call.
 func IsUnshareCall() bool { return filepath.Base(os.Args[0]) == "unshare" }
 
 // RunUnshareCall does what that command line asks: a new network namespace,

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -23,5 +25,31 @@ func TestIdleStopAfter(t *testing.T) {
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("idleStopAfter(%v, %q) = %v, %v; want %v (error: %v)", tc.flag, tc.file, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+func TestMemTrimAfterQuiet(t *testing.T) {
+	m := newMemTrim(time.Second)
+	t0 := time.Now()
+	if m.due(t0.Add(time.Hour)) {
+		t.Fatal("a trim with no request since start")
+	}
+	a, b := &net.TCPConn{}, &net.TCPConn{}
+	m.connState(a, http.StateNew)
+	m.connState(a, http.StateActive)
+	m.connState(b, http.StateActive)
+	m.connState(a, http.StateIdle)
+	if m.due(time.Now().Add(time.Hour)) {
+		t.Fatal("a trim while a request is in progress")
+	}
+	m.connState(b, http.StateClosed)
+	if m.due(time.Now()) {
+		t.Fatal("a trim before the quiet period")
+	}
+	if !m.due(time.Now().Add(2 * time.Second)) {
+		t.Fatal("no trim after the quiet period")
+	}
+	if m.due(time.Now().Add(time.Hour)) {
+		t.Fatal("a second trim with no request in between")
 	}
 }

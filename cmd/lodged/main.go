@@ -13,9 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,13 +36,11 @@ import (
 
 // Facts travel from the parent to the daemon in these variables.
 const (
-	envNetDriver  = "_LODGE_NET_DRIVER"
-	envNetSkipped = "_LODGE_NET_SKIPPED"
-	envIDSource   = "_LODGE_IDMAP_SOURCE"
-	envSingleID   = "_LODGE_SINGLE_ID"
-	// envForceSingle tells the keeper's host side to use the single-id
-	// map, and why.
-	envForceSingle = "_LODGE_FORCE_SINGLE_ID"
+	envNetDriver   = userns.EnvNetDriver
+	envNetSkipped  = userns.EnvNetSkipped
+	envIDSource    = userns.EnvIDSource
+	envSingleID    = userns.EnvSingleID
+	envForceSingle = userns.EnvForceSingle
 	// envDataRoot and envDataRootWhy carry a data root chosen in place of
 	// the default, when that is on a network or FUSE filesystem.
 	envDataRoot    = "_LODGE_DATA_ROOT"
@@ -92,29 +88,11 @@ func main() {
 	if os.Getenv("_LODGE_DEBUG") != "" {
 		logrus.SetLevel(logrus.DebugLevel)
 	}
-	if userns.IsUnshareCall() {
-		if err := userns.RunUnshareCall(os.Args[1:]); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		return
-	}
 	switch userns.CurrentStage() {
-	case userns.StageChild:
-		if err := runChild(); err != nil {
-			fmt.Fprintln(os.Stderr, "lodged: namespace child:", err)
-			os.Exit(1)
-		}
-		return
-	case userns.StagePin:
-		userns.RunPin(paths.FromOS().RuntimeDir())
-		return
-	case userns.StageKeeper:
-		if err := runKeeper(paths.FromOS().RuntimeDir()); err != nil {
-			fmt.Fprintln(os.Stderr, "lodged: keeper:", err)
-			os.Exit(1)
-		}
-		return
+	case userns.StageChild, userns.StagePin, userns.StageKeeper, userns.StageKeeperParent:
+		// lodge-keeper's stages, from a keeper that asked for lodged.
+		fmt.Fprintln(os.Stderr, "lodged: this stage is lodge-keeper's; reinstall lodge (lodge-keeper beside lodged or in libexec/lodge)")
+		os.Exit(1)
 	}
 	env := paths.FromOS()
 	var o options
@@ -127,11 +105,8 @@ func main() {
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(o.debug)
-			switch userns.CurrentStage() {
-			case userns.StageDaemon:
+			if userns.CurrentStage() == userns.StageDaemon {
 				return runDaemon(log, env, o)
-			case userns.StageKeeperParent:
-				return runKeeperParent(log, env, o)
 			}
 			return runForeground(env, o)
 		},
@@ -261,7 +236,10 @@ func runForeground(env paths.Env, o options) error {
 		if err := askSystemdScope(cgManager); err != nil {
 			return err
 		}
-		keeperEnv := []string{userns.EnvKeeperParent}
+		keeperEnv := []string{userns.EnvKeeperParent, userns.EnvNetAsked + "=" + o.networkDriver}
+		if o.debug {
+			keeperEnv = append(keeperEnv, userns.EnvKeeperDebug+"=1")
+		}
 		if o.singleIDMap || fc.SingleIDMap {
 			keeperEnv = append(keeperEnv, envForceSingle+"=asked for (--single-id-map or single-id-map in daemon.json)")
 		}
@@ -271,7 +249,7 @@ func runForeground(env paths.Env, o options) error {
 			// or file capabilities, a policy): what a missing one gets.
 			why := "newuidmap/newgidmap failed (" + firstLine(err) + "); single-id map"
 			fmt.Fprintln(os.Stderr, "lodged: warning:", why)
-			err = userns.StartKeeper(runDir, []string{userns.EnvKeeperParent, envForceSingle + "=" + why}, keeperLog, 2*time.Minute)
+			err = userns.StartKeeper(runDir, append(keeperEnv, envForceSingle+"="+why), keeperLog, 2*time.Minute)
 		}
 		if err != nil {
 			return err
@@ -376,88 +354,6 @@ func waitAnswering(d *userns.Daemon, sock string) int {
 	}
 }
 
-// runKeeperParent is the keeper's host side: id maps and uplink, then
-// rootlesskit's parent until the keeper exits.
-func runKeeperParent(log *slog.Logger, env paths.Env, o options) error {
-	runDir := env.RuntimeDir()
-	lock, err := paths.LockKeeper(runDir)
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	defer os.Remove(userns.KeeperSocket(runDir))
-
-	u, err := user.Current()
-	if err != nil {
-		return err
-	}
-	single, source := chooseIDMap(u, os.Getenv(envForceSingle))
-	if single {
-		log.Warn("running with a single-id map", "why", source)
-	} else {
-		log.Info("id maps from subordinate ranges", "source", source)
-	}
-	os.Setenv(envIDSource, source)
-	os.Setenv(envSingleID, strconv.FormatBool(single))
-
-	choice, err := netns.Choose(o.networkDriver, os.Stderr)
-	if err != nil {
-		return err
-	}
-	for _, s := range choice.Skipped {
-		log.Info("network driver passed over", "driver", s)
-	}
-	log.Info("network driver", "name", choice.Name)
-	os.Setenv(envNetDriver, choice.Name)
-	os.Setenv(envNetSkipped, strings.Join(choice.Skipped, "\n"))
-
-	stateDir := filepath.Join(runDir, "rootlesskit")
-	if err := userns.PrepareStateDir(stateDir); err != nil {
-		return err
-	}
-	portDriver, err := netns.PortParent(os.Stderr, stateDir)
-	if err != nil {
-		return err
-	}
-	err = userns.RunParent(userns.ParentConfig{
-		StateDir: stateDir,
-		Network:  choice.Parent,
-		Port:     portDriver,
-		SingleID: single,
-	})
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) && exitErr.ExitCode() == 0 {
-		return nil
-	}
-	return err
-}
-
-// chooseIDMap decides between subordinate ranges and the single-id map,
-// and says why in words for logs and info.
-func chooseIDMap(u *user.User, forced string) (single bool, source string) {
-	if forced != "" {
-		return true, "single-id map: " + forced
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	uids, gids, src, err := userns.LookupSubIDs(uid, u.Username)
-	switch {
-	case err != nil:
-		return true, "subordinate ids unreadable (" + err.Error() + "); single-id map"
-	case src == userns.SourceNone:
-		return true, "no subuid/subgid range for " + u.Username + "; single-id map"
-	}
-	for _, tool := range []string{"newuidmap", "newgidmap"} {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			return true, tool + " not installed (package uidmap); single-id map"
-		}
-		if why := userns.PrivilegedHelperProblem(p); why != "" {
-			return true, why + "; single-id map"
-		}
-	}
-	return false, fmt.Sprintf("%s (uids %v, gids %v)", src, uids, gids)
-}
-
 // idMapRefused tells whether the keeper failed because the id-mapping
 // helpers were refused.
 func idMapRefused(err error) bool {
@@ -468,15 +364,6 @@ func idMapRefused(err error) bool {
 func firstLine(err error) string {
 	line, _, _ := strings.Cut(err.Error(), "\n")
 	return line
-}
-
-func runChild() error {
-	name := os.Getenv(envNetDriver)
-	nd, err := netns.ChildDriver(name)
-	if err != nil {
-		return err
-	}
-	return userns.RunChild(nd, netns.PortChild(os.Stderr))
 }
 
 // runDaemon is the daemon inside the namespace: it serves the API.
@@ -571,12 +458,15 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return err
 	}
+	trim := newMemTrim(3 * time.Second)
+	srv.ConnState = trim.connState
+	go trim.watch(ctx)
 	if idleAfter > 0 {
 		w := newIdleStop(idleAfter, func() int {
 			_, running, paused, _ := svc.containers.Counts()
 			return running + paused
 		})
-		srv.ConnState = w.connState
+		srv.ConnState = func(c net.Conn, s http.ConnState) { trim.connState(c, s); w.connState(c, s) }
 		go w.watch(ctx, log, stop)
 	}
 	go svc.containers.StartOnBoot(ctx)

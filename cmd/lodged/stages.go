@@ -5,15 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/userns"
 )
 
@@ -35,39 +31,6 @@ import (
 // The namespaces themselves are never made again while anything runs in
 // them, so exec, ports and the uplink of running containers keep working.
 
-// runKeeper is the keeper stage, with what it needs to take over from a
-// dead host side.
-func runKeeper(runDir string) error {
-	stateDir := filepath.Join(runDir, "rootlesskit")
-	return userns.RunKeeper(userns.KeeperConfig{
-		RunDir:   runDir,
-		StateDir: stateDir,
-		TakeOver: func() (*userns.TakenOver, error) {
-			r, err := netns.StartReattach(netns.ReattachConfig{
-				Driver: os.Getenv(envNetDriver), NSPath: userns.UplinkNSPath(runDir),
-				StateDir: stateDir, Log: os.Stderr,
-			})
-			if r == nil {
-				return nil, err
-			}
-			if err != nil {
-				// The ports still work; the message says what does not.
-				os.Stderr.WriteString("lodged: keeper: " + err.Error() + "\n")
-			}
-			srv, err := userns.ServeAPI(stateDir, nil, r.Ports, os.Getpid())
-			if err != nil {
-				r.Close()
-				return nil, err
-			}
-			t := &userns.TakenOver{Stop: func() { srv.Close(); r.Close() }}
-			if r.Uplink != nil {
-				t.Helpers = append(t.Helpers, r.Uplink.Process.Pid)
-			}
-			return t, nil
-		},
-	})
-}
-
 // superviseKeeper watches the keeper the daemon runs under and, when it
 // dies, starts a new one in the same namespaces (this process is in them)
 // and watches that one instead. It returns when ctx ends.
@@ -85,7 +48,7 @@ func superviseKeeper(ctx context.Context, log *slog.Logger, runDir string) {
 		}
 		unix.Close(fd)
 		log.Warn("the namespace keeper died; starting a new one in the same namespaces", "pid", pid)
-		cmd, err := startAdoptKeeper(runDir)
+		cmd, err := userns.StartAdoptKeeper(filepath.Join(runDir, "keeper.log"))
 		for err != nil {
 			log.Error("starting a namespace keeper", "err", err)
 			select {
@@ -93,7 +56,7 @@ func superviseKeeper(ctx context.Context, log *slog.Logger, runDir string) {
 				return
 			case <-time.After(time.Second):
 			}
-			cmd, err = startAdoptKeeper(runDir)
+			cmd, err = userns.StartAdoptKeeper(filepath.Join(runDir, "keeper.log"))
 		}
 		go cmd.Wait() // reaped here while this daemon lives
 		pid = cmd.Process.Pid
@@ -115,35 +78,6 @@ func waitPidfd(ctx context.Context, fd int) bool {
 		}
 	}
 	return false
-}
-
-// startAdoptKeeper starts a keeper from this daemon, in its own session so
-// it outlives it, logging to keeper.log.
-func startAdoptKeeper(runDir string) (*exec.Cmd, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	logf, err := os.OpenFile(filepath.Join(runDir, "keeper.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "_LODGE_STAGE=") {
-			env = append(env, kv)
-		}
-	}
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(env, "_LODGE_STAGE=keeper", userns.EnvKeeperAdopt)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return cmd, nil
 }
 
 // republishOnNewDriver publishes the running containers' ports again

@@ -70,9 +70,11 @@ func newEnv() (*env, error) {
 	e.bin = filepath.Join(base, "bin")
 	os.MkdirAll(e.bin, 0o755)
 	os.Chmod(base, 0o755)
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge", "lodge-init"} {
+	for _, b := range []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(e.bin, b), "./cmd/"+b)
-		if b == "lodge-init" || b == "lodge-shim" { // static: lodge-init runs on containers' roots, lodge-shim beside each container
+		// static: lodge-init runs on containers' roots; lodge-shim beside
+		// each container and lodge-keeper in each idle stage map no libc.
+		if b == "lodge-init" || b == "lodge-shim" || b == "lodge-keeper" {
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		}
 		cmd.Stderr = os.Stderr

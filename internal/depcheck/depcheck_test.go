@@ -29,7 +29,7 @@ var leaves = []string{"errdefs", "version", "proc", "internal/atomicfile", "inte
 // imports inside one tree (daemon → daemon/x) are left to the rows.
 var layers = [][]string{
 	// wiring, tools and tests: they may import anything below.
-	{"cmd/lodge", "cmd/lodged", "cmd/lodge-monitor", "cmd/lodge-shim", "cmd/lodge-usernet", "cmd/lodge-init", "cmd/lodge-buildkitd", "hack/bench", "hack/mkimage", "tests"},
+	{"cmd/lodge", "cmd/lodged", "cmd/lodge-monitor", "cmd/lodge-shim", "cmd/lodge-keeper", "cmd/lodge-usernet", "cmd/lodge-init", "cmd/lodge-buildkitd", "hack/bench", "hack/mkimage", "tests"},
 	{"api"},
 	{"daemon"},
 	// capability packages: each does one thing for the daemon.
@@ -74,6 +74,7 @@ var allowed = map[string][]string{
 	"cmd/lodge-monitor":   {"runtime"},
 	"cmd/lodge-shim":      {"shim"},
 	"cmd/lodge-usernet":   {"netns"},
+	"cmd/lodge-keeper":    {"netns", "paths", "userns"},
 	"cmd/lodge-init":      {},
 	"cmd/lodge-buildkitd": {"buildkitd"},
 	"hack/bench":          {"*"},

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// memTrim gives the daemon's free memory back to the kernel once a burst
+// of API work is over. Go keeps freed heap, and sync.Pool keeps buffers
+// (pgzip's 1 MiB blocks after a pull, json's encoders), for the next
+// burst, and returns them only slowly: after 50 `docker run --rm` and a
+// pull, the daemon idled at ~41 MiB RSS, ~22 MiB of it anonymous, with
+// 16 MiB of heap in use. Once no request has been in progress for quiet,
+// it runs debug.FreeOSMemory twice: the first collection moves pooled
+// buffers to the pools' victim caches, the second frees them.
+type memTrim struct {
+	quiet time.Duration
+
+	mu    sync.Mutex
+	busy  map[net.Conn]bool
+	last  time.Time // when a request last began or ended
+	dirty bool      // requests since the last trim
+}
+
+func newMemTrim(quiet time.Duration) *memTrim {
+	return &memTrim{quiet: quiet, busy: map[net.Conn]bool{}}
+}
+
+// connState is an http.Server's ConnState hook.
+func (m *memTrim) connState(c net.Conn, s http.ConnState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s == http.StateActive {
+		m.busy[c] = true
+	} else {
+		delete(m.busy, c)
+	}
+	m.last, m.dirty = time.Now(), true
+}
+
+// due tells whether a trim is due now, and if so counts it as done.
+func (m *memTrim) due(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.dirty || len(m.busy) > 0 || now.Sub(m.last) < m.quiet {
+		return false
+	}
+	m.dirty = false
+	return true
+}
+
+// watch trims whenever one is due, until ctx ends.
+func (m *memTrim) watch(ctx context.Context) {
+	tick := min(m.quiet/2, time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-time.After(tick):
+			if m.due(now) {
+				debug.FreeOSMemory()
+				debug.FreeOSMemory()
+			}
+		}
+	}
+}
