@@ -29,7 +29,7 @@ func publishedPort(e *env, reps int) []result {
 // handed to the kernel.
 func uplinkThroughput(e *env, reps int) result {
 	const mib = 256
-	r := result{Figure: fmt.Sprintf("uplink TCP, container downloads %d MiB from the host", mib), Unit: "Gbit/s"}
+	r := result{Figure: fmt.Sprintf("uplink TCP, container downloads %d MiB from the host", mib), Unit: "Gbit/s", HigherIsBetter: true}
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		r.Notes = append(r.Notes, err.Error())
@@ -70,23 +70,9 @@ func uplinkThroughput(e *env, reps int) result {
 		}
 	}
 	setSeries(&r, series)
-	r.Ratio = higherIsBetter(r)
+	r = finish(r)
 	r.Notes = append(r.Notes, "higher is better; served on the host's 127.0.0.1, reached as 10.0.2.2")
 	return r
-}
-
-// higherIsBetter is the ratio for a rate: lodge over the faster anchor.
-func higherIsBetter(r result) *float64 {
-	best := 0.0
-	for _, a := range []*float64{r.Docker, r.Podman} {
-		if a != nil && *a > best {
-			best = *a
-		}
-	}
-	if r.Lodge == nil || best == 0 {
-		return nil
-	}
-	return ptr(*r.Lodge / best)
 }
 
 // networkStartCost is what a network adds to `docker run --rm busybox
@@ -120,7 +106,7 @@ func networkStartCost(e *env, reps int) result {
 
 func portThroughput(e *env, reps int) result {
 	const mib = 256
-	r := result{Figure: fmt.Sprintf("published port TCP, host downloads %d MiB", mib), Unit: "Gbit/s"}
+	r := result{Figure: fmt.Sprintf("published port TCP, host downloads %d MiB", mib), Unit: "Gbit/s", HigherIsBetter: true}
 	series := map[string]stats{}
 	for _, eng := range e.engines {
 		if eng.why != "" {
@@ -157,8 +143,7 @@ func portThroughput(e *env, reps int) result {
 		e.docker(eng, "rm", "-f", name)
 	}
 	setSeries(&r, series)
-	r.Ratio = higherIsBetter(r)
-	r.Notes = append(r.Notes, "higher is better: the ratio is lodge over the faster anchor")
+	r = finish(r)
 	return r
 }
 
