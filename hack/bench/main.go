@@ -106,7 +106,7 @@ func main() {
 	defer env.cleanup()
 
 	var results []result
-	runs := map[string]run{}
+	var failed bool
 	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	for _, g := range groups {
 		if len(want) > 0 && !want[g.name] {
@@ -123,11 +123,15 @@ func main() {
 			rs[i].Group = g.name
 		}
 		results = append(results, rs...)
-		runs[g.name] = ri
+		// Each group's figures are written as soon as it ends: a long run
+		// cut short keeps what it measured.
+		if err := writeResults(*out, rs, map[string]run{g.name: ri}); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			failed = true
+		}
 	}
 	printTable(results)
-	if err := writeResults(*out, results, runs); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
+	if failed {
 		os.Exit(1)
 	}
 }
