@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -104,6 +106,15 @@ func main() {
 		os.Exit(1)
 	}
 	defer env.cleanup()
+	// Interrupted, the engines stop and their files go, as at the end.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Fprintln(os.Stderr, "bench: interrupted; stopping the engines")
+		env.cleanup()
+		os.Exit(1)
+	}()
 
 	var results []result
 	var failed bool
