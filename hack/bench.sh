@@ -16,4 +16,6 @@ if [[ $(id -u) -eq 0 ]]; then
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || echo "bench: could not install ${missing[*]}; those anchors will say so" >&2
 	fi
 fi
+# What the figures were made with, for bench/results.json and the README.
+export BENCH_CMD="${BENCH:+BENCH=$BENCH }bash hack/bench.sh${*:+ $*}"
 exec go run ./hack/bench ${BENCH:+-group "$BENCH"} "$@"

@@ -111,43 +111,37 @@ func (e *env) selfForUser() (string, error) {
 	return dst, out.Close()
 }
 
-// apiFigure runs apiLoop on every engine and reports the median (and p99).
-func apiFigure(e *env, figure, mode string, n int) result {
-	r := result{Figure: figure, Unit: "ms", P99: map[string]string{}}
+// apiFigure runs apiLoop on every engine, times times in a row, and
+// reports the median and p99 of every sample.
+func apiFigure(e *env, figure, mode string, n, times int) result {
+	r := result{Figure: figure, Unit: "ms"}
 	bin, err := e.selfForUser()
 	if err != nil {
 		r.Notes = append(r.Notes, "cannot run the client as the user: "+err.Error())
 		return r
 	}
-	for _, eng := range e.engines {
-		if eng.why != "" {
-			continue
-		}
-		o := runCmd(e.command(e.userEnv(eng.home, eng.run), bin, "-api-loop", mode, "-api-host", "unix://"+eng.sock, "-n", strconv.Itoa(n)))
-		var ms stats
-		if o.err != nil || json.Unmarshal([]byte(strings.TrimSpace(o.stdout)), &ms) != nil || len(ms) == 0 {
-			r.Notes = append(r.Notes, eng.name+": "+o.String())
-			continue
-		}
-		v := ptr(ms.median())
-		switch eng.name {
-		case "lodge":
-			r.Lodge = v
-		case "docker":
-			r.Docker = v
-		case "podman":
-			r.Podman = v
-		}
-		if len(ms) > 1 {
-			r.P99[eng.name] = strconv.FormatFloat(ms.pct(99), 'f', 1, 64)
+	series := map[string]stats{}
+	for i := 0; i < times; i++ {
+		for _, eng := range e.engines {
+			if eng.why != "" {
+				continue
+			}
+			o := runCmd(e.command(e.userEnv(eng.home, eng.run), bin, "-api-loop", mode, "-api-host", "unix://"+eng.sock, "-n", strconv.Itoa(n)))
+			var ms stats
+			if o.err != nil || json.Unmarshal([]byte(strings.TrimSpace(o.stdout)), &ms) != nil || len(ms) == 0 {
+				r.Notes = append(r.Notes, eng.name+": "+o.String())
+				continue
+			}
+			series[eng.name] = append(series[eng.name], ms...)
 		}
 	}
+	setSeries(&r, series)
 	return finish(r)
 }
 
 func apiCycle(e *env, reps int) []result {
 	return []result{
-		apiFigure(e, "create+start+wait+rm via the Go client (p50; p99 in JSON), 200 cycles", "cycle", 200),
-		apiFigure(e, "50 containers run concurrently via the Go client (wall)", "concurrent", 50),
+		apiFigure(e, "create+start+wait+rm via the Go client, 200 cycles in a row", "cycle", 200, 1),
+		apiFigure(e, "50 containers run concurrently via the Go client (wall)", "concurrent", 50, max(reps/2, 3)),
 	}
 }

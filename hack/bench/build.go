@@ -117,10 +117,10 @@ func (e *env) buildRun(eng *engine, dir string, args ...string) (total, firstSte
 // buildBench is the build group.
 func buildBench(e *env, reps int) []result {
 	what := fmt.Sprintf("3 stages, 13 steps, %d files / %d MiB context", buildFiles, buildFiles*buildFileBytes>>20)
-	cold := result{Figure: "build, cold (" + what + ")", Unit: "ms", P99: map[string]string{}}
-	same := result{Figure: "rebuild, nothing changed", Unit: "ms", P99: map[string]string{}}
-	edit := result{Figure: "rebuild, one context file edited", Unit: "ms", P99: map[string]string{}}
-	first := result{Figure: fmt.Sprintf("time to the first step, %d MiB context", bigFiles*bigFileBytes>>20), Unit: "ms", P99: map[string]string{}}
+	cold := result{Figure: "build, cold (" + what + ")", Unit: "ms"}
+	same := result{Figure: "rebuild, nothing changed", Unit: "ms"}
+	edit := result{Figure: "rebuild, one context file edited", Unit: "ms"}
+	first := result{Figure: fmt.Sprintf("time to the first step, %d MiB context", bigFiles*bigFileBytes>>20), Unit: "ms"}
 	small, big, err := e.writeContexts()
 	if err != nil {
 		cold.Notes = append(cold.Notes, "writing the contexts: "+err.Error())

@@ -32,7 +32,7 @@ func kernelFloor(e *env, reps int) []result {
 		r.Notes = append(r.Notes, "unshare failed: "+err.Error())
 		return []result{r}
 	}
-	r.Lodge = ptr(s.median())
+	setSeries(&r, map[string]stats{"lodge": s})
 	r.Notes = append(r.Notes, "not an engine: the cost any engine pays for its namespaces")
 	return []result{r}
 }
@@ -46,15 +46,13 @@ func daemonStart(e *env, reps int) []result {
 		if o := runCmd(e.command(envv, "lodge", "daemon", "start")); o.err != nil {
 			return fmt.Errorf("%s", o)
 		}
-		t := time.Now()
-		defer func() { _ = t }()
 		return runCmd(e.command(envv, "lodge", "daemon", "stop")).err
 	})
 	if err != nil {
 		r.Notes = append(r.Notes, err.Error())
 		return []result{r}
 	}
-	r.Lodge = ptr(s.median())
+	setSeries(&r, map[string]stats{"lodge": s})
 	r.Notes = append(r.Notes, "includes `lodge daemon stop`; the anchors start through systemd or a script and are not compared")
 	return []result{r}
 }
@@ -62,7 +60,7 @@ func daemonStart(e *env, reps int) []result {
 // runTrue is `docker run --rm busybox true` through the docker CLI, on
 // each engine, interleaved.
 func runTrue(e *env, reps int) []result {
-	r := result{Figure: "docker run --rm busybox true", Unit: "ms", P99: map[string]string{}}
+	r := result{Figure: "docker run --rm busybox true", Unit: "ms"}
 	series := map[string]stats{}
 	for i := 0; i < reps+1; i++ {
 		for _, eng := range e.engines {
@@ -90,13 +88,21 @@ func runTrue(e *env, reps int) []result {
 func idleMemory(e *env, reps int) []result {
 	r := result{Figure: "idle daemon RSS (all its processes)", Unit: "MiB"}
 	pss := result{Figure: "idle daemon PSS (all its processes, shared pages split)", Unit: "MiB"}
-	for _, eng := range e.engines {
-		if eng.why != "" {
-			continue
+	rs, psss := map[string]stats{}, map[string]stats{}
+	for i := 0; i < max(reps, 1); i++ {
+		if i > 0 {
+			time.Sleep(200 * time.Millisecond)
 		}
-		set(&r, eng.name, rssTree(eng.rootPids(), nil))
-		set(&pss, eng.name, pssTree(eng.rootPids(), nil))
+		for _, eng := range e.engines {
+			if eng.why != "" {
+				continue
+			}
+			rs[eng.name] = append(rs[eng.name], rssTree(eng.rootPids(), nil))
+			psss[eng.name] = append(psss[eng.name], pssTree(eng.rootPids(), nil))
+		}
 	}
+	setSeries(&r, rs)
+	setSeries(&pss, psss)
 	return append([]result{finish(r), finish(pss)}, perContainerMemory(e, reps)...)
 }
 

@@ -88,8 +88,8 @@ func pullAndLoad(e *env, reps int) []result {
 		return []result{r}
 	}
 	what := fmt.Sprintf("%.0f MiB, %d layers", e.pullMiB, pullLayers)
-	pull := result{Figure: "docker pull (" + what + ") from a loopback registry", Unit: "ms", P99: map[string]string{}}
-	load := result{Figure: "docker load -i (" + what + ")", Unit: "ms", P99: map[string]string{}}
+	pull := result{Figure: "docker pull (" + what + ") from a loopback registry", Unit: "ms"}
+	load := result{Figure: "docker load -i (" + what + ")", Unit: "ms"}
 	pulls, loads := map[string]stats{}, map[string]stats{}
 	for i := 0; i < reps; i++ {
 		for _, eng := range e.engines {

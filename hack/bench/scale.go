@@ -19,7 +19,7 @@ import (
 // nativeRun is each engine's own CLI: `lodge run --rm`, `docker run --rm`
 // against Docker rootless, `podman run --rm` (no service in between).
 func nativeRun(e *env, reps int) []result {
-	r := result{Figure: "own CLI: run --rm busybox true (lodge, docker, podman)", Unit: "ms", P99: map[string]string{}}
+	r := result{Figure: "own CLI: run --rm busybox true (lodge, docker, podman)", Unit: "ms"}
 	series := map[string]stats{}
 	for i := 0; i < reps+1; i++ {
 		for _, eng := range e.engines {
@@ -63,31 +63,30 @@ func without(env []string, key string) []string {
 	return out
 }
 
-// setSeries puts each engine's median in r and its p99 in r.P99.
+// setSeries puts each engine's median in r, its p99 (the bad side's: the
+// low one for a rate) in r.P99 and its sample count in r.Samples.
 func setSeries(r *result, series map[string]stats) {
 	for name, s := range series {
 		if len(s) == 0 {
 			continue
 		}
-		v := ptr(s.median())
-		switch name {
-		case "lodge":
-			r.Lodge = v
-		case "docker":
-			r.Docker = v
-		case "podman":
-			r.Podman = v
+		set(r, name, s.median())
+		if r.P99 == nil {
+			r.P99, r.Samples = map[string]float64{}, map[string]int{}
 		}
-		if r.P99 != nil {
-			r.P99[name] = strconv.FormatFloat(s.pct(99), 'f', 1, 64)
+		p := 99.0
+		if r.HigherIsBetter {
+			p = 1
 		}
+		r.P99[name] = s.pct(p)
+		r.Samples[name] = len(s)
 	}
 }
 
 // psMany is `docker ps -a` with 500 created containers on each engine.
 func psMany(e *env, reps int) []result {
 	const n = 500
-	r := result{Figure: fmt.Sprintf("docker ps -a with %d containers", n), Unit: "ms", P99: map[string]string{}}
+	r := result{Figure: fmt.Sprintf("docker ps -a with %d containers", n), Unit: "ms"}
 	series := map[string]stats{}
 	for _, eng := range e.engines {
 		if eng.why != "" {
@@ -126,41 +125,69 @@ func perContainerMemory(e *env, reps int) []result {
 	const n = 50
 	r := result{Figure: fmt.Sprintf("RSS per running container (monitor included), %d running", n), Unit: "MiB"}
 	pss := result{Figure: fmt.Sprintf("PSS per running container (shared pages split), %d running", n), Unit: "MiB"}
+	rs, psss := map[string]stats{}, map[string]stats{}
 	for _, eng := range e.engines {
 		if eng.why != "" {
 			continue
 		}
-		before, beforePss := rssTree(eng.rootPids(), nil), pssTree(eng.rootPids(), nil)
-		if err := e.userLoop(eng, "start", n); err != nil {
-			r.Notes = append(r.Notes, eng.name+": starting the containers: "+err.Error())
-			continue
-		}
-		o := e.docker(eng, "ps", "-q")
-		ids := strings.Fields(o.stdout)
-		inspect := e.docker(eng, append([]string{"inspect", "-f", "{{.State.Pid}}"}, ids...)...)
-		containers := map[int]bool{}
-		roots := eng.rootPids()
-		for _, f := range strings.Fields(inspect.stdout) {
-			pid, err := strconv.Atoi(f)
-			if err != nil || pid <= 0 {
-				continue
-			}
-			containers[pid] = true
-			if st, err := proc.ReadStat(pid); err == nil {
-				roots = append(roots, st.PPID) // the monitor, shim or conmon
-			}
-		}
-		if len(containers) < n {
-			r.Notes = append(r.Notes, fmt.Sprintf("%s: %d of %d containers running (%s)", eng.name, len(containers), n, strings.TrimSpace(inspect.stderr)))
+		m, err := e.runningMemory(eng, n, reps)
+		if err != nil {
+			r.Notes = append(r.Notes, eng.name+": "+err.Error())
 		} else {
-			set(&r, eng.name, (rssTree(roots, containers)-before)/n)
-			set(&pss, eng.name, (pssTree(roots, containers)-beforePss)/n)
+			rs[eng.name], psss[eng.name] = m.perRSS, m.perPSS
 		}
 		if err := e.userLoop(eng, "clear", 0); err != nil {
 			r.Notes = append(r.Notes, eng.name+": removing the containers: "+err.Error())
 		}
 	}
+	setSeries(&r, rs)
+	setSeries(&pss, psss)
 	return []result{finish(r), finish(pss)}
+}
+
+// memSeries is an engine's memory with n containers running, sampled
+// several times: per container (its growth over the idle engine, over n)
+// and all of the engine's processes (daemon, helpers, monitors; the
+// containers' own processes left out).
+type memSeries struct{ perRSS, perPSS, totRSS, totPSS stats }
+
+// runningMemory starts n `sleep` containers on eng and samples its memory
+// reps times, 200 ms apart. The containers stay; the caller removes them.
+func (e *env) runningMemory(eng *engine, n, reps int) (memSeries, error) {
+	var m memSeries
+	before, beforePss := rssTree(eng.rootPids(), nil), pssTree(eng.rootPids(), nil)
+	if err := e.userLoop(eng, "start", n); err != nil {
+		return m, fmt.Errorf("starting the containers: %w", err)
+	}
+	o := e.docker(eng, "ps", "-q")
+	ids := strings.Fields(o.stdout)
+	inspect := e.docker(eng, append([]string{"inspect", "-f", "{{.State.Pid}}"}, ids...)...)
+	containers := map[int]bool{}
+	roots := eng.rootPids()
+	for _, f := range strings.Fields(inspect.stdout) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		containers[pid] = true
+		if st, err := proc.ReadStat(pid); err == nil {
+			roots = append(roots, st.PPID) // the monitor, shim or conmon
+		}
+	}
+	if len(containers) < n {
+		return m, fmt.Errorf("%d of %d containers running (%s)", len(containers), n, strings.TrimSpace(inspect.stderr))
+	}
+	for i := 0; i < max(reps, 1); i++ {
+		if i > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		rss, pss := rssTree(roots, containers), pssTree(roots, containers)
+		m.totRSS = append(m.totRSS, rss)
+		m.totPSS = append(m.totPSS, pss)
+		m.perRSS = append(m.perRSS, (rss-before)/float64(n))
+		m.perPSS = append(m.perPSS, (pss-beforePss)/float64(n))
+	}
+	return m, nil
 }
 
 // set puts an engine's figure in r.
@@ -201,7 +228,7 @@ func (e *env) userLoop(eng *engine, mode string, n int) error {
 	if err != nil {
 		return err
 	}
-	o := runCmd(e.command(e.userEnv(eng.home, eng.run), bin, "-api-loop", mode, "-api-host", "unix://"+eng.sock, "-n", strconv.Itoa(n)))
+	o := runLimit(e.command(e.userEnv(eng.home, eng.run), bin, "-api-loop", mode, "-api-host", "unix://"+eng.sock, "-n", strconv.Itoa(n)), scaleLimit)
 	if o.err != nil {
 		return fmt.Errorf("%s", o)
 	}
