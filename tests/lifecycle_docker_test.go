@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -41,14 +42,19 @@ func TestLifecycleLikeDocker(t *testing.T) {
 		t.Errorf("wait after start: %s", r)
 	}
 
-	// A container in restart back-off is not removed without force.
+	// A container in restart back-off is not removed without force. The
+	// back-off doubles from 100 ms, as Docker's: wait until it is at least
+	// 1.6 s (four restarts), or the rm below races the next start.
 	s.must(docker, "run", "-d", "--restart", "always", "--name", "bb", "busybox", "false")
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if r := s.must(docker, "inspect", "-f", "{{.State.Restarting}}", "bb"); strings.TrimSpace(r.stdout) == "true" {
+		r := s.must(docker, "inspect", "-f", "{{.State.Restarting}} {{.RestartCount}}", "bb")
+		var restarting bool
+		var count int
+		if _, err := fmt.Sscan(r.stdout, &restarting, &count); err == nil && restarting && count >= 4 {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	if r := s.run(docker, "rm", "bb"); r.code == 0 || !strings.Contains(r.stderr, "restarting") {
 		t.Errorf("rm of a restarting container: %s", r)
