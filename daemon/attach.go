@@ -225,15 +225,15 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 					// detach keys, or its terminal gone) ends its attach
 					// and leaves the container running, as in Docker:
 					// the monitor keeps a tty's input open.
-					mc.Close()
+					_ = mc.Close() // a socket: nothing buffered to lose
 					return
 				}
 			}
-			mc.CloseWrite()
+			_ = mc.CloseWrite() // the monitor may be gone already: its exit ends the stream
 		}()
 	}
 	go func() {
-		defer mc.Close()
+		defer func() { _ = mc.Close() }() // a socket: nothing buffered to lose
 		if <-p.ready; p.client == nil {
 			p.finish(nil) // withdrawn
 			return

@@ -112,7 +112,7 @@ func (b *BuildBackend) Run(ctx context.Context, req build.RunRequest) (build.Ima
 	}
 	wait, err := s.WaitFor(id, container.WaitConditionNextExit)
 	if err != nil {
-		connect(ctx, nil)
+		_ = connect(ctx, nil) // only to release the attach; err is the one to return
 		return build.Image{}, err
 	}
 	pr, pw := io.Pipe()
@@ -124,8 +124,10 @@ func (b *BuildBackend) Run(ctx context.Context, req build.RunRequest) (build.Ima
 	attached := make(chan struct{})
 	go func() {
 		defer close(attached)
-		connect(ctx, stdoutOnly{pw})
-		pw.Close()
+		// The step's output ends with the attach, however it ends; the
+		// step's result comes from wait.
+		_ = connect(ctx, stdoutOnly{pw})
+		_ = pw.Close() // a pipe's Close never fails
 	}()
 	if err := s.Start(ctx, id); err != nil {
 		pw.CloseWithError(err)
@@ -142,7 +144,7 @@ func (b *BuildBackend) Run(ctx context.Context, req build.RunRequest) (build.Ima
 	select {
 	case <-attached:
 	case <-time.After(5 * time.Second):
-		pw.Close()
+		_ = pw.Close() // a pipe's Close never fails
 	}
 	<-copied
 	if res.StatusCode != 0 {
@@ -202,10 +204,12 @@ func unframe(w io.Writer, r io.Reader) {
 	for {
 		_, payload, err := runtime.ReadFrame(r, buf)
 		if err != nil {
-			io.Copy(io.Discard, r) // let the writer finish
+			_, _ = io.Copy(io.Discard, r) // let the writer finish; what it wrote is not wanted
 			return
 		}
-		w.Write(payload)
+		// The build's output stream: a client that went away does not
+		// fail the step.
+		_, _ = w.Write(payload)
 	}
 }
 
@@ -231,7 +235,9 @@ func (b *BuildBackend) Apply(ctx context.Context, parent build.Image, layer io.R
 			s.Log.Warn("removing a build step's scratch filesystem", "id", id, "err", err)
 			return // left noted for Recover
 		}
-		os.Remove(note)
+		if err := os.Remove(note); err != nil {
+			s.Log.Warn("removing a build step's note", "path", note, "err", err)
+		}
 	}()
 	if err := s.Rootfs.CreateRootfs(id, parent.ID, nil, nil); err != nil {
 		return build.Image{}, fmt.Errorf("making a scratch filesystem: %w", err)
@@ -275,7 +281,7 @@ func (b *BuildBackend) Mount(ctx context.Context, id string) (string, func(), er
 		if err != nil {
 			return "", nil, err
 		}
-		return dir, func() { os.Remove(dir) }, nil
+		return dir, func() { _ = os.Remove(dir) }, nil // an empty temp dir: a leak is harmless and cleaned with TmpDir
 	}
 	if err != nil {
 		return "", nil, err
@@ -316,7 +322,9 @@ func (b *BuildBackend) Recover(ctx context.Context) {
 			s.Log.Warn("removing an interrupted build's scratch filesystem", "id", e.Name(), "err", err)
 			continue
 		}
-		os.Remove(filepath.Join(b.ScratchDir, e.Name()))
+		if err := os.Remove(filepath.Join(b.ScratchDir, e.Name())); err != nil {
+			s.Log.Warn("removing an interrupted build's note", "id", e.Name(), "err", err)
+		}
 	}
 }
 

@@ -92,7 +92,7 @@ func (b *BuildKit) ensure(ctx context.Context) error {
 		return fmt.Errorf("starting lodge-buildkitd: %v: %w", err, errdefs.ErrUnavailable)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }() // how it ended is in lodged's log, where its stderr goes
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(out).ReadString('\n')
@@ -109,7 +109,7 @@ func (b *BuildKit) ensure(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	if err != nil {
-		cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(syscall.SIGTERM) // already gone is what we want
 		return fmt.Errorf("lodge-buildkitd did not start (%v; its log is lodged's): %w", err, errdefs.ErrUnavailable)
 	}
 	b.cmd, b.done = cmd, done
@@ -168,7 +168,7 @@ func (b *BuildKit) Close() {
 	if b.cmd == nil {
 		return
 	}
-	b.cmd.Process.Signal(syscall.SIGTERM)
+	_ = b.cmd.Process.Signal(syscall.SIGTERM) // already gone is what we want
 	select {
 	case <-b.done:
 	case <-time.After(10 * time.Second):

@@ -215,9 +215,9 @@ func (s *Containers) ExecStartWith(ctx context.Context, id string, opts ExecStar
 		msg := "OCI runtime exec failed: " + err.Error() + "\r\n"
 		if client != nil {
 			if opts.Tty {
-				io.WriteString(client, msg)
+				_, _ = io.WriteString(client, msg) // best effort: the error is also the exec's result
 			} else {
-				runtime.WriteFrame(client, runtime.StreamStderr, []byte(msg))
+				_ = runtime.WriteFrame(client, runtime.StreamStderr, []byte(msg)) // best effort: the error is also the exec's result
 			}
 			return nil
 		}
