@@ -273,7 +273,10 @@ func TestBuildCacheMount(t *testing.T) {
 // still run, and the next build works.
 func TestBuildSurvivesDaemonKill(t *testing.T) {
 	s, docker := containerSession(t)
-	dir := s.buildDir("slow", map[string]string{"Dockerfile": "FROM busybox\nRUN echo step-started && sleep 30\n"})
+	// The step prints what its Dockerfile line does not contain, so the
+	// wait below ends when the step's container runs, not when the build
+	// announces the step.
+	dir := s.buildDir("slow", map[string]string{"Dockerfile": "FROM busybox\nRUN echo step-started-$((40+2)) && sleep 30\n"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := s.command(ctx, docker, "build", "-t", "slow", ".")
@@ -283,7 +286,7 @@ func TestBuildSurvivesDaemonKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, func() bool { return strings.Contains(out.String(), "step-started") })
+	waitFor(t, 60*time.Second, func() bool { return strings.Contains(out.String(), "step-started-42") })
 	if ps := s.must(docker, "ps", "-q").stdout; ps == "" {
 		t.Errorf("no build container while the RUN step runs")
 	}
