@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	cstorage "go.podman.io/storage"
 )
 
 // A --rm container's records are kept in the store's volatile files (no
@@ -23,18 +25,7 @@ func TestRootfsRecordsVolatileAndKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Uid: os.Getuid(), Gid: os.Getgid(), Typeflag: tar.TypeReg})
-	tw.Close()
-	l, _, err := st.PutLayer("", "", nil, "", false, nil, &b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := st.CreateImage("", nil, l.ID, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, img := oneFileImage(t, st)
 	const id = "c0ffee0000000000000000000000000000000000000000000000000000000001"
 	if err := st.CreateEphemeralRootfs(id, "sha256:"+img.ID, nil, nil); err != nil {
 		t.Fatal(err)
@@ -104,18 +95,7 @@ func TestEphemeralRootfsMountedVolatile(t *testing.T) {
 		t.Fatalf("native overlay, which the kernel tests need: %v", err)
 	}
 	defer st.Shutdown(true)
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Uid: os.Getuid(), Gid: os.Getgid(), Typeflag: tar.TypeReg})
-	tw.Close()
-	l, _, err := st.PutLayer("", "", nil, "", false, nil, &b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := st.CreateImage("", nil, l.ID, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, img := oneFileImage(t, st)
 	for _, tc := range []struct {
 		id        string
 		ephemeral bool
@@ -171,4 +151,26 @@ func superOptions(t *testing.T, dir string) string {
 	}
 	t.Fatalf("%s is not a mount point", dir)
 	return ""
+}
+
+// oneFileImage puts a one-layer image holding the file /f in st.
+func oneFileImage(t *testing.T, st *Store) (*cstorage.Layer, *cstorage.Image) {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Uid: os.Getuid(), Gid: os.Getgid(), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := st.PutLayer("", "", nil, "", false, nil, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := st.CreateImage("", nil, l.ID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, img
 }
