@@ -29,7 +29,7 @@ func TestIdleStopAfter(t *testing.T) {
 }
 
 func TestMemTrimAfterQuiet(t *testing.T) {
-	m := newMemTrim(time.Second)
+	m := newMemTrim(time.Second, time.Minute)
 	t0 := time.Now()
 	if m.due(t0.Add(time.Hour)) {
 		t.Fatal("a trim with no request since start")
@@ -51,5 +51,17 @@ func TestMemTrimAfterQuiet(t *testing.T) {
 	}
 	if m.due(time.Now().Add(time.Hour)) {
 		t.Fatal("a second trim with no request in between")
+	}
+	// A request after that trim: the next is due only once the gap
+	// since the last has passed, however quiet it is meanwhile.
+	m.connState(a, http.StateActive)
+	m.connState(a, http.StateIdle)
+	if !m.due(time.Now().Add(2 * time.Hour)) {
+		t.Fatal("no trim a gap after the last, with a request since")
+	}
+	m.connState(a, http.StateActive)
+	m.connState(a, http.StateIdle)
+	if m.due(time.Now().Add(2*time.Hour + 10*time.Second)) {
+		t.Fatal("a trim within the gap after the last one")
 	}
 }

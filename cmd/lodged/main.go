@@ -458,7 +458,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return err
 	}
-	trim := newMemTrim(3 * time.Second)
+	trim := newMemTrim(3*time.Second, time.Minute)
 	srv.ConnState = trim.connState
 	go trim.watch(ctx)
 	if idleAfter > 0 {

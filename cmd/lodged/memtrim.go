@@ -16,18 +16,22 @@ import (
 // pull, the daemon idled at ~41 MiB RSS, ~22 MiB of it anonymous, with
 // 16 MiB of heap in use. Once no request has been in progress for quiet,
 // it runs debug.FreeOSMemory twice: the first collection moves pooled
-// buffers to the pools' victim caches, the second frees them.
+// buffers to the pools' victim caches, the second frees them. Two full
+// collections are not free, so a daemon polled every few seconds
+// (compose, a dashboard) trims at most once per gap, not after each poll.
 type memTrim struct {
 	quiet time.Duration
+	gap   time.Duration // at least this between two trims
 
-	mu    sync.Mutex
-	busy  map[net.Conn]bool
-	last  time.Time // when a request last began or ended
-	dirty bool      // requests since the last trim
+	mu      sync.Mutex
+	busy    map[net.Conn]bool
+	last    time.Time // when a request last began or ended
+	trimmed time.Time // when the last trim was due
+	dirty   bool      // requests since the last trim
 }
 
-func newMemTrim(quiet time.Duration) *memTrim {
-	return &memTrim{quiet: quiet, busy: map[net.Conn]bool{}}
+func newMemTrim(quiet, gap time.Duration) *memTrim {
+	return &memTrim{quiet: quiet, gap: gap, busy: map[net.Conn]bool{}}
 }
 
 // connState is an http.Server's ConnState hook.
@@ -46,10 +50,10 @@ func (m *memTrim) connState(c net.Conn, s http.ConnState) {
 func (m *memTrim) due(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.dirty || len(m.busy) > 0 || now.Sub(m.last) < m.quiet {
+	if !m.dirty || len(m.busy) > 0 || now.Sub(m.last) < m.quiet || now.Sub(m.trimmed) < m.gap {
 		return false
 	}
-	m.dirty = false
+	m.dirty, m.trimmed = false, now
 	return true
 }
 
