@@ -273,6 +273,11 @@ func (e *env) startPodman() *engine {
 
 func (e *env) cleanup() {
 	for _, eng := range e.engines {
+		// An interrupted group leaves its containers running, and
+		// lodge's outlive their daemon: remove them while the API answers.
+		if ids := strings.Fields(e.docker(eng, "ps", "-aq").stdout); len(ids) > 0 {
+			e.docker(eng, append([]string{"rm", "-f"}, ids...)...)
+		}
 		switch {
 		case eng.name == "lodge":
 			runCmd(e.command(e.userEnv(eng.home, eng.run), "lodge", "daemon", "stop"))
