@@ -41,7 +41,7 @@ type backend interface {
 	create(spec *specs.Spec, pio procIO) (pid int, console *os.File, err error)
 	signal(sig syscall.Signal) error
 	// destroy removes what the runtime keeps of the container.
-	destroy()
+	destroy() error
 }
 
 func newBackend(cfg MonitorConfig) backend {
@@ -81,11 +81,17 @@ func (b *lcBackend) create(spec *specs.Spec, pio procIO) (int, *os.File, error) 
 		return 0, nil, err
 	}
 	lc.Rlimits = rl
+	var stale error
 	if old, err := libcontainer.Load(b.cfg.StateRoot, b.cfg.ID); err == nil {
-		old.Destroy() // left by an earlier run of the same container
+		// Left by an earlier run of the same container; if it cannot go,
+		// Create fails on it and says why.
+		stale = old.Destroy()
 	}
 	c, err := libcontainer.Create(b.cfg.StateRoot, b.cfg.ID, lc)
 	if err != nil {
+		if stale != nil {
+			err = fmt.Errorf("%w (removing an earlier run's state: %v)", err, stale)
+		}
 		return 0, nil, err
 	}
 	p := &libcontainer.Process{
@@ -103,7 +109,7 @@ func (b *lcBackend) create(spec *specs.Spec, pio procIO) (int, *os.File, error) 
 	if pio.tty {
 		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			c.Destroy()
+			_ = c.Destroy() // best effort on an error path: the next create of this ID destroys what is left
 			return 0, nil, err
 		}
 		consoleParent = os.NewFile(uintptr(pair[0]), "console-parent")
@@ -119,15 +125,15 @@ func (b *lcBackend) create(spec *specs.Spec, pio procIO) (int, *os.File, error) 
 		p.Stdout, p.Stderr = pio.stdout, pio.stderr
 	}
 	if err := c.Start(p); err != nil {
-		c.Destroy()
+		_ = c.Destroy() // as above; err's text decides the exit code (FailureCode), so nothing is added to it
 		return 0, nil, err
 	}
 	var console *os.File
 	if consoleParent != nil {
 		if console, err = recvFd(consoleParent); err != nil {
-			p.Signal(unix.SIGKILL)
-			c.Destroy()
-			return 0, nil, fmt.Errorf("receiving the console: %w", err)
+			kerr := killGone(p.Signal(unix.SIGKILL))
+			_ = c.Destroy() // as above
+			return 0, nil, errors.Join(fmt.Errorf("receiving the console: %w", err), kerr)
 		}
 	}
 	b.c, b.p = c, p
@@ -149,7 +155,7 @@ func processExitCode(p *libcontainer.Process) int {
 
 func (b *lcBackend) signal(sig syscall.Signal) error { return b.p.Signal(sig) }
 
-func (b *lcBackend) destroy() { b.c.Destroy() }
+func (b *lcBackend) destroy() error { return b.c.Destroy() }
 
 // ociBackend drives an OCI runtime binary (runc, crun) with its command
 // line: create, start, delete. The monitor is a child subreaper, so the
@@ -216,13 +222,21 @@ func (b *ociBackend) create(_ *specs.Spec, pio procIO) (int, *os.File, error) {
 	if err := os.MkdirAll(b.root, 0o700); err != nil {
 		return 0, nil, err
 	}
-	b.run("delete", "--force", b.id) // left by an earlier run of the same container
-	os.Remove(b.logPath())
+	// Left by an earlier run of the same container, or nothing: the
+	// runtime says "does not exist" then, and a real failure to delete
+	// shows when create fails on the same ID.
+	_ = b.run("delete", "--force", b.id)
+	if err := removeIfAny(b.logPath()); err != nil {
+		return 0, nil, err
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, nil, fmt.Errorf("becoming the container's subreaper: %w", err)
 	}
 	pidFile := filepath.Join(b.bundle, "runtime.pid")
-	os.Remove(pidFile)
+	// An old pid here would be read as the new container's.
+	if err := removeIfAny(pidFile); err != nil {
+		return 0, nil, err
+	}
 	args := []string{"create", "--bundle", b.bundle, "--pid-file", pidFile}
 	var consoleL *net.UnixListener
 	if pio.tty {
@@ -245,19 +259,16 @@ func (b *ociBackend) create(_ *specs.Spec, pio procIO) (int, *os.File, error) {
 	if consoleL != nil {
 		var err error
 		if console, err = acceptConsole(consoleL, pio.width, pio.height); err != nil {
-			b.run("delete", "--force", b.id)
-			return 0, nil, err
+			return 0, nil, errors.Join(err, b.destroy())
 		}
 	}
 	pidb, err := os.ReadFile(pidFile)
 	if err != nil {
-		b.run("delete", "--force", b.id)
-		return 0, nil, fmt.Errorf("the runtime wrote no pid: %w", err)
+		return 0, nil, errors.Join(fmt.Errorf("the runtime wrote no pid: %w", err), b.destroy())
 	}
 	b.pid, err = strconv.Atoi(strings.TrimSpace(string(pidb)))
 	if err != nil {
-		b.run("delete", "--force", b.id)
-		return 0, nil, fmt.Errorf("the runtime's pid file: %w", err)
+		return 0, nil, errors.Join(fmt.Errorf("the runtime's pid file: %w", err), b.destroy())
 	}
 	return b.pid, console, nil
 }
@@ -273,21 +284,31 @@ func (b *ociBackend) Signal(sig syscall.Signal) error { return b.signal(sig) }
 
 func (b *ociBackend) signal(sig syscall.Signal) error { return unix.Kill(b.pid, sig) }
 
-// Destroy deletes the container from the runtime's state.
-func (b *ociBackend) Destroy() { b.destroy() }
+// Destroy deletes the container from the runtime's state. The shim's
+// loop has no one to return to: the failure goes to the monitor's log
+// (its stderr), and the next create of the same ID deletes it again.
+func (b *ociBackend) Destroy() {
+	if err := b.destroy(); err != nil {
+		fmt.Fprintln(os.Stderr, "lodge-monitor: deleting the container from", b.bin+":", err)
+	}
+}
 
-func (b *ociBackend) destroy() { b.run("delete", "--force", b.id) }
+func (b *ociBackend) destroy() error { return b.run("delete", "--force", b.id) }
 
 // listenConsole listens where a runtime sends a console's master (its
 // --console-socket).
 func listenConsole(path string) (*net.UnixListener, error) {
-	os.Remove(path)
+	if err := removeIfAny(path); err != nil {
+		return nil, err
+	}
 	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 }
 
 // acceptConsole takes the master a runtime sends and sizes it.
 func acceptConsole(l *net.UnixListener, width, height uint16) (*os.File, error) {
-	l.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := l.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return nil, err
+	}
 	conn, err := l.AcceptUnix()
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the console: %w", err)
@@ -303,7 +324,10 @@ func acceptConsole(l *net.UnixListener, width, height uint16) (*os.File, error) 
 		return nil, fmt.Errorf("receiving the console: %w", err)
 	}
 	if width > 0 && height > 0 {
-		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+		if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width}); err != nil {
+			_ = master.Close() // only opened here
+			return nil, fmt.Errorf("sizing the console: %w", err)
+		}
 	}
 	return master, nil
 }
@@ -330,7 +354,7 @@ func ociExec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 	b, _ := json.Marshal(proc)
 	procPath := filepath.Join(dir, "process.json")
 	if err := os.WriteFile(procPath, b, 0o600); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort on an error path: a few bytes in the runtime's state root
 		return nil, err
 	}
 	pidFile := filepath.Join(dir, "pid")
@@ -346,7 +370,7 @@ func ociExec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 		// (SIGWINCH) and it resizes the container's console to match.
 		master, slave, err := openPty(spec.Width, spec.Height)
 		if err != nil {
-			os.RemoveAll(dir)
+			_ = os.RemoveAll(dir) // as above
 			return nil, err
 		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
@@ -356,7 +380,7 @@ func ociExec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 	} else {
 		in, out, errw, err := e.plumb(spec)
 		if err != nil {
-			os.RemoveAll(dir)
+			_ = os.RemoveAll(dir) // as above
 			return nil, err
 		}
 		if in != nil {
@@ -370,17 +394,21 @@ func ociExec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 		if e.console != nil {
 			e.console.Close()
 		}
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // as above
 		return nil, err
 	}
 	closeAll(childEnds)
 	exited := make(chan int, 1)
 	go func() {
-		cmd.Wait()
+		// Its error is the exit status (its stdio are files, nothing is
+		// copied), which ProcessState gives.
+		_ = cmd.Wait()
 		exited <- cmd.ProcessState.ExitCode()
 	}()
 	e.wait = func() int {
-		defer os.RemoveAll(dir)
+		// The exec's spec and pid file: a directory left behind is a few
+		// bytes that nothing reads, and Wait has only the code to return.
+		defer func() { _ = os.RemoveAll(dir) }()
 		return <-exited
 	}
 	// The pid file appears once the process runs; a runtime that exits
@@ -396,7 +424,7 @@ func ociExec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 				if e.console != nil {
 					e.console.Close()
 				}
-				os.RemoveAll(dir)
+				_ = os.RemoveAll(dir) // as above
 				return nil, errors.New(msg)
 			}
 			exited <- code // it ran, and ended already
@@ -428,7 +456,11 @@ func openPty(width, height uint16) (master, slave *os.File, err error) {
 		return nil, nil, err
 	}
 	if width > 0 && height > 0 {
-		unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+		if err := unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width}); err != nil {
+			m.Close()
+			sl.Close()
+			return nil, nil, fmt.Errorf("sizing the terminal: %w", err)
+		}
 	}
 	return m, sl, nil
 }
@@ -447,4 +479,25 @@ func configRlimits(spec *specs.Spec) ([]configs.Rlimit, error) {
 		out = append(out, configs.Rlimit{Type: res, Soft: r.Soft, Hard: r.Hard})
 	}
 	return out, nil
+}
+
+// removeIfAny removes the file at path; one that is not there is as good.
+func removeIfAny(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// killGone is the error of a signal sent to tear a process down: nil when
+// the process was already gone (ESRCH, os.ErrProcessDone), which is what
+// the sender wanted.
+func killGone(err error) error {
+	if errors.Is(err, unix.ESRCH) || errors.Is(err, os.ErrProcessDone) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("killing it: %w", err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,9 +93,11 @@ func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 	if consoleParent != nil {
 		master, err := recvFd(consoleParent)
 		if err != nil {
-			p.Signal(syscall.SIGKILL)
-			p.Wait()
-			return nil, fmt.Errorf("receiving the exec's console: %w", err)
+			kerr := killGone(p.Signal(syscall.SIGKILL))
+			if kerr == nil {
+				_, _ = p.Wait() // only to reap it: it was killed
+			}
+			return nil, errors.Join(fmt.Errorf("receiving the exec's console: %w", err), kerr)
 		}
 		e.useConsole(master, spec)
 	}
@@ -123,7 +126,10 @@ func (e *ExecProcess) plumb(spec ExecSpec) (stdin, stdout, stderr *os.File, err 
 		}
 		stdin = inR
 		go func() {
-			io.Copy(inW, spec.Stdin)
+			// A copy ends when the client's input ends or the process
+			// stops reading (EPIPE): either way its stdin is closed, which
+			// is all the process can be told.
+			_, _ = io.Copy(inW, spec.Stdin)
 			inW.Close()
 		}()
 	}
@@ -139,7 +145,8 @@ func (e *ExecProcess) useConsole(master *os.File, spec ExecSpec) {
 	e.console = master
 	e.pump(master, spec.Stdout)
 	if spec.Stdin != nil {
-		go io.Copy(master, spec.Stdin)
+		// As plumb's stdin copy; the tty stays open (see above).
+		go func() { _, _ = io.Copy(master, spec.Stdin) }()
 	}
 }
 
@@ -159,10 +166,13 @@ func (e *ExecProcess) pump(r *os.File, w io.Writer) {
 		if w == nil {
 			w = io.Discard
 		}
-		io.Copy(w, r)
-		// A client that went away (detached) must not stall the process
-		// on a full pipe or tty: the rest of its output is dropped.
-		io.Copy(io.Discard, r)
+		// The first copy ends with the output (EOF, or EIO on a tty whose
+		// last slave closed) or with a client that went away (detached):
+		// that one must not stall the process on a full pipe or tty, so
+		// the rest of its output is dropped. Neither end has anyone to
+		// tell: the exec's result is its exit code.
+		_, _ = io.Copy(w, r)
+		_, _ = io.Copy(io.Discard, r)
 	}()
 }
 

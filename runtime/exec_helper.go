@@ -123,7 +123,7 @@ func helperExec(exe, stateRoot, id string, spec ExecSpec) (*ExecProcess, error) 
 	}
 	if rep.Error != "" {
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait() // only to reap it: it was killed, or said why it failed
 		return fail(errors.New(rep.Error))
 	}
 	e.Pid = rep.Pid
@@ -134,16 +134,20 @@ func helperExec(exe, stateRoot, id string, spec ExecSpec) (*ExecProcess, error) 
 		if dec.Decode(&end) == nil && end.Exit != nil {
 			code = *end.Exit
 		}
-		cmd.Wait()
+		// The helper's own status says nothing more than its reply did
+		// (or exitUnknownCode says it is unknown).
+		_ = cmd.Wait()
 		return code
 	}
 	if consoleParent != nil {
 		defer consoleParent.Close()
 		master, err := recvFd(consoleParent)
 		if err != nil {
-			syscall.Kill(rep.Pid, syscall.SIGKILL)
-			e.wait()
-			return nil, fmt.Errorf("receiving the exec's console: %w", err)
+			kerr := killGone(syscall.Kill(rep.Pid, syscall.SIGKILL))
+			if kerr == nil {
+				e.wait() // its helper reports the exit, and is reaped
+			}
+			return nil, errors.Join(fmt.Errorf("receiving the exec's console: %w", err), kerr)
 		}
 		e.useConsole(master, spec)
 	}
@@ -169,7 +173,12 @@ func ExecMain() error {
 	}
 	pid, _ := p.Pid()
 	if err := enc.Encode(execReply{Pid: pid}); err != nil {
-		p.Signal(syscall.SIGKILL)
+		// lodged is gone: nobody would see the process or its end.
+		kerr := killGone(p.Signal(syscall.SIGKILL))
+		if kerr == nil {
+			processExitCode(p)
+		}
+		return errors.Join(err, kerr)
 	}
 	code := processExitCode(p)
 	return enc.Encode(execReply{Exit: &code})

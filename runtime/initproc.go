@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -9,26 +11,40 @@ import (
 
 // Forget removes what the runtime keeps of a container whose monitor is
 // gone (its monitor would have on the container's exit): libcontainer's
-// state, or the OCI runtime binary's.
+// state, or the OCI runtime binary's. It is best effort: what it cannot
+// remove, the next start of the same container removes before it creates
+// (lcBackend.create, ociBackend.create), and that start fails, saying why,
+// if it cannot either.
 func Forget(stateRoot, id, runtimeBin string) {
+	_ = forget(stateRoot, id, runtimeBin) // see above; the monitor's own use logs it
+}
+
+// forget is Forget, saying what went wrong.
+func forget(stateRoot, id, runtimeBin string) error {
 	if runtimeBin != "" {
 		root := OCIStateRoot(stateRoot, runtimeBin)
 		cmd := ociCommand(runtimeBin, root, os.DevNull, "delete", "--force", id)
-		done := make(chan struct{})
-		go func() {
-			cmd.Run()
-			close(done)
-		}()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Run() }()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("%s delete: %w", runtimeBin, err)
+			}
+			return nil
 		case <-time.After(30 * time.Second):
 			if cmd.Process != nil {
 				cmd.Process.Kill()
 			}
+			return fmt.Errorf("%s delete did not end within 30s", runtimeBin)
 		}
-		return
 	}
-	if c, err := libcontainer.Load(stateRoot, id); err == nil {
-		c.Destroy()
+	c, err := libcontainer.Load(stateRoot, id)
+	if errors.Is(err, libcontainer.ErrNotExist) {
+		return nil // nothing kept
 	}
+	if err != nil {
+		return err
+	}
+	return c.Destroy()
 }

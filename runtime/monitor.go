@@ -52,7 +52,12 @@ func RunMonitor(cfgPath string, status *os.File) error {
 	} else {
 		reply.Pid = m.pid
 	}
-	json.NewEncoder(status).Encode(reply)
+	if eerr := json.NewEncoder(status).Encode(reply); eerr != nil {
+		// lodged stopped listening: it gave up (and kills this monitor)
+		// or died. Nothing here to undo: the monitor goes on as it did
+		// before, and its log says so.
+		fmt.Fprintln(os.Stderr, "lodge-monitor: telling lodged the container's start:", eerr)
+	}
 	status.Close()
 	if err != nil {
 		return err
@@ -172,7 +177,11 @@ func (m *monitor) shimRuntime() shim.Runtime {
 	switch {
 	case m.cfg.Adopt != nil:
 		cfg := m.cfg
-		return &shim.AdoptRuntime{Init: *cfg.Adopt, Forget: func() { Forget(cfg.StateRoot, cfg.ID, cfg.Runtime) }}
+		return &shim.AdoptRuntime{Init: *cfg.Adopt, Forget: func() {
+			if err := forget(cfg.StateRoot, cfg.ID, cfg.Runtime); err != nil {
+				fmt.Fprintln(os.Stderr, "lodge-monitor: removing the container's runtime state:", err)
+			}
+		}}
 	case m.cfg.Runtime != "":
 		return m.rt.(*ociBackend)
 	}

@@ -41,7 +41,11 @@ func (m *monitor) adopt() error {
 	}
 	if m.cfg.MonitorCgroup != "" {
 		// Where the first monitor waited, out of the container's cgroup.
-		cgroupv2.Join(m.cfg.MonitorCgroup, os.Getpid())
+		// Left where it started (lodged's cgroup) it works as well: said
+		// in its log, not a failed adoption.
+		if err := cgroupv2.Join(m.cfg.MonitorCgroup, os.Getpid()); err != nil {
+			fmt.Fprintln(os.Stderr, "lodge-monitor: adopting: joining the monitors' cgroup:", err)
+		}
 	}
 	if err := os.Chdir(m.cfg.Bundle); err != nil {
 		return err

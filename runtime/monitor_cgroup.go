@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -24,9 +25,8 @@ func (m *monitor) createInCgroup(spec *specs.Spec, pio procIO) (int, *os.File, e
 	}
 	pid, console, err := m.rt.create(spec, pio)
 	if lerr := cgroupv2.Join(m.cfg.MonitorCgroup, os.Getpid()); lerr != nil && err == nil {
-		m.rt.signal(syscall.SIGKILL)
-		m.rt.destroy()
-		return 0, nil, fmt.Errorf("leaving the container's cgroup: %w", lerr)
+		return 0, nil, errors.Join(fmt.Errorf("leaving the container's cgroup: %w", lerr),
+			killGone(m.rt.signal(syscall.SIGKILL)), m.rt.destroy())
 	}
 	return pid, console, err
 }

@@ -70,7 +70,9 @@ func startMonitor(ctx context.Context, cfgPath, logPath string, extra []*os.File
 		return 0, err
 	}
 	statusW.Close()
-	go cmd.Wait() // reap it while we are its parent; the keeper does later
+	// Reap it while we are its parent (the keeper does later); how it
+	// ended is in its log, where its stderr goes.
+	go func() { _ = cmd.Wait() }()
 	type result struct {
 		r   startReply
 		err error
@@ -182,8 +184,10 @@ func (c *Ctl) call(req shim.CtlRequest) (shim.CtlReply, error) {
 			}
 			c.conn, c.dec = conn, json.NewDecoder(bufio.NewReader(conn))
 		}
-		c.conn.SetDeadline(time.Now().Add(10 * time.Second))
-		err := json.NewEncoder(c.conn).Encode(req)
+		err := c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if err == nil {
+			err = json.NewEncoder(c.conn).Encode(req)
+		}
 		var rep shim.CtlReply
 		if err == nil {
 			err = c.dec.Decode(&rep)
@@ -278,11 +282,18 @@ func Attach(sockDir string, req AttachRequest) (*net.UnixConn, error) {
 		conn.Close()
 		return nil, err
 	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	if _, _, err := ReadFrame(conn, nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%w: no attach acknowledgement: %v", ErrMonitorGone, err)
 	}
-	conn.SetReadDeadline(time.Time{})
+	// The stream lasts as long as the container's output: no deadline.
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	return conn, nil
 }

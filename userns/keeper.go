@@ -112,14 +112,19 @@ func RunKeeper(cfg KeeperConfig) error {
 		tookOver <- k.takeOver(cfg, hostSide)
 	}
 	sock := KeeperSocket(runDir)
-	os.Remove(sock)
+	// A dead keeper's: the keeper lock (held by the host side) says none
+	// runs.
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("keeper: %w", err)
+	}
 	old := syscall.Umask(0o177)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	syscall.Umask(old)
 	if err != nil {
 		return fmt.Errorf("keeper: %w", err)
 	}
-	defer os.Remove(sock)
+	// What is left, the next keeper removes before it listens.
+	defer func() { _ = os.Remove(sock) }()
 	go k.reap()
 	go func() {
 		for {
@@ -267,7 +272,7 @@ func (k *keeper) serve(c *net.UnixConn) {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: want a request with 3 descriptors (4 with a listener)"})
+		k.refuse(c, "keeper: want a request with 3 descriptors (4 with a listener)")
 		return
 	}
 	stdio := []*os.File{os.NewFile(uintptr(fds[0]), "stdin"), os.NewFile(uintptr(fds[1]), "stdout"), os.NewFile(uintptr(fds[2]), "stderr")}
@@ -281,12 +286,12 @@ func (k *keeper) serve(c *net.UnixConn) {
 	}()
 	var req startRequest
 	if err := json.Unmarshal(buf[:n], &req); err != nil {
-		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: bad request: " + err.Error()})
+		k.refuse(c, "keeper: bad request: "+err.Error())
 		return
 	}
 	exe := req.Exe
 	if !filepath.IsAbs(exe) {
-		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: the request names no lodged to run (a lodged older than this keeper?): stop lodged and start it again"})
+		k.refuse(c, "keeper: the request names no lodged to run (a lodged older than this keeper?): stop lodged and start it again")
 		return
 	}
 	env := mergeEnv(req.Env, os.Environ())
@@ -303,13 +308,24 @@ func (k *keeper) serve(c *net.UnixConn) {
 	})
 	if err != nil {
 		k.mu.Unlock()
-		json.NewEncoder(c).Encode(keeperReply{Error: "keeper: starting lodged: " + err.Error()})
+		k.refuse(c, "keeper: starting lodged: "+err.Error())
 		return
 	}
 	k.daemons[p.Pid] = c
 	started = true
 	k.mu.Unlock()
-	json.NewEncoder(c).Encode(keeperReply{Pid: p.Pid})
+	if err := json.NewEncoder(c).Encode(keeperReply{Pid: p.Pid}); err != nil {
+		// The asker went away: the daemon runs all the same, and its end
+		// is reaped as any daemon's.
+		fmt.Fprintln(os.Stderr, "lodged: keeper: started lodged (pid", p.Pid, ") for an asker that went away:", err)
+	}
+}
+
+// refuse answers a request the keeper does not run, and says it in the
+// keeper's log too: an asker that went away cannot read the answer.
+func (k *keeper) refuse(c *net.UnixConn, msg string) {
+	fmt.Fprintln(os.Stderr, "lodged:", msg)
+	_ = json.NewEncoder(c).Encode(keeperReply{Error: msg}) // said above, whoever reads it
 }
 
 // reap collects every child: daemons' statuses go back to whoever asked
@@ -334,7 +350,9 @@ func (k *keeper) reap() {
 			if ws.Signaled() {
 				code = 128 + int(ws.Signal())
 			}
-			json.NewEncoder(c).Encode(keeperReply{Exit: &code})
+			// The asker may be gone (lodged --detach returns once the
+			// daemon answers): then no one waits for this.
+			_ = json.NewEncoder(c).Encode(keeperReply{Exit: &code})
 			c.Close()
 		}
 		select {

@@ -90,7 +90,9 @@ func (k *keeper) takeOver(cfg KeeperConfig, hostSide []int) *TakenOver {
 		// came from the environment.
 		if st, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err == nil {
 			if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) == os.Getuid() {
-				syscall.Kill(p, syscall.SIGKILL)
+				if err := syscall.Kill(p, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+					fmt.Fprintln(os.Stderr, "lodged: keeper: ending the host side's pid", p, ":", err)
+				}
 			}
 		}
 	}

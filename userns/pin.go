@@ -58,7 +58,8 @@ func isStage(pid int, name string) bool {
 // keeper starts it when a container runs, and it exits once nothing but
 // keepers, daemons and itself is left.
 func RunPin(runDir string) {
-	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+	// Clearing the parent-death signal fails only for a bad signal number.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	self := os.Getpid()
 	tmp := PinPIDFile(runDir) + ".tmp"
@@ -67,7 +68,9 @@ func RunPin(runDir string) {
 	}
 	defer func() {
 		if readPID(PinPIDFile(runDir)) == self {
-			os.Remove(PinPIDFile(runDir))
+			// The pin has no stdio to say a failure on; a file left
+			// names a dead pid, which Pin and the keeper check for.
+			_ = os.Remove(PinPIDFile(runDir))
 		}
 	}()
 	// The keeper that started it, rootlesskit's child above that one and

@@ -113,9 +113,12 @@ func PrepareStateDir(dir string) error {
 // SIGINT and SIGTERM are forwarded. The returned error says why the
 // namespace could not be set up or how the child ended.
 func RunParent(cfg ParentConfig) error {
-	os.Setenv(EnvParentPID, strconv.Itoa(os.Getpid()))
+	if err := os.Setenv(EnvParentPID, strconv.Itoa(os.Getpid())); err != nil {
+		return err
+	}
 	if cfg.SingleID {
-		defer os.RemoveAll(cfg.StateDir)
+		// What is left, the next start's PrepareStateDir removes.
+		defer func() { _ = os.RemoveAll(cfg.StateDir) }()
 		return runSingleID(cfg)
 	}
 	return parent.Parent(parent.Opt{
@@ -139,7 +142,9 @@ func RunChild(net network.ChildDriver, p port.ChildDriver) error {
 	if err != nil {
 		exe = "/proc/self/exe"
 	}
-	os.Setenv(envStage, "keeper")
+	if err := os.Setenv(envStage, "keeper"); err != nil {
+		return err
+	}
 	return child.Child(child.Opt{
 		PipeFDEnvKey:              envPipeFD,
 		RunActivationHelperEnvKey: envHelper,
@@ -191,7 +196,7 @@ func runSingleID(cfg ParentConfig) error {
 	defer stop()
 	fail := func(err error) error {
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait() // only to reap it: killed, its status says nothing
 		return err
 	}
 	if _, err := messages.WaitFor(fromChildR, messages.Name(messages.ChildInitUserNSCompleted{})); err != nil {
@@ -203,7 +208,11 @@ func runSingleID(cfg ParentConfig) error {
 		netnsPath := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "root", filepath.Clean(cfg.StateDir), "netns")
 		msg, cleanup, err := cfg.Network.ConfigureNetwork(cmd.Process.Pid, cfg.StateDir, netnsPath)
 		if cleanup != nil {
-			defer cleanup()
+			defer func() {
+				if err := cleanup(); err != nil {
+					fmt.Fprintln(os.Stderr, "lodged: stopping the uplink:", err)
+				}
+			}()
 		}
 		if err != nil {
 			return fail(fmt.Errorf("setting up the network: %w", err))
@@ -224,7 +233,12 @@ func runSingleID(cfg ParentConfig) error {
 			cctx.Network = v
 		}
 		go func() { portErr <- cfg.Port.RunParentDriver(portReady, portQuit, cctx) }()
-		defer func() { close(portQuit); <-portErr }()
+		defer func() {
+			close(portQuit)
+			if err := <-portErr; err != nil {
+				fmt.Fprintln(os.Stderr, "lodged: port driver:", err)
+			}
+		}()
 	}
 	srv, err := ServeAPI(cfg.StateDir, cfg.Network, cfg.Port, cmd.Process.Pid)
 	if err != nil {
@@ -242,7 +256,7 @@ func runSingleID(cfg ParentConfig) error {
 		select {
 		case <-portReady:
 		case err := <-portErr:
-			portErr <- err // for the deferred shutdown
+			portErr <- nil // for the deferred shutdown: err is returned
 			return fail(fmt.Errorf("port driver: %w", err))
 		}
 	}
@@ -267,7 +281,10 @@ func ServeAPI(stateDir string, nd network.ParentDriver, pd port.ParentDriver, ch
 	}
 	router.AddRoutes(mux, b)
 	sock := filepath.Join(stateDir, parent.StateFileAPISock)
-	os.Remove(sock) // a dead parent's
+	// A dead parent's.
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return nil, err
@@ -289,7 +306,9 @@ func forwardSignals(p *os.Process) (stop func()) {
 		for {
 			select {
 			case s := <-ch:
-				p.Signal(s)
+				if err := p.Signal(s); err != nil && !errors.Is(err, os.ErrProcessDone) {
+					fmt.Fprintln(os.Stderr, "lodged: forwarding", s, "to the namespace child:", err)
+				}
 			case <-ctx.Done():
 				return
 			}

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,8 +60,17 @@ func run(root, sock, lodge, runc string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	os.Remove(sock) // a helper that died left it; BuildKit's lock on root already proves no other runs
+	defer func() {
+		// BuildKit's controller closes its databases here.
+		if err := srv.Close(); err != nil {
+			log.Warn("closing BuildKit", "err", err)
+		}
+	}()
+	// A helper that died left it; BuildKit's lock on root already proves
+	// no other runs.
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return err
@@ -69,7 +79,10 @@ func run(root, sock, lodge, runc string, log *slog.Logger) error {
 		return err
 	}
 	go watchParent(l)
-	io.WriteString(os.Stdout, "ready\n")
+	// lodged reads this; without it lodged gives up on the helper.
+	if _, err := io.WriteString(os.Stdout, "ready\n"); err != nil {
+		return fmt.Errorf("telling lodged: %w", err)
+	}
 	return srv.Serve(l)
 }
 

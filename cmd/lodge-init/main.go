@@ -9,6 +9,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -62,7 +63,13 @@ func run(args []string) int {
 		case unix.SIGURG:
 			// The Go runtime's own preemption signal, not a user's.
 		default:
-			unix.Kill(p.Pid, s)
+			// A child that just exited (ESRCH) is reaped with the
+			// SIGCHLD already on its way; anything else (a setuid child
+			// this user may not signal) is said, as lodge-init's own
+			// errors are, on the container's stderr.
+			if err := unix.Kill(p.Pid, s); err != nil && !errors.Is(err, unix.ESRCH) {
+				fmt.Fprintf(os.Stderr, "lodge-init: forwarding %v to %d: %v\n", s, p.Pid, err)
+			}
 		}
 	}
 	return 0

@@ -109,7 +109,8 @@ func runKeeperParent(log *slog.Logger, runDir string) error {
 		return err
 	}
 	defer lock.Release()
-	defer os.Remove(userns.KeeperSocket(runDir))
+	// Left behind, the next keeper removes it before it listens.
+	defer func() { _ = os.Remove(userns.KeeperSocket(runDir)) }()
 
 	u, err := user.Current()
 	if err != nil {
@@ -121,8 +122,10 @@ func runKeeperParent(log *slog.Logger, runDir string) error {
 	} else {
 		log.Info("id maps from subordinate ranges", "source", source)
 	}
-	os.Setenv(userns.EnvIDSource, source)
-	os.Setenv(userns.EnvSingleID, strconv.FormatBool(single))
+	// The stages below learn the choices from the environment.
+	if err := setenv(userns.EnvIDSource, source, userns.EnvSingleID, strconv.FormatBool(single)); err != nil {
+		return err
+	}
 
 	choice, err := netns.Choose(askedDriver(), os.Stderr)
 	if err != nil {
@@ -132,8 +135,9 @@ func runKeeperParent(log *slog.Logger, runDir string) error {
 		log.Info("network driver passed over", "driver", s)
 	}
 	log.Info("network driver", "name", choice.Name)
-	os.Setenv(userns.EnvNetDriver, choice.Name)
-	os.Setenv(userns.EnvNetSkipped, strings.Join(choice.Skipped, "\n"))
+	if err := setenv(userns.EnvNetDriver, choice.Name, userns.EnvNetSkipped, strings.Join(choice.Skipped, "\n")); err != nil {
+		return err
+	}
 
 	stateDir := filepath.Join(runDir, "rootlesskit")
 	if err := userns.PrepareStateDir(stateDir); err != nil {
@@ -154,6 +158,16 @@ func runKeeperParent(log *slog.Logger, runDir string) error {
 		return nil
 	}
 	return err
+}
+
+// setenv sets each key to the value after it.
+func setenv(kv ...string) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := os.Setenv(kv[i], kv[i+1]); err != nil {
+			return fmt.Errorf("passing %s on: %w", kv[i], err)
+		}
+	}
+	return nil
 }
 
 // chooseIDMap decides between subordinate ranges and the single-id map,
@@ -208,7 +222,7 @@ func runKeeper(runDir string) error {
 			}
 			if err != nil {
 				// The ports still work; the message says what does not.
-				os.Stderr.WriteString("lodged: keeper: " + err.Error() + "\n")
+				fmt.Fprintln(os.Stderr, "lodged: keeper:", err)
 			}
 			srv, err := userns.ServeAPI(stateDir, nil, r.Ports, os.Getpid())
 			if err != nil {

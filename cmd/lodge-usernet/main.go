@@ -40,7 +40,11 @@ func main() {
 	out := json.NewEncoder(os.Stdout)
 	cleanup, err := run(os.Args[1:], out)
 	if err != nil {
-		out.Encode(netns.UsernetReply{Error: err.Error()})
+		// Stdout is the reply; when it cannot be written, the log
+		// (stderr) is left to say why.
+		if eerr := out.Encode(netns.UsernetReply{Error: err.Error()}); eerr != nil {
+			fmt.Fprintln(os.Stderr, "lodge-usernet:", err)
+		}
 		os.Exit(1)
 	}
 	stop := make(chan os.Signal, 1)
@@ -56,7 +60,9 @@ func main() {
 		}
 	}
 	if cleanup != nil {
-		cleanup()
+		if err := cleanup(); err != nil {
+			fmt.Fprintln(os.Stderr, "lodge-usernet: stopping:", err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -43,7 +44,10 @@ func reattach(stateDir, nsPath string) (func() error, error) {
 		return nil, err
 	}
 	sock := filepath.Join(dir, "tap.sock")
-	os.Remove(sock) // the dead parent half's
+	// The dead parent half's.
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return nil, err
@@ -58,7 +62,9 @@ func reattach(stateDir, nsPath string) (func() error, error) {
 			}
 			go func() {
 				defer c.Close()
-				vn.AcceptStdio(ctx, c)
+				// The switch logs why a connection ended itself
+				// (logrus, on this helper's stderr).
+				_ = vn.AcceptStdio(ctx, c)
 			}()
 		}
 	}()

@@ -52,9 +52,10 @@ func askSystemdScope(m cgroupv2.Manager) error {
 			sc.Note += fmt.Sprintf(" (moving into its leaf failed: %v)", err)
 		}
 	}
-	os.Setenv(envCgroupScope, sc.Unit)
-	os.Setenv(envCgroupNote, sc.Note)
-	return nil
+	if err := os.Setenv(envCgroupScope, sc.Unit); err != nil {
+		return err
+	}
+	return os.Setenv(envCgroupNote, sc.Note)
 }
 
 // cgroupScope is what the foreground process learned, as the daemon sees

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	cstorage "go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/lodge-containers/lodge/api"
@@ -178,7 +179,9 @@ func runForeground(env paths.Env, o options) error {
 	// Every stage after this one runs as uid 0 in the user namespace,
 	// where /tmp/lodge-$UID would name root's directory: they are told
 	// the directory checked here instead of computing their own.
-	os.Setenv(paths.EnvRuntimeDir, runDir)
+	if err := os.Setenv(paths.EnvRuntimeDir, runDir); err != nil {
+		return err
+	}
 	if o.cgroupLimits != "refuse" && o.cgroupLimits != "warn" {
 		return fmt.Errorf("--cgroup-limits: %q is neither refuse nor warn", o.cgroupLimits)
 	}
@@ -270,9 +273,14 @@ func runForeground(env paths.Env, o options) error {
 	go func() {
 		for s := range sigs {
 			if s == syscall.SIGTERM || s == syscall.SIGINT {
-				notify.send("STOPPING=1")
+				if err := notify.send("STOPPING=1"); err != nil {
+					fmt.Fprintln(os.Stderr, "lodged:", err)
+				}
 			}
-			syscall.Kill(d.Pid, s.(syscall.Signal))
+			// A daemon already gone (ESRCH) is ending anyway: d.Wait returns.
+			if err := syscall.Kill(d.Pid, s.(syscall.Signal)); err != nil && !errors.Is(err, syscall.ESRCH) {
+				fmt.Fprintln(os.Stderr, "lodged: passing", s, "to the daemon:", err)
+			}
 		}
 	}()
 	exited := make(chan struct{})
@@ -332,8 +340,12 @@ func chooseDataRoot(env paths.Env, o options, fc fileConfig) (string, error) {
 	}
 	why := fmt.Sprintf("the default data root %s is on %s, where lodge's storage does not work well; using %s on local disk instead (set data-root in %s to choose)", def, fs, local, env.ConfigFile())
 	fmt.Fprintln(os.Stderr, "lodged:", why)
-	os.Setenv(envDataRoot, local)
-	os.Setenv(envDataRootWhy, why)
+	if err := os.Setenv(envDataRoot, local); err != nil {
+		return "", err
+	}
+	if err := os.Setenv(envDataRootWhy, why); err != nil {
+		return "", err
+	}
 	return local, nil
 }
 
@@ -417,10 +429,20 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return err
 	}
-	defer svc.store.Shutdown(false)
+	defer func() {
+		// Running containers keep their layers mounted (they outlive
+		// lodged), which Shutdown reports and is as it should be.
+		if _, err := svc.store.Shutdown(false); err != nil && !errors.Is(err, cstorage.ErrLayerUsedByContainer) {
+			log.Warn("shutting the store down", "err", err)
+		}
+	}()
 	// Its exit watchers and probes end before the store shuts down
 	// (deferred last, run first).
-	defer svc.containers.Close()
+	defer func() {
+		if err := svc.containers.Close(); err != nil {
+			log.Warn("closing the container service", "err", err)
+		}
+	}()
 	sys, err := daemon.NewSystem(daemon.Facts{
 		DataRoot:       dataRoot,
 		DataRootNote:   os.Getenv(envDataRootWhy),

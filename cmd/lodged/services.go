@@ -121,7 +121,9 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		return nil, err
 	}
 	tmp := filepath.Join(dataRoot, "tmp")
-	os.RemoveAll(tmp) // spools of loads a crash interrupted
+	if err := os.RemoveAll(tmp); err != nil { // spools of loads a crash interrupted
+		log.Warn("removing the spools of interrupted loads", "dir", tmp, "err", err)
+	}
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, err
 	}

@@ -58,7 +58,9 @@ func superviseKeeper(ctx context.Context, log *slog.Logger, runDir string) {
 			}
 			cmd, err = userns.StartAdoptKeeper(filepath.Join(runDir, "keeper.log"))
 		}
-		go cmd.Wait() // reaped here while this daemon lives
+		// Reaped here while this daemon lives; why it ended is in
+		// keeper.log, and its end shows through the pidfd below.
+		go func() { _ = cmd.Wait() }()
 		pid = cmd.Process.Pid
 		if fd, err = unix.PidfdOpen(pid, 0); err != nil {
 			return

@@ -8,6 +8,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 )
@@ -33,23 +34,32 @@ func write(path string, data []byte, perm os.FileMode, sync bool) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	err = fill(tmp, data, perm, sync)
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
 	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if sync {
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
-			return err
+	if err != nil {
+		// The promise above: no temp file left, or an error that says so.
+		if rerr := os.Remove(tmp.Name()); rerr != nil {
+			err = errors.Join(err, rerr)
 		}
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	return err
+}
+
+// fill writes data to tmp and closes it.
+func fill(tmp *os.File, data []byte, perm os.FileMode, sync bool) error {
+	_, err := tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err == nil && sync {
+		err = tmp.Sync()
+	}
+	// Close is where a write error may show; after another error it is
+	// only the release of the descriptor.
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

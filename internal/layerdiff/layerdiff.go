@@ -4,6 +4,7 @@
 package layerdiff
 
 import (
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -56,8 +57,10 @@ func (d *diffStream) Close() error {
 		return nil
 	}
 	d.closed = true
-	io.Copy(io.Discard, d.rc)
-	return d.rc.Close()
+	// The rest is read so that the store's writer ends; if it failed on
+	// the way, that is this stream's error too.
+	_, err := io.Copy(io.Discard, d.rc)
+	return errors.Join(err, d.rc.Close())
 }
 
 // Lazy is a stream opened by its first Read: a HEAD request, or a
