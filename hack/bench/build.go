@@ -64,7 +64,15 @@ func (e *env) writeContexts() (small, big string, err error) {
 		return "", "", err
 	}
 	for _, d := range []string{small, big} {
-		filepath.Walk(d, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, e.uid, e.gid) })
+		err := filepath.Walk(d, func(p string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Chown(p, e.uid, e.gid)
+		})
+		if err != nil {
+			return "", "", err
+		}
 	}
 	return small, big, nil
 }
@@ -156,8 +164,9 @@ func buildBench(e *env, reps int) []result {
 				sames[eng.name] = append(sames[eng.name], ms(d))
 			}
 			f := filepath.Join(small, "src", "f0000")
-			os.WriteFile(f, []byte(fmt.Sprintf("edited %s %d\n", eng.name, i)), 0o644)
-			if d, _, err := e.buildRun(eng, small, "-t", buildRepo); err != nil {
+			if err := os.WriteFile(f, []byte(fmt.Sprintf("edited %s %d\n", eng.name, i)), 0o644); err != nil {
+				note(&edit, eng, err)
+			} else if d, _, err := e.buildRun(eng, small, "-t", buildRepo); err != nil {
 				note(&edit, eng, err)
 			} else {
 				edits[eng.name] = append(edits[eng.name], ms(d))

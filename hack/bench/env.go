@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -68,8 +69,13 @@ func newEnv() (*env, error) {
 	}
 	e.base = base
 	e.bin = filepath.Join(base, "bin")
-	os.MkdirAll(e.bin, 0o755)
-	os.Chmod(base, 0o755)
+	if err := os.MkdirAll(e.bin, 0o755); err != nil {
+		return nil, err
+	}
+	// The test user runs what is built here.
+	if err := os.Chmod(base, 0o755); err != nil {
+		return nil, err
+	}
 	for _, b := range []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(e.bin, b), "./cmd/"+b)
 		// static: lodge-init runs on containers' roots; lodge-shim beside
@@ -87,7 +93,9 @@ func newEnv() (*env, error) {
 		return nil, fmt.Errorf("busybox-static is needed for the benchmark image: %w", err)
 	}
 	e.archive = filepath.Join(base, "busybox.tar")
-	os.WriteFile(e.archive, a, 0o644)
+	if err := os.WriteFile(e.archive, a, 0o644); err != nil {
+		return nil, err
+	}
 	if e.registry, err = e.startRegistry(); err != nil {
 		e.registryWhy = err.Error()
 	}
@@ -116,14 +124,18 @@ func (e *env) engine(name string) *engine {
 }
 
 // dirFor makes a private directory tree owned by the user.
-func (e *env) dirFor(name string) (home, run string) {
+func (e *env) dirFor(name string) (home, run string, err error) {
 	home = filepath.Join(e.base, name, "home")
 	run = filepath.Join(e.base, name, "run")
 	for _, d := range []string{filepath.Join(e.base, name), home, run} {
-		os.MkdirAll(d, 0o700)
-		os.Chown(d, e.uid, e.gid)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return "", "", err
+		}
+		if err := os.Chown(d, e.uid, e.gid); err != nil {
+			return "", "", err
+		}
 	}
-	return home, run
+	return home, run, nil
 }
 
 func (e *env) userEnv(home, run string, extra ...string) []string {
@@ -191,8 +203,12 @@ func waitSocket(path string, d time.Duration, alive func() bool) error {
 }
 
 func (e *env) startLodge() *engine {
-	home, run := e.dirFor("lodge")
+	home, run, err := e.dirFor("lodge")
 	eng := &engine{name: "lodge", home: home, run: run, sock: filepath.Join(run, "lodge", "lodge.sock")}
+	if err != nil {
+		eng.why = err.Error()
+		return eng
+	}
 	r := runCmd(e.command(e.userEnv(home, run), "lodge", "daemon", "start"))
 	if r.err != nil {
 		eng.why = "lodge daemon start: " + r.String()
@@ -201,8 +217,12 @@ func (e *env) startLodge() *engine {
 }
 
 func (e *env) startDocker() *engine {
-	home, run := e.dirFor("docker")
+	home, run, err := e.dirFor("docker")
 	eng := &engine{name: "docker", home: home, run: run, sock: filepath.Join(run, "docker.sock")}
+	if err != nil {
+		eng.why = err.Error()
+		return eng
+	}
 	script := "/usr/share/docker.io/contrib/dockerd-rootless.sh"
 	if !fileExists(script) {
 		eng.why = "Docker rootless is not installed (apt-get install docker.io rootlesskit slirp4netns)"
@@ -213,7 +233,10 @@ func (e *env) startDocker() *engine {
 	// HTTP as a loopback registry is for the other engines. Debian's
 	// script passes --disable-host-loopback; the flags it appends win.
 	if e.registry != "" {
-		e.writeUserFile(home, ".config/docker/daemon.json", fmt.Sprintf(`{"insecure-registries": [%q]}`, e.registryFor(eng)))
+		if err := e.writeUserFile(home, ".config/docker/daemon.json", fmt.Sprintf(`{"insecure-registries": [%q]}`, e.registryFor(eng))); err != nil {
+			eng.why = err.Error()
+			return eng
+		}
 	}
 	cmd := e.command(e.userEnv(home, run, "DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=--disable-host-loopback=false"), script, "--data-root", filepath.Join(home, "docker-data"))
 	logf, _ := os.Create(filepath.Join(e.base, "docker", "dockerd.log"))
@@ -243,8 +266,12 @@ func (e *env) startDocker() *engine {
 }
 
 func (e *env) startPodman() *engine {
-	home, run := e.dirFor("podman")
+	home, run, err := e.dirFor("podman")
 	eng := &engine{name: "podman", home: home, run: run, sock: filepath.Join(run, "podman.sock")}
+	if err != nil {
+		eng.why = err.Error()
+		return eng
+	}
 	if _, err := exec.LookPath("podman"); err != nil {
 		eng.why = "Podman is not installed (apt-get install podman)"
 		return eng
@@ -252,9 +279,15 @@ func (e *env) startPodman() *engine {
 	// crun refuses this machine's hybrid cgroup layout; runc works.
 	// Host loopback on, as for Docker rootless: the uplink figure reaches
 	// the benchmark's server on 127.0.0.1 as 10.0.2.2.
-	e.writeUserFile(home, ".config/containers/containers.conf", "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nnetwork_cmd_options = [\"allow_host_loopback=true\"]\n")
+	if err := e.writeUserFile(home, ".config/containers/containers.conf", "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nnetwork_cmd_options = [\"allow_host_loopback=true\"]\n"); err != nil {
+		eng.why = err.Error()
+		return eng
+	}
 	if e.registry != "" { // containers/image wants TLS even on loopback unless told
-		e.writeUserFile(home, ".config/containers/registries.conf", fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", e.registry))
+		if err := e.writeUserFile(home, ".config/containers/registries.conf", fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", e.registry)); err != nil {
+			eng.why = err.Error()
+			return eng
+		}
 	}
 	cmd := e.command(e.userEnv(home, run), "podman", "system", "service", "--time=0", "unix://"+eng.sock)
 	logf, _ := os.Create(filepath.Join(e.base, "podman", "podman.log"))
@@ -282,14 +315,7 @@ func (e *env) cleanup() {
 		case eng.name == "lodge":
 			runCmd(e.command(e.userEnv(eng.home, eng.run), "lodge", "daemon", "stop"))
 		case eng.cmd != nil && eng.cmd.Process != nil:
-			syscall.Kill(-eng.cmd.Process.Pid, syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { eng.cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				syscall.Kill(-eng.cmd.Process.Pid, syscall.SIGKILL)
-			}
+			stopGroup(eng.name, eng.cmd)
 		}
 	}
 	if eng := e.engineAny("podman"); eng != nil {
@@ -303,19 +329,46 @@ func (e *env) cleanup() {
 	if eng := e.engineAny("lodge"); eng != nil {
 		runCmd(e.command(e.userEnv(eng.home, eng.run), "podman", "unshare", "rm", "-rf", eng.home))
 	}
-	os.RemoveAll(e.base)
+	if err := os.RemoveAll(e.base); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: cleaning up:", err)
+	}
+}
+
+// stopGroup ends an engine's process group: SIGTERM, then SIGKILL after
+// 15s. A group already gone (ESRCH) is what it wants.
+func stopGroup(name string, cmd *exec.Cmd) {
+	pgid := -cmd.Process.Pid
+	if err := syscall.Kill(pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		fmt.Fprintln(os.Stderr, "bench: stopping", name+":", err)
+	}
+	done := make(chan struct{})
+	// Its end is what is waited for; how it ended is in its log.
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		if err := syscall.Kill(pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			fmt.Fprintln(os.Stderr, "bench: killing", name+":", err)
+		}
+	}
 }
 
 // writeUserFile writes a file under home, owned by the benchmark's user
 // with the directories leading to it.
-func (e *env) writeUserFile(home, rel, content string) {
+func (e *env) writeUserFile(home, rel, content string) error {
 	p := filepath.Join(home, rel)
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	for d := filepath.Dir(p); d != home && d != "/"; d = filepath.Dir(d) {
-		os.Chown(d, e.uid, e.gid)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
 	}
-	os.WriteFile(p, []byte(content), 0o644)
-	os.Chown(p, e.uid, e.gid)
+	for d := filepath.Dir(p); d != home && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chown(d, e.uid, e.gid); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		return err
+	}
+	return os.Chown(p, e.uid, e.gid)
 }
 
 func (e *env) engineAny(name string) *engine {

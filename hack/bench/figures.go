@@ -23,7 +23,10 @@ func timeIt(reps int, f func() error) (stats, error) {
 
 // kernelFloor is what the namespaces alone cost.
 func kernelFloor(e *env, reps int) []result {
-	home, run := e.dirFor("kernel")
+	home, run, err := e.dirFor("kernel")
+	if err != nil {
+		return []result{{Figure: "kernel floor: unshare -Urmpf true", Unit: "ms", Notes: []string{err.Error()}}}
+	}
 	s, err := timeIt(reps, func() error {
 		return runCmd(e.command(e.userEnv(home, run), "unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "true")).err
 	})
@@ -40,7 +43,11 @@ func kernelFloor(e *env, reps int) []result {
 // daemonStart is lodged's start until its socket answers.
 func daemonStart(e *env, reps int) []result {
 	r := result{Figure: "daemon start until the API answers", Unit: "ms"}
-	home, run := e.dirFor("daemonstart")
+	home, run, err := e.dirFor("daemonstart")
+	if err != nil {
+		r.Notes = append(r.Notes, err.Error())
+		return []result{r}
+	}
 	envv := e.userEnv(home, run)
 	s, err := timeIt(reps, func() error {
 		if o := runCmd(e.command(envv, "lodge", "daemon", "start")); o.err != nil {

@@ -37,7 +37,8 @@ func (e *env) startRegistry() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	go http.Serve(l, registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	// It serves until the benchmark exits: Serve returns only then.
+	go func() { _ = http.Serve(l, registry.New(registry.Logger(log.New(io.Discard, "", 0)))) }()
 	addr := l.Addr().String()
 	img, err := random.Image(pullLayerBytes, pullLayers)
 	if err != nil {
@@ -55,7 +56,10 @@ func (e *env) startRegistry() (string, error) {
 	if err := tarball.WriteToFile(e.pullArchive, tag, img); err != nil {
 		return "", err
 	}
-	os.Chmod(e.pullArchive, 0o644)
+	// The test user loads it.
+	if err := os.Chmod(e.pullArchive, 0o644); err != nil {
+		return "", err
+	}
 	e.pullMiB = imageMiB(img)
 	return addr, nil
 }

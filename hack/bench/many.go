@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -277,7 +278,13 @@ func runLimit(cmd *exec.Cmd, d time.Duration) out {
 		return out{err: err}
 	}
 	pid := cmd.Process.Pid
-	t := time.AfterFunc(d, func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	// The timer firing is reported below; a group already gone (ESRCH)
+	// has ended by itself, as wanted.
+	t := time.AfterFunc(d, func() {
+		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			fmt.Fprintln(os.Stderr, "bench: killing a command that overran:", err)
+		}
+	})
 	err := cmd.Wait()
 	if !t.Stop() {
 		err = fmt.Errorf("killed after %s (%v)", d, err)

@@ -50,7 +50,8 @@ func uplinkThroughput(e *env, reps int) result {
 		}
 		took <- time.Since(t0)
 	})}
-	go srv.Serve(l)
+	// Serve returns ErrServerClosed at the deferred Close.
+	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 	url := fmt.Sprintf("http://10.0.2.2:%d/", l.Addr().(*net.TCPAddr).Port)
 	series := map[string]stats{}

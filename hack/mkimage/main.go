@@ -21,5 +21,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mkimage: needs busybox-static on PATH:", err)
 		os.Exit(1)
 	}
-	os.Stdout.Write(b)
+	if _, err := os.Stdout.Write(b); err != nil {
+		fmt.Fprintln(os.Stderr, "mkimage:", err)
+		os.Exit(1)
+	}
 }
