@@ -31,3 +31,27 @@ func TestWrite(t *testing.T) {
 		})
 	}
 }
+
+// A rename that fails (here over a directory) leaves the old content and
+// no temp file, and says why.
+func TestFailedRenameLeavesNothing(t *testing.T) {
+	for name, write := range map[string]func(string, []byte, os.FileMode) error{"Write": Write, "Replace": Replace} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "record")
+			if err := os.MkdirAll(filepath.Join(p, "in-the-way"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := write(p, []byte("new"), 0o600); err == nil {
+				t.Fatal("a write over a non-empty directory succeeded")
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 1 || entries[0].Name() != "record" {
+				t.Fatalf("left in the directory: %v", entries)
+			}
+		})
+	}
+}
