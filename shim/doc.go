@@ -5,9 +5,13 @@
 //
 // lodge-monitor creates the container with libcontainer, then replaces
 // itself (execve, same pid: it stays the init's parent) with lodge-shim,
-// a binary built from this package alone, handing it the container's
-// files (Handoff). This package therefore imports no libcontainer, no
-// go.podman.io and no net/http: every running container pays for what
-// it links. It does not create containers, run execs or talk to the
-// daemon's other state; the runtime package does.
+// handing it the container's files (Handoff). lodge-shim is C (shim/c:
+// one epoll loop, static, a few hundred KiB beside each container where a
+// Go binary costs 2 MiB and more) and speaks this package's protocol;
+// Run is the same loop in Go, which lodge-monitor runs in-process for a
+// container of an external OCI runtime (--runtime runc) or when no
+// lodge-shim is installed beside it. This package imports no
+// libcontainer, no go.podman.io and no net/http. It does not create
+// containers, run execs or talk to the daemon's other state; the runtime
+// package does.
 package shim

@@ -2,10 +2,7 @@ package shim
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// BinaryName is the shim's binary, installed beside lodge-monitor.
+// BinaryName is the shim's binary, installed beside lodge-monitor. It is
+// written in C (shim/c): it lives as long as the container, and a Go
+// runtime would be most of its memory. It runs the loop of this package
+// (Run), speaking the same protocol; the two are kept in step by
+// TestCShimProtocol and the end-to-end tests.
 const BinaryName = "lodge-shim"
 
 // envHandoff carries a Handoff, as JSON, across the execve.
@@ -45,85 +46,16 @@ func (h Handoff) Exec(exe string, args []string) error {
 	}
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envHandoff+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") && !strings.HasPrefix(kv, "GOGC=") {
+		if !strings.HasPrefix(kv, envHandoff+"=") {
 			env = append(env, kv)
 		}
 	}
-	// One P: the shim mostly sleeps, and each P costs memory of its own.
-	env = append(env, envHandoff+"="+string(b), "GOMAXPROCS=1")
+	env = append(env, envHandoff+"="+string(b))
 	return unix.Exec(exe, args, env)
-}
-
-// Main is lodge-shim's main: it takes over the container the Handoff in
-// its environment names, and returns when the container has ended.
-func Main() error {
-	v := os.Getenv(envHandoff)
-	if v == "" {
-		return errors.New("lodge-shim is started by lodge-monitor, not by hand")
-	}
-	os.Unsetenv(envHandoff)
-	var h Handoff
-	if err := json.Unmarshal([]byte(v), &h); err != nil {
-		return fmt.Errorf("handoff: %w", err)
-	}
-	f, err := h.files()
-	if err != nil {
-		return err
-	}
-	var rt Runtime
-	if h.Adopted && h.Config.Adopt != nil {
-		rt = &AdoptRuntime{Init: *h.Config.Adopt, Forget: func() { os.RemoveAll(StateDir(h.Config)) }}
-	} else {
-		rt = &ChildRuntime{Pid: h.Pid, StateDir: StateDir(h.Config)}
-	}
-	return Run(h.Config, rt, h.Pid, f, h.Adopted)
 }
 
 // StateDir is libcontainer's directory of the container.
 func StateDir(cfg MonitorConfig) string { return filepath.Join(cfg.StateRoot, cfg.ID) }
-
-// files opens what the descriptors of h hold.
-func (h Handoff) files() (Files, error) {
-	var f Files
-	var err error
-	if f.Ctl, err = fileListener(h.Ctl); err != nil {
-		return f, fmt.Errorf("control socket: %w", err)
-	}
-	if f.Attach, err = fileListener(h.Attach); err != nil {
-		return f, fmt.Errorf("attach socket: %w", err)
-	}
-	for i, fd := range h.Outputs {
-		f.Outputs = append(f.Outputs, pollable(fd, h.Streams[i]))
-	}
-	f.Streams = h.Streams
-	if h.Config.Tty && len(f.Outputs) == 1 {
-		f.Console = f.Outputs[0]
-	}
-	switch {
-	case h.Stdin >= 0:
-		f.Stdin = pollable(h.Stdin, "stdin")
-	case f.Console != nil && h.Config.OpenStdin: // a tty's master takes input too
-		f.Stdin = NopCloser{f.Console}
-	}
-	return f, nil
-}
-
-// pollable makes an inherited descriptor a file read and written through
-// the runtime's poller: an idle stream then holds no thread.
-func pollable(fd int, name string) *os.File {
-	unix.CloseOnExec(fd)
-	unix.SetNonblock(fd, true)
-	return os.NewFile(uintptr(fd), name)
-}
-
-func fileListener(fd int) (net.Listener, error) {
-	f := os.NewFile(uintptr(fd), "listener")
-	if f == nil {
-		return nil, errors.New("no descriptor")
-	}
-	defer f.Close()
-	return net.FileListener(f)
-}
 
 // NopCloser is a writer whose Close does nothing: a tty's master is
 // the container's input and output both, and input ending must not

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/lodge-containers/lodge/internal/buildbin"
 	"github.com/lodge-containers/lodge/internal/testgate"
 	"github.com/lodge-containers/lodge/proc"
 	"os"
@@ -27,18 +28,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755)
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init", "lodge-keeper"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b)
-		// static: lodge-init runs on containers' roots; lodge-shim beside
-		// each container and lodge-keeper in each idle stage map no libc.
-		if b == "lodge-init" || b == "lodge-shim" || b == "lodge-keeper" {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		}
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building", b+":", err)
-			os.Exit(1)
-		}
+	if err := buildbin.Build("..", dir, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	binDir = dir
 	code := m.Run()

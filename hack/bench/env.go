@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lodge-containers/lodge/hack/fixture"
+	"github.com/lodge-containers/lodge/internal/buildbin"
 )
 
 // env is where the benchmark runs: the unprivileged user, a scratch
@@ -76,17 +77,8 @@ func newEnv() (*env, error) {
 	if err := os.Chmod(base, 0o755); err != nil {
 		return nil, err
 	}
-	for _, b := range []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(e.bin, b), "./cmd/"+b)
-		// static: lodge-init runs on containers' roots; lodge-shim beside
-		// each container and lodge-keeper in each idle stage map no libc.
-		if b == "lodge-init" || b == "lodge-shim" || b == "lodge-keeper" {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("building %s: %w", b, err)
-		}
+	if err := buildbin.Build(".", e.bin, os.Stderr, "lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"); err != nil {
+		return nil, err
 	}
 	a, err := fixture.Archive("busybox:latest", nil)
 	if err != nil {

@@ -29,7 +29,7 @@ var leaves = []string{"errdefs", "version", "proc", "internal/atomicfile", "inte
 // imports inside one tree (daemon → daemon/x) are left to the rows.
 var layers = [][]string{
 	// wiring, tools and tests: they may import anything below.
-	{"cmd/lodge", "cmd/lodged", "cmd/lodge-monitor", "cmd/lodge-shim", "cmd/lodge-keeper", "cmd/lodge-usernet", "cmd/lodge-init", "cmd/lodge-buildkitd", "hack/bench", "hack/mkimage", "tests"},
+	{"cmd/lodge", "cmd/lodged", "cmd/lodge-monitor", "cmd/lodge-keeper", "cmd/lodge-usernet", "cmd/lodge-init", "cmd/lodge-buildkitd", "hack/bench", "hack/mkimage", "tests"},
 	{"api"},
 	{"daemon"},
 	// capability packages: each does one thing for the daemon.
@@ -37,7 +37,7 @@ var layers = [][]string{
 	// the process beside a running container, below runtime, which starts it.
 	{"shim"},
 	// what the capability packages share.
-	{"cgroupv2", "rootdir", "paths", "internal/platform", "hack/fixture", "internal/nstest", "internal/depcheck"},
+	{"cgroupv2", "rootdir", "paths", "internal/platform", "hack/fixture", "internal/nstest", "internal/depcheck", "internal/buildbin"},
 	leaves,
 }
 
@@ -72,7 +72,6 @@ var allowed = map[string][]string{
 	"cmd/lodge":           {"*"},
 	"cmd/lodged":          {"*"},
 	"cmd/lodge-monitor":   {"runtime"},
-	"cmd/lodge-shim":      {"shim"},
 	"cmd/lodge-usernet":   {"netns"},
 	"cmd/lodge-keeper":    {"netns", "paths", "userns"},
 	"cmd/lodge-init":      {},
@@ -82,6 +81,7 @@ var allowed = map[string][]string{
 	"hack/mkimage":        {"hack/fixture"},
 	"internal/nstest":     {},
 	"internal/depcheck":   {},
+	"internal/buildbin":   {},
 	"tests":               {"*"},
 }
 

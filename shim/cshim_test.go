@@ -1,0 +1,233 @@
+package shim
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildCShim compiles lodge-shim's C sources (as the Makefile does) into
+// a temporary directory.
+func buildCShim(t *testing.T) string {
+	t.Helper()
+	exe := filepath.Join(t.TempDir(), BinaryName)
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	out, err := exec.Command(cc, "-std=c11", "-O2", "-Wall", "-Werror", "-static", "-o", exe, "c/shim.c", "c/json.c").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building the C shim: %v\n%s", err, out)
+	}
+	return exe
+}
+
+// TestCShimProtocol drives the C lodge-shim as lodge-monitor leaves it
+// after creating a container: an init that is its child, stopped on the
+// exec fifo, the output pipes, stdin and the two listeners inherited. It
+// checks the wire protocol of proto.go (go, state, wait, attach frames),
+// both log formats as this package reads them, and the exit record.
+func TestCShimProtocol(t *testing.T) {
+	exe := buildCShim(t)
+	for _, format := range []string{"", LogLocal} {
+		t.Run("log="+format, func(t *testing.T) { testCShim(t, exe, format) })
+	}
+}
+
+func testCShim(t *testing.T, exe, format string) {
+	dir := t.TempDir()
+	cfg := MonitorConfig{
+		ID: "c1", StateRoot: filepath.Join(dir, "state"), LogPath: filepath.Join(dir, "log", "c1.log"),
+		LogFormat: format, ExitPath: filepath.Join(dir, "exit.json"), SockDir: dir,
+		OpenStdin: true, StdinOnce: true,
+	}
+	if format == "" {
+		cfg.LogPath = filepath.Join(dir, "c1-json.log")
+	}
+	if err := os.MkdirAll(StateDir(cfg), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(StateDir(cfg), "exec.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctlL, err := ListenUnix(CtlSocket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attachL, err := ListenUnix(AttachSocket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctlF, _ := ctlL.File()
+	attachF, _ := attachL.File()
+	outR, outW, _ := os.Pipe()
+	errR, errW, _ := os.Pipe()
+	inR, inW, _ := os.Pipe()
+
+	// sh gets 3 ctl, 4 attach, 5 and 6 the output read ends, 7 stdin's
+	// write end: the shim's, as the handoff says. 9, 8 and 2 are the
+	// init's (stdin, stdout, stderr), which sh closes before it becomes
+	// the shim, as lodge-monitor holds none of them.
+	h := Handoff{Config: cfg, Pid: -12345, Ctl: 3, Attach: 4, Outputs: []int{5, 6}, Streams: []string{"stdout", "stderr"}, Stdin: 7}
+	hb, _ := json.Marshal(h)
+	// The init does as libcontainer's: it opens the exec fifo, writes its
+	// byte, then runs the program (read a line, answer on both streams,
+	// end with 7).
+	script := `
+( exec 1>&8 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9<&-
+  exec 8>"$FIFO"; printf 0 >&8; exec 8>&-
+  read line; echo "got $line"; echo err >&2; printf partial; exit 7 ) <&9 &
+pid=$!
+exec 8>&- 9<&- 2>"$SHIMERR"
+export _LODGE_SHIM="$(printf '%s' "$HANDOFF" | sed "s/-12345/$pid/")"
+exec "$SHIM" cfg`
+	shimErrPath := filepath.Join(dir, "shim.stderr")
+	shimErr := func() string { b, _ := os.ReadFile(shimErrPath); return string(b) }
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Env = append(os.Environ(), "FIFO="+fifo, "HANDOFF="+string(hb), "SHIM="+exe, "SHIMERR="+shimErrPath)
+	cmd.ExtraFiles = []*os.File{ctlF, attachF, outR, errR, inW, outW, inR}
+	cmd.Stderr = errW
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(cmd.ExtraFiles, errW) {
+		f.Close()
+	}
+	ctlL.Close()
+	attachL.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("the shim did not end; its stderr: %s", shimErr())
+		}
+	}()
+
+	ac, err := net.Dial("unix", AttachSocket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	ac.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := ac.Write([]byte(`{"stdin":true,"stdout":true,"stderr":true}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if st, p, err := ReadFrame(ac, nil); err != nil || st != StreamStdin || len(p) != 0 {
+		t.Fatalf("attach: want the empty frame that says registered, got %d %q %v (shim: %s)", st, p, err, shimErr())
+	}
+	cc, err := net.Dial("unix", CtlSocket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	cc.SetDeadline(time.Now().Add(20 * time.Second))
+	cr := bufio.NewReader(cc)
+	ctl := func(req string) CtlReply {
+		t.Helper()
+		if _, err := cc.Write([]byte(req + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		return readReply(t, cr)
+	}
+	if rep := ctl(`{"op":"state"}`); !rep.Running || rep.Pid <= 0 || rep.Exit != nil {
+		t.Errorf("state before go: %+v, want running with a pid", rep)
+	}
+	if rep := ctl(`{"op":"resize","w":80,"h":24}`); rep.Error != "not a tty" {
+		t.Errorf("resize without a tty: %+v", rep)
+	}
+	if rep := ctl(`{"op":"frob"}`); rep.Error != "unknown op frob" {
+		t.Errorf("unknown op: %+v", rep)
+	}
+	if rep := ctl(`{"op":"go"}`); rep.Error != "" {
+		t.Fatalf("go: %+v", rep)
+	}
+	if _, err := ac.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The client's end of stdin ends the container's (StdinOnce).
+	ac.(*net.UnixConn).CloseWrite()
+	got := map[byte]string{}
+	for {
+		st, p, err := ReadFrame(ac, nil)
+		if err != nil {
+			break // the shim closes attach connections once the container ended
+		}
+		got[st] += string(p)
+	}
+	if got[StreamStdout] != "got hello\npartial" || got[StreamStderr] != "err\n" {
+		t.Errorf("attach output: %q", got)
+	}
+	rep := ctl(`{"op":"wait"}`)
+	if rep.Exit == nil || rep.Exit.ExitCode != 7 || rep.Exit.FinishedAt.IsZero() {
+		t.Errorf("wait: %+v", rep)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the shim ended with %v; its stderr: %s", err, shimErr())
+	}
+	done <- nil
+
+	var st ExitStatus
+	if b, err := os.ReadFile(cfg.ExitPath); err != nil || json.Unmarshal(b, &st) != nil || st.ExitCode != 7 || st.OOMKilled || st.Error != "" {
+		t.Errorf("exit record: %+v (%v)", st, err)
+	}
+	if _, err := os.Stat(StateDir(cfg)); !os.IsNotExist(err) {
+		t.Errorf("the container's state dir is left: %v", err)
+	}
+
+	// The log holds each line once, with its stream, as Docker's readers
+	// (and lodge's, in this package) take it.
+	b, err := os.ReadFile(cfg.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := map[string]string{}
+	if format == LogLocal {
+		for len(b) > 0 {
+			e, n, err := DecodeLocal(b)
+			if err != nil || n == 0 {
+				t.Fatalf("local log: %v (%d bytes left)", err, len(b))
+			}
+			logged[e.Stream] += string(e.Line)
+			b = b[n:]
+		}
+	} else {
+		for _, line := range strings.SplitAfter(string(b), "\n") {
+			if line == "" {
+				continue
+			}
+			var e logEntry
+			if err := json.Unmarshal([]byte(line), &e); err != nil || e.Time.IsZero() {
+				t.Fatalf("json-file line %q: %v", line, err)
+			}
+			logged[e.Stream] += e.Log
+		}
+	}
+	if logged["stdout"] != "got hello\npartial" || logged["stderr"] != "err\n" {
+		t.Errorf("log: %q", logged)
+	}
+}
+
+// readReply reads one JSON reply.
+func readReply(t *testing.T, r *bufio.Reader) CtlReply {
+	t.Helper()
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("ctl reply: %v", err)
+	}
+	var rep CtlReply
+	if err := json.Unmarshal(line, &rep); err != nil {
+		t.Fatalf("ctl reply %q: %v", line, err)
+	}
+	return rep
+}
