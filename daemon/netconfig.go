@@ -44,44 +44,61 @@ func skipsDefaultBridge(hc *container.HostConfig, nc *network.NetworkingConfig) 
 	return true
 }
 
-// configuredNetworks lists the networks a container is configured for:
-// its mode's first, then the other endpoints of its networking config.
-// Callers hold c.mu.
-func configuredNetworks(c *Container) []string {
-	mode := string(c.HostConfig.NetworkMode)
+// configuredNetworks lists the networks a configuration puts a container
+// on: its mode's first (unless disconnected from it), then the other
+// endpoints of its networking config, by name.
+func configuredNetworks(mode string, endpoints map[string]*network.EndpointSettings, primaryDisconnected bool) []string {
 	if !isBridgeMode(mode) {
 		return nil
 	}
 	primary := primaryNetwork(mode)
 	var out []string
-	if !c.PrimaryDisconnected {
+	if !primaryDisconnected {
 		out = []string{primary}
 	}
-	if c.NetworkingConfig != nil {
-		var more []string
-		for name := range c.NetworkingConfig.EndpointsConfig {
-			if name != primary && !(primary == network.NetworkBridge && name == network.NetworkDefault) {
-				more = append(more, name)
-			}
+	var more []string
+	for name := range endpoints {
+		if name != primary && !(primary == network.NetworkBridge && name == network.NetworkDefault) {
+			more = append(more, name)
 		}
-		sort.Strings(more)
-		out = append(out, more...)
 	}
-	return out
+	sort.Strings(more)
+	return append(out, more...)
+}
+
+// NetSpec is a container as the network service sees it: plain values
+// the container side copies from its record under its own lock. The
+// network service keeps no reference to the record and takes no
+// container's lock.
+type NetSpec struct {
+	ID, Name, Hostname string
+	// Links are HostConfig.Links, as the CLI or inspect writes them.
+	Links []string
+	// Mode is HostConfig.NetworkMode; Endpoints the networking config's
+	// endpoints by the name the container gave them (copies);
+	// PrimaryDisconnected is set when the mode's network was disconnected.
+	Mode                string
+	Endpoints           map[string]*network.EndpointSettings
+	PrimaryDisconnected bool
+	// ExposedPorts, PortBindings and PublishAll say what to publish.
+	ExposedPorts network.PortSet
+	PortBindings network.PortMap
+	PublishAll   bool
+}
+
+// networks lists the networks the container is configured for.
+func (sp *NetSpec) networks() []string {
+	return configuredNetworks(sp.Mode, sp.Endpoints, sp.PrimaryDisconnected)
 }
 
 // endpointConfig is the container's configuration for one of its
 // networks: the docker CLI files the default bridge's under "default".
-// Callers hold c.mu.
-func endpointConfig(c *Container, name string) *network.EndpointSettings {
-	if c.NetworkingConfig == nil {
-		return nil
-	}
-	if es := c.NetworkingConfig.EndpointsConfig[name]; es != nil {
+func (sp *NetSpec) endpointConfig(name string) *network.EndpointSettings {
+	if es := sp.Endpoints[name]; es != nil {
 		return es
 	}
 	if name == network.NetworkBridge {
-		return c.NetworkingConfig.EndpointsConfig[network.NetworkDefault]
+		return sp.Endpoints[network.NetworkDefault]
 	}
 	return nil
 }

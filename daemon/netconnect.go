@@ -47,12 +47,12 @@ func (s *Containers) Connect(ctx context.Context, netRef, ctrRef string, es *net
 	if err != nil {
 		return err
 	}
-	running := c.running() && s.Networks.sandboxFor(c.ID) != nil
+	running := c.running() && s.Networks.NSPath(c.ID) != ""
 	attached := false
 	if running {
 		attached = s.Networks.OnNetwork(c.ID, ref.ID)
 	} else {
-		for _, name := range configuredNetworks(c) {
+		for _, name := range c.configuredNetworks() {
 			attached = attached || name == ref.Name || name == ref.ID
 		}
 	}
@@ -97,7 +97,7 @@ func (s *Containers) Disconnect(ctx context.Context, netRef, ctrRef string, forc
 		return err
 	}
 	found := false
-	for _, name := range configuredNetworks(c) {
+	for _, name := range c.configuredNetworks() {
 		if name == ref.Name || name == ref.ID {
 			found = true
 		}

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,11 +16,49 @@ import (
 // when lodged runs without one (then a bridge-mode container gets a
 // namespace with loopback only).
 
+// netSpec copies what the network service needs of c: the service keeps
+// no reference to the record. Callers hold c.mu.
+func netSpec(c *Container) NetSpec {
+	sp := NetSpec{ID: c.ID, Name: c.Name, PrimaryDisconnected: c.PrimaryDisconnected}
+	if c.Config != nil {
+		sp.Hostname = c.Config.Hostname
+		sp.ExposedPorts = maps.Clone(c.Config.ExposedPorts)
+	}
+	if hc := c.HostConfig; hc != nil {
+		sp.Mode = string(hc.NetworkMode)
+		sp.Links = slices.Clone(hc.Links)
+		sp.PublishAll = hc.PublishAllPorts
+		if hc.PortBindings != nil {
+			sp.PortBindings = network.PortMap{}
+			for p, bs := range hc.PortBindings {
+				sp.PortBindings[p] = slices.Clone(bs)
+			}
+		}
+	}
+	if c.NetworkingConfig != nil && c.NetworkingConfig.EndpointsConfig != nil {
+		sp.Endpoints = map[string]*network.EndpointSettings{}
+		for name, es := range c.NetworkingConfig.EndpointsConfig {
+			sp.Endpoints[name] = es.Copy()
+		}
+	}
+	return sp
+}
+
+// configuredNetworks lists the networks c's configuration puts it on.
+// Callers hold c.mu.
+func (c *Container) configuredNetworks() []string {
+	var eps map[string]*network.EndpointSettings
+	if c.NetworkingConfig != nil {
+		eps = c.NetworkingConfig.EndpointsConfig
+	}
+	return configuredNetworks(string(c.HostConfig.NetworkMode), eps, c.PrimaryDisconnected)
+}
+
 func (s *Containers) attachNetwork(ctx context.Context, c *Container) error {
 	if s.Networks == nil {
 		return nil
 	}
-	_, err := s.Networks.Attach(ctx, c)
+	_, err := s.Networks.Attach(ctx, netSpec(c))
 	return err
 }
 
@@ -38,17 +78,14 @@ func (s *Containers) networkNS(c *Container) string {
 	if s.Networks == nil {
 		return ""
 	}
-	if sb := s.Networks.sandboxFor(c.ID); sb != nil {
-		return sb.NSPath
-	}
-	return ""
+	return s.Networks.NSPath(c.ID)
 }
 
 func (s *Containers) networkSettings(c *Container) *container.NetworkSettings {
 	if s.Networks == nil {
 		return &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	}
-	return s.Networks.Settings(c)
+	return s.Networks.Settings(netSpec(c))
 }
 
 // etcNet is what the container's /etc/hosts and /etc/resolv.conf get

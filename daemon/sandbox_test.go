@@ -67,12 +67,11 @@ func TestConfiguredNetworks(t *testing.T) {
 		{"appnet", nil, "", true},
 		{"appnet", []string{"other"}, "other", true},
 	} {
-		c := &Container{HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)}, PrimaryDisconnected: tc.disc,
-			NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}}
+		eps := map[string]*network.EndpointSettings{}
 		for _, e := range tc.extra {
-			c.NetworkingConfig.EndpointsConfig[e] = &network.EndpointSettings{}
+			eps[e] = &network.EndpointSettings{}
 		}
-		if got := strings.Join(configuredNetworks(c), " "); got != tc.want {
+		if got := strings.Join(configuredNetworks(tc.mode, eps, tc.disc), " "); got != tc.want {
 			t.Errorf("%q %v: %q, want %q", tc.mode, tc.extra, got, tc.want)
 		}
 	}
