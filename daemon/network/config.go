@@ -1,4 +1,4 @@
-package daemon
+package network
 
 import (
 	"sort"
@@ -11,9 +11,9 @@ import (
 // Which networks a container's configuration puts it on, read from its
 // network mode and networking config; the sandbox wires them.
 
-// isBridgeMode reports whether a network mode puts the container on
+// IsBridgeMode reports whether a network mode puts the container on
 // bridge networks (the default one or a named one).
-func isBridgeMode(mode string) bool {
+func IsBridgeMode(mode string) bool {
 	switch {
 	case mode == "host", mode == "none", strings.HasPrefix(mode, "container:"):
 		return false
@@ -21,18 +21,18 @@ func isBridgeMode(mode string) bool {
 	return true
 }
 
-// primaryNetwork is the network a mode names: "bridge" for the default.
-func primaryNetwork(mode string) string {
+// PrimaryNetwork is the network a mode names: "bridge" for the default.
+func PrimaryNetwork(mode string) string {
 	if mode == "" || mode == network.NetworkDefault {
 		return network.NetworkBridge
 	}
 	return mode
 }
 
-// skipsDefaultBridge tells whether a create in the default network mode
+// SkipsDefaultBridge tells whether a create in the default network mode
 // names, in its networking config, only networks other than the default
 // bridge: then it joins just those, as in Docker.
-func skipsDefaultBridge(hc *container.HostConfig, nc *network.NetworkingConfig) bool {
+func SkipsDefaultBridge(hc *container.HostConfig, nc *network.NetworkingConfig) bool {
 	if mode := hc.NetworkMode; mode != "" && mode != network.NetworkDefault || nc == nil || len(nc.EndpointsConfig) == 0 {
 		return false
 	}
@@ -44,14 +44,14 @@ func skipsDefaultBridge(hc *container.HostConfig, nc *network.NetworkingConfig) 
 	return true
 }
 
-// configuredNetworks lists the networks a configuration puts a container
+// ConfiguredNetworks lists the networks a configuration puts a container
 // on: its mode's first (unless disconnected from it), then the other
 // endpoints of its networking config, by name.
-func configuredNetworks(mode string, endpoints map[string]*network.EndpointSettings, primaryDisconnected bool) []string {
-	if !isBridgeMode(mode) {
+func ConfiguredNetworks(mode string, endpoints map[string]*network.EndpointSettings, primaryDisconnected bool) []string {
+	if !IsBridgeMode(mode) {
 		return nil
 	}
-	primary := primaryNetwork(mode)
+	primary := PrimaryNetwork(mode)
 	var out []string
 	if !primaryDisconnected {
 		out = []string{primary}
@@ -66,11 +66,11 @@ func configuredNetworks(mode string, endpoints map[string]*network.EndpointSetti
 	return append(out, more...)
 }
 
-// NetSpec is a container as the network service sees it: plain values
+// Spec is a container as the network service sees it: plain values
 // the container side copies from its record under its own lock. The
 // network service keeps no reference to the record and takes no
 // container's lock.
-type NetSpec struct {
+type Spec struct {
 	ID, Name, Hostname string
 	// Links are HostConfig.Links, as the CLI or inspect writes them.
 	Links []string
@@ -87,13 +87,13 @@ type NetSpec struct {
 }
 
 // networks lists the networks the container is configured for.
-func (sp *NetSpec) networks() []string {
-	return configuredNetworks(sp.Mode, sp.Endpoints, sp.PrimaryDisconnected)
+func (sp *Spec) networks() []string {
+	return ConfiguredNetworks(sp.Mode, sp.Endpoints, sp.PrimaryDisconnected)
 }
 
 // endpointConfig is the container's configuration for one of its
 // networks: the docker CLI files the default bridge's under "default".
-func (sp *NetSpec) endpointConfig(name string) *network.EndpointSettings {
+func (sp *Spec) endpointConfig(name string) *network.EndpointSettings {
 	if es := sp.Endpoints[name]; es != nil {
 		return es
 	}

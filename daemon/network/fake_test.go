@@ -1,4 +1,4 @@
-package daemon
+package network
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func fakeNetworks(t *testing.T, id, name string) (*Networks, *fakeFabric, NetRef
 	t.Helper()
 	root := t.TempDir()
 	fab := newFakeFabric()
-	n, err := NewNetworks(NetworksConfig{Root: root, RunDir: root, Fabric: fab, Log: slog.New(slog.DiscardHandler)})
+	n, err := New(Config{Root: root, RunDir: root, Fabric: fab, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

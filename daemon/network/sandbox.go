@@ -1,4 +1,4 @@
-package daemon
+package network
 
 import (
 	"context"
@@ -28,7 +28,7 @@ import (
 // The networks it names are looked up when it starts, as Docker does (the
 // docker CLI takes a 404 from create for a missing image and pulls).
 func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConfig) error {
-	if !isBridgeMode(string(hc.NetworkMode)) {
+	if !IsBridgeMode(string(hc.NetworkMode)) {
 		return nil // Docker ignores port bindings there; so does lodge
 	}
 	if nc != nil {
@@ -120,7 +120,7 @@ func hostIf(containerID, networkID string) string {
 // link and address per configured network, and its published ports. It
 // returns the namespace's path, or "" when the container's mode is not a
 // bridge one. On error nothing is left behind.
-func (n *Networks) Attach(ctx context.Context, sp NetSpec) (nsPath string, err error) {
+func (n *Networks) Attach(ctx context.Context, sp Spec) (nsPath string, err error) {
 	names := sp.networks()
 	if len(names) == 0 {
 		return "", nil
@@ -248,7 +248,7 @@ func takeAddress(p netns.Pool, want netip.Addr, used map[netip.Addr]bool, networ
 
 // publish forwards the container's published ports to its first
 // address, choosing host ports where none is given.
-func (n *Networks) publish(ctx context.Context, sp NetSpec, sb *sandbox) error {
+func (n *Networks) publish(ctx context.Context, sp Spec, sb *sandbox) error {
 	bindings := sp.PortBindings
 	if sp.PublishAll {
 		all := network.PortMap{}
@@ -406,7 +406,7 @@ func (n *Networks) Republish(ctx context.Context) error {
 // Settings is the NetworkSettings of a container's inspect: the
 // operational data while it runs, its configuration otherwise. What it
 // returns shares nothing with the service's state or with sp.
-func (n *Networks) Settings(sp NetSpec) *container.NetworkSettings {
+func (n *Networks) Settings(sp Spec) *container.NetworkSettings {
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}}
 	for p := range sp.ExposedPorts {
 		ns.Ports[p] = nil
@@ -449,7 +449,7 @@ func (n *Networks) Settings(sp NetSpec) *container.NetworkSettings {
 		}
 		ns.Networks[key] = es
 	}
-	if mode := sp.Mode; !isBridgeMode(mode) && !strings.HasPrefix(mode, "container:") {
+	if mode := sp.Mode; !IsBridgeMode(mode) && !strings.HasPrefix(mode, "container:") {
 		ns.Networks[mode] = &network.EndpointSettings{NetworkID: pseudoID(mode)}
 	}
 	if sb != nil {
@@ -470,11 +470,30 @@ func (n *Networks) Settings(sp NetSpec) *container.NetworkSettings {
 	return ns
 }
 
-// hostsEntries are the /etc/hosts lines for a running container's own
-// addresses, and for the running containers its links name.
-func (n *Networks) hostsEntries(id string) string {
+// Etc is what a container's /etc/hosts and /etc/resolv.conf get from its
+// networks.
+type Etc struct {
+	// Hosts are the lines for its own addresses and its links' (empty
+	// when it has no sandbox); Nameserver is its first user-defined
+	// network's name server, "" for the host's.
+	Hosts, Nameserver string
+	// HostGateway is the host's loopback seen from the container, and
+	// UplinkDNS the uplink's DNS forwarder (see Config).
+	HostGateway, UplinkDNS string
+}
+
+// Etc returns what the running container id's /etc files get from its
+// networks.
+func (n *Networks) Etc(id string) Etc {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return Etc{Hosts: n.hostsLocked(id), Nameserver: n.nameserverLocked(id), HostGateway: n.HostLoopback, UplinkDNS: n.UplinkDNS}
+}
+
+// hostsLocked is the /etc/hosts lines for a running container's own
+// addresses, and for the running containers its links name. Callers hold
+// n.mu.
+func (n *Networks) hostsLocked(id string) string {
 	sb := n.sandboxes[id]
 	if sb == nil {
 		return ""
@@ -518,18 +537,14 @@ func (n *Networks) runningLocked(ref string) *sandbox {
 	return found
 }
 
-// nameserverFor is the name server of a running container's first
-// user-defined network (its gateway), or "" when it has none.
-func (n *Networks) nameserverFor(id string) string {
-	if n.Resolver == nil {
+// nameserverLocked is the name server of a running container's first
+// user-defined network (its gateway), or "" when it has none. Callers
+// hold n.mu.
+func (n *Networks) nameserverLocked(id string) string {
+	sb := n.sandboxes[id]
+	if n.Resolver == nil || sb == nil {
 		return ""
 	}
-	sb := n.sandboxFor(id)
-	if sb == nil {
-		return ""
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	for _, e := range sb.Endpoints {
 		if r := n.nets[e.NetworkID]; r != nil && !r.Builtin {
 			return r.Gateway
@@ -541,7 +556,7 @@ func (n *Networks) nameserverFor(id string) string {
 // dnsNames are the names a container answers to on a user-defined
 // network, in Docker's order: its name, its aliases there, its short ID
 // and its hostname.
-func (sp *NetSpec) dnsNames(aliases []string) []string {
+func (sp *Spec) dnsNames(aliases []string) []string {
 	out := append([]string{sp.Name}, aliases...)
 	out = append(out, sp.ID[:12])
 	if sp.Hostname != "" {
