@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -17,6 +18,35 @@ import (
 	"github.com/lodge-containers/lodge/netns"
 )
 
+// trace is the order in which the fakes were called, shared by them: a
+// nil trace records nothing.
+type trace struct {
+	mu    sync.Mutex
+	steps []string
+}
+
+func (tr *trace) add(step string) {
+	if tr == nil {
+		return
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.steps = append(tr.steps, step)
+}
+
+// index is where step was first recorded, -1 if never.
+func (tr *trace) index(step string) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return slices.Index(tr.steps, step)
+}
+
+func (tr *trace) String() string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return strings.Join(tr.steps, ", ")
+}
+
 // fakeFabric is a Fabric that keeps what it is asked for in memory, and
 // fails Attach while failAttach is set.
 type fakeFabric struct {
@@ -24,6 +54,7 @@ type fakeFabric struct {
 	bridges    map[string]bool
 	links      map[string]netns.Endpoint // by host end
 	failAttach bool
+	trace      *trace
 }
 
 var _ Fabric = (*fakeFabric)(nil)
@@ -52,6 +83,7 @@ func (f *fakeFabric) Attach(e netns.Endpoint) error {
 	if f.failAttach {
 		return errors.New("fake: no link today")
 	}
+	f.trace.add("link " + e.IfName)
 	f.links[e.HostIf] = e
 	return nil
 }
@@ -64,6 +96,169 @@ func (f *fakeFabric) Detach(hostIf string) error {
 }
 
 func (f *fakeFabric) ApplyRules([]netns.RoutedNet) error { return nil }
+
+// fakePins are Namespaces that pin nothing but remember what is pinned.
+type fakePins struct {
+	mu     sync.Mutex
+	pinned map[string]bool
+	trace  *trace
+}
+
+var _ Namespaces = (*fakePins)(nil)
+
+func (p *fakePins) Pin(path string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pinned[path] {
+		return errors.New("fake: pinned twice: " + path)
+	}
+	p.trace.add("pin")
+	p.pinned[path] = true
+	return nil
+}
+
+func (p *fakePins) Unpin(path string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.trace.add("unpin")
+	delete(p.pinned, path)
+	return nil
+}
+
+func (p *fakePins) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pinned)
+}
+
+// fakePorts is a PortPublisher that keeps the forwards it holds, and
+// fails to publish the container ports in fail.
+type fakePorts struct {
+	mu    sync.Mutex
+	held  map[netns.Forward]bool
+	fail  map[int]bool // by container port
+	trace *trace
+}
+
+var _ PortPublisher = (*fakePorts)(nil)
+
+func (p *fakePorts) Publish(ctx context.Context, f netns.Forward) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail[f.Port] {
+		return errors.New("fake: the port driver said no")
+	}
+	p.trace.add(fmt.Sprintf("publish %d", f.HostPort))
+	p.held[f] = true
+	return nil
+}
+
+func (p *fakePorts) Unpublish(ctx context.Context, fs []netns.Forward) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range fs {
+		p.trace.add(fmt.Sprintf("unpublish %d", f.HostPort))
+		delete(p.held, f)
+	}
+	return nil
+}
+
+func (p *fakePorts) Ensure(ctx context.Context, fs []netns.Forward) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range fs {
+		p.held[f] = true
+	}
+	return nil
+}
+
+func (p *fakePorts) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.held)
+}
+
+// fakeNames is a NameServer: it keeps the gateways it serves, and asks
+// the lookup the service gave it, as a DNS query would.
+type fakeNames struct {
+	mu      sync.Mutex
+	serving map[string]bool
+	lookup  func(gateway, client net.IP, name string) []net.IP
+}
+
+var _ NameServer = (*fakeNames)(nil)
+
+func (f *fakeNames) Serve(gateway net.IP) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.serving[gateway.String()] = true
+	return nil
+}
+
+func (f *fakeNames) Stop(gateway net.IP) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.serving, gateway.String())
+}
+
+func (f *fakeNames) SetLookup(l func(gateway, client net.IP, name string) []net.IP) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookup = l
+}
+
+func (f *fakeNames) isServing(gateway string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.serving[gateway]
+}
+
+// ask is a query for name to the name server on gateway, as addresses.
+func (f *fakeNames) ask(gateway, name string) []string {
+	f.mu.Lock()
+	serving, lookup := f.serving[gateway], f.lookup
+	f.mu.Unlock()
+	if !serving || lookup == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range lookup(net.ParseIP(gateway), nil, name) {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// fakes are a network service's collaborators, all faked, recording
+// into one trace.
+type fakes struct {
+	fabric *fakeFabric
+	pins   *fakePins
+	ports  *fakePorts
+	names  *fakeNames
+	trace  *trace
+}
+
+// fakeService is a network service over fakes only, with a user-defined
+// network "front".
+func fakeService(t *testing.T) (*Networks, *fakes) {
+	t.Helper()
+	tr := &trace{}
+	fk := &fakes{fabric: newFakeFabric(), trace: tr,
+		pins:  &fakePins{pinned: map[string]bool{}, trace: tr},
+		ports: &fakePorts{held: map[netns.Forward]bool{}, fail: map[int]bool{}, trace: tr},
+		names: &fakeNames{serving: map[string]bool{}}}
+	fk.fabric.trace = tr
+	root := t.TempDir()
+	n, err := New(Config{Root: root, RunDir: root, Fabric: fk.fabric, Namespaces: fk.pins, Ports: fk.ports, Resolver: fk.names,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Create(context.Background(), network.CreateRequest{Name: "front"}); err != nil {
+		t.Fatal(err)
+	}
+	return n, fk
+}
 
 // fakeNetworks is a network service over a fake fabric, with a
 // user-defined network "front" and container id's sandbox (as a start

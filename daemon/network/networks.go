@@ -36,6 +36,20 @@ type Fabric interface {
 	ApplyRules([]netns.RoutedNet) error
 }
 
+// Namespaces pins a sandbox's network namespace on a path, so that it
+// outlives the processes in it, and unpins it (netns.Pin and netns.Unpin
+// do).
+type Namespaces interface {
+	Pin(path string) error
+	Unpin(path string) error
+}
+
+// netnsPins is Namespaces in lodged's own mount namespace.
+type netnsPins struct{}
+
+func (netnsPins) Pin(path string) error   { return netns.Pin(path) }
+func (netnsPins) Unpin(path string) error { return netns.Unpin(path) }
+
 // PortPublisher forwards host ports into the namespace (netns.Ports does).
 type PortPublisher interface {
 	Publish(ctx context.Context, f netns.Forward) error
@@ -52,6 +66,9 @@ type Config struct {
 	// publishing a port is an error.
 	Fabric Fabric
 	Ports  PortPublisher
+	// Namespaces pins sandboxes' namespaces; nil is netns's Pin and
+	// Unpin.
+	Namespaces Namespaces
 	// Resolver serves names on user-defined networks; nil for none.
 	Resolver NameServer
 	// HostLoopback and UplinkDNS are where the uplink shows the host's
@@ -163,6 +180,9 @@ const defaultBridgeSubnet = "172.17.0.0/16"
 // New loads the networks (creating the default bridge on first
 // use) and sets their bridges and rules up again.
 func New(cfg Config) (*Networks, error) {
+	if cfg.Namespaces == nil {
+		cfg.Namespaces = netnsPins{}
+	}
 	n := &Networks{Config: cfg, nets: map[string]*netRecord{}, sandboxes: map[string]*sandbox{}}
 	if err := os.MkdirAll(filepath.Join(cfg.Root, "sandboxes"), 0o700); err != nil {
 		return nil, err

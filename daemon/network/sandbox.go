@@ -130,7 +130,7 @@ func (n *Networks) Attach(ctx context.Context, sp Spec) (nsPath string, err erro
 	}
 	n.Detach(ctx, sp.ID) // whatever a crash left
 	nsPath = filepath.Join(n.RunDir, "netns", sp.ID)
-	if err := netns.Pin(nsPath); err != nil {
+	if err := n.Namespaces.Pin(nsPath); err != nil {
 		return "", err
 	}
 	sb := &sandbox{ContainerID: sp.ID, NSPath: nsPath, Name: sp.Name, Hostname: sp.Hostname, Links: sp.Links}
@@ -344,7 +344,7 @@ func (n *Networks) teardown(ctx context.Context, sb *sandbox) {
 	// the background once unpinned: deleting a veth here would wait for
 	// the kernel's network-wide synchronisation on every stop. A link
 	// left from it is replaced when the name comes back (Fabric.Attach).
-	if err := netns.Unpin(sb.NSPath); err != nil {
+	if err := n.Namespaces.Unpin(sb.NSPath); err != nil {
 		n.Log.Warn("network namespace", "container", sb.ContainerID, "err", err)
 	}
 	n.mu.Lock()
