@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	netsvc "github.com/lodge-containers/lodge/daemon/network"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/runtime"
@@ -71,7 +72,7 @@ type ContainersConfig struct {
 	DefaultRuntime string
 	// Networks gives bridge-mode containers their networks; nil for
 	// loopback only.
-	Networks *Networks
+	Networks NetworkService
 	// Volumes keeps the named and anonymous volumes; nil leaves them 501.
 	Volumes Volumes
 	// Cgroups is lodged's delegated cgroup v2 tree, nil without one
@@ -321,7 +322,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		// Docker joins the default bridge only when the create names no
 		// network: testcontainers passes its one network in the networking
 		// config alone and reads the container's IP on it.
-		PrimaryDisconnected: skipsDefaultBridge(hc, nc),
+		PrimaryDisconnected: netsvc.SkipsDefaultBridge(hc, nc),
 	}
 	if c.MountPoints, err = s.settleMounts(id, merged, hc, readOnlyNonRecursive(ctx)); err != nil {
 		release()

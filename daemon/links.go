@@ -105,9 +105,7 @@ func (s *Containers) linkEnvs(c *Container) []string {
 		}
 		ip := ""
 		if s.Networks != nil {
-			if sb := s.Networks.sandboxFor(other.ID); sb != nil && len(sb.Endpoints) > 0 {
-				ip = sb.Endpoints[0].IP
-			}
+			ip = s.Networks.PrimaryIP(other.ID)
 		}
 		other.mu.Lock()
 		var ports []string

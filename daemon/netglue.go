@@ -2,23 +2,108 @@ package daemon
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+
+	netsvc "github.com/lodge-containers/lodge/daemon/network"
 )
 
 // The container service's hooks into the network service, each a no-op
 // when lodged runs without one (then a bridge-mode container gets a
 // namespace with loopback only).
 
+// NetworkService is the network service as the container side uses it
+// (*netsvc.Networks fits). It is handed values copied under the
+// container's lock, and never calls back: a container's lock may be held
+// while calling it.
+type NetworkService interface {
+	Sandboxes
+	NetworkSettings
+	Connector
+}
+
+// Sandboxes give running bridge-mode containers their namespaces:
+// Attach at start, Detach at the exit, Readopt and SetNames after a
+// restart of lodged (SetNames also at a rename), DropStale for the
+// containers that ended while no daemon ran.
+type Sandboxes interface {
+	Attach(ctx context.Context, sp netsvc.Spec) (nsPath string, err error)
+	Detach(ctx context.Context, id string)
+	Readopt(ctx context.Context, id string)
+	SetNames(id, name, hostname string, links []string)
+	DropStale(ctx context.Context, running map[string]bool)
+}
+
+// NetworkSettings are what a container's create, spec and inspect read
+// of its networks.
+type NetworkSettings interface {
+	Validate(hc *container.HostConfig, nc *network.NetworkingConfig) error
+	Settings(sp netsvc.Spec) *container.NetworkSettings
+	NSPath(id string) string
+	PrimaryIP(id string) string
+	Etc(id string) netsvc.Etc
+}
+
+// Connector adds and removes a running container's endpoints (docker
+// network connect and disconnect).
+type Connector interface {
+	Ref(ref string) (netsvc.NetRef, error)
+	OnNetwork(id, networkID string) bool
+	Join(id string, ref netsvc.NetRef, es *network.EndpointSettings) error
+	Leave(id string, ref netsvc.NetRef)
+}
+
+var _ NetworkService = (*netsvc.Networks)(nil)
+
+// netSpec copies what the network service needs of c: the service keeps
+// no reference to the record. Callers hold c.mu.
+func netSpec(c *Container) netsvc.Spec {
+	sp := netsvc.Spec{ID: c.ID, Name: c.Name, PrimaryDisconnected: c.PrimaryDisconnected}
+	if c.Config != nil {
+		sp.Hostname = c.Config.Hostname
+		sp.ExposedPorts = maps.Clone(c.Config.ExposedPorts)
+	}
+	if hc := c.HostConfig; hc != nil {
+		sp.Mode = string(hc.NetworkMode)
+		sp.Links = slices.Clone(hc.Links)
+		sp.PublishAll = hc.PublishAllPorts
+		if hc.PortBindings != nil {
+			sp.PortBindings = network.PortMap{}
+			for p, bs := range hc.PortBindings {
+				sp.PortBindings[p] = slices.Clone(bs)
+			}
+		}
+	}
+	if c.NetworkingConfig != nil && c.NetworkingConfig.EndpointsConfig != nil {
+		sp.Endpoints = map[string]*network.EndpointSettings{}
+		for name, es := range c.NetworkingConfig.EndpointsConfig {
+			sp.Endpoints[name] = es.Copy()
+		}
+	}
+	return sp
+}
+
+// configuredNetworks lists the networks c's configuration puts it on.
+// Callers hold c.mu.
+func (c *Container) configuredNetworks() []string {
+	var eps map[string]*network.EndpointSettings
+	if c.NetworkingConfig != nil {
+		eps = c.NetworkingConfig.EndpointsConfig
+	}
+	return netsvc.ConfiguredNetworks(string(c.HostConfig.NetworkMode), eps, c.PrimaryDisconnected)
+}
+
 func (s *Containers) attachNetwork(ctx context.Context, c *Container) error {
 	if s.Networks == nil {
 		return nil
 	}
-	_, err := s.Networks.Attach(ctx, c)
+	_, err := s.Networks.Attach(ctx, netSpec(c))
 	return err
 }
 
@@ -38,17 +123,14 @@ func (s *Containers) networkNS(c *Container) string {
 	if s.Networks == nil {
 		return ""
 	}
-	if sb := s.Networks.sandboxFor(c.ID); sb != nil {
-		return sb.NSPath
-	}
-	return ""
+	return s.Networks.NSPath(c.ID)
 }
 
 func (s *Containers) networkSettings(c *Container) *container.NetworkSettings {
 	if s.Networks == nil {
 		return &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	}
-	return s.Networks.Settings(c)
+	return s.Networks.Settings(netSpec(c))
 }
 
 // etcNet is what the container's /etc/hosts and /etc/resolv.conf get
@@ -57,7 +139,7 @@ type etcNet struct {
 	hosts      string // extra lines: the container's own addresses
 	nameserver string // the network's name server, "" for the host's
 	// hostGateway is the host's loopback seen from the container, and
-	// uplinkDNS the uplink's DNS forwarder (see NetworksConfig).
+	// uplinkDNS the uplink's DNS forwarder (see netsvc.Config).
 	hostGateway, uplinkDNS string
 }
 
@@ -65,8 +147,8 @@ func (s *Containers) etcFor(c *Container) etcNet {
 	if s.Networks == nil {
 		return etcNet{hostGateway: "10.0.2.2", uplinkDNS: "10.0.2.3"}
 	}
-	return etcNet{hosts: s.Networks.hostsEntries(c.ID), nameserver: s.Networks.nameserverFor(c.ID),
-		hostGateway: s.Networks.HostLoopback, uplinkDNS: s.Networks.UplinkDNS}
+	e := s.Networks.Etc(c.ID)
+	return etcNet{hosts: e.Hosts, nameserver: e.Nameserver, hostGateway: e.HostGateway, uplinkDNS: e.UplinkDNS}
 }
 
 // extraHosts reads --add-host entries ("name:ip" or "name=ip") as hosts

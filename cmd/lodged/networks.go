@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/lodge-containers/lodge/daemon"
+	netsvc "github.com/lodge-containers/lodge/daemon/network"
 	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/userns"
 )
@@ -12,8 +13,8 @@ import (
 // startNetworks wires the network service: bridges in lodged's detached
 // namespace, published ports through rootlesskit's port driver (its API
 // socket in the state dir) and a name server per user-defined network.
-func startNetworks(dataRoot, runDir, uplinkNS, driver string, ev *daemon.Events, log *slog.Logger) (*daemon.Networks, error) {
-	cfg := daemon.NetworksConfig{Root: filepath.Join(dataRoot, "networks"), RunDir: runDir, Log: log, Events: ev}
+func startNetworks(dataRoot, runDir, uplinkNS, driver string, ev *daemon.Events, log *slog.Logger) (*netsvc.Networks, error) {
+	cfg := netsvc.Config{Root: filepath.Join(dataRoot, "networks"), RunDir: runDir, Log: log, Events: ev}
 	cfg.HostLoopback, cfg.UplinkDNS = netns.UplinkAddrs(driver)
 	if uplinkNS != "" {
 		cfg.Fabric = &netns.Fabric{UplinkNS: uplinkNS}
@@ -29,5 +30,5 @@ func startNetworks(dataRoot, runDir, uplinkNS, driver string, ev *daemon.Events,
 			cfg.Ports = p
 		}
 	}
-	return daemon.NewNetworks(cfg)
+	return netsvc.New(cfg)
 }

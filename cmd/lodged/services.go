@@ -16,6 +16,7 @@ import (
 	"github.com/lodge-containers/lodge/build"
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/daemon"
+	netsvc "github.com/lodge-containers/lodge/daemon/network"
 	"github.com/lodge-containers/lodge/daemon/volume"
 	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/paths"
@@ -102,7 +103,7 @@ type services struct {
 	store      *storage.Store
 	images     *daemon.Images
 	containers *daemon.Containers
-	networks   *daemon.Networks
+	networks   *netsvc.Networks
 	volumes    *volume.Store
 	events     *daemon.Events
 	builds     *daemon.Builds

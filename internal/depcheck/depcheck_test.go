@@ -60,8 +60,9 @@ var allowed = map[string][]string{
 	// daemon: the engine, composing its services (daemon/*) and the
 	// capability packages. The services import only what is below them,
 	// never each other nor the engine.
-	"daemon":        {"daemon/volume", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
-	"daemon/volume": {},
+	"daemon":         {"daemon/network", "daemon/volume", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
+	"daemon/volume":  {},
+	"daemon/network": {"netns"},
 	// api: HTTP over daemon's backends; it speaks moby's types and plain
 	// values, never the image service's or the runtime's. build is the
 	// exception: a classic build's request is build.Options and a failed

@@ -1,4 +1,4 @@
-package daemon
+package network
 
 import (
 	"context"
@@ -28,7 +28,7 @@ import (
 // The networks it names are looked up when it starts, as Docker does (the
 // docker CLI takes a 404 from create for a missing image and pulls).
 func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConfig) error {
-	if !isBridgeMode(string(hc.NetworkMode)) {
+	if !IsBridgeMode(string(hc.NetworkMode)) {
 		return nil // Docker ignores port bindings there; so does lodge
 	}
 	if nc != nil {
@@ -87,6 +87,28 @@ func (n *Networks) sandboxFor(id string) *sandbox {
 	return n.sandboxes[id]
 }
 
+// NSPath is the pinned namespace of a running bridge-mode container, ""
+// when it has none.
+func (n *Networks) NSPath(id string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if sb := n.sandboxes[id]; sb != nil {
+		return sb.NSPath
+	}
+	return ""
+}
+
+// PrimaryIP is the address of a running container on its first network
+// (what a legacy link's variables name), "" when it has none.
+func (n *Networks) PrimaryIP(id string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if sb := n.sandboxes[id]; sb != nil && len(sb.Endpoints) > 0 {
+		return sb.Endpoints[0].IP
+	}
+	return ""
+}
+
 // hostIf names the veth end in lodged's namespace: stable per container
 // and network, so a leftover from a crash is found and replaced.
 func hostIf(containerID, networkID string) string {
@@ -97,32 +119,32 @@ func hostIf(containerID, networkID string) string {
 // Attach gives a starting container its network: a pinned namespace, one
 // link and address per configured network, and its published ports. It
 // returns the namespace's path, or "" when the container's mode is not a
-// bridge one. Callers hold c.mu. On error nothing is left behind.
-func (n *Networks) Attach(ctx context.Context, c *Container) (nsPath string, err error) {
-	names := configuredNetworks(c)
+// bridge one. On error nothing is left behind.
+func (n *Networks) Attach(ctx context.Context, sp Spec) (nsPath string, err error) {
+	names := sp.networks()
 	if len(names) == 0 {
 		return "", nil
 	}
 	if n.Fabric == nil {
 		return "", errdefs.Unavailablef("lodged has no network namespace for bridge networks: run the container with --network none or host")
 	}
-	n.Detach(ctx, c.ID) // whatever a crash left
-	nsPath = filepath.Join(n.RunDir, "netns", c.ID)
-	if err := netns.Pin(nsPath); err != nil {
+	n.Detach(ctx, sp.ID) // whatever a crash left
+	nsPath = filepath.Join(n.RunDir, "netns", sp.ID)
+	if err := n.Namespaces.Pin(nsPath); err != nil {
 		return "", err
 	}
-	sb := &sandbox{ContainerID: c.ID, NSPath: nsPath, Name: c.Name, Hostname: c.Config.Hostname, Links: c.HostConfig.Links}
+	sb := &sandbox{ContainerID: sp.ID, NSPath: nsPath, Name: sp.Name, Hostname: sp.Hostname, Links: sp.Links}
 	defer func() {
 		if err != nil {
 			n.teardown(ctx, sb)
 		}
 	}()
 	for i, name := range names {
-		if err := n.join(sb, name, endpointConfig(c, name), i == 0); err != nil {
+		if err := n.join(sb, name, sp.endpointConfig(name), i == 0); err != nil {
 			return "", err
 		}
 	}
-	if err := n.publish(ctx, c, sb); err != nil {
+	if err := n.publish(ctx, sp, sb); err != nil {
 		return "", err
 	}
 	return nsPath, nil
@@ -226,14 +248,14 @@ func takeAddress(p netns.Pool, want netip.Addr, used map[netip.Addr]bool, networ
 
 // publish forwards the container's published ports to its first
 // address, choosing host ports where none is given.
-func (n *Networks) publish(ctx context.Context, c *Container, sb *sandbox) error {
-	bindings := c.HostConfig.PortBindings
-	if c.HostConfig.PublishAllPorts {
+func (n *Networks) publish(ctx context.Context, sp Spec, sb *sandbox) error {
+	bindings := sp.PortBindings
+	if sp.PublishAll {
 		all := network.PortMap{}
 		for p, bs := range bindings {
 			all[p] = bs
 		}
-		for p := range c.Config.ExposedPorts {
+		for p := range sp.ExposedPorts {
 			if _, ok := all[p]; !ok {
 				all[p] = []network.PortBinding{{}}
 			}
@@ -322,7 +344,7 @@ func (n *Networks) teardown(ctx context.Context, sb *sandbox) {
 	// the background once unpinned: deleting a veth here would wait for
 	// the kernel's network-wide synchronisation on every stop. A link
 	// left from it is replaced when the name comes back (Fabric.Attach).
-	if err := netns.Unpin(sb.NSPath); err != nil {
+	if err := n.Namespaces.Unpin(sb.NSPath); err != nil {
 		n.Log.Warn("network namespace", "container", sb.ContainerID, "err", err)
 	}
 	n.mu.Lock()
@@ -382,24 +404,23 @@ func (n *Networks) Republish(ctx context.Context) error {
 }
 
 // Settings is the NetworkSettings of a container's inspect: the
-// operational data while it runs, its configuration otherwise. Callers
-// hold c.mu.
-func (n *Networks) Settings(c *Container) *container.NetworkSettings {
+// operational data while it runs, its configuration otherwise. What it
+// returns shares nothing with the service's state or with sp.
+func (n *Networks) Settings(sp Spec) *container.NetworkSettings {
 	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}}
-	for p := range c.Config.ExposedPorts {
+	for p := range sp.ExposedPorts {
 		ns.Ports[p] = nil
 	}
-	for p := range c.HostConfig.PortBindings {
+	for p := range sp.PortBindings {
 		ns.Ports[p] = nil
 	}
-	sb := n.sandboxFor(c.ID)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, name := range configuredNetworks(c) {
+	sb := n.sandboxes[sp.ID]
+	for _, name := range sp.networks() {
 		es := &network.EndpointSettings{}
-		if cfg := endpointConfig(c, name); cfg != nil {
-			cp := *cfg
-			es = &cp
+		if cfg := sp.endpointConfig(name); cfg != nil {
+			es = cfg.Copy()
 		}
 		key := name
 		if r, err := n.lookup(name); err == nil {
@@ -420,7 +441,7 @@ func (n *Networks) Settings(c *Container) *container.NetworkSettings {
 						mac, _ := net.ParseMAC(e.MAC)
 						es.MacAddress = network.HardwareAddr(mac)
 						if !r.Builtin {
-							es.DNSNames = dnsNames(c, e.Aliases)
+							es.DNSNames = sp.dnsNames(e.Aliases)
 						}
 					}
 				}
@@ -428,11 +449,11 @@ func (n *Networks) Settings(c *Container) *container.NetworkSettings {
 		}
 		ns.Networks[key] = es
 	}
-	if mode := string(c.HostConfig.NetworkMode); !isBridgeMode(mode) && !strings.HasPrefix(mode, "container:") {
+	if mode := sp.Mode; !IsBridgeMode(mode) && !strings.HasPrefix(mode, "container:") {
 		ns.Networks[mode] = &network.EndpointSettings{NetworkID: pseudoID(mode)}
 	}
 	if sb != nil {
-		ns.SandboxID = c.ID
+		ns.SandboxID = sp.ID
 		ns.SandboxKey = sb.NSPath
 		for _, f := range sb.Ports {
 			p, ok := network.PortFrom(uint16(f.Port), network.IPProtocol(f.Proto))
@@ -449,11 +470,30 @@ func (n *Networks) Settings(c *Container) *container.NetworkSettings {
 	return ns
 }
 
-// hostsEntries are the /etc/hosts lines for a running container's own
-// addresses, and for the running containers its links name.
-func (n *Networks) hostsEntries(id string) string {
+// Etc is what a container's /etc/hosts and /etc/resolv.conf get from its
+// networks.
+type Etc struct {
+	// Hosts are the lines for its own addresses and its links' (empty
+	// when it has no sandbox); Nameserver is its first user-defined
+	// network's name server, "" for the host's.
+	Hosts, Nameserver string
+	// HostGateway is the host's loopback seen from the container, and
+	// UplinkDNS the uplink's DNS forwarder (see Config).
+	HostGateway, UplinkDNS string
+}
+
+// Etc returns what the running container id's /etc files get from its
+// networks.
+func (n *Networks) Etc(id string) Etc {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return Etc{Hosts: n.hostsLocked(id), Nameserver: n.nameserverLocked(id), HostGateway: n.HostLoopback, UplinkDNS: n.UplinkDNS}
+}
+
+// hostsLocked is the /etc/hosts lines for a running container's own
+// addresses, and for the running containers its links name. Callers hold
+// n.mu.
+func (n *Networks) hostsLocked(id string) string {
 	sb := n.sandboxes[id]
 	if sb == nil {
 		return ""
@@ -497,18 +537,14 @@ func (n *Networks) runningLocked(ref string) *sandbox {
 	return found
 }
 
-// nameserverFor is the name server of a running container's first
-// user-defined network (its gateway), or "" when it has none.
-func (n *Networks) nameserverFor(id string) string {
-	if n.Resolver == nil {
+// nameserverLocked is the name server of a running container's first
+// user-defined network (its gateway), or "" when it has none. Callers
+// hold n.mu.
+func (n *Networks) nameserverLocked(id string) string {
+	sb := n.sandboxes[id]
+	if n.Resolver == nil || sb == nil {
 		return ""
 	}
-	sb := n.sandboxFor(id)
-	if sb == nil {
-		return ""
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	for _, e := range sb.Endpoints {
 		if r := n.nets[e.NetworkID]; r != nil && !r.Builtin {
 			return r.Gateway
@@ -519,12 +555,12 @@ func (n *Networks) nameserverFor(id string) string {
 
 // dnsNames are the names a container answers to on a user-defined
 // network, in Docker's order: its name, its aliases there, its short ID
-// and its hostname. Callers hold c.mu.
-func dnsNames(c *Container, aliases []string) []string {
-	out := append([]string{c.Name}, aliases...)
-	out = append(out, c.ID[:12])
-	if c.Config != nil && c.Config.Hostname != "" {
-		out = append(out, c.Config.Hostname)
+// and its hostname.
+func (sp *Spec) dnsNames(aliases []string) []string {
+	out := append([]string{sp.Name}, aliases...)
+	out = append(out, sp.ID[:12])
+	if sp.Hostname != "" {
+		out = append(out, sp.Hostname)
 	}
 	seen := map[string]bool{}
 	var uniq []string

@@ -1,7 +1,8 @@
-package daemon
+package network
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/netns"
 )
 
@@ -34,6 +36,20 @@ type Fabric interface {
 	ApplyRules([]netns.RoutedNet) error
 }
 
+// Namespaces pins a sandbox's network namespace on a path, so that it
+// outlives the processes in it, and unpins it (netns.Pin and netns.Unpin
+// do).
+type Namespaces interface {
+	Pin(path string) error
+	Unpin(path string) error
+}
+
+// netnsPins is Namespaces in lodged's own mount namespace.
+type netnsPins struct{}
+
+func (netnsPins) Pin(path string) error   { return netns.Pin(path) }
+func (netnsPins) Unpin(path string) error { return netns.Unpin(path) }
+
 // PortPublisher forwards host ports into the namespace (netns.Ports does).
 type PortPublisher interface {
 	Publish(ctx context.Context, f netns.Forward) error
@@ -41,8 +57,8 @@ type PortPublisher interface {
 	Ensure(ctx context.Context, fs []netns.Forward) error
 }
 
-// NetworksConfig wires the network service.
-type NetworksConfig struct {
+// Config wires the network service.
+type Config struct {
 	Root   string // <data-root>/networks: one JSON file per network, sandboxes/
 	RunDir string // pinned namespaces live under RunDir/netns
 	// Fabric and Ports are nil when lodged has no network namespace of its
@@ -50,6 +66,9 @@ type NetworksConfig struct {
 	// publishing a port is an error.
 	Fabric Fabric
 	Ports  PortPublisher
+	// Namespaces pins sandboxes' namespaces; nil is netns's Pin and
+	// Unpin.
+	Namespaces Namespaces
 	// Resolver serves names on user-defined networks; nil for none.
 	Resolver NameServer
 	// HostLoopback and UplinkDNS are where the uplink shows the host's
@@ -88,7 +107,7 @@ type NameServer interface {
 // it holds no container service and takes no container's lock. Its own
 // lock is taken after a container's, never before.
 type Networks struct {
-	NetworksConfig
+	Config
 
 	mu        sync.Mutex
 	nets      map[string]*netRecord // by ID
@@ -158,10 +177,13 @@ type endpoint struct {
 
 const defaultBridgeSubnet = "172.17.0.0/16"
 
-// NewNetworks loads the networks (creating the default bridge on first
+// New loads the networks (creating the default bridge on first
 // use) and sets their bridges and rules up again.
-func NewNetworks(cfg NetworksConfig) (*Networks, error) {
-	n := &Networks{NetworksConfig: cfg, nets: map[string]*netRecord{}, sandboxes: map[string]*sandbox{}}
+func New(cfg Config) (*Networks, error) {
+	if cfg.Namespaces == nil {
+		cfg.Namespaces = netnsPins{}
+	}
+	n := &Networks{Config: cfg, nets: map[string]*netRecord{}, sandboxes: map[string]*sandbox{}}
 	if err := os.MkdirAll(filepath.Join(cfg.Root, "sandboxes"), 0o700); err != nil {
 		return nil, err
 	}
@@ -216,6 +238,22 @@ func NewNetworks(cfg NetworksConfig) (*Networks, error) {
 		}
 	}
 	return n, nil
+}
+
+func newID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	return hex.EncodeToString(b[:])
+}
+
+// writeJSON persists a network's record, synced: without it, a network
+// would vanish at the next start.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, b, 0o600)
 }
 
 func readJSON(path string, v any) error {

@@ -1,4 +1,4 @@
-package daemon
+package network
 
 import (
 	"errors"
@@ -67,12 +67,11 @@ func TestConfiguredNetworks(t *testing.T) {
 		{"appnet", nil, "", true},
 		{"appnet", []string{"other"}, "other", true},
 	} {
-		c := &Container{HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)}, PrimaryDisconnected: tc.disc,
-			NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}}
+		eps := map[string]*network.EndpointSettings{}
 		for _, e := range tc.extra {
-			c.NetworkingConfig.EndpointsConfig[e] = &network.EndpointSettings{}
+			eps[e] = &network.EndpointSettings{}
 		}
-		if got := strings.Join(configuredNetworks(c), " "); got != tc.want {
+		if got := strings.Join(ConfiguredNetworks(tc.mode, eps, tc.disc), " "); got != tc.want {
 			t.Errorf("%q %v: %q, want %q", tc.mode, tc.extra, got, tc.want)
 		}
 	}
@@ -100,27 +99,8 @@ func TestSkipsDefaultBridge(t *testing.T) {
 		{"bridge", eps("appnet"), false},
 		{"appnet", eps("appnet"), false},
 	} {
-		if got := skipsDefaultBridge(&container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)}, tc.nc); got != tc.want {
+		if got := SkipsDefaultBridge(&container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)}, tc.nc); got != tc.want {
 			t.Errorf("%q %v: %v, want %v", tc.mode, tc.nc, got, tc.want)
 		}
-	}
-}
-
-func TestEtcFiles(t *testing.T) {
-	if got := extraHosts([]string{"h:10.1.2.3", "g=10.0.0.1", "gw:host-gateway"}, "10.0.2.2"); got != "10.1.2.3\th\n10.0.0.1\tg\n10.0.2.2\tgw\n" {
-		t.Errorf("extraHosts: %q", got)
-	}
-	hc := &container.HostConfig{DNS: []netip.Addr{netip.MustParseAddr("10.0.2.3")}, DNSSearch: []string{"a.test", "b.test"}, DNSOptions: []string{"ndots:2"}}
-	got := string(resolvConfFor(hc, "172.18.0.1", "10.0.2.3"))
-	for _, want := range []string{"nameserver 10.0.2.3\n", "search a.test b.test\n", "options ndots:2\n"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("resolv.conf lacks %q:\n%s", want, got)
-		}
-	}
-	if strings.Contains(got, "172.18.0.1") {
-		t.Errorf("--dns must replace the network's name server:\n%s", got)
-	}
-	if got := string(resolvConfFor(&container.HostConfig{}, "172.18.0.1", "10.0.2.3")); !strings.Contains(got, "nameserver 172.18.0.1\n") || strings.Count(got, "nameserver") != 1 {
-		t.Errorf("a user network's name server only:\n%s", got)
 	}
 }
