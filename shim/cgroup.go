@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/lodge-containers/lodge/cgroupv2"
+	"github.com/lodge-containers/lodge/internal/cgroupfs"
 )
 
 // EndCgroup notes an OOM kill in the container's cgroup dir ("" without
@@ -16,14 +16,14 @@ func EndCgroup(dir string, st *ExitStatus) {
 	if dir == "" {
 		return
 	}
-	if cgroupv2.OOMKills(dir) > 0 {
+	if cgroupfs.OOMKills(dir) > 0 {
 		st.OOMKilled = true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cgroupv2.Freeze(ctx, dir, false)
-	cgroupv2.Kill(ctx, dir)
-	if err := cgroupv2.Remove(ctx, dir); err != nil {
+	cgroupfs.Freeze(ctx, dir, false)
+	cgroupfs.Kill(ctx, dir)
+	if err := cgroupfs.Remove(ctx, dir); err != nil {
 		fmt.Fprintln(os.Stderr, "lodge-monitor:", err)
 	}
 }

@@ -38,6 +38,8 @@ var layers = [][]string{
 	{"shim"},
 	// what the capability packages share.
 	{"cgroupv2", "rootdir", "paths", "internal/platform", "hack/fixture", "internal/nstest", "internal/depcheck"},
+	// a cgroup directory's files, shared by cgroupv2 and the shim.
+	{"internal/cgroupfs"},
 	leaves,
 }
 
@@ -46,12 +48,12 @@ var layers = [][]string{
 var allowed = map[string][]string{
 	"paths":     {},
 	"rootdir":   {},
-	"cgroupv2":  {},
+	"cgroupv2":  {"internal/cgroupfs"},
 	"userns":    {"paths"},
 	"storage":   {"paths"},
 	"netns":     {"paths"},
 	"image":     {"internal/platform"},
-	"shim":      {"cgroupv2"},
+	"shim":      {"internal/cgroupfs"},
 	"runtime":   {"cgroupv2", "paths", "shim"},
 	"build":     {},
 	"buildkitd": {},
@@ -82,6 +84,7 @@ var allowed = map[string][]string{
 	"hack/mkimage":        {"hack/fixture"},
 	"internal/nstest":     {},
 	"internal/depcheck":   {},
+	"internal/cgroupfs":   {},
 	"tests":               {"*"},
 }
 
