@@ -61,7 +61,9 @@ func Main() error {
 	if v == "" {
 		return errors.New("lodge-shim is started by lodge-monitor, not by hand")
 	}
-	os.Unsetenv(envHandoff)
+	if err := os.Unsetenv(envHandoff); err != nil {
+		return err
+	}
 	var h Handoff
 	if err := json.Unmarshal([]byte(v), &h); err != nil {
 		return fmt.Errorf("handoff: %w", err)
@@ -72,7 +74,11 @@ func Main() error {
 	}
 	var rt Runtime
 	if h.Adopted && h.Config.Adopt != nil {
-		rt = &AdoptRuntime{Init: *h.Config.Adopt, Forget: func() { os.RemoveAll(StateDir(h.Config)) }}
+		rt = &AdoptRuntime{Init: *h.Config.Adopt, Forget: func() {
+			if err := os.RemoveAll(StateDir(h.Config)); err != nil {
+				warn(err)
+			}
+		}}
 	} else {
 		rt = &ChildRuntime{Pid: h.Pid, StateDir: StateDir(h.Config)}
 	}
@@ -112,7 +118,9 @@ func (h Handoff) files() (Files, error) {
 // the runtime's poller: an idle stream then holds no thread.
 func pollable(fd int, name string) *os.File {
 	unix.CloseOnExec(fd)
-	unix.SetNonblock(fd, true)
+	// Left blocking (it cannot be: the descriptor is ours), the file still
+	// works, only holding a thread while it waits.
+	_ = unix.SetNonblock(fd, true)
 	return os.NewFile(uintptr(fd), name)
 }
 

@@ -3,6 +3,8 @@ package shim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,15 +94,18 @@ func RotatedLogs(path string) []string {
 // rotate starts a new file: with one file kept the log starts over,
 // else each older file moves one number up and the oldest falls off.
 func (l *jsonLog) rotate() {
-	l.f.Close()
+	if err := l.f.Close(); err != nil {
+		warn("log:", err)
+	}
+	// Files not there yet (fewer than maxFiles so far) are no error.
 	if l.maxFiles > 1 {
-		os.Remove(l.path + "." + strconv.Itoa(l.maxFiles-1))
+		notMissing(os.Remove(l.path + "." + strconv.Itoa(l.maxFiles-1)))
 		for i := l.maxFiles - 2; i >= 1; i-- {
-			os.Rename(l.path+"."+strconv.Itoa(i), l.path+"."+strconv.Itoa(i+1))
+			notMissing(os.Rename(l.path+"."+strconv.Itoa(i), l.path+"."+strconv.Itoa(i+1)))
 		}
-		os.Rename(l.path, l.path+".1")
+		notMissing(os.Rename(l.path, l.path+".1"))
 	} else {
-		os.Remove(l.path)
+		notMissing(os.Remove(l.path))
 	}
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -108,6 +113,13 @@ func (l *jsonLog) rotate() {
 		f, _ = os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	}
 	l.f, l.size = f, 0
+}
+
+// notMissing warns of err unless it says a file was not there.
+func notMissing(err error) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		warn("log rotation:", err)
+	}
 }
 
 type logEntry struct {
