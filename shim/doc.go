@@ -7,7 +7,8 @@
 // itself (execve, same pid: it stays the init's parent) with lodge-shim,
 // a binary built from this package alone, handing it the container's
 // files (Handoff). This package therefore imports no libcontainer, no
-// go.podman.io and no net/http: every running container pays for what
-// it links. It does not create containers, run execs or talk to the
+// go.podman.io, no net/http and no cgroupv2 (D-Bus, systemd, crypto: it
+// ends a container's cgroup through internal/cgroupfs): every running
+// container pays for what it links (cmd/lodge-shim's TestSmallLinks). It does not create containers, run execs or talk to the
 // daemon's other state; the runtime package does.
 package shim
