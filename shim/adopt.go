@@ -106,10 +106,13 @@ func (b *AdoptRuntime) Start() error { return nil }
 // code is 128+the last signal sent, or exitUnknown.
 func (b *AdoptRuntime) Wait() int {
 	// Wait fails only when the pidfd cannot be had or polled: then the
-	// init is looked at every second, never taken for ended while it runs.
+	// init's /proc entry is looked at every second instead.
 	if err := b.Init.Wait(context.Background()); err != nil {
 		warn("waiting for the adopted init:", err)
-		for b.Init.Alive() {
+		for {
+			if st, err := StartTime(b.Init.Pid); err != nil || st != b.Init.StartTime {
+				break
+			}
 			time.Sleep(time.Second)
 		}
 	}
