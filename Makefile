@@ -68,8 +68,8 @@ ERRCHECK := github.com/kisielk/errcheck@v1.30.0
 LINT_ERRCHECK := ./api/... ./image/... ./build/... ./buildkitd/... ./netns/... ./cgroupv2/... \
 	./rootdir/... ./paths/... ./proc/... ./errdefs/... ./storage/... ./cmd/lodge/... ./daemon/... \
 	./runtime/... ./userns/... ./cmd/lodged/... ./cmd/lodge-keeper/... ./cmd/lodge-monitor/... \
-	./cmd/lodge-buildkitd/... ./cmd/lodge-init/... ./cmd/lodge-usernet/... ./internal/... ./hack/...
-# Not yet (issue 19): ./shim/...
+	./cmd/lodge-buildkitd/... ./cmd/lodge-init/... ./cmd/lodge-usernet/... ./internal/... ./hack/... \
+	./shim/...
 
 lint: lint-errcheck
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/lodge-containers/lodge/internal/cgroupfs"
 )
 
 // Stats is one sample of a cgroup's usage. Figures a controller that is not
@@ -117,35 +119,7 @@ func SystemCPUUsage(procStat string) (nanos uint64, cpus uint32, err error) {
 
 // OOMKills reads how many processes the kernel's OOM killer took from the
 // cgroup at dir (memory.events oom_kill); 0 without the memory controller.
-func OOMKills(dir string) uint64 {
-	ev, _ := readKeyed(filepath.Join(dir, "memory.events"))
-	return ev["oom_kill"]
-}
-
-// readKeyed reads a flat-keyed file ("key value" lines).
-func readKeyed(path string) (map[string]uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]uint64, 16)
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		k, v, ok := bytes.Cut(line, []byte{' '})
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseUint(string(v), 10, 64); err == nil {
-			m[string(k)] = n
-		}
-	}
-	return m, nil
-}
+func OOMKills(dir string) uint64 { return cgroupfs.OOMKills(dir) }
 
 // readUint reads a single-value file; "max" reads as 0.
 func readUint(path string) (uint64, bool) {

@@ -3,15 +3,14 @@ package cgroupv2
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/internal/cgroupfs"
 )
 
 // The cgroups lodge makes under its base (State.Base):
@@ -74,131 +73,33 @@ func Join(dir string, pid int) error {
 
 // Procs lists the processes in the cgroup at dir, as pids of the caller's
 // pid namespace (0 for those outside it).
-func Procs(dir string) ([]int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, n)
-		}
-	}
-	return pids, nil
-}
+func Procs(dir string) ([]int, error) { return cgroupfs.Procs(dir) }
 
 // Kill kills every process in the cgroup at dir and its descendants, at
-// once (cgroup.kill), so none can fork its way out. Kernels before 5.14
-// have no cgroup.kill: their processes get SIGKILL one by one, until none
-// is left.
-func Kill(ctx context.Context, dir string) error {
-	err := writeFile(dir, "cgroup.kill", "1")
-	if err == nil || errors.Is(err, os.ErrNotExist) && !dirExists(dir) {
-		return nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	for {
-		pids, err := Procs(dir)
-		if err != nil || len(pids) == 0 {
-			return nil
-		}
-		for _, p := range pids {
-			if p > 0 {
-				_ = syscall.Kill(p, syscall.SIGKILL) // one gone meanwhile is the point; the loop looks again
-			}
-		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
-			return err
-		}
-	}
-}
-
-func dirExists(dir string) bool {
-	fi, err := os.Stat(dir)
-	return err == nil && fi.IsDir()
-}
+// once (cgroup.kill), so none can fork its way out; on kernels without
+// cgroup.kill, one by one until none is left.
+func Kill(ctx context.Context, dir string) error { return cgroupfs.Kill(ctx, dir) }
 
 // Freeze freezes (or thaws) the cgroup at dir and waits until the kernel
 // says it is done (cgroup.events frozen), or ctx ends. A machine without
 // the v2 freezer is errdefs.ErrNotImplemented.
 func Freeze(ctx context.Context, dir string, frozen bool) error {
-	v := "0"
-	if frozen {
-		v = "1"
-	}
-	if err := writeFile(dir, "cgroup.freeze", v); err != nil {
-		if errors.Is(err, os.ErrNotExist) && dirExists(dir) {
-			return errdefs.NotImplementedf("this kernel has no cgroup v2 freezer (cgroup.freeze, Linux 5.2)")
-		}
-		return err
-	}
-	for {
-		ev, err := readKeyed(filepath.Join(dir, "cgroup.events"))
-		if err != nil {
-			return err
-		}
-		if (ev["frozen"] == 1) == frozen {
-			return nil
-		}
-		if err := sleep(ctx, 2*time.Millisecond); err != nil {
-			return fmt.Errorf("waiting for the cgroup to be frozen=%s: %w", v, err)
-		}
-	}
+	return cgroupfs.Freeze(ctx, dir, frozen)
 }
 
 // Frozen reports whether the cgroup at dir is frozen.
-func Frozen(dir string) (bool, error) {
-	ev, err := readKeyed(filepath.Join(dir, "cgroup.events"))
-	return ev["frozen"] == 1, err
-}
+func Frozen(dir string) (bool, error) { return cgroupfs.Frozen(dir) }
 
 // Remove removes the cgroup at dir once its processes are gone, waiting
 // for them up to ctx's end. A cgroup that is already gone is no error.
-func Remove(ctx context.Context, dir string) error {
-	for {
-		err := os.Remove(dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if !errors.Is(err, syscall.EBUSY) {
-			return err
-		}
-		if err := sleep(ctx, 5*time.Millisecond); err != nil {
-			return fmt.Errorf("removing %s: still busy: %w", dir, err)
-		}
-	}
-}
+func Remove(ctx context.Context, dir string) error { return cgroupfs.Remove(ctx, dir) }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// writeFile writes one value to a cgroup interface file. The kernel's
-// errno is kept (errors.Is works) and the file named.
-func writeFile(dir, name, value string) error {
-	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing %q to %s: %w", value, filepath.Join(dir, name), err)
-	}
-	return nil
-}
+// The interface-file helpers live in cgroupfs, which the shim shares.
+var (
+	writeFile = cgroupfs.WriteFile
+	readKeyed = cgroupfs.ReadKeyed
+	dirExists = cgroupfs.Exists
+)
 
 // Tree is lodge's cgroups under a delegated base. Its methods are safe for
 // concurrent use; each container's cgroup is its own caller's business.

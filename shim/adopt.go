@@ -28,8 +28,10 @@ func OutputFiles(sockDir string) ([]*os.File, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMonitorGone, err)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = conn.Close() }() // only read from after the request
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMonitorGone, err)
+	}
 	if err := json.NewEncoder(conn).Encode(CtlRequest{Op: "fds"}); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMonitorGone, err)
 	}
@@ -78,7 +80,9 @@ func (m *monitor) sendOutputs(c net.Conn) error {
 		if err != nil {
 			return err
 		}
-		rc.Control(func(fd uintptr) { fds = append(fds, int(fd)) })
+		if err := rc.Control(func(fd uintptr) { fds = append(fds, int(fd)) }); err != nil {
+			return err
+		}
 	}
 	b, _ := json.Marshal(CtlReply{Streams: m.Streams})
 	_, _, err := uc.WriteMsgUnix(append(b, '\n'), unix.UnixRights(fds...), nil)
@@ -101,7 +105,17 @@ func (b *AdoptRuntime) Start() error { return nil }
 // Wait waits for the init's end; its status went to its parent, so the
 // code is 128+the last signal sent, or exitUnknown.
 func (b *AdoptRuntime) Wait() int {
-	b.Init.Wait(context.Background())
+	// Wait fails only when the pidfd cannot be had or polled: then the
+	// init's /proc entry is looked at every second instead.
+	if err := b.Init.Wait(context.Background()); err != nil {
+		warn("waiting for the adopted init:", err)
+		for {
+			if st, err := StartTime(b.Init.Pid); err != nil || st != b.Init.StartTime {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.sig != 0 {

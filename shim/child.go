@@ -95,7 +95,11 @@ func (c *ChildRuntime) Wait() int { return WaitChild(c.Pid) }
 func (c *ChildRuntime) Signal(sig syscall.Signal) error { return unix.Kill(c.Pid, sig) }
 
 // Destroy removes libcontainer's state of the container.
-func (c *ChildRuntime) Destroy() { os.RemoveAll(c.StateDir) }
+func (c *ChildRuntime) Destroy() {
+	if err := os.RemoveAll(c.StateDir); err != nil {
+		warn(err)
+	}
+}
 
 // WaitChild reaps child pid and gives its exit code (128+signal when a
 // signal ended it; 255 when it is not the caller's child).

@@ -11,7 +11,8 @@
 // Run is the same loop in Go, which lodge-monitor runs in-process for a
 // container of an external OCI runtime (--runtime runc) or when no
 // lodge-shim is installed beside it. This package imports no
-// libcontainer, no go.podman.io and no net/http. It does not create
+// libcontainer, no go.podman.io, no net/http and no cgroupv2 (it ends a
+// container's cgroup through internal/cgroupfs). It does not create
 // containers, run execs or talk to the daemon's other state; the runtime
 // package does.
 package shim

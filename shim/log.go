@@ -2,7 +2,8 @@ package shim
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +29,7 @@ type jsonLog struct {
 	maxFiles int
 	partial  map[string]*bytes.Buffer
 	local    bool
+	line     []byte // the json-file line being written, reused
 }
 
 // Log formats of MonitorConfig.LogFormat.
@@ -92,15 +94,18 @@ func RotatedLogs(path string) []string {
 // rotate starts a new file: with one file kept the log starts over,
 // else each older file moves one number up and the oldest falls off.
 func (l *jsonLog) rotate() {
-	l.f.Close()
+	if err := l.f.Close(); err != nil {
+		warn("log:", err)
+	}
+	// Files not there yet (fewer than maxFiles so far) are no error.
 	if l.maxFiles > 1 {
-		os.Remove(l.path + "." + strconv.Itoa(l.maxFiles-1))
+		notMissing(os.Remove(l.path + "." + strconv.Itoa(l.maxFiles-1)))
 		for i := l.maxFiles - 2; i >= 1; i-- {
-			os.Rename(l.path+"."+strconv.Itoa(i), l.path+"."+strconv.Itoa(i+1))
+			notMissing(os.Rename(l.path+"."+strconv.Itoa(i), l.path+"."+strconv.Itoa(i+1)))
 		}
-		os.Rename(l.path, l.path+".1")
+		notMissing(os.Rename(l.path, l.path+".1"))
 	} else {
-		os.Remove(l.path)
+		notMissing(os.Remove(l.path))
 	}
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -110,10 +115,11 @@ func (l *jsonLog) rotate() {
 	l.f, l.size = f, 0
 }
 
-type logEntry struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
+// notMissing warns of err unless it says a file was not there.
+func notMissing(err error) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		warn("log rotation:", err)
+	}
 }
 
 // write logs p from stream, emitting every complete line.
@@ -161,8 +167,11 @@ func (l *jsonLog) emit(stream string, line []byte) {
 	if l.local {
 		b = EncodeLocal(stream, line, time.Now())
 	} else {
-		b, _ = json.Marshal(logEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
-		b = append(b, '\n')
+		b = appendJSONLine(l.line[:0], stream, line, time.Now().UTC())
+		// Kept for the next line, unless a long one made it large.
+		if cap(b) <= 4*maxLine {
+			l.line = b
+		}
 	}
 	if l.maxSize > 0 && l.size > 0 && l.size+int64(len(b)) > l.maxSize {
 		l.rotate()

@@ -3,7 +3,9 @@ package shim
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"sync"
@@ -128,7 +130,9 @@ func WaitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // finish records the exit, releases waiters and attachers, and tears the
 // container down.
 func (m *monitor) finish(st ExitStatus) {
-	m.log.close()
+	if err := m.log.close(); err != nil {
+		warn("log:", err)
+	}
 	EndCgroup(m.cfg.Cgroup, &st)
 	// The container's state goes before anyone hears of the exit: a
 	// restart reuses the ID at once.
@@ -136,7 +140,11 @@ func (m *monitor) finish(st ExitStatus) {
 	m.exit = st
 	b, _ := json.Marshal(st)
 	// Renamed into place, not synced: it matters only until lodged reads it.
-	atomicfile.Replace(m.cfg.ExitPath, b, 0o600)
+	if err := atomicfile.Replace(m.cfg.ExitPath, b, 0o600); err != nil {
+		// Waiters connected now still hear the status; lodged, reading
+		// the file later, records the exit as unknown.
+		warn("recording the exit:", err)
+	}
 	close(m.done)
 	m.attachMu.Lock()
 	for a := range m.attached {
@@ -164,8 +172,7 @@ func (m *monitor) pump(r io.Reader, stream string, n byte) {
 			m.attachMu.Lock()
 			for a := range m.attached {
 				if (n == StreamStdout && a.stdout) || (n == StreamStderr && a.stderr) {
-					a.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-					if WriteFrame(a.c, n, buf[:k]) != nil {
+					if a.c.SetWriteDeadline(time.Now().Add(30*time.Second)) != nil || WriteFrame(a.c, n, buf[:k]) != nil {
 						a.c.Close()
 						delete(m.attached, a)
 					}
@@ -206,10 +213,14 @@ func (m *monitor) attach(c net.Conn) {
 	}
 	a := &attachConn{c: c, stdout: req.Stdout, stderr: req.Stderr}
 	m.attachMu.Lock()
-	m.attached[a] = true
 	// An empty frame says the connection is registered: output from now on
 	// reaches it, so the daemon may let the container go.
-	WriteFrame(c, StreamStdin, nil)
+	if err := WriteFrame(c, StreamStdin, nil); err != nil {
+		m.attachMu.Unlock()
+		c.Close()
+		return
+	}
+	m.attached[a] = true
 	m.attachMu.Unlock()
 	if !req.Stdin || m.Stdin == nil {
 		return
@@ -233,7 +244,7 @@ func (m *monitor) attach(c net.Conn) {
 			// tty must go on running for the next attach.
 			if m.cfg.StdinOnce && m.Console == nil {
 				m.stdinMu.Lock()
-				m.Stdin.Close()
+				_ = m.Stdin.Close() // the container's stdin ends either way
 				m.stdinMu.Unlock()
 			}
 			return
@@ -256,7 +267,9 @@ func (m *monitor) ctl(c net.Conn) {
 			m.goOnce.Do(func() { close(m.goCh) })
 		case "fds":
 			// One message with the files, read by OutputFiles alone.
-			m.sendOutputs(c)
+			if err := m.sendOutputs(c); err != nil {
+				warn("handing out the output files:", err)
+			}
 			return
 		case "resize":
 			if m.Console == nil {
@@ -296,7 +309,9 @@ func (m *monitor) ctl(c net.Conn) {
 
 // ListenUnix listens on a monitor's socket, reachable by its owner only.
 func ListenUnix(path string) (*net.UnixListener, error) {
-	os.Remove(path)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	old := syscall.Umask(0o177)
 	defer syscall.Umask(old)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})

@@ -38,6 +38,8 @@ var layers = [][]string{
 	{"shim"},
 	// what the capability packages share.
 	{"cgroupv2", "rootdir", "paths", "internal/platform", "hack/fixture", "internal/nstest", "internal/depcheck", "internal/buildbin"},
+	// a cgroup directory's files, shared by cgroupv2 and the shim.
+	{"internal/cgroupfs"},
 	leaves,
 }
 
@@ -46,12 +48,12 @@ var layers = [][]string{
 var allowed = map[string][]string{
 	"paths":     {},
 	"rootdir":   {},
-	"cgroupv2":  {},
+	"cgroupv2":  {"internal/cgroupfs"},
 	"userns":    {"paths"},
 	"storage":   {"paths"},
 	"netns":     {"paths"},
 	"image":     {"internal/platform"},
-	"shim":      {"cgroupv2"},
+	"shim":      {"internal/cgroupfs"},
 	"runtime":   {"cgroupv2", "paths", "shim"},
 	"build":     {},
 	"buildkitd": {},
@@ -83,6 +85,7 @@ var allowed = map[string][]string{
 	"internal/nstest":     {},
 	"internal/depcheck":   {},
 	"internal/buildbin":   {},
+	"internal/cgroupfs":   {},
 	"tests":               {"*"},
 }
 
