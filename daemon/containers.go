@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/lodge-containers/lodge/daemon/exec"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/runtime"
@@ -98,7 +99,8 @@ type Containers struct {
 	byID  map[string]*Container
 	names map[string]string // name -> id
 
-	execs execStore
+	// execs is the exec table; each exec belongs to a container here.
+	execs *exec.Service
 	// view is what List reads: copies of the records, kept by save.
 	view view
 
@@ -134,6 +136,7 @@ func (s *Containers) Close() error {
 func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, error) {
 	s := &Containers{ContainersConfig: cfg, root: cfg.Root, runDir: cfg.RunDir, stateRoot: filepath.Join(cfg.RunDir, "runc"),
 		byID: map[string]*Container{}, names: map[string]string{}}
+	s.execs = exec.New(s.stateRoot, execHost{s})
 	s.life, s.stop = context.WithCancel(ctx)
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return nil, err
@@ -474,7 +477,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
 		return err
 	}
-	s.dropExecs(c.ID)
+	s.execs.Removed(c.ID)
 	s.mu.Lock()
 	delete(s.byID, c.ID)
 	s.view.drop(c.ID)

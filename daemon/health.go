@@ -158,32 +158,21 @@ func recordProbe(h *container.Health, res *container.HealthcheckResult, p probe,
 // runProbe runs the check once as an exec, killing it at the timeout.
 func (s *Containers) runProbe(id string, p probe) (*container.HealthcheckResult, error) {
 	ctx := s.lifetime()
-	execID, err := s.ExecCreate(ctx, id, container.ExecCreateRequest{Cmd: p.args, AttachStdout: true, AttachStderr: true})
+	execID, err := s.execs.ExecCreate(ctx, id, container.ExecCreateRequest{Cmd: p.args, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		s.execs.mu.Lock()
-		delete(s.execs.m, execID)
-		s.execs.mu.Unlock()
-	}()
+	defer s.execs.Forget(execID)
 	res := &container.HealthcheckResult{Start: time.Now().UTC()}
 	out := &probeOutput{}
 	done := make(chan error, 1)
-	go func() { done <- s.ExecStart(ctx, execID, nil, out) }()
+	go func() { done <- s.execs.ExecStart(ctx, execID, nil, out) }()
 	timedOut := false
 	select {
 	case err = <-done:
 	case <-time.After(p.timeout):
 		timedOut = true
-		if e, gerr := s.getExec(execID); gerr == nil {
-			e.mu.Lock()
-			pid := e.pid
-			e.mu.Unlock()
-			if pid > 0 {
-				_ = syscall.Kill(pid, syscall.SIGKILL) // already gone is as good
-			}
-		}
+		s.execs.Kill(execID, syscall.SIGKILL)
 		err = <-done
 	}
 	res.End = time.Now().UTC()
@@ -194,7 +183,7 @@ func (s *Containers) runProbe(id string, p probe) (*container.HealthcheckResult,
 		res.ExitCode, res.Output = -1, err.Error()
 		return res, nil
 	}
-	insp, err := s.ExecInspect(execID)
+	insp, err := s.execs.ExecInspect(execID)
 	if err != nil {
 		return nil, err
 	}

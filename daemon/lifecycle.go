@@ -203,6 +203,7 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 		s.emit(c, events.ActionOOM)
 	}
 	s.emit(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
+	s.execs.Exited(c.ID)
 	s.unmount(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
 	restart := !autoRemove && s.shouldRestart(c, st)
