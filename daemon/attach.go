@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/lodge-containers/lodge/daemon/logs"
 	"github.com/lodge-containers/lodge/daemon/stream"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
@@ -117,7 +118,8 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	p := &pendingAttach{opts: opts, keys: keys, client: client, ready: closedReady, done: make(chan error, 1)}
 	c.mu.Lock()
 	if opts.Logs {
-		s.replayLogs(c, client)
+		src := logHost{s}.source(c)
+		logs.Replay(client, src.Path, src.Local, src.TTY)
 	}
 	s.emitAttach(c)
 	switch {

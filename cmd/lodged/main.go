@@ -445,7 +445,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		return fmt.Errorf("socket: %w", err)
 	}
 	backends := api.Backends{
-		System: sys, Containers: svc.containers, Exec: svc.containers.Execs(), Images: svc.images, Networks: daemon.NetworkAPI{Networks: svc.networks, Containers: svc.containers},
+		System: sys, Containers: daemon.NewContainerAPI(svc.containers), Exec: svc.containers.Execs(), Images: svc.images, Networks: daemon.NetworkAPI{Networks: svc.networks, Containers: svc.containers},
 		Volumes: svc.volumes, Files: svc.containers, Commit: svc.images, DiskUsage: svc.images,
 		Events: svc.events, Build: svc.builds,
 	}

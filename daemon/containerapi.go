@@ -1,0 +1,18 @@
+package daemon
+
+import (
+	"github.com/lodge-containers/lodge/daemon/logs"
+)
+
+// ContainerAPI is what the API's container routes are served by: the
+// container service and the services cut out of it, each reached through
+// its own type. It adds no method of its own; it only gathers theirs.
+type ContainerAPI struct {
+	*Containers
+	*logs.Reader
+}
+
+// NewContainerAPI gathers the services the container routes use.
+func NewContainerAPI(s *Containers) ContainerAPI {
+	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s})}
+}
