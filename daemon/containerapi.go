@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/lodge-containers/lodge/daemon/files"
 	"github.com/lodge-containers/lodge/daemon/logs"
 )
 
@@ -10,9 +11,10 @@ import (
 type ContainerAPI struct {
 	*Containers
 	*logs.Reader
+	*files.Service
 }
 
 // NewContainerAPI gathers the services the container routes use.
 func NewContainerAPI(s *Containers) ContainerAPI {
-	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s})}
+	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s})}
 }

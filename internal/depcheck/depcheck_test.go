@@ -61,10 +61,12 @@ var allowed = map[string][]string{
 	// daemon: the engine, composing its services (daemon/*) and the
 	// capability packages. The services import only what is below them,
 	// never each other nor the engine.
-	"daemon":        {"daemon/volume", "daemon/exec", "daemon/logs", "daemon/stream", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
+	"daemon":        {"daemon/volume", "daemon/exec", "daemon/files", "daemon/logs", "daemon/stream", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
 	"daemon/volume": {},
 	// exec: the exec table; it runs processes through the runtime.
 	"daemon/exec": {"daemon/stream", "runtime"},
+	// files: docker cp and export, inside a container's root.
+	"daemon/files": {"rootdir"},
 	// logs: reads the logs the monitors write.
 	"daemon/logs": {"runtime"},
 	// stream: the client side of attach and exec, shared; no state.
