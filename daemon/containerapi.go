@@ -3,6 +3,7 @@ package daemon
 import (
 	"github.com/lodge-containers/lodge/daemon/files"
 	"github.com/lodge-containers/lodge/daemon/logs"
+	"github.com/lodge-containers/lodge/daemon/stats"
 )
 
 // ContainerAPI is what the API's container routes are served by: the
@@ -12,9 +13,10 @@ type ContainerAPI struct {
 	*Containers
 	*logs.Reader
 	*files.Service
+	*stats.Sampler
 }
 
 // NewContainerAPI gathers the services the container routes use.
 func NewContainerAPI(s *Containers) ContainerAPI {
-	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s})}
+	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s)}
 }

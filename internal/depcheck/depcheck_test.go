@@ -61,7 +61,7 @@ var allowed = map[string][]string{
 	// daemon: the engine, composing its services (daemon/*) and the
 	// capability packages. The services import only what is below them,
 	// never each other nor the engine.
-	"daemon":        {"daemon/volume", "daemon/exec", "daemon/files", "daemon/logs", "daemon/stream", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
+	"daemon":        {"daemon/volume", "daemon/exec", "daemon/files", "daemon/logs", "daemon/stats", "daemon/stream", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
 	"daemon/volume": {},
 	// exec: the exec table; it runs processes through the runtime.
 	"daemon/exec": {"daemon/stream", "runtime"},
@@ -69,6 +69,8 @@ var allowed = map[string][]string{
 	"daemon/files": {"rootdir"},
 	// logs: reads the logs the monitors write.
 	"daemon/logs": {"runtime"},
+	// stats: docker stats and top, from cgroups and /proc.
+	"daemon/stats": {"cgroupv2"},
 	// stream: the client side of attach and exec, shared; no state.
 	"daemon/stream": {},
 	// api: HTTP over daemon's backends; it speaks moby's types and plain
