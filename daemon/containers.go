@@ -23,6 +23,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/lodge-containers/lodge/daemon/exec"
+	"github.com/lodge-containers/lodge/daemon/health"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/runtime"
@@ -101,6 +102,8 @@ type Containers struct {
 
 	// execs is the exec table; each exec belongs to a container here.
 	execs *exec.Service
+	// health runs the healthchecks, each probe an exec.
+	health *health.Prober
 	// view is what List reads: copies of the records, kept by save.
 	view view
 
@@ -136,8 +139,9 @@ func (s *Containers) Close() error {
 func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, error) {
 	s := &Containers{ContainersConfig: cfg, root: cfg.Root, runDir: cfg.RunDir, stateRoot: filepath.Join(cfg.RunDir, "runc"),
 		byID: map[string]*Container{}, names: map[string]string{}}
-	s.execs = exec.New(s.stateRoot, execHost{s})
 	s.life, s.stop = context.WithCancel(ctx)
+	s.execs = exec.New(s.stateRoot, execHost{s})
+	s.health = health.New(s.life, healthHost{s}, s.execs)
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return nil, err
 	}

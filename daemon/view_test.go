@@ -70,26 +70,3 @@ func TestListDoesNotWaitForStart(t *testing.T) {
 		t.Fatal("ps waited for a start that holds the container's lock")
 	}
 }
-
-// TestCloseEndsProbes: a health probe loop ends when the service closes,
-// without a probe or a record.
-func TestCloseEndsProbes(t *testing.T) {
-	life, stop := context.WithCancel(context.Background())
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Log: slog.New(slog.DiscardHandler)}, root: t.TempDir(), execs: exec.New("", nil),
-		byID: map[string]*Container{}, names: map[string]string{}, life: life, stop: stop}
-	c := &Container{ID: "abababababababab", Config: &container.Config{}, HostConfig: &container.HostConfig{},
-		State: ContainerState{Status: container.StateRunning, Health: &container.Health{Status: container.Starting}}}
-	done := make(chan struct{})
-	go func() {
-		s.probeLoop(c, make(chan struct{}), probe{interval: time.Hour, startInterval: time.Hour, started: time.Now()})
-		close(done)
-	}()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the probe loop outlived the service's Close")
-	}
-}
