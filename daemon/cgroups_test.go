@@ -65,8 +65,8 @@ func TestCheckLimits(t *testing.T) {
 		{"everything delegated", &fakeTree{controllers: map[string]bool{"pids": true, "memory": true}}, false, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Containers{ContainersConfig: ContainersConfig{Cgroups: tc.tree, CgroupLimitsWarn: tc.warn}}
-			warnings, err := s.checkLimits(l)
+			g := cgroupCtl{tree: tc.tree, warn: tc.warn}
+			warnings, err := g.checkLimits(l)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrUnavailable) {
 					t.Fatalf("got %v, want %q", err, tc.wantErr)

@@ -101,6 +101,8 @@ type Containers struct {
 	names map[string]string // name -> id
 
 	// execs is the exec table; each exec belongs to a container here.
+	// cg makes, fills and removes the containers' cgroups.
+	cg    cgroupCtl
 	execs *exec.Service
 	// health runs the healthchecks, each probe an exec.
 	health *health.Prober
@@ -140,6 +142,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 	s := &Containers{ContainersConfig: cfg, root: cfg.Root, runDir: cfg.RunDir, stateRoot: filepath.Join(cfg.RunDir, "runc"),
 		byID: map[string]*Container{}, names: map[string]string{}}
 	s.life, s.stop = context.WithCancel(ctx)
+	s.cg = newCgroupCtl(cfg)
 	s.execs = exec.New(s.stateRoot, execHost{s})
 	s.health = health.New(s.life, healthHost{s}, s.execs)
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
@@ -265,7 +268,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := runtime.ValidateCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return container.CreateResponse{}, err
 	}
-	warnings, err := s.limitWarnings(hc.Resources)
+	warnings, err := s.cg.limitWarnings(hc.Resources)
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -461,7 +464,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 
 	// Whatever the record says, nothing of a removed container runs on:
 	// its monitor may have died and taken the truth with it.
-	s.dropCgroup(c.ID)
+	s.cg.drop(c.ID)
 	if err := s.Rootfs.RemoveRootfs(c.ID); err != nil { // it unmounts first
 		c.mu.Lock()
 		c.State.Status = container.StateDead

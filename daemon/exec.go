@@ -80,7 +80,7 @@ func (h execHost) Process(id string, req container.ExecCreateRequest) (runtime.E
 }
 
 // Joined moves an exec's process into its container's cgroup.
-func (h execHost) Joined(id string, pid int) { h.s.joinCgroup(id, pid) }
+func (h execHost) Joined(id string, pid int) { h.s.cg.join(id, pid) }
 
 // Emit publishes an exec's event as its container's.
 func (h execHost) Emit(id string, a events.Action, attrs ...string) {
