@@ -256,7 +256,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := settleWorkingDir(cfg); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if err := s.checkUserMapped(cfg.User); err != nil {
+	if err := (idSpace{s.SingleID}).checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
