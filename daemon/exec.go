@@ -91,5 +91,5 @@ func (h execHost) Emit(id string, a events.Action, attrs ...string) {
 	h.s.emit(c, a, attrs...)
 }
 
-// Execs is the exec table, for the API's exec routes.
-func (s *Containers) Execs() *exec.Service { return s.execs }
+// ExecAPI is the exec table of s, for the API's exec routes.
+func ExecAPI(s *Containers) *exec.Service { return s.execs }

@@ -446,7 +446,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	}
 	capi := daemon.NewContainerAPI(svc.containers)
 	backends := api.Backends{
-		System: sys, Containers: capi, Exec: svc.containers.Execs(), Images: svc.images, Networks: daemon.NetworkAPI{Networks: svc.networks, Containers: svc.containers},
+		System: sys, Containers: capi, Exec: daemon.ExecAPI(svc.containers), Images: svc.images, Networks: daemon.NetworkAPI{Networks: svc.networks, Containers: svc.containers},
 		Volumes: svc.volumes, Files: capi, Commit: svc.images, DiskUsage: svc.images,
 		Events: svc.events, Build: svc.builds,
 	}
