@@ -100,9 +100,9 @@ type Containers struct {
 	byID  map[string]*Container
 	names map[string]string // name -> id
 
-	// execs is the exec table; each exec belongs to a container here.
 	// cg makes, fills and removes the containers' cgroups.
-	cg    cgroupCtl
+	cg cgroupCtl
+	// execs is the exec table; each exec belongs to a container here.
 	execs *exec.Service
 	// health runs the healthchecks, each probe an exec.
 	health *health.Prober
