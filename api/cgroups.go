@@ -19,7 +19,7 @@ type CgroupBackend interface {
 	Stats(ctx context.Context, ref string, opts daemon.StatsOptions, send func(container.StatsResponse) error) error
 }
 
-var _ CgroupBackend = (*daemon.Containers)(nil)
+var _ CgroupBackend = daemon.ContainerAPI{}
 
 func (s *Server) addCgroupRoutes(b CgroupBackend) {
 	s.handle("POST /containers/{id}/pause", func(w http.ResponseWriter, r *http.Request) error {

@@ -39,7 +39,7 @@ type ContainerBackend interface {
 	Top(ctx context.Context, ref string) (container.TopResponse, error)
 }
 
-var _ ContainerBackend = (*daemon.Containers)(nil)
+var _ ContainerBackend = daemon.ContainerAPI{}
 
 // imagePlatformChecker is a container backend that can refuse a create
 // whose image is not of the platform asked for.
@@ -55,7 +55,7 @@ type logReadChecker interface {
 
 var (
 	_ imagePlatformChecker = (*daemon.Containers)(nil)
-	_ logReadChecker       = (*daemon.Containers)(nil)
+	_ logReadChecker       = daemon.ContainerAPI{}
 )
 
 // LinkRemover removes a legacy link, named "/parent/alias", leaving both

@@ -10,18 +10,19 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/daemon"
+	"github.com/lodge-containers/lodge/daemon/exec"
 )
 
 // ExecBackend runs processes in running containers.
 type ExecBackend interface {
 	ExecCreate(ctx context.Context, ref string, req container.ExecCreateRequest) (string, error)
-	ExecStartWith(ctx context.Context, id string, opts daemon.ExecStartOptions, client daemon.AttachStream) error
+	ExecStartWith(ctx context.Context, id string, opts exec.StartOptions, client daemon.AttachStream) error
 	ExecResize(id string, height, width uint) error
 	ExecInspect(id string) (container.ExecInspectResponse, error)
 	ExecTTY(id string) (bool, error)
 }
 
-var _ ExecBackend = (*daemon.Containers)(nil)
+var _ ExecBackend = (*exec.Service)(nil)
 
 func (s *Server) addExecRoutes(b ExecBackend) {
 	s.handle("POST /containers/{id}/exec", func(w http.ResponseWriter, r *http.Request) error {
@@ -47,7 +48,7 @@ func (s *Server) addExecRoutes(b ExecBackend) {
 		}
 		// The stream is framed by this request's Tty, not the exec's, as
 		// Docker does; a console size comes only with a tty.
-		opts := daemon.ExecStartOptions{ConsoleSize: req.ConsoleSize, Tty: req.Tty}
+		opts := exec.StartOptions{ConsoleSize: req.ConsoleSize, Tty: req.Tty}
 		if !req.Tty {
 			opts.ConsoleSize = nil
 		}

@@ -29,7 +29,7 @@ type CommitBackend interface {
 }
 
 var (
-	_ FilesBackend  = (*daemon.Containers)(nil)
+	_ FilesBackend  = daemon.ContainerAPI{}
 	_ CommitBackend = (*daemon.Images)(nil)
 )
 

@@ -9,8 +9,9 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/term"
 
+	"github.com/lodge-containers/lodge/daemon/logs"
+	"github.com/lodge-containers/lodge/daemon/stream"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
 )
@@ -25,39 +26,8 @@ type AttachOptions struct {
 	DetachKeys string
 }
 
-// defaultDetachKeys are Docker's: ctrl-p ctrl-q.
-var defaultDetachKeys = []byte{16, 17}
-
-// detachKeys parses a detach key sequence ("ctrl-p,ctrl-q", "a,b",
-// "ctrl-@"), empty meaning Docker's default. A sequence it cannot read is
-// errdefs.ErrInvalidArgument with Docker's message.
-func detachKeys(keys string) ([]byte, error) {
-	if keys == "" {
-		return defaultDetachKeys, nil
-	}
-	b, err := term.ToBytes(keys)
-	if err != nil || len(b) == 0 {
-		return nil, errdefs.InvalidArgumentf("Invalid detach keys (%s) provided", keys)
-	}
-	return b, nil
-}
-
-// detachable reads a client's input for a tty, and stops at the detach
-// keys: they are not passed on, and the read ends with term.EscapeError.
-func detachable(r io.Reader, keys []byte) io.Reader { return term.NewEscapeProxy(r, keys) }
-
-// isDetach reports whether err is the client's detach sequence.
-func isDetach(err error) bool {
-	var esc term.EscapeError
-	return errors.As(err, &esc)
-}
-
-// AttachStream is the client side of an attach: what the client sends is
-// read from it, output is written to it, and CloseWrite (when there is one)
-// tells the client output has ended.
-type AttachStream interface {
-	io.ReadWriter
-}
+// AttachStream is the client side of an attach or an exec (stream.Stream).
+type AttachStream = stream.Stream
 
 type pendingAttach struct {
 	opts   AttachOptions
@@ -79,7 +49,7 @@ var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); ret
 // first would run the container with nobody attached, its output lost.
 // connect must be called once; with a nil client it withdraws the attach.
 func (s *Containers) AttachFor(ref string, opts AttachOptions) (connect func(ctx context.Context, client AttachStream) error, err error) {
-	keys, err := detachKeys(opts.DetachKeys)
+	keys, err := stream.DetachKeys(opts.DetachKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +107,7 @@ func (p *pendingAttach) finish(err error) { p.once.Do(func() { p.done <- err; cl
 // container waits for its start, so `docker run` sees all of its output.
 // Output is framed as Docker frames it, raw with a TTY.
 func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions, client AttachStream) error {
-	keys, err := detachKeys(opts.DetachKeys)
+	keys, err := stream.DetachKeys(opts.DetachKeys)
 	if err != nil {
 		return err
 	}
@@ -148,7 +118,8 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	p := &pendingAttach{opts: opts, keys: keys, client: client, ready: closedReady, done: make(chan error, 1)}
 	c.mu.Lock()
 	if opts.Logs {
-		s.replayLogs(c, client)
+		src := logHost{s}.source(c)
+		logs.Replay(client, src.Path, src.Local, src.TTY)
 	}
 	s.emitAttach(c)
 	switch {
@@ -212,10 +183,10 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 				if tty {
 					// Docker looks for the detach keys only with a tty;
 					// without one every byte is the container's.
-					in = detachable(in, p.keys)
+					in = stream.Detachable(in, p.keys)
 				}
 				_, err := io.Copy(mc, in)
-				if isDetach(err) {
+				if stream.IsDetach(err) {
 					c.mu.Lock()
 					s.emit(c, events.ActionDetach)
 					c.mu.Unlock()

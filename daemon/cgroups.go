@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"syscall"
 	"time"
@@ -81,16 +82,31 @@ func limitsFrom(r container.Resources) (cgroupv2.Limits, []string, error) {
 	return l, warnings, l.Validate()
 }
 
+// cgroupCtl makes, fills and removes containers' cgroups in lodged's
+// delegated tree; it knows nothing of the container records. Its zero
+// value is a daemon without a tree: limits are refused or warned about,
+// the rest does nothing.
+type cgroupCtl struct {
+	tree    CgroupTree // nil without a delegated cgroup v2
+	warn    bool       // --cgroup-limits=warn
+	summary string     // why there is no tree, for errors
+	log     *slog.Logger
+}
+
+func newCgroupCtl(cfg ContainersConfig) cgroupCtl {
+	return cgroupCtl{tree: cfg.Cgroups, warn: cfg.CgroupLimitsWarn, summary: cfg.CgroupSummary, log: cfg.Log}
+}
+
 // checkLimits decides what to do with limits lodged cannot enforce: refuse
 // them, naming the missing controller and how to get it, or (with
 // --cgroup-limits=warn) run without them and say so.
-func (s *Containers) checkLimits(l cgroupv2.Limits) ([]string, error) {
+func (g cgroupCtl) checkLimits(l cgroupv2.Limits) ([]string, error) {
 	var warnings []string
 	for _, c := range l.Controllers() {
-		if s.Cgroups != nil && s.Cgroups.Has(c) {
+		if g.tree != nil && g.tree.Has(c) {
 			continue
 		}
-		if !s.CgroupLimitsWarn {
+		if !g.warn {
 			return nil, cgroupv2.MissingController(c)
 		}
 		warnings = append(warnings, fmt.Sprintf("the %s cgroup controller is not delegated to lodged: the %s limits are not enforced (lodged --cgroup-limits=warn)", c, c))
@@ -100,33 +116,33 @@ func (s *Containers) checkLimits(l cgroupv2.Limits) ([]string, error) {
 
 // limitWarnings checks a new container's resources: an error refuses it,
 // warnings go in the create response.
-func (s *Containers) limitWarnings(r container.Resources) ([]string, error) {
+func (g cgroupCtl) limitWarnings(r container.Resources) ([]string, error) {
 	l, warnings, err := limitsFrom(r)
 	if err != nil {
 		return nil, err
 	}
-	more, err := s.checkLimits(l)
+	more, err := g.checkLimits(l)
 	return append(warnings, more...), err
 }
 
-// hasController is s.Cgroups.Has, false without a tree.
-func (s *Containers) hasController(c string) bool { return s.Cgroups != nil && s.Cgroups.Has(c) }
+// has is the tree's Has, false without a tree.
+func (g cgroupCtl) has(c string) bool { return g.tree != nil && g.tree.Has(c) }
 
-// createCgroup makes a starting container's cgroup, with the limits that
-// can be enforced, and tells its monitor. Callers hold c.mu.
-func (s *Containers) createCgroup(c *Container, mcfg *runtime.MonitorConfig) error {
-	if s.Cgroups == nil {
+// create makes a starting container's cgroup, with the limits of r that
+// can be enforced, and tells its monitor.
+func (g cgroupCtl) create(id string, r container.Resources, mcfg *runtime.MonitorConfig) error {
+	if g.tree == nil {
 		return nil
 	}
-	l, _, err := limitsFrom(c.HostConfig.Resources)
+	l, _, err := limitsFrom(r)
 	if err != nil {
 		return err
 	}
-	dir, err := s.Cgroups.Create(c.ID, l.Only(s.hasController))
+	dir, err := g.tree.Create(id, l.Only(g.has))
 	if err != nil {
 		return fmt.Errorf("creating the container's cgroup: %w", err)
 	}
-	mcfg.Cgroup, mcfg.MonitorCgroup = dir, s.Cgroups.MonitorsDir()
+	mcfg.Cgroup, mcfg.MonitorCgroup = dir, g.tree.MonitorsDir()
 	return nil
 }
 
@@ -134,25 +150,25 @@ func (s *Containers) createCgroup(c *Container, mcfg *runtime.MonitorConfig) err
 // thawed first) and removes it: for a container that did not start, one
 // that ended without its monitor, and at removal, whatever the record
 // says, so that nothing of a removed container is left running.
-func (s *Containers) dropCgroup(id string) {
-	if s.Cgroups == nil {
+func (g cgroupCtl) drop(id string) {
+	if g.tree == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	dir := s.Cgroups.ContainerDir(id)
+	dir := g.tree.ContainerDir(id)
 	if !dirExists(dir) {
 		return
 	}
 	// Thawed first: a frozen cgroup's processes die only once thawed.
 	if err := cgroupv2.Freeze(ctx, dir, false); err != nil {
-		s.Log.Warn("thawing the container's cgroup", "id", id, "err", err)
+		g.log.Warn("thawing the container's cgroup", "id", id, "err", err)
 	}
 	if err := cgroupv2.Kill(ctx, dir); err != nil {
-		s.Log.Warn("killing the container's cgroup", "id", id, "err", err)
+		g.log.Warn("killing the container's cgroup", "id", id, "err", err)
 	}
 	if err := cgroupv2.Remove(ctx, dir); err != nil {
-		s.Log.Warn("removing the container's cgroup", "id", id, "err", err)
+		g.log.Warn("removing the container's cgroup", "id", id, "err", err)
 	}
 }
 
@@ -185,20 +201,20 @@ func (s *Containers) killAll(c *Container, ctl *runtime.Ctl) {
 // runtime started it already (runc's cgroup v1 manager cannot place it in
 // lodge's v2 cgroup): what it forked in its first moments stays outside,
 // still inside the container's pid namespace, which dies with the init.
-func (s *Containers) joinCgroup(id string, pid int) {
-	if s.Cgroups == nil || pid <= 0 {
+func (g cgroupCtl) join(id string, pid int) {
+	if g.tree == nil || pid <= 0 {
 		return
 	}
-	if err := cgroupv2.Join(s.Cgroups.ContainerDir(id), pid); err != nil {
-		s.Log.Debug("exec not moved into the container's cgroup", "id", id, "pid", pid, "err", err)
+	if err := cgroupv2.Join(g.tree.ContainerDir(id), pid); err != nil {
+		g.log.Debug("exec not moved into the container's cgroup", "id", id, "pid", pid, "err", err)
 	}
 }
 
 // noFreezer is the error for pause on a machine where lodged has no
 // delegated cgroup v2.
-func (s *Containers) noFreezer() error {
+func (g cgroupCtl) noFreezer() error {
 	return errdefs.Unavailablef("pause needs the cgroup v2 freezer in a cgroup delegated to lodged, and lodged has none (%s). "+
-		"Start lodged in a delegated cgroup, e.g. with systemd: systemd-run --user --scope -p Delegate=yes lodged", s.CgroupSummary)
+		"Start lodged in a delegated cgroup, e.g. with systemd: systemd-run --user --scope -p Delegate=yes lodged", g.summary)
 }
 
 // Pause freezes every process of a running container (cgroup.freeze).
@@ -226,7 +242,7 @@ func (s *Containers) setFrozen(ctx context.Context, ref string, frozen bool) err
 	case !frozen && !c.State.Paused:
 		return errdefs.Conflictf("Container %s is not paused", c.ID)
 	case s.Cgroups == nil:
-		return s.noFreezer()
+		return s.cg.noFreezer()
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -274,7 +290,7 @@ func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateC
 		return container.UpdateResponse{}, err
 	}
 	changed, _, _ := limitsFrom(u.Resources)
-	more, err := s.checkLimits(changed)
+	more, err := s.cg.checkLimits(changed)
 	if err != nil {
 		return container.UpdateResponse{}, err
 	}
@@ -285,11 +301,11 @@ func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateC
 		}
 		c.HostConfig.RestartPolicy = u.RestartPolicy
 	}
-	if u.PidsLimit != nil && *u.PidsLimit <= 0 && s.hasController("pids") {
+	if u.PidsLimit != nil && *u.PidsLimit <= 0 && s.cg.has("pids") {
 		l.PidsLimit = -1 // back to no limit: pids.max "max"
 	}
 	if c.running() && s.Cgroups != nil {
-		if err := s.Cgroups.Update(c.ID, l.Only(s.hasController)); err != nil {
+		if err := s.Cgroups.Update(c.ID, l.Only(s.cg.has)); err != nil {
 			return container.UpdateResponse{}, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
 		}
 	}

@@ -1,12 +1,7 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -70,8 +65,8 @@ func TestCheckLimits(t *testing.T) {
 		{"everything delegated", &fakeTree{controllers: map[string]bool{"pids": true, "memory": true}}, false, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Containers{ContainersConfig: ContainersConfig{Cgroups: tc.tree, CgroupLimitsWarn: tc.warn}}
-			warnings, err := s.checkLimits(l)
+			g := cgroupCtl{tree: tc.tree, warn: tc.warn}
+			warnings, err := g.checkLimits(l)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrUnavailable) {
 					t.Fatalf("got %v, want %q", err, tc.wantErr)
@@ -94,29 +89,5 @@ func TestMergeResources(t *testing.T) {
 	}
 	if r := mergeResources(old, container.Resources{CpusetCpus: "1"}); r.Memory != old.Memory || r.MemorySwap != old.MemorySwap || r.CpusetCpus != "1" {
 		t.Errorf("an update of one field changed others: %+v", r)
-	}
-}
-
-// BenchmarkStatsSample is one sample of a container as GET .../stats sends
-// it on this machine (no controllers: cpu.stat, cgroup.threads, resident
-// sets of its processes, /proc/stat), encoded as JSON.
-func BenchmarkStatsSample(b *testing.B) {
-	dir := b.TempDir()
-	for name, content := range map[string]string{
-		"cpu.stat":       "usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n",
-		"cgroup.threads": "1\n2\n",
-		"cgroup.procs":   fmt.Sprintf("%d\n%d\n", os.Getpid(), os.Getppid()),
-	} {
-		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		st, err := sample(dir, os.Getpid())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := json.NewEncoder(io.Discard).Encode(st); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/lodge-containers/lodge/daemon/exec"
+	"github.com/lodge-containers/lodge/daemon/health"
 	netsvc "github.com/lodge-containers/lodge/daemon/network"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/internal/atomicfile"
@@ -99,7 +101,12 @@ type Containers struct {
 	byID  map[string]*Container
 	names map[string]string // name -> id
 
-	execs execStore
+	// cg makes, fills and removes the containers' cgroups.
+	cg cgroupCtl
+	// execs is the exec table; each exec belongs to a container here.
+	execs *exec.Service
+	// health runs the healthchecks, each probe an exec.
+	health *health.Prober
 	// view is what List reads: copies of the records, kept by save.
 	view view
 
@@ -136,6 +143,9 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 	s := &Containers{ContainersConfig: cfg, root: cfg.Root, runDir: cfg.RunDir, stateRoot: filepath.Join(cfg.RunDir, "runc"),
 		byID: map[string]*Container{}, names: map[string]string{}}
 	s.life, s.stop = context.WithCancel(ctx)
+	s.cg = newCgroupCtl(cfg)
+	s.execs = exec.New(s.stateRoot, execHost{s})
+	s.health = health.New(s.life, healthHost{s}, s.execs)
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return nil, err
 	}
@@ -247,7 +257,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := settleWorkingDir(cfg); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if err := s.checkUserMapped(cfg.User); err != nil {
+	if err := (idSpace{s.SingleID}).checkUserMapped(cfg.User); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
@@ -259,7 +269,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := runtime.ValidateCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return container.CreateResponse{}, err
 	}
-	warnings, err := s.limitWarnings(hc.Resources)
+	warnings, err := s.cg.limitWarnings(hc.Resources)
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -455,7 +465,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 
 	// Whatever the record says, nothing of a removed container runs on:
 	// its monitor may have died and taken the truth with it.
-	s.dropCgroup(c.ID)
+	s.cg.drop(c.ID)
 	if err := s.Rootfs.RemoveRootfs(c.ID); err != nil { // it unmounts first
 		c.mu.Lock()
 		c.State.Status = container.StateDead
@@ -475,7 +485,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
 		return err
 	}
-	s.dropExecs(c.ID)
+	s.execs.Removed(c.ID)
 	s.mu.Lock()
 	delete(s.byID, c.ID)
 	s.view.drop(c.ID)

@@ -14,6 +14,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/lodge-containers/lodge/runtime"
+
+	"github.com/lodge-containers/lodge/daemon/exec"
 )
 
 // collect watches ev until the filter's Until and returns what came.
@@ -96,7 +98,7 @@ func (nopRootfs) RemoveRootfs(string) error    { return nil }
 func TestOOMExit(t *testing.T) {
 	root := t.TempDir()
 	ev := NewEvents()
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Events: ev, Log: slog.New(slog.DiscardHandler)}, root: root}
+	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Events: ev, Log: slog.New(slog.DiscardHandler)}, root: root, execs: exec.New("", nil)}
 	c := &Container{ID: "dddddddddddddddd", Name: "hog", Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateRunning}, exitCh: make(chan struct{})}
 	os.MkdirAll(filepath.Join(root, c.ID), 0o700)

@@ -3,7 +3,6 @@ package daemon
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -12,9 +11,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
-	"golang.org/x/sys/unix"
 
-	"github.com/lodge-containers/lodge/daemon/volume"
+	"github.com/lodge-containers/lodge/daemon/files"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/rootdir"
 )
@@ -25,79 +23,6 @@ type LayerReader interface {
 	Changes(id string) ([]container.FilesystemChange, error)
 	// Diff is the layer as an uncompressed tar; the caller closes it.
 	Diff(id string) (io.ReadCloser, error)
-}
-
-// withRoot opens a container's files as a root for fn, with p's path in
-// it: a running container's own view (/proc/PID/root: its volumes and
-// binds included); for a stopped one, the volume or bind that holds p
-// (inMount), else its filesystem, mounted for the while.
-func (s *Containers) withRoot(ref, p string, fn func(c *Container, r *rootdir.Root, p string, inMount bool) error) error {
-	c, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
-	p = absPath(p)
-	c.mu.Lock()
-	pid := 0
-	if c.running() {
-		pid = c.State.Pid
-	}
-	mps := c.MountPoints
-	c.mu.Unlock()
-	if pid > 0 {
-		if r, err := rootdir.Open(fmt.Sprintf("/proc/%d/root", pid)); err == nil {
-			defer r.Close()
-			return fn(c, r, p, false)
-		}
-		// It ended meanwhile: its filesystem is still there.
-	}
-	if src, inner, ok := s.mountFor(mps, p); ok {
-		r, err := rootdir.Open(src)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		return fn(c, r, inner, true)
-	}
-	r, done, err := s.mountedRoot(c.ID)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return fn(c, r, p, false)
-}
-
-// mountFor finds the volume or bind of mps whose destination holds p
-// (the deepest, by the path's words), and p's path inside it.
-func (s *Containers) mountFor(mps []volume.MountPoint, p string) (src, inner string, ok bool) {
-	clean := path.Clean(p)
-	best := ""
-	for _, mp := range mps {
-		d := mp.Destination
-		if (clean == d || strings.HasPrefix(clean, d+"/")) && len(d) > len(best) {
-			var s2 string
-			switch {
-			case mp.Type == mount.TypeBind:
-				s2 = mp.Source
-			case mp.Type == mount.TypeVolume && s.Volumes != nil:
-				s2 = s.Volumes.DataPath(mp.Name)
-			default:
-				continue
-			}
-			best, src = d, s2
-		}
-	}
-	if best == "" || src == "" {
-		return "", "", false
-	}
-	inner = "/" + strings.TrimPrefix(strings.TrimPrefix(clean, best), "/")
-	// Docker's trailing / and /. mean "follow" and "the contents".
-	if strings.HasSuffix(p, "/.") {
-		inner = strings.TrimSuffix(inner, "/") + "/."
-	} else if strings.HasSuffix(p, "/") && inner != "/" {
-		inner += "/"
-	}
-	return src, inner, true
 }
 
 // mountedRoot mounts container id's filesystem and opens it; done
@@ -112,128 +37,6 @@ func (s *Containers) mountedRoot(id string) (r *rootdir.Root, done func(), err e
 		return nil, nil, err
 	}
 	return r, func() { r.Close(); s.unmount(id) }, nil
-}
-
-// pathStat is rootdir's Stat in the API's shape.
-func pathStat(st rootdir.Stat) container.PathStat {
-	return container.PathStat{Name: st.Name, Size: st.Size, Mode: st.Mode, Mtime: st.Mtime, LinkTarget: st.LinkTarget}
-}
-
-// StatPath is HEAD /containers/{id}/archive: what is at p in the
-// container (a final symlink not followed).
-func (s *Containers) StatPath(ctx context.Context, ref, p string) (container.PathStat, error) {
-	var out container.PathStat
-	err := s.withRoot(ref, p, func(_ *Container, r *rootdir.Root, inner string, inMount bool) error {
-		st, err := r.Stat(inner)
-		out = pathStat(st)
-		if inMount {
-			out.Name = path.Base(path.Clean(absPath(p)))
-		}
-		return err
-	})
-	return out, inContainer(err, ref, p)
-}
-
-// inContainer names the container and the path as the user gave them in
-// a path error, as Docker does ("Could not find the file /x in container
-// web"): rootdir knows only the path inside the root it opened, which for
-// a volume or bind is not the container's.
-func inContainer(err error, ref, p string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errdefs.ErrNotFound) && strings.HasPrefix(err.Error(), "Could not find the file"):
-		return errdefs.NotFoundf("Could not find the file %s in container %s", p, ref)
-	case errors.Is(err, errdefs.ErrInvalidArgument) && strings.HasPrefix(err.Error(), "extraction point is not a directory"):
-		return errdefs.InvalidArgumentf("extraction point is not a directory: %s in container %s", p, ref)
-	}
-	return err
-}
-
-// absPath reads an archive path as Docker does: relative to the
-// container's root, a trailing / or /. kept.
-func absPath(p string) string {
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	return p
-}
-
-// ArchivePath is GET /containers/{id}/archive: head is called with p's
-// stat before the tar of p is written to the writer it returns, so that
-// the API can send the stat header (and a missing path its 404) first.
-func (s *Containers) ArchivePath(ctx context.Context, ref, p string, head func(container.PathStat) (io.Writer, error)) error {
-	return inContainer(s.withRoot(ref, p, func(_ *Container, r *rootdir.Root, inner string, inMount bool) error {
-		st, err := r.Stat(inner)
-		if err != nil {
-			return err
-		}
-		ps, opts := pathStat(st), rootdir.TarOptions{}
-		if !inMount {
-			opts.Exclude = kernelFiles(path.Clean(inner))
-		} else { // named as in the container, not as in the mount
-			ps.Name = path.Base(path.Clean(absPath(p)))
-			opts.Name = ps.Name
-		}
-		w, err := head(ps)
-		if err != nil {
-			return err
-		}
-		return r.Tar(ctx, inner, w, opts)
-	}), ref, p)
-}
-
-// ExtractOptions are PUT /containers/{id}/archive's.
-type ExtractOptions struct {
-	NoOverwriteDirNonDir bool
-	CopyUIDGID           bool
-}
-
-// ExtractToPath is PUT /containers/{id}/archive: the tar in rd is
-// unpacked into the directory p inside the container, never outside it.
-// What it makes is root's (the user's own id outside), or with CopyUIDGID
-// (docker cp -a) owned as the tar says.
-func (s *Containers) ExtractToPath(ctx context.Context, ref, p string, rd io.Reader, opts ExtractOptions) error {
-	return inContainer(s.withRoot(ref, p, func(c *Container, r *rootdir.Root, p string, inMount bool) error {
-		c.mu.Lock()
-		// A read-only root's volumes stay writable: a running
-		// container's kernel tells them apart, a stopped one's mounts
-		// are found by path.
-		ro, running := c.HostConfig.ReadonlyRootfs, c.running()
-		c.mu.Unlock()
-		if ro && !running && !inMount {
-			return errdefs.Conflictf("container rootfs is marked read-only")
-		}
-		uo := rootdir.UntarOptions{NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
-		if !opts.CopyUIDGID {
-			// docker cp makes what it copies in root's, unless -a.
-			root, err := containerRoot(c)
-			if err != nil {
-				return err
-			}
-			uo.Owner = &root
-		}
-		err := r.Untar(ctx, p, rd, uo)
-		if errors.Is(err, unix.EROFS) {
-			return errdefs.Conflictf("%s is on a read-only filesystem in the container", p)
-		}
-		return err
-	}), ref, p)
-}
-
-// Export is GET /containers/{id}/export: the container's filesystem as a
-// tar, its mounts left out.
-func (s *Containers) Export(ctx context.Context, ref string, w io.Writer) error {
-	c, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
-	r, done, err := s.mountedRoot(c.ID)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return r.Tar(ctx, "/", w, rootdir.TarOptions{})
 }
 
 // runtimeMade are the paths the runtime makes in a container's layer to
@@ -349,16 +152,47 @@ func containerRoot(c *Container) (rootdir.Owner, error) {
 	return root, nil
 }
 
-// kernelFiles leaves out what is under a running container's /proc and
-// /sys when a copy only passes through them (a copy of / would read the
-// kernel's files, endless some of them); asked for by name, they come.
-func kernelFiles(asked string) func(string) bool {
-	return func(p string) bool {
-		for _, k := range []string{"/proc/", "/sys/"} {
-			if strings.HasPrefix(p, k) && !strings.HasPrefix(asked+"/", k) {
-				return true
-			}
-		}
-		return false
+// ExtractOptions are PUT /containers/{id}/archive's (files.ExtractOptions).
+type ExtractOptions = files.ExtractOptions
+
+// filesHost is what docker cp and export (daemon/files) see of the
+// containers.
+type filesHost struct{ s *Containers }
+
+var _ files.Containers = filesHost{}
+
+// Target reads what a copy needs from container ref's record: its
+// running init, and its binds and volumes as directories of lodged's.
+func (h filesHost) Target(ref string) (files.Target, error) {
+	c, err := h.s.Get(ref)
+	if err != nil {
+		return files.Target{}, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := files.Target{ID: c.ID, ReadonlyRootfs: c.HostConfig.ReadonlyRootfs}
+	if c.running() {
+		t.Pid = c.State.Pid
+	}
+	for _, mp := range c.MountPoints {
+		switch {
+		case mp.Type == mount.TypeBind:
+			t.Mounts = append(t.Mounts, files.Mount{Source: mp.Source, Destination: mp.Destination})
+		case mp.Type == mount.TypeVolume && h.s.Volumes != nil:
+			t.Mounts = append(t.Mounts, files.Mount{Source: h.s.Volumes.DataPath(mp.Name), Destination: mp.Destination})
+		}
+	}
+	return t, nil
+}
+
+// MountedRoot mounts and opens container id's filesystem.
+func (h filesHost) MountedRoot(id string) (*rootdir.Root, func(), error) { return h.s.mountedRoot(id) }
+
+// RootOwner is container id's root in lodged's namespace.
+func (h filesHost) RootOwner(id string) (rootdir.Owner, error) {
+	c, err := h.s.Get(id)
+	if err != nil {
+		return rootdir.Owner{}, err
+	}
+	return containerRoot(c)
 }

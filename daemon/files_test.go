@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 
+	"github.com/lodge-containers/lodge/daemon/files"
 	"github.com/lodge-containers/lodge/daemon/volume"
 )
 
@@ -29,30 +31,32 @@ func TestFilterChanges(t *testing.T) {
 	}
 }
 
-func TestMountFor(t *testing.T) {
-	s := &Containers{}
-	mps := []volume.MountPoint{
-		{Type: mount.TypeBind, Source: "/host/w", Destination: "/w"},
-		{Type: mount.TypeBind, Source: "/host/deep", Destination: "/w/a/b"},
-		{Type: mount.TypeTmpfs, Destination: "/t"},
+// TestFilesTargetMounts: docker cp sees a stopped container's binds and
+// volumes as directories of lodged's; tmpfs mounts (gone with the
+// container) are not among them.
+func TestFilesTargetMounts(t *testing.T) {
+	s := &Containers{ContainersConfig: ContainersConfig{Volumes: dataPaths{}}, byID: map[string]*Container{}, names: map[string]string{}}
+	c := &Container{ID: "aaaaaaaaaaaaaaaa", Name: "cp", Config: &container.Config{}, HostConfig: &container.HostConfig{ReadonlyRootfs: true},
+		State: ContainerState{Status: container.StateExited, Pid: 7},
+		MountPoints: []volume.MountPoint{
+			{Type: mount.TypeBind, Source: "/host/w", Destination: "/w"},
+			{Type: mount.TypeVolume, Name: "data", Destination: "/data"},
+			{Type: mount.TypeTmpfs, Destination: "/t"},
+		}}
+	s.byID[c.ID], s.names[c.Name] = c, c.ID
+	got, err := filesHost{s}.Target("cp")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		p, src, inner string
-		ok            bool
-	}{
-		{"/w", "/host/w", "/", true},
-		{"/w/", "/host/w", "/", true},
-		{"/w/.", "/host/w", "/.", true},
-		{"/w/x/", "/host/w", "/x/", true},
-		{"/w/a/b/c", "/host/deep", "/c", true},
-		{"/w/a/../a/b/c", "/host/deep", "/c", true},
-		{"/wx", "", "", false},
-		{"/t/x", "", "", false},
-		{"/", "", "", false},
-	} {
-		src, inner, ok := s.mountFor(mps, tc.p)
-		if src != tc.src || inner != tc.inner || ok != tc.ok {
-			t.Errorf("mountFor(%q) = %q %q %v, want %q %q %v", tc.p, src, inner, ok, tc.src, tc.inner, tc.ok)
-		}
+	want := files.Target{ID: c.ID, ReadonlyRootfs: true, Mounts: []files.Mount{
+		{Source: "/host/w", Destination: "/w"}, {Source: "/vol/data", Destination: "/data"},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("target %+v, want %+v (a stopped container has no pid to read through)", got, want)
 	}
 }
+
+// dataPaths keeps every volume under /vol.
+type dataPaths struct{ Volumes }
+
+func (dataPaths) DataPath(name string) string { return "/vol/" + name }

@@ -64,7 +64,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	defer func() {
 		if err != nil {
 			s.unmount(c.ID)
-			s.dropCgroup(c.ID)
+			s.cg.drop(c.ID)
 		}
 	}()
 	if err := s.attachNetwork(ctx, c); err != nil {
@@ -98,7 +98,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		mcfg.Height, mcfg.Width = uint16(cs[0]), uint16(cs[1])
 	}
-	if err := s.createCgroup(c, mcfg); err != nil {
+	if err := s.cg.create(c.ID, c.HostConfig.Resources, mcfg); err != nil {
 		return err
 	}
 	if err := replaceJSON(filepath.Join(dir, "monitor.json"), mcfg); err != nil {
@@ -203,6 +203,7 @@ func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
 		s.emit(c, events.ActionOOM)
 	}
 	s.emit(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
+	s.execs.Exited(c.ID)
 	s.unmount(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
 	restart := !autoRemove && s.shouldRestart(c, st)

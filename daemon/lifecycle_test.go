@@ -11,6 +11,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/runtime"
+
+	"github.com/lodge-containers/lodge/daemon/exec"
 )
 
 // TestWaitReportsTheRunThatEnded: a wait that was waiting when the
@@ -18,7 +20,7 @@ import (
 // by hand or by policy) has begun before the waiter reads it.
 func TestWaitReportsTheRunThatEnded(t *testing.T) {
 	root := t.TempDir()
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Log: slog.New(slog.DiscardHandler)}, root: root,
+	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Log: slog.New(slog.DiscardHandler)}, root: root, execs: exec.New("", nil),
 		byID: map[string]*Container{}, names: map[string]string{}}
 	c := &Container{ID: "eeeeeeeeeeeeeeee", Name: "ww", Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateRunning}, exitCh: make(chan struct{}), removedCh: make(chan struct{})}

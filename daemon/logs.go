@@ -1,270 +1,37 @@
 package daemon
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
-	"io"
-	"os"
 	"path/filepath"
-	"strconv"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/daemon/logs"
 )
 
-// LogsOptions are GET /containers/{id}/logs's.
-type LogsOptions struct {
-	Stdout, Stderr, Follow, Timestamps bool
-	Tail                               string // "all" or a number
-	Since, Until                       time.Time
-}
+// LogsOptions are GET /containers/{id}/logs's (logs.Options).
+type LogsOptions = logs.Options
 
-type logLine struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
-}
+// logHost is what the log reader (daemon/logs) sees of the containers.
+type logHost struct{ s *Containers }
 
-// LogsTTY reports whether a container's logs are raw (TTY) rather than
-// framed, for the API's content type.
-func (s *Containers) LogsTTY(ref string) (bool, error) {
-	c, err := s.Get(ref)
+var _ logs.Containers = logHost{}
+
+// Log describes container ref's log from its record.
+func (h logHost) Log(ref string) (logs.Source, error) {
+	c, err := h.s.Get(ref)
 	if err != nil {
-		return false, err
+		return logs.Source{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.Config.Tty, nil
+	return h.source(c), nil
 }
 
-// CheckLogsReadable refuses, as Docker does with a 501, to read the logs
-// of a container whose log driver keeps none. It is asked before any
-// header goes out, so the refusal is a status.
-func (s *Containers) CheckLogsReadable(ref string) error {
-	c, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.HostConfig.LogConfig.Type == logDriverNone {
-		return errdefs.NotImplementedf("configured logging driver does not support reading")
-	}
-	return nil
-}
-
-// Logs writes a container's log to w, framed as Docker frames it (raw with
-// a TTY), and with Follow keeps writing until the container stops or ctx
-// ends.
-func (s *Containers) Logs(ctx context.Context, ref string, opts LogsOptions, w io.Writer) error {
-	c, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
-	if !opts.Stdout && !opts.Stderr {
-		return errdefs.InvalidArgumentf("you must choose at least one stream")
-	}
-	c.mu.Lock()
-	tty := c.Config.Tty
-	exitCh := c.exitCh
-	running := c.running()
+// source is c's log as logs reads it. Callers hold c.mu.
+func (h logHost) source(c *Container) logs.Source {
 	lc := c.HostConfig.LogConfig
-	c.mu.Unlock()
-	if lc.Type == logDriverNone {
-		return errdefs.NotImplementedf("configured logging driver does not support reading")
-	}
-	path, local := s.logFileFor(c.ID, lc), lc.Type == logDriverLocal
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		if !opts.Follow || !running {
-			return nil
-		}
-	} else if err != nil {
-		return err
-	}
-	// f changes when the log is rotated while followed.
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	emit := func(l logLine) error {
-		if (l.Stream == "stdout" && !opts.Stdout) || (l.Stream == "stderr" && !opts.Stderr) {
-			return nil
-		}
-		if !opts.Since.IsZero() && l.Time.Before(opts.Since) {
-			return nil
-		}
-		if !opts.Until.IsZero() && l.Time.After(opts.Until) {
-			return nil
-		}
-		msg := l.Log
-		if opts.Timestamps {
-			msg = l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + msg
-		}
-		return writeLogLine(w, tty, l.Stream, msg)
-	}
-	flush := func() {
-		if fl, ok := w.(interface{ Flush() }); ok {
-			fl.Flush()
-		}
-	}
-	var t *logTail
-	if f != nil {
-		// Rotated files first, oldest first, then the live one.
-		lines := rotatedLines(path, local)
-		t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
-		live, err := t.readLines()
-		if err != nil {
-			return err
-		}
-		lines = append(lines, live...)
-		if n, err := strconv.Atoi(opts.Tail); err == nil && n >= 0 && n < len(lines) {
-			lines = lines[len(lines)-n:]
-		}
-		for _, l := range lines {
-			if err := emit(l); err != nil {
-				return err
-			}
-		}
-		flush()
-	}
-	if !opts.Follow || !running {
-		return nil
-	}
-	for {
-		exited := false
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-exitCh:
-			exited = true
-		case <-time.After(100 * time.Millisecond):
-		}
-		if f == nil {
-			if f, err = os.Open(path); err != nil {
-				if exited {
-					return nil
-				}
-				continue
-			}
-			t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
-		}
-		lines, err := t.readLines()
-		if err != nil {
-			return err
-		}
-		if rotated(f, path) {
-			// The monitor rotated the log: what f holds is read; go on
-			// with the new file from its start.
-			if nf, err := os.Open(path); err == nil {
-				f.Close()
-				f = nf
-				t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
-				more, _ := t.readLines()
-				lines = append(lines, more...)
-			}
-		}
-		for _, l := range lines {
-			if err := emit(l); err != nil {
-				return nil
-			}
-		}
-		flush()
-		if exited {
-			return nil
-		}
-	}
-}
-
-// rotatedLines reads the rotated files of the log at path, oldest first.
-func rotatedLines(path string, local bool) []logLine {
-	var out []logLine
-	files := runtime.RotatedLogs(path)
-	for _, p := range files[:len(files)-1] {
-		f, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		lines, _ := (&logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}).readLines()
-		f.Close()
-		out = append(out, lines...)
-	}
-	return out
-}
-
-// rotated tells whether the file at path is no longer the one f has open.
-func rotated(f *os.File, path string) bool {
-	a, err1 := f.Stat()
-	b, err2 := os.Stat(path)
-	return err1 == nil && err2 == nil && !os.SameFile(a, b)
-}
-
-// logTail reads a json-file log line by line (or a local one frame by
-// frame), keeping a partial last line (the monitor may be mid-write) for
-// the next call.
-type logTail struct {
-	r       *bufio.Reader
-	partial []byte
-	local   bool
-}
-
-// readLines reads the complete lines available now.
-func (t *logTail) readLines() ([]logLine, error) {
-	if t.local {
-		return t.readFrames()
-	}
-	var out []logLine
-	for {
-		b, err := t.r.ReadBytes('\n')
-		if err == io.EOF {
-			t.partial = append(t.partial, b...)
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		if len(t.partial) > 0 {
-			b = append(t.partial, b...)
-			t.partial = nil
-		}
-		var l logLine
-		if json.Unmarshal(b, &l) == nil {
-			out = append(out, l)
-		}
-	}
-}
-
-// readFrames reads the complete entries of a local-format log available
-// now.
-func (t *logTail) readFrames() ([]logLine, error) {
-	buf := make([]byte, 64*1024)
-	for {
-		n, err := t.r.Read(buf)
-		t.partial = append(t.partial, buf[:n]...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	var out []logLine
-	for {
-		e, n, err := runtime.DecodeLocal(t.partial)
-		if err != nil {
-			return out, err
-		}
-		if n == 0 {
-			return out, nil
-		}
-		t.partial = t.partial[n:]
-		out = append(out, logLine{Log: string(e.Line), Stream: e.Stream, Time: e.Time})
-	}
+	return logs.Source{Path: h.s.logFileFor(c.ID, lc), Local: lc.Type == logDriverLocal, None: lc.Type == logDriverNone,
+		TTY: c.Config.Tty, Running: c.running(), Exited: c.exitCh}
 }
 
 // logFileFor is where a container's log driver keeps its log: Docker's
@@ -274,34 +41,4 @@ func (s *Containers) logFileFor(id string, lc container.LogConfig) string {
 		return filepath.Join(s.dir(id), "local-logs", "container.log")
 	}
 	return s.logPath(id)
-}
-
-// replayLogs writes the whole log to an attach client (attach with logs=1).
-// Callers hold c.mu.
-func (s *Containers) replayLogs(c *Container, w io.Writer) {
-	f, err := os.Open(s.logFileFor(c.ID, c.HostConfig.LogConfig))
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	lines, _ := (&logTail{r: bufio.NewReader(f), local: c.HostConfig.LogConfig.Type == logDriverLocal}).readLines()
-	for _, l := range lines {
-		if writeLogLine(w, c.Config.Tty, l.Stream, l.Log) != nil {
-			return
-		}
-	}
-}
-
-// writeLogLine writes one logged message as a client expects it: raw with
-// a TTY, else framed as its stream.
-func writeLogLine(w io.Writer, tty bool, stream, msg string) error {
-	if tty {
-		_, err := io.WriteString(w, msg)
-		return err
-	}
-	n := byte(runtime.StreamStdout)
-	if stream == "stderr" {
-		n = runtime.StreamStderr
-	}
-	return runtime.WriteFrame(w, n, []byte(msg))
 }

@@ -193,5 +193,5 @@ func (s *Containers) endCgroup(id string, st *runtime.ExitStatus) {
 	if cgroupv2.OOMKills(dir) > 0 {
 		st.OOMKilled = true
 	}
-	s.dropCgroup(id)
+	s.cg.drop(id)
 }

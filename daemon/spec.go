@@ -32,10 +32,10 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		return nil, err
 	}
 	if maps == nil {
-		if err := s.refuseUnmapped(uid, gid); err != nil {
+		if err := (idSpace{s.SingleID}).refuseUnmapped(uid, gid); err != nil {
 			return nil, err
 		}
-		groups = s.mappedGroups(groups)
+		groups = (idSpace{s.SingleID}).mappedGroups(groups)
 	}
 	for _, g := range hc.GroupAdd {
 		n, err := resolveGroup(rootfs, g)

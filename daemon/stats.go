@@ -1,138 +1,34 @@
 package daemon
 
 import (
-	"context"
-	"time"
-
-	"github.com/moby/moby/api/types/container"
-
-	"github.com/lodge-containers/lodge/cgroupv2"
-	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/proc"
+	"github.com/lodge-containers/lodge/daemon/stats"
 )
 
-// StatsOptions are GET /containers/{id}/stats's.
-type StatsOptions struct {
-	// Stream sends a sample a second until ctx ends or the container
-	// stops; otherwise one sample goes.
-	Stream bool
-	// OneShot sends that one sample at once, without the sample a second
-	// before it that CPU percentages are computed from.
-	OneShot bool
-}
+// StatsOptions are GET /containers/{id}/stats's (stats.Options).
+type StatsOptions = stats.Options
 
-// statsInterval is how often a stream samples, as Docker's does.
-const statsInterval = time.Second
+// statsHost is what docker stats and top (daemon/stats) see of the
+// containers.
+type statsHost struct{ s *Containers }
 
-// Stats samples a container's use of the machine in Docker's shape and
-// hands each sample to send. A container that is not running gives one
-// empty sample. Without a delegated cgroup there is nothing to sample
-// from: a 501 saying so.
-func (s *Containers) Stats(ctx context.Context, ref string, opts StatsOptions, send func(container.StatsResponse) error) error {
-	c, err := s.Get(ref)
+var _ stats.Containers = statsHost{}
+
+// Proc reads container ref's name and running init.
+func (h statsHost) Proc(ref string) (stats.Target, error) {
+	c, err := h.s.Get(ref)
 	if err != nil {
-		return err
+		return stats.Target{}, err
 	}
 	c.mu.Lock()
-	id, name, running, pid := c.ID, "/"+c.Name, c.running(), c.State.Pid
-	c.mu.Unlock()
-	if s.Cgroups == nil {
-		return errdefs.NotImplementedf("stats need a cgroup v2 subtree delegated to lodged, and lodged has none (%s)", s.CgroupSummary)
-	}
-	if !running {
-		return send(container.StatsResponse{ID: id, Name: name, OSType: "linux", Read: time.Now().UTC()})
-	}
-	dir := s.Cgroups.ContainerDir(id)
-	tick := time.NewTicker(statsInterval)
-	defer tick.Stop()
-	var prev container.StatsResponse
-	if !opts.OneShot {
-		if prev, err = sample(dir, pid); err != nil {
-			return send(container.StatsResponse{ID: id, Name: name, OSType: "linux", Read: time.Now().UTC()})
-		}
-	}
-	for {
-		if !opts.OneShot || opts.Stream {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-tick.C:
-			}
-		}
-		cur, err := sample(dir, pid)
-		if err != nil {
-			return nil // the container stopped: the stream ends
-		}
-		cur.ID, cur.Name, cur.OSType = id, name, "linux"
-		cur.PreRead, cur.PreCPUStats = prev.Read, prev.CPUStats
-		if err := send(cur); err != nil || !opts.Stream {
-			return err
-		}
-		prev = cur
-	}
+	defer c.mu.Unlock()
+	return stats.Target{ID: c.ID, Name: c.Name, Running: c.running(), Pid: c.State.Pid}, nil
 }
 
-// sample reads one sample of the cgroup at dir, and the interface
-// counters of the network namespace of the container's init, pid.
-func sample(dir string, pid int) (container.StatsResponse, error) {
-	st, err := cgroupv2.ReadStats(dir)
-	if err != nil {
-		return container.StatsResponse{}, err
+// newSampler makes docker stats and top's service over s.
+func newSampler(s *Containers) *stats.Sampler {
+	var dirs stats.CgroupDirs
+	if s.Cgroups != nil { // a nil CgroupTree must stay a nil interface
+		dirs = s.Cgroups
 	}
-	sys, cpus, _ := cgroupv2.SystemCPUUsage("/proc/stat")
-	r := container.StatsResponse{
-		Read: time.Now().UTC(),
-		CPUStats: container.CPUStats{
-			CPUUsage: container.CPUUsage{
-				TotalUsage:        st.CPUUsageUsec * 1000,
-				UsageInUsermode:   st.CPUUserUsec * 1000,
-				UsageInKernelmode: st.CPUSystemUsec * 1000,
-			},
-			SystemUsage: sys,
-			OnlineCPUs:  cpus,
-			ThrottlingData: container.ThrottlingData{
-				Periods: st.NrPeriods, ThrottledPeriods: st.NrThrottled, ThrottledTime: st.ThrottledUsec * 1000,
-			},
-		},
-		MemoryStats: container.MemoryStats{Usage: st.MemoryUsage, Limit: st.MemoryLimit, Stats: st.MemoryStat},
-		PidsStats:   container.PidsStats{Current: st.Pids, Limit: st.PidsLimit},
-		NumProcs:    0,
-	}
-	r.Networks = networkStats(pid)
-	if r.MemoryStats.Limit == 0 {
-		r.MemoryStats.Limit = uint64(memTotal()) // no limit: the machine's memory, as Docker shows it
-	}
-	for _, d := range st.IO {
-		r.BlkioStats.IoServiceBytesRecursive = append(r.BlkioStats.IoServiceBytesRecursive,
-			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "read", Value: d.Rbytes},
-			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "write", Value: d.Wbytes})
-		r.BlkioStats.IoServicedRecursive = append(r.BlkioStats.IoServicedRecursive,
-			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "read", Value: d.Rios},
-			container.BlkioStatEntry{Major: d.Major, Minor: d.Minor, Op: "write", Value: d.Wios})
-	}
-	return r, nil
-}
-
-// networkStats are a container's interfaces' counters, loopback left out
-// as Docker leaves it out; nil when they cannot be read (the container
-// just ended) or it has no other interface (--network none).
-func networkStats(pid int) map[string]container.NetworkStats {
-	devs, err := proc.NetDevs(pid)
-	if err != nil {
-		return nil
-	}
-	var out map[string]container.NetworkStats
-	for name, d := range devs {
-		if name == "lo" {
-			continue
-		}
-		if out == nil {
-			out = map[string]container.NetworkStats{}
-		}
-		out[name] = container.NetworkStats{
-			RxBytes: d.RxBytes, RxPackets: d.RxPackets, RxErrors: d.RxErrors, RxDropped: d.RxDropped,
-			TxBytes: d.TxBytes, TxPackets: d.TxPackets, TxErrors: d.TxErrors, TxDropped: d.TxDropped,
-		}
-	}
-	return out
+	return stats.New(statsHost{s}, dirs, s.CgroupSummary)
 }

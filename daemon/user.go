@@ -113,11 +113,15 @@ func toUint32(ids []int) []uint32 {
 	return out
 }
 
+// idSpace is what ids lodged's user namespace holds: every id of the
+// subordinate range, or with singleID (no range) only 0, the user.
+type idSpace struct{ singleID bool }
+
 // checkUserMapped refuses, at create, a numeric --user that lodged's
 // single-id map cannot hold; names are resolved against the image at start
 // and refused there the same way.
-func (s *Containers) checkUserMapped(user string) error {
-	if !s.SingleID || user == "" {
+func (m idSpace) checkUserMapped(user string) error {
+	if !m.singleID || user == "" {
 		return nil
 	}
 	u, g, _ := strings.Cut(user, ":")
@@ -129,13 +133,13 @@ func (s *Containers) checkUserMapped(user string) error {
 	if gerr != nil {
 		gid = 0
 	}
-	return s.refuseUnmapped(uid, gid)
+	return m.refuseUnmapped(uid, gid)
 }
 
 // refuseUnmapped says why uid:gid cannot run under a single-id map, and
 // what would let it.
-func (s *Containers) refuseUnmapped(uid, gid int) error {
-	if !s.SingleID || (uid == 0 && gid == 0) {
+func (m idSpace) refuseUnmapped(uid, gid int) error {
+	if !m.singleID || (uid == 0 && gid == 0) {
 		return nil
 	}
 	return errdefs.InvalidArgumentf("user %d:%d does not exist in lodge's containers: lodged runs with a single-id map (you have no subuid/subgid range), so only uid 0 and gid 0 (you, outside) exist. Run as root in the container (--user 0), or ask an administrator for a range: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER, then restart lodged", uid, gid)
@@ -144,8 +148,8 @@ func (s *Containers) refuseUnmapped(uid, gid int) error {
 // mappedGroups drops the supplementary groups a single-id map cannot hold:
 // setgroups would fail on them, and the files they could open belong to
 // the one mapped id anyway.
-func (s *Containers) mappedGroups(groups []int) []int {
-	if !s.SingleID {
+func (m idSpace) mappedGroups(groups []int) []int {
+	if !m.singleID {
 		return groups
 	}
 	var out []int

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/lodge-containers/lodge/daemon/exec"
 )
 
 // blockingRootfs is a RootfsStore whose Mount waits until released: a
@@ -31,7 +33,7 @@ func (b blockingRootfs) Mount(string) (string, error) {
 func TestListDoesNotWaitForStart(t *testing.T) {
 	root := t.TempDir()
 	rfs := blockingRootfs{entered: make(chan struct{}), release: make(chan struct{})}
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: rfs, Log: slog.New(slog.DiscardHandler)}, root: root,
+	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: rfs, Log: slog.New(slog.DiscardHandler)}, root: root, execs: exec.New("", nil),
 		byID: map[string]*Container{}, names: map[string]string{}}
 	c := &Container{ID: "ffffffffffffffff", Name: "slow", Created: time.Now(), Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateCreated}, exitCh: make(chan struct{}), removedCh: make(chan struct{})}
@@ -66,28 +68,5 @@ func TestListDoesNotWaitForStart(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ps waited for a start that holds the container's lock")
-	}
-}
-
-// TestCloseEndsProbes: a health probe loop ends when the service closes,
-// without a probe or a record.
-func TestCloseEndsProbes(t *testing.T) {
-	life, stop := context.WithCancel(context.Background())
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Log: slog.New(slog.DiscardHandler)}, root: t.TempDir(),
-		byID: map[string]*Container{}, names: map[string]string{}, life: life, stop: stop}
-	c := &Container{ID: "abababababababab", Config: &container.Config{}, HostConfig: &container.HostConfig{},
-		State: ContainerState{Status: container.StateRunning, Health: &container.Health{Status: container.Starting}}}
-	done := make(chan struct{})
-	go func() {
-		s.probeLoop(c, make(chan struct{}), probe{interval: time.Hour, startInterval: time.Hour, started: time.Now()})
-		close(done)
-	}()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the probe loop outlived the service's Close")
 	}
 }

@@ -466,9 +466,10 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	} else if l, err = api.ListenOwnerSocket(sock, os.Getuid(), log); err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
+	capi := daemon.NewContainerAPI(svc.containers)
 	backends := api.Backends{
-		System: sys, Containers: svc.containers, Exec: svc.containers, Images: svc.images, Networks: daemon.NetworkAPI{NetworkStore: svc.networks, Containers: svc.containers},
-		Volumes: svc.volumes, Files: svc.containers, Commit: svc.images, DiskUsage: svc.images,
+		System: sys, Containers: capi, Exec: daemon.ExecAPI(svc.containers), Images: svc.images, Networks: daemon.NetworkAPI{NetworkStore: svc.networks, Containers: svc.containers},
+		Volumes: svc.volumes, Files: capi, Commit: svc.images, DiskUsage: svc.images,
 		Events: svc.events, Build: svc.builds,
 	}
 	if bk := buildKit(dataRoot, env.RuntimeDir(), sock, runtimes["runc"], log); bk != nil {

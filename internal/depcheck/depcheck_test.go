@@ -36,8 +36,9 @@ var layers = [][]string{
 	{"build", "buildkitd", "image", "runtime", "netns", "userns", "storage"},
 	// the process beside a running container, below runtime, which starts it.
 	{"shim"},
-	// what the capability packages share.
-	{"cgroupv2", "rootdir", "paths", "internal/platform", "hack/fixture", "internal/nstest", "internal/depcheck", "internal/buildbin"},
+	// what the capability packages share; daemon/stream is what the
+	// daemon's services share (a client's stream, the detach keys).
+	{"cgroupv2", "rootdir", "paths", "internal/platform", "daemon/stream", "hack/fixture", "internal/nstest", "internal/depcheck", "internal/buildbin"},
 	// a cgroup directory's files, shared by cgroupv2 and the shim.
 	{"internal/cgroupfs"},
 	leaves,
@@ -62,15 +63,28 @@ var allowed = map[string][]string{
 	// daemon: the engine, composing its services (daemon/*) and the
 	// capability packages. The services import only what is below them,
 	// never each other nor the engine.
-	"daemon":         {"daemon/network", "daemon/volume", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
+	"daemon":         {"daemon/network", "daemon/volume", "daemon/exec", "daemon/files", "daemon/health", "daemon/logs", "daemon/stats", "daemon/stream", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
 	"daemon/volume":  {},
 	"daemon/network": {"netns"},
+	// exec: the exec table; it runs processes through the runtime.
+	"daemon/exec": {"daemon/stream", "runtime"},
+	// files: docker cp and export, inside a container's root.
+	"daemon/files": {"rootdir"},
+	// health: healthcheck probes; it runs them through an exec table
+	// it is handed, never imports one.
+	"daemon/health": {"daemon/stream"},
+	// logs: reads the logs the monitors write.
+	"daemon/logs": {"runtime"},
+	// stats: docker stats and top, from cgroups and /proc.
+	"daemon/stats": {"cgroupv2"},
+	// stream: the client side of attach and exec, shared; no state.
+	"daemon/stream": {},
 	// api: HTTP over daemon's backends; it speaks moby's types and plain
 	// values, never the image service's or the runtime's. build is the
 	// exception: a classic build's request is build.Options and a failed
 	// RUN is build's ExitError, which api answers with Docker's status.
 	// paths: the peer credential check on the socket.
-	"api": {"daemon", "daemon/volume", "build", "paths", "internal/platform"},
+	"api": {"daemon", "daemon/volume", "daemon/exec", "build", "paths", "internal/platform"},
 
 	"cmd/lodge":           {"*"},
 	"cmd/lodged":          {"*"},

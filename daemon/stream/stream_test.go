@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ func TestDetachKeys(t *testing.T) {
 		{"shift-a", nil, true},
 		{"ctrl-ü", nil, true},
 	} {
-		got, err := detachKeys(tc.in)
+		got, err := DetachKeys(tc.in)
 		if tc.bad {
 			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "Invalid detach keys ("+tc.in+") provided") {
 				t.Errorf("%q: err %v, want Docker's invalid-argument message", tc.in, err)
@@ -44,13 +44,13 @@ func TestDetachKeys(t *testing.T) {
 func TestDetachable(t *testing.T) {
 	keys := []byte{16, 17}
 	var out bytes.Buffer
-	_, err := io.Copy(&out, detachable(strings.NewReader("ab\x10c\x10\x11never"), keys))
-	if !isDetach(err) || out.String() != "ab\x10c" {
+	_, err := io.Copy(&out, Detachable(strings.NewReader("ab\x10c\x10\x11never"), keys))
+	if !IsDetach(err) || out.String() != "ab\x10c" {
 		t.Errorf("got %q, %v", out.String(), err)
 	}
 	out.Reset()
-	_, err = io.Copy(&out, detachable(strings.NewReader("plain\x10x"), keys))
-	if err != nil || isDetach(err) || out.String() != "plain\x10x" {
+	_, err = io.Copy(&out, Detachable(strings.NewReader("plain\x10x"), keys))
+	if err != nil || IsDetach(err) || out.String() != "plain\x10x" {
 		t.Errorf("no sequence: got %q, %v", out.String(), err)
 	}
 }
