@@ -221,6 +221,14 @@ func (f *Fabric) Attach(e Endpoint) error {
 		if err := h.LinkAdd(veth); err != nil {
 			return fmt.Errorf("creating veth %s: %w", e.HostIf, err)
 		}
+		// The address may be one a removed container had, with another
+		// MAC: its neighbour entry on the bridge would send this one's
+		// first packets to nobody until it expires.
+		for _, ip := range []net.IP{e.Addr.IP, e.Addr6.IP} {
+			if ip != nil {
+				_ = h.NeighDel(&netlink.Neigh{LinkIndex: br.Attrs().Index, IP: ip}) // none to drop is the usual case
+			}
+		}
 		hl, err := h.LinkByName(e.HostIf)
 		if err != nil {
 			return err
