@@ -14,6 +14,7 @@ import (
 	"github.com/lodge-containers/lodge/daemon/stream"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // AttachOptions are POST /containers/{id}/attach's.
@@ -156,7 +157,7 @@ func (s *Containers) emitAttach(c *Container) {
 // connectAttach joins a pending attach to the running monitor. Callers hold
 // c.mu.
 func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
-	mc, err := runtime.Attach(s.sockDir(c.ID), runtime.AttachRequest{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
+	mc, err := runtime.Attach(s.sockDir(c.ID), shim.AttachRequest{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
 	if err != nil {
 		if errors.Is(err, runtime.ErrMonitorGone) && c.initProc().Alive() {
 			err = errMonitorGone(c.ID)
@@ -220,7 +221,7 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 		}
 		buf := make([]byte, 32*1024)
 		for {
-			_, payload, err := runtime.ReadFrame(mc, buf)
+			_, payload, err := shim.ReadFrame(mc, buf)
 			if errors.Is(err, io.EOF) {
 				ended()
 				return

@@ -19,7 +19,7 @@ import (
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/rootdir"
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // BuildBackend is what a Dockerfile build asks of lodged: base images
@@ -202,7 +202,7 @@ func (stdoutOnly) Read([]byte) (int, error) { return 0, io.EOF }
 func unframe(w io.Writer, r io.Reader) {
 	buf := make([]byte, 32*1024)
 	for {
-		_, payload, err := runtime.ReadFrame(r, buf)
+		_, payload, err := shim.ReadFrame(r, buf)
 		if err != nil {
 			_, _ = io.Copy(io.Discard, r) // let the writer finish; what it wrote is not wanted
 			return

@@ -15,6 +15,7 @@ import (
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // CgroupTree is where containers' cgroups live. (*cgroupv2.Tree fits.)
@@ -130,7 +131,7 @@ func (g cgroupCtl) has(c string) bool { return g.tree != nil && g.tree.Has(c) }
 
 // create makes a starting container's cgroup, with the limits of r that
 // can be enforced, and tells its monitor.
-func (g cgroupCtl) create(id string, r container.Resources, mcfg *runtime.MonitorConfig) error {
+func (g cgroupCtl) create(id string, r container.Resources, mcfg *shim.MonitorConfig) error {
 	if g.tree == nil {
 		return nil
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/lodge-containers/lodge/daemon/volume"
 	"github.com/lodge-containers/lodge/internal/atomicfile"
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // Container is one container's record. Its exported fields are what is
@@ -97,8 +97,8 @@ type ContainerState struct {
 }
 
 // initProc is the container's init as recorded. Callers hold c.mu.
-func (c *Container) initProc() runtime.InitProc {
-	return runtime.InitProc{Pid: c.State.Pid, StartTime: c.State.PidStartTime}
+func (c *Container) initProc() shim.InitProc {
+	return shim.InitProc{Pid: c.State.Pid, StartTime: c.State.PidStartTime}
 }
 
 // dir is where the container's files live.

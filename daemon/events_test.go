@@ -13,9 +13,9 @@ import (
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/lodge-containers/lodge/runtime"
-
 	"github.com/lodge-containers/lodge/daemon/exec"
+
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // collect watches ev until the filter's Until and returns what came.
@@ -102,7 +102,7 @@ func TestOOMExit(t *testing.T) {
 	c := &Container{ID: "dddddddddddddddd", Name: "hog", Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateRunning}, exitCh: make(chan struct{})}
 	os.MkdirAll(filepath.Join(root, c.ID), 0o700)
-	s.recordExit(c, runtime.ExitStatus{ExitCode: 137, OOMKilled: true, FinishedAt: time.Now()})
+	s.recordExit(c, shim.ExitStatus{ExitCode: 137, OOMKilled: true, FinishedAt: time.Now()})
 	if !c.State.OOMKilled || c.State.ExitCode != 137 {
 		t.Errorf("state %+v", c.State)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/lodge-containers/lodge/daemon/exec"
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // TestRemoveDropsExecs: `docker rm` takes the container's execs with it
@@ -38,7 +38,7 @@ func TestRemoveDropsExecs(t *testing.T) {
 		}
 		ids[i] = id
 	}
-	s.recordExit(c, runtime.ExitStatus{})
+	s.recordExit(c, shim.ExitStatus{})
 	if _, err := s.execs.ExecInspect(ids[0]); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("an exec never started outlived its container's exit: %v", err)
 	}

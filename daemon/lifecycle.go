@@ -16,6 +16,7 @@ import (
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // A container's life after create: start, the watch on its exit, stop,
@@ -87,7 +88,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	if err := os.Remove(filepath.Join(dir, "exit.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	mcfg := &runtime.MonitorConfig{
+	mcfg := &shim.MonitorConfig{
 		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
 		LogPath: s.logFileFor(c.ID, c.HostConfig.LogConfig), ExitPath: filepath.Join(dir, "exit.json"),
 		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
@@ -120,7 +121,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	}
 	c.State = ContainerState{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
 	// The init waits for go, so it is there to be read.
-	if c.State.PidStartTime, err = runtime.StartTime(pid); err != nil {
+	if c.State.PidStartTime, err = shim.StartTime(pid); err != nil {
 		s.Log.Warn("no start time for the container's init: it could not be reached without its monitor", "id", c.ID, "err", err)
 	}
 	c.monitorGone, c.lastSignal = false, 0
@@ -178,7 +179,7 @@ func (s *Containers) watch(c *Container) {
 	}
 }
 
-func (s *Containers) recordExit(c *Container, st runtime.ExitStatus) {
+func (s *Containers) recordExit(c *Container, st shim.ExitStatus) {
 	c.mu.Lock()
 	s.detachNetwork(c) // before waiters wake: a stopped container's ports are free
 	c.State.Status = container.StateExited

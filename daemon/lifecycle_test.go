@@ -10,9 +10,9 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/lodge-containers/lodge/runtime"
-
 	"github.com/lodge-containers/lodge/daemon/exec"
+
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // TestWaitReportsTheRunThatEnded: a wait that was waiting when the
@@ -32,7 +32,7 @@ func TestWaitReportsTheRunThatEnded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.recordExit(c, runtime.ExitStatus{ExitCode: 137, Error: "killed", FinishedAt: time.Now()})
+			s.recordExit(c, shim.ExitStatus{ExitCode: 137, Error: "killed", FinishedAt: time.Now()})
 			// The next run starts before the waiter gets to read.
 			c.mu.Lock()
 			c.State = ContainerState{Status: container.StateRunning, Pid: 42, StartedAt: time.Now()}

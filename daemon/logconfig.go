@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // logDriver is the default log driver: the monitor writes Docker's
@@ -97,9 +97,9 @@ func rotationFor(lc container.LogConfig) (maxSize int64, maxFiles int, err error
 func logFormat(lc container.LogConfig) string {
 	switch lc.Type {
 	case logDriverLocal:
-		return runtime.LogLocal
+		return shim.LogLocal
 	case logDriverNone:
-		return runtime.LogNone
+		return shim.LogNone
 	}
 	return ""
 }

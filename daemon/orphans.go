@@ -14,6 +14,7 @@ import (
 	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // A container whose monitor died (kill -9, the OOM killer) runs on: its
@@ -60,7 +61,7 @@ func (s *Containers) signal(c *Container, ctl *runtime.Ctl, sig syscall.Signal) 
 	c.lastSignal = sig
 	c.mu.Unlock()
 	if err := ip.Signal(sig); err != nil {
-		if errors.Is(err, runtime.ErrInitGone) {
+		if errors.Is(err, shim.ErrInitGone) {
 			return errdefs.Conflictf("container %s is not running", c.ID)
 		}
 		return fmt.Errorf("signalling the container's init (its monitor is gone): %w", err)
@@ -73,7 +74,7 @@ func (s *Containers) signal(c *Container, ctl *runtime.Ctl, sig syscall.Signal) 
 // would have done then (kills what is left in the cgroup, removes it and
 // the runtime's state), and says how the container ended, as far as
 // anyone can tell.
-func (s *Containers) outliveMonitor(c *Container) runtime.ExitStatus {
+func (s *Containers) outliveMonitor(c *Container) shim.ExitStatus {
 	c.mu.Lock()
 	ip := c.initProc()
 	c.monitorGone = true
@@ -84,7 +85,7 @@ func (s *Containers) outliveMonitor(c *Container) runtime.ExitStatus {
 			s.Log.Warn("waiting for the container's init", "id", c.ID, "err", err)
 		}
 	}
-	st := runtime.ExitStatus{FinishedAt: time.Now().UTC()}
+	st := shim.ExitStatus{FinishedAt: time.Now().UTC()}
 	s.endCgroup(c.ID, &st)
 	runtime.Forget(s.stateRoot, c.ID, s.runtimeBinary(c))
 	c.mu.Lock()
@@ -96,7 +97,7 @@ func (s *Containers) outliveMonitor(c *Container) runtime.ExitStatus {
 		st.ExitCode = 128 + int(sig)
 	} else {
 		st.ExitCode = 255
-		st.Error = runtime.ExitUnknownReason
+		st.Error = shim.ExitUnknownReason
 	}
 	return st
 }
@@ -110,7 +111,7 @@ const maxAdoptions = 10
 // Callers hold c.mu.
 func (s *Containers) holdOutputs(c *Container) {
 	c.dropOutputs()
-	files, streams, err := runtime.OutputFiles(s.sockDir(c.ID))
+	files, streams, err := shim.OutputFiles(s.sockDir(c.ID))
 	if err != nil {
 		// A container that ended at once takes its monitor along: nothing
 		// to hold then.
@@ -157,7 +158,7 @@ func (s *Containers) adopt(c *Container) bool {
 		return false
 	}
 	c.adoptions++
-	var mcfg runtime.MonitorConfig
+	var mcfg shim.MonitorConfig
 	b, err := os.ReadFile(filepath.Join(s.dir(c.ID), "monitor.json"))
 	if err == nil {
 		err = json.Unmarshal(b, &mcfg)
@@ -185,7 +186,7 @@ func (s *Containers) adopt(c *Container) bool {
 
 // endCgroup notes an OOM kill in an ended container's cgroup, kills what
 // is left there and removes it, as a monitor does when its container ends.
-func (s *Containers) endCgroup(id string, st *runtime.ExitStatus) {
+func (s *Containers) endCgroup(id string, st *shim.ExitStatus) {
 	if s.Cgroups == nil {
 		return
 	}

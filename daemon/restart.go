@@ -6,11 +6,11 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // shouldRestart applies the restart policy to an exit. Callers hold c.mu.
-func (s *Containers) shouldRestart(c *Container, st runtime.ExitStatus) bool {
+func (s *Containers) shouldRestart(c *Container, st shim.ExitStatus) bool {
 	if c.ManualStop {
 		return false
 	}

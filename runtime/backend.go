@@ -44,7 +44,7 @@ type backend interface {
 	destroy() error
 }
 
-func newBackend(cfg MonitorConfig) backend {
+func newBackend(cfg shim.MonitorConfig) backend {
 	if cfg.Runtime != "" {
 		return &ociBackend{bin: cfg.Runtime, root: OCIStateRoot(cfg.StateRoot, cfg.Runtime), id: cfg.ID, bundle: cfg.Bundle, sockDir: cfg.SockDir}
 	}
@@ -59,7 +59,7 @@ func OCIStateRoot(stateRoot, bin string) string {
 
 // lcBackend is runc's libcontainer in this process.
 type lcBackend struct {
-	cfg MonitorConfig
+	cfg shim.MonitorConfig
 	c   *libcontainer.Container
 	p   *libcontainer.Process
 }

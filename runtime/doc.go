@@ -5,7 +5,7 @@
 // log, records its exit status and serves attach and control sockets, so
 // that a container outlives the API daemon. A monitor that dies is
 // replaced by one that adopts the running container (monitor_adopt.go);
-// InitProc reaches a container's init without any. Exec processes are
+// InitProc (shim) reaches a container's init without any. Exec processes are
 // started by the daemon through libcontainer directly.
 //
 // It does not own container objects, names or state on disk beyond the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lodge-containers/lodge/internal/nstest"
 	"github.com/lodge-containers/lodge/internal/testgate"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // The kernel tests need a user namespace: TestMain re-executes the test
@@ -93,7 +94,7 @@ func minimalSpec(root string, args []string) *specs.Spec {
 }
 
 // startTestContainer writes a bundle and monitor config and starts the monitor.
-func startTestContainer(t *testing.T, spec *specs.Spec, tty bool) (MonitorConfig, int) {
+func startTestContainer(t *testing.T, spec *specs.Spec, tty bool) (shim.MonitorConfig, int) {
 	t.Helper()
 	dir := t.TempDir()
 	sock, err := os.MkdirTemp("", "lodge-rt-")
@@ -105,7 +106,7 @@ func startTestContainer(t *testing.T, spec *specs.Spec, tty bool) (MonitorConfig
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := MonitorConfig{
+	cfg := shim.MonitorConfig{
 		ID:        "c" + strings.ReplaceAll(t.Name(), "/", "-"),
 		StateRoot: filepath.Join(sock, "state"),
 		Bundle:    dir,
@@ -137,7 +138,7 @@ func TestMonitorRunsContainer(t *testing.T) {
 	if pid <= 0 {
 		t.Fatalf("pid %d", pid)
 	}
-	conn, err := Attach(cfg.SockDir, AttachRequest{Stdin: true, Stdout: true, Stderr: true})
+	conn, err := Attach(cfg.SockDir, shim.AttachRequest{Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +149,11 @@ func TestMonitorRunsContainer(t *testing.T) {
 	conn.CloseWrite()
 	var out, errb strings.Builder
 	for {
-		stream, p, err := ReadFrame(conn, nil)
+		stream, p, err := shim.ReadFrame(conn, nil)
 		if err == io.EOF || err != nil {
 			break
 		}
-		if stream == StreamStdout {
+		if stream == shim.StreamStdout {
 			out.Write(p)
 		} else {
 			errb.Write(p)

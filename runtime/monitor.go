@@ -36,7 +36,7 @@ func RunMonitor(cfgPath string, status *os.File) error {
 	if err != nil {
 		return err
 	}
-	var cfg MonitorConfig
+	var cfg shim.MonitorConfig
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func RunMonitor(cfgPath string, status *os.File) error {
 // monitor is the monitor until the container is created (or adopted):
 // the files it then hands to the shim's loop.
 type monitor struct {
-	cfg     MonitorConfig
+	cfg     shim.MonitorConfig
 	rt      backend
 	pid     int
 	stdin   *os.File   // the stdin pipe's write end, nil without one
@@ -90,10 +90,10 @@ func (m *monitor) listen() error {
 		return err
 	}
 	var err error
-	if m.ctlL, err = shim.ListenUnix(CtlSocket(m.cfg.SockDir)); err != nil {
+	if m.ctlL, err = shim.ListenUnix(shim.CtlSocket(m.cfg.SockDir)); err != nil {
 		return err
 	}
-	m.attachL, err = shim.ListenUnix(AttachSocket(m.cfg.SockDir))
+	m.attachL, err = shim.ListenUnix(shim.AttachSocket(m.cfg.SockDir))
 	return err
 }
 

@@ -8,6 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/cgroupv2"
+
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // A monitor can die (kill -9, the OOM killer) while its container runs
@@ -24,8 +26,8 @@ import (
 // with the reason.
 
 // AdoptMonitor starts a monitor for a running container whose first
-// monitor died: cfgPath is a MonitorConfig with Adopt set, outputs the
-// files OutputFiles gave (they are passed on, not closed). It returns once
+// monitor died: cfgPath is a shim.MonitorConfig with Adopt set, outputs the
+// files shim.OutputFiles gave (they are passed on, not closed). It returns once
 // the monitor listens.
 func AdoptMonitor(ctx context.Context, cfgPath, logPath string, outputs []*os.File) error {
 	_, err := startMonitor(ctx, cfgPath, logPath, outputs)
@@ -37,7 +39,7 @@ func AdoptMonitor(ctx context.Context, cfgPath, logPath string, outputs []*os.Fi
 func (m *monitor) adopt() error {
 	a := m.cfg.Adopt
 	if !a.Alive() {
-		return ErrInitGone
+		return shim.ErrInitGone
 	}
 	if m.cfg.MonitorCgroup != "" {
 		// Where the first monitor waited, out of the container's cgroup.
@@ -75,7 +77,7 @@ func (m *monitor) adopt() error {
 // written while the pipes had no reader is lost, what comes after is not.
 // It fails for a tty (the init holds the slave; the master is gone) and
 // when the init's stdout or stderr is not a pipe any more.
-func ReopenOutputs(init InitProc) ([]*os.File, []string, error) {
+func ReopenOutputs(init shim.InitProc) ([]*os.File, []string, error) {
 	streams := []string{"stdout", "stderr"}
 	var files []*os.File
 	fail := func(err error) ([]*os.File, []string, error) {
@@ -104,7 +106,7 @@ func ReopenOutputs(init InitProc) ([]*os.File, []string, error) {
 	}
 	// Opened through the pid: it must still be the init.
 	if !init.Alive() {
-		return fail(ErrInitGone)
+		return fail(shim.ErrInitGone)
 	}
 	return files, streams, nil
 }

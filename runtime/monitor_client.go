@@ -32,7 +32,7 @@ func MonitorMain() error {
 	return RunMonitor(os.Args[1], os.NewFile(3, "status"))
 }
 
-// StartMonitor starts a monitor for the container whose MonitorConfig is at
+// StartMonitor starts a monitor for the container whose shim.MonitorConfig is at
 // cfgPath, logging the monitor's own errors to logPath, and waits until the
 // container is created (its process waits for Go). It returns the
 // container's init pid. A process that cannot be started is an error
@@ -178,7 +178,7 @@ func (c *Ctl) call(req shim.CtlRequest) (shim.CtlReply, error) {
 	defer c.mu.Unlock()
 	for attempt := 0; attempt < 2; attempt++ {
 		if c.conn == nil {
-			conn, err := net.DialTimeout("unix", CtlSocket(c.sockDir), 5*time.Second)
+			conn, err := net.DialTimeout("unix", shim.CtlSocket(c.sockDir), 5*time.Second)
 			if err != nil {
 				return shim.CtlReply{}, fmt.Errorf("%w: %v", ErrMonitorGone, err)
 			}
@@ -238,43 +238,43 @@ func (c *Ctl) Close() {
 
 // Wait blocks until the container exits and returns how it ended. When the
 // monitor is already gone it returns ErrMonitorGone: read the exit file.
-func Wait(ctx context.Context, sockDir string) (ExitStatus, error) {
-	conn, err := net.Dial("unix", CtlSocket(sockDir))
+func Wait(ctx context.Context, sockDir string) (shim.ExitStatus, error) {
+	conn, err := net.Dial("unix", shim.CtlSocket(sockDir))
 	if err != nil {
-		return ExitStatus{}, fmt.Errorf("%w: %v", ErrMonitorGone, err)
+		return shim.ExitStatus{}, fmt.Errorf("%w: %v", ErrMonitorGone, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if err := json.NewEncoder(conn).Encode(shim.CtlRequest{Op: "wait"}); err != nil {
-		return ExitStatus{}, ErrMonitorGone
+		return shim.ExitStatus{}, ErrMonitorGone
 	}
 	var rep shim.CtlReply
 	if err := json.NewDecoder(conn).Decode(&rep); err != nil || rep.Exit == nil {
 		if ctx.Err() != nil {
-			return ExitStatus{}, ctx.Err()
+			return shim.ExitStatus{}, ctx.Err()
 		}
-		return ExitStatus{}, ErrMonitorGone
+		return shim.ExitStatus{}, ErrMonitorGone
 	}
 	return *rep.Exit, nil
 }
 
 // ReadExit reads the exit status a monitor recorded.
-func ReadExit(path string) (ExitStatus, error) {
+func ReadExit(path string) (shim.ExitStatus, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return ExitStatus{}, err
+		return shim.ExitStatus{}, err
 	}
-	var st ExitStatus
+	var st shim.ExitStatus
 	err = json.Unmarshal(b, &st)
 	return st, err
 }
 
 // Attach opens an attach connection to a monitor. Output arrives framed
-// (see ReadFrame); what is written goes to the container's stdin; closing
+// (see shim.ReadFrame); what is written goes to the container's stdin; closing
 // the write side ends stdin for a StdinOnce container.
-func Attach(sockDir string, req AttachRequest) (*net.UnixConn, error) {
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: AttachSocket(sockDir), Net: "unix"})
+func Attach(sockDir string, req shim.AttachRequest) (*net.UnixConn, error) {
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: shim.AttachSocket(sockDir), Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMonitorGone, err)
 	}
@@ -286,7 +286,7 @@ func Attach(sockDir string, req AttachRequest) (*net.UnixConn, error) {
 		conn.Close()
 		return nil, err
 	}
-	if _, _, err := ReadFrame(conn, nil); err != nil {
+	if _, _, err := shim.ReadFrame(conn, nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%w: no attach acknowledgement: %v", ErrMonitorGone, err)
 	}

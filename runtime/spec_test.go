@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/shim"
 )
 
 func TestSpecDefaults(t *testing.T) {
@@ -164,14 +166,14 @@ func TestSpecMountOrder(t *testing.T) {
 
 func TestWriteFrameRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteFrame(&buf, StreamStderr, []byte("hello")); err != nil {
+	if err := shim.WriteFrame(&buf, shim.StreamStderr, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
 	if got := buf.Bytes(); !bytes.Equal(got[:8], []byte{2, 0, 0, 0, 0, 0, 0, 5}) {
 		t.Errorf("header % x", got[:8])
 	}
-	stream, p, err := ReadFrame(&buf, nil)
-	if err != nil || stream != StreamStderr || string(p) != "hello" {
-		t.Errorf("ReadFrame = %d %q %v", stream, p, err)
+	stream, p, err := shim.ReadFrame(&buf, nil)
+	if err != nil || stream != shim.StreamStderr || string(p) != "hello" {
+		t.Errorf("shim.ReadFrame = %d %q %v", stream, p, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/lodge-containers/lodge/daemon/stream"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // Containers is what the exec table needs of the container service. Each
@@ -185,10 +186,10 @@ func (s *Service) ExecStartWith(ctx context.Context, id string, opts StartOption
 			}
 		default:
 			if e.Config.AttachStdout {
-				out = runtime.FrameWriter{W: client, Stream: runtime.StreamStdout}
+				out = shim.FrameWriter{W: client, Stream: shim.StreamStdout}
 			}
 			if e.Config.AttachStderr {
-				errw = runtime.FrameWriter{W: client, Stream: runtime.StreamStderr}
+				errw = shim.FrameWriter{W: client, Stream: shim.StreamStderr}
 			}
 		}
 		if e.Config.AttachStdin {
@@ -215,7 +216,7 @@ func (s *Service) ExecStartWith(ctx context.Context, id string, opts StartOption
 			if opts.Tty {
 				_, _ = io.WriteString(client, msg) // best effort: the error is also the exec's result
 			} else {
-				_ = runtime.WriteFrame(client, runtime.StreamStderr, []byte(msg)) // best effort: the error is also the exec's result
+				_ = shim.WriteFrame(client, shim.StreamStderr, []byte(msg)) // best effort: the error is also the exec's result
 			}
 			return nil
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/daemon/stream"
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 func TestProbeArgs(t *testing.T) {
@@ -58,13 +58,13 @@ func TestRecordProbe(t *testing.T) {
 
 func TestProbeOutput(t *testing.T) {
 	o := &probeOutput{}
-	runtime.WriteFrame(o, runtime.StreamStdout, []byte("out\n"))
-	runtime.WriteFrame(o, runtime.StreamStderr, []byte("err\n"))
+	shim.WriteFrame(o, shim.StreamStdout, []byte("out\n"))
+	shim.WriteFrame(o, shim.StreamStderr, []byte("err\n"))
 	if got := o.text(); got != "out\nerr\n" {
 		t.Errorf("text: %q", got)
 	}
 	o = &probeOutput{}
-	runtime.WriteFrame(o, runtime.StreamStdout, bytes.Repeat([]byte("x"), 3*maxProbeOutput))
+	shim.WriteFrame(o, shim.StreamStdout, bytes.Repeat([]byte("x"), 3*maxProbeOutput))
 	if got := o.text(); len(got) != maxProbeOutput {
 		t.Errorf("long output kept %d bytes", len(got))
 	}

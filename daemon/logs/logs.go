@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 // Containers is what reading logs needs of the container service.
@@ -203,7 +203,7 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 // rotatedLines reads the rotated files of the log at path, oldest first.
 func rotatedLines(path string, local bool) []logLine {
 	var out []logLine
-	files := runtime.RotatedLogs(path)
+	files := shim.RotatedLogs(path)
 	for _, p := range files[:len(files)-1] {
 		f, err := os.Open(p)
 		if err != nil {
@@ -274,7 +274,7 @@ func (t *logTail) readFrames() ([]logLine, error) {
 	}
 	var out []logLine
 	for {
-		e, n, err := runtime.DecodeLocal(t.partial)
+		e, n, err := shim.DecodeLocal(t.partial)
 		if err != nil {
 			return out, err
 		}
@@ -310,9 +310,9 @@ func writeLogLine(w io.Writer, tty bool, stream, msg string) error {
 		_, err := io.WriteString(w, msg)
 		return err
 	}
-	n := byte(runtime.StreamStdout)
+	n := byte(shim.StreamStdout)
 	if stream == "stderr" {
-		n = runtime.StreamStderr
+		n = shim.StreamStderr
 	}
-	return runtime.WriteFrame(w, n, []byte(msg))
+	return shim.WriteFrame(w, n, []byte(msg))
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/runtime"
+	"github.com/lodge-containers/lodge/shim"
 )
 
 type fakeContainers map[string]Source
@@ -40,7 +40,7 @@ func TestLogsTailAndStreams(t *testing.T) {
 	})
 	var want bytes.Buffer
 	for _, l := range []string{"two\n", "three\n"} {
-		if err := runtime.WriteFrame(&want, runtime.StreamStdout, []byte(l)); err != nil {
+		if err := shim.WriteFrame(&want, shim.StreamStdout, []byte(l)); err != nil {
 			t.Fatal(err)
 		}
 	}

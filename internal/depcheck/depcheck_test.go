@@ -63,18 +63,18 @@ var allowed = map[string][]string{
 	// daemon: the engine, composing its services (daemon/*) and the
 	// capability packages. The services import only what is below them,
 	// never each other nor the engine.
-	"daemon":         {"daemon/network", "daemon/volume", "daemon/exec", "daemon/files", "daemon/health", "daemon/logs", "daemon/stats", "daemon/stream", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "userns", "paths", "storage", "internal/platform"},
+	"daemon":         {"daemon/network", "daemon/volume", "daemon/exec", "daemon/files", "daemon/health", "daemon/logs", "daemon/stats", "daemon/stream", "build", "cgroupv2", "image", "netns", "rootdir", "runtime", "shim", "userns", "paths", "storage", "internal/platform"},
 	"daemon/volume":  {},
 	"daemon/network": {"netns"},
 	// exec: the exec table; it runs processes through the runtime.
-	"daemon/exec": {"daemon/stream", "runtime"},
+	"daemon/exec": {"daemon/stream", "runtime", "shim"},
 	// files: docker cp and export, inside a container's root.
 	"daemon/files": {"rootdir"},
 	// health: healthcheck probes; it runs them through an exec table
 	// it is handed, never imports one.
 	"daemon/health": {"daemon/stream"},
 	// logs: reads the logs the monitors write.
-	"daemon/logs": {"runtime"},
+	"daemon/logs": {"runtime", "shim"},
 	// stats: docker stats and top, from cgroups and /proc.
 	"daemon/stats": {"cgroupv2"},
 	// stream: the client side of attach and exec, shared; no state.
