@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -29,7 +30,6 @@ type jsonLog struct {
 	maxFiles int
 	partial  map[string]*bytes.Buffer
 	local    bool
-	line     []byte // the json-file line being written, reused
 }
 
 // Log formats of MonitorConfig.LogFormat.
@@ -122,6 +122,12 @@ func notMissing(err error) {
 	}
 }
 
+type logEntry struct {
+	Log    string    `json:"log"`
+	Stream string    `json:"stream"`
+	Time   time.Time `json:"time"`
+}
+
 // write logs p from stream, emitting every complete line.
 func (l *jsonLog) write(stream string, p []byte) {
 	l.mu.Lock()
@@ -167,11 +173,8 @@ func (l *jsonLog) emit(stream string, line []byte) {
 	if l.local {
 		b = EncodeLocal(stream, line, time.Now())
 	} else {
-		b = appendJSONLine(l.line[:0], stream, line, time.Now().UTC())
-		// Kept for the next line, unless a long one made it large.
-		if cap(b) <= 4*maxLine {
-			l.line = b
-		}
+		b, _ = json.Marshal(logEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
+		b = append(b, '\n')
 	}
 	if l.maxSize > 0 && l.size > 0 && l.size+int64(len(b)) > l.maxSize {
 		l.rotate()
