@@ -11,22 +11,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lodge-containers/lodge/internal/buildbin"
 )
 
-// buildCShim compiles lodge-shim's C sources (as the Makefile does) into
-// a temporary directory.
+// buildCShim builds lodge-shim from its C sources as the Makefile does.
 func buildCShim(t *testing.T) string {
 	t.Helper()
-	exe := filepath.Join(t.TempDir(), BinaryName)
-	cc := os.Getenv("CC")
-	if cc == "" {
-		cc = "cc"
+	dir := t.TempDir()
+	var log strings.Builder
+	if err := buildbin.Build("..", dir, &log, BinaryName); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
 	}
-	out, err := exec.Command(cc, "-std=c11", "-O2", "-Wall", "-Werror", "-static", "-o", exe, "c/shim.c", "c/json.c").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building the C shim: %v\n%s", err, out)
-	}
-	return exe
+	return filepath.Join(dir, BinaryName)
 }
 
 // TestCShimProtocol drives the C lodge-shim as lodge-monitor leaves it
