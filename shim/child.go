@@ -53,8 +53,17 @@ func (c *ChildRuntime) Start() error {
 			return readFifo(o.f)
 		case <-tick.C:
 			if c.exited() {
-				// It may have run and ended between two ticks: then the
-				// fifo holds its byte.
+				// It may have run and ended between two ticks. Then the
+				// reader above has its byte (and its end, the writer
+				// gone), or the fifo still holds the byte.
+				select {
+				case o := <-ch:
+					if o.err != nil {
+						return fmt.Errorf("exec fifo: %w", o.err)
+					}
+					return readFifo(o.f)
+				case <-time.After(time.Second): // it never opened the fifo
+				}
 				f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
 				if err != nil || readFifo(f) != nil {
 					return errors.New("container process is already dead")

@@ -33,12 +33,33 @@ func buildCShim(t *testing.T) string {
 // both log formats as this package reads them, and the exit record.
 func TestCShimProtocol(t *testing.T) {
 	exe := buildCShim(t)
+	// The program: read a line, answer on both streams, end with 7.
+	talk := cshimCase{program: `exec 8>&-; read line; echo "got $line"; echo err >&2; printf partial; exit 7`,
+		stdout: "got hello\npartial", stderr: "err\n", code: 7}
 	for _, format := range []string{"", LogLocal} {
-		t.Run("log="+format, func(t *testing.T) { testCShim(t, exe, format) })
+		c := talk
+		c.format = format
+		t.Run("log="+format, func(t *testing.T) { testCShim(t, exe, c) })
 	}
+	// An init whose exit the shim sees before the fifo's end (here a
+	// child holds the fifo open a while): it ran its program, so its
+	// exit code is recorded, not a failed start.
+	t.Run("exit-before-fifo-end", func(t *testing.T) {
+		testCShim(t, exe, cshimCase{program: `( exec 0</dev/null >/dev/null 2>&1; sleep 1 ) & sleep 0.3; echo quick; exit 5`,
+			stdout: "quick\n", code: 5})
+	})
 }
 
-func testCShim(t *testing.T, exe, format string) {
+// cshimCase is a program for the test's init to run once started, the
+// output it gives and its exit code, with the log format.
+type cshimCase struct {
+	format, program string
+	stdout, stderr  string
+	code            int
+}
+
+func testCShim(t *testing.T, exe string, tc cshimCase) {
+	format := tc.format
 	dir := t.TempDir()
 	cfg := MonitorConfig{
 		ID: "c1", StateRoot: filepath.Join(dir, "state"), LogPath: filepath.Join(dir, "log", "c1.log"),
@@ -76,12 +97,11 @@ func testCShim(t *testing.T, exe, format string) {
 	h := Handoff{Config: cfg, Pid: -12345, Ctl: 3, Attach: 4, Outputs: []int{5, 6}, Streams: []string{"stdout", "stderr"}, Stdin: 7}
 	hb, _ := json.Marshal(h)
 	// The init does as libcontainer's: it opens the exec fifo, writes its
-	// byte, then runs the program (read a line, answer on both streams,
-	// end with 7).
+	// byte, then runs the program (whose exec would close the fifo).
 	script := `
 ( exec 1>&8 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9<&-
-  exec 8>"$FIFO"; printf 0 >&8; exec 8>&-
-  read line; echo "got $line"; echo err >&2; printf partial; exit 7 ) <&9 &
+  exec 8>"$FIFO"; printf 0 >&8
+  ` + tc.program + ` ) <&9 &
 pid=$!
 exec 8>&- 9<&- 2>"$SHIMERR"
 export _LODGE_SHIM="$(printf '%s' "$HANDOFF" | sed "s/-12345/$pid/")"
@@ -162,11 +182,11 @@ exec "$SHIM" cfg`
 		}
 		got[st] += string(p)
 	}
-	if got[StreamStdout] != "got hello\npartial" || got[StreamStderr] != "err\n" {
+	if got[StreamStdout] != tc.stdout || got[StreamStderr] != tc.stderr {
 		t.Errorf("attach output: %q", got)
 	}
 	rep := ctl(`{"op":"wait"}`)
-	if rep.Exit == nil || rep.Exit.ExitCode != 7 || rep.Exit.FinishedAt.IsZero() {
+	if rep.Exit == nil || rep.Exit.ExitCode != tc.code || rep.Exit.FinishedAt.IsZero() {
 		t.Errorf("wait: %+v", rep)
 	}
 	if err := <-done; err != nil {
@@ -175,7 +195,7 @@ exec "$SHIM" cfg`
 	done <- nil
 
 	var st ExitStatus
-	if b, err := os.ReadFile(cfg.ExitPath); err != nil || json.Unmarshal(b, &st) != nil || st.ExitCode != 7 || st.OOMKilled || st.Error != "" {
+	if b, err := os.ReadFile(cfg.ExitPath); err != nil || json.Unmarshal(b, &st) != nil || st.ExitCode != tc.code || st.OOMKilled || st.Error != "" {
 		t.Errorf("exit record: %+v (%v)", st, err)
 	}
 	if _, err := os.Stat(StateDir(cfg)); !os.IsNotExist(err) {
@@ -210,7 +230,7 @@ exec "$SHIM" cfg`
 			logged[e.Stream] += e.Log
 		}
 	}
-	if logged["stdout"] != "got hello\npartial" || logged["stderr"] != "err\n" {
+	if logged["stdout"] != tc.stdout || logged["stderr"] != tc.stderr {
 		t.Errorf("log: %q", logged)
 	}
 }

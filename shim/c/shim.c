@@ -725,6 +725,7 @@ static const char *signal_init(int sig)
 }
 
 static void finish(void);
+static void fifo_ready(void);
 
 static void ended(int code, const char *err)
 {
@@ -765,16 +766,14 @@ static void reap(void)
 	}
 	int code = child_code;
 	if (phase == P_STARTING) {
-		/* It may have run and ended before its fifo was read: then the
-		 * fifo holds its byte. */
-		char c;
-		if (w_fifo.fd < 0 || read(w_fifo.fd, &c, 1) != 1) {
-			start_failed = 1;
-			ended(127, "container process is already dead");
-			return;
-		}
+		/* It ended before the fifo's end was seen here: it may have run
+		 * its program (the fifo's byte read already, or still in it) or
+		 * died before. The fifo decides, with its writer gone; a start
+		 * calls back here for the exit. */
+		fifo_ready();
+		return;
 	}
-	if (phase == P_STARTING || phase == P_RUNNING)
+	if (phase == P_RUNNING)
 		ended(code, NULL);
 }
 
@@ -827,6 +826,8 @@ static void start(void)
 	reap();
 }
 
+/* fifo_ready reads libcontainer's exec fifo: its byte says the init runs
+ * the program, its end (the init's exec closes it) that it has. */
 static void fifo_ready(void)
 {
 	char b[16];
@@ -841,7 +842,8 @@ static void fifo_ready(void)
 	w_fifo.fd = -1;
 	if (!got) {
 		start_failed = 1;
-		ended(127, "cannot start an already running container");
+		ended(127, child_reaped ? "container process is already dead"
+					: "cannot start an already running container");
 		return;
 	}
 	char p[4096];
