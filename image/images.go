@@ -533,7 +533,12 @@ func (s *Service) createImageOn(rawConfig []byte, topLayer, parent string, names
 		if manifest != nil {
 			opts.BigData = append(opts.BigData, cstorage.ImageBigDataOption{Key: keyManifest, Data: manifest, Digest: digest.FromBytes(manifest)})
 		}
-		if img, err = s.store.CreateImage(id, nil, topLayer, "", opts); err != nil {
+		// Names no other image holds go into the new record itself: each
+		// later change rewrites the store's whole image list (and syncs
+		// it), which a docker load of many images pays once per image.
+		var fresh []string
+		fresh, names = splitFreeNames(s.store, names)
+		if img, err = s.store.CreateImage(id, fresh, topLayer, "", opts); err != nil {
 			return "", false, err
 		}
 	}
@@ -546,6 +551,19 @@ func (s *Service) createImageOn(rawConfig []byte, topLayer, parent string, names
 		}
 	}
 	return id, existed, nil
+}
+
+// splitFreeNames parts names into those no image holds yet and those
+// another image holds, which AddNames must move.
+func splitFreeNames(st cstorage.Store, names []string) (free, taken []string) {
+	for _, n := range names {
+		if _, err := st.Image(n); err == nil {
+			taken = append(taken, n)
+		} else {
+			free = append(free, n)
+		}
+	}
+	return free, taken
 }
 
 func contains(list []string, s string) bool {
