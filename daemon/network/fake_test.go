@@ -278,9 +278,9 @@ func fakeNetworks(t *testing.T, id, name string) (*Networks, *fakeFabric, NetRef
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.mu.Lock()
+	n.Sandboxes.mu.Lock()
 	n.sandboxes[id] = &sandbox{ContainerID: id, NSPath: filepath.Join(root, "ns"), Name: name, Hostname: id[:12]}
-	n.mu.Unlock()
+	n.Sandboxes.mu.Unlock()
 	return n, fab, ref
 }
 
@@ -296,7 +296,7 @@ func TestJoinLeavesNothingOnError(t *testing.T) {
 	if n.OnNetwork(id, ref.ID) {
 		t.Error("the failed join left an endpoint")
 	}
-	if b, err := os.ReadFile(n.sandboxPath(id)); err == nil && strings.Contains(string(b), ref.ID) {
+	if b, err := os.ReadFile(n.records.path(id)); err == nil && strings.Contains(string(b), ref.ID) {
 		t.Errorf("the failed join is in the sandbox record: %s", b)
 	}
 	if len(fab.links) != 0 {
