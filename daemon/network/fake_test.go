@@ -238,16 +238,22 @@ type fakes struct {
 	trace  *trace
 }
 
-// fakeService is a network service over fakes only, with a user-defined
-// network "front".
-func fakeService(t *testing.T) (*Networks, *fakes) {
-	t.Helper()
+// newFakes are fresh fakes recording into one trace.
+func newFakes() *fakes {
 	tr := &trace{}
 	fk := &fakes{fabric: newFakeFabric(), trace: tr,
 		pins:  &fakePins{pinned: map[string]bool{}, trace: tr},
 		ports: &fakePorts{held: map[netns.Forward]bool{}, fail: map[int]bool{}, trace: tr},
 		names: &fakeNames{serving: map[string]bool{}}}
 	fk.fabric.trace = tr
+	return fk
+}
+
+// fakeService is a network service over fakes only, with a user-defined
+// network "front".
+func fakeService(t *testing.T) (*Networks, *fakes) {
+	t.Helper()
+	fk := newFakes()
 	root := t.TempDir()
 	n, err := New(Config{Root: root, RunDir: root, Fabric: fk.fabric, Namespaces: fk.pins, Ports: fk.ports, Resolver: fk.names,
 		Log: slog.New(slog.DiscardHandler)})

@@ -16,7 +16,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/netns"
 )
 
 // fakeDefs are definitions in memory: networks by name, the leases on
@@ -147,11 +146,7 @@ func (f *fakeDefs) held() int {
 // named and the fakes of fakeService.
 func fakeSandboxes(t *testing.T, names ...string) (*Sandboxes, *fakeDefs, *fakes) {
 	t.Helper()
-	tr := &trace{}
-	fk := &fakes{fabric: newFakeFabric(), trace: tr,
-		pins:  &fakePins{pinned: map[string]bool{}, trace: tr},
-		ports: &fakePorts{held: map[netns.Forward]bool{}, fail: map[int]bool{}, trace: tr}}
-	fk.fabric.trace = tr
+	fk := newFakes()
 	root := t.TempDir()
 	recs := sandboxRecords(filepath.Join(root, "sandboxes"))
 	if err := os.MkdirAll(string(recs), 0o700); err != nil {
@@ -159,7 +154,7 @@ func fakeSandboxes(t *testing.T, names ...string) (*Sandboxes, *fakeDefs, *fakes
 	}
 	defs := newFakeDefs(t, names...)
 	sx := &Sandboxes{cfg: Config{Root: root, RunDir: root, Fabric: fk.fabric, Namespaces: fk.pins, Ports: fk.ports,
-		Resolver: &fakeNames{serving: map[string]bool{}}, Log: slog.New(slog.DiscardHandler)},
+		Resolver: fk.names, Log: slog.New(slog.DiscardHandler)},
 		defs: defs, records: recs, sandboxes: map[string]*sandbox{}}
 	defs.sx = sx
 	return sx, defs, fk
