@@ -57,7 +57,7 @@ func TestAttachLeavesNothingOnError(t *testing.T) {
 	if p := n.NSPath(id); p != "" {
 		t.Errorf("the sandbox is still known: %s", p)
 	}
-	if _, err := os.Stat(n.sandboxPath(id)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(n.records.path(id)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the sandbox record is still on disk: %v", err)
 	}
 	gw := gateway(t, n, "front")

@@ -10,26 +10,12 @@ import (
 // Connect and disconnect of a running container: one endpoint more or
 // less in its sandbox. The container's record is the engine's to change.
 
-// NetRef is a network as the engine names it: its ID and name.
-type NetRef struct{ ID, Name string }
-
-// Ref finds a network by name, ID or ID prefix.
-func (n *Networks) Ref(ref string) (NetRef, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	r, err := n.lookup(ref)
-	if err != nil {
-		return NetRef{}, err
-	}
-	return NetRef{ID: r.ID, Name: r.Name}, nil
-}
-
 // OnNetwork tells whether the running container id has an endpoint on
 // the network.
-func (n *Networks) OnNetwork(id, networkID string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if sb := n.sandboxes[id]; sb != nil {
+func (s *Sandboxes) OnNetwork(id, networkID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sb := s.sandboxes[id]; sb != nil {
 		for _, e := range sb.Endpoints {
 			if e.NetworkID == networkID {
 				return true
@@ -41,13 +27,13 @@ func (n *Networks) OnNetwork(id, networkID string) bool {
 
 // Join gives the running container id an endpoint on one more network.
 // On error nothing of it is left.
-func (n *Networks) Join(id string, ref NetRef, es *network.EndpointSettings) error {
-	sb := n.sandboxFor(id)
+func (s *Sandboxes) Join(id string, ref NetRef, es *network.EndpointSettings) error {
+	sb := s.sandboxFor(id)
 	if sb == nil {
 		return errdefs.Conflictf("container %s is not running", id)
 	}
-	if err := n.join(sb, ref.Name, es, false); err != nil {
-		n.dropEndpoint(sb, ref.ID)
+	if err := s.join(sb, ref.Name, es, false); err != nil {
+		s.dropEndpoint(sb, ref.ID)
 		return err
 	}
 	return nil
@@ -55,24 +41,21 @@ func (n *Networks) Join(id string, ref NetRef, es *network.EndpointSettings) err
 
 // Leave removes the running container id's endpoint on a network, if it
 // has one.
-func (n *Networks) Leave(id string, ref NetRef) {
-	sb := n.sandboxFor(id)
+func (s *Sandboxes) Leave(id string, ref NetRef) {
+	sb := s.sandboxFor(id)
 	if sb == nil {
 		return
 	}
-	n.dropEndpoint(sb, ref.ID)
-	n.mu.Lock()
-	r := n.nets[ref.ID]
-	n.mu.Unlock()
-	if r != nil {
-		n.emit(events.ActionDisconnect, r, id)
+	s.dropEndpoint(sb, ref.ID)
+	if r, ok := s.defs.byID(ref.ID); ok {
+		emit(s.cfg.Events, events.ActionDisconnect, r.ID, r.Name, id)
 	}
 }
 
 // dropEndpoint removes a sandbox's link on one network and frees its
 // address.
-func (n *Networks) dropEndpoint(sb *sandbox, networkID string) {
-	n.mu.Lock()
+func (s *Sandboxes) dropEndpoint(sb *sandbox, networkID string) {
+	s.mu.Lock()
 	var keep []endpoint
 	var gone []endpoint
 	for _, e := range sb.Endpoints {
@@ -83,16 +66,19 @@ func (n *Networks) dropEndpoint(sb *sandbox, networkID string) {
 		}
 	}
 	sb.Endpoints = keep
-	if err := n.saveSandbox(sb.ContainerID, sb); err != nil {
+	if err := s.records.save(sb); err != nil {
 		// The link goes anyway; a restarted lodged would think the
 		// address still taken until the container stops.
-		n.Log.Warn("saving a sandbox record", "container", sb.ContainerID, "err", err)
+		s.cfg.Log.Warn("saving a sandbox record", "container", sb.ContainerID, "err", err)
 	}
-	n.mu.Unlock()
-	if n.Fabric != nil {
+	s.mu.Unlock()
+	for _, e := range gone {
+		s.defs.release(e.NetworkID, sb.ContainerID)
+	}
+	if s.cfg.Fabric != nil {
 		for _, e := range gone {
-			if err := n.Fabric.Detach(e.HostIf); err != nil {
-				n.Log.Warn("removing a container's link", "container", sb.ContainerID, "link", e.HostIf, "err", err)
+			if err := s.cfg.Fabric.Detach(e.HostIf); err != nil {
+				s.cfg.Log.Warn("removing a container's link", "container", sb.ContainerID, "link", e.HostIf, "err", err)
 			}
 		}
 	}

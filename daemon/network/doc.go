@@ -4,9 +4,15 @@
 // ports, the names DNS answers for it), persisted so that a restarted
 // lodged re-adopts them.
 //
-// It owns its state and its lock. It knows containers only by the values
-// the engine hands it (Spec: IDs, names, hostname, links, endpoint
-// configs, ports), never their records, and takes no container's lock.
+// It is two halves, each owning its state and its lock, never holding
+// both: Store, the network definitions (records, IPAM leases, bridges and
+// rules), and Sandboxes, the running containers' network state, which
+// sees the store through a small interface. Networks embeds both and adds
+// what spans them.
+//
+// It knows containers only by the values the engine hands it (Spec: IDs,
+// names, hostname, links, endpoint configs, ports), never their records,
+// and takes no container's lock.
 // The links and bridges (Fabric), the port driver (PortPublisher) and the
 // name servers (NameServer) are what it drives; netns implements them.
 //

@@ -238,16 +238,22 @@ type fakes struct {
 	trace  *trace
 }
 
-// fakeService is a network service over fakes only, with a user-defined
-// network "front".
-func fakeService(t *testing.T) (*Networks, *fakes) {
-	t.Helper()
+// newFakes are fresh fakes recording into one trace.
+func newFakes() *fakes {
 	tr := &trace{}
 	fk := &fakes{fabric: newFakeFabric(), trace: tr,
 		pins:  &fakePins{pinned: map[string]bool{}, trace: tr},
 		ports: &fakePorts{held: map[netns.Forward]bool{}, fail: map[int]bool{}, trace: tr},
 		names: &fakeNames{serving: map[string]bool{}}}
 	fk.fabric.trace = tr
+	return fk
+}
+
+// fakeService is a network service over fakes only, with a user-defined
+// network "front".
+func fakeService(t *testing.T) (*Networks, *fakes) {
+	t.Helper()
+	fk := newFakes()
 	root := t.TempDir()
 	n, err := New(Config{Root: root, RunDir: root, Fabric: fk.fabric, Namespaces: fk.pins, Ports: fk.ports, Resolver: fk.names,
 		Log: slog.New(slog.DiscardHandler)})
@@ -278,9 +284,9 @@ func fakeNetworks(t *testing.T, id, name string) (*Networks, *fakeFabric, NetRef
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.mu.Lock()
+	n.Sandboxes.mu.Lock()
 	n.sandboxes[id] = &sandbox{ContainerID: id, NSPath: filepath.Join(root, "ns"), Name: name, Hostname: id[:12]}
-	n.mu.Unlock()
+	n.Sandboxes.mu.Unlock()
 	return n, fab, ref
 }
 
@@ -296,7 +302,7 @@ func TestJoinLeavesNothingOnError(t *testing.T) {
 	if n.OnNetwork(id, ref.ID) {
 		t.Error("the failed join left an endpoint")
 	}
-	if b, err := os.ReadFile(n.sandboxPath(id)); err == nil && strings.Contains(string(b), ref.ID) {
+	if b, err := os.ReadFile(n.records.path(id)); err == nil && strings.Contains(string(b), ref.ID) {
 		t.Errorf("the failed join is in the sandbox record: %s", b)
 	}
 	if len(fab.links) != 0 {

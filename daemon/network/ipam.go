@@ -135,10 +135,10 @@ func ipv6Asked(req network.CreateRequest) (bool, error) {
 
 // addressIPv4 gives r its IPv4 subnet: the one asked for (with its range,
 // gateway and auxiliary addresses) or a free one of the default pools.
-// Callers hold n.mu.
-func (n *Networks) addressIPv4(r *netRecord, cfg []network.IPAMConfig) error {
+// Callers hold s.mu.
+func (s *Store) addressIPv4(r *netRecord, cfg []network.IPAMConfig) error {
 	var used []net.IPNet
-	for _, o := range n.nets {
+	for _, o := range s.nets {
 		used = append(used, o.subnet())
 	}
 	if len(cfg) == 0 {
@@ -162,10 +162,10 @@ func (n *Networks) addressIPv4(r *netRecord, cfg []network.IPAMConfig) error {
 }
 
 // addressIPv6 gives r its IPv6 subnet: the one asked for, or a /64 of a
-// unique local prefix. Callers hold n.mu.
-func (n *Networks) addressIPv6(r *netRecord, cfg []network.IPAMConfig) error {
+// unique local prefix. Callers hold s.mu.
+func (s *Store) addressIPv6(r *netRecord, cfg []network.IPAMConfig) error {
 	var used []netip.Prefix
-	for _, o := range n.nets {
+	for _, o := range s.nets {
 		if p, err := netip.ParsePrefix(o.Subnet6); err == nil {
 			used = append(used, p)
 		}
@@ -227,4 +227,96 @@ func ipamConfig(p netns.Pool, aux map[string]string) network.IPAMConfig {
 		}
 	}
 	return c
+}
+
+// lease takes an address for container id on the network ref names (by
+// ID, name or unique ID prefix): the ones asked for, else the next free
+// ones, IPv6 too on a dual-stack network. The address is the container's
+// until release, and the network is not removed while it holds one. A
+// container holds one lease per network: a second is a conflict.
+func (s *Store) lease(ref, id string, want4, want6 netip.Addr) (lease, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lookup(ref)
+	if err != nil {
+		return lease{}, err
+	}
+	held := s.leases[r.ID]
+	if _, ok := held[id]; ok {
+		return lease{}, errdefs.Conflictf("container %s is already attached to network %s", id[:12], r.Name)
+	}
+	used := map[netip.Addr]bool{}
+	for _, l := range held {
+		used[l.addr.Addr()] = true
+		if l.addr6.IsValid() {
+			used[l.addr6.Addr()] = true
+		}
+	}
+	addr, err := takeAddress(r.pool(), want4, used, r.Name)
+	if err != nil {
+		return lease{}, err
+	}
+	ones, _ := r.subnet().Mask.Size()
+	l := lease{net: r.info(), addr: netip.PrefixFrom(addr, ones)}
+	if p6, ok := r.pool6(); ok {
+		a6, err := takeAddress(p6, want6, used, r.Name)
+		if err != nil {
+			return lease{}, err
+		}
+		l.addr6, l.gateway6 = netip.PrefixFrom(a6, p6.Subnet.Bits()), r.Gateway6
+	} else if want6.IsValid() {
+		return lease{}, errdefs.InvalidArgumentf("invalid endpoint settings:\nuser specified IP address is supported only when connecting to networks with user configured subnets")
+	}
+	if held == nil {
+		held = map[string]lease{}
+		s.leases[r.ID] = held
+	}
+	held[id] = l
+	return l, nil
+}
+
+// release gives back container id's address on a network. It is
+// idempotent.
+func (s *Store) release(networkID, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.leases[networkID], id)
+	if len(s.leases[networkID]) == 0 {
+		delete(s.leases, networkID)
+	}
+}
+
+// leasesOf are the leases the sandboxes' endpoints hold, as the store
+// starts with them.
+func leasesOf(sbs map[string]*sandbox) map[string]map[string]lease {
+	out := map[string]map[string]lease{}
+	for _, sb := range sbs {
+		for _, e := range sb.Endpoints {
+			var l lease
+			if a, err := netip.ParseAddr(e.IP); err == nil {
+				l.addr = netip.PrefixFrom(a, e.PrefixLen)
+			}
+			if a6, err := netip.ParseAddr(e.IP6); err == nil {
+				l.addr6 = netip.PrefixFrom(a6, e.PrefixLen6)
+			}
+			if out[e.NetworkID] == nil {
+				out[e.NetworkID] = map[string]lease{}
+			}
+			out[e.NetworkID][sb.ContainerID] = l
+		}
+	}
+	return out
+}
+
+// takeAddress is the address a container gets from p: the one it asks
+// for (anywhere in the subnet, as in Docker, but not a reserved or taken
+// one) or the next free one.
+func takeAddress(p netns.Pool, want netip.Addr, used map[netip.Addr]bool, network string) (netip.Addr, error) {
+	if !want.IsValid() {
+		return p.Next(used)
+	}
+	if p.Reserved(want) || used[want] {
+		return netip.Addr{}, errdefs.InvalidArgumentf("address %s is not available on network %s", want, network)
+	}
+	return want, nil
 }

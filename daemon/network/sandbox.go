@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -24,10 +26,122 @@ import (
 	"github.com/lodge-containers/lodge/netns"
 )
 
+// Sandboxes are the running containers' network state, one sandbox each:
+// its pinned namespace, its endpoints (link and address on a network),
+// its published ports and the names DNS answers for it, persisted under
+// Config.Root/sandboxes so that a restarted lodged re-adopts them. It is
+// safe for concurrent use.
+//
+// It sees the networks through definitions (the *Store), and calls them
+// only with its own lock released: an address is leased before the
+// endpoint that uses it is recorded, and released after that endpoint is
+// gone from the sandbox and its record. Its lock guards the sandbox table
+// and every sandbox in it.
+type Sandboxes struct {
+	cfg     Config
+	defs    definitions
+	records sandboxRecords
+
+	mu        sync.Mutex
+	sandboxes map[string]*sandbox // by container ID
+}
+
+// definitions are the networks as the sandboxes use them (*Store fits).
+// A network's values do not change once it exists; it may be removed at
+// any time no lease holds it.
+type definitions interface {
+	// find looks a network up by full ID, name or unique ID prefix.
+	find(ref string) (netInfo, error)
+	// byID is the network with that ID; ok is false once it is removed.
+	byID(id string) (netInfo, bool)
+	// atGateway is the ID of the network whose IPv4 gateway is gw, ""
+	// for none.
+	atGateway(gw string) string
+	// lease takes container id's address on the network ref names (the
+	// ones asked for, or free ones) and holds the network; release
+	// gives both back.
+	lease(ref, id string, want4, want6 netip.Addr) (lease, error)
+	release(networkID, id string)
+}
+
+var _ definitions = (*Store)(nil)
+
+// sandbox is a running container's network state, persisted so that a
+// restarted lodged knows which addresses are taken and what to unpublish.
+type sandbox struct {
+	ContainerID string
+	NSPath      string
+	Endpoints   []endpoint
+	Ports       []netns.Forward
+	// Name, Hostname and Links are the container's, copied at attach
+	// (and at a rename, a re-adoption): what DNS answers to and what its
+	// /etc/hosts links name.
+	Name     string   `json:",omitempty"`
+	Hostname string   `json:",omitempty"`
+	Links    []string `json:",omitempty"`
+}
+
+type endpoint struct {
+	NetworkID  string
+	EndpointID string
+	IP         string
+	PrefixLen  int
+	Gateway    string
+	MAC        string
+	HostIf     string
+	Aliases    []string
+	// IP6 and the rest are its IPv6 address on a dual-stack network.
+	IP6        string `json:",omitempty"`
+	PrefixLen6 int    `json:",omitempty"`
+	Gateway6   string `json:",omitempty"`
+}
+
+// sandboxRecords is the directory of the sandboxes' records, one JSON
+// file per running container.
+type sandboxRecords string
+
+func (d sandboxRecords) path(id string) string {
+	return filepath.Join(string(d), id+".json")
+}
+
+// load reads every record; an unreadable one is skipped with a warning.
+func (d sandboxRecords) load(log *slog.Logger) (map[string]*sandbox, error) {
+	ents, err := os.ReadDir(string(d))
+	if err != nil {
+		return nil, fmt.Errorf("reading the sandbox records: %w", err)
+	}
+	out := map[string]*sandbox{}
+	for _, e := range ents {
+		var sb sandbox
+		if err := readJSON(filepath.Join(string(d), e.Name()), &sb); err != nil {
+			log.Warn("skipping unreadable sandbox record: its container starts without its network settings", "file", e.Name(), "err", err)
+			continue
+		}
+		out[sb.ContainerID] = &sb
+	}
+	return out, nil
+}
+
+// save writes a sandbox's record. Callers hold the Sandboxes' lock. It is
+// not synced to disk: a sandbox means nothing after the machine restarts,
+// and a crash of lodged alone leaves the page cache intact.
+func (d sandboxRecords) save(sb *sandbox) error {
+	b, err := json.Marshal(sb)
+	if err != nil {
+		return err
+	}
+	path := d.path(sb.ContainerID)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 // Validate checks at create time that a container's port bindings parse.
 // The networks it names are looked up when it starts, as Docker does (the
 // docker CLI takes a 404 from create for a missing image and pulls).
-func (n *Networks) Validate(hc *container.HostConfig, nc *network.NetworkingConfig) error {
+func (s *Sandboxes) Validate(hc *container.HostConfig, nc *network.NetworkingConfig) error {
 	if !IsBridgeMode(string(hc.NetworkMode)) {
 		return nil // Docker ignores port bindings there; so does lodge
 	}
@@ -81,32 +195,10 @@ func hostPortRange(s string) (lo, hi int, err error) {
 }
 
 // sandboxFor returns a running container's sandbox, or nil.
-func (n *Networks) sandboxFor(id string) *sandbox {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.sandboxes[id]
-}
-
-// NSPath is the pinned namespace of a running bridge-mode container, ""
-// when it has none.
-func (n *Networks) NSPath(id string) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if sb := n.sandboxes[id]; sb != nil {
-		return sb.NSPath
-	}
-	return ""
-}
-
-// PrimaryIP is the address of a running container on its first network
-// (what a legacy link's variables name), "" when it has none.
-func (n *Networks) PrimaryIP(id string) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if sb := n.sandboxes[id]; sb != nil && len(sb.Endpoints) > 0 {
-		return sb.Endpoints[0].IP
-	}
-	return ""
+func (s *Sandboxes) sandboxFor(id string) *sandbox {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sandboxes[id]
 }
 
 // hostIf names the veth end in lodged's namespace: stable per container
@@ -120,135 +212,89 @@ func hostIf(containerID, networkID string) string {
 // link and address per configured network, and its published ports. It
 // returns the namespace's path, or "" when the container's mode is not a
 // bridge one. On error nothing is left behind.
-func (n *Networks) Attach(ctx context.Context, sp Spec) (nsPath string, err error) {
+func (s *Sandboxes) Attach(ctx context.Context, sp Spec) (nsPath string, err error) {
 	names := sp.networks()
 	if len(names) == 0 {
 		return "", nil
 	}
-	if n.Fabric == nil {
+	if s.cfg.Fabric == nil {
 		return "", errdefs.Unavailablef("lodged has no network namespace for bridge networks: run the container with --network none or host")
 	}
-	n.Detach(ctx, sp.ID) // whatever a crash left
-	nsPath = filepath.Join(n.RunDir, "netns", sp.ID)
-	if err := n.Namespaces.Pin(nsPath); err != nil {
+	s.Detach(ctx, sp.ID) // whatever a crash left
+	nsPath = filepath.Join(s.cfg.RunDir, "netns", sp.ID)
+	if err := s.cfg.Namespaces.Pin(nsPath); err != nil {
 		return "", err
 	}
 	sb := &sandbox{ContainerID: sp.ID, NSPath: nsPath, Name: sp.Name, Hostname: sp.Hostname, Links: sp.Links}
 	defer func() {
 		if err != nil {
-			n.teardown(ctx, sb)
+			s.teardown(ctx, sb)
 		}
 	}()
 	for i, name := range names {
-		if err := n.join(sb, name, sp.endpointConfig(name), i == 0); err != nil {
+		if err := s.join(sb, name, sp.endpointConfig(name), i == 0); err != nil {
 			return "", err
 		}
 	}
-	if err := n.publish(ctx, sp, sb); err != nil {
+	if err := s.publish(ctx, sp, sb); err != nil {
 		return "", err
 	}
 	return nsPath, nil
 }
 
-// join allocates an address on the named network, records it and wires
-// the link. The first network gives the default route. The address is
-// taken (and persisted) before the link exists, so a concurrent start
-// cannot take it too.
-func (n *Networks) join(sb *sandbox, name string, es *network.EndpointSettings, primary bool) error {
-	n.mu.Lock()
-	r, err := n.lookup(name)
-	if err != nil {
-		n.mu.Unlock()
-		return err
-	}
-	for _, e := range sb.Endpoints {
-		if e.NetworkID == r.ID {
-			n.mu.Unlock()
-			return errdefs.Conflictf("container %s is already attached to network %s", sb.ContainerID[:12], r.Name)
-		}
-	}
-	sub := r.subnet()
-	gw := net.ParseIP(r.Gateway).To4()
-	used := map[netip.Addr]bool{}
-	for _, other := range n.sandboxes {
-		for _, e := range other.Endpoints {
-			if e.NetworkID == r.ID {
-				for _, s := range []string{e.IP, e.IP6} {
-					if a, err := netip.ParseAddr(s); err == nil {
-						used[a] = true
-					}
-				}
-			}
-		}
-	}
+// join leases an address on the named network, records the endpoint
+// and wires the link. The first network gives the default route. The
+// address is leased (and the endpoint persisted) before the link exists,
+// so a concurrent start cannot take it too. On error, what it recorded
+// is the caller's to drop (teardown, dropEndpoint).
+func (s *Sandboxes) join(sb *sandbox, name string, es *network.EndpointSettings, primary bool) error {
 	var want4, want6 netip.Addr
 	if es != nil && es.IPAMConfig != nil {
 		want4, want6 = es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address
 	}
-	addr, err := takeAddress(r.pool(), want4, used, r.Name)
+	l, err := s.defs.lease(name, sb.ContainerID, want4, want6)
 	if err != nil {
-		n.mu.Unlock()
 		return err
 	}
-	ip := net.IP(addr.AsSlice())
-	ones, _ := sub.Mask.Size()
+	r := l.net
+	ip := net.IP(l.addr.Addr().AsSlice())
 	mac := net.HardwareAddr{0x02, 0x42, ip[0], ip[1], ip[2], ip[3]}
 	if es != nil && len(es.MacAddress) == 6 {
 		mac = net.HardwareAddr(es.MacAddress) // --mac-address
 	}
-	e := endpoint{NetworkID: r.ID, EndpointID: newID(), IP: ip.String(), PrefixLen: ones, Gateway: r.Gateway,
+	e := endpoint{NetworkID: r.ID, EndpointID: newID(), IP: ip.String(), PrefixLen: l.addr.Bits(), Gateway: r.Gateway,
 		MAC: mac.String(), HostIf: hostIf(sb.ContainerID, r.ID)}
 	var addr6 net.IPNet
 	var gw6 net.IP
-	if p6, ok := r.pool6(); ok {
-		a6, err := takeAddress(p6, want6, used, r.Name)
-		if err != nil {
-			n.mu.Unlock()
-			return err
-		}
-		e.IP6, e.PrefixLen6, e.Gateway6 = a6.String(), p6.Subnet.Bits(), r.Gateway6
-		addr6 = net.IPNet{IP: net.IP(a6.AsSlice()), Mask: net.CIDRMask(p6.Subnet.Bits(), 128)}
-		gw6 = net.IP(p6.Gateway.AsSlice())
-	} else if want6.IsValid() {
-		n.mu.Unlock()
-		return errdefs.InvalidArgumentf("invalid endpoint settings:\nuser specified IP address is supported only when connecting to networks with user configured subnets")
+	if l.addr6.IsValid() {
+		e.IP6, e.PrefixLen6, e.Gateway6 = l.addr6.Addr().String(), l.addr6.Bits(), l.gateway6
+		addr6 = net.IPNet{IP: net.IP(l.addr6.Addr().AsSlice()), Mask: net.CIDRMask(l.addr6.Bits(), 128)}
+		gw6 = net.ParseIP(l.gateway6)
 	}
 	if es != nil && !r.Builtin {
 		e.Aliases = es.Aliases
 	}
-	bridge, ifName := r.Bridge, "eth"+strconv.Itoa(len(sb.Endpoints))
+	s.mu.Lock()
+	ifName := "eth" + strconv.Itoa(len(sb.Endpoints))
 	sb.Endpoints = append(sb.Endpoints, e)
-	n.sandboxes[sb.ContainerID] = sb
-	err = n.saveSandbox(sb.ContainerID, sb)
-	n.mu.Unlock()
+	s.sandboxes[sb.ContainerID] = sb
+	err = s.records.save(sb)
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if err := n.Fabric.Attach(netns.Endpoint{Bridge: bridge, HostIf: e.HostIf, NSPath: sb.NSPath,
-		IfName: ifName, Addr: net.IPNet{IP: ip, Mask: sub.Mask}, Gateway: gw, MAC: mac, DefaultRoute: primary,
-		Addr6: addr6, Gateway6: gw6}); err != nil {
+	if err := s.cfg.Fabric.Attach(netns.Endpoint{Bridge: r.Bridge, HostIf: e.HostIf, NSPath: sb.NSPath,
+		IfName: ifName, Addr: net.IPNet{IP: ip, Mask: net.CIDRMask(l.addr.Bits(), 32)}, Gateway: net.ParseIP(r.Gateway).To4(),
+		MAC: mac, DefaultRoute: primary, Addr6: addr6, Gateway6: gw6}); err != nil {
 		return err
 	}
-	n.emit(events.ActionConnect, r, sb.ContainerID)
+	emit(s.cfg.Events, events.ActionConnect, r.ID, r.Name, sb.ContainerID)
 	return nil
-}
-
-// takeAddress is the address a container gets from p: the one it asks
-// for (anywhere in the subnet, as in Docker, but not a reserved or taken
-// one) or the next free one.
-func takeAddress(p netns.Pool, want netip.Addr, used map[netip.Addr]bool, network string) (netip.Addr, error) {
-	if !want.IsValid() {
-		return p.Next(used)
-	}
-	if p.Reserved(want) || used[want] {
-		return netip.Addr{}, errdefs.InvalidArgumentf("address %s is not available on network %s", want, network)
-	}
-	return want, nil
 }
 
 // publish forwards the container's published ports to its first
 // address, choosing host ports where none is given.
-func (n *Networks) publish(ctx context.Context, sp Spec, sb *sandbox) error {
+func (s *Sandboxes) publish(ctx context.Context, sp Spec, sb *sandbox) error {
 	bindings := sp.PortBindings
 	if sp.PublishAll {
 		all := network.PortMap{}
@@ -265,7 +311,7 @@ func (n *Networks) publish(ctx context.Context, sp Spec, sb *sandbox) error {
 	if len(bindings) == 0 {
 		return nil
 	}
-	if n.Ports == nil {
+	if s.cfg.Ports == nil {
 		return errdefs.Unavailablef("lodged has no port driver: cannot publish ports")
 	}
 	ports := make([]network.Port, 0, len(bindings))
@@ -285,7 +331,7 @@ func (n *Networks) publish(ctx context.Context, sp Spec, sb *sandbox) error {
 			if err != nil {
 				return err
 			}
-			if err := n.publishOne(ctx, sb, f, lo, hi); err != nil {
+			if err := s.publishOne(ctx, sb, f, lo, hi); err != nil {
 				return err
 			}
 		}
@@ -295,7 +341,7 @@ func (n *Networks) publish(ctx context.Context, sp Spec, sb *sandbox) error {
 
 // publishOne publishes f on a host port in [lo, hi], or a free one when
 // lo is 0, and records it.
-func (n *Networks) publishOne(ctx context.Context, sb *sandbox, f netns.Forward, lo, hi int) error {
+func (s *Sandboxes) publishOne(ctx context.Context, sb *sandbox, f netns.Forward, lo, hi int) error {
 	if lo == 0 {
 		hp, err := netns.FreePort(f.Proto, f.HostIP)
 		if err != nil {
@@ -306,7 +352,7 @@ func (n *Networks) publishOne(ctx context.Context, sb *sandbox, f netns.Forward,
 	var err error
 	for hp := lo; hp <= hi; hp++ {
 		f.HostPort = hp
-		if err = n.Ports.Publish(ctx, f); err == nil {
+		if err = s.cfg.Ports.Publish(ctx, f); err == nil {
 			break
 		}
 		if !errors.Is(err, errdefs.ErrConflict) {
@@ -316,65 +362,63 @@ func (n *Networks) publishOne(ctx context.Context, sb *sandbox, f netns.Forward,
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
+	s.mu.Lock()
 	sb.Ports = append(sb.Ports, f)
-	werr := n.saveSandbox(sb.ContainerID, sb)
-	n.mu.Unlock()
+	werr := s.records.save(sb)
+	s.mu.Unlock()
 	return werr
 }
 
 // Detach undoes Attach for a container that has stopped: ports, links,
 // addresses and the pinned namespace. It is idempotent.
-func (n *Networks) Detach(ctx context.Context, id string) {
-	n.mu.Lock()
-	sb := n.sandboxes[id]
-	n.mu.Unlock()
+func (s *Sandboxes) Detach(ctx context.Context, id string) {
+	s.mu.Lock()
+	sb := s.sandboxes[id]
+	s.mu.Unlock()
 	if sb != nil {
-		n.teardown(ctx, sb)
+		s.teardown(ctx, sb)
 	}
 }
 
-func (n *Networks) teardown(ctx context.Context, sb *sandbox) {
-	if n.Ports != nil && len(sb.Ports) > 0 {
-		if err := n.Ports.Unpublish(ctx, sb.Ports); err != nil {
-			n.Log.Warn("unpublishing ports", "container", sb.ContainerID, "err", err)
+func (s *Sandboxes) teardown(ctx context.Context, sb *sandbox) {
+	if s.cfg.Ports != nil && len(sb.Ports) > 0 {
+		if err := s.cfg.Ports.Unpublish(ctx, sb.Ports); err != nil {
+			s.cfg.Log.Warn("unpublishing ports", "container", sb.ContainerID, "err", err)
 		}
 	}
 	// The links go with the namespace, which the kernel tears down in
 	// the background once unpinned: deleting a veth here would wait for
 	// the kernel's network-wide synchronisation on every stop. A link
 	// left from it is replaced when the name comes back (Fabric.Attach).
-	if err := n.Namespaces.Unpin(sb.NSPath); err != nil {
-		n.Log.Warn("network namespace", "container", sb.ContainerID, "err", err)
+	if err := s.cfg.Namespaces.Unpin(sb.NSPath); err != nil {
+		s.cfg.Log.Warn("network namespace", "container", sb.ContainerID, "err", err)
 	}
-	n.mu.Lock()
-	delete(n.sandboxes, sb.ContainerID)
-	if err := os.Remove(n.sandboxPath(sb.ContainerID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	s.mu.Lock()
+	delete(s.sandboxes, sb.ContainerID)
+	if err := os.Remove(s.records.path(sb.ContainerID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// Left, it would hold the addresses at the next start of lodged.
-		n.Log.Warn("removing a sandbox record", "container", sb.ContainerID, "err", err)
+		s.cfg.Log.Warn("removing a sandbox record", "container", sb.ContainerID, "err", err)
 	}
-	var left []*netRecord
-	for _, e := range sb.Endpoints {
-		if r := n.nets[e.NetworkID]; r != nil {
-			left = append(left, r)
+	gone := sb.Endpoints
+	s.mu.Unlock()
+	for _, e := range gone {
+		s.defs.release(e.NetworkID, sb.ContainerID)
+		if r, ok := s.defs.byID(e.NetworkID); ok {
+			emit(s.cfg.Events, events.ActionDisconnect, r.ID, r.Name, sb.ContainerID)
 		}
-	}
-	n.mu.Unlock()
-	for _, r := range left {
-		n.emit(events.ActionDisconnect, r, sb.ContainerID)
 	}
 }
 
 // Readopt restores what a running container published, after a restart
 // of lodged (the port driver keeps its forwards unless the namespace was
 // rebuilt).
-func (n *Networks) Readopt(ctx context.Context, id string) {
-	sb := n.sandboxFor(id)
-	if sb == nil || n.Ports == nil || len(sb.Ports) == 0 {
+func (s *Sandboxes) Readopt(ctx context.Context, id string) {
+	sb := s.sandboxFor(id)
+	if sb == nil || s.cfg.Ports == nil || len(sb.Ports) == 0 {
 		return
 	}
-	if err := n.Ports.Ensure(ctx, sb.Ports); err != nil {
-		n.Log.Warn("restoring published ports", "container", id, "err", err)
+	if err := s.cfg.Ports.Ensure(ctx, sb.Ports); err != nil {
+		s.cfg.Log.Warn("restoring published ports", "container", id, "err", err)
 	}
 }
 
@@ -382,20 +426,20 @@ func (n *Networks) Readopt(ctx context.Context, id string) {
 // the port driver was started anew (lodged's host side died and the
 // keeper took its work over, with no forwards). It returns what failed,
 // for the caller to try again.
-func (n *Networks) Republish(ctx context.Context) error {
-	n.mu.Lock()
+func (s *Sandboxes) Republish(ctx context.Context) error {
+	s.mu.Lock()
 	var sbs []*sandbox
-	for _, sb := range n.sandboxes {
+	for _, sb := range s.sandboxes {
 		sbs = append(sbs, sb)
 	}
-	n.mu.Unlock()
-	if n.Ports == nil {
+	s.mu.Unlock()
+	if s.cfg.Ports == nil {
 		return nil
 	}
 	var errs []error
 	for _, sb := range sbs {
 		if len(sb.Ports) > 0 {
-			if err := n.Ports.Ensure(ctx, sb.Ports); err != nil {
+			if err := s.cfg.Ports.Ensure(ctx, sb.Ports); err != nil {
 				errs = append(errs, fmt.Errorf("container %s: %w", sb.ContainerID, err))
 			}
 		}
@@ -403,248 +447,33 @@ func (n *Networks) Republish(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Settings is the NetworkSettings of a container's inspect: the
-// operational data while it runs, its configuration otherwise. What it
-// returns shares nothing with the service's state or with sp.
-func (n *Networks) Settings(sp Spec) *container.NetworkSettings {
-	ns := &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}}
-	for p := range sp.ExposedPorts {
-		ns.Ports[p] = nil
-	}
-	for p := range sp.PortBindings {
-		ns.Ports[p] = nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	sb := n.sandboxes[sp.ID]
-	for _, name := range sp.networks() {
-		es := &network.EndpointSettings{}
-		if cfg := sp.endpointConfig(name); cfg != nil {
-			es = cfg.Copy()
-		}
-		key := name
-		if r, err := n.lookup(name); err == nil {
-			key = r.Name
-			es.NetworkID = r.ID
-			if sb != nil {
-				for _, e := range sb.Endpoints {
-					if e.NetworkID == r.ID {
-						es.EndpointID = e.EndpointID
-						es.IPAddress, _ = netip.ParseAddr(e.IP)
-						es.Gateway, _ = netip.ParseAddr(e.Gateway)
-						es.IPPrefixLen = e.PrefixLen
-						if e.IP6 != "" {
-							es.GlobalIPv6Address, _ = netip.ParseAddr(e.IP6)
-							es.GlobalIPv6PrefixLen = e.PrefixLen6
-							es.IPv6Gateway, _ = netip.ParseAddr(e.Gateway6)
-						}
-						mac, _ := net.ParseMAC(e.MAC)
-						es.MacAddress = network.HardwareAddr(mac)
-						if !r.Builtin {
-							es.DNSNames = sp.dnsNames(e.Aliases)
-						}
-					}
-				}
-			}
-		}
-		ns.Networks[key] = es
-	}
-	if mode := sp.Mode; !IsBridgeMode(mode) && !strings.HasPrefix(mode, "container:") {
-		ns.Networks[mode] = &network.EndpointSettings{NetworkID: pseudoID(mode)}
-	}
-	if sb != nil {
-		ns.SandboxID = sp.ID
-		ns.SandboxKey = sb.NSPath
-		for _, f := range sb.Ports {
-			p, ok := network.PortFrom(uint16(f.Port), network.IPProtocol(f.Proto))
-			if !ok {
-				continue
-			}
-			ip, err := netip.ParseAddr(f.HostIP)
-			if err != nil {
-				ip = netip.IPv4Unspecified()
-			}
-			ns.Ports[p] = append(ns.Ports[p], network.PortBinding{HostIP: ip, HostPort: strconv.Itoa(f.HostPort)})
+// DropStale detaches the sandboxes of containers that no longer run
+// (running holds the IDs of those that do), as the engine finds them when
+// it has loaded its records.
+func (s *Sandboxes) DropStale(ctx context.Context, running map[string]bool) {
+	s.mu.Lock()
+	var stale []string
+	for id := range s.sandboxes {
+		if !running[id] {
+			stale = append(stale, id)
 		}
 	}
-	return ns
+	s.mu.Unlock()
+	for _, id := range stale {
+		s.Detach(ctx, id)
+	}
 }
 
-// Etc is what a container's /etc/hosts and /etc/resolv.conf get from its
-// networks.
-type Etc struct {
-	// Hosts are the lines for its own addresses and its links' (empty
-	// when it has no sandbox); Nameserver is its first user-defined
-	// network's name server, "" for the host's.
-	Hosts, Nameserver string
-	// HostGateway is the host's loopback seen from the container, and
-	// UplinkDNS the uplink's DNS forwarder (see Config).
-	HostGateway, UplinkDNS string
-}
-
-// Etc returns what the running container id's /etc files get from its
-// networks.
-func (n *Networks) Etc(id string) Etc {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return Etc{Hosts: n.hostsLocked(id), Nameserver: n.nameserverLocked(id), HostGateway: n.HostLoopback, UplinkDNS: n.UplinkDNS}
-}
-
-// hostsLocked is the /etc/hosts lines for a running container's own
-// addresses, and for the running containers its links name. Callers hold
-// n.mu.
-func (n *Networks) hostsLocked(id string) string {
-	sb := n.sandboxes[id]
-	if sb == nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, e := range sb.Endpoints {
-		fmt.Fprintf(&b, "%s\t%s\n", e.IP, sb.Hostname)
-		if e.IP6 != "" {
-			fmt.Fprintf(&b, "%s\t%s\n", e.IP6, sb.Hostname)
+// SetNames records a running container's names and links (after a
+// rename, or for a sandbox recorded before it kept them): what its DNS
+// answers to and what /etc/hosts of containers linking to it name.
+func (s *Sandboxes) SetNames(id, name, hostname string, links []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sb := s.sandboxes[id]; sb != nil {
+		sb.Name, sb.Hostname, sb.Links = name, hostname, links
+		if err := s.records.save(sb); err != nil {
+			s.cfg.Log.Warn("saving a sandbox record", "container", id, "err", err)
 		}
 	}
-	// --link NAME[:ALIAS]: the linked container's address by both names,
-	// as Docker writes it (the API form is "/name:/this/alias").
-	for _, l := range sb.Links {
-		name, alias, _ := strings.Cut(l, ":")
-		name = strings.TrimPrefix(name, "/")
-		alias = alias[strings.LastIndex(alias, "/")+1:]
-		if osb := n.runningLocked(name); osb != nil && len(osb.Endpoints) > 0 {
-			fmt.Fprintf(&b, "%s\t%s\n", osb.Endpoints[0].IP, strings.TrimSpace(alias+" "+name))
-		}
-	}
-	return b.String()
-}
-
-// runningLocked is the sandbox of the running container ref names (its
-// name, ID or a unique ID prefix of 12 or more), nil for none. Callers
-// hold n.mu.
-func (n *Networks) runningLocked(ref string) *sandbox {
-	if sb := n.sandboxes[ref]; sb != nil {
-		return sb
-	}
-	var found *sandbox
-	for _, sb := range n.sandboxes {
-		if sb.Name == ref {
-			return sb
-		}
-		if len(ref) >= 12 && strings.HasPrefix(sb.ContainerID, ref) {
-			found = sb
-		}
-	}
-	return found
-}
-
-// nameserverLocked is the name server of a running container's first
-// user-defined network (its gateway), or "" when it has none. Callers
-// hold n.mu.
-func (n *Networks) nameserverLocked(id string) string {
-	sb := n.sandboxes[id]
-	if n.Resolver == nil || sb == nil {
-		return ""
-	}
-	for _, e := range sb.Endpoints {
-		if r := n.nets[e.NetworkID]; r != nil && !r.Builtin {
-			return r.Gateway
-		}
-	}
-	return ""
-}
-
-// dnsNames are the names a container answers to on a user-defined
-// network, in Docker's order: its name, its aliases there, its short ID
-// and its hostname.
-func (sp *Spec) dnsNames(aliases []string) []string {
-	out := append([]string{sp.Name}, aliases...)
-	out = append(out, sp.ID[:12])
-	if sp.Hostname != "" {
-		out = append(out, sp.Hostname)
-	}
-	seen := map[string]bool{}
-	var uniq []string
-	for _, s := range out {
-		if !seen[s] {
-			seen[s] = true
-			uniq = append(uniq, s)
-		}
-	}
-	return uniq
-}
-
-// resolve answers the name server: the addresses, on the network whose
-// gateway is asked, of the running containers called name (by name, short
-// or full id, hostname, or alias on that network), or of the container a
-// link of the asking container (client) names by that alias.
-func (n *Networks) resolve(gateway, client net.IP, name string) []net.IP {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var netID string
-	for _, r := range n.nets {
-		if r.Gateway == gateway.String() {
-			netID = r.ID
-		}
-	}
-	// A link (--link other:alias) is a name only its container sees.
-	target := ""
-	if client != nil {
-		for _, sb := range n.sandboxes {
-			for _, e := range sb.Endpoints {
-				if e.NetworkID != netID || !client.Equal(net.ParseIP(e.IP)) && !client.Equal(net.ParseIP(e.IP6)) {
-					continue
-				}
-				for _, l := range sb.Links {
-					other, alias, _ := strings.Cut(l, ":")
-					other = strings.TrimPrefix(other, "/")
-					alias = alias[strings.LastIndex(alias, "/")+1:]
-					if strings.EqualFold(alias, name) || strings.EqualFold(other, name) {
-						target = other
-					}
-				}
-			}
-		}
-		if target != "" {
-			if sb := n.runningLocked(target); sb != nil {
-				target = sb.ContainerID
-			}
-		}
-	}
-	var out []net.IP
-	for _, sb := range n.sandboxes {
-		for _, e := range sb.Endpoints {
-			if e.NetworkID != netID {
-				continue
-			}
-			id := sb.ContainerID
-			match := id == target || name == id || len(name) >= 12 && strings.HasPrefix(id, name) ||
-				strings.EqualFold(sb.Name, name) || sb.Hostname != "" && strings.EqualFold(sb.Hostname, name)
-			for _, a := range e.Aliases {
-				match = match || strings.EqualFold(a, name)
-			}
-			if match {
-				out = append(out, net.ParseIP(e.IP))
-				if e.IP6 != "" {
-					out = append(out, net.ParseIP(e.IP6))
-				}
-			}
-		}
-	}
-	return out
-}
-
-// saveSandbox writes a sandbox's record. Callers hold n.mu. It is not
-// synced to disk: a sandbox means nothing after the machine restarts, and
-// a crash of lodged alone leaves the page cache intact.
-func (n *Networks) saveSandbox(id string, sb *sandbox) error {
-	b, err := json.Marshal(sb)
-	if err != nil {
-		return err
-	}
-	path := n.sandboxPath(id)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -27,7 +27,7 @@ func TestHostPortRange(t *testing.T) {
 }
 
 func TestValidatePorts(t *testing.T) {
-	n := &Networks{}
+	n := &Sandboxes{}
 	bad := &container.HostConfig{PortBindings: network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: "http"}}}}
 	if err := n.Validate(bad, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("host port http: %v", err)
