@@ -62,7 +62,7 @@ func (s *Containers) AttachFor(ref string, opts AttachOptions) (connect func(ctx
 			return s.Attach(ctx, ref, opts, client)
 		}, nil
 	}
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	if err != nil {
 		return err
 	}
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func (s *Containers) emitAttach(c *Container) {
 // connectAttach joins a pending attach to the running monitor. Callers hold
 // c.mu.
 func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
-	mc, err := runtime.Attach(s.sockDir(c.ID), shim.AttachRequest{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
+	mc, err := runtime.Attach(s.recs.sockDir(c.ID), shim.AttachRequest{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
 	if err != nil {
 		if errors.Is(err, runtime.ErrMonitorGone) && c.initProc().Alive() {
 			err = errMonitorGone(c.ID)
@@ -242,7 +242,7 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 
 // Resize sets a running container's tty size.
 func (s *Containers) Resize(ctx context.Context, ref string, height, width uint) error {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func (s *Containers) Resize(ctx context.Context, ref string, height, width uint)
 	if !tty {
 		return nil
 	}
-	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 	defer ctl.Close()
 	err = ctl.Resize(uint16(width), uint16(height))
 	if errors.Is(err, runtime.ErrMonitorGone) {

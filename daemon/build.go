@@ -306,7 +306,7 @@ func (b *BuildBackend) Tag(ctx context.Context, id, ref string) error {
 // serves.
 func (b *BuildBackend) Recover(ctx context.Context) {
 	s := b.Containers
-	for _, c := range s.All() {
+	for _, c := range s.recs.all() {
 		c.mu.Lock()
 		step := c.BuildStep
 		c.mu.Unlock()

@@ -229,7 +229,7 @@ func (s *Containers) Unpause(ctx context.Context, ref string) error {
 }
 
 func (s *Containers) setFrozen(ctx context.Context, ref string, frozen bool) error {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func (s *Containers) setFrozen(ctx context.Context, ref string, frozen bool) err
 		c.State.Status, action = container.StatePaused, events.ActionPause
 	}
 	s.emit(c, action)
-	return s.save(c)
+	return s.recs.save(c)
 }
 
 // thawForSignal thaws a paused container so that the signal it is about
@@ -272,14 +272,14 @@ func (s *Containers) thawForSignal(c *Container) {
 	if err := cgroupv2.Freeze(ctx, s.Cgroups.ContainerDir(c.ID), false); err == nil {
 		c.State.Paused = false
 		c.State.Status = container.StateRunning
-		s.keep(c)
+		s.recs.keep(c)
 	}
 }
 
 // Update changes a container's limits (and restart policy): recorded for
 // its next start, and applied at once when it runs.
 func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error) {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return container.UpdateResponse{}, err
 	}
@@ -311,7 +311,7 @@ func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateC
 		}
 	}
 	c.HostConfig.Resources = r
-	if err := s.save(c); err != nil {
+	if err := s.recs.save(c); err != nil {
 		return container.UpdateResponse{}, err
 	}
 	s.emit(c, events.ActionUpdate)

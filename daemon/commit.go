@@ -35,7 +35,7 @@ type CommitRequest struct {
 // read live, as with pause=0.
 func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) {
 	s := i.Containers
-	c, err := s.Get(req.Container)
+	c, err := s.recs.get(req.Container)
 	if err != nil {
 		return "", err
 	}

@@ -35,7 +35,7 @@ func (s *Containers) checkLinks(hc *container.HostConfig) error {
 		if name == "" {
 			return errdefs.InvalidArgumentf("invalid link format: %q", l)
 		}
-		if _, err := s.Get(name); err != nil {
+		if _, err := s.recs.get(name); err != nil {
 			if errors.Is(err, errdefs.ErrNotFound) {
 				return errdefs.InvalidArgumentf("could not get container for %s: %v", name, err)
 			}
@@ -53,7 +53,7 @@ func (s *Containers) checkNamespaceTargets(hc *container.HostConfig) error {
 		if !isContainerMode(mode) {
 			continue
 		}
-		if _, err := s.Get(strings.TrimPrefix(mode, "container:")); err != nil {
+		if _, err := s.recs.get(strings.TrimPrefix(mode, "container:")); err != nil {
 			if errors.Is(err, errdefs.ErrNotFound) {
 				return errdefs.InvalidArgumentf("%v", err)
 			}

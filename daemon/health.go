@@ -31,7 +31,7 @@ var _ health.Containers = healthHost{}
 // Record changes a running container's health under its lock, and saves
 // it; a change of status is published.
 func (h healthHost) Record(id string, fn func(*container.Health) bool) (container.HealthStatus, bool) {
-	c, err := h.s.Get(id)
+	c, err := h.s.recs.get(id)
 	if err != nil {
 		return "", false
 	}
@@ -46,7 +46,7 @@ func (h healthHost) Record(id string, fn func(*container.Health) bool) (containe
 	if fn(c.State.Health) {
 		h.s.emit(c, events.Action("health_status: "+string(c.State.Health.Status)))
 	}
-	h.s.keep(c)
+	h.s.recs.keep(c)
 	return c.State.Health.Status, true
 }
 

@@ -16,13 +16,13 @@ import (
 
 // Inspect returns a container in Docker's inspect shape.
 func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return container.InspectResponse{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	dir := s.dir(c.ID)
+	dir := s.recs.dir(c.ID)
 	st := c.State
 	hc := *c.HostConfig
 	if hc.NetworkMode == "" {
@@ -97,21 +97,21 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 	}
 	var before, since time.Time
 	if v := opts.Filters["before"]; len(v) > 0 {
-		c, err := s.Get(v[0])
+		c, err := s.recs.get(v[0])
 		if err != nil {
 			return nil, err
 		}
 		before = c.Created
 	}
 	if v := opts.Filters["since"]; len(v) > 0 {
-		c, err := s.Get(v[0])
+		c, err := s.recs.get(v[0])
 		if err != nil {
 			return nil, err
 		}
 		since = c.Created
 	}
 	out := []container.Summary{}
-	snaps := s.view.all()
+	snaps := s.recs.view.all()
 	linked := s.linkNames(snaps)
 	for _, c := range snaps {
 		sum, keep := s.summary(c, opts, before, since)
@@ -248,7 +248,7 @@ func anyMatch(list []string, f func(string) bool) bool {
 func (s *Containers) Prune(ctx context.Context) (container.PruneReport, error) {
 	rep := container.PruneReport{ContainersDeleted: []string{}}
 	sizer, _ := s.Rootfs.(layerSizer)
-	for _, c := range s.All() {
+	for _, c := range s.recs.all() {
 		c.mu.Lock()
 		stopped := !c.running() && c.State.Status != container.StateRemoving && c.State.Status != container.StateRestarting
 		c.mu.Unlock()

@@ -24,7 +24,7 @@ import (
 
 // Start runs a created or stopped container.
 func (s *Containers) Start(ctx context.Context, ref string) error {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 			s.detachNetwork(c)
 		}
 	}()
-	dir := s.dir(c.ID)
+	dir := s.recs.dir(c.ID)
 	spec, err := s.buildSpec(c, rootfs)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	mcfg := &shim.MonitorConfig{
 		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
 		LogPath: s.logFileFor(c.ID, c.HostConfig.LogConfig), ExitPath: filepath.Join(dir, "exit.json"),
-		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+		SockDir: s.recs.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	}
 	// Checked at create; a record from before the check rotates nothing.
 	mcfg.LogMaxSize, mcfg.LogMaxFiles, _ = rotationFor(c.HostConfig.LogConfig)
@@ -109,14 +109,14 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	// usually), not the container's dir: on NFS or FUSE a file still held
 	// open turns into .nfs*/.fuse_hidden* and the container's directory
 	// could not be removed until the monitor exits.
-	if err := os.MkdirAll(s.sockDir(c.ID), 0o700); err != nil {
+	if err := os.MkdirAll(s.recs.sockDir(c.ID), 0o700); err != nil {
 		return err
 	}
-	pid, err := runtime.StartMonitor(ctx, filepath.Join(dir, "monitor.json"), filepath.Join(s.sockDir(c.ID), "monitor.log"))
+	pid, err := runtime.StartMonitor(ctx, filepath.Join(dir, "monitor.json"), filepath.Join(s.recs.sockDir(c.ID), "monitor.log"))
 	if err != nil {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
-		s.keep(c)
+		s.recs.keep(c)
 		return err
 	}
 	c.State = ContainerState{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
@@ -132,14 +132,14 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	}
 	c.pending = nil
 	s.emit(c, events.ActionStart)
-	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 	if err := ctl.Go(); err != nil {
 		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
 	}
 	ctl.Close()
 	c.adoptions = 0
 	s.holdOutputs(c)
-	s.keep(c)
+	s.recs.keep(c)
 	go s.watch(c)
 	return nil
 }
@@ -158,7 +158,7 @@ func exitCodeFor(err error) int {
 func (s *Containers) watch(c *Container) {
 	life := s.lifetime()
 	for {
-		st, err := runtime.Wait(life, s.sockDir(c.ID))
+		st, err := runtime.Wait(life, s.recs.sockDir(c.ID))
 		if err == nil {
 			s.recordExit(c, st)
 			return
@@ -168,7 +168,7 @@ func (s *Containers) watch(c *Container) {
 		}
 		// The monitor is gone: it wrote the status before it went, unless
 		// it was killed, and then the container may well run on.
-		if st, err = runtime.ReadExit(filepath.Join(s.dir(c.ID), "exit.json")); err == nil {
+		if st, err = runtime.ReadExit(filepath.Join(s.recs.dir(c.ID), "exit.json")); err == nil {
 			s.recordExit(c, st)
 			return
 		}
@@ -199,7 +199,7 @@ func (s *Containers) recordExit(c *Container, st shim.ExitStatus) {
 		close(c.exitCh)
 	}
 	c.exitCh = make(chan struct{})
-	s.keep(c)
+	s.recs.keep(c)
 	if st.OOMKilled {
 		s.emit(c, events.ActionOOM)
 	}
@@ -221,7 +221,7 @@ func (s *Containers) recordExit(c *Container, st shim.ExitStatus) {
 
 // Stop sends the stop signal, waits up to timeout, then kills.
 func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 		return errNotModified
 	}
 	c.ManualStop = true
-	s.keep(c)
+	s.recs.keep(c)
 	exitCh := c.exitCh
 	sig := syscall.SIGTERM
 	if signal == "" {
@@ -250,7 +250,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	if timeout != nil {
 		wait = time.Duration(*timeout) * time.Second
 	}
-	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 	c.mu.Unlock()
 	defer ctl.Close()
 	if wait != 0 {
@@ -293,7 +293,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 // returns once the container has exited, as Docker's does: clients
 // inspect or remove it right after.
 func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -307,14 +307,14 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	running := c.running()
 	if running && (sig == syscall.SIGKILL || sig == syscall.SIGTERM) {
 		c.ManualStop = true
-		s.keep(c)
+		s.recs.keep(c)
 	}
 	exitCh := c.exitCh
 	c.mu.Unlock()
 	if !running {
 		return errdefs.Conflictf("Cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
-	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 	defer ctl.Close()
 	err = s.signal(c, ctl, sig)
 	c.mu.Lock()
@@ -357,7 +357,7 @@ func (s *Containers) emitKill(c *Container, sig syscall.Signal) {
 // CLI starts the container as soon as it has them, and a "next-exit" taken
 // after a quick container's exit would wait for an exit that never comes.
 func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error) {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +410,7 @@ func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (fun
 
 // Restart stops (if running) and starts a container.
 func (s *Containers) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -423,7 +423,7 @@ func (s *Containers) Restart(ctx context.Context, ref string, timeout *int, sign
 	defer func() {
 		c.mu.Lock()
 		c.HostConfig.AutoRemove = autoRemove
-		if err := s.save(c); err != nil {
+		if err := s.recs.save(c); err != nil {
 			s.Log.Warn("saving a restarted container's record", "id", c.ID, "err", err)
 		}
 		c.mu.Unlock()

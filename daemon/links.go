@@ -99,7 +99,7 @@ func (s *Containers) linkEnvs(c *Container) []string {
 	var out []string
 	for _, l := range c.HostConfig.Links {
 		name, alias := parseLink(l)
-		other, err := s.Get(name)
+		other, err := s.recs.get(name)
 		if err != nil || other == c {
 			continue
 		}
@@ -133,7 +133,7 @@ func (s *Containers) linkNames(snaps []*Container) map[string][]string {
 			name, alias := parseLink(l)
 			id, ok := byName[name]
 			if !ok {
-				if other, err := s.Get(name); err == nil {
+				if other, err := s.recs.get(name); err == nil {
 					id, ok = other.ID, true
 				}
 			}
@@ -154,7 +154,7 @@ func (s *Containers) RemoveLink(name string) error {
 	if !ok || parent == "" {
 		return errdefs.InvalidArgumentf("Conflict, cannot remove the default link name of the container")
 	}
-	p, err := s.Get(parent)
+	p, err := s.recs.get(parent)
 	if err != nil {
 		return errdefs.NotFoundf("Cannot get parent %s for link name %s", parent, name)
 	}
@@ -173,5 +173,5 @@ func (s *Containers) RemoveLink(name string) error {
 		return errdefs.NotFoundf("No such container: %s", name)
 	}
 	p.HostConfig.Links = kept
-	return s.save(p)
+	return s.recs.save(p)
 }

@@ -147,5 +147,5 @@ func (s *Containers) inspectLogPath(c *Container) string {
 	if t := c.HostConfig.LogConfig.Type; t != "" && t != logDriver {
 		return ""
 	}
-	return s.logPath(c.ID)
+	return s.recs.logPath(c.ID)
 }

@@ -18,7 +18,7 @@ var _ logs.Containers = logHost{}
 
 // Log describes container ref's log from its record.
 func (h logHost) Log(ref string) (logs.Source, error) {
-	c, err := h.s.Get(ref)
+	c, err := h.s.recs.get(ref)
 	if err != nil {
 		return logs.Source{}, err
 	}
@@ -38,7 +38,7 @@ func (h logHost) source(c *Container) logs.Source {
 // local driver under local-logs/, json-file beside the record.
 func (s *Containers) logFileFor(id string, lc container.LogConfig) string {
 	if lc.Type == logDriverLocal {
-		return filepath.Join(s.dir(id), "local-logs", "container.log")
+		return filepath.Join(s.recs.dir(id), "local-logs", "container.log")
 	}
-	return s.logPath(id)
+	return s.recs.logPath(id)
 }

@@ -93,7 +93,7 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		if mode != "" && mode != "ro" && mode != "rw" {
 			return nil, errdefs.InvalidArgumentf("invalid mode for volumes-from: %s", mode)
 		}
-		other, err := s.Get(ref)
+		other, err := s.recs.get(ref)
 		if err != nil {
 			return nil, err
 		}

@@ -46,7 +46,7 @@ func (s *Containers) Connect(ctx context.Context, netRef, ctrRef string, es *net
 	if s.Networks == nil {
 		return errdefs.Unavailablef("lodged has no network service")
 	}
-	c, err := s.Get(ctrRef)
+	c, err := s.recs.get(ctrRef)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (s *Containers) Connect(ctx context.Context, netRef, ctrRef string, es *net
 	if isPrimary(c, ref) {
 		c.PrimaryDisconnected = false
 	}
-	return s.save(c)
+	return s.recs.save(c)
 }
 
 // Disconnect removes a network from a container's configuration and, when
@@ -98,7 +98,7 @@ func (s *Containers) Disconnect(ctx context.Context, netRef, ctrRef string, forc
 	if s.Networks == nil {
 		return errdefs.Unavailablef("lodged has no network service")
 	}
-	c, err := s.Get(ctrRef)
+	c, err := s.recs.get(ctrRef)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (s *Containers) Disconnect(ctx context.Context, netRef, ctrRef string, forc
 	if isPrimary(c, ref) {
 		c.PrimaryDisconnected = true
 	}
-	return s.save(c)
+	return s.recs.save(c)
 }
 
 // isPrimary tells whether r is the network the container's mode names.

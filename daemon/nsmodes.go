@@ -52,7 +52,7 @@ func (s *Containers) shares(c *Container) (runtime.Shares, error) {
 		case mode == "host":
 			return runtime.Share{Host: true}, nil
 		case isContainerMode(mode):
-			other, err := s.Get(strings.TrimPrefix(mode, "container:"))
+			other, err := s.recs.get(strings.TrimPrefix(mode, "container:"))
 			if err != nil {
 				return runtime.Share{}, err
 			}

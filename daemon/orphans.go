@@ -111,7 +111,7 @@ const maxAdoptions = 10
 // Callers hold c.mu.
 func (s *Containers) holdOutputs(c *Container) {
 	c.dropOutputs()
-	files, streams, err := shim.OutputFiles(s.sockDir(c.ID))
+	files, streams, err := shim.OutputFiles(s.recs.sockDir(c.ID))
 	if err != nil {
 		// A container that ended at once takes its monitor along: nothing
 		// to hold then.
@@ -159,7 +159,7 @@ func (s *Containers) adopt(c *Container) bool {
 	}
 	c.adoptions++
 	var mcfg shim.MonitorConfig
-	b, err := os.ReadFile(filepath.Join(s.dir(c.ID), "monitor.json"))
+	b, err := os.ReadFile(filepath.Join(s.recs.dir(c.ID), "monitor.json"))
 	if err == nil {
 		err = json.Unmarshal(b, &mcfg)
 	}
@@ -168,14 +168,14 @@ func (s *Containers) adopt(c *Container) bool {
 		return false
 	}
 	mcfg.Adopt, mcfg.AdoptStreams = &ip, c.streams
-	cfgPath := filepath.Join(s.dir(c.ID), "monitor-adopt.json")
+	cfgPath := filepath.Join(s.recs.dir(c.ID), "monitor-adopt.json")
 	if err := writeJSON(cfgPath, mcfg); err != nil {
 		s.Log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := runtime.AdoptMonitor(ctx, cfgPath, filepath.Join(s.sockDir(c.ID), "monitor.log"), c.outputs); err != nil {
+	if err := runtime.AdoptMonitor(ctx, cfgPath, filepath.Join(s.recs.sockDir(c.ID), "monitor.log"), c.outputs); err != nil {
 		s.Log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
 		return false
 	}

@@ -44,7 +44,7 @@ func (s *Containers) restartAfterExit(c *Container) {
 	c.mu.Lock()
 	c.State.Status = container.StateRestarting
 	delay := restartBackoff(c)
-	s.keep(c)
+	s.recs.keep(c)
 	c.mu.Unlock()
 	time.Sleep(delay)
 	c.mu.Lock()
@@ -52,14 +52,14 @@ func (s *Containers) restartAfterExit(c *Container) {
 	if c.State.Status != container.StateRestarting || c.ManualStop {
 		if c.State.Status == container.StateRestarting {
 			c.State.Status = container.StateExited
-			s.keep(c)
+			s.recs.keep(c)
 		}
 		return
 	}
 	c.RestartCount++
 	if err := s.startLocked(context.Background(), c); err != nil {
 		c.State.Status = container.StateExited
-		s.keep(c)
+		s.recs.keep(c)
 		s.Log.Warn("restart failed", "id", c.ID, "err", err)
 	}
 }
@@ -67,7 +67,7 @@ func (s *Containers) restartAfterExit(c *Container) {
 // StartOnBoot starts the containers whose policy says so when the daemon
 // starts: always, and unless-stopped unless the user stopped them.
 func (s *Containers) StartOnBoot(ctx context.Context) {
-	for _, c := range s.All() {
+	for _, c := range s.recs.all() {
 		c.mu.Lock()
 		p := c.HostConfig.RestartPolicy.Name
 		want := !c.running() && c.HasBeenStartedBefore &&

@@ -19,7 +19,7 @@ import (
 // buildSpec turns a container's record into its OCI spec. Callers hold c.mu.
 func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
 	hc, cfg := c.HostConfig, c.Config
-	dir := s.dir(c.ID)
+	dir := s.recs.dir(c.ID)
 	if err := writeEtcFiles(dir, cfg, hc, s.etcFor(c)); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 	case mode == "none":
 		// A namespace of its own with loopback only.
 	case strings.HasPrefix(mode, "container:"):
-		other, err := s.Get(strings.TrimPrefix(mode, "container:"))
+		other, err := s.recs.get(strings.TrimPrefix(mode, "container:"))
 		if err != nil {
 			return nil, err
 		}
