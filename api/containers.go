@@ -64,7 +64,7 @@ type LinkRemover interface {
 	RemoveLink(name string) error
 }
 
-var _ LinkRemover = (*daemon.Containers)(nil)
+var _ LinkRemover = daemon.ContainerAPI{}
 
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {

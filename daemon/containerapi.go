@@ -14,9 +14,10 @@ type ContainerAPI struct {
 	*logs.Reader
 	*files.Service
 	*stats.Sampler
+	*netGlue // RemoveLink
 }
 
 // NewContainerAPI gathers the services the container routes use.
 func NewContainerAPI(s *Containers) ContainerAPI {
-	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s)}
+	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s), netGlue: s.net}
 }

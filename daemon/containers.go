@@ -96,6 +96,8 @@ type Containers struct {
 
 	// recs are the records, their names and files.
 	recs *store
+	// net hands the network service what it needs of the records.
+	net *netGlue
 	// cg makes, fills and removes the containers' cgroups.
 	cg cgroupCtl
 	// execs is the exec table; each exec belongs to a container here.
@@ -132,6 +134,7 @@ func (s *Containers) Close() error {
 // and nothing started: NewContainers, and tests.
 func assemble(ctx context.Context, cfg ContainersConfig) *Containers {
 	s := &Containers{ContainersConfig: cfg, stateRoot: filepath.Join(cfg.RunDir, "runc"), recs: newStore(cfg.Root, cfg.RunDir, cfg.Log)}
+	s.net = &netGlue{nw: cfg.Networks, recs: s.recs}
 	s.life, s.stop = context.WithCancel(ctx)
 	s.cg = newCgroupCtl(cfg)
 	s.execs = exec.New(s.stateRoot, execHost{s})
@@ -285,7 +288,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if !strings.HasPrefix(imageID, "sha256:") {
 		imageID = "sha256:" + imageID
 	}
-	if err := s.checkLinks(hc); err != nil {
+	if err := s.net.checkLinks(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if err := s.checkNamespaceTargets(hc); err != nil {

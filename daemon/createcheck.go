@@ -25,26 +25,6 @@ func validateAnnotations(hc *container.HostConfig) error {
 	return nil
 }
 
-// checkLinks refuses a link to a container that does not exist: a 400,
-// not a 404, which the docker CLI would take for a missing image and
-// pull.
-func (s *Containers) checkLinks(hc *container.HostConfig) error {
-	for _, l := range hc.Links {
-		name, _, _ := strings.Cut(l, ":")
-		name = strings.TrimPrefix(name, "/")
-		if name == "" {
-			return errdefs.InvalidArgumentf("invalid link format: %q", l)
-		}
-		if _, err := s.recs.get(name); err != nil {
-			if errors.Is(err, errdefs.ErrNotFound) {
-				return errdefs.InvalidArgumentf("could not get container for %s: %v", name, err)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
 // checkNamespaceTargets refuses, as Docker's create does, a pid or ipc
 // mode "container:X" whose X does not exist (a 400); that X runs is
 // checked when the container starts.

@@ -64,7 +64,7 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 		HostConfig:      &hc,
 		Mounts:          s.mountPointViews(c),
 		Config:          &cfg,
-		NetworkSettings: s.networkSettings(c),
+		NetworkSettings: s.net.settings(c),
 	}, nil
 }
 
@@ -112,7 +112,7 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 	}
 	out := []container.Summary{}
 	snaps := s.recs.view.all()
-	linked := s.linkNames(snaps)
+	linked := s.net.linkNames(snaps)
 	for _, c := range snaps {
 		sum, keep := s.summary(c, opts, before, since)
 		if !keep {
@@ -195,7 +195,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 	if sum.HostConfig.NetworkMode == "" {
 		sum.HostConfig.NetworkMode = "bridge"
 	}
-	sum.NetworkSettings, sum.Ports = s.networkSummary(c)
+	sum.NetworkSettings, sum.Ports = s.net.summary(c)
 	if !onNetworks(f["network"], sum.NetworkSettings) {
 		return container.Summary{}, false
 	}

@@ -68,12 +68,12 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 			s.cg.drop(c.ID)
 		}
 	}()
-	if err := s.attachNetwork(ctx, c); err != nil {
+	if err := s.net.attach(ctx, c); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			s.detachNetwork(c)
+			s.net.detach(c)
 		}
 	}()
 	dir := s.recs.dir(c.ID)
@@ -181,7 +181,7 @@ func (s *Containers) watch(c *Container) {
 
 func (s *Containers) recordExit(c *Container, st shim.ExitStatus) {
 	c.mu.Lock()
-	s.detachNetwork(c) // before waiters wake: a stopped container's ports are free
+	s.net.detach(c) // before waiters wake: a stopped container's ports are free
 	c.State.Status = container.StateExited
 	c.State.Pid, c.State.PidStartTime = 0, 0
 	c.State.ExitCode = st.ExitCode

@@ -20,7 +20,7 @@ import (
 func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
 	hc, cfg := c.HostConfig, c.Config
 	dir := s.recs.dir(c.ID)
-	if err := writeEtcFiles(dir, cfg, hc, s.etcFor(c)); err != nil {
+	if err := writeEtcFiles(dir, cfg, hc, s.net.etcFor(c)); err != nil {
 		return nil, err
 	}
 	maps, err := idMapsFor(hc.UsernsMode)
@@ -51,7 +51,7 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		Rootfs:         rootfs,
 		ReadonlyRootfs: hc.ReadonlyRootfs,
 		Args:           append([]string{c.Path}, c.Args...),
-		Env:            append(s.linkEnvs(c), cfg.Env...),
+		Env:            append(s.net.linkEnvs(c), cfg.Env...),
 		Cwd:            cfg.WorkingDir,
 		UID:            uint32(uid),
 		GID:            uint32(gid),
@@ -119,7 +119,7 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 	default:
 		// The default bridge or a named network: the namespace Attach
 		// pinned and wired ("" without a network service: loopback only).
-		opts.NetNSPath = s.networkNS(c)
+		opts.NetNSPath = s.net.nsPath(c)
 	}
 	if opts.Shares, err = s.shares(c); err != nil {
 		return nil, err
