@@ -98,6 +98,8 @@ type Containers struct {
 	recs *store
 	// net hands the network service what it needs of the records.
 	net *netGlue
+	// spec settles mounts at create and makes the OCI spec at start.
+	spec *specMaker
 	// cg makes, fills and removes the containers' cgroups.
 	cg cgroupCtl
 	// execs is the exec table; each exec belongs to a container here.
@@ -135,6 +137,7 @@ func (s *Containers) Close() error {
 func assemble(ctx context.Context, cfg ContainersConfig) *Containers {
 	s := &Containers{ContainersConfig: cfg, stateRoot: filepath.Join(cfg.RunDir, "runc"), recs: newStore(cfg.Root, cfg.RunDir, cfg.Log)}
 	s.net = &netGlue{nw: cfg.Networks, recs: s.recs}
+	s.spec = newSpecMaker(cfg, s.recs, s.net)
 	s.life, s.stop = context.WithCancel(ctx)
 	s.cg = newCgroupCtl(cfg)
 	s.execs = exec.New(s.stateRoot, execHost{s})
@@ -174,7 +177,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 		}
 		s.recs.add(c)
 		s.recs.view.put(c, nil)
-		s.refVolumes(c)
+		s.spec.refVolumes(c)
 		if c.running() {
 			ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 			_, alive, err := ctl.Running()
@@ -278,7 +281,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
-	if hc.Runtime, err = s.runtimeName(hc.Runtime); err != nil {
+	if hc.Runtime, err = s.spec.runtimeName(hc.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}
 	imageID, img, err := s.Images.Resolve(ctx, cfg.Image)
@@ -291,7 +294,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err := s.net.checkLinks(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if err := s.checkNamespaceTargets(hc); err != nil {
+	if err := s.recs.checkNamespaceTargets(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
 	merged := mergeImageConfig(cfg, ociImage(img))
@@ -324,7 +327,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		// config alone and reads the container's IP on it.
 		PrimaryDisconnected: netsvc.SkipsDefaultBridge(hc, nc),
 	}
-	if c.MountPoints, err = s.settleMounts(id, merged, hc, readOnlyNonRecursive(ctx)); err != nil {
+	if c.MountPoints, err = s.spec.settleMounts(id, merged, hc, readOnlyNonRecursive(ctx)); err != nil {
 		release()
 		return container.CreateResponse{}, err
 	}

@@ -65,7 +65,7 @@ func (h execHost) Process(id string, req container.ExecCreateRequest) (runtime.E
 		}
 		user = containerUser(c, maps)
 	}
-	rt := h.s.runtimeBinary(c)
+	rt := h.s.spec.runtimeBinary(c)
 	c.mu.Unlock()
 	if cwd == "" {
 		cwd = "/"

@@ -55,14 +55,14 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 		ResolvConfPath:  filepath.Join(dir, "resolv.conf"),
 		HostnamePath:    filepath.Join(dir, "hostname"),
 		HostsPath:       filepath.Join(dir, "hosts"),
-		LogPath:         s.inspectLogPath(c),
+		LogPath:         s.recs.inspectLogPath(c),
 		Name:            "/" + c.Name,
 		RestartCount:    c.RestartCount,
 		Driver:          "lodge",
 		Platform:        "linux",
 		ExecIDs:         nil,
 		HostConfig:      &hc,
-		Mounts:          s.mountPointViews(c),
+		Mounts:          s.spec.mountPointViews(c),
 		Config:          &cfg,
 		NetworkSettings: s.net.settings(c),
 	}, nil
@@ -185,7 +185,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		State:   status,
 		Status:  statusText(c),
 		Health:  healthSummary(c),
-		Mounts:  s.mountPointViews(c),
+		Mounts:  s.spec.mountPointViews(c),
 	}
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}

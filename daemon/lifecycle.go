@@ -77,7 +77,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		}
 	}()
 	dir := s.recs.dir(c.ID)
-	spec, err := s.buildSpec(c, rootfs)
+	spec, err := s.spec.build(c, rootfs)
 	if err != nil {
 		return err
 	}
@@ -89,8 +89,8 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		return err
 	}
 	mcfg := &shim.MonitorConfig{
-		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
-		LogPath: s.logFileFor(c.ID, c.HostConfig.LogConfig), ExitPath: filepath.Join(dir, "exit.json"),
+		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.spec.runtimeBinary(c),
+		LogPath: s.recs.logFileFor(c.ID, c.HostConfig.LogConfig), ExitPath: filepath.Join(dir, "exit.json"),
 		SockDir: s.recs.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	}
 	// Checked at create; a record from before the check rotates nothing.

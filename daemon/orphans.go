@@ -87,7 +87,7 @@ func (s *Containers) outliveMonitor(c *Container) shim.ExitStatus {
 	}
 	st := shim.ExitStatus{FinishedAt: time.Now().UTC()}
 	s.endCgroup(c.ID, &st)
-	runtime.Forget(s.stateRoot, c.ID, s.runtimeBinary(c))
+	runtime.Forget(s.stateRoot, c.ID, s.spec.runtimeBinary(c))
 	c.mu.Lock()
 	sig := c.lastSignal
 	c.mu.Unlock()

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -252,4 +253,41 @@ func (st *store) counts() (total, running, paused, stopped int) {
 		total++
 	}
 	return
+}
+
+// logFileFor is where a container's log driver keeps its log: Docker's
+// local driver under local-logs/, json-file beside the record.
+func (st *store) logFileFor(id string, lc container.LogConfig) string {
+	if lc.Type == logDriverLocal {
+		return filepath.Join(st.dir(id), "local-logs", "container.log")
+	}
+	return st.logPath(id)
+}
+
+// inspectLogPath is the LogPath inspect shows: json-file's file, and ""
+// for the other drivers, as Docker keeps the local driver's files out of
+// its API (their format is not a stable interface). Callers hold c.mu.
+func (st *store) inspectLogPath(c *Container) string {
+	if t := c.HostConfig.LogConfig.Type; t != "" && t != logDriver {
+		return ""
+	}
+	return st.logPath(c.ID)
+}
+
+// checkNamespaceTargets refuses, as Docker's create does, a pid or ipc
+// mode "container:X" whose X does not exist (a 400); that X runs is
+// checked when the container starts.
+func (st *store) checkNamespaceTargets(hc *container.HostConfig) error {
+	for _, mode := range []string{string(hc.PidMode), string(hc.IpcMode)} {
+		if !isContainerMode(mode) {
+			continue
+		}
+		if _, err := st.get(strings.TrimPrefix(mode, "container:")); err != nil {
+			if errors.Is(err, errdefs.ErrNotFound) {
+				return errdefs.InvalidArgumentf("%v", err)
+			}
+			return err
+		}
+	}
+	return nil
 }
