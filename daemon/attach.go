@@ -151,7 +151,7 @@ func (s *Containers) emitAttach(c *Container) {
 	case container.StateRemoving, container.StateDead, container.StatePaused:
 		return
 	}
-	s.emit(c, events.ActionAttach)
+	s.Events.forContainer(c, events.ActionAttach)
 }
 
 // connectAttach joins a pending attach to the running monitor. Callers hold
@@ -189,7 +189,7 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 				_, err := io.Copy(mc, in)
 				if stream.IsDetach(err) {
 					c.mu.Lock()
-					s.emit(c, events.ActionDetach)
+					s.Events.forContainer(c, events.ActionDetach)
 					c.mu.Unlock()
 				}
 				if tty {

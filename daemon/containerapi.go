@@ -14,10 +14,11 @@ type ContainerAPI struct {
 	*logs.Reader
 	*files.Service
 	*stats.Sampler
-	*netGlue // RemoveLink
+	*netGlue       // RemoveLink
+	*CgroupControl // Pause, Unpause, Update
 }
 
 // NewContainerAPI gathers the services the container routes use.
 func NewContainerAPI(s *Containers) ContainerAPI {
-	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s), netGlue: s.net}
+	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s), netGlue: s.net, CgroupControl: s.control}
 }

@@ -102,6 +102,8 @@ type Containers struct {
 	spec *specMaker
 	// cg makes, fills and removes the containers' cgroups.
 	cg cgroupCtl
+	// control signals, freezes and kills containers, and updates limits.
+	control *CgroupControl
 	// execs is the exec table; each exec belongs to a container here.
 	execs *exec.Service
 	// health runs the healthchecks, each probe an exec.
@@ -140,6 +142,7 @@ func assemble(ctx context.Context, cfg ContainersConfig) *Containers {
 	s.spec = newSpecMaker(cfg, s.recs, s.net)
 	s.life, s.stop = context.WithCancel(ctx)
 	s.cg = newCgroupCtl(cfg)
+	s.control = newCgroupControl(s.recs, s.cg, cfg.Events, cfg.Log)
 	s.execs = exec.New(s.stateRoot, execHost{s})
 	s.health = health.New(s.life, healthHost{s}, s.execs)
 	return s
@@ -369,7 +372,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		return container.CreateResponse{}, err
 	}
 	s.recs.add(c)
-	s.emit(c, events.ActionCreate)
+	s.Events.forContainer(c, events.ActionCreate)
 	return container.CreateResponse{ID: id, Warnings: nonNil(warnings)}, nil
 }
 
@@ -401,7 +404,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		c.HostConfig.AutoRemove = false // this removal is the one
 		c.mu.Unlock()
 		ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
-		s.killAll(c, ctl)
+		s.control.killAll(c, ctl)
 		ctl.Close()
 		select {
 		case <-exitCh:
@@ -452,7 +455,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		s.Volumes.Release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
 	}
 	c.mu.Lock()
-	s.emit(c, events.ActionDestroy)
+	s.Events.forContainer(c, events.ActionDestroy)
 	close(c.removedCh)
 	for _, p := range c.pending {
 		p.finish(nil)

@@ -88,7 +88,7 @@ func (h execHost) Emit(id string, a events.Action, attrs ...string) {
 	if err != nil {
 		return
 	}
-	h.s.emit(c, a, attrs...)
+	h.s.Events.forContainer(c, a, attrs...)
 }
 
 // ExecAPI is the exec table of s, for the API's exec routes.

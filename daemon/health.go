@@ -44,7 +44,7 @@ func (h healthHost) Record(id string, fn func(*container.Health) bool) (containe
 		return c.State.Health.Status, true
 	}
 	if fn(c.State.Health) {
-		h.s.emit(c, events.Action("health_status: "+string(c.State.Health.Status)))
+		h.s.Events.forContainer(c, events.Action("health_status: "+string(c.State.Health.Status)))
 	}
 	h.s.recs.keep(c)
 	return c.State.Health.Status, true

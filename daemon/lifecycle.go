@@ -131,7 +131,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		s.connectAttach(c, p)
 	}
 	c.pending = nil
-	s.emit(c, events.ActionStart)
+	s.Events.forContainer(c, events.ActionStart)
 	ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 	if err := ctl.Go(); err != nil {
 		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
@@ -201,9 +201,9 @@ func (s *Containers) recordExit(c *Container, st shim.ExitStatus) {
 	c.exitCh = make(chan struct{})
 	s.recs.keep(c)
 	if st.OOMKilled {
-		s.emit(c, events.ActionOOM)
+		s.Events.forContainer(c, events.ActionOOM)
 	}
-	s.emit(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
+	s.Events.forContainer(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
 	s.execs.Exited(c.ID)
 	s.unmount(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
@@ -254,12 +254,12 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	c.mu.Unlock()
 	defer ctl.Close()
 	if wait != 0 {
-		if err := s.signal(c, ctl, sig); err != nil {
+		if err := s.control.signal(c, ctl, sig); err != nil {
 			// Not fatal: the kill after the timeout is the answer.
 			s.Log.Warn("sending the stop signal", "id", c.ID, "signal", sig, "err", err)
 		}
 		c.mu.Lock()
-		s.thawForSignal(c)
+		s.control.thawForSignal(c)
 		s.emitKill(c, sig)
 		c.mu.Unlock()
 	}
@@ -268,7 +268,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	}
 	stopped := func() error {
 		c.mu.Lock()
-		s.emit(c, events.ActionStop)
+		s.Events.forContainer(c, events.ActionStop)
 		c.mu.Unlock()
 		return nil
 	}
@@ -280,7 +280,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	c.mu.Lock()
 	s.emitKill(c, syscall.SIGKILL)
 	c.mu.Unlock()
-	s.killAll(c, ctl)
+	s.control.killAll(c, ctl)
 	select {
 	case <-exitCh:
 		return stopped()
@@ -316,9 +316,9 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	}
 	ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 	defer ctl.Close()
-	err = s.signal(c, ctl, sig)
+	err = s.control.signal(c, ctl, sig)
 	c.mu.Lock()
-	s.thawForSignal(c)
+	s.control.thawForSignal(c)
 	if err == nil {
 		s.emitKill(c, sig)
 	}
@@ -335,7 +335,7 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	}
 	// Its init is dead or dying, but something holds the container up
 	// (a process of it outside its pid namespace): the cgroup goes too.
-	s.killAll(c, ctl)
+	s.control.killAll(c, ctl)
 	select {
 	case <-exitCh:
 		return nil
@@ -349,7 +349,7 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 // emitKill announces a signal sent to a container, as Docker does before
 // the die (and, for a stop, the stop) that may follow. Callers hold c.mu.
 func (s *Containers) emitKill(c *Container, sig syscall.Signal) {
-	s.emit(c, events.ActionKill, "signal", strconv.Itoa(int(sig)))
+	s.Events.forContainer(c, events.ActionKill, "signal", strconv.Itoa(int(sig)))
 }
 
 // WaitFor registers a wait now and returns the function that blocks until

@@ -50,7 +50,7 @@ func errMonitorGone(id string) error {
 // signal sends sig to a running container's init: through its monitor,
 // or, once the monitor is gone, to the init itself (checked by its start
 // time, so a recycled pid is never signalled).
-func (s *Containers) signal(c *Container, ctl *runtime.Ctl, sig syscall.Signal) error {
+func (x *CgroupControl) signal(c *Container, ctl *runtime.Ctl, sig syscall.Signal) error {
 	err := ctl.Signal(sig)
 	if err == nil || !errors.Is(err, runtime.ErrMonitorGone) {
 		return err
@@ -86,7 +86,7 @@ func (s *Containers) outliveMonitor(c *Container) shim.ExitStatus {
 		}
 	}
 	st := shim.ExitStatus{FinishedAt: time.Now().UTC()}
-	s.endCgroup(c.ID, &st)
+	s.control.endCgroup(c.ID, &st)
 	runtime.Forget(s.stateRoot, c.ID, s.spec.runtimeBinary(c))
 	c.mu.Lock()
 	sig := c.lastSignal
@@ -186,13 +186,13 @@ func (s *Containers) adopt(c *Container) bool {
 
 // endCgroup notes an OOM kill in an ended container's cgroup, kills what
 // is left there and removes it, as a monitor does when its container ends.
-func (s *Containers) endCgroup(id string, st *shim.ExitStatus) {
-	if s.Cgroups == nil {
+func (x *CgroupControl) endCgroup(id string, st *shim.ExitStatus) {
+	if x.cg.tree == nil {
 		return
 	}
-	dir := s.Cgroups.ContainerDir(id)
+	dir := x.cg.tree.ContainerDir(id)
 	if cgroupv2.OOMKills(dir) > 0 {
 		st.OOMKilled = true
 	}
-	s.cg.drop(id)
+	x.cg.drop(id)
 }
