@@ -100,9 +100,9 @@ func (c *Container) initProc() shim.InitProc {
 
 // unmount unmounts a container's root filesystem where its caller has no
 // one to tell: a stop, a failed start, the end of a docker cp.
-func (s *Containers) unmount(id string) {
-	if err := s.Rootfs.Unmount(id); err != nil {
-		s.Log.Warn("unmounting the container's filesystem", "id", id, "err", err)
+func (l *Lifecycle) unmount(id string) {
+	if err := l.rootfs.Unmount(id); err != nil {
+		l.log.Warn("unmounting the container's filesystem", "id", id, "err", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 // its own type. It adds no method of its own; it only gathers theirs.
 type ContainerAPI struct {
 	*Containers
+	*Lifecycle // Start, Stop, Kill, Restart, WaitFor, StartOnBoot
 	*logs.Reader
 	*files.Service
 	*stats.Sampler
@@ -20,5 +21,5 @@ type ContainerAPI struct {
 
 // NewContainerAPI gathers the services the container routes use.
 func NewContainerAPI(s *Containers) ContainerAPI {
-	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s), netGlue: s.net, CgroupControl: s.control}
+	return ContainerAPI{Containers: s, Lifecycle: s.lifecycle, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s), netGlue: s.net, CgroupControl: s.control}
 }

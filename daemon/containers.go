@@ -104,6 +104,8 @@ type Containers struct {
 	cg cgroupCtl
 	// control signals, freezes and kills containers, and updates limits.
 	control *CgroupControl
+	// lifecycle starts, stops and watches containers.
+	lifecycle *Lifecycle
 	// execs is the exec table; each exec belongs to a container here.
 	execs *exec.Service
 	// health runs the healthchecks, each probe an exec.
@@ -113,15 +115,6 @@ type Containers struct {
 	// service starts end with it.
 	life context.Context
 	stop context.CancelFunc
-}
-
-// lifetime is the service's root context (Background for a service a
-// test made by hand).
-func (s *Containers) lifetime() context.Context {
-	if s.life == nil {
-		return context.Background()
-	}
-	return s.life
 }
 
 // Close ends the goroutines the service started: exit watchers and
@@ -145,6 +138,12 @@ func assemble(ctx context.Context, cfg ContainersConfig) *Containers {
 	s.control = newCgroupControl(s.recs, s.cg, cfg.Events, cfg.Log)
 	s.execs = exec.New(s.stateRoot, execHost{s})
 	s.health = health.New(s.life, healthHost{s}, s.execs)
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s.lifecycle = &Lifecycle{recs: s.recs, net: s.net, spec: s.spec, cg: s.cg, control: s.control, execs: s.execs, health: s.health,
+		rootfs: cfg.Rootfs, ev: cfg.Events, log: log, stateRoot: s.stateRoot, life: s.life, remove: s.Remove}
 	return s
 }
 
@@ -192,16 +191,16 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 					// A sandbox recorded before it kept names learns them.
 					s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
 				}
-				s.startHealth(c)
+				s.lifecycle.startHealth(c)
 				if err == nil && alive {
-					s.holdOutputs(c)
+					s.lifecycle.holdOutputs(c)
 				}
-				go s.watch(c)
+				go s.lifecycle.watch(c)
 				continue
 			}
 			// It ended while no daemon ran: what its monitor recorded,
 			// and what is left of it cleaned up if the monitor could not.
-			s.watch(c)
+			s.lifecycle.watch(c)
 		}
 	}
 	if s.Networks != nil {

@@ -100,7 +100,7 @@ func TestOOMExit(t *testing.T) {
 	c := &Container{ID: "dddddddddddddddd", Name: "hog", Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateRunning}, exitCh: make(chan struct{})}
 	os.MkdirAll(filepath.Join(root, c.ID), 0o700)
-	s.recordExit(c, shim.ExitStatus{ExitCode: 137, OOMKilled: true, FinishedAt: time.Now()})
+	s.lifecycle.recordExit(c, shim.ExitStatus{ExitCode: 137, OOMKilled: true, FinishedAt: time.Now()})
 	if !c.State.OOMKilled || c.State.ExitCode != 137 {
 		t.Errorf("state %+v", c.State)
 	}

@@ -35,7 +35,7 @@ func TestRemoveDropsExecs(t *testing.T) {
 		}
 		ids[i] = id
 	}
-	s.recordExit(c, shim.ExitStatus{})
+	s.lifecycle.recordExit(c, shim.ExitStatus{})
 	if _, err := s.execs.ExecInspect(ids[0]); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("an exec never started outlived its container's exit: %v", err)
 	}

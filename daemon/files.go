@@ -33,10 +33,10 @@ func (s *Containers) mountedRoot(id string) (r *rootdir.Root, done func(), err e
 		return nil, nil, fmt.Errorf("mounting the container's filesystem: %w", err)
 	}
 	if r, err = rootdir.Open(dir); err != nil {
-		s.unmount(id)
+		s.lifecycle.unmount(id)
 		return nil, nil, err
 	}
-	return r, func() { r.Close(); s.unmount(id) }, nil
+	return r, func() { r.Close(); s.lifecycle.unmount(id) }, nil
 }
 
 // runtimeMade are the paths the runtime makes in a container's layer to

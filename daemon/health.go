@@ -12,7 +12,7 @@ import (
 // startHealth begins a started container's healthcheck, when it has one:
 // its status is "starting" until the first probes say otherwise, and the
 // probes stop when the container exits. Callers hold c.mu.
-func (s *Containers) startHealth(c *Container) {
+func (l *Lifecycle) startHealth(c *Container) {
 	hc := c.Config.Healthcheck
 	if health.Args(hc) == nil {
 		return
@@ -20,7 +20,7 @@ func (s *Containers) startHealth(c *Container) {
 	if c.State.Health == nil || c.State.Health.Status == "" {
 		c.State.Health = &container.Health{Status: container.Starting}
 	}
-	s.health.Start(c.ID, hc, c.State.StartedAt, c.exitCh)
+	l.health.Start(c.ID, hc, c.State.StartedAt, c.exitCh)
 }
 
 // healthHost is what the prober (daemon/health) sees of the containers.

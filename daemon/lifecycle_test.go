@@ -25,11 +25,11 @@ func TestWaitReportsTheRunThatEnded(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, c.ID), 0o700)
 	for _, cond := range []container.WaitCondition{container.WaitConditionNotRunning, container.WaitConditionNextExit} {
 		t.Run(string(cond), func(t *testing.T) {
-			wait, err := s.WaitFor("ww", cond)
+			wait, err := s.lifecycle.WaitFor("ww", cond)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.recordExit(c, shim.ExitStatus{ExitCode: 137, Error: "killed", FinishedAt: time.Now()})
+			s.lifecycle.recordExit(c, shim.ExitStatus{ExitCode: 137, Error: "killed", FinishedAt: time.Now()})
 			// The next run starts before the waiter gets to read.
 			c.mu.Lock()
 			c.State = ContainerState{Status: container.StateRunning, Pid: 42, StartedAt: time.Now()}
@@ -49,7 +49,7 @@ func TestWaitReportsTheRunThatEnded(t *testing.T) {
 	c.mu.Lock()
 	c.State = ContainerState{Status: container.StateExited, ExitCode: 3}
 	c.mu.Unlock()
-	wait, err := s.WaitFor("ww", container.WaitConditionNotRunning)
+	wait, err := s.lifecycle.WaitFor("ww", container.WaitConditionNotRunning)
 	if err != nil {
 		t.Fatal(err)
 	}

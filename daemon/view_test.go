@@ -41,7 +41,7 @@ func TestListDoesNotWaitForStart(t *testing.T) {
 	}
 
 	started := make(chan error, 1)
-	go func() { started <- s.Start(context.Background(), "slow") }()
+	go func() { started <- s.lifecycle.Start(context.Background(), "slow") }()
 	<-rfs.entered
 	defer func() {
 		close(rfs.release)
