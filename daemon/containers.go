@@ -88,8 +88,11 @@ type ContainersConfig struct {
 	SingleID bool
 }
 
-// Containers owns every container: their records, names and lifecycles. It
-// is safe for concurrent use.
+// Containers is the container engine: it holds the parts each concern of a
+// container is cut into (records, network glue, spec, cgroup control,
+// lifecycle, exec table, health probes) and does what spans them: create,
+// remove, rename, inspect, list, prune, attach. It is safe for concurrent
+// use.
 type Containers struct {
 	ContainersConfig
 	stateRoot string
