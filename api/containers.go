@@ -17,7 +17,7 @@ import (
 	"github.com/lodge-containers/lodge/errdefs"
 )
 
-// ContainerBackend runs containers. (*daemon.Containers fits.)
+// ContainerBackend runs containers. (daemon.ContainerAPI fits.)
 type ContainerBackend interface {
 	Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (container.CreateResponse, error)
 	Start(ctx context.Context, ref string) error
