@@ -11,7 +11,7 @@ import (
 )
 
 // CgroupBackend pauses, limits and samples containers through their
-// cgroups. (*daemon.Containers fits.)
+// cgroups. (daemon.ContainerAPI fits.)
 type CgroupBackend interface {
 	Pause(ctx context.Context, ref string) error
 	Unpause(ctx context.Context, ref string) error

@@ -17,7 +17,7 @@ import (
 	"github.com/lodge-containers/lodge/errdefs"
 )
 
-// ContainerBackend runs containers. (*daemon.Containers fits.)
+// ContainerBackend runs containers. (daemon.ContainerAPI fits.)
 type ContainerBackend interface {
 	Create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (container.CreateResponse, error)
 	Start(ctx context.Context, ref string) error
@@ -64,7 +64,7 @@ type LinkRemover interface {
 	RemoveLink(name string) error
 }
 
-var _ LinkRemover = (*daemon.Containers)(nil)
+var _ LinkRemover = daemon.ContainerAPI{}
 
 func (s *Server) addContainerRoutes(b ContainerBackend) {
 	s.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) error {

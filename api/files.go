@@ -13,7 +13,7 @@ import (
 	"github.com/lodge-containers/lodge/errdefs"
 )
 
-// FilesBackend moves files in and out of containers. (*daemon.Containers
+// FilesBackend moves files in and out of containers. (daemon.ContainerAPI
 // fits.)
 type FilesBackend interface {
 	StatPath(ctx context.Context, ref, path string) (container.PathStat, error)

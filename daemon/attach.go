@@ -62,19 +62,19 @@ func (s *Containers) AttachFor(ref string, opts AttachOptions) (connect func(ctx
 			return s.Attach(ctx, ref, opts, client)
 		}, nil
 	}
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return nil, err
 	}
 	p := &pendingAttach{opts: opts, keys: keys, ready: make(chan struct{}), done: make(chan error, 1)}
 	c.mu.Lock()
-	s.emitAttach(c)
+	emitAttach(s.Events, c)
 	switch {
 	case c.running() && c.monitorGone:
 		c.mu.Unlock()
 		return nil, errMonitorGone(c.ID)
 	case c.running():
-		s.connectAttach(c, p)
+		connectAttach(s.recs.sockDir(c.ID), s.Events, c, p)
 	case !opts.Stream:
 		c.mu.Unlock()
 		return func(context.Context, AttachStream) error { return nil }, nil
@@ -112,7 +112,7 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	if err != nil {
 		return err
 	}
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -122,10 +122,10 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 		src := logHost{s}.source(c)
 		logs.Replay(client, src.Path, src.Local, src.TTY)
 	}
-	s.emitAttach(c)
+	emitAttach(s.Events, c)
 	switch {
 	case c.running():
-		s.connectAttach(c, p)
+		connectAttach(s.recs.sockDir(c.ID), s.Events, c, p)
 	case !opts.Stream:
 		c.mu.Unlock()
 		return nil
@@ -146,18 +146,18 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 
 // emitAttach sends the attach event Docker sends for every attach, unless
 // the container is one it cannot attach to. Callers hold c.mu.
-func (s *Containers) emitAttach(c *Container) {
+func emitAttach(ev *Events, c *Container) {
 	switch c.State.Status {
 	case container.StateRemoving, container.StateDead, container.StatePaused:
 		return
 	}
-	s.emit(c, events.ActionAttach)
+	ev.forContainer(c, events.ActionAttach)
 }
 
 // connectAttach joins a pending attach to the running monitor. Callers hold
 // c.mu.
-func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
-	mc, err := runtime.Attach(s.sockDir(c.ID), shim.AttachRequest{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
+func connectAttach(sockDir string, ev *Events, c *Container, p *pendingAttach) {
+	mc, err := runtime.Attach(sockDir, shim.AttachRequest{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
 	if err != nil {
 		if errors.Is(err, runtime.ErrMonitorGone) && c.initProc().Alive() {
 			err = errMonitorGone(c.ID)
@@ -189,7 +189,7 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 				_, err := io.Copy(mc, in)
 				if stream.IsDetach(err) {
 					c.mu.Lock()
-					s.emit(c, events.ActionDetach)
+					ev.forContainer(c, events.ActionDetach)
 					c.mu.Unlock()
 				}
 				if tty {
@@ -242,7 +242,7 @@ func (s *Containers) connectAttach(c *Container, p *pendingAttach) {
 
 // Resize sets a running container's tty size.
 func (s *Containers) Resize(ctx context.Context, ref string, height, width uint) error {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func (s *Containers) Resize(ctx context.Context, ref string, height, width uint)
 	if !tty {
 		return nil
 	}
-	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 	defer ctl.Close()
 	err = ctl.Resize(uint16(width), uint16(height))
 	if errors.Is(err, runtime.ErrMonitorGone) {

@@ -110,7 +110,7 @@ func (b *BuildBackend) Run(ctx context.Context, req build.RunRequest) (build.Ima
 	if err != nil {
 		return build.Image{}, err
 	}
-	wait, err := s.WaitFor(id, container.WaitConditionNextExit)
+	wait, err := s.lifecycle.WaitFor(id, container.WaitConditionNextExit)
 	if err != nil {
 		_ = connect(ctx, nil) // only to release the attach; err is the one to return
 		return build.Image{}, err
@@ -129,7 +129,7 @@ func (b *BuildBackend) Run(ctx context.Context, req build.RunRequest) (build.Ima
 		_ = connect(ctx, stdoutOnly{pw})
 		_ = pw.Close() // a pipe's Close never fails
 	}()
-	if err := s.Start(ctx, id); err != nil {
+	if err := s.lifecycle.Start(ctx, id); err != nil {
 		pw.CloseWithError(err)
 		<-copied
 		return build.Image{}, err
@@ -306,7 +306,7 @@ func (b *BuildBackend) Tag(ctx context.Context, id, ref string) error {
 // serves.
 func (b *BuildBackend) Recover(ctx context.Context) {
 	s := b.Containers
-	for _, c := range s.All() {
+	for _, c := range s.recs.all() {
 		c.mu.Lock()
 		step := c.BuildStep
 		c.mu.Unlock()

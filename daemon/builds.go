@@ -35,5 +35,5 @@ func (b *Builds) PruneCache(ctx context.Context) ([]string, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return b.Images.RemoveUnused(ids, b.Images.Containers.ImageUser)
+	return b.Images.RemoveUnused(ids, b.Images.Containers.recs.imageUser)
 }

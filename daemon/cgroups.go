@@ -178,21 +178,41 @@ func dirExists(dir string) bool {
 	return err == nil && fi.IsDir()
 }
 
+// CgroupControl signals, freezes and kills running containers and changes
+// their limits: pause, unpause and update for the API, and for the
+// lifecycle the kill of a whole container, the thaw before a stop signal,
+// the end of a cgroup whose monitor is gone, and the freeze of a commit.
+// It reads the records through the store and works on their cgroups
+// through cgroupCtl.
+type CgroupControl struct {
+	recs *store
+	cg   cgroupCtl
+	ev   *Events
+	log  *slog.Logger
+}
+
+func newCgroupControl(recs *store, cg cgroupCtl, ev *Events, log *slog.Logger) *CgroupControl {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &CgroupControl{recs: recs, cg: cg, ev: ev, log: log}
+}
+
 // killAll kills every process of a running container: its init (through
 // its monitor, or itself once the monitor is gone: with its own pid
 // namespace, that kills every process of it even without a cgroup), and
 // its whole cgroup when there is one. The init's signal goes first: a
 // monitor that adopted the container learns its exit code only from the
 // signal it sent.
-func (s *Containers) killAll(c *Container, ctl *runtime.Ctl) {
-	if err := s.signal(c, ctl, syscall.SIGKILL); err != nil {
+func (x *CgroupControl) killAll(c *Container, ctl *runtime.Ctl) {
+	if err := x.signal(c, ctl, syscall.SIGKILL); err != nil {
 		// The cgroup's kill below still reaches it when there is one.
-		s.Log.Warn("killing the container's init", "id", c.ID, "err", err)
+		x.log.Warn("killing the container's init", "id", c.ID, "err", err)
 	}
-	if s.Cgroups != nil {
+	if x.cg.tree != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := cgroupv2.Kill(ctx, s.Cgroups.ContainerDir(c.ID)); err != nil {
-			s.Log.Warn("killing the container's cgroup", "id", c.ID, "err", err)
+		if err := cgroupv2.Kill(ctx, x.cg.tree.ContainerDir(c.ID)); err != nil {
+			x.log.Warn("killing the container's cgroup", "id", c.ID, "err", err)
 		}
 		cancel()
 	}
@@ -219,17 +239,17 @@ func (g cgroupCtl) noFreezer() error {
 }
 
 // Pause freezes every process of a running container (cgroup.freeze).
-func (s *Containers) Pause(ctx context.Context, ref string) error {
-	return s.setFrozen(ctx, ref, true)
+func (x *CgroupControl) Pause(ctx context.Context, ref string) error {
+	return x.setFrozen(ctx, ref, true)
 }
 
 // Unpause thaws a paused container.
-func (s *Containers) Unpause(ctx context.Context, ref string) error {
-	return s.setFrozen(ctx, ref, false)
+func (x *CgroupControl) Unpause(ctx context.Context, ref string) error {
+	return x.setFrozen(ctx, ref, false)
 }
 
-func (s *Containers) setFrozen(ctx context.Context, ref string, frozen bool) error {
-	c, err := s.Get(ref)
+func (x *CgroupControl) setFrozen(ctx context.Context, ref string, frozen bool) error {
+	c, err := x.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -242,12 +262,12 @@ func (s *Containers) setFrozen(ctx context.Context, ref string, frozen bool) err
 		return errdefs.Conflictf("Container %s is already paused", c.ID)
 	case !frozen && !c.State.Paused:
 		return errdefs.Conflictf("Container %s is not paused", c.ID)
-	case s.Cgroups == nil:
-		return s.cg.noFreezer()
+	case x.cg.tree == nil:
+		return x.cg.noFreezer()
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := cgroupv2.Freeze(ctx, s.Cgroups.ContainerDir(c.ID), frozen); err != nil {
+	if err := cgroupv2.Freeze(ctx, x.cg.tree.ContainerDir(c.ID), frozen); err != nil {
 		return err
 	}
 	c.State.Paused = frozen
@@ -256,30 +276,30 @@ func (s *Containers) setFrozen(ctx context.Context, ref string, frozen bool) err
 	if frozen {
 		c.State.Status, action = container.StatePaused, events.ActionPause
 	}
-	s.emit(c, action)
-	return s.save(c)
+	x.ev.forContainer(c, action)
+	return x.recs.save(c)
 }
 
 // thawForSignal thaws a paused container so that the signal it is about
 // to get is handled (SIGKILL needs no thaw, a handler does), as Docker
 // does. Callers hold c.mu.
-func (s *Containers) thawForSignal(c *Container) {
-	if !c.State.Paused || s.Cgroups == nil {
+func (x *CgroupControl) thawForSignal(c *Container) {
+	if !c.State.Paused || x.cg.tree == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := cgroupv2.Freeze(ctx, s.Cgroups.ContainerDir(c.ID), false); err == nil {
+	if err := cgroupv2.Freeze(ctx, x.cg.tree.ContainerDir(c.ID), false); err == nil {
 		c.State.Paused = false
 		c.State.Status = container.StateRunning
-		s.keep(c)
+		x.recs.keep(c)
 	}
 }
 
 // Update changes a container's limits (and restart policy): recorded for
 // its next start, and applied at once when it runs.
-func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error) {
-	c, err := s.Get(ref)
+func (x *CgroupControl) Update(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error) {
+	c, err := x.recs.get(ref)
 	if err != nil {
 		return container.UpdateResponse{}, err
 	}
@@ -291,7 +311,7 @@ func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateC
 		return container.UpdateResponse{}, err
 	}
 	changed, _, _ := limitsFrom(u.Resources)
-	more, err := s.cg.checkLimits(changed)
+	more, err := x.cg.checkLimits(changed)
 	if err != nil {
 		return container.UpdateResponse{}, err
 	}
@@ -302,19 +322,19 @@ func (s *Containers) Update(ctx context.Context, ref string, u container.UpdateC
 		}
 		c.HostConfig.RestartPolicy = u.RestartPolicy
 	}
-	if u.PidsLimit != nil && *u.PidsLimit <= 0 && s.cg.has("pids") {
+	if u.PidsLimit != nil && *u.PidsLimit <= 0 && x.cg.has("pids") {
 		l.PidsLimit = -1 // back to no limit: pids.max "max"
 	}
-	if c.running() && s.Cgroups != nil {
-		if err := s.Cgroups.Update(c.ID, l.Only(s.cg.has)); err != nil {
+	if c.running() && x.cg.tree != nil {
+		if err := x.cg.tree.Update(c.ID, l.Only(x.cg.has)); err != nil {
 			return container.UpdateResponse{}, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
 		}
 	}
 	c.HostConfig.Resources = r
-	if err := s.save(c); err != nil {
+	if err := x.recs.save(c); err != nil {
 		return container.UpdateResponse{}, err
 	}
-	s.emit(c, events.ActionUpdate)
+	x.ev.forContainer(c, events.ActionUpdate)
 	return container.UpdateResponse{Warnings: nonNil(warnings)}, nil
 }
 

@@ -35,7 +35,7 @@ type CommitRequest struct {
 // read live, as with pause=0.
 func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) {
 	s := i.Containers
-	c, err := s.Get(req.Container)
+	c, err := s.recs.get(req.Container)
 	if err != nil {
 		return "", err
 	}
@@ -78,7 +78,7 @@ func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) 
 		}
 	}
 	if req.Pause {
-		thaw, err := s.freezeForCommit(ctx, c)
+		thaw, err := s.control.freezeForCommit(ctx, c)
 		if err != nil {
 			return "", err
 		}
@@ -125,14 +125,14 @@ func imageConfig(c *container.Config) dockerspec.DockerOCIImageConfig {
 // freezeForCommit freezes a running, unpaused container's cgroup and
 // returns what thaws it. A container that is not running, is paused
 // already, or has no freezer is left as it is.
-func (s *Containers) freezeForCommit(ctx context.Context, c *Container) (func(), error) {
+func (x *CgroupControl) freezeForCommit(ctx context.Context, c *Container) (func(), error) {
 	c.mu.Lock()
 	live := c.running() && !c.State.Paused
 	c.mu.Unlock()
-	if !live || s.Cgroups == nil {
+	if !live || x.cg.tree == nil {
 		return func() {}, nil
 	}
-	dir := s.Cgroups.ContainerDir(c.ID)
+	dir := x.cg.tree.ContainerDir(c.ID)
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := cgroupv2.Freeze(fctx, dir, true); err != nil {
@@ -142,7 +142,7 @@ func (s *Containers) freezeForCommit(ctx context.Context, c *Container) (func(),
 		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := cgroupv2.Freeze(tctx, dir, false); err != nil {
-			s.Log.Warn("thawing a container after commit", "id", c.ID, "err", err)
+			x.log.Warn("thawing a container after commit", "id", c.ID, "err", err)
 		}
 	}, nil
 }

@@ -2,9 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/lodge-containers/lodge/daemon/volume"
-	"github.com/lodge-containers/lodge/internal/atomicfile"
 	"github.com/lodge-containers/lodge/shim"
 )
 
@@ -101,52 +98,11 @@ func (c *Container) initProc() shim.InitProc {
 	return shim.InitProc{Pid: c.State.Pid, StartTime: c.State.PidStartTime}
 }
 
-// dir is where the container's files live.
-func (s *Containers) dir(id string) string { return filepath.Join(s.root, id) }
-
-// sockDir is where its monitor's sockets live: short, because a unix
-// socket path is limited to 108 bytes.
-// logPath is container id's json-file log.
-func (s *Containers) logPath(id string) string { return filepath.Join(s.dir(id), id+"-json.log") }
-
-func (s *Containers) sockDir(id string) string { return filepath.Join(s.runDir, "c", id[:12]) }
-
-// save persists the record atomically, and shows it to List. Callers
-// hold c.mu.
-func (s *Containers) save(c *Container) error {
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return err
-	}
-	s.view.put(c, b)
-	return atomicfile.Write(filepath.Join(s.dir(c.ID), "container.json"), b, 0o600)
-}
-
-// keep saves c where a failure cannot fail the caller (an exit, a
-// health result, a restart's bookkeeping): the error is logged, since
-// re-adoption after a kill -9 reads this record. Callers hold c.mu.
-func (s *Containers) keep(c *Container) {
-	if err := s.save(c); err != nil {
-		log := s.Log
-		if log == nil {
-			log = slog.Default()
-		}
-		log.Error("saving a container's record", "id", c.ID, "err", err)
-	}
-}
-
 // unmount unmounts a container's root filesystem where its caller has no
 // one to tell: a stop, a failed start, the end of a docker cp.
-func (s *Containers) unmount(id string) {
-	if err := s.Rootfs.Unmount(id); err != nil {
-		s.Log.Warn("unmounting the container's filesystem", "id", id, "err", err)
-	}
-}
-
-// removeDir removes the directory of a container whose create failed.
-func (s *Containers) removeDir(id string) {
-	if err := os.RemoveAll(s.dir(id)); err != nil {
-		s.Log.Warn("removing the directory of a container whose create failed", "id", id, "err", err)
+func (l *Lifecycle) unmount(id string) {
+	if err := l.rootfs.Unmount(id); err != nil {
+		l.log.Warn("unmounting the container's filesystem", "id", id, "err", err)
 	}
 }
 

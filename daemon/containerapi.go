@@ -11,12 +11,15 @@ import (
 // its own type. It adds no method of its own; it only gathers theirs.
 type ContainerAPI struct {
 	*Containers
+	*Lifecycle // Start, Stop, Kill, Restart, WaitFor, StartOnBoot
 	*logs.Reader
 	*files.Service
 	*stats.Sampler
+	*netGlue       // RemoveLink
+	*CgroupControl // Pause, Unpause, Update
 }
 
 // NewContainerAPI gathers the services the container routes use.
 func NewContainerAPI(s *Containers) ContainerAPI {
-	return ContainerAPI{Containers: s, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s)}
+	return ContainerAPI{Containers: s, Lifecycle: s.lifecycle, Reader: logs.New(logHost{s}), Service: files.New(filesHost{s}), Sampler: newSampler(s), netGlue: s.net, CgroupControl: s.control}
 }

@@ -11,9 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -90,40 +88,36 @@ type ContainersConfig struct {
 	SingleID bool
 }
 
-// Containers owns every container: their records, names and lifecycles. It
-// is safe for concurrent use.
+// Containers is the container engine: it holds the parts each concern of a
+// container is cut into (records, network glue, spec, cgroup control,
+// lifecycle, exec table, health probes) and does what spans them: create,
+// remove, rename, inspect, list, prune, attach. It is safe for concurrent
+// use.
 type Containers struct {
 	ContainersConfig
-	root, runDir string
-	stateRoot    string
+	stateRoot string
 
-	mu    sync.RWMutex
-	byID  map[string]*Container
-	names map[string]string // name -> id
-
+	// recs are the records, their names and files.
+	recs *store
+	// net hands the network service what it needs of the records.
+	net *netGlue
+	// spec settles mounts at create and makes the OCI spec at start.
+	spec *specMaker
 	// cg makes, fills and removes the containers' cgroups.
 	cg cgroupCtl
+	// control signals, freezes and kills containers, and updates limits.
+	control *CgroupControl
+	// lifecycle starts, stops and watches containers.
+	lifecycle *Lifecycle
 	// execs is the exec table; each exec belongs to a container here.
 	execs *exec.Service
 	// health runs the healthchecks, each probe an exec.
 	health *health.Prober
-	// view is what List reads: copies of the records, kept by save.
-	view view
-
 	// life ends when the daemon shuts down (Close, or the context
 	// NewContainers was given): the exit watchers and health probes the
 	// service starts end with it.
 	life context.Context
 	stop context.CancelFunc
-}
-
-// lifetime is the service's root context (Background for a service a
-// test made by hand).
-func (s *Containers) lifetime() context.Context {
-	if s.life == nil {
-		return context.Background()
-	}
-	return s.life
 }
 
 // Close ends the goroutines the service started: exit watchers and
@@ -136,32 +130,47 @@ func (s *Containers) Close() error {
 	return nil
 }
 
+// assemble wires the container service's parts, with no record loaded
+// and nothing started: NewContainers, and tests.
+func assemble(ctx context.Context, cfg ContainersConfig) *Containers {
+	s := &Containers{ContainersConfig: cfg, stateRoot: filepath.Join(cfg.RunDir, "runc"), recs: newStore(cfg.Root, cfg.RunDir, cfg.Log)}
+	s.net = &netGlue{nw: cfg.Networks, recs: s.recs}
+	s.spec = newSpecMaker(cfg, s.recs, s.net)
+	s.life, s.stop = context.WithCancel(ctx)
+	s.cg = newCgroupCtl(cfg)
+	s.control = newCgroupControl(s.recs, s.cg, cfg.Events, cfg.Log)
+	s.execs = exec.New(s.stateRoot, execHost{s})
+	s.health = health.New(s.life, healthHost{s}, s.execs)
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s.lifecycle = &Lifecycle{recs: s.recs, net: s.net, spec: s.spec, cg: s.cg, control: s.control, execs: s.execs, health: s.health,
+		rootfs: cfg.Rootfs, ev: cfg.Events, log: log, stateRoot: s.stateRoot, life: s.life, remove: s.Remove}
+	return s
+}
+
 // NewContainers loads the containers under cfg.Root and re-adopts the
 // running ones: a container whose monitor still answers keeps running under
 // this daemon; one that ended while no daemon ran gets its recorded exit.
 func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, error) {
-	s := &Containers{ContainersConfig: cfg, root: cfg.Root, runDir: cfg.RunDir, stateRoot: filepath.Join(cfg.RunDir, "runc"),
-		byID: map[string]*Container{}, names: map[string]string{}}
-	s.life, s.stop = context.WithCancel(ctx)
-	s.cg = newCgroupCtl(cfg)
-	s.execs = exec.New(s.stateRoot, execHost{s})
-	s.health = health.New(s.life, healthHost{s}, s.execs)
-	if err := os.MkdirAll(s.root, 0o700); err != nil {
+	s := assemble(ctx, cfg)
+	if err := os.MkdirAll(s.recs.root, 0o700); err != nil {
 		return nil, err
 	}
-	ents, err := os.ReadDir(s.root)
+	ents, err := os.ReadDir(s.recs.root)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range ents {
-		c, err := loadContainer(filepath.Join(s.root, e.Name(), "container.json"))
+		c, err := loadContainer(filepath.Join(s.recs.root, e.Name(), "container.json"))
 		if errors.Is(err, fs.ErrNotExist) && s.Rootfs != nil {
 			// A create or rm a crash cut short: the directory comes
 			// first and goes last, the record in between.
 			if err := s.Rootfs.RemoveRootfs(e.Name()); err != nil {
 				cfg.Log.Warn("removing a half-made container's filesystem", "id", e.Name(), "err", err)
 			}
-			if err := os.RemoveAll(filepath.Join(s.root, e.Name())); err != nil {
+			if err := os.RemoveAll(filepath.Join(s.recs.root, e.Name())); err != nil {
 				cfg.Log.Warn("removing a half-made container's directory", "id", e.Name(), "err", err)
 			}
 			cfg.Log.Warn("removed a container a crash left half-made or half-removed", "id", e.Name())
@@ -171,12 +180,11 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 			cfg.Log.Warn("skipping unreadable container record", "dir", e.Name(), "err", err)
 			continue
 		}
-		s.byID[c.ID] = c
-		s.names[c.Name] = c.ID
-		s.view.put(c, nil)
-		s.refVolumes(c)
+		s.recs.add(c)
+		s.recs.view.put(c, nil)
+		s.spec.refVolumes(c)
 		if c.running() {
-			ctl := runtime.NewCtl(s.sockDir(c.ID))
+			ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 			_, alive, err := ctl.Running()
 			ctl.Close()
 			// A container whose monitor died runs on: its init says so.
@@ -186,22 +194,22 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 					// A sandbox recorded before it kept names learns them.
 					s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
 				}
-				s.startHealth(c)
+				s.lifecycle.startHealth(c)
 				if err == nil && alive {
-					s.holdOutputs(c)
+					s.lifecycle.holdOutputs(c)
 				}
-				go s.watch(c)
+				go s.lifecycle.watch(c)
 				continue
 			}
 			// It ended while no daemon ran: what its monitor recorded,
 			// and what is left of it cleaned up if the monitor could not.
-			s.watch(c)
+			s.lifecycle.watch(c)
 		}
 	}
 	if s.Networks != nil {
 		// Sandboxes of containers that ended while no daemon ran go.
 		running := map[string]bool{}
-		for _, c := range s.All() {
+		for _, c := range s.recs.all() {
 			c.mu.Lock()
 			if c.running() {
 				running[c.ID] = true
@@ -278,7 +286,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
-	if hc.Runtime, err = s.runtimeName(hc.Runtime); err != nil {
+	if hc.Runtime, err = s.spec.runtimeName(hc.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}
 	imageID, img, err := s.Images.Resolve(ctx, cfg.Image)
@@ -288,10 +296,10 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	if !strings.HasPrefix(imageID, "sha256:") {
 		imageID = "sha256:" + imageID
 	}
-	if err := s.checkLinks(hc); err != nil {
+	if err := s.net.checkLinks(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if err := s.checkNamespaceTargets(hc); err != nil {
+	if err := s.recs.checkNamespaceTargets(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
 	merged := mergeImageConfig(cfg, ociImage(img))
@@ -302,21 +310,11 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 	}
 
 	id := newID()
-	s.mu.Lock()
-	if name == "" {
-		name = s.randomName()
+	name, err = s.recs.reserve(name, id) // reserved while the layer is made
+	if err != nil {
+		return container.CreateResponse{}, err
 	}
-	if other, ok := s.names[name]; ok {
-		s.mu.Unlock()
-		return container.CreateResponse{}, errdefs.Conflictf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other)
-	}
-	s.names[name] = id // reserved while the layer is made
-	s.mu.Unlock()
-	release := func() {
-		s.mu.Lock()
-		delete(s.names, name)
-		s.mu.Unlock()
-	}
+	release := func() { s.recs.release(name) }
 	if merged.Hostname == "" && hc.UTSMode == "host" {
 		merged.Hostname = hostHostname()
 	}
@@ -334,7 +332,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		// config alone and reads the container's IP on it.
 		PrimaryDisconnected: netsvc.SkipsDefaultBridge(hc, nc),
 	}
-	if c.MountPoints, err = s.settleMounts(id, merged, hc, readOnlyNonRecursive(ctx)); err != nil {
+	if c.MountPoints, err = s.spec.settleMounts(id, merged, hc, readOnlyNonRecursive(ctx)); err != nil {
 		release()
 		return container.CreateResponse{}, err
 	}
@@ -343,7 +341,7 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 			s.Volumes.Release(id, volumeNames(c.MountPoints), true)
 		}
 	}
-	if err := os.MkdirAll(s.dir(id), 0o700); err != nil {
+	if err := os.MkdirAll(s.recs.dir(id), 0o700); err != nil {
 		releaseVolumes()
 		release()
 		return container.CreateResponse{}, err
@@ -357,28 +355,26 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		create = e.CreateEphemeralRootfs
 	}
 	if err := create(id, imageID, uidMap, gidMap); err != nil {
-		s.removeDir(id)
+		s.recs.removeDir(id)
 		releaseVolumes()
 		release()
 		return container.CreateResponse{}, fmt.Errorf("creating the container's filesystem: %w", err)
 	}
 	c.mu.Lock()
-	err = s.save(c)
+	err = s.recs.save(c)
 	c.mu.Unlock()
 	if err != nil {
-		s.view.drop(id)
+		s.recs.view.drop(id)
 		if err := s.Rootfs.RemoveRootfs(id); err != nil {
 			s.Log.Warn("removing the filesystem of a container whose create failed", "id", id, "err", err)
 		}
-		s.removeDir(id)
+		s.recs.removeDir(id)
 		releaseVolumes()
 		release()
 		return container.CreateResponse{}, err
 	}
-	s.mu.Lock()
-	s.byID[id] = c
-	s.mu.Unlock()
-	s.emit(c, events.ActionCreate)
+	s.recs.add(c)
+	s.Events.forContainer(c, events.ActionCreate)
 	return container.CreateResponse{ID: id, Warnings: nonNil(warnings)}, nil
 }
 
@@ -388,36 +384,6 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Get finds a container by full ID, unique ID prefix or name.
-func (s *Containers) Get(ref string) (*Container, error) {
-	ref = strings.TrimPrefix(ref, "/")
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if c, ok := s.byID[ref]; ok {
-		return c, nil
-	}
-	if id, ok := s.names[ref]; ok {
-		if c, ok := s.byID[id]; ok {
-			return c, nil
-		}
-	}
-	var found *Container
-	if ref != "" {
-		for id, c := range s.byID {
-			if strings.HasPrefix(id, ref) {
-				if found != nil {
-					return nil, errdefs.InvalidArgumentf("multiple IDs found with provided prefix: %s", ref)
-				}
-				found = c
-			}
-		}
-	}
-	if found == nil {
-		return nil, errdefs.NotFoundf("No such container: %s", ref)
-	}
-	return found, nil
-}
-
 // RemoveOptions are DELETE /containers/{id}'s.
 type RemoveOptions struct {
 	Force, Volumes bool
@@ -425,7 +391,7 @@ type RemoveOptions struct {
 
 // Remove deletes a container, its writable layer and its files.
 func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -439,8 +405,8 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		c.ManualStop = true
 		c.HostConfig.AutoRemove = false // this removal is the one
 		c.mu.Unlock()
-		ctl := runtime.NewCtl(s.sockDir(c.ID))
-		s.killAll(c, ctl)
+		ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
+		s.control.killAll(c, ctl)
 		ctl.Close()
 		select {
 		case <-exitCh:
@@ -460,7 +426,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		return errdefs.Conflictf("cannot remove container \"/%s\": container is restarting: stop the container before removing or force remove", c.Name)
 	}
 	c.State.Status = container.StateRemoving
-	s.view.put(c, nil) // not saved: a restart finds it as it was
+	s.recs.view.put(c, nil) // not saved: a restart finds it as it was
 	c.mu.Unlock()
 
 	// Whatever the record says, nothing of a removed container runs on:
@@ -469,35 +435,29 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 	if err := s.Rootfs.RemoveRootfs(c.ID); err != nil { // it unmounts first
 		c.mu.Lock()
 		c.State.Status = container.StateDead
-		s.keep(c)
+		s.recs.keep(c)
 		c.mu.Unlock()
 		return fmt.Errorf("removing the container's filesystem: %w", err)
 	}
-	if err := os.RemoveAll(s.sockDir(c.ID)); err != nil {
+	if err := os.RemoveAll(s.recs.sockDir(c.ID)); err != nil {
 		s.Log.Warn("removing the container's monitor sockets", "id", c.ID, "err", err)
 	}
 	// A monitor just exiting, or a `logs -f` reader, may still hold the
 	// log open, and the space of an open file is freed only when the last
 	// holder closes it: emptied first, it is free when rm returns.
-	if err := os.Truncate(s.logPath(c.ID), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Truncate(s.recs.logPath(c.ID), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.Log.Warn("emptying the container's log", "id", c.ID, "err", err)
 	}
-	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
+	if err := os.RemoveAll(s.recs.dir(c.ID)); err != nil {
 		return err
 	}
 	s.execs.Removed(c.ID)
-	s.mu.Lock()
-	delete(s.byID, c.ID)
-	s.view.drop(c.ID)
-	if s.names[c.Name] == c.ID {
-		delete(s.names, c.Name)
-	}
-	s.mu.Unlock()
+	s.recs.delete(c)
 	if s.Volumes != nil {
 		s.Volumes.Release(c.ID, volumeNames(c.MountPoints), opts.Volumes)
 	}
 	c.mu.Lock()
-	s.emit(c, events.ActionDestroy)
+	s.Events.forContainer(c, events.ActionDestroy)
 	close(c.removedCh)
 	for _, p := range c.pending {
 		p.finish(nil)
@@ -513,92 +473,19 @@ func (s *Containers) Rename(ctx context.Context, ref, newName string) error {
 	if !nameRE.MatchString(newName) {
 		return errdefs.InvalidArgumentf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
 	}
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	if other, ok := s.names[newName]; ok {
-		s.mu.Unlock()
-		if other == c.ID {
-			return errdefs.InvalidArgumentf("Renaming a container with the same name as its current name")
+	return s.recs.rename(c, newName, func(c *Container) {
+		if s.Networks != nil {
+			s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
 		}
-		return errdefs.Conflictf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, other)
-	}
-	c.mu.Lock()
-	delete(s.names, c.Name)
-	s.names[newName] = c.ID
-	c.Name = newName
-	err = s.save(c)
-	if s.Networks != nil {
-		s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
-	}
-	c.mu.Unlock()
-	s.mu.Unlock()
-	return err
-}
-
-// All returns every container, newest first.
-func (s *Containers) All() []*Container {
-	s.mu.RLock()
-	out := make([]*Container, 0, len(s.byID))
-	for _, c := range s.byID {
-		out = append(out, c)
-	}
-	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out
-}
-
-// ImageUser names a container that uses the image ("sha256:..." or hex),
-// or "".
-func (s *Containers) ImageUser(imageID string) string {
-	first, _ := s.imageUsers(imageID)
-	return first
-}
-
-// ImageUsers counts the containers using the image.
-func (s *Containers) ImageUsers(imageID string) int {
-	_, n := s.imageUsers(imageID)
-	return n
-}
-
-// imageUsers finds the containers made from an image: the first one's ID
-// and how many.
-func (s *Containers) imageUsers(imageID string) (first string, n int) {
-	if !strings.HasPrefix(imageID, "sha256:") {
-		imageID = "sha256:" + imageID
-	}
-	for _, c := range s.All() {
-		c.mu.Lock()
-		if c.ImageID == imageID {
-			if n == 0 {
-				first = c.ID
-			}
-			n++
-		}
-		c.mu.Unlock()
-	}
-	return first, n
+	})
 }
 
 // Counts are the figures /info shows.
-func (s *Containers) Counts() (total, running, paused, stopped int) {
-	for _, c := range s.All() {
-		c.mu.Lock()
-		switch {
-		case c.State.Status == container.StatePaused:
-			paused++
-		case c.running():
-			running++
-		default:
-			stopped++
-		}
-		c.mu.Unlock()
-		total++
-	}
-	return
-}
+func (s *Containers) Counts() (total, running, paused, stopped int) { return s.recs.counts() }
 
 func writeJSON(path string, v any) error {
 	b, err := jsonMarshal(v)

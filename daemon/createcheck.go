@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -20,44 +18,6 @@ func validateAnnotations(hc *container.HostConfig) error {
 	for k := range hc.Annotations {
 		if k == "" {
 			return errdefs.InvalidArgumentf("invalid Annotations: the empty string is not permitted as an annotation key")
-		}
-	}
-	return nil
-}
-
-// checkLinks refuses a link to a container that does not exist: a 400,
-// not a 404, which the docker CLI would take for a missing image and
-// pull.
-func (s *Containers) checkLinks(hc *container.HostConfig) error {
-	for _, l := range hc.Links {
-		name, _, _ := strings.Cut(l, ":")
-		name = strings.TrimPrefix(name, "/")
-		if name == "" {
-			return errdefs.InvalidArgumentf("invalid link format: %q", l)
-		}
-		if _, err := s.Get(name); err != nil {
-			if errors.Is(err, errdefs.ErrNotFound) {
-				return errdefs.InvalidArgumentf("could not get container for %s: %v", name, err)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// checkNamespaceTargets refuses, as Docker's create does, a pid or ipc
-// mode "container:X" whose X does not exist (a 400); that X runs is
-// checked when the container starts.
-func (s *Containers) checkNamespaceTargets(hc *container.HostConfig) error {
-	for _, mode := range []string{string(hc.PidMode), string(hc.IpcMode)} {
-		if !isContainerMode(mode) {
-			continue
-		}
-		if _, err := s.Get(strings.TrimPrefix(mode, "container:")); err != nil {
-			if errors.Is(err, errdefs.ErrNotFound) {
-				return errdefs.InvalidArgumentf("%v", err)
-			}
-			return err
 		}
 	}
 	return nil

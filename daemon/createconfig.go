@@ -3,7 +3,6 @@ package daemon
 import (
 	"encoding/json"
 
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"syscall"
@@ -209,23 +208,4 @@ func parseSignal(s string) (syscall.Signal, error) {
 		return sig, nil
 	}
 	return 0, errdefs.InvalidArgumentf("invalid signal: %s", s)
-}
-
-// Random names, Docker-style adjective_noun, from lists of our own.
-var (
-	nameLeft  = []string{"amber", "brave", "calm", "dapper", "eager", "fuzzy", "gentle", "hardy", "jolly", "keen", "lucid", "mellow", "nimble", "plucky", "quiet", "rustic", "sturdy", "tidy", "upbeat", "vivid", "witty", "zesty"}
-	nameRight = []string{"alder", "badger", "cabin", "delta", "ember", "fjord", "glacier", "heron", "inlet", "juniper", "kestrel", "larch", "moraine", "otter", "pine", "quarry", "ridge", "spruce", "tarn", "umber", "valley", "willow"}
-)
-
-// randomName picks an unused name. Callers hold s.mu.
-func (s *Containers) randomName() string {
-	for i := 0; ; i++ {
-		n := nameLeft[rand.IntN(len(nameLeft))] + "_" + nameRight[rand.IntN(len(nameRight))]
-		if i > 10 {
-			n += strconv.Itoa(rand.IntN(1000))
-		}
-		if _, taken := s.names[n]; !taken {
-			return n
-		}
-	}
 }

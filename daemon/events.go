@@ -193,8 +193,8 @@ func (e *Events) Watch(ctx context.Context, f EventFilter, send func(events.Mess
 	}
 }
 
-// emit publishes an event about container c. Callers hold c.mu.
-func (s *Containers) emit(c *Container, action events.Action, extra ...string) {
+// forContainer publishes an event about container c. Callers hold c.mu.
+func (e *Events) forContainer(c *Container, action events.Action, extra ...string) {
 	// The container's labels ride along, as in Docker: compose follows
 	// its project by a label filter.
 	attrs := map[string]string{}
@@ -207,5 +207,5 @@ func (s *Containers) emit(c *Container, action events.Action, extra ...string) {
 	for i := 0; i+1 < len(extra); i += 2 {
 		attrs[extra[i]] = extra[i+1]
 	}
-	s.Events.Publish(events.ContainerEventType, action, c.ID, attrs)
+	e.Publish(events.ContainerEventType, action, c.ID, attrs)
 }

@@ -13,8 +13,6 @@ import (
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/lodge-containers/lodge/daemon/exec"
-
 	"github.com/lodge-containers/lodge/shim"
 )
 
@@ -98,11 +96,11 @@ func (nopRootfs) RemoveRootfs(string) error    { return nil }
 func TestOOMExit(t *testing.T) {
 	root := t.TempDir()
 	ev := NewEvents()
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Events: ev, Log: slog.New(slog.DiscardHandler)}, root: root, execs: exec.New("", nil)}
+	s := assemble(context.Background(), ContainersConfig{Root: root, Rootfs: nopRootfs{}, Events: ev, Log: slog.New(slog.DiscardHandler)})
 	c := &Container{ID: "dddddddddddddddd", Name: "hog", Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateRunning}, exitCh: make(chan struct{})}
 	os.MkdirAll(filepath.Join(root, c.ID), 0o700)
-	s.recordExit(c, shim.ExitStatus{ExitCode: 137, OOMKilled: true, FinishedAt: time.Now()})
+	s.lifecycle.recordExit(c, shim.ExitStatus{ExitCode: 137, OOMKilled: true, FinishedAt: time.Now()})
 	if !c.State.OOMKilled || c.State.ExitCode != 137 {
 		t.Errorf("state %+v", c.State)
 	}

@@ -19,7 +19,7 @@ var _ exec.Containers = execHost{}
 
 // Admit checks that container ref runs, and that req can run in it.
 func (h execHost) Admit(ref string, req container.ExecCreateRequest) (string, error) {
-	c, err := h.s.Get(ref)
+	c, err := h.s.recs.get(ref)
 	if err != nil {
 		return "", err
 	}
@@ -45,7 +45,7 @@ func (h execHost) Admit(ref string, req container.ExecCreateRequest) (string, er
 // Process settles an exec's environment, directory, user and runtime from
 // its container's record and root.
 func (h execHost) Process(id string, req container.ExecCreateRequest) (runtime.ExecSpec, error) {
-	c, err := h.s.Get(id)
+	c, err := h.s.recs.get(id)
 	if err != nil {
 		return runtime.ExecSpec{}, err
 	}
@@ -65,7 +65,7 @@ func (h execHost) Process(id string, req container.ExecCreateRequest) (runtime.E
 		}
 		user = containerUser(c, maps)
 	}
-	rt := h.s.runtimeBinary(c)
+	rt := h.s.spec.runtimeBinary(c)
 	c.mu.Unlock()
 	if cwd == "" {
 		cwd = "/"
@@ -84,11 +84,11 @@ func (h execHost) Joined(id string, pid int) { h.s.cg.join(id, pid) }
 
 // Emit publishes an exec's event as its container's.
 func (h execHost) Emit(id string, a events.Action, attrs ...string) {
-	c, err := h.s.Get(id)
+	c, err := h.s.recs.get(id)
 	if err != nil {
 		return
 	}
-	h.s.emit(c, a, attrs...)
+	h.s.Events.forContainer(c, a, attrs...)
 }
 
 // ExecAPI is the exec table of s, for the API's exec routes.

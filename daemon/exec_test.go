@@ -10,7 +10,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/lodge-containers/lodge/daemon/exec"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/shim"
 )
@@ -20,12 +19,10 @@ import (
 // container's exit drops those never started.
 func TestRemoveDropsExecs(t *testing.T) {
 	root := t.TempDir()
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Events: NewEvents(), Log: slog.New(slog.DiscardHandler)}, root: root,
-		runDir: t.TempDir(), byID: map[string]*Container{}, names: map[string]string{}}
-	s.execs = exec.New(s.stateRoot, execHost{s})
+	s := assemble(context.Background(), ContainersConfig{Root: root, RunDir: t.TempDir(), Rootfs: nopRootfs{}, Events: NewEvents(), Log: slog.New(slog.DiscardHandler)})
 	c := &Container{ID: "cccccccccccccccccccc", Name: "ex", Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateRunning}, exitCh: make(chan struct{}), removedCh: make(chan struct{})}
-	s.byID[c.ID], s.names[c.Name] = c, c.ID
+	s.recs.add(c)
 	if err := os.MkdirAll(filepath.Join(root, c.ID), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +35,7 @@ func TestRemoveDropsExecs(t *testing.T) {
 		}
 		ids[i] = id
 	}
-	s.recordExit(c, shim.ExitStatus{})
+	s.lifecycle.recordExit(c, shim.ExitStatus{})
 	if _, err := s.execs.ExecInspect(ids[0]); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("an exec never started outlived its container's exit: %v", err)
 	}
@@ -66,11 +63,11 @@ func TestRemoveDropsExecs(t *testing.T) {
 // TestExecAdmit: an exec needs a running, unpaused container, a command
 // and a clean environment, with Docker's messages.
 func TestExecAdmit(t *testing.T) {
-	s := &Containers{byID: map[string]*Container{}, names: map[string]string{}}
+	s := assemble(context.Background(), ContainersConfig{})
 	for _, st := range []container.ContainerState{container.StateRunning, container.StatePaused, container.StateExited} {
 		c := &Container{ID: string(st) + "0000000000000", Name: string(st), Config: &container.Config{}, HostConfig: &container.HostConfig{},
 			State: ContainerState{Status: st}}
-		s.byID[c.ID], s.names[c.Name] = c, c.ID
+		s.recs.add(c)
 	}
 	h := execHost{s}
 	for _, tc := range []struct {

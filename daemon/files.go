@@ -33,10 +33,10 @@ func (s *Containers) mountedRoot(id string) (r *rootdir.Root, done func(), err e
 		return nil, nil, fmt.Errorf("mounting the container's filesystem: %w", err)
 	}
 	if r, err = rootdir.Open(dir); err != nil {
-		s.unmount(id)
+		s.lifecycle.unmount(id)
 		return nil, nil, err
 	}
-	return r, func() { r.Close(); s.unmount(id) }, nil
+	return r, func() { r.Close(); s.lifecycle.unmount(id) }, nil
 }
 
 // runtimeMade are the paths the runtime makes in a container's layer to
@@ -55,7 +55,7 @@ func isRuntimeMade(p string) bool {
 
 // Changes is GET /containers/{id}/changes (docker diff).
 func (s *Containers) Changes(ctx context.Context, ref string) ([]container.FilesystemChange, error) {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ var _ files.Containers = filesHost{}
 // Target reads what a copy needs from container ref's record: its
 // running init, and its binds and volumes as directories of lodged's.
 func (h filesHost) Target(ref string) (files.Target, error) {
-	c, err := h.s.Get(ref)
+	c, err := h.s.recs.get(ref)
 	if err != nil {
 		return files.Target{}, err
 	}
@@ -190,7 +190,7 @@ func (h filesHost) MountedRoot(id string) (*rootdir.Root, func(), error) { retur
 
 // RootOwner is container id's root in lodged's namespace.
 func (h filesHost) RootOwner(id string) (rootdir.Owner, error) {
-	c, err := h.s.Get(id)
+	c, err := h.s.recs.get(id)
 	if err != nil {
 		return rootdir.Owner{}, err
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"reflect"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestFilterChanges(t *testing.T) {
 // volumes as directories of lodged's; tmpfs mounts (gone with the
 // container) are not among them.
 func TestFilesTargetMounts(t *testing.T) {
-	s := &Containers{ContainersConfig: ContainersConfig{Volumes: dataPaths{}}, byID: map[string]*Container{}, names: map[string]string{}}
+	s := assemble(context.Background(), ContainersConfig{Volumes: dataPaths{}})
 	c := &Container{ID: "aaaaaaaaaaaaaaaa", Name: "cp", Config: &container.Config{}, HostConfig: &container.HostConfig{ReadonlyRootfs: true},
 		State: ContainerState{Status: container.StateExited, Pid: 7},
 		MountPoints: []volume.MountPoint{
@@ -43,7 +44,7 @@ func TestFilesTargetMounts(t *testing.T) {
 			{Type: mount.TypeVolume, Name: "data", Destination: "/data"},
 			{Type: mount.TypeTmpfs, Destination: "/t"},
 		}}
-	s.byID[c.ID], s.names[c.Name] = c, c.ID
+	s.recs.add(c)
 	got, err := filesHost{s}.Target("cp")
 	if err != nil {
 		t.Fatal(err)

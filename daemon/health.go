@@ -12,7 +12,7 @@ import (
 // startHealth begins a started container's healthcheck, when it has one:
 // its status is "starting" until the first probes say otherwise, and the
 // probes stop when the container exits. Callers hold c.mu.
-func (s *Containers) startHealth(c *Container) {
+func (l *Lifecycle) startHealth(c *Container) {
 	hc := c.Config.Healthcheck
 	if health.Args(hc) == nil {
 		return
@@ -20,7 +20,7 @@ func (s *Containers) startHealth(c *Container) {
 	if c.State.Health == nil || c.State.Health.Status == "" {
 		c.State.Health = &container.Health{Status: container.Starting}
 	}
-	s.health.Start(c.ID, hc, c.State.StartedAt, c.exitCh)
+	l.health.Start(c.ID, hc, c.State.StartedAt, c.exitCh)
 }
 
 // healthHost is what the prober (daemon/health) sees of the containers.
@@ -31,7 +31,7 @@ var _ health.Containers = healthHost{}
 // Record changes a running container's health under its lock, and saves
 // it; a change of status is published.
 func (h healthHost) Record(id string, fn func(*container.Health) bool) (container.HealthStatus, bool) {
-	c, err := h.s.Get(id)
+	c, err := h.s.recs.get(id)
 	if err != nil {
 		return "", false
 	}
@@ -44,9 +44,9 @@ func (h healthHost) Record(id string, fn func(*container.Health) bool) (containe
 		return c.State.Health.Status, true
 	}
 	if fn(c.State.Health) {
-		h.s.emit(c, events.Action("health_status: "+string(c.State.Health.Status)))
+		h.s.Events.forContainer(c, events.Action("health_status: "+string(c.State.Health.Status)))
 	}
-	h.s.keep(c)
+	h.s.recs.keep(c)
 	return c.State.Health.Status, true
 }
 

@@ -21,7 +21,7 @@ type Images struct {
 
 // List is `docker images`, with each image's container count.
 func (i *Images) List(all bool, filters map[string][]string) ([]imagetypes.Summary, error) {
-	return i.Service.List(image.ListOptions{All: all, Filters: filters, InUse: i.Containers.ImageUsers})
+	return i.Service.List(image.ListOptions{All: all, Filters: filters, InUse: i.Containers.recs.imageUserCount})
 }
 
 // Remove is `docker rmi`; an image a container uses is a conflict. Each
@@ -31,7 +31,7 @@ func (i *Images) Remove(ref string, force bool) ([]imagetypes.DeleteResponse, er
 	if in, err := i.Service.Inspect(ref); err == nil {
 		id = in.ID
 	}
-	out, err := i.Service.Remove(ref, image.RemoveOptions{Force: force, UsedBy: i.Containers.ImageUser})
+	out, err := i.Service.Remove(ref, image.RemoveOptions{Force: force, UsedBy: i.Containers.recs.imageUser})
 	i.announceDeletes(id, out)
 	return out, err
 }
@@ -42,7 +42,7 @@ func (i *Images) Prune(filters map[string][]string) ([]imagetypes.DeleteResponse
 	if err != nil {
 		return nil, 0, err
 	}
-	out, n, err := i.Service.PruneFiltered(f, i.Containers.ImageUser)
+	out, n, err := i.Service.PruneFiltered(f, i.Containers.recs.imageUser)
 	i.announceDeletes("", out)
 	return out, n, err
 }

@@ -16,13 +16,13 @@ import (
 
 // Inspect returns a container in Docker's inspect shape.
 func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
-	c, err := s.Get(ref)
+	c, err := s.recs.get(ref)
 	if err != nil {
 		return container.InspectResponse{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	dir := s.dir(c.ID)
+	dir := s.recs.dir(c.ID)
 	st := c.State
 	hc := *c.HostConfig
 	if hc.NetworkMode == "" {
@@ -55,16 +55,16 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 		ResolvConfPath:  filepath.Join(dir, "resolv.conf"),
 		HostnamePath:    filepath.Join(dir, "hostname"),
 		HostsPath:       filepath.Join(dir, "hosts"),
-		LogPath:         s.inspectLogPath(c),
+		LogPath:         s.recs.inspectLogPath(c),
 		Name:            "/" + c.Name,
 		RestartCount:    c.RestartCount,
 		Driver:          "lodge",
 		Platform:        "linux",
 		ExecIDs:         nil,
 		HostConfig:      &hc,
-		Mounts:          s.mountPointViews(c),
+		Mounts:          s.spec.mountPointViews(c),
 		Config:          &cfg,
-		NetworkSettings: s.networkSettings(c),
+		NetworkSettings: s.net.settings(c),
 	}, nil
 }
 
@@ -97,22 +97,22 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 	}
 	var before, since time.Time
 	if v := opts.Filters["before"]; len(v) > 0 {
-		c, err := s.Get(v[0])
+		c, err := s.recs.get(v[0])
 		if err != nil {
 			return nil, err
 		}
 		before = c.Created
 	}
 	if v := opts.Filters["since"]; len(v) > 0 {
-		c, err := s.Get(v[0])
+		c, err := s.recs.get(v[0])
 		if err != nil {
 			return nil, err
 		}
 		since = c.Created
 	}
 	out := []container.Summary{}
-	snaps := s.view.all()
-	linked := s.linkNames(snaps)
+	snaps := s.recs.view.all()
+	linked := s.net.linkNames(snaps)
 	for _, c := range snaps {
 		sum, keep := s.summary(c, opts, before, since)
 		if !keep {
@@ -185,7 +185,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 		State:   status,
 		Status:  statusText(c),
 		Health:  healthSummary(c),
-		Mounts:  s.mountPointViews(c),
+		Mounts:  s.spec.mountPointViews(c),
 	}
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}
@@ -195,7 +195,7 @@ func (s *Containers) summary(c *Container, opts ListOptions, before, since time.
 	if sum.HostConfig.NetworkMode == "" {
 		sum.HostConfig.NetworkMode = "bridge"
 	}
-	sum.NetworkSettings, sum.Ports = s.networkSummary(c)
+	sum.NetworkSettings, sum.Ports = s.net.summary(c)
 	if !onNetworks(f["network"], sum.NetworkSettings) {
 		return container.Summary{}, false
 	}
@@ -248,7 +248,7 @@ func anyMatch(list []string, f func(string) bool) bool {
 func (s *Containers) Prune(ctx context.Context) (container.PruneReport, error) {
 	rep := container.PruneReport{ContainersDeleted: []string{}}
 	sizer, _ := s.Rootfs.(layerSizer)
-	for _, c := range s.All() {
+	for _, c := range s.recs.all() {
 		c.mu.Lock()
 		stopped := !c.running() && c.State.Status != container.StateRemoving && c.State.Status != container.StateRestarting
 		c.mu.Unlock()

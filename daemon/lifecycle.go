@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/lodge-containers/lodge/daemon/exec"
+	"github.com/lodge-containers/lodge/daemon/health"
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/runtime"
 	"github.com/lodge-containers/lodge/shim"
@@ -22,9 +25,33 @@ import (
 // A container's life after create: start, the watch on its exit, stop,
 // kill, restart and the waits on it.
 
+// Lifecycle starts, stops, kills, restarts and waits for containers, and
+// watches each running one until it exits: it records the exit, applies
+// the restart policy, and replaces a monitor that died. It holds the
+// parts a start and an exit use; removal (of a --rm container) is the
+// engine's, reached through remove.
+type Lifecycle struct {
+	recs      *store
+	net       *netGlue
+	spec      *specMaker
+	cg        cgroupCtl
+	control   *CgroupControl
+	execs     *exec.Service
+	health    *health.Prober
+	rootfs    RootfsStore
+	ev        *Events
+	log       *slog.Logger
+	stateRoot string
+	// life ends when the daemon shuts down: the exit watchers end with it.
+	life context.Context
+	// remove is the engine's Remove: a --rm container goes at its exit,
+	// or when its start failed.
+	remove func(ctx context.Context, ref string, opts RemoveOptions) error
+}
+
 // Start runs a created or stopped container.
-func (s *Containers) Start(ctx context.Context, ref string) error {
-	c, err := s.Get(ref)
+func (l *Lifecycle) Start(ctx context.Context, ref string) error {
+	c, err := l.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -37,13 +64,13 @@ func (s *Containers) Start(ctx context.Context, ref string) error {
 		return errdefs.Conflictf("container %s is marked for removal and cannot be started", c.ID)
 	}
 	c.ManualStop = false
-	err = s.startLocked(ctx, c)
+	err = l.startLocked(ctx, c)
 	if err != nil && c.HostConfig.AutoRemove {
 		// --rm: a container that could not start goes too; the client
 		// waits for its removal.
 		go func() {
-			if err := s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil {
-				s.Log.Warn("auto-remove after a failed start", "id", c.ID, "err", err)
+			if err := l.remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil {
+				l.log.Warn("auto-remove after a failed start", "id", c.ID, "err", err)
 			}
 		}()
 	}
@@ -57,27 +84,27 @@ var errNotModified = errors.New("container already started")
 // IsNotModified reports whether err means "nothing to do".
 func IsNotModified(err error) bool { return errors.Is(err, errNotModified) }
 
-func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) {
-	rootfs, err := s.Rootfs.Mount(c.ID)
+func (l *Lifecycle) startLocked(ctx context.Context, c *Container) (err error) {
+	rootfs, err := l.rootfs.Mount(c.ID)
 	if err != nil {
 		return fmt.Errorf("mounting the container's filesystem: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			s.unmount(c.ID)
-			s.cg.drop(c.ID)
+			l.unmount(c.ID)
+			l.cg.drop(c.ID)
 		}
 	}()
-	if err := s.attachNetwork(ctx, c); err != nil {
+	if err := l.net.attach(ctx, c); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			s.detachNetwork(c)
+			l.net.detach(c)
 		}
 	}()
-	dir := s.dir(c.ID)
-	spec, err := s.buildSpec(c, rootfs)
+	dir := l.recs.dir(c.ID)
+	spec, err := l.spec.build(c, rootfs)
 	if err != nil {
 		return err
 	}
@@ -89,9 +116,9 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 		return err
 	}
 	mcfg := &shim.MonitorConfig{
-		ID: c.ID, StateRoot: s.stateRoot, Bundle: dir, Runtime: s.runtimeBinary(c),
-		LogPath: s.logFileFor(c.ID, c.HostConfig.LogConfig), ExitPath: filepath.Join(dir, "exit.json"),
-		SockDir: s.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+		ID: c.ID, StateRoot: l.stateRoot, Bundle: dir, Runtime: l.spec.runtimeBinary(c),
+		LogPath: l.recs.logFileFor(c.ID, c.HostConfig.LogConfig), ExitPath: filepath.Join(dir, "exit.json"),
+		SockDir: l.recs.sockDir(c.ID), Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	}
 	// Checked at create; a record from before the check rotates nothing.
 	mcfg.LogMaxSize, mcfg.LogMaxFiles, _ = rotationFor(c.HostConfig.LogConfig)
@@ -99,7 +126,7 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		mcfg.Height, mcfg.Width = uint16(cs[0]), uint16(cs[1])
 	}
-	if err := s.cg.create(c.ID, c.HostConfig.Resources, mcfg); err != nil {
+	if err := l.cg.create(c.ID, c.HostConfig.Resources, mcfg); err != nil {
 		return err
 	}
 	if err := replaceJSON(filepath.Join(dir, "monitor.json"), mcfg); err != nil {
@@ -109,38 +136,38 @@ func (s *Containers) startLocked(ctx context.Context, c *Container) (err error) 
 	// usually), not the container's dir: on NFS or FUSE a file still held
 	// open turns into .nfs*/.fuse_hidden* and the container's directory
 	// could not be removed until the monitor exits.
-	if err := os.MkdirAll(s.sockDir(c.ID), 0o700); err != nil {
+	if err := os.MkdirAll(l.recs.sockDir(c.ID), 0o700); err != nil {
 		return err
 	}
-	pid, err := runtime.StartMonitor(ctx, filepath.Join(dir, "monitor.json"), filepath.Join(s.sockDir(c.ID), "monitor.log"))
+	pid, err := runtime.StartMonitor(ctx, filepath.Join(dir, "monitor.json"), filepath.Join(l.recs.sockDir(c.ID), "monitor.log"))
 	if err != nil {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
-		s.keep(c)
+		l.recs.keep(c)
 		return err
 	}
 	c.State = ContainerState{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
 	// The init waits for go, so it is there to be read.
 	if c.State.PidStartTime, err = shim.StartTime(pid); err != nil {
-		s.Log.Warn("no start time for the container's init: it could not be reached without its monitor", "id", c.ID, "err", err)
+		l.log.Warn("no start time for the container's init: it could not be reached without its monitor", "id", c.ID, "err", err)
 	}
 	c.monitorGone, c.lastSignal = false, 0
 	c.HasBeenStartedBefore = true
-	s.startHealth(c)
+	l.startHealth(c)
 	for _, p := range c.pending {
-		s.connectAttach(c, p)
+		connectAttach(l.recs.sockDir(c.ID), l.ev, c, p)
 	}
 	c.pending = nil
-	s.emit(c, events.ActionStart)
-	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	l.ev.forContainer(c, events.ActionStart)
+	ctl := runtime.NewCtl(l.recs.sockDir(c.ID))
 	if err := ctl.Go(); err != nil {
-		s.Log.Warn("container did not take go", "id", c.ID, "err", err)
+		l.log.Warn("container did not take go", "id", c.ID, "err", err)
 	}
 	ctl.Close()
 	c.adoptions = 0
-	s.holdOutputs(c)
-	s.keep(c)
-	go s.watch(c)
+	l.holdOutputs(c)
+	l.recs.keep(c)
+	go l.watch(c)
 	return nil
 }
 
@@ -155,12 +182,12 @@ func exitCodeFor(err error) int {
 // watch waits for a running container to end and records it. It
 // returns, recording nothing, when the service's lifetime ends: the next
 // daemon watches the container.
-func (s *Containers) watch(c *Container) {
-	life := s.lifetime()
+func (l *Lifecycle) watch(c *Container) {
+	life := l.life
 	for {
-		st, err := runtime.Wait(life, s.sockDir(c.ID))
+		st, err := runtime.Wait(life, l.recs.sockDir(c.ID))
 		if err == nil {
-			s.recordExit(c, st)
+			l.recordExit(c, st)
 			return
 		}
 		if life.Err() != nil {
@@ -168,20 +195,20 @@ func (s *Containers) watch(c *Container) {
 		}
 		// The monitor is gone: it wrote the status before it went, unless
 		// it was killed, and then the container may well run on.
-		if st, err = runtime.ReadExit(filepath.Join(s.dir(c.ID), "exit.json")); err == nil {
-			s.recordExit(c, st)
+		if st, err = runtime.ReadExit(filepath.Join(l.recs.dir(c.ID), "exit.json")); err == nil {
+			l.recordExit(c, st)
 			return
 		}
-		if !s.adopt(c) {
-			s.recordExit(c, s.outliveMonitor(c))
+		if !l.adopt(c) {
+			l.recordExit(c, l.outliveMonitor(c))
 			return
 		}
 	}
 }
 
-func (s *Containers) recordExit(c *Container, st shim.ExitStatus) {
+func (l *Lifecycle) recordExit(c *Container, st shim.ExitStatus) {
 	c.mu.Lock()
-	s.detachNetwork(c) // before waiters wake: a stopped container's ports are free
+	l.net.detach(c) // before waiters wake: a stopped container's ports are free
 	c.State.Status = container.StateExited
 	c.State.Pid, c.State.PidStartTime = 0, 0
 	c.State.ExitCode = st.ExitCode
@@ -199,29 +226,29 @@ func (s *Containers) recordExit(c *Container, st shim.ExitStatus) {
 		close(c.exitCh)
 	}
 	c.exitCh = make(chan struct{})
-	s.keep(c)
+	l.recs.keep(c)
 	if st.OOMKilled {
-		s.emit(c, events.ActionOOM)
+		l.ev.forContainer(c, events.ActionOOM)
 	}
-	s.emit(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
-	s.execs.Exited(c.ID)
-	s.unmount(c.ID)
+	l.ev.forContainer(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
+	l.execs.Exited(c.ID)
+	l.unmount(c.ID)
 	autoRemove := c.HostConfig.AutoRemove
-	restart := !autoRemove && s.shouldRestart(c, st)
+	restart := !autoRemove && l.shouldRestart(c, st)
 	c.mu.Unlock()
 	switch {
 	case autoRemove:
-		if err := s.Remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
-			s.Log.Warn("auto-remove failed", "id", c.ID, "err", err)
+		if err := l.remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
+			l.log.Warn("auto-remove failed", "id", c.ID, "err", err)
 		}
 	case restart:
-		go s.restartAfterExit(c)
+		go l.restartAfterExit(c)
 	}
 }
 
 // Stop sends the stop signal, waits up to timeout, then kills.
-func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
-	c, err := s.Get(ref)
+func (l *Lifecycle) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
+	c, err := l.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -231,7 +258,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 		return errNotModified
 	}
 	c.ManualStop = true
-	s.keep(c)
+	l.recs.keep(c)
 	exitCh := c.exitCh
 	sig := syscall.SIGTERM
 	if signal == "" {
@@ -250,17 +277,17 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	if timeout != nil {
 		wait = time.Duration(*timeout) * time.Second
 	}
-	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	ctl := runtime.NewCtl(l.recs.sockDir(c.ID))
 	c.mu.Unlock()
 	defer ctl.Close()
 	if wait != 0 {
-		if err := s.signal(c, ctl, sig); err != nil {
+		if err := l.control.signal(c, ctl, sig); err != nil {
 			// Not fatal: the kill after the timeout is the answer.
-			s.Log.Warn("sending the stop signal", "id", c.ID, "signal", sig, "err", err)
+			l.log.Warn("sending the stop signal", "id", c.ID, "signal", sig, "err", err)
 		}
 		c.mu.Lock()
-		s.thawForSignal(c)
-		s.emitKill(c, sig)
+		l.control.thawForSignal(c)
+		l.emitKill(c, sig)
 		c.mu.Unlock()
 	}
 	if wait < 0 {
@@ -268,7 +295,7 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	}
 	stopped := func() error {
 		c.mu.Lock()
-		s.emit(c, events.ActionStop)
+		l.ev.forContainer(c, events.ActionStop)
 		c.mu.Unlock()
 		return nil
 	}
@@ -278,9 +305,9 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 	case <-time.After(wait):
 	}
 	c.mu.Lock()
-	s.emitKill(c, syscall.SIGKILL)
+	l.emitKill(c, syscall.SIGKILL)
 	c.mu.Unlock()
-	s.killAll(c, ctl)
+	l.control.killAll(c, ctl)
 	select {
 	case <-exitCh:
 		return stopped()
@@ -292,8 +319,8 @@ func (s *Containers) Stop(ctx context.Context, ref string, timeout *int, signal 
 // Kill sends a signal to the container's init process. With SIGKILL it
 // returns once the container has exited, as Docker's does: clients
 // inspect or remove it right after.
-func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
-	c, err := s.Get(ref)
+func (l *Lifecycle) Kill(ctx context.Context, ref, signal string) error {
+	c, err := l.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -307,20 +334,20 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	running := c.running()
 	if running && (sig == syscall.SIGKILL || sig == syscall.SIGTERM) {
 		c.ManualStop = true
-		s.keep(c)
+		l.recs.keep(c)
 	}
 	exitCh := c.exitCh
 	c.mu.Unlock()
 	if !running {
 		return errdefs.Conflictf("Cannot kill container: %s: container %s is not running", ref, c.ID)
 	}
-	ctl := runtime.NewCtl(s.sockDir(c.ID))
+	ctl := runtime.NewCtl(l.recs.sockDir(c.ID))
 	defer ctl.Close()
-	err = s.signal(c, ctl, sig)
+	err = l.control.signal(c, ctl, sig)
 	c.mu.Lock()
-	s.thawForSignal(c)
+	l.control.thawForSignal(c)
 	if err == nil {
-		s.emitKill(c, sig)
+		l.emitKill(c, sig)
 	}
 	c.mu.Unlock()
 	if err != nil || sig != syscall.SIGKILL {
@@ -335,7 +362,7 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 	}
 	// Its init is dead or dying, but something holds the container up
 	// (a process of it outside its pid namespace): the cgroup goes too.
-	s.killAll(c, ctl)
+	l.control.killAll(c, ctl)
 	select {
 	case <-exitCh:
 		return nil
@@ -348,16 +375,16 @@ func (s *Containers) Kill(ctx context.Context, ref, signal string) error {
 
 // emitKill announces a signal sent to a container, as Docker does before
 // the die (and, for a stop, the stop) that may follow. Callers hold c.mu.
-func (s *Containers) emitKill(c *Container, sig syscall.Signal) {
-	s.emit(c, events.ActionKill, "signal", strconv.Itoa(int(sig)))
+func (l *Lifecycle) emitKill(c *Container, sig syscall.Signal) {
+	l.ev.forContainer(c, events.ActionKill, "signal", strconv.Itoa(int(sig)))
 }
 
 // WaitFor registers a wait now and returns the function that blocks until
 // it is met. The API registers before it answers with headers: the docker
 // CLI starts the container as soon as it has them, and a "next-exit" taken
 // after a quick container's exit would wait for an exit that never comes.
-func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error) {
-	c, err := s.Get(ref)
+func (l *Lifecycle) WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error) {
+	c, err := l.recs.get(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -409,8 +436,8 @@ func (s *Containers) WaitFor(ref string, condition container.WaitCondition) (fun
 }
 
 // Restart stops (if running) and starts a container.
-func (s *Containers) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
-	c, err := s.Get(ref)
+func (l *Lifecycle) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
+	c, err := l.recs.get(ref)
 	if err != nil {
 		return err
 	}
@@ -423,15 +450,15 @@ func (s *Containers) Restart(ctx context.Context, ref string, timeout *int, sign
 	defer func() {
 		c.mu.Lock()
 		c.HostConfig.AutoRemove = autoRemove
-		if err := s.save(c); err != nil {
-			s.Log.Warn("saving a restarted container's record", "id", c.ID, "err", err)
+		if err := l.recs.save(c); err != nil {
+			l.log.Warn("saving a restarted container's record", "id", c.ID, "err", err)
 		}
 		c.mu.Unlock()
 	}()
-	if err := s.Stop(ctx, ref, timeout, signal); err != nil && !IsNotModified(err) {
+	if err := l.Stop(ctx, ref, timeout, signal); err != nil && !IsNotModified(err) {
 		return err
 	}
-	err = s.Start(ctx, ref)
+	err = l.Start(ctx, ref)
 	if IsNotModified(err) {
 		return nil
 	}

@@ -10,8 +10,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/lodge-containers/lodge/daemon/exec"
-
 	"github.com/lodge-containers/lodge/shim"
 )
 
@@ -20,19 +18,18 @@ import (
 // by hand or by policy) has begun before the waiter reads it.
 func TestWaitReportsTheRunThatEnded(t *testing.T) {
 	root := t.TempDir()
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: nopRootfs{}, Log: slog.New(slog.DiscardHandler)}, root: root, execs: exec.New("", nil),
-		byID: map[string]*Container{}, names: map[string]string{}}
+	s := assemble(context.Background(), ContainersConfig{Root: root, Rootfs: nopRootfs{}, Log: slog.New(slog.DiscardHandler)})
 	c := &Container{ID: "eeeeeeeeeeeeeeee", Name: "ww", Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateRunning}, exitCh: make(chan struct{}), removedCh: make(chan struct{})}
-	s.byID[c.ID], s.names[c.Name] = c, c.ID
+	s.recs.add(c)
 	os.MkdirAll(filepath.Join(root, c.ID), 0o700)
 	for _, cond := range []container.WaitCondition{container.WaitConditionNotRunning, container.WaitConditionNextExit} {
 		t.Run(string(cond), func(t *testing.T) {
-			wait, err := s.WaitFor("ww", cond)
+			wait, err := s.lifecycle.WaitFor("ww", cond)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.recordExit(c, shim.ExitStatus{ExitCode: 137, Error: "killed", FinishedAt: time.Now()})
+			s.lifecycle.recordExit(c, shim.ExitStatus{ExitCode: 137, Error: "killed", FinishedAt: time.Now()})
 			// The next run starts before the waiter gets to read.
 			c.mu.Lock()
 			c.State = ContainerState{Status: container.StateRunning, Pid: 42, StartedAt: time.Now()}
@@ -52,7 +49,7 @@ func TestWaitReportsTheRunThatEnded(t *testing.T) {
 	c.mu.Lock()
 	c.State = ContainerState{Status: container.StateExited, ExitCode: 3}
 	c.mu.Unlock()
-	wait, err := s.WaitFor("ww", container.WaitConditionNotRunning)
+	wait, err := s.lifecycle.WaitFor("ww", container.WaitConditionNotRunning)
 	if err != nil {
 		t.Fatal(err)
 	}

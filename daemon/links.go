@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/errdefs"
 )
@@ -95,17 +98,17 @@ func linkEnv(linkName, ip string, ports, env []string) []string {
 
 // linkEnvs is the environment c's links give it, for the containers
 // linked that are running. Callers hold c.mu.
-func (s *Containers) linkEnvs(c *Container) []string {
+func (g *netGlue) linkEnvs(c *Container) []string {
 	var out []string
 	for _, l := range c.HostConfig.Links {
 		name, alias := parseLink(l)
-		other, err := s.Get(name)
+		other, err := g.recs.get(name)
 		if err != nil || other == c {
 			continue
 		}
 		ip := ""
-		if s.Networks != nil {
-			ip = s.Networks.PrimaryIP(other.ID)
+		if g.nw != nil {
+			ip = g.nw.PrimaryIP(other.ID)
 		}
 		other.mu.Lock()
 		var ports []string
@@ -122,7 +125,7 @@ func (s *Containers) linkEnvs(c *Container) []string {
 // linkNames are the names links give containers, by ID: Docker lists a
 // linked container under "/parent/alias" too. It reads snaps, the view's
 // copies (all of them, so that a link's target is found by name).
-func (s *Containers) linkNames(snaps []*Container) map[string][]string {
+func (g *netGlue) linkNames(snaps []*Container) map[string][]string {
 	byName := map[string]string{}
 	for _, c := range snaps {
 		byName[c.Name] = c.ID
@@ -133,7 +136,7 @@ func (s *Containers) linkNames(snaps []*Container) map[string][]string {
 			name, alias := parseLink(l)
 			id, ok := byName[name]
 			if !ok {
-				if other, err := s.Get(name); err == nil {
+				if other, err := g.recs.get(name); err == nil {
 					id, ok = other.ID, true
 				}
 			}
@@ -149,12 +152,12 @@ func (s *Containers) linkNames(snaps []*Container) map[string][]string {
 // --link): the link goes from the parent's record, both containers stay.
 // name is "/parent/alias". The parent's /etc/hosts keeps the name until it
 // restarts, as with Docker.
-func (s *Containers) RemoveLink(name string) error {
+func (g *netGlue) RemoveLink(name string) error {
 	parent, alias, ok := strings.Cut(strings.Trim(name, "/"), "/")
 	if !ok || parent == "" {
 		return errdefs.InvalidArgumentf("Conflict, cannot remove the default link name of the container")
 	}
-	p, err := s.Get(parent)
+	p, err := g.recs.get(parent)
 	if err != nil {
 		return errdefs.NotFoundf("Cannot get parent %s for link name %s", parent, name)
 	}
@@ -173,5 +176,25 @@ func (s *Containers) RemoveLink(name string) error {
 		return errdefs.NotFoundf("No such container: %s", name)
 	}
 	p.HostConfig.Links = kept
-	return s.save(p)
+	return g.recs.save(p)
+}
+
+// checkLinks refuses a link to a container that does not exist: a 400,
+// not a 404, which the docker CLI would take for a missing image and
+// pull.
+func (g *netGlue) checkLinks(hc *container.HostConfig) error {
+	for _, l := range hc.Links {
+		name, _, _ := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		if name == "" {
+			return errdefs.InvalidArgumentf("invalid link format: %q", l)
+		}
+		if _, err := g.recs.get(name); err != nil {
+			if errors.Is(err, errdefs.ErrNotFound) {
+				return errdefs.InvalidArgumentf("could not get container for %s: %v", name, err)
+			}
+			return err
+		}
+	}
+	return nil
 }

@@ -139,13 +139,3 @@ func logRotation(opts map[string]string) (maxSize int64, maxFiles int, err error
 	}
 	return maxSize, maxFiles, nil
 }
-
-// inspectLogPath is the LogPath inspect shows: json-file's file, and ""
-// for the other drivers, as Docker keeps the local driver's files out of
-// its API (their format is not a stable interface). Callers hold c.mu.
-func (s *Containers) inspectLogPath(c *Container) string {
-	if t := c.HostConfig.LogConfig.Type; t != "" && t != logDriver {
-		return ""
-	}
-	return s.logPath(c.ID)
-}

@@ -1,10 +1,6 @@
 package daemon
 
 import (
-	"path/filepath"
-
-	"github.com/moby/moby/api/types/container"
-
 	"github.com/lodge-containers/lodge/daemon/logs"
 )
 
@@ -18,7 +14,7 @@ var _ logs.Containers = logHost{}
 
 // Log describes container ref's log from its record.
 func (h logHost) Log(ref string) (logs.Source, error) {
-	c, err := h.s.Get(ref)
+	c, err := h.s.recs.get(ref)
 	if err != nil {
 		return logs.Source{}, err
 	}
@@ -30,15 +26,6 @@ func (h logHost) Log(ref string) (logs.Source, error) {
 // source is c's log as logs reads it. Callers hold c.mu.
 func (h logHost) source(c *Container) logs.Source {
 	lc := c.HostConfig.LogConfig
-	return logs.Source{Path: h.s.logFileFor(c.ID, lc), Local: lc.Type == logDriverLocal, None: lc.Type == logDriverNone,
+	return logs.Source{Path: h.s.recs.logFileFor(c.ID, lc), Local: lc.Type == logDriverLocal, None: lc.Type == logDriverNone,
 		TTY: c.Config.Tty, Running: c.running(), Exited: c.exitCh}
-}
-
-// logFileFor is where a container's log driver keeps its log: Docker's
-// local driver under local-logs/, json-file beside the record.
-func (s *Containers) logFileFor(id string, lc container.LogConfig) string {
-	if lc.Type == logDriverLocal {
-		return filepath.Join(s.dir(id), "local-logs", "container.log")
-	}
-	return s.logPath(id)
 }

@@ -44,7 +44,7 @@ var _ Volumes = (*volume.Store)(nil)
 // they name. roNonRecursive makes read-only binds read-only at their top
 // only, as for clients older than API 1.44. On error nothing stays
 // referenced.
-func (s *Containers) settleMounts(id string, cfg *container.Config, hc *container.HostConfig, roNonRecursive bool) (mps []volume.MountPoint, err error) {
+func (m *specMaker) settleMounts(id string, cfg *container.Config, hc *container.HostConfig, roNonRecursive bool) (mps []volume.MountPoint, err error) {
 	for _, b := range hc.Binds {
 		mp, err := volume.ParseSpec(b)
 		if err != nil {
@@ -93,7 +93,7 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		if mode != "" && mode != "ro" && mode != "rw" {
 			return nil, errdefs.InvalidArgumentf("invalid mode for volumes-from: %s", mode)
 		}
-		other, err := s.Get(ref)
+		other, err := m.recs.get(ref)
 		if err != nil {
 			return nil, err
 		}
@@ -132,15 +132,15 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 			if err := checkBindSource(mp.Source); err != nil {
 				return nil, err
 			}
-			if err := s.bindInDataRoot(mp); err != nil {
+			if err := m.bindInDataRoot(mp); err != nil {
 				return nil, err
 			}
 		}
 	}
 	var acquired []string
 	defer func() {
-		if err != nil && s.Volumes != nil {
-			s.Volumes.Release(id, acquired, true)
+		if err != nil && m.volumes != nil {
+			m.volumes.Release(id, acquired, true)
 		}
 	}()
 	for i := range mps {
@@ -148,14 +148,14 @@ func (s *Containers) settleMounts(id string, cfg *container.Config, hc *containe
 		if mp.Type != mount.TypeVolume {
 			continue
 		}
-		if s.Volumes == nil {
+		if m.volumes == nil {
 			return nil, errdefs.NotImplementedf("volumes are not available in this daemon")
 		}
 		opts := volume.Options{}
 		if mp.Volume != nil {
 			opts = *mp.Volume
 		}
-		name, err := s.Volumes.Acquire(mp.Name, opts, id)
+		name, err := m.volumes.Acquire(mp.Name, opts, id)
 		if err != nil {
 			return nil, err
 		}
@@ -179,10 +179,10 @@ func volumeNames(mps []volume.MountPoint) []string {
 // runtimeMounts gives the runtime a container's mounts. The first start
 // fills each empty volume with what the image has at its destination
 // (Docker's copy-up), unless the mount says nocopy. Callers hold c.mu.
-func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount, error) {
+func (m *specMaker) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount, error) {
 	if c.MountPoints == nil && len(c.HostConfig.Binds)+len(c.HostConfig.Mounts) > 0 {
 		// A record from before mounts were settled at create.
-		mps, err := s.settleMounts(c.ID, &container.Config{}, c.HostConfig, true)
+		mps, err := m.settleMounts(c.ID, &container.Config{}, c.HostConfig, true)
 		if err != nil {
 			return nil, err
 		}
@@ -206,10 +206,10 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 				rm.Options = append(rm.Options, mp.Propagation)
 			}
 		case mount.TypeVolume:
-			if s.Volumes == nil {
+			if m.volumes == nil {
 				return nil, errdefs.NotImplementedf("volumes are not available in this daemon")
 			}
-			src, fresh, err := s.Volumes.Source(mp.Name)
+			src, fresh, err := m.volumes.Source(mp.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -239,9 +239,9 @@ func (s *Containers) runtimeMounts(c *Container, rootfs string) ([]runtime.Mount
 // container must not hold private copies of the mounts lodged makes
 // there (a container's root, a volume), or lodged could not unmount them.
 // A propagation that would do that is refused with Docker's message.
-func (s *Containers) bindInDataRoot(mp *volume.MountPoint) error {
-	root := filepath.Dir(s.Root)
-	if s.Root == "" || !strings.HasPrefix(mp.Source, root) && !strings.HasPrefix(root, mp.Source) {
+func (m *specMaker) bindInDataRoot(mp *volume.MountPoint) error {
+	root := filepath.Dir(m.root)
+	if m.root == "" || !strings.HasPrefix(mp.Source, root) && !strings.HasPrefix(root, mp.Source) {
 		return nil
 	}
 	switch mp.Propagation {
@@ -265,7 +265,7 @@ var recursiveReadOnly = sync.OnceValue(func() error {
 })
 
 // mountPointViews are a container's mounts in Docker's inspect shape.
-func (s *Containers) mountPointViews(c *Container) []container.MountPoint {
+func (m *specMaker) mountPointViews(c *Container) []container.MountPoint {
 	out := []container.MountPoint{}
 	for _, mp := range c.MountPoints {
 		v := container.MountPoint{Type: mp.Type, Name: mp.Name, Source: mp.Source, Destination: mp.Destination,
@@ -273,8 +273,8 @@ func (s *Containers) mountPointViews(c *Container) []container.MountPoint {
 		switch mp.Type {
 		case mount.TypeVolume:
 			v.Driver = volume.LocalDriver
-			if s.Volumes != nil {
-				v.Source = s.Volumes.Mountpoint(mp.Name)
+			if m.volumes != nil {
+				v.Source = m.volumes.Mountpoint(mp.Name)
 			}
 			if v.Mode == "" {
 				v.Mode = "z"
@@ -393,12 +393,12 @@ func copyOwnership(path string, fi fs.FileInfo) error {
 }
 
 // refVolumes records a loaded container's volumes as in use.
-func (s *Containers) refVolumes(c *Container) {
-	if s.Volumes == nil {
+func (m *specMaker) refVolumes(c *Container) {
+	if m.volumes == nil {
 		return
 	}
 	for _, n := range volumeNames(c.MountPoints) {
-		s.Volumes.Ref(n, c.ID)
+		m.volumes.Ref(n, c.ID)
 	}
 }
 

@@ -29,24 +29,24 @@ type NetworkStore interface {
 
 var _ NetworkStore = (*netsvc.Networks)(nil)
 
-// Connect adds a network to a container (see Containers.Connect).
+// Connect adds a network to a container (see netGlue.Connect).
 func (a NetworkAPI) Connect(ctx context.Context, netRef, ctrRef string, es *network.EndpointSettings) error {
-	return a.Containers.Connect(ctx, netRef, ctrRef, es)
+	return a.Containers.net.Connect(ctx, netRef, ctrRef, es)
 }
 
 // Disconnect removes a network from a container (see
-// Containers.Disconnect).
+// netGlue.Disconnect).
 func (a NetworkAPI) Disconnect(ctx context.Context, netRef, ctrRef string, force bool) error {
-	return a.Containers.Disconnect(ctx, netRef, ctrRef, force)
+	return a.Containers.net.Disconnect(ctx, netRef, ctrRef, force)
 }
 
 // Connect adds a network to a container: to its configuration, and to its
 // running namespace at once when it runs.
-func (s *Containers) Connect(ctx context.Context, netRef, ctrRef string, es *network.EndpointSettings) error {
-	if s.Networks == nil {
+func (g *netGlue) Connect(ctx context.Context, netRef, ctrRef string, es *network.EndpointSettings) error {
+	if g.nw == nil {
 		return errdefs.Unavailablef("lodged has no network service")
 	}
-	c, err := s.Get(ctrRef)
+	c, err := g.recs.get(ctrRef)
 	if err != nil {
 		return err
 	}
@@ -55,14 +55,14 @@ func (s *Containers) Connect(ctx context.Context, netRef, ctrRef string, es *net
 	if !netsvc.IsBridgeMode(string(c.HostConfig.NetworkMode)) {
 		return errdefs.InvalidArgumentf("container sharing network namespace with another container or host cannot be connected to any other network")
 	}
-	ref, err := s.Networks.Ref(netRef)
+	ref, err := g.nw.Ref(netRef)
 	if err != nil {
 		return err
 	}
-	running := c.running() && s.Networks.NSPath(c.ID) != ""
+	running := c.running() && g.nw.NSPath(c.ID) != ""
 	attached := false
 	if running {
-		attached = s.Networks.OnNetwork(c.ID, ref.ID)
+		attached = g.nw.OnNetwork(c.ID, ref.ID)
 	} else {
 		for _, name := range c.configuredNetworks() {
 			attached = attached || name == ref.Name || name == ref.ID
@@ -75,7 +75,7 @@ func (s *Containers) Connect(ctx context.Context, netRef, ctrRef string, es *net
 		es = &network.EndpointSettings{}
 	}
 	if running {
-		if err := s.Networks.Join(c.ID, ref, es); err != nil {
+		if err := g.nw.Join(c.ID, ref, es); err != nil {
 			return err
 		}
 	}
@@ -89,22 +89,22 @@ func (s *Containers) Connect(ctx context.Context, netRef, ctrRef string, es *net
 	if isPrimary(c, ref) {
 		c.PrimaryDisconnected = false
 	}
-	return s.save(c)
+	return g.recs.save(c)
 }
 
 // Disconnect removes a network from a container's configuration and, when
 // it runs, its link on that network.
-func (s *Containers) Disconnect(ctx context.Context, netRef, ctrRef string, force bool) error {
-	if s.Networks == nil {
+func (g *netGlue) Disconnect(ctx context.Context, netRef, ctrRef string, force bool) error {
+	if g.nw == nil {
 		return errdefs.Unavailablef("lodged has no network service")
 	}
-	c, err := s.Get(ctrRef)
+	c, err := g.recs.get(ctrRef)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ref, err := s.Networks.Ref(netRef)
+	ref, err := g.nw.Ref(netRef)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (s *Containers) Disconnect(ctx context.Context, netRef, ctrRef string, forc
 	if !found {
 		return errdefs.PermissionDeniedf("container %s is not connected to network %s", c.ID[:12], ref.Name)
 	}
-	s.Networks.Leave(c.ID, ref)
+	g.nw.Leave(c.ID, ref)
 	if c.NetworkingConfig != nil {
 		delete(c.NetworkingConfig.EndpointsConfig, ref.Name)
 		delete(c.NetworkingConfig.EndpointsConfig, ref.ID)
@@ -125,7 +125,7 @@ func (s *Containers) Disconnect(ctx context.Context, netRef, ctrRef string, forc
 	if isPrimary(c, ref) {
 		c.PrimaryDisconnected = true
 	}
-	return s.save(c)
+	return g.recs.save(c)
 }
 
 // isPrimary tells whether r is the network the container's mode names.

@@ -61,6 +61,17 @@ type Connector interface {
 
 var _ NetworkService = (*netsvc.Networks)(nil)
 
+// netGlue is the container side of networking: it hands the network
+// service copies of the records (attach at start, detach at the exit,
+// settings for inspect and ps, /etc files for the spec), keeps a record's
+// networks when one is connected or disconnected, and serves the legacy
+// links. It reads other records only through the store; the container's
+// own lock is its caller's.
+type netGlue struct {
+	nw   NetworkService // nil: lodged runs without one, loopback only
+	recs *store
+}
+
 // netSpec copies what the network service needs of c: the service keeps
 // no reference to the record. Callers hold c.mu.
 func netSpec(c *Container) netsvc.Spec {
@@ -99,38 +110,42 @@ func (c *Container) configuredNetworks() []string {
 	return netsvc.ConfiguredNetworks(string(c.HostConfig.NetworkMode), eps, c.PrimaryDisconnected)
 }
 
-func (s *Containers) attachNetwork(ctx context.Context, c *Container) error {
-	if s.Networks == nil {
+// attach gives a starting bridge-mode container its sandbox. Callers
+// hold c.mu.
+func (g *netGlue) attach(ctx context.Context, c *Container) error {
+	if g.nw == nil {
 		return nil
 	}
-	_, err := s.Networks.Attach(ctx, netSpec(c))
+	_, err := g.nw.Attach(ctx, netSpec(c))
 	return err
 }
 
-func (s *Containers) detachNetwork(c *Container) {
-	if s.Networks != nil {
+// detach frees a container's sandbox at its exit. Callers hold c.mu.
+func (g *netGlue) detach(c *Container) {
+	if g.nw != nil {
 		// Bounded: it runs with the container's lock held, and a port
 		// driver that does not answer must not wedge the container.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.Networks.Detach(ctx, c.ID)
+		g.nw.Detach(ctx, c.ID)
 	}
 }
 
 // networkNS is the pinned namespace of a running bridge-mode container,
 // "" for a fresh one.
-func (s *Containers) networkNS(c *Container) string {
-	if s.Networks == nil {
+func (g *netGlue) nsPath(c *Container) string {
+	if g.nw == nil {
 		return ""
 	}
-	return s.Networks.NSPath(c.ID)
+	return g.nw.NSPath(c.ID)
 }
 
-func (s *Containers) networkSettings(c *Container) *container.NetworkSettings {
-	if s.Networks == nil {
+// settings are inspect's NetworkSettings. Callers hold c.mu.
+func (g *netGlue) settings(c *Container) *container.NetworkSettings {
+	if g.nw == nil {
 		return &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}
 	}
-	return s.Networks.Settings(netSpec(c))
+	return g.nw.Settings(netSpec(c))
 }
 
 // etcNet is what the container's /etc/hosts and /etc/resolv.conf get
@@ -143,11 +158,12 @@ type etcNet struct {
 	hostGateway, uplinkDNS string
 }
 
-func (s *Containers) etcFor(c *Container) etcNet {
-	if s.Networks == nil {
+// etcFor is what c's /etc files get from its networks.
+func (g *netGlue) etcFor(c *Container) etcNet {
+	if g.nw == nil {
 		return etcNet{hostGateway: "10.0.2.2", uplinkDNS: "10.0.2.3"}
 	}
-	e := s.Networks.Etc(c.ID)
+	e := g.nw.Etc(c.ID)
 	return etcNet{hosts: e.Hosts, nameserver: e.Nameserver, hostGateway: e.HostGateway, uplinkDNS: e.UplinkDNS}
 }
 
@@ -210,8 +226,8 @@ func resolvConfFor(hc *container.HostConfig, nameserver, uplinkDNS string) []byt
 
 // networkSummary is the network part of a `docker ps` row. Callers hold
 // c.mu.
-func (s *Containers) networkSummary(c *Container) (*container.NetworkSettingsSummary, []container.PortSummary) {
-	ns := s.networkSettings(c)
+func (g *netGlue) summary(c *Container) (*container.NetworkSettingsSummary, []container.PortSummary) {
+	ns := g.settings(c)
 	ports := []container.PortSummary{}
 	for p, bs := range ns.Ports {
 		if len(bs) == 0 {

@@ -44,7 +44,7 @@ func isContainerMode(m string) bool {
 // shares resolves a starting container's namespace modes: another
 // container's namespaces are found through its init's pid, so it must be
 // running. Callers hold c.mu.
-func (s *Containers) shares(c *Container) (runtime.Shares, error) {
+func (m *specMaker) shares(c *Container) (runtime.Shares, error) {
 	var sh runtime.Shares
 	hc := c.HostConfig
 	join := func(mode, kind, ns string) (runtime.Share, error) {
@@ -52,7 +52,7 @@ func (s *Containers) shares(c *Container) (runtime.Shares, error) {
 		case mode == "host":
 			return runtime.Share{Host: true}, nil
 		case isContainerMode(mode):
-			other, err := s.Get(strings.TrimPrefix(mode, "container:"))
+			other, err := m.recs.get(strings.TrimPrefix(mode, "container:"))
 			if err != nil {
 				return runtime.Share{}, err
 			}

@@ -50,7 +50,7 @@ func errMonitorGone(id string) error {
 // signal sends sig to a running container's init: through its monitor,
 // or, once the monitor is gone, to the init itself (checked by its start
 // time, so a recycled pid is never signalled).
-func (s *Containers) signal(c *Container, ctl *runtime.Ctl, sig syscall.Signal) error {
+func (x *CgroupControl) signal(c *Container, ctl *runtime.Ctl, sig syscall.Signal) error {
 	err := ctl.Signal(sig)
 	if err == nil || !errors.Is(err, runtime.ErrMonitorGone) {
 		return err
@@ -74,20 +74,20 @@ func (s *Containers) signal(c *Container, ctl *runtime.Ctl, sig syscall.Signal) 
 // would have done then (kills what is left in the cgroup, removes it and
 // the runtime's state), and says how the container ended, as far as
 // anyone can tell.
-func (s *Containers) outliveMonitor(c *Container) shim.ExitStatus {
+func (l *Lifecycle) outliveMonitor(c *Container) shim.ExitStatus {
 	c.mu.Lock()
 	ip := c.initProc()
 	c.monitorGone = true
 	c.mu.Unlock()
 	if ip.Alive() {
-		s.Log.Warn("the container's monitor died; the container runs on without it (no more logs, no exit code)", "id", c.ID, "pid", ip.Pid)
+		l.log.Warn("the container's monitor died; the container runs on without it (no more logs, no exit code)", "id", c.ID, "pid", ip.Pid)
 		if err := ip.Wait(context.Background()); err != nil {
-			s.Log.Warn("waiting for the container's init", "id", c.ID, "err", err)
+			l.log.Warn("waiting for the container's init", "id", c.ID, "err", err)
 		}
 	}
 	st := shim.ExitStatus{FinishedAt: time.Now().UTC()}
-	s.endCgroup(c.ID, &st)
-	runtime.Forget(s.stateRoot, c.ID, s.runtimeBinary(c))
+	l.control.endCgroup(c.ID, &st)
+	runtime.Forget(l.stateRoot, c.ID, l.spec.runtimeBinary(c))
 	c.mu.Lock()
 	sig := c.lastSignal
 	c.mu.Unlock()
@@ -109,9 +109,9 @@ const maxAdoptions = 10
 // holdOutputs takes copies of a running container's output from its
 // monitor, for a monitor that adopts the container if that one dies.
 // Callers hold c.mu.
-func (s *Containers) holdOutputs(c *Container) {
+func (l *Lifecycle) holdOutputs(c *Container) {
 	c.dropOutputs()
-	files, streams, err := shim.OutputFiles(s.sockDir(c.ID))
+	files, streams, err := shim.OutputFiles(l.recs.sockDir(c.ID))
 	if err != nil {
 		// A container that ended at once takes its monitor along: nothing
 		// to hold then.
@@ -119,7 +119,7 @@ func (s *Containers) holdOutputs(c *Container) {
 		if errors.Is(err, runtime.ErrMonitorGone) {
 			level = slog.LevelDebug
 		}
-		s.Log.Log(context.Background(), level, "no copy of the container's output: a monitor that dies cannot be replaced", "id", c.ID, "err", err)
+		l.log.Log(context.Background(), level, "no copy of the container's output: a monitor that dies cannot be replaced", "id", c.ID, "err", err)
 		return
 	}
 	c.outputs, c.streams = files, streams
@@ -137,7 +137,7 @@ func (c *Container) dropOutputs() {
 // handing it the container's output; false when there is nothing to adopt
 // (the init has ended) or nothing to adopt it with (lodged started after
 // the container and its monitor died while no lodged ran).
-func (s *Containers) adopt(c *Container) bool {
+func (l *Lifecycle) adopt(c *Container) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ip := c.initProc()
@@ -149,7 +149,7 @@ func (s *Containers) adopt(c *Container) bool {
 		// new read ends, through the init.
 		files, streams, err := runtime.ReopenOutputs(ip)
 		if err != nil {
-			s.Log.Warn("cannot reopen the output of a container whose monitor died", "id", c.ID, "err", err)
+			l.log.Warn("cannot reopen the output of a container whose monitor died", "id", c.ID, "err", err)
 			return false
 		}
 		c.outputs, c.streams = files, streams
@@ -159,40 +159,40 @@ func (s *Containers) adopt(c *Container) bool {
 	}
 	c.adoptions++
 	var mcfg shim.MonitorConfig
-	b, err := os.ReadFile(filepath.Join(s.dir(c.ID), "monitor.json"))
+	b, err := os.ReadFile(filepath.Join(l.recs.dir(c.ID), "monitor.json"))
 	if err == nil {
 		err = json.Unmarshal(b, &mcfg)
 	}
 	if err != nil {
-		s.Log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
+		l.log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
 		return false
 	}
 	mcfg.Adopt, mcfg.AdoptStreams = &ip, c.streams
-	cfgPath := filepath.Join(s.dir(c.ID), "monitor-adopt.json")
+	cfgPath := filepath.Join(l.recs.dir(c.ID), "monitor-adopt.json")
 	if err := writeJSON(cfgPath, mcfg); err != nil {
-		s.Log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
+		l.log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := runtime.AdoptMonitor(ctx, cfgPath, filepath.Join(s.sockDir(c.ID), "monitor.log"), c.outputs); err != nil {
-		s.Log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
+	if err := runtime.AdoptMonitor(ctx, cfgPath, filepath.Join(l.recs.sockDir(c.ID), "monitor.log"), c.outputs); err != nil {
+		l.log.Warn("cannot replace the container's monitor", "id", c.ID, "err", err)
 		return false
 	}
-	s.Log.Warn("the container's monitor died; another one took over (its output is logged again, its exit code will not be known)", "id", c.ID, "pid", ip.Pid)
+	l.log.Warn("the container's monitor died; another one took over (its output is logged again, its exit code will not be known)", "id", c.ID, "pid", ip.Pid)
 	c.monitorGone = false
 	return true
 }
 
 // endCgroup notes an OOM kill in an ended container's cgroup, kills what
 // is left there and removes it, as a monitor does when its container ends.
-func (s *Containers) endCgroup(id string, st *shim.ExitStatus) {
-	if s.Cgroups == nil {
+func (x *CgroupControl) endCgroup(id string, st *shim.ExitStatus) {
+	if x.cg.tree == nil {
 		return
 	}
-	dir := s.Cgroups.ContainerDir(id)
+	dir := x.cg.tree.ContainerDir(id)
 	if cgroupv2.OOMKills(dir) > 0 {
 		st.OOMKilled = true
 	}
-	s.cg.drop(id)
+	x.cg.drop(id)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // shouldRestart applies the restart policy to an exit. Callers hold c.mu.
-func (s *Containers) shouldRestart(c *Container, st shim.ExitStatus) bool {
+func (l *Lifecycle) shouldRestart(c *Container, st shim.ExitStatus) bool {
 	if c.ManualStop {
 		return false
 	}
@@ -40,11 +40,11 @@ func restartBackoff(c *Container) time.Duration {
 	return d
 }
 
-func (s *Containers) restartAfterExit(c *Container) {
+func (l *Lifecycle) restartAfterExit(c *Container) {
 	c.mu.Lock()
 	c.State.Status = container.StateRestarting
 	delay := restartBackoff(c)
-	s.keep(c)
+	l.recs.keep(c)
 	c.mu.Unlock()
 	time.Sleep(delay)
 	c.mu.Lock()
@@ -52,29 +52,29 @@ func (s *Containers) restartAfterExit(c *Container) {
 	if c.State.Status != container.StateRestarting || c.ManualStop {
 		if c.State.Status == container.StateRestarting {
 			c.State.Status = container.StateExited
-			s.keep(c)
+			l.recs.keep(c)
 		}
 		return
 	}
 	c.RestartCount++
-	if err := s.startLocked(context.Background(), c); err != nil {
+	if err := l.startLocked(context.Background(), c); err != nil {
 		c.State.Status = container.StateExited
-		s.keep(c)
-		s.Log.Warn("restart failed", "id", c.ID, "err", err)
+		l.recs.keep(c)
+		l.log.Warn("restart failed", "id", c.ID, "err", err)
 	}
 }
 
 // StartOnBoot starts the containers whose policy says so when the daemon
 // starts: always, and unless-stopped unless the user stopped them.
-func (s *Containers) StartOnBoot(ctx context.Context) {
-	for _, c := range s.All() {
+func (l *Lifecycle) StartOnBoot(ctx context.Context) {
+	for _, c := range l.recs.all() {
 		c.mu.Lock()
 		p := c.HostConfig.RestartPolicy.Name
 		want := !c.running() && c.HasBeenStartedBefore &&
 			(p == container.RestartPolicyAlways || (p == container.RestartPolicyUnlessStopped && !c.ManualStop))
 		if want {
-			if err := s.startLocked(ctx, c); err != nil {
-				s.Log.Warn("starting container on boot", "id", c.ID, "err", err)
+			if err := l.startLocked(ctx, c); err != nil {
+				l.log.Warn("starting container on boot", "id", c.ID, "err", err)
 			}
 		}
 		c.mu.Unlock()

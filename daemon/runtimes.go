@@ -15,16 +15,16 @@ const EmbeddedRuntime = "lodge"
 
 // runtimeName checks a requested runtime and gives the name to record:
 // the default for "".
-func (s *Containers) runtimeName(name string) (string, error) {
+func (m *specMaker) runtimeName(name string) (string, error) {
 	if name == "" {
-		name = s.DefaultRuntime
+		name = m.defaultRuntime
 	}
 	if name == "" || name == EmbeddedRuntime {
 		return EmbeddedRuntime, nil
 	}
-	if _, ok := s.Runtimes[name]; !ok {
+	if _, ok := m.runtimes[name]; !ok {
 		known := []string{EmbeddedRuntime}
-		for n := range s.Runtimes {
+		for n := range m.runtimes {
 			known = append(known, n)
 		}
 		sort.Strings(known[1:])
@@ -35,6 +35,6 @@ func (s *Containers) runtimeName(name string) (string, error) {
 
 // runtimeBinary is the OCI runtime binary a container runs on, "" for the
 // embedded runtime.
-func (s *Containers) runtimeBinary(c *Container) string {
-	return s.Runtimes[c.HostConfig.Runtime]
+func (m *specMaker) runtimeBinary(c *Container) string {
+	return m.runtimes[c.HostConfig.Runtime]
 }

@@ -16,11 +16,41 @@ import (
 	"github.com/lodge-containers/lodge/runtime"
 )
 
-// buildSpec turns a container's record into its OCI spec. Callers hold c.mu.
-func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
+// specMaker turns records into what runs them: the mounts a create
+// settles (volumes referenced, binds checked), and at each start the OCI
+// spec with its mounts, shared namespaces, init and runtime. It reads
+// other records (a container:X mode, a link) through the store and the
+// container's networks through the network glue.
+type specMaker struct {
+	recs    *store
+	net     *netGlue
+	volumes Volumes // nil: volumes are 501
+	// root is <data-root>/containers: binds of the data root get rslave.
+	root string
+	// netNSPath is lodged's network namespace, for --network host.
+	netNSPath string
+	hardLimit func(resource int) (soft, hard uint64, ok bool)
+	// initPath is --init's binary ("" for none), defaultInit daemon.json's
+	// "init".
+	initPath    string
+	defaultInit bool
+	// runtimes are the OCI runtime binaries by name; defaultRuntime is
+	// the one for a container that names none.
+	runtimes       map[string]string
+	defaultRuntime string
+	singleID       bool
+}
+
+func newSpecMaker(cfg ContainersConfig, recs *store, net *netGlue) *specMaker {
+	return &specMaker{recs: recs, net: net, volumes: cfg.Volumes, root: cfg.Root, netNSPath: cfg.NetNSPath, hardLimit: cfg.HardLimit,
+		initPath: cfg.InitPath, defaultInit: cfg.DefaultInit, runtimes: cfg.Runtimes, defaultRuntime: cfg.DefaultRuntime, singleID: cfg.SingleID}
+}
+
+// build turns a container's record into its OCI spec. Callers hold c.mu.
+func (m *specMaker) build(c *Container, rootfs string) (*specs.Spec, error) {
 	hc, cfg := c.HostConfig, c.Config
-	dir := s.dir(c.ID)
-	if err := writeEtcFiles(dir, cfg, hc, s.etcFor(c)); err != nil {
+	dir := m.recs.dir(c.ID)
+	if err := writeEtcFiles(dir, cfg, hc, m.net.etcFor(c)); err != nil {
 		return nil, err
 	}
 	maps, err := idMapsFor(hc.UsernsMode)
@@ -32,10 +62,10 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		return nil, err
 	}
 	if maps == nil {
-		if err := (idSpace{s.SingleID}).refuseUnmapped(uid, gid); err != nil {
+		if err := (idSpace{m.singleID}).refuseUnmapped(uid, gid); err != nil {
 			return nil, err
 		}
-		groups = (idSpace{s.SingleID}).mappedGroups(groups)
+		groups = (idSpace{m.singleID}).mappedGroups(groups)
 	}
 	for _, g := range hc.GroupAdd {
 		n, err := resolveGroup(rootfs, g)
@@ -51,7 +81,7 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		Rootfs:         rootfs,
 		ReadonlyRootfs: hc.ReadonlyRootfs,
 		Args:           append([]string{c.Path}, c.Args...),
-		Env:            append(s.linkEnvs(c), cfg.Env...),
+		Env:            append(m.net.linkEnvs(c), cfg.Env...),
 		Cwd:            cfg.WorkingDir,
 		UID:            uint32(uid),
 		GID:            uint32(gid),
@@ -66,7 +96,7 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		Tmpfs:          hc.Tmpfs,
 		ShmSize:        hc.ShmSize,
 		Sysctls:        hc.Sysctls,
-		HardLimits:     s.HardLimit,
+		HardLimits:     m.hardLimit,
 		HostsPath:      filepath.Join(dir, "hosts"),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		HostnamePath:   filepath.Join(dir, "hostname"),
@@ -101,14 +131,14 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 	}
 	switch mode := string(hc.NetworkMode); {
 	case mode == "host":
-		if s.NetNSPath == "" {
+		if m.netNSPath == "" {
 			return nil, errdefs.Unavailablef("--network host: lodged has no network namespace")
 		}
-		opts.NetNSPath = s.NetNSPath
+		opts.NetNSPath = m.netNSPath
 	case mode == "none":
 		// A namespace of its own with loopback only.
 	case strings.HasPrefix(mode, "container:"):
-		other, err := s.Get(strings.TrimPrefix(mode, "container:"))
+		other, err := m.recs.get(strings.TrimPrefix(mode, "container:"))
 		if err != nil {
 			return nil, err
 		}
@@ -119,9 +149,9 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 	default:
 		// The default bridge or a named network: the namespace Attach
 		// pinned and wired ("" without a network service: loopback only).
-		opts.NetNSPath = s.networkNS(c)
+		opts.NetNSPath = m.net.nsPath(c)
 	}
-	if opts.Shares, err = s.shares(c); err != nil {
+	if opts.Shares, err = m.shares(c); err != nil {
 		return nil, err
 	}
 	devs, err := devices(hc.Devices)
@@ -129,14 +159,14 @@ func (s *Containers) buildSpec(c *Container, rootfs string) (*specs.Spec, error)
 		return nil, err
 	}
 	opts.Mounts = append(opts.Mounts, devs...)
-	if init := s.DefaultInit; hc.Init != nil && *hc.Init || hc.Init == nil && init {
-		if s.InitPath == "" {
+	if init := m.defaultInit; hc.Init != nil && *hc.Init || hc.Init == nil && init {
+		if m.initPath == "" {
 			return nil, errdefs.Unavailablef("--init: lodged found no init binary: install lodge-init beside lodged, or name one with \"init-path\" in daemon.json")
 		}
 		opts.Args = append([]string{initInContainer, "--"}, opts.Args...)
-		opts.Mounts = append(opts.Mounts, runtime.Mount{Type: "bind", Source: s.InitPath, Destination: initInContainer, ReadOnly: true})
+		opts.Mounts = append(opts.Mounts, runtime.Mount{Type: "bind", Source: m.initPath, Destination: initInContainer, ReadOnly: true})
 	}
-	ms, err := s.runtimeMounts(c, rootfs)
+	ms, err := m.runtimeMounts(c, rootfs)
 	if err != nil {
 		return nil, err
 	}

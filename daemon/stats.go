@@ -15,7 +15,7 @@ var _ stats.Containers = statsHost{}
 
 // Proc reads container ref's name and running init.
 func (h statsHost) Proc(ref string) (stats.Target, error) {
-	c, err := h.s.Get(ref)
+	c, err := h.s.recs.get(ref)
 	if err != nil {
 		return stats.Target{}, err
 	}

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-
-	"github.com/lodge-containers/lodge/daemon/exec"
 )
 
 // blockingRootfs is a RootfsStore whose Mount waits until released: a
@@ -33,18 +31,17 @@ func (b blockingRootfs) Mount(string) (string, error) {
 func TestListDoesNotWaitForStart(t *testing.T) {
 	root := t.TempDir()
 	rfs := blockingRootfs{entered: make(chan struct{}), release: make(chan struct{})}
-	s := &Containers{ContainersConfig: ContainersConfig{Rootfs: rfs, Log: slog.New(slog.DiscardHandler)}, root: root, execs: exec.New("", nil),
-		byID: map[string]*Container{}, names: map[string]string{}}
+	s := assemble(context.Background(), ContainersConfig{Root: root, Rootfs: rfs, Log: slog.New(slog.DiscardHandler)})
 	c := &Container{ID: "ffffffffffffffff", Name: "slow", Created: time.Now(), Config: &container.Config{}, HostConfig: &container.HostConfig{},
 		State: ContainerState{Status: container.StateCreated}, exitCh: make(chan struct{}), removedCh: make(chan struct{})}
 	os.MkdirAll(filepath.Join(root, c.ID), 0o700)
-	s.byID[c.ID], s.names[c.Name] = c, c.ID
-	if err := s.save(c); err != nil {
+	s.recs.add(c)
+	if err := s.recs.save(c); err != nil {
 		t.Fatal(err)
 	}
 
 	started := make(chan error, 1)
-	go func() { started <- s.Start(context.Background(), "slow") }()
+	go func() { started <- s.lifecycle.Start(context.Background(), "slow") }()
 	<-rfs.entered
 	defer func() {
 		close(rfs.release)

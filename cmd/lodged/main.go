@@ -492,7 +492,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		srv.ConnState = func(c net.Conn, s http.ConnState) { trim.connState(c, s); w.connState(c, s) }
 		go w.watch(ctx, log, stop)
 	}
-	go svc.containers.StartOnBoot(ctx)
+	go capi.StartOnBoot(ctx)
 	go superviseKeeper(ctx, log, env.RuntimeDir())
 	if userns.StateDir() != "" {
 		go republishOnNewDriver(ctx, log, svc.networks.Republish)
