@@ -200,7 +200,9 @@ func (l *Lifecycle) watch(c *Container) {
 			return
 		}
 		if !l.adopt(c) {
-			l.recordExit(c, l.outliveMonitor(c))
+			if st, ok := l.outliveMonitor(c); ok {
+				l.recordExit(c, st)
+			}
 			return
 		}
 	}

@@ -74,20 +74,29 @@ func (x *CgroupControl) signal(c *Container, ctl *runtime.Ctl, sig syscall.Signa
 // would have done then (kills what is left in the cgroup, removes it and
 // the runtime's state), and says how the container ended, as far as
 // anyone can tell.
-func (l *Lifecycle) outliveMonitor(c *Container) shim.ExitStatus {
+//
+// ok is false when the daemon's lifetime ended first: then nothing is
+// recorded, and the next daemon finds the container as this one did.
+func (l *Lifecycle) outliveMonitor(c *Container) (st shim.ExitStatus, ok bool) {
 	c.mu.Lock()
 	ip := c.initProc()
 	c.monitorGone = true
 	c.mu.Unlock()
 	if ip.Alive() {
 		l.log.Warn("the container's monitor died; the container runs on without it (no more logs, no exit code)", "id", c.ID, "pid", ip.Pid)
-		if err := ip.Wait(context.Background()); err != nil {
+		if err := ip.Wait(l.life); err != nil {
+			if l.life.Err() != nil {
+				return st, false
+			}
 			l.log.Warn("waiting for the container's init", "id", c.ID, "err", err)
 		}
 	}
-	st := shim.ExitStatus{FinishedAt: time.Now().UTC()}
+	st = shim.ExitStatus{FinishedAt: time.Now().UTC()}
 	l.control.endCgroup(c.ID, &st)
-	runtime.Forget(l.stateRoot, c.ID, l.spec.runtimeBinary(c))
+	if err := runtime.Forget(l.stateRoot, c.ID, l.spec.runtimeBinary(c)); err != nil {
+		// Its next start removes what is left, or fails saying why.
+		l.log.Warn("removing the runtime's state of a container whose monitor died", "id", c.ID, "err", err)
+	}
 	c.mu.Lock()
 	sig := c.lastSignal
 	c.mu.Unlock()
@@ -99,7 +108,7 @@ func (l *Lifecycle) outliveMonitor(c *Container) shim.ExitStatus {
 		st.ExitCode = 255
 		st.Error = shim.ExitUnknownReason
 	}
-	return st
+	return st, true
 }
 
 // maxAdoptions bounds the monitors started for one run of a container,

@@ -11,15 +11,13 @@ import (
 
 // Forget removes what the runtime keeps of a container whose monitor is
 // gone (its monitor would have on the container's exit): libcontainer's
-// state, or the OCI runtime binary's. It is best effort: what it cannot
-// remove, the next start of the same container removes before it creates
-// (lcBackend.create, ociBackend.create), and that start fails, saying why,
-// if it cannot either.
-func Forget(stateRoot, id, runtimeBin string) {
-	_ = forget(stateRoot, id, runtimeBin) // see above; the monitor's own use logs it
-}
+// state, or the OCI runtime binary's, and says what it could not remove.
+// The caller has no one to fail for that: what is left, the next start of
+// the same container removes before it creates (lcBackend.create,
+// ociBackend.create), and that start fails, saying why, if it cannot
+// either.
+func Forget(stateRoot, id, runtimeBin string) error { return forget(stateRoot, id, runtimeBin) }
 
-// forget is Forget, saying what went wrong.
 func forget(stateRoot, id, runtimeBin string) error {
 	if runtimeBin != "" {
 		root := OCIStateRoot(stateRoot, runtimeBin)
