@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/version"
 )
 
@@ -21,6 +22,10 @@ const runtimeName = "lodge"
 
 // Backends are the daemon's services the CRI is served over.
 type Backends struct {
+	Images Images
+	// ImageRoot is where the store keeps its layers (ImageFsInfo's
+	// mountpoint).
+	ImageRoot string
 	// NetworkReady says whether pods can get an address; nil error when
 	// they can.
 	NetworkReady func(ctx context.Context) error
@@ -67,7 +72,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 func (s *Server) unaryErrors(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	resp, err := h(ctx, req)
 	if err != nil {
-		err = notBuilt(info.FullMethod, err)
+		err = grpcError(notBuilt(info.FullMethod, err))
 		s.log.Debug("CRI call failed", "method", info.FullMethod, "err", err)
 	}
 	return resp, err
@@ -75,7 +80,7 @@ func (s *Server) unaryErrors(ctx context.Context, req any, info *grpc.UnaryServe
 
 func streamErrors(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	if err := h(srv, ss); err != nil {
-		return notBuilt(info.FullMethod, err)
+		return grpcError(notBuilt(info.FullMethod, err))
 	}
 	return nil
 }
@@ -89,6 +94,35 @@ func notBuilt(fullMethod string, err error) error {
 	}
 	name := fullMethod[strings.LastIndex(fullMethod, "/")+1:]
 	return unimplemented(name)
+}
+
+// grpcError gives lodge's error classes their gRPC codes.
+func grpcError(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	code := codes.Unknown
+	switch {
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, errdefs.ErrNotFound):
+		code = codes.NotFound
+	case errors.Is(err, errdefs.ErrInvalidArgument):
+		code = codes.InvalidArgument
+	case errors.Is(err, errdefs.ErrConflict):
+		code = codes.FailedPrecondition
+	case errors.Is(err, errdefs.ErrPermissionDenied):
+		code = codes.PermissionDenied
+	case errors.Is(err, errdefs.ErrUnauthorized):
+		code = codes.Unauthenticated
+	case errors.Is(err, errdefs.ErrUnavailable):
+		code = codes.Unavailable
+	case errors.Is(err, errdefs.ErrNotImplemented):
+		code = codes.Unimplemented
+	}
+	return status.Error(code, err.Error())
 }
 
 // unimplemented is the answer of a CRI call lodge does not serve yet.

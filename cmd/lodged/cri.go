@@ -32,5 +32,5 @@ func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *service
 
 // criBackends are the services the CRI is served over.
 func criBackends(svc *services) cri.Backends {
-	return cri.Backends{}
+	return cri.Backends{Images: svc.images, ImageRoot: svc.store.GraphRoot()}
 }
