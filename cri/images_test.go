@@ -5,9 +5,9 @@ import (
 	"io"
 	"testing"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -68,7 +68,7 @@ func (f *fakeImages) Pull(_ context.Context, ref, _ string, auth *registry.AuthC
 }
 
 func (f *fakeImages) Load(context.Context, io.Reader, image.ProgressSink) error { return nil }
-func (f *fakeImages) LayersSize() int64                                           { return f.layersSz }
+func (f *fakeImages) LayersSize() int64                                         { return f.layersSz }
 
 func TestImageService(t *testing.T) {
 	imgs := &fakeImages{layersSz: 1234, imgs: []imagetypes.InspectResponse{{
