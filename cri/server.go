@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,13 +23,17 @@ const runtimeName = "lodge"
 
 // Backends are the daemon's services the CRI is served over.
 type Backends struct {
-	Images Images
+	Containers Containers
+	Execs      Execs
+	Networks   Networks
+	Images     Images
+	// PauseBinary is lodge-init, static: the pause image is made of it.
+	PauseBinary string
+	// PodSubnet is the pod network's subnet (DefaultPodSubnet if empty).
+	PodSubnet string
 	// ImageRoot is where the store keeps its layers (ImageFsInfo's
 	// mountpoint).
 	ImageRoot string
-	// NetworkReady says whether pods can get an address; nil error when
-	// they can.
-	NetworkReady func(ctx context.Context) error
 }
 
 // Server is the CRI's runtime and image services.
@@ -38,6 +43,9 @@ type Server struct {
 
 	b   Backends
 	log *slog.Logger
+
+	pauseMu sync.Mutex // one making of the pause image
+	netMu   sync.Mutex // one making of the pod network
 }
 
 // New returns a server over b.
@@ -144,9 +152,9 @@ func (s *Server) Version(context.Context, *runtimeapi.VersionRequest) (*runtimea
 func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
 	rt := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
 	nw := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
-	if s.b.NetworkReady == nil {
+	if s.b.Networks == nil {
 		nw.Status, nw.Reason, nw.Message = false, "NoPodNetwork", "lodge serves no pod network"
-	} else if err := s.b.NetworkReady(ctx); err != nil {
+	} else if err := s.podNetwork(ctx); err != nil {
 		nw.Status, nw.Reason, nw.Message = false, "PodNetworkUnavailable", err.Error()
 	}
 	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{rt, nw}}}

@@ -11,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/network"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/lodge-containers/lodge/errdefs"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -53,7 +56,8 @@ func serveOn(t *testing.T, s *Server, l net.Listener, sock string) *grpc.ClientC
 
 func TestVersionStatusConfig(t *testing.T) {
 	netErr := errors.New("no pods network yet")
-	s := New(Backends{NetworkReady: func(context.Context) error { return netErr }}, quiet)
+	nets := &fakeNetworks{createErr: netErr}
+	s := New(Backends{Networks: nets}, quiet)
 	rt := runtimeapi.NewRuntimeServiceClient(serve(t, s))
 	ctx := context.Background()
 
@@ -78,7 +82,7 @@ func TestVersionStatusConfig(t *testing.T) {
 	if c := conds[runtimeapi.NetworkReady]; c == nil || c.Status || c.Message != netErr.Error() {
 		t.Errorf("NetworkReady with the network failing = %v", c)
 	}
-	netErr = nil
+	nets.createErr = nil
 	st, err = rt.Status(ctx, &runtimeapi.StatusRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +91,9 @@ func TestVersionStatusConfig(t *testing.T) {
 		if !c.Status {
 			t.Errorf("%s is false with the network ready: %v", c.Type, c)
 		}
+	}
+	if nets.made == nil || nets.made.Name != PodNetwork || nets.made.IPAM.Config[0].Subnet.String() != DefaultPodSubnet {
+		t.Errorf("pod network made as %+v", nets.made)
 	}
 	rc, err := rt.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
 	if err != nil {
@@ -136,4 +143,25 @@ func TestOtherUIDRefused(t *testing.T) {
 	if _, err := rt.Version(ctx, &runtimeapi.VersionRequest{}); status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded {
 		t.Errorf("Version from another uid = %v, want the connection refused", err)
 	}
+}
+
+// fakeNetworks has no network until one is made.
+type fakeNetworks struct {
+	made      *network.CreateRequest
+	createErr error
+}
+
+func (f *fakeNetworks) Inspect(_ context.Context, ref string) (network.Inspect, error) {
+	if f.made != nil && f.made.Name == ref {
+		return network.Inspect{}, nil
+	}
+	return network.Inspect{}, errdefs.NotFoundf("network %s not found", ref)
+}
+
+func (f *fakeNetworks) Create(_ context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	if f.createErr != nil {
+		return network.CreateResponse{}, f.createErr
+	}
+	f.made = &req
+	return network.CreateResponse{ID: "n1"}, nil
 }

@@ -7,18 +7,28 @@ import (
 	"os"
 
 	"github.com/lodge-containers/lodge/cri"
+	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/paths"
 )
 
 // serveCRI serves the Kubernetes CRI on its socket beside the API's until
 // ctx ends; the function it returns waits for the server to stop.
-func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *services) (func(), error) {
+func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *services, ctrs cri.Containers, podSubnet string) (func(), error) {
 	sock := env.CRISocket()
 	l, err := cri.Listen(sock, os.Getuid(), log)
 	if err != nil {
 		return nil, fmt.Errorf("CRI socket: %w", err)
 	}
-	s := cri.New(criBackends(svc), log)
+	pause, err := paths.Helper("lodge-init")
+	if err != nil {
+		log.Warn("lodge-init is not installed beside lodged: CRI pod sandboxes cannot start", "err", err)
+	}
+	s := cri.New(cri.Backends{
+		Containers: ctrs, Execs: daemon.ExecAPI(svc.containers),
+		Networks: daemon.NetworkAPI{NetworkStore: svc.networks, Containers: svc.containers},
+		Images:   svc.images, ImageRoot: svc.store.GraphRoot(),
+		PauseBinary: pause, PodSubnet: podSubnet,
+	}, log)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -28,9 +38,4 @@ func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *service
 	}()
 	log.Info("CRI served", "socket", sock)
 	return func() { <-done }, nil
-}
-
-// criBackends are the services the CRI is served over.
-func criBackends(svc *services) cri.Backends {
-	return cri.Backends{Images: svc.images, ImageRoot: svc.store.GraphRoot()}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/lodge-containers/lodge/api"
 	"github.com/lodge-containers/lodge/cgroupv2"
+	"github.com/lodge-containers/lodge/cri"
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/paths"
@@ -64,6 +65,7 @@ type options struct {
 	networkData   bool
 	idleStop      time.Duration
 	cri           bool
+	criPodSubnet  string
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -127,6 +129,7 @@ func main() {
 	f.BoolVar(&o.networkData, "allow-network-data-root", false, "keep --data-root even on NFS, Lustre, GPFS, BeeGFS, SMB or FUSE (slow vfs storage, and chown to subordinate ids may be refused)")
 	f.DurationVar(&o.idleStop, "idle-stop", 0, "stop lodged after it has run no container and served no request for this long (0: never); daemon.json: idle-stop, e.g. \"30m\"")
 	f.BoolVar(&o.cri, "cri", true, "serve the Kubernetes Container Runtime Interface on $XDG_RUNTIME_DIR/lodge/cri.sock")
+	f.StringVar(&o.criPodSubnet, "cri-pod-subnet", cri.DefaultPodSubnet, "subnet of the k8s-pods network CRI pods get their addresses on (when lodged makes it)")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -500,7 +503,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		go republishOnNewDriver(ctx, log, svc.networks.Republish)
 	}
 	if o.cri {
-		criDone, err := serveCRI(ctx, log, env, svc)
+		criDone, err := serveCRI(ctx, log, env, svc, capi, o.criPodSubnet)
 		if err != nil {
 			return err
 		}
