@@ -113,3 +113,7 @@ func TestImageService(t *testing.T) {
 		t.Errorf("RemoveImage of an image already gone = %v, want no error", err)
 	}
 }
+
+func imageWithTag(tag string) imagetypes.InspectResponse {
+	return imagetypes.InspectResponse{ID: "sha256:" + tag, RepoTags: []string{tag}}
+}

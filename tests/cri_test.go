@@ -1,0 +1,131 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// crictlPod is the pod crictl runs: a hostname, DNS settings for its
+// resolv.conf and a host port.
+const crictlPod = `{
+  "metadata": {"name": "web", "namespace": "default", "uid": "crictl-uid-1", "attempt": 0},
+  "hostname": "webpod",
+  "log_directory": %q,
+  "dns_config": {"servers": ["10.0.0.10"], "searches": ["svc.cluster.local"], "options": ["ndots:5"]},
+  "port_mappings": [{"protocol": 0, "container_port": 8080, "host_port": %d}],
+  "labels": {"app": "web"},
+  "annotations": {"note": "from-crictl"}
+}`
+
+const crictlCtr = `{
+  "metadata": {"name": "app", "attempt": 0},
+  "image": {"image": "busybox:latest"},
+  "command": ["sleep", "600"],
+  "envs": [{"key": "GREETING", "value": "hi-from-env"}],
+  "labels": {"tier": "front"},
+  "log_path": "app/0.log"
+}`
+
+// TestCRICrictl drives lodged's CRI socket with crictl, the Kubernetes
+// project's CRI client, as a kubelet would: a pod sandbox, a container in
+// it, exec, status, stop and removal; docker sees the pod's containers
+// with Kubernetes' labels.
+func TestCRICrictl(t *testing.T) {
+	crictl := clientBinary(t, "crictl")
+	s, docker := compatSession(t)
+	ep := "unix://" + filepath.Join(s.runDir, "cri.sock")
+	cc := func(args ...string) string {
+		t.Helper()
+		r := s.run(crictl, append([]string{"--runtime-endpoint", ep, "--image-endpoint", ep, "--timeout", "60s"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("crictl %v: %s", args, r)
+		}
+		return r.stdout
+	}
+	if out := cc("version"); !strings.Contains(out, "RuntimeName:  lodge") || !strings.Contains(out, "RuntimeApiVersion:  v1") {
+		t.Errorf("crictl version:\n%s", out)
+	}
+	// busybox came in with docker load: the CRI sees the same store.
+	if out := cc("images"); !strings.Contains(out, "busybox") {
+		t.Errorf("crictl images lacks the image docker loaded:\n%s", out)
+	}
+	port := freePort(t)
+	dir := s.buildDir("crictl", map[string]string{
+		"pod.json": fmt.Sprintf(crictlPod, filepath.Join(s.home, "podlogs"), port),
+		"ctr.json": crictlCtr,
+	})
+	podJSON, ctrJSON := filepath.Join(dir, "pod.json"), filepath.Join(dir, "ctr.json")
+
+	pod := strings.TrimSpace(cc("runp", podJSON))
+	ctr := strings.TrimSpace(cc("create", pod, ctrJSON, podJSON))
+	cc("start", ctr)
+	if out := cc("pods", "--label", "app=web"); !strings.Contains(out, pod[:13]) || !strings.Contains(out, "Ready") {
+		t.Errorf("crictl pods --label app=web:\n%s", out)
+	}
+	if out := cc("ps"); !strings.Contains(out, ctr[:13]) || !strings.Contains(out, "Running") || !strings.Contains(out, "app") {
+		t.Errorf("crictl ps:\n%s", out)
+	}
+	if out := cc("exec", "-s", ctr, "echo", "hi"); out != "hi\n" {
+		t.Errorf("crictl exec -s echo hi: %q", out)
+	}
+	if out := cc("exec", "-s", ctr, "sh", "-c", "echo $GREETING; echo to-stderr >&2"); out != "hi-from-env\n" {
+		t.Errorf("crictl exec -s, env and stdout apart from stderr: %q", out)
+	}
+	resolv := cc("exec", "-s", ctr, "cat", "/etc/resolv.conf")
+	for _, want := range []string{"nameserver 10.0.0.10", "search svc.cluster.local", "ndots:5"} {
+		if !strings.Contains(resolv, want) {
+			t.Errorf("the pod's resolv.conf lacks %q:\n%s", want, resolv)
+		}
+	}
+	var status struct {
+		Status struct {
+			State   string
+			Network struct{ IP string }
+		}
+	}
+	if err := json.Unmarshal([]byte(cc("inspectp", "-o", "json", pod)), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.Status.State != "SANDBOX_READY" || !strings.HasPrefix(status.Status.Network.IP, "10.88.") {
+		t.Errorf("inspectp: state %q, IP %q (want ready, on 10.88.0.0/16)", status.Status.State, status.Status.Network.IP)
+	}
+	var cstatus struct {
+		Status struct {
+			State   string
+			LogPath string
+		}
+	}
+	if err := json.Unmarshal([]byte(cc("inspect", "-o", "json", ctr)), &cstatus); err != nil {
+		t.Fatal(err)
+	}
+	if cstatus.Status.State != "CONTAINER_RUNNING" || cstatus.Status.LogPath != filepath.Join(s.home, "podlogs", "app/0.log") {
+		t.Errorf("inspect: state %q, log path %q", cstatus.Status.State, cstatus.Status.LogPath)
+	}
+
+	// docker sees both, with Kubernetes' names and labels.
+	ps := s.must(docker, "ps", "-a", "--no-trunc", "--format", "{{.Names}} {{.Labels}}").stdout
+	for _, want := range []string{"k8s_POD_web_default_crictl-uid-1_0", "k8s_app_web_default_crictl-uid-1_0", "io.kubernetes.pod.name=web", "io.kubernetes.container.name=app", "tier=front", "annotation.note=from-crictl"} {
+		if !strings.Contains(ps, want) {
+			t.Errorf("docker ps -a lacks %q:\n%s", want, ps)
+		}
+	}
+	if out := s.must(docker, "port", "k8s_POD_web_default_crictl-uid-1_0").stdout; !strings.Contains(out, fmt.Sprintf("8080/tcp -> 0.0.0.0:%d", port)) {
+		t.Errorf("the pod's host port: docker port says\n%s", out)
+	}
+
+	cc("stop", ctr)
+	if out := cc("ps", "-a", "--state", "exited"); !strings.Contains(out, ctr[:13]) {
+		t.Errorf("crictl ps -a --state exited after stop:\n%s", out)
+	}
+	cc("stopp", pod)
+	if out := cc("pods", "--state", "notready"); !strings.Contains(out, pod[:13]) {
+		t.Errorf("crictl pods --state notready after stopp:\n%s", out)
+	}
+	cc("rmp", pod)
+	if out := strings.TrimSpace(s.must(docker, "ps", "-a", "--filter", "label=io.kubernetes.pod.uid=crictl-uid-1", "-q").stdout); out != "" {
+		t.Errorf("containers left after rmp: %q", out)
+	}
+}
