@@ -12,7 +12,8 @@ import (
 )
 
 // serveCRI serves the Kubernetes CRI on its socket beside the API's until
-// ctx ends; the function it returns waits for the server to stop.
+// ctx ends or the function it returns is called, which stops the server
+// and waits for it.
 func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *services, ctrs cri.Containers, podSubnet string) (func(), error) {
 	sock := env.CRISocket()
 	l, err := cri.Listen(sock, os.Getuid(), log)
@@ -29,6 +30,7 @@ func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *service
 		Images:   svc.images, ImageRoot: svc.store.GraphRoot(),
 		PauseBinary: pause, PodSubnet: podSubnet,
 	}, log)
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -37,5 +39,5 @@ func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *service
 		}
 	}()
 	log.Info("CRI served", "socket", sock)
-	return func() { <-done }, nil
+	return func() { cancel(); <-done }, nil
 }
