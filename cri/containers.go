@@ -55,6 +55,13 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(sbRef), IpcMode: container.IpcMode(sbRef)}
 	if sb.HostConfig.NetworkMode == "host" {
 		hc.NetworkMode = "host"
+	} else {
+		// lodge writes each container's resolv.conf and hostname from
+		// its own settings, and its UTS modes are only private or host:
+		// the pod's are copied, so every container of it resolves and
+		// names itself as the sandbox does.
+		hc.DNS, hc.DNSSearch, hc.DNSOptions = sb.HostConfig.DNS, sb.HostConfig.DNSSearch, sb.HostConfig.DNSOptions
+		c.Hostname = sb.Config.Hostname
 	}
 	if sb.HostConfig.IpcMode == "host" {
 		hc.IpcMode = "host"

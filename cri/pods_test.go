@@ -235,7 +235,8 @@ func TestPodLifecycle(t *testing.T) {
 	if c.Name != "/k8s_app_web_ns_u1_0" || c.HostConfig.NetworkMode != join || string(c.HostConfig.IpcMode) != string(join) || string(c.HostConfig.PidMode) != string(join) ||
 		c.Config.User != "1000:2000" || !c.HostConfig.ReadonlyRootfs || c.HostConfig.CapAdd[0] != "NET_ADMIN" || c.HostConfig.CapDrop[0] != "CHOWN" ||
 		c.Config.Entrypoint[0] != "sleep" || c.Config.Cmd[0] != "60" || c.Config.Env[0] != "A=1" || !c.HostConfig.Mounts[0].ReadOnly ||
-		c.Config.Labels[labelSandboxID] != run.PodSandboxId || c.Config.Labels["tier"] != "front" {
+		c.Config.Labels[labelSandboxID] != run.PodSandboxId || c.Config.Labels["tier"] != "front" ||
+		c.Config.Hostname != "webpod" || len(c.HostConfig.DNS) != 1 || c.HostConfig.DNSSearch[0] != "svc" {
 		t.Fatalf("container made as %+v / %+v", c.Config, c.HostConfig)
 	}
 	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {

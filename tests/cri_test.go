@@ -80,6 +80,9 @@ func TestCRICrictl(t *testing.T) {
 			t.Errorf("the pod's resolv.conf lacks %q:\n%s", want, resolv)
 		}
 	}
+	if out := cc("exec", "-s", ctr, "hostname"); out != "webpod\n" {
+		t.Errorf("the pod's hostname in its container: %q", out)
+	}
 	var status struct {
 		Status struct {
 			State   string
