@@ -204,7 +204,7 @@ func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContaine
 		return nil, err
 	}
 	timeout := int(max(req.GetTimeout(), 0))
-	if err := s.b.Containers.Stop(ctx, c.ID, &timeout, ""); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := s.stop(ctx, c.ID, timeout); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil

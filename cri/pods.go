@@ -211,14 +211,24 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSand
 	}
 	grace := 10
 	for _, c := range ctrs {
-		if err := s.b.Containers.Stop(ctx, c.ID, &grace, ""); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if err := s.stop(ctx, c.ID, grace); err != nil {
 			return nil, fmt.Errorf("stopping container %s: %w", c.ID, err)
 		}
 	}
-	if err := s.b.Containers.Stop(ctx, sb.ID, &grace, ""); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := s.stop(ctx, sb.ID, grace); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// stop stops a container; one already stopped or gone is no error (the
+// CRI's stops are idempotent).
+func (s *Server) stop(ctx context.Context, id string, timeout int) error {
+	err := s.b.Containers.Stop(ctx, id, &timeout, "")
+	if err == nil || daemon.IsNotModified(err) || errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // RemovePodSandbox removes the pod's containers and its sandbox, running

@@ -68,19 +68,22 @@ func TestCRICrictl(t *testing.T) {
 	if out := cc("ps"); !strings.Contains(out, ctr[:13]) || !strings.Contains(out, "Running") || !strings.Contains(out, "app") {
 		t.Errorf("crictl ps:\n%s", out)
 	}
-	if out := cc("exec", "-s", ctr, "echo", "hi"); out != "hi\n" {
+	// crictl prints the stdout ExecSync returned, a newline, then its
+	// stderr and a newline, all on its own stdout.
+	if out := cc("exec", "-s", ctr, "echo", "hi"); out != "hi\n\n\n" {
 		t.Errorf("crictl exec -s echo hi: %q", out)
 	}
-	if out := cc("exec", "-s", ctr, "sh", "-c", "echo $GREETING; echo to-stderr >&2"); out != "hi-from-env\n" {
+	if out := cc("exec", "-s", ctr, "sh", "-c", "echo to-stderr >&2; echo $GREETING"); out != "hi-from-env\n\nto-stderr\n\n" {
 		t.Errorf("crictl exec -s, env and stdout apart from stderr: %q", out)
 	}
 	resolv := cc("exec", "-s", ctr, "cat", "/etc/resolv.conf")
+	t.Logf("the pod's resolv.conf:\n%s", resolv)
 	for _, want := range []string{"nameserver 10.0.0.10", "search svc.cluster.local", "ndots:5"} {
 		if !strings.Contains(resolv, want) {
 			t.Errorf("the pod's resolv.conf lacks %q:\n%s", want, resolv)
 		}
 	}
-	if out := cc("exec", "-s", ctr, "hostname"); out != "webpod\n" {
+	if out := cc("exec", "-s", ctr, "hostname"); out != "webpod\n\n\n" {
 		t.Errorf("the pod's hostname in its container: %q", out)
 	}
 	var status struct {
