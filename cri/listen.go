@@ -1,7 +1,6 @@
 package cri
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 
@@ -17,36 +16,8 @@ func Listen(path string, uid int, log *slog.Logger) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ownerListener{Listener: l, uid: uid, log: log, peerUID: peerUID}, nil
-}
-
-type ownerListener struct {
-	net.Listener
-	uid int
-	log *slog.Logger
-	// peerUID is replaced in tests.
-	peerUID func(net.Conn) (int, error)
-}
-
-func (l *ownerListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		uid, err := l.peerUID(c)
-		if err == nil && uid == l.uid {
-			return c, nil
-		}
-		l.log.Warn("refused CRI connection", "uid", uid, "err", err)
-		c.Close()
-	}
-}
-
-func peerUID(c net.Conn) (int, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return -1, errors.New("not a unix socket")
-	}
-	return paths.PeerUID(uc)
+	return &paths.OwnerListener{Listener: l, UID: uid, PeerUID: paths.ConnPeerUID, Refuse: func(c net.Conn, uid int, err error) {
+		log.Warn("refused CRI connection", "uid", uid, "err", err)
+		_ = c.Close() // refused either way
+	}}, nil
 }

@@ -19,6 +19,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/paths"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -136,7 +137,7 @@ func TestOtherUIDRefused(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode %v, want 0600", fi.Mode().Perm())
 	}
-	l.(*ownerListener).peerUID = func(net.Conn) (int, error) { return os.Getuid() + 1, nil }
+	l.(*paths.OwnerListener).PeerUID = func(net.Conn) (int, error) { return os.Getuid() + 1, nil }
 	rt := runtimeapi.NewRuntimeServiceClient(serveOn(t, New(Backends{}, quiet), l, sock))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
