@@ -1,11 +1,18 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // crictlPod is the pod crictl runs: a hostname, DNS settings for its
@@ -44,6 +51,22 @@ func TestCRICrictl(t *testing.T) {
 			t.Fatalf("crictl %v: %s", args, r)
 		}
 		return r.stdout
+	}
+	// Root passes the socket's 0600 mode; lodged still answers only its
+	// owner.
+	sock := filepath.Join(s.runDir, "cri.sock")
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("cri.sock: %v, mode %v (want 0600)", err, fi.Mode().Perm())
+	}
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	vctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if v, err := runtimeapi.NewRuntimeServiceClient(conn).Version(vctx, &runtimeapi.VersionRequest{}); err == nil {
+		t.Errorf("root (not the owner) was answered on cri.sock: %v", v)
 	}
 	if out := cc("version"); !strings.Contains(out, "RuntimeName:  lodge") || !strings.Contains(out, "RuntimeApiVersion:  v1") {
 		t.Errorf("crictl version:\n%s", out)
