@@ -36,6 +36,14 @@ const crictlCtr = `{
   "log_path": "app/0.log"
 }`
 
+// crictlWeb serves the pod's port 8080, for its neighbour on localhost and
+// for the host through the pod's host port.
+const crictlWeb = `{
+  "metadata": {"name": "web", "attempt": 0},
+  "image": {"image": "busybox:latest"},
+  "command": ["sh", "-c", "mkdir -p /www && echo pod-local > /www/index.html && exec httpd -f -p 8080 -h /www"]
+}`
+
 // TestCRICrictl drives lodged's CRI socket with crictl, the Kubernetes
 // project's CRI client, as a kubelet would: a pod sandbox, a container in
 // it, exec, status, stop and removal; docker sees the pod's containers
@@ -79,6 +87,7 @@ func TestCRICrictl(t *testing.T) {
 	dir := s.buildDir("crictl", map[string]string{
 		"pod.json": fmt.Sprintf(crictlPod, filepath.Join(s.home, "podlogs"), port),
 		"ctr.json": crictlCtr,
+		"web.json": crictlWeb,
 	})
 	podJSON, ctrJSON := filepath.Join(dir, "pod.json"), filepath.Join(dir, "ctr.json")
 
@@ -108,6 +117,28 @@ func TestCRICrictl(t *testing.T) {
 	}
 	if out := cc("exec", "-s", ctr, "hostname"); out != "webpod\n\n\n" {
 		t.Errorf("the pod's hostname in its container: %q", out)
+	}
+	// A second container shares the pod's localhost, and the pod's host
+	// port reaches it.
+	web := strings.TrimSpace(cc("create", pod, filepath.Join(dir, "web.json"), podJSON))
+	cc("start", web)
+	var got string
+	for range 50 {
+		r := s.run(crictl, "--runtime-endpoint", ep, "exec", "-s", ctr, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 8080`)
+		if got = r.stdout; strings.Contains(got, "\r\n\r\npod-local\n") {
+			break
+		}
+		got = r.String()
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(got, "\r\n\r\npod-local\n") {
+		t.Errorf("app reaching web on the pod's localhost: %q", got)
+	}
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "pod-local\n" {
+		t.Errorf("the pod's host port %d answered %q", port, body)
+	}
+	if out := cc("ps", "--pod", pod, "--state", "running", "-q"); len(strings.Fields(out)) != 2 {
+		t.Errorf("crictl ps --pod: want app and web running:\n%s", out)
 	}
 	var status struct {
 		Status struct {
