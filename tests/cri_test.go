@@ -44,22 +44,72 @@ const crictlWeb = `{
   "command": ["sh", "-c", "mkdir -p /www && echo pod-local > /www/index.html && exec httpd -f -p 8080 -h /www"]
 }`
 
-// TestCRICrictl drives lodged's CRI socket with crictl, the Kubernetes
-// project's CRI client, as a kubelet would: a pod sandbox, a container in
-// it, exec, status, stop and removal; docker sees the pod's containers
-// with Kubernetes' labels.
-func TestCRICrictl(t *testing.T) {
+// crictlFor runs crictl against the session's CRI socket: must fails the
+// test when crictl fails, run returns its result.
+func crictlFor(t *testing.T, s *session) (must func(args ...string) string, run func(args ...string) result) {
 	crictl := clientBinary(t, "crictl")
-	s, docker := compatSession(t)
 	ep := "unix://" + filepath.Join(s.runDir, "cri.sock")
-	cc := func(args ...string) string {
+	run = func(args ...string) result {
 		t.Helper()
-		r := s.run(crictl, append([]string{"--runtime-endpoint", ep, "--image-endpoint", ep, "--timeout", "60s"}, args...)...)
+		return s.run(crictl, append([]string{"--runtime-endpoint", ep, "--image-endpoint", ep, "--timeout", "60s"}, args...)...)
+	}
+	must = func(args ...string) string {
+		t.Helper()
+		r := run(args...)
 		if r.code != 0 {
 			t.Fatalf("crictl %v: %s", args, r)
 		}
 		return r.stdout
 	}
+	return must, run
+}
+
+// TestCRIImages: the CRI's image service is the store docker uses, and
+// PullImage takes the request's credentials.
+func TestCRIImages(t *testing.T) {
+	s, docker := compatSession(t)
+	cc, ccRun := crictlFor(t, s)
+	reg := startRegistry(t, "alice", "s3cret")
+	ref := reg + "/private/bb:1"
+	s.must(docker, "login", "-u", "alice", "-p", "s3cret", reg)
+	s.must(docker, "tag", "busybox", ref)
+	s.must(docker, "push", ref)
+	s.must(docker, "rmi", ref)
+	s.must(docker, "logout", reg) // lodged has no stored credentials now
+
+	if r := ccRun("pull", ref); r.code == 0 {
+		t.Errorf("crictl pull without credentials succeeded: %s", r)
+	}
+	cc("pull", "--creds", "alice:s3cret", ref)
+	if out := cc("images"); !strings.Contains(out, reg+"/private/bb") {
+		t.Errorf("crictl images after the pull:\n%s", out)
+	}
+	if out := s.must(docker, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout; !strings.Contains(out, ref) {
+		t.Errorf("docker images lacks what crictl pulled:\n%s", out)
+	}
+	if out := cc("inspecti", ref); !strings.Contains(out, ref) {
+		t.Errorf("crictl inspecti:\n%s", out)
+	}
+	if out := cc("imagefsinfo"); !strings.Contains(out, "usedBytes") {
+		t.Errorf("crictl imagefsinfo:\n%s", out)
+	}
+	// The CRI removes an image, not a name: every name of it goes, as
+	// containerd's CRI and dockershim do (busybox is the same image).
+	cc("rmi", ref)
+	for _, name := range []string{ref, "busybox"} {
+		if r := s.run(docker, "image", "inspect", name); r.code == 0 {
+			t.Errorf("%s is still there after crictl rmi", name)
+		}
+	}
+}
+
+// TestCRICrictl drives lodged's CRI socket with crictl, the Kubernetes
+// project's CRI client, as a kubelet would: a pod sandbox, a container in
+// it, exec, status, stop and removal; docker sees the pod's containers
+// with Kubernetes' labels.
+func TestCRICrictl(t *testing.T) {
+	s, docker := compatSession(t)
+	cc, ccRun := crictlFor(t, s)
 	// Root passes the socket's 0600 mode; lodged still answers only its
 	// owner.
 	sock := filepath.Join(s.runDir, "cri.sock")
@@ -124,7 +174,7 @@ func TestCRICrictl(t *testing.T) {
 	cc("start", web)
 	var got string
 	for range 50 {
-		r := s.run(crictl, "--runtime-endpoint", ep, "exec", "-s", ctr, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 8080`)
+		r := ccRun("exec", "-s", ctr, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 8080`)
 		if got = r.stdout; strings.Contains(got, "\r\n\r\npod-local\n") {
 			break
 		}
