@@ -239,3 +239,14 @@ func TestCRICrictl(t *testing.T) {
 		t.Errorf("containers left after rmp: %q", out)
 	}
 }
+
+// TestCRIOff: --cri=false serves no CRI socket, and the Docker API as
+// before.
+func TestCRIOff(t *testing.T) {
+	s := newSession(t, lookupUser(t, "LODGE_TEST_USER"))
+	s.start("--cri=false")
+	if _, err := os.Stat(filepath.Join(s.runDir, "cri.sock")); !os.IsNotExist(err) {
+		t.Errorf("cri.sock with --cri=false: %v", err)
+	}
+	s.must("lodge", "info")
+}
