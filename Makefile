@@ -69,7 +69,7 @@ LINT_ERRCHECK := ./api/... ./image/... ./build/... ./buildkitd/... ./netns/... .
 	./rootdir/... ./paths/... ./proc/... ./errdefs/... ./storage/... ./cmd/lodge/... ./daemon/... \
 	./runtime/... ./userns/... ./cmd/lodged/... ./cmd/lodge-keeper/... ./cmd/lodge-monitor/... \
 	./cmd/lodge-buildkitd/... ./cmd/lodge-init/... ./cmd/lodge-usernet/... ./internal/... ./hack/... \
-	./shim/...
+	./shim/... ./cri/...
 
 lint: lint-errcheck
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,38 +16,15 @@ import (
 	"github.com/lodge-containers/lodge/paths"
 )
 
-// ownerListener hands out only connections whose peer has the allowed uid,
-// read with SO_PEERCRED. The socket's 0600 mode already keeps others out;
-// this check holds even if the mode is changed or the file descriptor leaks.
-type ownerListener struct {
-	net.Listener
-	uid int
-	log *slog.Logger
-	// peerUID is replaced in tests.
-	peerUID func(net.Conn) (int, error)
-}
-
 // OwnerOnly wraps a unix-socket listener so that Accept returns only
-// connections from uid. Others get a 403 with a JSON message (so the docker
-// CLI prints a reason) and are closed.
+// connections from uid (paths.OwnerListener). Others get a 403 with a JSON
+// message (so the docker CLI prints a reason) and are closed.
 func OwnerOnly(l net.Listener, uid int, log *slog.Logger) net.Listener {
-	return &ownerListener{Listener: l, uid: uid, log: log, peerUID: peerUID}
-}
-
-func (l *ownerListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		uid, err := l.peerUID(c)
-		if err == nil && uid == l.uid {
-			return c, nil
-		}
+	return &paths.OwnerListener{Listener: l, UID: uid, PeerUID: peerUID, Refuse: func(c net.Conn, uid int, err error) {
 		reason := refusal(uid, err)
-		l.log.Warn("refused connection", "reason", reason)
+		log.Warn("refused connection", "reason", reason)
 		go refuse(c, reason)
-	}
+	}}
 }
 
 func refuse(c net.Conn, reason string) {
@@ -63,13 +39,8 @@ func refuse(c net.Conn, reason string) {
 	fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 }
 
-func peerUID(c net.Conn) (int, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return -1, errors.New("not a unix socket")
-	}
-	return paths.PeerUID(uc)
-}
+// peerUID is the connection's peer's uid.
+var peerUID = paths.ConnPeerUID
 
 // overflowUID is what a uid not mapped into this user namespace reads as
 // (/proc/sys/kernel/overflowuid): the caller's real uid cannot be known

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/paths"
 	"github.com/lodge-containers/lodge/version"
 )
 
@@ -115,9 +116,9 @@ func TestOwnerOnlyRefusesOtherUID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ol := OwnerOnly(l, 4242, quiet()).(*ownerListener)
+	ol := OwnerOnly(l, 4242, quiet()).(*paths.OwnerListener)
 	calls := 0
-	ol.peerUID = func(c net.Conn) (int, error) {
+	ol.PeerUID = func(c net.Conn) (int, error) {
 		calls++
 		if calls == 1 {
 			return 1001, nil // a stranger first

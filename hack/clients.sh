@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go-module clients the end-to-end tests drive — the buildx CLI
-# plugin and docker compose v2 — once into a cache directory, from the Go
+# plugin, docker compose v2 and crictl (the CRI's client) — once into a cache directory, from the Go
 # module proxy (neither is packaged in Debian 12). Prints nothing when they
 # are there already. Usage: hack/clients.sh [DIR] (default
 # /var/cache/lodge-clients as root, ~/.cache/lodge-clients otherwise).
@@ -9,6 +9,7 @@ set -euo pipefail
 export PATH=/usr/local/go/bin:$PATH
 BUILDX_VERSION=v0.38.2
 COMPOSE_VERSION=v2.40.3
+CRICTL_VERSION=v1.37.0
 if [[ $(id -u) -eq 0 ]]; then
 	def=/var/cache/lodge-clients
 else
@@ -38,4 +39,5 @@ build() { # name version module package version-variable
 }
 build docker-buildx "$BUILDX_VERSION" github.com/docker/buildx cmd/buildx github.com/docker/buildx/version.Version
 build docker-compose "$COMPOSE_VERSION" github.com/docker/compose/v2 cmd github.com/docker/compose/v2/internal.Version
+build crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools cmd/crictl sigs.k8s.io/cri-tools/pkg/version.Version
 chmod -R a+rX "$dir"

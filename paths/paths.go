@@ -67,6 +67,10 @@ func (e Env) RuntimeDir() string {
 // Socket is the default API socket path.
 func (e Env) Socket() string { return filepath.Join(e.RuntimeDir(), "lodge.sock") }
 
+// CRISocket is where lodged serves the Kubernetes Container Runtime
+// Interface (gRPC), beside the Docker API's socket.
+func (e Env) CRISocket() string { return filepath.Join(e.RuntimeDir(), "cri.sock") }
+
 // Host is the address the CLI dials when --host is not given: LODGE_HOST,
 // else the default socket.
 func (e Env) Host() string {

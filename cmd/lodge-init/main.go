@@ -20,11 +20,14 @@ import (
 
 func main() {
 	args := os.Args[1:]
+	if len(args) == 1 && args[0] == "--pause" {
+		os.Exit(pause())
+	}
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "lodge-init: usage: lodge-init [--] COMMAND [ARG...]")
+		fmt.Fprintln(os.Stderr, "lodge-init: usage: lodge-init [--] COMMAND [ARG...] | lodge-init --pause")
 		os.Exit(2)
 	}
 	os.Exit(run(args))
@@ -71,6 +74,22 @@ func run(args []string) int {
 				fmt.Fprintf(os.Stderr, "lodge-init: forwarding %v to %d: %v\n", s, p.Pid, err)
 			}
 		}
+	}
+	return 0
+}
+
+// pause is a pod sandbox's pid 1 (lodge's CRI): it only holds the pod's
+// namespaces, reaping whatever is reparented to it, until SIGTERM or
+// SIGINT ends it.
+func pause() int {
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGCHLD)
+	for s := range sigs {
+		if s == unix.SIGCHLD {
+			reap(-1)
+			continue
+		}
+		return 0
 	}
 	return 0
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/lodge-containers/lodge/api"
 	"github.com/lodge-containers/lodge/cgroupv2"
+	"github.com/lodge-containers/lodge/cri"
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/paths"
@@ -63,6 +64,8 @@ type options struct {
 	singleIDMap   bool
 	networkData   bool
 	idleStop      time.Duration
+	cri           bool
+	criPodSubnet  string
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -125,6 +128,8 @@ func main() {
 	f.BoolVar(&o.singleIDMap, "single-id-map", false, "map only your own id into the user namespace, even with a subuid range (as when newuidmap is refused by policy); daemon.json: single-id-map")
 	f.BoolVar(&o.networkData, "allow-network-data-root", false, "keep --data-root even on NFS, Lustre, GPFS, BeeGFS, SMB or FUSE (slow vfs storage, and chown to subordinate ids may be refused)")
 	f.DurationVar(&o.idleStop, "idle-stop", 0, "stop lodged after it has run no container and served no request for this long (0: never); daemon.json: idle-stop, e.g. \"30m\"")
+	f.BoolVar(&o.cri, "cri", true, "serve the Kubernetes Container Runtime Interface on $XDG_RUNTIME_DIR/lodge/cri.sock")
+	f.StringVar(&o.criPodSubnet, "cri-pod-subnet", cri.DefaultPodSubnet, "subnet of the k8s-pods network CRI pods get their addresses on (when lodged makes it)")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -496,6 +501,13 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	go superviseKeeper(ctx, log, env.RuntimeDir())
 	if userns.StateDir() != "" {
 		go republishOnNewDriver(ctx, log, svc.networks.Republish)
+	}
+	if o.cri {
+		criDone, err := serveCRI(ctx, log, env, svc, capi, o.criPodSubnet)
+		if err != nil {
+			return err
+		}
+		defer criDone() // after the API's shutdown: deferred first, run last
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

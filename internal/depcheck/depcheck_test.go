@@ -30,7 +30,7 @@ var leaves = []string{"errdefs", "version", "proc", "internal/atomicfile", "inte
 var layers = [][]string{
 	// wiring, tools and tests: they may import anything below.
 	{"cmd/lodge", "cmd/lodged", "cmd/lodge-monitor", "cmd/lodge-keeper", "cmd/lodge-usernet", "cmd/lodge-init", "cmd/lodge-buildkitd", "hack/bench", "hack/mkimage", "tests"},
-	{"api"},
+	{"api", "cri"},
 	{"daemon"},
 	// capability packages: each does one thing for the daemon.
 	{"build", "buildkitd", "image", "runtime", "netns", "userns", "storage"},
@@ -85,6 +85,10 @@ var allowed = map[string][]string{
 	// RUN is build's ExitError, which api answers with Docker's status.
 	// paths: the peer credential check on the socket.
 	"api": {"daemon", "daemon/volume", "daemon/exec", "build", "paths", "internal/platform"},
+	// cri: the Kubernetes CRI (gRPC) over daemon's services, beside api;
+	// never the runtime, the monitor, namespaces or the store directly.
+	// image: its ProgressSink, which a pull reports to.
+	"cri": {"daemon", "daemon/exec", "daemon/stream", "image", "paths"},
 
 	"cmd/lodge":           {"*"},
 	"cmd/lodged":          {"*"},
