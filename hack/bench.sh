@@ -12,6 +12,15 @@ if [[ $(id -u) -eq 0 ]]; then
 	for p in podman docker.io rootlesskit runc; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 	done
+	# runc (the anchors' runtime) gives every container a session keyring,
+	# and a user may hold only 200 keys by default: the scale group's 200
+	# running containers would fail with "disk quota exceeded". lodge's
+	# containers join none. Raise the per-user quota as Docker's docs
+	# advise for many containers.
+	for k in maxkeys:2000 maxbytes:2000000; do
+		f=/proc/sys/kernel/keys/${k%%:*}
+		(($(cat "$f") >= ${k#*:})) || echo "${k#*:}" >"$f"
+	done
 	if ((${#missing[@]})); then
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || echo "bench: could not install ${missing[*]}; those anchors will say so" >&2
 	fi
