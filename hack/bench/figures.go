@@ -88,7 +88,45 @@ func runTrue(e *env, reps int) []result {
 		}
 	}
 	setSeries(&r, series)
-	return []result{finish(r)}
+	return []result{finish(r), execTrue(e, reps)}
+}
+
+// execTrue is `docker exec c true` in a running container, each engine's
+// container started once before the timed runs.
+func execTrue(e *env, reps int) result {
+	r := result{Figure: "docker exec c true (running container)", Unit: "ms"}
+	series := map[string]stats{}
+	const name = "bench-exec"
+	for _, eng := range e.engines {
+		if eng.why != "" {
+			continue
+		}
+		if o := e.docker(eng, "run", "-d", "--name", name, "busybox", "sleep", "1d"); o.err != nil {
+			r.Notes = append(r.Notes, eng.name+": "+o.String())
+			continue
+		}
+		defer e.docker(eng, "rm", "-f", name)
+	}
+	for i := 0; i < reps+1; i++ {
+		for _, eng := range e.engines {
+			if eng.why != "" {
+				continue
+			}
+			t0 := time.Now()
+			o := e.docker(eng, "exec", name, "true")
+			d := float64(time.Since(t0).Microseconds()) / 1000
+			if o.err != nil {
+				r.Notes = append(r.Notes, eng.name+": "+o.String())
+				continue
+			}
+			if i > 0 { // the first exec warms caches
+				series[eng.name] = append(series[eng.name], d)
+			}
+		}
+	}
+	setSeries(&r, series)
+	r.Notes = append(r.Notes, "the docker CLI against each engine; lodge runs the exec's process through lodge-monitor's init, not lodged")
+	return finish(r)
 }
 
 // idleMemory is the resident memory of each engine's processes at rest.
