@@ -441,6 +441,15 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 			log.Warn("shutting the store down", "err", err)
 		}
 	}()
+	// The name servers end with the daemon (after the containers' watchers,
+	// which may still detach endpoints).
+	if svc.networks != nil {
+		defer func() {
+			if err := svc.networks.Close(); err != nil {
+				log.Warn("closing the network service", "err", err)
+			}
+		}()
+	}
 	// Its exit watchers and probes end before the store shuts down
 	// (deferred last, run first).
 	defer func() {

@@ -171,3 +171,40 @@ func TestConnectNames(t *testing.T) {
 		t.Errorf("the removed network's name server still runs on %s", back)
 	}
 }
+
+// Close stops every name server the service started, and a service
+// made again over the same records serves them again: the daemon's
+// shutdown leaves no DNS goroutine behind, and its restart loses no name.
+func TestCloseStopsNameServers(t *testing.T) {
+	ctx := context.Background()
+	n, fk := fakeService(t)
+	if _, err := n.Create(ctx, network.CreateRequest{Name: "back"}); err != nil {
+		t.Fatal(err)
+	}
+	gws := []string{gateway(t, n, "front"), gateway(t, n, "back")}
+	for _, gw := range gws {
+		if !fk.names.isServing(gw) {
+			t.Fatalf("no name server on %s before Close: %v", gw, fk.names.serving)
+		}
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, gw := range gws {
+		if fk.names.isServing(gw) {
+			t.Errorf("a name server on %s outlives Close", gw)
+		}
+	}
+	again, err := New(n.Store.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gw := range gws {
+		if !fk.names.isServing(gw) {
+			t.Errorf("the next service does not serve names on %s", gw)
+		}
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -388,6 +388,28 @@ func (s *Store) remove(ref string) error {
 	return nil
 }
 
+// Close stops the name servers the store started (one per user-defined
+// network, each a pair of goroutines): they end with the daemon. The
+// networks, their bridges and the containers on them stay for the next
+// daemon, which serves the names again when it brings the networks up.
+func (s *Store) Close() error {
+	if s.cfg.Resolver == nil {
+		return nil
+	}
+	s.mu.Lock()
+	var gws []net.IP
+	for _, r := range s.nets {
+		if !r.Builtin && r.Gateway != "" {
+			gws = append(gws, net.ParseIP(r.Gateway))
+		}
+	}
+	s.mu.Unlock()
+	for _, gw := range gws {
+		s.cfg.Resolver.Stop(gw)
+	}
+	return nil
+}
+
 func (s *Store) removeLocked(r *netRecord) error {
 	if s.cfg.Fabric != nil {
 		if s.cfg.Resolver != nil {
