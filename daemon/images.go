@@ -13,9 +13,12 @@ import (
 )
 
 // Images is the image service as the API sees it: the image store, told
-// which images containers use.
+// which images containers use, and the registry side over it (pull, push,
+// login, the local registry). It embeds each so that the API's image
+// routes are served by more than one type, and adds the events.
 type Images struct {
 	*image.Service
+	*image.Registry
 	Containers *Containers
 }
 
@@ -50,7 +53,7 @@ func (i *Images) Prune(filters map[string][]string) ([]imagetypes.DeleteResponse
 // Pull is the service's, announced with a pull event named by the
 // reference.
 func (i *Images) Pull(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p image.ProgressSink) (string, error) {
-	out, err := i.Service.Pull(ctx, ref, image.PullOptions{Platform: platform, Auth: auth}, p)
+	out, err := i.Registry.Pull(ctx, ref, image.PullOptions{Platform: platform, Auth: auth}, p)
 	if err == nil {
 		name := familiarName(ref)
 		i.events().Publish(events.ImageEventType, events.ActionPull, name, map[string]string{"name": name})

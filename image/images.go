@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
@@ -48,24 +46,14 @@ type Service struct {
 	// mu serialises changes to names, so that tag, pull and rmi see a
 	// consistent picture.
 	mu sync.Mutex
-	// transport is every registry request's: connections are reused
-	// within a pull or push and across the next few, and closed when
-	// idle for registryIdle instead of go-containerregistry's 90 s, so
-	// a daemon at rest holds no registry's sockets and goroutines.
-	transport *http.Transport
 }
-
-// registryIdle is how long an idle registry connection is kept.
-const registryIdle = 10 * time.Second
 
 // New returns the image service over store.
 func New(store cstorage.Store, cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	tr := remote.DefaultTransport.(*http.Transport).Clone()
-	tr.IdleConnTimeout = registryIdle
-	return &Service{cfg: cfg, store: store, transport: tr}
+	return &Service{cfg: cfg, store: store}
 }
 
 // removeTemp deletes a temporary file; one that stays is only space, so
@@ -585,6 +573,14 @@ func (s *Service) addRepoDigest(img *cstorage.Image, rd string) error {
 	m.RepoDigests = append(m.RepoDigests, rd)
 	b, _ := json.Marshal(m)
 	return s.store.SetMetadata(img.ID, string(b))
+}
+
+// noteRepoDigest is addRepoDigest for a caller that does not hold s.mu
+// (a push).
+func (s *Service) noteRepoDigest(img *cstorage.Image, rd string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addRepoDigest(img, rd)
 }
 
 // complete tells whether img has its config: the store writes its image
