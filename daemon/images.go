@@ -13,12 +13,14 @@ import (
 )
 
 // Images is the image service as the API sees it: the image store, told
-// which images containers use, and the registry side over it (pull, push,
-// login, the local registry). It embeds each so that the API's image
-// routes are served by more than one type, and adds the events.
+// which images containers use, the registry side over it (pull, push,
+// login, the local registry) and the archives (save, load, import). It
+// embeds each so that the API's image routes are served by more than one
+// type, and adds the events.
 type Images struct {
 	*image.Service
 	*image.Registry
+	*image.Archives
 	Containers *Containers
 }
 
@@ -108,5 +110,5 @@ func (i *Images) events() *Events {
 
 // Import is `docker import`.
 func (i *Images) Import(ctx context.Context, r io.Reader, ref string, changes []string, message, platform string, p image.ProgressSink) (string, error) {
-	return i.Service.Import(ctx, r, image.ImportOptions{Ref: ref, Changes: changes, Message: message, Platform: platform}, p)
+	return i.Archives.Import(ctx, r, image.ImportOptions{Ref: ref, Changes: changes, Message: message, Platform: platform}, p)
 }
