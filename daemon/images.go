@@ -14,13 +14,15 @@ import (
 
 // Images is the image service as the API sees it: the image store, told
 // which images containers use, the registry side over it (pull, push,
-// login, the local registry) and the archives (save, load, import). It
-// embeds each so that the API's image routes are served by more than one
-// type, and adds the events.
+// login, the local registry), the archives (save, load, import) and the
+// images made locally (commit, a build's steps). It embeds each so that
+// the API's image routes are served by more than one type, and adds the
+// events.
 type Images struct {
 	*image.Service
 	*image.Registry
 	*image.Archives
+	*image.Maker
 	Containers *Containers
 }
 

@@ -612,3 +612,46 @@ func (s *Service) RemoveIncomplete() {
 		s.cfg.Log.Warn("removed an image a crash left without its config", "id", imgs[i].ID, "names", imgs[i].Names)
 	}
 }
+
+// BuildContainer is the container an image was committed from and that
+// container's config (raw JSON), as Docker's image inspect shows them in
+// Container and ContainerConfig; "" and nil for an image made otherwise.
+func (s *Service) BuildContainer(ref string) (string, json.RawMessage) {
+	img, err := s.lookup(ref)
+	if err != nil {
+		return "", nil
+	}
+	b, err := s.store.ImageBigData(img.ID, keyConfig)
+	if err != nil {
+		return "", nil
+	}
+	var v struct {
+		Container       string          `json:"container"`
+		ContainerConfig json.RawMessage `json:"container_config"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.Container == "" {
+		return "", nil
+	}
+	return v.Container, v.ContainerConfig
+}
+
+// LayersSize is the size of every image layer in the store, each counted
+// once however many images share it, for `docker system df`.
+func (s *Service) LayersSize() int64 {
+	imgs, err := s.store.Images()
+	if err != nil {
+		return 0
+	}
+	seen := map[string]bool{}
+	var total int64
+	for i := range imgs {
+		chain, _ := s.layerChain(&imgs[i])
+		for _, l := range chain {
+			if !seen[l.ID] && l.UncompressedSize > 0 {
+				seen[l.ID] = true
+				total += l.UncompressedSize
+			}
+		}
+	}
+	return total
+}
