@@ -25,13 +25,26 @@ import (
 )
 
 // Archives moves images in and out of the store as files: docker save's
-// and docker load's archives, and docker import's rootfs tars. It holds
-// the store's records (*Service, never embedded) and where it spools.
+// and docker load's archives, and docker import's rootfs tars. It reaches
+// the store's records through archiveStore (never a *Service) and holds
+// where it spools.
 type Archives struct {
-	images *Service
+	images archiveStore
 	store  cstorage.Store // the same store, for reads that take no lock
 	tmpDir string         // spools of loads and saves; on the store's disk
 	log    *slog.Logger
+}
+
+// archiveStore is what the archives ask of the image store (*Service):
+// find an image and its config, read and store layers, record an image.
+type archiveStore interface {
+	lookup(ref string) (*cstorage.Image, error)
+	configOf(img *cstorage.Image) (*dockerspec.DockerOCIImage, error)
+	layerChain(img *cstorage.Image) ([]*cstorage.Layer, error)
+	diff(id string) (io.ReadCloser, error)
+	ensureLayer(parent, chain, diffID digest.Digest, open func() (io.ReadCloser, error)) (existed bool, err error)
+	createImage(rawConfig []byte, topLayer string, names []string, manifest []byte, repoDigest string, created time.Time) (string, error)
+	dropLayer(id string)
 }
 
 // NewArchives returns the archive side of images, spooling where the

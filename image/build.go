@@ -14,13 +14,24 @@ import (
 // Maker makes images locally, on a parent, from a layer tar or from a
 // config alone: docker commit (commit.go) and a Dockerfile build's steps,
 // whose base images it mounts. The builder writes each config whole
-// (history included), so these only add the layer. It holds the store's
-// records (*Service, never embedded) and where it spools a layer.
+// (history included), so these only add the layer. It reaches the
+// store's records through makerStore (never a *Service) and holds where
+// it spools a layer.
 type Maker struct {
-	images *Service
+	images makerStore
 	store  cstorage.Store // the same store, for layers and mounts
 	tmpDir string         // spools of layers; on the store's disk
 	log    *slog.Logger
+}
+
+// makerStore is what Maker asks of the image store (*Service): find an
+// image and its config, record an image on a parent, drop a layer that
+// no image was made of.
+type makerStore interface {
+	lookup(ref string) (*cstorage.Image, error)
+	configOf(img *cstorage.Image) (*dockerspec.DockerOCIImage, error)
+	createImageOn(rawConfig []byte, topLayer, parent string, names []string, manifest []byte, repoDigest string, created time.Time) (id string, existed bool, err error)
+	dropLayer(id string)
 }
 
 // NewMaker returns the commit and build side of images, spooling where

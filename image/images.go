@@ -1,6 +1,9 @@
 // Package image keeps lodge's images: names and lookups over the layer
-// store, and moving images in and out through registries (go-containerregistry),
-// docker-archive tarballs and rootfs imports.
+// store (Service), and moving images in and out through registries
+// (Registry, over go-containerregistry), docker-archive tarballs and
+// rootfs imports (Archives), and making them locally from a container's
+// or a build step's layer (Maker). Each of the three sees the store only
+// through a small interface declared in its own file.
 package image
 
 import (
@@ -31,7 +34,9 @@ const (
 	keyManifest = "manifest"
 )
 
-// Config is what the registry side needs from the daemon's configuration.
+// Config is what the image types need from the daemon's configuration;
+// New takes it, and NewRegistry, NewArchives and NewMaker read their
+// parts of it from the Service they are given.
 type Config struct {
 	TmpDir             string   // for spooling archives; on the data root's disk
 	InsecureRegistries []string // host[:port]s spoken to over plain HTTP

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/moby/moby/api/types/registry"
+	digest "github.com/opencontainers/go-digest"
 	cstorage "go.podman.io/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -22,10 +24,11 @@ import (
 
 // Registry moves images between the store and registries: pull, push and
 // login, and the local registry that BuildKit pulls stored images from.
-// It holds the store's records (*Service, never embedded) and what only
-// it uses: the registries' configuration and their connections.
+// It reaches the store's records through registryStore (never a
+// *Service) and holds what only it uses: the registries' configuration
+// and their connections.
 type Registry struct {
-	images *Service
+	images registryStore
 	store  cstorage.Store // the same store, for reads that take no lock
 	cfg    Config
 	// transport is every registry request's: connections are reused
@@ -33,6 +36,18 @@ type Registry struct {
 	// idle for registryIdle instead of go-containerregistry's 90 s, so
 	// a daemon at rest holds no registry's sockets and goroutines.
 	transport *http.Transport
+}
+
+// registryStore is what the registry side asks of the image store
+// (*Service): find an image, read and store layers, record an image and
+// the digest a registry knows it by, each under the store's lock.
+type registryStore interface {
+	lookup(ref string) (*cstorage.Image, error)
+	layerChain(img *cstorage.Image) ([]*cstorage.Layer, error)
+	diff(id string) (io.ReadCloser, error)
+	ensureLayer(parent, chain, diffID digest.Digest, open func() (io.ReadCloser, error)) (existed bool, err error)
+	createImage(rawConfig []byte, topLayer string, names []string, manifest []byte, repoDigest string, created time.Time) (string, error)
+	noteRepoDigest(img *cstorage.Image, rd string) error
 }
 
 // registryIdle is how long an idle registry connection is kept.
