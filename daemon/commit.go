@@ -89,7 +89,7 @@ func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) 
 		return "", err
 	}
 	defer pr.Close()
-	id, err := i.Service.Commit(ctx, image.CommitOptions{
+	id, err := i.Maker.Commit(ctx, image.CommitOptions{
 		Parent: imageID, Diff: pr, Config: imageConfig(&cfg), Changes: req.Changes,
 		Ref: req.Ref, Author: req.Author, Comment: req.Comment, CreatedBy: createdBy,
 		Container: c.ID, ContainerConfig: ctrConfig,

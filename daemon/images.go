@@ -13,9 +13,16 @@ import (
 )
 
 // Images is the image service as the API sees it: the image store, told
-// which images containers use.
+// which images containers use, the registry side over it (pull, push,
+// login, the local registry), the archives (save, load, import) and the
+// images made locally (commit, a build's steps). It embeds each so that
+// the API's image routes are served by more than one type, and adds the
+// events.
 type Images struct {
 	*image.Service
+	*image.Registry
+	*image.Archives
+	*image.Maker
 	Containers *Containers
 }
 
@@ -50,7 +57,7 @@ func (i *Images) Prune(filters map[string][]string) ([]imagetypes.DeleteResponse
 // Pull is the service's, announced with a pull event named by the
 // reference.
 func (i *Images) Pull(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p image.ProgressSink) (string, error) {
-	out, err := i.Service.Pull(ctx, ref, image.PullOptions{Platform: platform, Auth: auth}, p)
+	out, err := i.Registry.Pull(ctx, ref, image.PullOptions{Platform: platform, Auth: auth}, p)
 	if err == nil {
 		name := familiarName(ref)
 		i.events().Publish(events.ImageEventType, events.ActionPull, name, map[string]string{"name": name})
@@ -105,5 +112,5 @@ func (i *Images) events() *Events {
 
 // Import is `docker import`.
 func (i *Images) Import(ctx context.Context, r io.Reader, ref string, changes []string, message, platform string, p image.ProgressSink) (string, error) {
-	return i.Service.Import(ctx, r, image.ImportOptions{Ref: ref, Changes: changes, Message: message, Platform: platform}, p)
+	return i.Archives.Import(ctx, r, image.ImportOptions{Ref: ref, Changes: changes, Message: message, Platform: platform}, p)
 }

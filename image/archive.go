@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"sort"
@@ -17,10 +18,40 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	cstorage "go.podman.io/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/internal/platform"
 )
+
+// Archives moves images in and out of the store as files: docker save's
+// and docker load's archives, and docker import's rootfs tars. It reaches
+// the store's records through archiveStore (never a *Service) and holds
+// where it spools.
+type Archives struct {
+	images archiveStore
+	store  cstorage.Store // the same store, for reads that take no lock
+	tmpDir string         // spools of loads and saves; on the store's disk
+	log    *slog.Logger
+}
+
+// archiveStore is what the archives ask of the image store (*Service):
+// find an image and its config, read and store layers, record an image.
+type archiveStore interface {
+	lookup(ref string) (*cstorage.Image, error)
+	configOf(img *cstorage.Image) (*dockerspec.DockerOCIImage, error)
+	layerChain(img *cstorage.Image) ([]*cstorage.Layer, error)
+	diff(id string) (io.ReadCloser, error)
+	ensureLayer(parent, chain, diffID digest.Digest, open func() (io.ReadCloser, error)) (existed bool, err error)
+	createImage(rawConfig []byte, topLayer string, names []string, manifest []byte, repoDigest string, created time.Time) (string, error)
+	dropLayer(id string)
+}
+
+// NewArchives returns the archive side of images, spooling where the
+// image service's Config says.
+func NewArchives(images *Service) *Archives {
+	return &Archives{images: images, store: images.store, tmpDir: images.cfg.TmpDir, log: images.cfg.Log}
+}
 
 // archiveEntry is one image in a docker-archive's manifest.json.
 type archiveEntry struct {
@@ -39,12 +70,12 @@ type spooledTar struct {
 
 // spool copies r to a temporary file and indexes it. Docker's archive
 // format puts manifest.json anywhere, so the stream cannot be read once.
-func (s *Service) spool(r io.Reader) (*spooledTar, error) {
-	f, err := os.CreateTemp(s.cfg.TmpDir, "load-*.tar")
+func (a *Archives) spool(r io.Reader) (*spooledTar, error) {
+	f, err := os.CreateTemp(a.tmpDir, "load-*.tar")
 	if err != nil {
 		return nil, err
 	}
-	removeTemp(s.cfg.Log, f.Name()) // the open file stays readable
+	removeTemp(a.log, f.Name()) // the open file stays readable
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("reading the archive: %w", err)
@@ -119,9 +150,9 @@ func (t *spooledTar) readAll(name string) ([]byte, error) {
 // Load is `docker load`: every image in a docker-archive (what docker save
 // writes, with or without its OCI layout) goes into the store with its
 // tags. It reports "Loaded image: NAME" per tag as Docker does.
-func (s *Service) Load(ctx context.Context, r io.Reader, p ProgressSink) error {
+func (a *Archives) Load(ctx context.Context, r io.Reader, p ProgressSink) error {
 	p = orDiscard(p)
-	t, err := s.spool(r)
+	t, err := a.spool(r)
 	if err != nil {
 		return err
 	}
@@ -138,14 +169,14 @@ func (s *Service) Load(ctx context.Context, r io.Reader, p ProgressSink) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.loadEntry(t, e, p); err != nil {
+		if err := a.loadEntry(t, e, p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) error {
+func (a *Archives) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) error {
 	raw, err := t.readAll(e.Config)
 	if err != nil {
 		return err
@@ -174,7 +205,7 @@ func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) error
 	for i, lp := range e.Layers {
 		diffID := cfg.RootFS.DiffIDs[i]
 		chain := chainID(parent, diffID)
-		if _, err := s.ensureLayer(parent, chain, diffID, func() (io.ReadCloser, error) {
+		if _, err := a.images.ensureLayer(parent, chain, diffID, func() (io.ReadCloser, error) {
 			r, err := t.open(lp)
 			if err != nil {
 				return nil, err
@@ -190,7 +221,7 @@ func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) error
 	if cfg.Created != nil {
 		created = *cfg.Created
 	}
-	id, err := s.createImage(raw, layerID(parent), names, nil, "", created)
+	id, err := a.images.createImage(raw, layerID(parent), names, nil, "", created)
 	if err != nil {
 		return err
 	}
@@ -209,7 +240,7 @@ func (s *Service) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) error
 // repository named without a tag saves all its tags, as in Docker. With a
 // platform, an image of another platform is refused with Docker's words.
 // Each image's config and layers carry its creation time, as Docker's do.
-func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, w io.Writer) error {
+func (a *Archives) Save(ctx context.Context, refs []string, platformSpec string, w io.Writer) error {
 	wantPlat, err := platform.Parse(platformSpec)
 	if err != nil {
 		return err
@@ -238,14 +269,14 @@ func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, 
 	}
 	for _, ref := range refs {
 		if n, err := reference.ParseNormalizedNamed(ref); err == nil && reference.IsNameOnly(n) && !isHex(strings.TrimPrefix(ref, "sha256:")) {
-			if tagged := s.repositoryTags(n); len(tagged) > 0 {
+			if tagged := a.repositoryTags(n); len(tagged) > 0 {
 				for _, t := range tagged {
 					add(t.id, t.name)
 				}
 				continue
 			}
 		}
-		img, err := s.lookup(ref)
+		img, err := a.images.lookup(ref)
 		if err != nil {
 			return err
 		}
@@ -257,11 +288,11 @@ func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, 
 	}
 	if wantPlat != nil {
 		for _, wt := range wants {
-			img, err := s.store.Image(wt.id)
+			img, err := a.store.Image(wt.id)
 			if err != nil {
 				return err
 			}
-			c, err := s.configOf(img)
+			c, err := a.images.configOf(img)
 			if err != nil {
 				return err
 			}
@@ -276,16 +307,16 @@ func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, 
 	var index []ocispec.Descriptor
 	epoch := time.Unix(0, 0)
 	for _, wt := range wants {
-		img, err := s.store.Image(wt.id)
+		img, err := a.store.Image(wt.id)
 		if err != nil {
 			return err
 		}
-		raw, err := s.store.ImageBigData(img.ID, keyConfig)
+		raw, err := a.store.ImageBigData(img.ID, keyConfig)
 		if err != nil {
 			return err
 		}
 		created := epoch
-		if c, err := s.configOf(img); err == nil && c.Created != nil {
+		if c, err := a.images.configOf(img); err == nil && c.Created != nil {
 			created = *c.Created
 		}
 		cfgName := "blobs/sha256/" + img.ID
@@ -302,7 +333,7 @@ func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, 
 		m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
 			Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.NewDigestFromEncoded(digest.SHA256, img.ID), Size: int64(len(raw))},
 			Layers: []ocispec.Descriptor{}}
-		chain, err := s.layerChain(img)
+		chain, err := a.images.layerChain(img)
 		if err != nil {
 			return err
 		}
@@ -314,7 +345,7 @@ func (s *Service) Save(ctx context.Context, refs []string, platformSpec string, 
 				continue
 			}
 			written[name] = true
-			if err := s.writeLayer(ctx, tw, name, l.ID, l.UncompressedSize, created); err != nil {
+			if err := a.writeLayer(ctx, tw, name, l.ID, l.UncompressedSize, created); err != nil {
 				return err
 			}
 		}
@@ -360,8 +391,8 @@ type taggedImage struct {
 }
 
 // repositoryTags lists the tagged names of repository n and their images.
-func (s *Service) repositoryTags(n reference.Named) []taggedImage {
-	imgs, err := s.store.Images()
+func (a *Archives) repositoryTags(n reference.Named) []taggedImage {
+	imgs, err := a.store.Images()
 	if err != nil {
 		return nil
 	}
@@ -392,7 +423,7 @@ func writeTarFile(tw *tar.Writer, name string, b []byte, mtime time.Time) error 
 // writeLayer streams a layer's diff into the archive. Its size is known
 // from the store; should the diff differ, the archive fails rather than
 // carry a layer that does not match its digest.
-func (s *Service) writeLayer(ctx context.Context, tw *tar.Writer, name, id string, size int64, mtime time.Time) error {
+func (a *Archives) writeLayer(ctx context.Context, tw *tar.Writer, name, id string, size int64, mtime time.Time) error {
 	if size <= 0 {
 		return fmt.Errorf("layer %s has no recorded size", id)
 	}
@@ -404,13 +435,13 @@ func (s *Service) writeLayer(ctx context.Context, tw *tar.Writer, name, id strin
 	// The store keeps its layers locked while a diff is open: spooled
 	// first, so a client that reads slowly (or stops) holds no lock that
 	// docker images, tag or pull wait for.
-	spool, err := os.CreateTemp(s.cfg.TmpDir, "save-*.tar")
+	spool, err := os.CreateTemp(a.tmpDir, "save-*.tar")
 	if err != nil {
 		return err
 	}
-	removeTemp(s.cfg.Log, spool.Name())
+	removeTemp(a.log, spool.Name())
 	defer spool.Close()
-	rc, err := s.diff(id)
+	rc, err := a.images.diff(id)
 	if err != nil {
 		return err
 	}
@@ -443,7 +474,7 @@ type ImportOptions struct {
 
 // Import is `docker import`: a rootfs tar (compressed or not) becomes a
 // one-layer image.
-func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p ProgressSink) (string, error) {
+func (a *Archives) Import(ctx context.Context, r io.Reader, opts ImportOptions, p ProgressSink) (string, error) {
 	p = orDiscard(p)
 	var names []string
 	if opts.Ref != "" {
@@ -471,7 +502,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p
 			return "", err
 		}
 	}
-	l, _, err := s.store.PutLayer("", "", nil, "", false, nil, r)
+	l, _, err := a.store.PutLayer("", "", nil, "", false, nil, r)
 	if err != nil {
 		return "", errdefs.InvalidArgumentf("importing the rootfs: %v", err)
 	}
@@ -493,9 +524,9 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions, p
 	if err != nil {
 		return "", err
 	}
-	id, err := s.createImage(raw, l.ID, names, nil, "", now)
+	id, err := a.images.createImage(raw, l.ID, names, nil, "", now)
 	if err != nil {
-		s.dropLayer(l.ID)
+		a.images.dropLayer(l.ID)
 		return "", err
 	}
 	p.Status("", "sha256:"+id)

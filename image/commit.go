@@ -35,7 +35,7 @@ type CommitOptions struct {
 // Commit makes an image of a container: its parent's layers and config
 // history with the container's layer on top and its config (changes
 // applied). It returns the new image's ID.
-func (s *Service) Commit(ctx context.Context, o CommitOptions) (string, error) {
+func (m *Maker) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	var names []string
 	if o.Ref != "" {
 		n, err := ParseName(o.Ref)
@@ -53,11 +53,11 @@ func (s *Service) Commit(ctx context.Context, o CommitOptions) (string, error) {
 			return "", err
 		}
 	}
-	parent, err := s.lookup(o.Parent)
+	parent, err := m.images.lookup(o.Parent)
 	if err != nil {
 		return "", err
 	}
-	pc, err := s.configOf(parent)
+	pc, err := m.images.configOf(parent)
 	if err != nil {
 		return "", err
 	}
@@ -73,29 +73,7 @@ func (s *Service) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	if o.Container != "" {
 		extra = map[string]any{"container": o.Container, "container_config": o.ContainerConfig}
 	}
-	return s.putLayerImage(parent, o.Diff, img, extra, names, now)
-}
-
-// BuildContainer is the container an image was committed from and that
-// container's config (raw JSON), as Docker's image inspect shows them in
-// Container and ContainerConfig; "" and nil for an image made otherwise.
-func (s *Service) BuildContainer(ref string) (string, json.RawMessage) {
-	img, err := s.lookup(ref)
-	if err != nil {
-		return "", nil
-	}
-	b, err := s.store.ImageBigData(img.ID, keyConfig)
-	if err != nil {
-		return "", nil
-	}
-	var v struct {
-		Container       string          `json:"container"`
-		ContainerConfig json.RawMessage `json:"container_config"`
-	}
-	if json.Unmarshal(b, &v) != nil || v.Container == "" {
-		return "", nil
-	}
-	return v.Container, v.ContainerConfig
+	return m.putLayerImage(parent, o.Diff, img, extra, names, now)
 }
 
 // putLayerImage stores diff (an uncompressed layer tar) as a layer on
@@ -105,14 +83,14 @@ func (s *Service) BuildContainer(ref string) (string, json.RawMessage) {
 //
 // extra holds top-level config fields beyond the OCI ones (Docker's
 // "container" and "container_config"); nil for none.
-func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dockerspec.DockerOCIImage, extra map[string]any, names []string, created time.Time) (string, error) {
+func (m *Maker) putLayerImage(parent *cstorage.Image, diff io.Reader, img dockerspec.DockerOCIImage, extra map[string]any, names []string, created time.Time) (string, error) {
 	// Spooled first: the diff's source may hold the store's locks until
 	// it is read to its end.
-	spool, err := os.CreateTemp(s.cfg.TmpDir, "commit-*.tar")
+	spool, err := os.CreateTemp(m.tmpDir, "commit-*.tar")
 	if err != nil {
 		return "", err
 	}
-	removeTemp(s.cfg.Log, spool.Name())
+	removeTemp(m.log, spool.Name())
 	defer spool.Close()
 	if _, err := io.Copy(spool, diff); err != nil {
 		return "", fmt.Errorf("reading the layer's changes: %w", err)
@@ -124,7 +102,7 @@ func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dock
 	if parent != nil {
 		top, parentID = parent.TopLayer, parent.ID
 	}
-	l, _, err := s.store.PutLayer("", top, nil, "", false, nil, spool)
+	l, _, err := m.store.PutLayer("", top, nil, "", false, nil, spool)
 	if err != nil {
 		return "", err
 	}
@@ -132,36 +110,15 @@ func (s *Service) putLayerImage(parent *cstorage.Image, diff io.Reader, img dock
 	img.RootFS.DiffIDs = append(append([]digest.Digest{}, img.RootFS.DiffIDs...), l.UncompressedDigest)
 	raw, err := marshalConfig(img, extra)
 	if err != nil {
-		s.dropLayer(l.ID)
+		m.images.dropLayer(l.ID)
 		return "", err
 	}
-	id, existed, err := s.createImageOn(raw, l.ID, parentID, names, nil, "", created)
+	id, existed, err := m.images.createImageOn(raw, l.ID, parentID, names, nil, "", created)
 	if err != nil || existed {
 		// An image of this very config has its own layer already.
-		s.dropLayer(l.ID)
+		m.images.dropLayer(l.ID)
 	}
 	return id, err
-}
-
-// LayersSize is the size of every image layer in the store, each counted
-// once however many images share it, for `docker system df`.
-func (s *Service) LayersSize() int64 {
-	imgs, err := s.store.Images()
-	if err != nil {
-		return 0
-	}
-	seen := map[string]bool{}
-	var total int64
-	for i := range imgs {
-		chain, _ := s.layerChain(&imgs[i])
-		for _, l := range chain {
-			if !seen[l.ID] && l.UncompressedSize > 0 {
-				seen[l.ID] = true
-				total += l.UncompressedSize
-			}
-		}
-	}
-	return total
 }
 
 // marshalConfig encodes an image config with extra top-level fields.

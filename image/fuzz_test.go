@@ -58,7 +58,7 @@ func FuzzLoad(f *testing.F) {
 	s := testServiceF(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		before := s.Count()
-		s.Load(context.Background(), bytes.NewReader(b), nil)
+		NewArchives(s).Load(context.Background(), bytes.NewReader(b), nil)
 		if s.Count() < before {
 			t.Errorf("loading %d bytes lost images: %d before, %d after", len(b), before, s.Count())
 		}

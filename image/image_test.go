@@ -70,7 +70,7 @@ func TestSpoolFollowsLinks(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "b/layer.tar", Typeflag: tar.TypeSymlink, Linkname: "../a/layer.tar"})
 	tw.Close()
 	s := &Service{cfg: Config{TmpDir: t.TempDir()}}
-	st, err := s.spool(&buf)
+	st, err := NewArchives(s).spool(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestSpoolFollowsLinks(t *testing.T) {
 	if _, err := st.open("c"); err == nil {
 		t.Error("missing file opened")
 	}
-	if _, err := s.spool(strings.NewReader("not a tar at all, not at all, definitely not")); err == nil {
+	if _, err := NewArchives(s).spool(strings.NewReader("not a tar at all, not at all, definitely not")); err == nil {
 		t.Error("garbage spooled as a tar")
 	}
 }

@@ -1,6 +1,9 @@
 // Package image keeps lodge's images: names and lookups over the layer
-// store, and moving images in and out through registries (go-containerregistry),
-// docker-archive tarballs and rootfs imports.
+// store (Service), and moving images in and out through registries
+// (Registry, over go-containerregistry), docker-archive tarballs and
+// rootfs imports (Archives), and making them locally from a container's
+// or a build step's layer (Maker). Each of the three sees the store only
+// through a small interface declared in its own file.
 package image
 
 import (
@@ -9,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -17,7 +19,6 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
@@ -33,7 +34,9 @@ const (
 	keyManifest = "manifest"
 )
 
-// Config is what the registry side needs from the daemon's configuration.
+// Config is what the image types need from the daemon's configuration;
+// New takes it, and NewRegistry, NewArchives and NewMaker read their
+// parts of it from the Service they are given.
 type Config struct {
 	TmpDir             string   // for spooling archives; on the data root's disk
 	InsecureRegistries []string // host[:port]s spoken to over plain HTTP
@@ -48,24 +51,14 @@ type Service struct {
 	// mu serialises changes to names, so that tag, pull and rmi see a
 	// consistent picture.
 	mu sync.Mutex
-	// transport is every registry request's: connections are reused
-	// within a pull or push and across the next few, and closed when
-	// idle for registryIdle instead of go-containerregistry's 90 s, so
-	// a daemon at rest holds no registry's sockets and goroutines.
-	transport *http.Transport
 }
-
-// registryIdle is how long an idle registry connection is kept.
-const registryIdle = 10 * time.Second
 
 // New returns the image service over store.
 func New(store cstorage.Store, cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	tr := remote.DefaultTransport.(*http.Transport).Clone()
-	tr.IdleConnTimeout = registryIdle
-	return &Service{cfg: cfg, store: store, transport: tr}
+	return &Service{cfg: cfg, store: store}
 }
 
 // removeTemp deletes a temporary file; one that stays is only space, so
@@ -587,6 +580,14 @@ func (s *Service) addRepoDigest(img *cstorage.Image, rd string) error {
 	return s.store.SetMetadata(img.ID, string(b))
 }
 
+// noteRepoDigest is addRepoDigest for a caller that does not hold s.mu
+// (a push).
+func (s *Service) noteRepoDigest(img *cstorage.Image, rd string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addRepoDigest(img, rd)
+}
+
 // complete tells whether img has its config: the store writes its image
 // record before the big data, so a crash in between leaves a record that
 // nothing can run.
@@ -615,4 +616,47 @@ func (s *Service) RemoveIncomplete() {
 		}
 		s.cfg.Log.Warn("removed an image a crash left without its config", "id", imgs[i].ID, "names", imgs[i].Names)
 	}
+}
+
+// BuildContainer is the container an image was committed from and that
+// container's config (raw JSON), as Docker's image inspect shows them in
+// Container and ContainerConfig; "" and nil for an image made otherwise.
+func (s *Service) BuildContainer(ref string) (string, json.RawMessage) {
+	img, err := s.lookup(ref)
+	if err != nil {
+		return "", nil
+	}
+	b, err := s.store.ImageBigData(img.ID, keyConfig)
+	if err != nil {
+		return "", nil
+	}
+	var v struct {
+		Container       string          `json:"container"`
+		ContainerConfig json.RawMessage `json:"container_config"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.Container == "" {
+		return "", nil
+	}
+	return v.Container, v.ContainerConfig
+}
+
+// LayersSize is the size of every image layer in the store, each counted
+// once however many images share it, for `docker system df`.
+func (s *Service) LayersSize() int64 {
+	imgs, err := s.store.Images()
+	if err != nil {
+		return 0
+	}
+	seen := map[string]bool{}
+	var total int64
+	for i := range imgs {
+		chain, _ := s.layerChain(&imgs[i])
+		for _, l := range chain {
+			if !seen[l.ID] && l.UncompressedSize > 0 {
+				seen[l.ID] = true
+				total += l.UncompressedSize
+			}
+		}
+	}
+	return total
 }

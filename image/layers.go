@@ -7,6 +7,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	cstorage "go.podman.io/storage"
+
+	"github.com/lodge-containers/lodge/internal/layerdiff"
 )
 
 // chainID names a layer by everything beneath it, as the OCI image spec
@@ -68,4 +70,24 @@ func layerID(chain digest.Digest) string {
 		return ""
 	}
 	return chain.Encoded()
+}
+
+// layerChain lists an image's layers, bottom first.
+func (s *Service) layerChain(img *cstorage.Image) ([]*cstorage.Layer, error) {
+	var out []*cstorage.Layer
+	for id := img.TopLayer; id != ""; {
+		l, err := s.store.Layer(id)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: layer %s: %w", img.ID[:12], id, err)
+		}
+		out = append([]*cstorage.Layer{l}, out...)
+		id = l.Parent
+	}
+	return out, nil
+}
+
+// diff opens a layer's tar as it was stored (the store keeps its tar-split,
+// so the bytes hash to the diff ID).
+func (s *Service) diff(id string) (io.ReadCloser, error) {
+	return layerdiff.Open(s.store, id)
 }

@@ -25,27 +25,27 @@ import (
 // diffs, whose digests are the diff IDs, since the store replays a layer's
 // tar byte for byte. ref is a name (host/repo:tag) or a digest this
 // function returned before. The error is NotFound when no image matches.
-func (s *Service) LocalManifest(ref string) (body []byte, dgst digest.Digest, err error) {
+func (r *Registry) LocalManifest(ref string) (body []byte, dgst digest.Digest, err error) {
 	if d, err := digest.Parse(ref); err == nil {
-		return s.manifestByDigest(d)
+		return r.manifestByDigest(d)
 	}
 	n, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return nil, "", errdefs.InvalidArgumentf("invalid reference %q: %v", ref, err)
 	}
-	img, err := s.store.Image(reference.TagNameOnly(n).String())
+	img, err := r.store.Image(reference.TagNameOnly(n).String())
 	if err != nil {
 		return nil, "", errdefs.NotFoundf("no local image %s", ref)
 	}
-	return s.localManifest(img)
+	return r.localManifest(img)
 }
 
-func (s *Service) localManifest(img *cstorage.Image) ([]byte, digest.Digest, error) {
-	raw, err := s.store.ImageBigData(img.ID, keyConfig)
+func (r *Registry) localManifest(img *cstorage.Image) ([]byte, digest.Digest, error) {
+	raw, err := r.store.ImageBigData(img.ID, keyConfig)
 	if err != nil {
 		return nil, "", err
 	}
-	chain, err := s.layerChain(img)
+	chain, err := r.images.layerChain(img)
 	if err != nil {
 		return nil, "", err
 	}
@@ -71,13 +71,13 @@ func (s *Service) localManifest(img *cstorage.Image) ([]byte, digest.Digest, err
 // manifestByDigest finds the image whose made-up manifest has digest d.
 // BuildKit fetches a manifest by digest right after resolving its name;
 // there are few images, and each manifest costs a config read.
-func (s *Service) manifestByDigest(d digest.Digest) ([]byte, digest.Digest, error) {
-	imgs, err := s.store.Images()
+func (r *Registry) manifestByDigest(d digest.Digest) ([]byte, digest.Digest, error) {
+	imgs, err := r.store.Images()
 	if err != nil {
 		return nil, "", err
 	}
 	for i := range imgs {
-		b, got, err := s.localManifest(&imgs[i])
+		b, got, err := r.localManifest(&imgs[i])
 		if err == nil && got == d {
 			return b, got, nil
 		}
@@ -88,23 +88,23 @@ func (s *Service) manifestByDigest(d digest.Digest) ([]byte, digest.Digest, erro
 // LocalBlob opens a blob of a LocalManifest: an image's config or a
 // layer's uncompressed diff. The caller closes it. The error is NotFound
 // for a digest the store does not hold.
-func (s *Service) LocalBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, int64, error) {
+func (r *Registry) LocalBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, int64, error) {
 	if d.Algorithm() != digest.SHA256 || d.Validate() != nil {
 		return nil, 0, errdefs.InvalidArgumentf("invalid digest %q", d)
 	}
-	if img, err := s.store.Image(d.Encoded()); err == nil {
-		raw, err := s.store.ImageBigData(img.ID, keyConfig)
+	if img, err := r.store.Image(d.Encoded()); err == nil {
+		raw, err := r.store.ImageBigData(img.ID, keyConfig)
 		if err != nil {
 			return nil, 0, err
 		}
 		return io.NopCloser(strings.NewReader(string(raw))), int64(len(raw)), nil
 	}
-	layers, err := s.store.LayersByUncompressedDigest(d)
+	layers, err := r.store.LayersByUncompressedDigest(d)
 	if err != nil || len(layers) == 0 {
 		return nil, 0, errdefs.NotFoundf("no local blob %s", d)
 	}
 	// Opened on the first read: BuildKit asks HEAD for every blob, and
 	// an open diff locks the store.
 	id := layers[0].ID
-	return &layerdiff.Lazy{Open: func() (io.ReadCloser, error) { return s.diff(id) }}, layers[0].UncompressedSize, nil
+	return &layerdiff.Lazy{Open: func() (io.ReadCloser, error) { return r.images.diff(id) }}, layers[0].UncompressedSize, nil
 }

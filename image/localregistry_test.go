@@ -20,11 +20,12 @@ import (
 func TestLocalManifestBlobsMatch(t *testing.T) {
 	reg := testRegistry(t, nil)
 	s := testService(t)
+	r := NewRegistry(s)
 	push(t, reg+"/team/app:1", randomImage(t, 3, goruntime.GOARCH))
 	if _, err := pull(s, reg+"/team/app:1", ""); err != nil {
 		t.Fatal(err)
 	}
-	body, dgst, err := s.LocalManifest(reg + "/team/app:1")
+	body, dgst, err := r.LocalManifest(reg + "/team/app:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestLocalManifestBlobsMatch(t *testing.T) {
 		t.Fatalf("%d layers, want 3", len(m.Layers))
 	}
 	for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-		rc, size, err := s.LocalBlob(context.Background(), d.Digest)
+		rc, size, err := r.LocalBlob(context.Background(), d.Digest)
 		if err != nil {
 			t.Fatalf("blob %s: %v", d.Digest, err)
 		}
@@ -49,16 +50,16 @@ func TestLocalManifestBlobsMatch(t *testing.T) {
 			t.Errorf("blob %s: %d bytes (said %d, manifest %d), digest %s, %v", d.Digest, len(b), size, d.Size, digest.FromBytes(b), err)
 		}
 	}
-	again, _, err := s.LocalManifest(dgst.String())
+	again, _, err := r.LocalManifest(dgst.String())
 	if err != nil || string(again) != string(body) {
 		t.Errorf("manifest by its digest: %v", err)
 	}
 	for _, ref := range []string{reg + "/team/other:1", digest.FromString("x").String()} {
-		if _, _, err := s.LocalManifest(ref); !errors.Is(err, errdefs.ErrNotFound) {
+		if _, _, err := r.LocalManifest(ref); !errors.Is(err, errdefs.ErrNotFound) {
 			t.Errorf("LocalManifest(%s): %v, want NotFound", ref, err)
 		}
 	}
-	if _, _, err := s.LocalBlob(context.Background(), digest.FromString("x")); !errors.Is(err, errdefs.ErrNotFound) {
+	if _, _, err := r.LocalBlob(context.Background(), digest.FromString("x")); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("unknown blob: %v, want NotFound", err)
 	}
 }

@@ -61,19 +61,19 @@ func (fs *fetches) discard() {
 // one (which streams straight into the store) into files under TmpDir,
 // maxDownloads at a time. Each blob is checked against its digest as it
 // downloads (go-containerregistry's reader fails at the end otherwise).
-func (s *Service) prefetch(ctx context.Context, layers []v1.Layer, chains []digest.Digest, p ProgressSink, ref string) *fetches {
-	fs := &fetches{by: map[int]*fetched{}, log: s.cfg.Log}
+func (r *Registry) prefetch(ctx context.Context, layers []v1.Layer, chains []digest.Digest, p ProgressSink, ref string) *fetches {
+	fs := &fetches{by: map[int]*fetched{}, log: r.cfg.Log}
 	first := true
 	sem := make(chan struct{}, maxDownloads)
 	for i, l := range layers {
-		if _, err := s.store.Layer(chains[i].Encoded()); err == nil {
+		if _, err := r.store.Layer(chains[i].Encoded()); err == nil {
 			continue
 		}
 		if first {
 			first = false
 			continue
 		}
-		f := &fetched{log: s.cfg.Log, done: make(chan struct{})}
+		f := &fetched{log: r.cfg.Log, done: make(chan struct{})}
 		fs.by[i] = f
 		short := shortID(l)
 		p.Status(short, "Pulling fs layer")
@@ -88,20 +88,20 @@ func (s *Service) prefetch(ctx context.Context, layers []v1.Layer, chains []dige
 				return
 			}
 			defer func() { <-sem }()
-			f.path, f.err = s.download(l, p, short, ref)
+			f.path, f.err = r.download(l, p, short, ref)
 		}()
 	}
 	return fs
 }
 
 // download copies a layer's compressed blob into a temporary file.
-func (s *Service) download(l v1.Layer, p ProgressSink, short, ref string) (string, error) {
+func (r *Registry) download(l v1.Layer, p ProgressSink, short, ref string) (string, error) {
 	rc, err := l.Compressed()
 	if err != nil {
 		return "", registryError("pull", ref, err)
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(s.cfg.TmpDir, "layer-")
+	tmp, err := os.CreateTemp(r.cfg.TmpDir, "layer-")
 	if err != nil {
 		return "", err
 	}
@@ -111,7 +111,7 @@ func (s *Service) download(l v1.Layer, p ProgressSink, short, ref string) (strin
 		err = cerr
 	}
 	if err != nil {
-		removeTemp(s.cfg.Log, tmp.Name())
+		removeTemp(r.cfg.Log, tmp.Name())
 		return "", fmt.Errorf("downloading layer %s of %s: %w", short, ref, registryError("pull", ref, err))
 	}
 	p.Status(short, "Download complete")

@@ -25,7 +25,7 @@ type PullOptions struct {
 // configured) into the store, reporting on p. Every blob is verified
 // against its digest and every layer against the config's diff ID; a pull
 // that fails leaves the other images as they were.
-func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, p ProgressSink) (string, error) {
+func (r *Registry) Pull(ctx context.Context, ref string, opts PullOptions, p ProgressSink) (string, error) {
 	p = orDiscard(p)
 	n, err := ParseName(ref)
 	if err != nil {
@@ -36,14 +36,14 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, p Prog
 		return "", err
 	}
 	var lastErr error
-	for _, src := range s.sources(n) {
-		id, err := s.pullFrom(ctx, n, src, plat, opts.Auth, p)
+	for _, src := range r.sources(n) {
+		id, err := r.pullFrom(ctx, n, src, plat, opts.Auth, p)
 		if err == nil {
 			return id, nil
 		}
 		lastErr = err
 		if src != "" {
-			s.cfg.Log.Warn("mirror failed; trying the next source", "mirror", src, "ref", n.String(), "err", err)
+			r.cfg.Log.Warn("mirror failed; trying the next source", "mirror", src, "ref", n.String(), "err", err)
 		}
 	}
 	return "", lastErr
@@ -60,15 +60,15 @@ func parsePlatform(s string) (v1.Platform, error) {
 	return *p, nil
 }
 
-func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, plat v1.Platform, a *Auth, p ProgressSink) (string, error) {
-	rref, err := s.remoteRef(n, src)
+func (r *Registry) pullFrom(ctx context.Context, n reference.Named, src string, plat v1.Platform, a *Auth, p ProgressSink) (string, error) {
+	rref, err := r.remoteRef(n, src)
 	if err != nil {
 		return "", err
 	}
 	// Downloads still running when the pull ends (it failed) stop with it.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ropts := append(s.remoteOptions(ctx, a), remote.WithPlatform(plat))
+	ropts := append(r.remoteOptions(ctx, a), remote.WithPlatform(plat))
 	tagOrDigest := "latest"
 	if t, ok := n.(reference.Tagged); ok {
 		tagOrDigest = t.Tag()
@@ -104,7 +104,7 @@ func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, p
 		return "", fmt.Errorf("image %s has %d layers but %d diff IDs", reference.FamiliarString(n), len(layers), len(cfg.RootFS.DiffIDs))
 	}
 	id := digest.FromBytes(rawConfig).Encoded()
-	_, lookupErr := s.store.Image(id)
+	_, lookupErr := r.store.Image(id)
 	existed := lookupErr == nil
 	chains := make([]digest.Digest, len(layers))
 	var parent digest.Digest
@@ -115,14 +115,14 @@ func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, p
 	// Layers are stored bottom first, one at a time; the first missing one
 	// streams straight into the store while the others download at once
 	// into temporary files, as Docker does.
-	fetches := s.prefetch(ctx, layers, chains, p, reference.FamiliarString(n))
+	fetches := r.prefetch(ctx, layers, chains, p, reference.FamiliarString(n))
 	defer fetches.discard()
 	parent = ""
 	for i, l := range layers {
 		diffID := digest.Digest(cfg.RootFS.DiffIDs[i].String())
 		short := shortID(l)
 		size, _ := l.Size()
-		did, err := s.ensureLayer(parent, chains[i], diffID, func() (io.ReadCloser, error) {
+		did, err := r.images.ensureLayer(parent, chains[i], diffID, func() (io.ReadCloser, error) {
 			if f := fetches.get(i); f != nil {
 				return f.open()
 			}
@@ -153,7 +153,7 @@ func (s *Service) pullFrom(ctx context.Context, n reference.Named, src string, p
 	if !cfg.Created.IsZero() {
 		created = cfg.Created.Time
 	}
-	if _, err := s.createImage(rawConfig, layerID(parent), names, manifest, repoDigest, created); err != nil {
+	if _, err := r.images.createImage(rawConfig, layerID(parent), names, manifest, repoDigest, created); err != nil {
 		return "", err
 	}
 	p.Status("", "Digest: "+desc.Digest.String())

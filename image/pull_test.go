@@ -125,7 +125,7 @@ func configID(t *testing.T, img v1.Image) string {
 }
 
 func pull(s *Service, ref string, platform string) (string, error) {
-	return s.Pull(context.Background(), ref, PullOptions{Platform: platform}, nil)
+	return NewRegistry(s).Pull(context.Background(), ref, PullOptions{Platform: platform}, nil)
 }
 
 func TestPullLayersShared(t *testing.T) {

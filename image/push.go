@@ -16,7 +16,6 @@ import (
 	cstorage "go.podman.io/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/internal/layerdiff"
 )
 
 // storedImage is an image in the store as go-containerregistry sees one:
@@ -40,33 +39,13 @@ func (i *storedImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) 
 	return nil, fmt.Errorf("image has no layer %s", h)
 }
 
-// layerChain lists an image's layers, bottom first.
-func (s *Service) layerChain(img *cstorage.Image) ([]*cstorage.Layer, error) {
-	var out []*cstorage.Layer
-	for id := img.TopLayer; id != ""; {
-		l, err := s.store.Layer(id)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: layer %s: %w", img.ID[:12], id, err)
-		}
-		out = append([]*cstorage.Layer{l}, out...)
-		id = l.Parent
-	}
-	return out, nil
-}
-
-// diff opens a layer's tar as it was stored (the store keeps its tar-split,
-// so the bytes hash to the diff ID).
-func (s *Service) diff(id string) (io.ReadCloser, error) {
-	return layerdiff.Open(s.store, id)
-}
-
 // asRemote builds the registry view of a stored image.
-func (s *Service) asRemote(img *cstorage.Image) (v1.Image, error) {
-	raw, err := s.store.ImageBigData(img.ID, keyConfig)
+func (r *Registry) asRemote(img *cstorage.Image) (v1.Image, error) {
+	raw, err := r.store.ImageBigData(img.ID, keyConfig)
 	if err != nil {
 		return nil, err
 	}
-	chain, err := s.layerChain(img)
+	chain, err := r.images.layerChain(img)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +60,7 @@ func (s *Service) asRemote(img *cstorage.Image) (v1.Image, error) {
 	si := &storedImage{config: raw, layers: map[v1.Hash]v1.Layer{}}
 	for _, l := range chain {
 		id := l.ID
-		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return s.diff(id) })
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return r.images.diff(id) })
 		if err != nil {
 			return nil, err
 		}
@@ -103,22 +82,22 @@ func (s *Service) asRemote(img *cstorage.Image) (v1.Image, error) {
 }
 
 // Push uploads the image named ref to its registry.
-func (s *Service) Push(ctx context.Context, ref string, a *Auth, p ProgressSink) error {
+func (r *Registry) Push(ctx context.Context, ref string, a *Auth, p ProgressSink) error {
 	p = orDiscard(p)
 	n, err := ParseName(ref)
 	if err != nil {
 		return err
 	}
-	stored, err := s.lookup(n.String())
+	stored, err := r.images.lookup(n.String())
 	if err != nil {
 		return errdefs.NotFoundf("An image does not exist locally with the tag: %s", reference.FamiliarName(n))
 	}
 	p.Status("", "The push refers to repository ["+n.Name()+"]")
-	img, err := s.asRemote(stored)
+	img, err := r.asRemote(stored)
 	if err != nil {
 		return err
 	}
-	rref, err := s.remoteRef(n, "")
+	rref, err := r.remoteRef(n, "")
 	if err != nil {
 		return err
 	}
@@ -126,7 +105,7 @@ func (s *Service) Push(ctx context.Context, ref string, a *Auth, p ProgressSink)
 	for _, l := range layers {
 		p.Status(shortID(l), "Preparing")
 	}
-	if err := remote.Write(rref, img, s.remoteOptions(ctx, a)...); err != nil {
+	if err := remote.Write(rref, img, r.remoteOptions(ctx, a)...); err != nil {
 		return registryError("push", reference.FamiliarString(n), err)
 	}
 	for _, l := range layers {
@@ -143,9 +122,7 @@ func (s *Service) Push(ctx context.Context, ref string, a *Auth, p ProgressSink)
 	}
 	p.Status("", fmt.Sprintf("%s: digest: %s size: %d", tag, d, len(raw)))
 	p.Aux(map[string]any{"Tag": tag, "Digest": d.String(), "Size": len(raw)})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addRepoDigest(stored, n.Name()+"@"+d.String())
+	return r.images.noteRepoDigest(stored, n.Name()+"@"+d.String())
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

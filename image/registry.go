@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -13,10 +15,51 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/moby/moby/api/types/registry"
+	digest "github.com/opencontainers/go-digest"
+	cstorage "go.podman.io/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/version"
 )
+
+// Registry moves images between the store and registries: pull, push and
+// login, and the local registry that BuildKit pulls stored images from.
+// It reaches the store's records through registryStore (never a
+// *Service) and holds what only it uses: the registries' configuration
+// and their connections.
+type Registry struct {
+	images registryStore
+	store  cstorage.Store // the same store, for reads that take no lock
+	cfg    Config
+	// transport is every registry request's: connections are reused
+	// within a pull or push and across the next few, and closed when
+	// idle for registryIdle instead of go-containerregistry's 90 s, so
+	// a daemon at rest holds no registry's sockets and goroutines.
+	transport *http.Transport
+}
+
+// registryStore is what the registry side asks of the image store
+// (*Service): find an image, read and store layers, record an image and
+// the digest a registry knows it by, each under the store's lock.
+type registryStore interface {
+	lookup(ref string) (*cstorage.Image, error)
+	layerChain(img *cstorage.Image) ([]*cstorage.Layer, error)
+	diff(id string) (io.ReadCloser, error)
+	ensureLayer(parent, chain, diffID digest.Digest, open func() (io.ReadCloser, error)) (existed bool, err error)
+	createImage(rawConfig []byte, topLayer string, names []string, manifest []byte, repoDigest string, created time.Time) (string, error)
+	noteRepoDigest(img *cstorage.Image, rd string) error
+}
+
+// registryIdle is how long an idle registry connection is kept.
+const registryIdle = 10 * time.Second
+
+// NewRegistry returns the registry side of images, configured as the
+// image service was (its Config).
+func NewRegistry(images *Service) *Registry {
+	tr := remote.DefaultTransport.(*http.Transport).Clone()
+	tr.IdleConnTimeout = registryIdle
+	return &Registry{images: images, store: images.store, cfg: images.cfg, transport: tr}
+}
 
 // Auth is the credentials a client sent (X-Registry-Auth); nil or empty
 // means the user's ~/.docker/config.json and credential helpers.
@@ -35,7 +78,7 @@ func authenticator(a *Auth) remote.Option {
 // remoteRef turns a normalised name into go-containerregistry's, speaking
 // plain HTTP to loopback registries (go-containerregistry's rule, as
 // Docker's) and to the configured insecure ones.
-func (s *Service) remoteRef(n reference.Named, registryHost string) (name.Reference, error) {
+func (r *Registry) remoteRef(n reference.Named, registryHost string) (name.Reference, error) {
 	str := n.String()
 	if registryHost != "" {
 		str = registryHost + "/" + reference.Path(n)
@@ -51,18 +94,18 @@ func (s *Service) remoteRef(n reference.Named, registryHost string) (name.Refere
 		host = reference.Domain(n)
 	}
 	var opts []name.Option
-	if s.insecure(host) {
+	if r.insecure(host) {
 		opts = append(opts, name.Insecure)
 	}
-	r, err := name.ParseReference(str, opts...)
+	ref, err := name.ParseReference(str, opts...)
 	if err != nil {
 		return nil, errdefs.InvalidArgumentf("invalid reference %q: %v", str, err)
 	}
-	return r, nil
+	return ref, nil
 }
 
-func (s *Service) insecure(host string) bool {
-	for _, h := range s.cfg.InsecureRegistries {
+func (r *Registry) insecure(host string) bool {
+	for _, h := range r.cfg.InsecureRegistries {
 		if strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(h, "http://"), "https://"), "/") == host {
 			return true
 		}
@@ -72,22 +115,22 @@ func (s *Service) insecure(host string) bool {
 
 // sources are the registries to try for n: the mirrors first for
 // docker.io, then the registry itself.
-func (s *Service) sources(n reference.Named) []string {
+func (r *Registry) sources(n reference.Named) []string {
 	if reference.Domain(n) != "docker.io" {
 		return []string{""}
 	}
 	var out []string
-	for _, m := range s.cfg.Mirrors {
+	for _, m := range r.cfg.Mirrors {
 		m = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://"), "/")
 		out = append(out, m)
 	}
 	return append(out, "")
 }
 
-func (s *Service) remoteOptions(ctx context.Context, a *Auth) []remote.Option {
+func (r *Registry) remoteOptions(ctx context.Context, a *Auth) []remote.Option {
 	opts := []remote.Option{remote.WithContext(ctx), authenticator(a), remote.WithUserAgent("lodge/" + version.Version), remote.WithJobs(4)}
-	if s.transport != nil {
-		opts = append(opts, remote.WithTransport(s.transport))
+	if r.transport != nil {
+		opts = append(opts, remote.WithTransport(r.transport))
 	}
 	return opts
 }
@@ -112,7 +155,7 @@ func registryError(op, ref string, err error) error {
 }
 
 // Login checks credentials against a registry, for `docker login`.
-func (s *Service) Login(ctx context.Context, a Auth) (string, error) {
+func (r *Registry) Login(ctx context.Context, a Auth) (string, error) {
 	host := a.ServerAddress
 	host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), "/")
 	host = strings.TrimSuffix(host, "/v1")
@@ -120,7 +163,7 @@ func (s *Service) Login(ctx context.Context, a Auth) (string, error) {
 		host = "docker.io"
 	}
 	var opts []name.Option
-	if s.insecure(host) {
+	if r.insecure(host) {
 		opts = append(opts, name.Insecure)
 	}
 	reg, err := name.NewRegistry(host, opts...)

@@ -195,7 +195,8 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if err != nil {
 		return nil, err
 	}
-	images := &daemon.Images{Service: imgs, Containers: cs}
+	images := &daemon.Images{Service: imgs, Registry: image.NewRegistry(imgs), Archives: image.NewArchives(imgs),
+		Maker: image.NewMaker(imgs), Containers: cs}
 	bb := &daemon.BuildBackend{Images: images, Containers: cs, ScratchDir: filepath.Join(dataRoot, "build-scratch"), TmpDir: tmp}
 	// Before the API serves: a build a crash cut short left its RUN
 	// container and scratch filesystems, and nobody will finish it.
