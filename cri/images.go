@@ -25,7 +25,8 @@ type Images interface {
 	Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error)
 	// Pull returns the pulled image's ID.
 	Pull(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p image.ProgressSink) (string, error)
-	Load(ctx context.Context, r io.Reader, p image.ProgressSink) error
+	// Import is docker import: a rootfs tar as a one-layer image named ref.
+	Import(ctx context.Context, r io.Reader, ref string, changes []string, message, platform string, p image.ProgressSink) (string, error)
 	// LayersSize is the size of every layer in the store, each once.
 	LayersSize() int64
 }

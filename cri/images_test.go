@@ -67,8 +67,10 @@ func (f *fakeImages) Pull(_ context.Context, ref, _ string, auth *registry.AuthC
 	return "sha256:pulled", nil
 }
 
-func (f *fakeImages) Load(context.Context, io.Reader, image.ProgressSink) error { return nil }
-func (f *fakeImages) LayersSize() int64                                         { return f.layersSz }
+func (f *fakeImages) Import(context.Context, io.Reader, string, []string, string, string, image.ProgressSink) (string, error) {
+	return "", nil
+}
+func (f *fakeImages) LayersSize() int64 { return f.layersSz }
 
 func TestImageService(t *testing.T) {
 	imgs := &fakeImages{layersSz: 1234, imgs: []imagetypes.InspectResponse{{

@@ -4,13 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	goruntime "runtime"
 	"time"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -24,7 +21,9 @@ var pauseImage = "lodge/pause:" + version.Release
 // pauseCmd is what a sandbox runs: pid 1 that reaps and waits for its stop.
 var pauseCmd = []string{"/pause", "--pause"}
 
-// ensurePause makes the pause image the first time a sandbox needs it.
+// ensurePause makes the pause image the first time a sandbox needs it:
+// `docker import` of a layer holding lodge-init at /pause, with its
+// entrypoint.
 func (s *Server) ensurePause(ctx context.Context) error {
 	s.pauseMu.Lock()
 	defer s.pauseMu.Unlock()
@@ -40,19 +39,24 @@ func (s *Server) ensurePause(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the pause binary: %w", err)
 	}
-	archive, err := pauseArchive(bin)
+	layer, err := pauseLayer(bin)
 	if err != nil {
 		return err
 	}
-	if err := s.b.Images.Load(ctx, bytes.NewReader(archive), nil); err != nil {
-		return fmt.Errorf("loading %s: %w", pauseImage, err)
+	if _, err := s.b.Images.Import(ctx, bytes.NewReader(layer), pauseImage, []string{pauseEntrypoint()}, "lodge: the pod sandbox's pause process (lodge-init --pause)", "", nil); err != nil {
+		return fmt.Errorf("making %s: %w", pauseImage, err)
 	}
 	return nil
 }
 
-// pauseArchive is a docker-archive (what docker save writes) of a
-// one-layer image whose layer is bin at /pause.
-func pauseArchive(bin []byte) ([]byte, error) {
+// pauseEntrypoint is the import's ENTRYPOINT change: pauseCmd, exec form.
+func pauseEntrypoint() string {
+	b, _ := json.Marshal(pauseCmd) // a []string always marshals
+	return "ENTRYPOINT " + string(b)
+}
+
+// pauseLayer is a layer tar whose one file is bin at /pause.
+func pauseLayer(bin []byte) ([]byte, error) {
 	var layer bytes.Buffer
 	lt := tar.NewWriter(&layer)
 	if err := lt.WriteHeader(&tar.Header{Name: "pause", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
@@ -64,42 +68,5 @@ func pauseArchive(bin []byte) ([]byte, error) {
 	if err := lt.Close(); err != nil {
 		return nil, err
 	}
-	layerSum := sha256.Sum256(layer.Bytes())
-	layerHex := hex.EncodeToString(layerSum[:])
-	config, err := json.Marshal(map[string]any{
-		"architecture": goruntime.GOARCH,
-		"os":           "linux",
-		"created":      time.Unix(0, 0).UTC(),
-		"config":       map[string]any{"Entrypoint": pauseCmd},
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + layerHex}},
-		"history":      []map[string]any{{"created": time.Unix(0, 0).UTC(), "created_by": "lodge: the pod sandbox's pause process (lodge-init --pause)"}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	configSum := sha256.Sum256(config)
-	configName := hex.EncodeToString(configSum[:]) + ".json"
-	manifest, err := json.Marshal([]map[string]any{{
-		"Config": configName, "RepoTags": []string{pauseImage}, "Layers": []string{layerHex + "/layer.tar"},
-	}})
-	if err != nil {
-		return nil, err
-	}
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{layerHex + "/layer.tar", layer.Bytes()}, {configName, config}, {"manifest.json", manifest}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	return layer.Bytes(), nil
 }

@@ -3,62 +3,44 @@ package cri
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
-// The pause image is a docker-archive whose one layer holds the binary at
-// /pause and whose config's diff ID is that layer's digest.
-func TestPauseArchive(t *testing.T) {
+// The pause image is imported under pauseImage from a layer whose one
+// file is the binary at /pause, executable, with /pause --pause as its
+// entrypoint.
+func TestPauseImage(t *testing.T) {
 	bin := []byte("\x7fELF not really")
-	a, err := pauseArchive(bin)
-	if err != nil {
+	path := filepath.Join(t.TempDir(), "lodge-init")
+	if err := os.WriteFile(path, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(a))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
+	imgs := &fakePauseImages{}
+	s := New(Backends{Images: imgs, PauseBinary: path}, quiet)
+	for range 2 {
+		if err := s.ensurePause(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		files[h.Name], _ = io.ReadAll(tr)
 	}
-	var manifest []struct {
-		Config   string
-		RepoTags []string
-		Layers   []string
+	if imgs.loaded != 1 {
+		t.Errorf("imported %d times, want once", imgs.loaded)
 	}
-	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil {
-		t.Fatal(err)
+	if _, ok := imgs.find(pauseImage); !ok {
+		t.Errorf("no image named %s after the import", pauseImage)
 	}
-	if len(manifest) != 1 || len(manifest[0].RepoTags) != 1 || manifest[0].RepoTags[0] != pauseImage || len(manifest[0].Layers) != 1 {
-		t.Fatalf("manifest = %+v", manifest)
+	var entrypoint []string
+	if len(imgs.changes) != 1 || !strings.HasPrefix(imgs.changes[0], "ENTRYPOINT ") ||
+		json.Unmarshal([]byte(strings.TrimPrefix(imgs.changes[0], "ENTRYPOINT ")), &entrypoint) != nil ||
+		len(entrypoint) != 2 || entrypoint[0] != "/pause" || entrypoint[1] != "--pause" {
+		t.Errorf("import changes %q, want the entrypoint /pause --pause", imgs.changes)
 	}
-	var config struct {
-		Config struct{ Entrypoint []string }
-		RootFS struct {
-			DiffIDs []string `json:"diff_ids"`
-		} `json:"rootfs"`
-	}
-	if err := json.Unmarshal(files[manifest[0].Config], &config); err != nil {
-		t.Fatal(err)
-	}
-	layer := files[manifest[0].Layers[0]]
-	sum := sha256.Sum256(layer)
-	if len(config.RootFS.DiffIDs) != 1 || config.RootFS.DiffIDs[0] != "sha256:"+hex.EncodeToString(sum[:]) {
-		t.Errorf("diff IDs %v, layer digest %x", config.RootFS.DiffIDs, sum)
-	}
-	if len(config.Config.Entrypoint) != 2 || config.Config.Entrypoint[0] != "/pause" {
-		t.Errorf("entrypoint %v", config.Config.Entrypoint)
-	}
-	lr := tar.NewReader(bytes.NewReader(layer))
+	lr := tar.NewReader(bytes.NewReader(imgs.layer))
 	h, err := lr.Next()
 	if err != nil || h.Name != "pause" || h.Mode&0o111 == 0 {
 		t.Fatalf("layer's first entry %+v, %v", h, err)

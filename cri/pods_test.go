@@ -158,19 +158,24 @@ func (f *fakeExecs) Kill(string, syscall.Signal) {
 	close(f.block)
 }
 
-// fakePauseImages has no image until the pause image is loaded.
+// fakePauseImages has no image until the pause image is imported; it
+// keeps what the import was given.
 type fakePauseImages struct {
 	fakeImages
-	loaded int
+	loaded  int
+	layer   []byte
+	changes []string
 }
 
-func (f *fakePauseImages) Load(_ context.Context, r io.Reader, _ image.ProgressSink) error {
-	if _, err := io.ReadAll(r); err != nil {
-		return err
+func (f *fakePauseImages) Import(_ context.Context, r io.Reader, ref string, changes []string, _, _ string, _ image.ProgressSink) (string, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return "", err
 	}
 	f.loaded++
-	f.fakeImages.imgs = append(f.fakeImages.imgs, imageWithTag(pauseImage))
-	return nil
+	f.layer, f.changes = b, changes
+	f.fakeImages.imgs = append(f.fakeImages.imgs, imageWithTag(ref))
+	return "sha256:pause", nil
 }
 
 func TestPodLifecycle(t *testing.T) {
