@@ -86,6 +86,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		}
 		hc.Mounts = append(hc.Mounts, mm)
 	}
+	if hc.Resources, err = criResources(cfg.GetLinux().GetResources()); err != nil {
+		return nil, err
+	}
+	hc.OomScoreAdj = oomScoreAdj(cfg.GetLinux().GetResources().GetOomScoreAdj())
 	if len(cfg.Devices) > 0 {
 		return nil, unimplemented("devices in a container")
 	}

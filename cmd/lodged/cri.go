@@ -14,7 +14,7 @@ import (
 // serveCRI serves the Kubernetes CRI on its socket beside the API's until
 // ctx ends or the function it returns is called, which stops the server
 // and waits for it.
-func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *services, ctrs cri.Containers, podSubnet string) (func(), error) {
+func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *services, capi daemon.ContainerAPI, podSubnet string) (func(), error) {
 	sock := env.CRISocket()
 	l, err := cri.Listen(sock, os.Getuid(), log)
 	if err != nil {
@@ -25,7 +25,7 @@ func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *service
 		log.Warn("lodge-init is not installed beside lodged: CRI pod sandboxes cannot start", "err", err)
 	}
 	s := cri.New(cri.Backends{
-		Containers: ctrs, Execs: daemon.ExecAPI(svc.containers),
+		Containers: capi, Resources: capi, Execs: daemon.ExecAPI(svc.containers),
 		Networks: daemon.NetworkAPI{NetworkStore: svc.networks, Containers: svc.containers},
 		Images:   svc.images, ImageRoot: svc.store.GraphRoot(),
 		PauseBinary: pause, PodSubnet: podSubnet,
