@@ -100,6 +100,12 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	if err != nil {
 		return nil, err
 	}
+	// The store answers the bare hex; the CRI's image_ref is the ID
+	// ImageStatus, ListImages and ContainerStatus give, digest and all
+	// (critest's image identifier consistency checks it).
+	if !strings.HasPrefix(id, "sha256:") {
+		id = "sha256:" + id
+	}
 	return &runtimeapi.PullImageResponse{ImageRef: id}, nil
 }
 
