@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,10 +75,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	case runtimeapi.NamespaceMode_TARGET:
 		return nil, unimplemented("a pid namespace shared with a target container")
 	}
-	if sec != nil {
-		if err := securityContext(sec, c, hc); err != nil {
-			return nil, err
-		}
+	if err := securityContext(sec, c, hc); err != nil {
+		return nil, err
 	}
 	for _, m := range cfg.Mounts {
 		mm, err := criMount(m)
@@ -140,14 +139,46 @@ func securityContext(sec *runtimeapi.LinuxContainerSecurityContext, c *container
 	if sec.GetNoNewPrivs() {
 		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges")
 	}
-	switch p := sec.GetSeccomp(); p.GetProfileType() {
-	case runtimeapi.SecurityProfile_RuntimeDefault:
-	case runtimeapi.SecurityProfile_Unconfined:
-		if p != nil {
-			hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
+	p := sec.GetSeccomp()
+	if p == nil {
+		// No profile is unconfined in the CRI (the kubelet always names
+		// one), unless the deprecated path field names another.
+		switch path := sec.GetSeccompProfilePath(); {
+		case path == "runtime/default" || path == "docker/default":
+			p = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+		case strings.HasPrefix(path, "localhost/"):
+			p = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: strings.TrimPrefix(path, "localhost/")}
+		case path == "" || path == "unconfined":
+			p = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+		default:
+			return errdefs.InvalidArgumentf("seccomp profile path %q", path)
 		}
+	}
+	switch p.GetProfileType() {
+	case runtimeapi.SecurityProfile_RuntimeDefault: // lodge's default is Docker's profile
+	case runtimeapi.SecurityProfile_Unconfined:
+		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
 	case runtimeapi.SecurityProfile_Localhost:
-		return unimplemented("a Localhost seccomp profile")
+		// A file on the node, as the kubelet names it; its JSON goes as
+		// docker run --security-opt seccomp=FILE sends it.
+		path := p.GetLocalhostRef()
+		if !filepath.IsAbs(path) {
+			return errdefs.InvalidArgumentf("seccomp profile %q: a Localhost profile is an absolute path", path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return errdefs.InvalidArgumentf("seccomp profile: %v", err)
+		}
+		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp="+string(b))
+	}
+	// The kubelet sends the paths to mask and to make read-only (its
+	// defaults, or none for an unmasked /proc); none keeps lodge's, which
+	// are Docker's.
+	if len(sec.GetMaskedPaths()) > 0 {
+		hc.MaskedPaths = sec.GetMaskedPaths()
+	}
+	if len(sec.GetReadonlyPaths()) > 0 {
+		hc.ReadonlyPaths = sec.GetReadonlyPaths()
 	}
 	return nil
 }

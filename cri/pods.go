@@ -100,6 +100,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if ns.GetPid() == runtimeapi.NamespaceMode_NODE {
 		hc.PidMode = "host"
 	}
+	// The pod's sysctls are its namespaces' (net, ipc), which the sandbox
+	// holds and its containers join.
+	hc.Sysctls = cfg.GetLinux().GetSysctls()
 	if dns := cfg.GetDnsConfig(); dns != nil {
 		for _, a := range dns.Servers {
 			ip, err := netip.ParseAddr(a)
