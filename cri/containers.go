@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		return nil, err
 	}
 	sec := cfg.GetLinux().GetSecurityContext()
-	if sec.GetPrivileged() {
-		return nil, errdefs.InvalidArgumentf("lodge refuses privileged containers: a rootless engine cannot give them the host's devices and capabilities")
+	if sec.GetPrivileged() && sb.Config.Labels[labelPrivileged] != "true" {
+		return nil, errdefs.InvalidArgumentf("a privileged container needs a privileged pod")
 	}
 	pod := sandboxMetadata(sb.Config.Labels)
 	c := &container.Config{
@@ -77,6 +78,15 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	}
 	if err := securityContext(sec, c, hc); err != nil {
 		return nil, err
+	}
+	if sec.GetPrivileged() {
+		// What a user namespace allows, as docker run --privileged gives
+		// it on lodge: every capability in it, no seccomp, /proc
+		// unmasked; not the host's devices. The CRI's privileged
+		// container ignores the seccomp profile it names.
+		hc.Privileged = true
+		hc.SecurityOpt = slices.DeleteFunc(hc.SecurityOpt, func(o string) bool { return strings.HasPrefix(o, "seccomp=") })
+		hc.MaskedPaths, hc.ReadonlyPaths = nil, nil
 	}
 	for _, m := range cfg.Mounts {
 		mm, err := criMount(m)
@@ -185,11 +195,11 @@ func securityContext(sec *runtimeapi.LinuxContainerSecurityContext, c *container
 
 // criMount is a CRI mount as a bind mount.
 func criMount(m *runtimeapi.Mount) (mount.Mount, error) {
+	if m.Image != nil && m.Image.Image != "" {
+		return mount.Mount{}, unimplemented("image volumes") // they have no host path: say what is missing
+	}
 	if m.HostPath == "" || m.ContainerPath == "" {
 		return mount.Mount{}, errdefs.InvalidArgumentf("a mount needs a host path and a container path")
-	}
-	if m.Image != nil && m.Image.Image != "" {
-		return mount.Mount{}, unimplemented("image volumes")
 	}
 	out := mount.Mount{Type: mount.TypeBind, Source: m.HostPath, Target: m.ContainerPath, ReadOnly: m.Readonly, BindOptions: &mount.BindOptions{}}
 	switch m.Propagation {

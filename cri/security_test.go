@@ -80,3 +80,41 @@ func TestPodSysctls(t *testing.T) {
 		t.Errorf("the sandbox's sysctls: %v", got)
 	}
 }
+
+// TestPrivileged: a privileged pod runs, and its privileged containers are
+// lodge's --privileged (what a user namespace allows), with no seccomp
+// whatever profile they name; a pod that is not privileged holds none.
+func TestPrivileged(t *testing.T) {
+	profile := filepath.Join(t.TempDir(), "deny-all.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ERRNO"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctrs := &fakeContainers{}
+	rt := runtimeapi.NewRuntimeServiceClient(serve(t, New(Backends{Containers: ctrs, Images: &fakePauseImages{}, Networks: &fakeNetworks{}, PauseBinary: pauseBinary(t)}, quiet)))
+	ctx := context.Background()
+	podCfg := &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: "u"},
+		Linux:    &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}},
+	}
+	run, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatalf("a privileged pod: %v", err)
+	}
+	if ctrs.ctrs[run.PodSandboxId].HostConfig.Privileged {
+		t.Errorf("the pause container is privileged")
+	}
+	cr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: run.PodSandboxId, SandboxConfig: podCfg, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			Privileged: true, Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile},
+			MaskedPaths: []string{"/proc/kcore"},
+		}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := ctrs.ctrs[cr.ContainerId].HostConfig
+	if !hc.Privileged || len(hc.SecurityOpt) != 0 || hc.MaskedPaths != nil {
+		t.Errorf("privileged container: privileged %v, security options %q, masked %q", hc.Privileged, hc.SecurityOpt, hc.MaskedPaths)
+	}
+}
