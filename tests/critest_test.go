@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -46,6 +47,15 @@ var critestSkips = []struct{ test, reason string }{
 	{`Multiple Containers .* should support network$`, podIPReason},
 }
 
+// The whole suite's (make conformance; none of these is [Conformance]).
+var critestSkipsFull = []struct{ test, reason string }{
+	{`NoNewPrivs`, "its image (e2e-test-images/nonewprivs, a setuid program) is not made offline here"},
+	{`Container Mount Propagation`, "critest itself mounts on the host to test propagation, which needs root on the host"},
+	{`should support non-recursive readonly mounts`, "critest itself mounts a tmpfs on the host, which needs root on the host"},
+	{`runtime should support MaskedPaths$`, "it masks /bin/ls and expects sh -c ls to fail, but Debian's busybox-static shell runs its applets without exec, so /bin/ls is never opened (lodge's masking itself: tests/security_test.go)"},
+	{`should terminate with exitCode 137 and reason OOMKilled`, "it needs a memory limit, and this machine delegates no memory controller to users (lodge refuses the limit, naming the controller)"},
+}
+
 // podIPReason is why the tests that dial a pod's IP from the host fail.
 const podIPReason = "it dials the pod's IP from the host: rootless, pod IPs live in the user's network namespace, which the host does not route to (as with rootless containerd; hostPort mappings reach the pod)"
 
@@ -58,6 +68,9 @@ var critestWaits = []struct{ test, reason string }{
 	{`runtime should support portforward`, "waits for the streaming server (PortForward)"},
 	{`runtime should support starting container with log`, "waits for CRI-format logs at the kubelet's path"},
 	{`Multiple Containers .* should support container log$`, "waits for CRI-format logs at the kubelet's path"},
+	{`runtime should support HostNetwork is (true|false)$`, "checks the container's output in its CRI log: waits for CRI-format logs"},
+	{`runtime should support RunAsGroup$`, "checks the container's output in its CRI log: waits for CRI-format logs"},
+	{`runtime should support that ReadOnlyRootfs is (true|false)$`, "checks the container's output in its CRI log: waits for CRI-format logs"},
 	{`runtime should support reopening container log`, "waits for ReopenContainerLog"},
 }
 
@@ -67,6 +80,7 @@ type critestImage struct {
 	refs  []string // under the registry, without it
 	cfg   v1.Config
 	files map[string]string
+	exes  map[string][]byte // executables, mode 0755
 }
 
 // critestImages are the images critest pulls, made offline and served as
@@ -74,18 +88,21 @@ type critestImage struct {
 // (k8s-staging-cri-tools) through startRegistryProxy. critest's
 // --registry-prefix is no help: v1.37 drops the tag from the names it
 // prefixes and checks the pulls under the names unprefixed.
-func critestImages() []critestImage {
+func critestImages(nginx []byte) []critestImage {
 	sh := v1.Config{Cmd: []string{"sh"}}
 	var imgs []critestImage
 	add := func(cfg v1.Config, files map[string]string, refs ...string) {
 		imgs = append(imgs, critestImage{refs: refs, cfg: cfg, files: files})
 	}
 	add(sh, nil, "e2e-test-images/busybox:1.29-2")
-	// The web server: busybox httpd on port 80 with a main page, as
-	// nginx's image answers the networking tests.
+	// The web servers on port 80: nginx's stand-in (testdata/critestnginx,
+	// named as nginx's master process, for the pid namespace tests), and
+	// busybox httpd for httpd's.
+	imgs = append(imgs, critestImage{refs: []string{"e2e-test-images/nginx:1.14-2"},
+		cfg: v1.Config{Cmd: []string{"/usr/sbin/nginx"}}, exes: map[string][]byte{"usr/sbin/nginx": nginx}})
 	add(v1.Config{Cmd: []string{"httpd", "-f", "-p", "80", "-h", "/var/www"}},
 		map[string]string{"var/www/index.html": "<h1>Welcome to lodge's critest web server</h1>\n"},
-		"e2e-test-images/nginx:1.14-2", "e2e-test-images/httpd:2.4.39-4")
+		"e2e-test-images/httpd:2.4.39-4")
 	wwwData := map[string]string{
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/false\nuser:x:1000:1000::/home/user:/bin/sh\n",
 		"etc/group":  "root:x:0:\nwww-data:x:33:\nusers:x:100:\ngroup50000:x:50000:user\n",
@@ -125,10 +142,14 @@ func pushCritestImages(t *testing.T, reg string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ci := range critestImages() {
+	nginx, err := os.ReadFile(staticTool(t, "critestnginx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ci := range critestImages(nginx) {
 		layers := []v1.Layer{baseLayer, moreLayer}
-		if len(ci.files) > 0 {
-			b := filesLayer(t, ci.files)
+		if len(ci.files)+len(ci.exes) > 0 {
+			b := filesLayer(t, ci.files, ci.exes)
 			l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
 			if err != nil {
 				t.Fatal(err)
@@ -162,10 +183,12 @@ func pushCritestImages(t *testing.T, reg string) {
 	}
 }
 
-// pgrepScript stands in for pgrep, which Debian's busybox-static lacks
-// and critest's exec tests run: the pids whose command name holds the
-// pattern, exit 1 when none does.
-const pgrepScript = `#!/bin/sh
+// pgrepScript and ipcsScript stand in for pgrep and ipcs, which Debian's
+// busybox-static lacks and critest's exec and IPC tests run. pgrep: the
+// pids whose command name holds the pattern, exit 1 when none does; ipcs
+// -m: the shared memory segments, as util-linux prints them.
+const (
+	pgrepScript = `#!/bin/sh
 found=1
 for d in /proc/[0-9]*; do
 	read -r comm <"$d/comm" 2>/dev/null || continue
@@ -173,31 +196,54 @@ for d in /proc/[0-9]*; do
 done
 exit $found
 `
+	ipcsScript = `#!/bin/sh
+echo
+echo "------ Shared Memory Segments --------"
+echo "key        shmid      owner      perms      bytes      nattch     status"
+awk 'NR > 1 { printf "0x%08x %-10s %-10s %-10o %-10s %-10s\n", $1, $2, $8, $3, $4, $7 }' /proc/sysvipc/shm
+echo
+`
+)
 
-// appletsLayer links every applet of the host's busybox, as the
-// busybox images critest names have them, and adds pgrep.
+// appletsLayer is busybox with every applet of the host's build as a
+// hard link, as the busybox images critest names have them (masking
+// /bin/ls must not mask the shell through a symlink), and pgrep and ipcs.
 func appletsLayer(t *testing.T) []byte {
 	t.Helper()
-	list, err := exec.Command("busybox", "--list").Output()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := exec.Command(bb, "--list").Output()
 	if err != nil {
 		t.Fatalf("busybox --list: %v", err)
 	}
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	at := time.Unix(1700000000, 0)
+	add := func(h *tar.Header, body []byte) {
+		h.ModTime = at
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(&tar.Header{Name: "var/run/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
+	add(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))}, bin)
 	for _, a := range strings.Fields(string(list)) {
 		if a == "busybox" || strings.Contains(a, "/") {
 			continue
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777, ModTime: at}); err != nil {
-			t.Fatal(err)
-		}
+		add(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeLink, Linkname: "bin/busybox", Mode: 0o755}, nil)
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: "bin/pgrep", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(pgrepScript)), ModTime: at}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(tw, pgrepScript); err != nil {
-		t.Fatal(err)
+	for name, script := range map[string]string{"bin/pgrep": pgrepScript, "bin/ipcs": ipcsScript} {
+		add(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(script))}, []byte(script))
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
@@ -205,22 +251,32 @@ func appletsLayer(t *testing.T) []byte {
 	return b.Bytes()
 }
 
-// filesLayer is a layer tar of the given files (mode 0644).
-func filesLayer(t *testing.T, files map[string]string) []byte {
+// filesLayer is a layer tar of the given files (mode 0644) and
+// executables (0755).
+func filesLayer(t *testing.T, files map[string]string, exes map[string][]byte) []byte {
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	dirs := map[string]bool{}
+	all := map[string][]byte{}
 	for p, content := range files {
+		all[p] = []byte(content)
+	}
+	maps.Copy(all, exes)
+	for p, content := range all {
+		mode := int64(0o644)
+		if _, ok := exes[p]; ok {
+			mode = 0o755
+		}
 		for d := filepath.Dir(p); d != "." && !dirs[d]; d = filepath.Dir(d) {
 			dirs[d] = true
 			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(1700000000, 0)}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content)), ModTime: time.Unix(1700000000, 0)}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(content)), ModTime: time.Unix(1700000000, 0)}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tw.Write([]byte(content)); err != nil {
+		if _, err := tw.Write(content); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -292,7 +348,7 @@ func tail(s string, n int) string {
 // wait for streaming and logs unless LODGE_CRITEST_ALL is set.
 func critestSkipList() []string {
 	var out []string
-	for _, s := range critestSkips {
+	for _, s := range append(critestSkips, critestSkipsFull...) {
 		out = append(out, s.test)
 	}
 	if os.Getenv("LODGE_CRITEST_ALL") == "" {
@@ -325,11 +381,11 @@ func TestCritestConformance(t *testing.T) {
 			s.run(docker, append([]string{"rm", "-f"}, ids...)...)
 		}
 	})
-	focus := os.Getenv("LODGE_CRITEST_FOCUS")
+	focus, limit := os.Getenv("LODGE_CRITEST_FOCUS"), 30*time.Minute
 	if focus == "" {
-		focus = `\[Conformance\]`
+		focus, limit = `\[Conformance\]`, 8*time.Minute
 	}
-	r := runCritest(t, s, focus, critestSkipList(), 8*time.Minute)
+	r := runCritest(t, s, focus, critestSkipList(), limit)
 	t.Logf("critest: %d passed, %d failed, %d skipped", r.passed, r.failed, r.skipped)
 	if r.failed > 0 || r.passed == 0 {
 		t.Errorf("critest failed %d tests:\n  %s\n\n%s", r.failed, strings.Join(r.failures, "\n  "), tail(r.out, 30000))
