@@ -10,14 +10,13 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/lodge-containers/lodge/daemon"
-	"github.com/lodge-containers/lodge/daemon/stats"
 	"github.com/lodge-containers/lodge/errdefs"
 )
 
 // Resources is lodge's stats and update paths, the ones `docker stats`
 // and `docker update` take (daemon.ContainerAPI fits).
 type Resources interface {
-	Stats(ctx context.Context, ref string, opts stats.Options, send func(container.StatsResponse) error) error
+	Stats(ctx context.Context, ref string, opts daemon.StatsOptions, send func(container.StatsResponse) error) error
 	Update(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error)
 }
 
@@ -71,7 +70,7 @@ func (s *Server) sample(ctx context.Context, id string) (container.StatsResponse
 		return container.StatsResponse{}, errdefs.NotImplementedf("lodge serves no container stats here")
 	}
 	var got container.StatsResponse
-	err := s.b.Resources.Stats(ctx, id, stats.Options{OneShot: true}, func(r container.StatsResponse) error {
+	err := s.b.Resources.Stats(ctx, id, daemon.StatsOptions{OneShot: true}, func(r container.StatsResponse) error {
 		got = r
 		return nil
 	})

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/lodge-containers/lodge/daemon/stats"
+	"github.com/lodge-containers/lodge/daemon"
 )
 
 // fakeResources answers each container's stats from a table, as lodge's
@@ -22,7 +22,7 @@ type fakeResources struct {
 	updated map[string]container.Resources
 }
 
-func (f *fakeResources) Stats(_ context.Context, ref string, opts stats.Options, send func(container.StatsResponse) error) error {
+func (f *fakeResources) Stats(_ context.Context, ref string, opts daemon.StatsOptions, send func(container.StatsResponse) error) error {
 	if !opts.OneShot || opts.Stream {
 		panic("the CRI wants one sample at once")
 	}
