@@ -28,11 +28,11 @@ const DefaultStreamAddress = "127.0.0.1:0"
 //
 // Security: the server speaks plain HTTP on a TCP port, which every user
 // of the machine can reach, even on loopback. Its only guard is the token
-// in each URL: random (64 bits from crypto/rand), good for one request
-// and for one minute, at most 1000 waiting at once — the library's
-// request cache, whose defaults lodge keeps, as containerd does. The
-// token is handed out only on cri.sock, which answers lodged's owner
-// alone. Nothing listens until the first streaming call, so a lodged
+// in each URL: random (8 base64 characters, 48 bits from crypto/rand),
+// good for one request and for one minute, at most 1000 waiting at once —
+// the library's request cache, whose defaults lodge keeps, as containerd
+// does. The token is handed out only on cri.sock, which answers lodged's
+// owner alone. Nothing listens until the first streaming call, so a lodged
 // whose pods never stream opens no port at all.
 type streamServer struct {
 	addr string // host:port to listen on
