@@ -18,6 +18,19 @@ const streamPod = `{
   "log_directory": %q
 }`
 
+// hostNetPod shares lodged's network namespace (the pod's "node").
+const hostNetPod = `{
+  "metadata": {"name": "hostnet", "namespace": "default", "uid": "crictl-stream-2", "attempt": 0},
+  "log_directory": %q,
+  "linux": {"security_context": {"namespace_options": {"network": 2}}}
+}`
+
+const hostNetServer = `{
+  "metadata": {"name": "server", "attempt": 0},
+  "image": {"image": "busybox:latest"},
+  "command": ["nc", "-ll", "-p", "80", "-e", "echo", "host-ok"]
+}`
+
 // streamServer answers "ok" to every connection on the pod's port 80.
 const streamServer = `{
   "metadata": {"name": "server", "attempt": 0},
@@ -62,6 +75,7 @@ func TestCRIStreaming(t *testing.T) {
 		"pod.json":    fmt.Sprintf(streamPod, filepath.Join(s.home, "podlogs")),
 		"server.json": streamServer, "app.json": streamApp,
 		"reader.json": streamReader, "shell.json": streamShell,
+		"hostnet.json": fmt.Sprintf(hostNetPod, filepath.Join(s.home, "podlogs")), "hostserver.json": hostNetServer,
 	})
 	podJSON := filepath.Join(dir, "pod.json")
 	pod := strings.TrimSpace(cc("runp", podJSON))
@@ -105,8 +119,8 @@ func TestCRIStreaming(t *testing.T) {
 		master, out, wait := s.ptyRun(24, 80, crictl, "--runtime-endpoint", ep, "exec", "-it", app, "sh")
 		checkSizes(t, master, out, "24 80", 40, 132)
 		master.Write([]byte("exit 5\n"))
-		if code := wait(); code == 0 {
-			t.Errorf("crictl exec -it ... exit 5: crictl exited 0\n%s", out.String())
+		if code := wait(); code == 0 || !strings.Contains(out.String(), "exit code 5") {
+			t.Errorf("crictl exec -it ... exit 5: crictl exited %d\n%s", code, out.String())
 		}
 	})
 
@@ -134,28 +148,16 @@ func TestCRIStreaming(t *testing.T) {
 	})
 
 	t.Run("port-forward", func(t *testing.T) {
-		port := freePort(t)
-		fwd := s.command(t.Context(), crictl, "--runtime-endpoint", ep, "port-forward", pod, fmt.Sprintf("%d:80", port))
-		var fwdOut syncBuffer
-		fwd.Stdout, fwd.Stderr = &fwdOut, &fwdOut
-		if err := fwd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { fwd.Process.Kill(); fwd.Wait() }()
-		waitOutput(t, &fwdOut, "Forwarding from", 30*time.Second)
-		// Two connections: each gets its own stream into the pod.
-		for i := range 2 {
-			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
-			if err != nil {
-				t.Fatalf("connection %d: %v", i, err)
-			}
-			c.SetDeadline(time.Now().Add(15 * time.Second))
-			b, err := io.ReadAll(c)
-			c.Close()
-			if string(b) != "ok\n" {
-				t.Errorf("connection %d through crictl port-forward: %q, %v\n%s", i, b, err, fwdOut.String())
-			}
-		}
+		portForward(t, s, crictl, ep, pod, "ok\n")
+	})
+
+	t.Run("port-forward-host-network", func(t *testing.T) {
+		hostJSON := filepath.Join(dir, "hostnet.json")
+		hpod := strings.TrimSpace(cc("runp", hostJSON))
+		cc("start", strings.TrimSpace(cc("create", hpod, filepath.Join(dir, "hostserver.json"), hostJSON)))
+		portForward(t, s, crictl, ep, hpod, "host-ok\n")
+		cc("stopp", hpod)
+		cc("rmp", hpod)
 	})
 
 	cc("stopp", pod)
@@ -164,4 +166,32 @@ func TestCRIStreaming(t *testing.T) {
 		t.Errorf("crictl exec into a stopped container: %s", r)
 	}
 	cc("rmp", pod)
+}
+
+// portForward runs crictl port-forward from a free host port to the pod's
+// port 80 and checks that two connections through it get want.
+func portForward(t *testing.T, s *session, crictl, ep, pod, want string) {
+	t.Helper()
+	port := freePort(t)
+	fwd := s.command(t.Context(), crictl, "--runtime-endpoint", ep, "port-forward", pod, fmt.Sprintf("%d:80", port))
+	var fwdOut syncBuffer
+	fwd.Stdout, fwd.Stderr = &fwdOut, &fwdOut
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { fwd.Process.Kill(); fwd.Wait() }()
+	waitOutput(t, &fwdOut, "Forwarding from", 30*time.Second)
+	// Each connection gets its own stream into the pod.
+	for i := range 2 {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v\n%s", i, err, fwdOut.String())
+		}
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		b, err := io.ReadAll(c)
+		c.Close()
+		if string(b) != want {
+			t.Errorf("connection %d through crictl port-forward: %q, %v; want %q\n%s", i, b, err, want, fwdOut.String())
+		}
+	}
 }
