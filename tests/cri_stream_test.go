@@ -67,7 +67,17 @@ const streamShell = `{
 // port-forward from the host to the pod's localhost, where a neighbour
 // container reaches the same port.
 func TestCRIStreaming(t *testing.T) {
-	s, _ := compatSession(t)
+	// The streaming server on a port of the test's choosing.
+	streamPort := freePort(t)
+	docker := needDocker(t)
+	s := newSession(t, lookupUser(t, "LODGE_TEST_USER"))
+	s.start("--cri-stream-address", fmt.Sprintf("127.0.0.1:%d", streamPort))
+	s.loadBusybox(docker)
+	t.Cleanup(func() {
+		if ids := strings.Fields(s.run(docker, "ps", "-aq").stdout); len(ids) > 0 {
+			s.run(docker, append([]string{"rm", "-f"}, ids...)...)
+		}
+	})
 	cc, ccRun := crictlFor(t, s)
 	crictl := clientBinary(t, "crictl")
 	ep := "unix://" + filepath.Join(s.runDir, "cri.sock")
@@ -85,8 +95,17 @@ func TestCRIStreaming(t *testing.T) {
 		return id
 	}
 	server, app := start("server"), start("app")
+	// Nothing listens before the first streaming call.
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", streamPort), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the streaming port %d is open before any streaming call", streamPort)
+	}
 
 	t.Run("exec", func(t *testing.T) {
+		// The URL is on the address lodged was given.
+		if r := ccRun("--debug", "exec", app, "true"); r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("http://127.0.0.1:%d/exec/", streamPort)) {
+			t.Errorf("crictl --debug exec: want the URL on port %d: %s", streamPort, r)
+		}
 		r := s.runWith(func(c *exec.Cmd) { c.Stdin = strings.NewReader("hi from stdin\n") },
 			crictl, "--runtime-endpoint", ep, "exec", "-i", app, "cat")
 		if r.code != 0 || r.stdout != "hi from stdin\n" {

@@ -72,10 +72,8 @@ func checkStreamAddress(addr string) error {
 	if net.ParseIP(host) == nil {
 		return fmt.Errorf("--cri-stream-address %q: the host must be an IP address", addr)
 	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("--cri-stream-address %q: port: %w", addr, err)
-	} else if n != 0 && n < 1024 {
-		return fmt.Errorf("--cri-stream-address %q: a rootless lodged cannot listen on a port below 1024", addr)
 	}
 	return nil
 }
