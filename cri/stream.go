@@ -234,5 +234,8 @@ func (s *Server) runningCtr(id string) (string, error) {
 	if c.State == nil || !c.State.Running {
 		return "", errdefs.Conflictf("container %s is not running", c.ID)
 	}
+	if c.State.Paused {
+		return "", errdefs.Conflictf("container %s is paused", c.ID)
+	}
 	return c.ID, nil
 }
