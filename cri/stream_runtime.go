@@ -157,8 +157,8 @@ func (r streamRuntime) Attach(ctx context.Context, containerID string, in io.Rea
 // PortForward copies between the client's stream and a connection to
 // port on localhost in the pod's network namespace, until the pod's side
 // has closed (the client's end of input is passed on as a half close).
+// The library closes s once this returns.
 func (r streamRuntime) PortForward(ctx context.Context, podSandboxID string, port int32, s io.ReadWriteCloser) error {
-	defer s.Close() // the library's stream: closed twice is harmless
 	conn, err := r.s.b.Pods.DialPod(ctx, podSandboxID, port)
 	if err != nil {
 		return err
