@@ -1,9 +1,11 @@
 package cri
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -130,6 +132,41 @@ func TestStreamURLs(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Errorf("%s still accepts connections after close", addr)
+	}
+}
+
+// TestStreamCloseEndsStreams: stopping the streaming server ends the
+// streams in flight too, though http.Server lets go of them once they
+// are upgraded.
+func TestStreamCloseEndsStreams(t *testing.T) {
+	s, rt := streamFixture(t)
+	ex, err := rt.Exec(context.Background(), &runtimeapi.ExecRequest{ContainerId: "run", Cmd: []string{"sh"}, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(ex.Url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// kubectl's SPDY upgrade; the server then waits for its streams.
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n", u.Path, u.Host)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %s", resp.Status)
+	}
+	s.stream.close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Errorf("the upgraded connection after close: %v, want its end", err)
 	}
 }
 
