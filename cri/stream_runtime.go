@@ -126,6 +126,12 @@ func (r streamRuntime) resizeExec(ctx context.Context, rz execResizer, id string
 // output ends (the container exits), the client leaves, or, with a tty,
 // its input ends.
 func (r streamRuntime) Attach(ctx context.Context, containerID string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+	// Checked again now the client is here: lodge's attach to a stopped
+	// container waits for its next start, which a CRI container, never
+	// restarted by lodge, would not see.
+	if _, err := r.s.runningCtr(containerID); err != nil {
+		return err
+	}
 	a := r.s.b.Attach
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

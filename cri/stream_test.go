@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/lodge-containers/lodge/daemon"
 )
 
 // streamFixture is a server over fakes with one running CRI container,
@@ -243,5 +245,53 @@ func TestSplice(t *testing.T) {
 	}
 	if back.String() != "pong:ping" {
 		t.Errorf("the client got %q", back.String())
+	}
+}
+
+// fakeAttacher writes one frame of each stream and records what it was
+// asked.
+type fakeAttacher struct {
+	opts  []daemon.AttachOptions
+	sizes [][2]uint
+}
+
+func (f *fakeAttacher) Attach(_ context.Context, _ string, opts daemon.AttachOptions, client daemon.AttachStream) error {
+	f.opts = append(f.opts, opts)
+	in, _ := io.ReadAll(client)
+	for _, fr := range []struct {
+		stream byte
+		text   string
+	}{{1, "out:" + string(in)}, {2, "err\n"}} {
+		hdr := []byte{fr.stream, 0, 0, 0, 0, 0, 0, byte(len(fr.text))}
+		if _, err := client.Write(append(hdr, fr.text...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeAttacher) Resize(_ context.Context, _ string, h, w uint) error {
+	f.sizes = append(f.sizes, [2]uint{h, w})
+	return nil
+}
+
+// TestStreamAttach: the client's input reaches the container, its output
+// comes back split, without detach keys; a container that stopped after
+// its URL was handed out is refused rather than waited for.
+func TestStreamAttach(t *testing.T) {
+	s, _ := streamFixture(t)
+	fa := &fakeAttacher{}
+	s.b.Attach = fa
+	var out, errb bytes.Buffer
+	err := streamRuntime{s}.Attach(context.Background(), "run"+strings.Repeat("0", 61), strings.NewReader("hi\n"), nopCloser{&out}, nopCloser{&errb}, false, nil)
+	if err != nil || out.String() != "out:hi\n" || errb.String() != "err\n" {
+		t.Errorf("attach: %v; stdout %q, stderr %q", err, out.String(), errb.String())
+	}
+	if len(fa.opts) != 1 || !fa.opts[0].Stdin || !fa.opts[0].Stdout || !fa.opts[0].Stderr || !fa.opts[0].Stream || !fa.opts[0].NoDetachKeys {
+		t.Errorf("attach options: %+v", fa.opts)
+	}
+	err = streamRuntime{s}.Attach(context.Background(), "off"+strings.Repeat("0", 61), nil, nopCloser{&out}, nil, false, nil)
+	if err == nil || len(fa.opts) != 1 {
+		t.Errorf("attach to a stopped container: %v, %d attaches", err, len(fa.opts))
 	}
 }
