@@ -118,6 +118,10 @@ func TestCRIStreaming(t *testing.T) {
 		if r := ccRun("exec", app, "true"); r.code != 0 || r.stdout != "" {
 			t.Errorf("crictl exec app true: %s", r)
 		}
+		// Output to its last byte, when the process ends right after it.
+		if r := ccRun("exec", app, "sh", "-c", "head -c 5000000 /dev/zero | tr '\\0' a; echo -n end"); r.code != 0 || len(r.stdout) != 5000003 || !strings.HasSuffix(r.stdout, "aend") {
+			t.Errorf("crictl exec of 5 MB of output: exit %d, %d bytes, ends %q", r.code, len(r.stdout), r.stdout[max(0, len(r.stdout)-10):])
+		}
 		// The pod's containers share its localhost.
 		var got string
 		for range 50 {
