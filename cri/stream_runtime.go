@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -173,21 +175,33 @@ func (r streamRuntime) PortForward(ctx context.Context, podSandboxID string, por
 	return splice(ctx, conn, s)
 }
 
+// podIdleAfterClient is how long the pod's side of a port-forward may stay
+// silent once the client has sent all it will: a client that half-closed
+// and waits for an answer gets it, and a connection whose client is gone
+// (its stream ends the same way) is not kept open for ever by a pod that
+// never speaks first.
+var podIdleAfterClient = time.Minute
+
 // splice copies both ways between a pod's connection and a client's
-// stream. It returns once the pod's side has sent all it will, or ctx is
-// done; the client's end of input half-closes the connection.
+// stream. It returns once the pod's side has sent all it will, or has
+// been silent for podIdleAfterClient after the client's end of input,
+// which half-closes the connection, or when ctx is done.
 func splice(ctx context.Context, conn net.Conn, s io.ReadWriter) error {
-	up := make(chan error, 1)
+	var clientDone atomic.Bool
 	go func() {
-		_, err := io.Copy(conn, s)
+		_, _ = io.Copy(conn, s) // its end, clean or not, is the client's last word
 		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite() // the pod may have closed already: then the copy down ends too
 		}
-		up <- err
+		clientDone.Store(true)
+		_ = conn.SetReadDeadline(time.Now().Add(podIdleAfterClient)) // a closed conn: the copy down has ended
 	}()
 	down := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(s, conn)
+		_, err := io.Copy(s, idleReader{conn, &clientDone})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil // the pod had nothing more to say
+		}
 		down <- err
 	}()
 	select {
@@ -196,6 +210,20 @@ func splice(ctx context.Context, conn net.Conn, s io.ReadWriter) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// idleReader reads the pod's side of a port-forward, pushing its read
+// deadline on at each read once the client is done.
+type idleReader struct {
+	conn       net.Conn
+	clientDone *atomic.Bool
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	if r.clientDone.Load() {
+		_ = r.conn.SetReadDeadline(time.Now().Add(podIdleAfterClient)) // a closed conn fails the read below
+	}
+	return r.conn.Read(p)
 }
 
 // streamClient is the exec table's or attach's client for a CRI stream:

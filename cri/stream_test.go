@@ -295,3 +295,58 @@ func TestStreamAttach(t *testing.T) {
 		t.Errorf("attach to a stopped container: %v, %d attaches", err, len(fa.opts))
 	}
 }
+
+// TestSpliceSilentPod: once the client is done, a pod that stays silent
+// past podIdleAfterClient no longer holds the forward open; one that
+// answers within it, however late after the client's end, is heard.
+func TestSpliceSilentPod(t *testing.T) {
+	defer func(d time.Duration) { podIdleAfterClient = d }(podIdleAfterClient)
+	podIdleAfterClient = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		answer bool
+	}{{"silent", false}, {"late", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			release := make(chan struct{})
+			defer close(release)
+			go func() {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				io.ReadAll(c)
+				if tc.answer {
+					time.Sleep(200 * time.Millisecond) // within the idle time
+					c.Write([]byte("late"))
+				}
+				<-release // and never closes while the test runs
+			}()
+			conn, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var back bytes.Buffer
+			client := struct {
+				io.Reader
+				io.Writer
+			}{strings.NewReader("q"), &back}
+			t0 := time.Now()
+			if err := splice(context.Background(), conn, client); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(t0); d > 3*time.Second {
+				t.Errorf("splice returned after %v", d)
+			}
+			if want := map[bool]string{true: "late"}[tc.answer]; back.String() != want {
+				t.Errorf("the client got %q, want %q", back.String(), want)
+			}
+		})
+	}
+}
