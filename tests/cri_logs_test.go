@@ -267,4 +267,27 @@ func TestDockerK8sFileLog(t *testing.T) {
 	if r := s.run(docker, "run", "--rm", "--log-driver", "k8s-file", "--log-opt", "path=rel/c.log", "busybox", "true"); r.code == 0 || !strings.Contains(r.stderr, "must be absolute") {
 		t.Errorf("a relative path: %s", r)
 	}
+	// On an external OCI runtime the Go loop writes the log, not
+	// lodge-shim: the same records.
+	s.must(docker, "run", "--name", "klog4", "--runtime", "runc", "--log-driver", "k8s-file", "busybox", "sh", "-c", "echo one; echo two >&2; sleep 0.2; printf thr; sleep 0.2; echo ee; printf four")
+	p4 := strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.LogPath}}", "klog4").stdout)
+	if got := criRecords(t, p4); !sameByStream(got, recs) {
+		t.Errorf("records of the Go loop (runc): %q, lodge-shim's: %q", got, recs)
+	}
+	if r := s.must(docker, "logs", "klog4"); r.stdout != "one\nthree\nfour" || r.stderr != "two\n" {
+		t.Errorf("docker logs of the runc container: %s", r)
+	}
+}
+
+// sameByStream compares records stream by stream: two pipes are read
+// apart, so only each stream's order is the program's.
+func sameByStream(a, b []string) bool {
+	split := func(recs []string) [2]string {
+		var out [2]string
+		for _, r := range recs {
+			out[map[bool]int{true: 0, false: 1}[strings.HasPrefix(r, "stdout ")]] += r + "|"
+		}
+		return out
+	}
+	return len(a) == len(b) && split(a) == split(b)
 }
