@@ -7,9 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,41 +74,14 @@ func hasInOrder(got, want []string) bool {
 	return i == len(want)
 }
 
-// dialAsUser connects to a unix socket as the session's user: lodged's
-// CRI answers only its owner (SO_PEERCRED), and the tests run as root.
-// The connect happens on a locked thread whose effective uid alone is
-// changed (raw setresuid changes one thread; Go's Setresuid would change
-// them all); the thread is never handed back to the scheduler, so it
-// ends with its goroutine.
-func dialAsUser(s *session, sock string) (net.Conn, error) {
-	if os.Getuid() != 0 || s.u.uid == 0 {
-		return net.Dial("unix", sock)
-	}
-	type dialed struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan dialed, 1)
-	go func() {
-		runtime.LockOSThread() // not unlocked: the thread goes with the goroutine
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, ^uintptr(0), uintptr(s.u.uid), ^uintptr(0)); e != 0 {
-			ch <- dialed{err: fmt.Errorf("setresuid: %v", e)}
-			return
-		}
-		c, err := net.Dial("unix", sock)
-		ch <- dialed{c, err}
-	}()
-	d := <-ch
-	return d.c, d.err
-}
-
 // criClientAsUser is a CRI runtime client on the session's socket,
-// connected as its user.
+// connected as its user (lodged's CRI answers only its owner, and the
+// tests run as root).
 func criClientAsUser(t *testing.T, s *session) runtimeapi.RuntimeServiceClient {
 	t.Helper()
 	sock := filepath.Join(s.runDir, "cri.sock")
 	conn, err := grpc.NewClient("passthrough:///cri", grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) { return dialAsUser(s, sock) }))
+		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) { return s.dialUnixAsUser(sock) }))
 	if err != nil {
 		t.Fatal(err)
 	}

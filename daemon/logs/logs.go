@@ -278,23 +278,32 @@ func (t *logTail) readLines() ([]logLine, error) {
 		return t.readCRI()
 	}
 	var out []logLine
+	err := t.eachLine(func(b []byte) {
+		var l logLine
+		if json.Unmarshal(b, &l) == nil {
+			out = append(out, l)
+		}
+	})
+	return out, err
+}
+
+// eachLine hands f each complete line available now, keeping a last one
+// without its newline for the next call.
+func (t *logTail) eachLine(f func([]byte)) error {
 	for {
 		b, err := t.r.ReadBytes('\n')
 		if err == io.EOF {
 			t.partial = append(t.partial, b...)
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return out, err
+			return err
 		}
 		if len(t.partial) > 0 {
 			b = append(t.partial, b...)
 			t.partial = nil
 		}
-		var l logLine
-		if json.Unmarshal(b, &l) == nil {
-			out = append(out, l)
-		}
+		f(b)
 	}
 }
 
@@ -304,22 +313,10 @@ func (t *logTail) readLines() ([]logLine, error) {
 // The joined line has its first part's time.
 func (t *logTail) readCRI() ([]logLine, error) {
 	var out []logLine
-	for {
-		b, err := t.r.ReadBytes('\n')
-		if err == io.EOF {
-			t.partial = append(t.partial, b...)
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		if len(t.partial) > 0 {
-			b = append(t.partial, b...)
-			t.partial = nil
-		}
+	err := t.eachLine(func(b []byte) {
 		e, err := shim.ParseCRI(b)
 		if err != nil {
-			continue // as a json-file line that does not parse
+			return // as a json-file line that does not parse
 		}
 		if t.held == nil {
 			t.held = map[string]*logLine{}
@@ -331,12 +328,13 @@ func (t *logTail) readCRI() ([]logLine, error) {
 		h.Log += string(e.Content)
 		if e.Partial {
 			t.held[e.Stream] = h
-			continue
+			return
 		}
 		h.Log += "\n"
 		delete(t.held, e.Stream)
 		out = append(out, *h)
-	}
+	})
+	return out, err
 }
 
 // pending gives up the partial lines held, oldest first: the log ended
