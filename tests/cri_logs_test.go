@@ -95,11 +95,11 @@ const criLogsPod = `{
 }`
 
 // criLogsCtr writes on both streams, a line in two writes, then more
-// output at each of two signals (files made through exec).
+// output at each of three signals (files made through exec).
 const criLogsCtr = `{
   "metadata": {"name": "talk", "attempt": 0},
   "image": {"image": "busybox:latest"},
-  "command": ["sh", "-c", "echo out-1; echo err-1 >&2; printf part; sleep 0.3; echo ial; until [ -e /tmp/a ]; do sleep 0.1; done; echo follow-1; until [ -e /tmp/b ]; do sleep 0.1; done; echo after-reopen; echo err-after >&2; exec sleep 600"],
+  "command": ["sh", "-c", "echo out-1; echo err-1 >&2; printf part; sleep 0.3; echo ial; until [ -e /tmp/a ]; do sleep 0.1; done; echo follow-1; until [ -e /tmp/b ]; do sleep 0.1; done; echo after-reopen; echo err-after >&2; until [ -e /tmp/c ]; do sleep 0.1; done; echo after-crictl-reopen; exec sleep 600"],
   "log_path": "talk/0.log"
 }`
 
@@ -181,7 +181,20 @@ func TestCRILogs(t *testing.T) {
 		t.Errorf("crictl logs after the rotation: %s", r)
 	}
 
+	// crictl's own way to ask for it: logs --reopen.
+	if err := os.Rename(path, rotated+"-2"); err != nil {
+		t.Fatal(err)
+	}
+	cc("logs", "--reopen", ctr)
+	cc("exec", "-s", ctr, "touch", "/tmp/c")
+	if got = waitRecords(t, path, "stdout F after-crictl-reopen"); len(got) != 1 {
+		t.Errorf("the file after crictl logs --reopen: %q", got)
+	}
+
 	cc("stop", "--timeout", "1", ctr)
+	if r := ccRun("logs", "--reopen", ctr); r.code == 0 {
+		t.Errorf("crictl logs --reopen of a stopped container succeeded: %s", r)
+	}
 	_, err := rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: ctr})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("ReopenContainerLog of a stopped container: %v, want FailedPrecondition", err)
