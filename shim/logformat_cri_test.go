@@ -195,3 +195,54 @@ func TestGoLoopReopenLog(t *testing.T) {
 		t.Errorf("reopenlog after the end: %+v", rep)
 	}
 }
+
+// TestCRILogRotation: with max-size (docker's --log-opt on k8s-file) the
+// CRI log rotates as json-file does, every file whole records.
+func TestCRILogRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctr.log")
+	l, err := openLog(MonitorConfig{LogPath: path, LogFormat: LogK8sFile, LogMaxSize: 300, LogMaxFiles: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		l.write("stdout", []byte("line of output number xxxxxxxxxx\n"))
+	}
+	l.close()
+	files := RotatedLogs(path)
+	if len(files) != 3 {
+		t.Fatalf("files %v, want 3", files)
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err != nil || fi.Size() > 300 {
+			t.Errorf("%s: %v, over the maximum size", f, err)
+		}
+		for _, r := range criFileRecords(t, f) {
+			if r != "stdout F line of output number xxxxxxxxxx" {
+				t.Errorf("%s: record %q", f, r)
+			}
+		}
+	}
+}
+
+// FuzzParseCRI: any line either parses into a record that writes back
+// as the same line, or is refused; nothing panics.
+func FuzzParseCRI(f *testing.F) {
+	f.Add([]byte("2016-10-06T00:17:09.669794202Z stdout P log content 1\n"))
+	f.Add([]byte("2016-10-06T00:17:09.669794202Z stderr F \n"))
+	f.Add([]byte("2016-10-06T00:17:09Z stdout F:x a b"))
+	f.Add([]byte("\x00 \x00 \x00 \x00"))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		e, err := ParseCRI(line)
+		if err != nil {
+			return
+		}
+		tag := byte(CRIFull)
+		if e.Partial {
+			tag = CRIPartial
+		}
+		again, err := ParseCRI(AppendCRI(nil, e.Time, e.Stream, tag, e.Content))
+		if err != nil || !again.Time.Equal(e.Time) || again.Stream != e.Stream || again.Partial != e.Partial || string(again.Content) != string(e.Content) {
+			t.Errorf("%q: parsed %+v, written and parsed again %+v, %v", line, e, again, err)
+		}
+	})
+}
