@@ -123,7 +123,7 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	c.mu.Lock()
 	if opts.Logs {
 		src := logHost{s}.source(c)
-		logs.Replay(client, src.Path, src.Local, src.TTY)
+		logs.Replay(client, src)
 	}
 	emitAttach(s.Events, c)
 	switch {

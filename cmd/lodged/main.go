@@ -497,7 +497,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return err
 	}
-	trim := newMemTrim(3*time.Second, time.Minute)
+	trim := newMemTrim(3*time.Second, time.Minute, 30*time.Second, log)
 	srv.ConnState = trim.connState
 	go trim.watch(ctx)
 	if idleAfter > 0 {
