@@ -108,9 +108,11 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		labelAttempt: strconv.FormatUint(uint64(md.Attempt), 10), labelImage: cfg.Image.Image,
 	}
 	if cfg.LogPath != "" {
-		// Recorded for ContainerStatus; lodge does not write the CRI's
-		// log there yet (its own json-file log is what docker logs reads).
-		meta[labelLogPath] = filepath.Join(req.GetSandboxConfig().GetLogDirectory(), cfg.LogPath)
+		// The CRI's log at the kubelet's path (docker logs reads it
+		// too); the path is recorded for ContainerStatus.
+		if hc.LogConfig, meta[labelLogPath], err = criLogConfig(req.GetSandboxConfig().GetLogDirectory(), cfg.LogPath); err != nil {
+			return nil, err
+		}
 	}
 	if c.Labels, err = criLabels(cfg.Labels, cfg.Annotations, meta); err != nil {
 		return nil, err

@@ -36,6 +36,13 @@ type Backends struct {
 	// ImageRoot is where the store keeps its layers (ImageFsInfo's
 	// mountpoint).
 	ImageRoot string
+	// Attach serves the CRI's Attach; nil answers Unimplemented.
+	Attach Attacher
+	// Pods serves PortForward; nil answers Unimplemented.
+	Pods PodDialer
+	// StreamAddress is the host:port the streaming server of Exec,
+	// Attach and PortForward listens on (DefaultStreamAddress if empty).
+	StreamAddress string
 }
 
 // Server is the CRI's runtime and image services.
@@ -43,8 +50,9 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	b   Backends
-	log *slog.Logger
+	b      Backends
+	log    *slog.Logger
+	stream *streamServer
 
 	pauseMu sync.Mutex // one making of the pause image
 	netMu   sync.Mutex // one making of the pod network
@@ -54,11 +62,15 @@ type Server struct {
 
 // New returns a server over b.
 func New(b Backends, log *slog.Logger) *Server {
-	return &Server{b: b, log: log}
+	s := &Server{b: b, log: log}
+	s.stream = newStreamServer(b.StreamAddress, streamRuntime{s}, log)
+	return s
 }
 
-// Serve answers the CRI on l until ctx ends or l fails.
+// Serve answers the CRI on l until ctx ends or l fails; the streaming
+// server stops with it.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	defer s.stream.close()
 	g := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.unaryErrors),
 		grpc.ChainStreamInterceptor(streamErrors),

@@ -25,6 +25,9 @@ type AttachOptions struct {
 	// container with a tty, as docker's --detach-keys spells it
 	// ("ctrl-p,ctrl-q", the default when empty).
 	DetachKeys string
+	// NoDetachKeys passes every byte of a tty's input on: the CRI's
+	// clients have no detach keys, and ctrl-p is theirs to type.
+	NoDetachKeys bool
 }
 
 // AttachStream is the client side of an attach or an exec (stream.Stream).
@@ -120,7 +123,7 @@ func (s *Containers) Attach(ctx context.Context, ref string, opts AttachOptions,
 	c.mu.Lock()
 	if opts.Logs {
 		src := logHost{s}.source(c)
-		logs.Replay(client, src.Path, src.Local, src.TTY)
+		logs.Replay(client, src)
 	}
 	emitAttach(s.Events, c)
 	switch {
@@ -181,7 +184,7 @@ func connectAttach(sockDir string, ev *Events, c *Container, p *pendingAttach) {
 		go func() {
 			if <-p.ready; p.client != nil {
 				var in io.Reader = p.client
-				if tty {
+				if tty && !p.opts.NoDetachKeys {
 					// Docker looks for the detach keys only with a tty;
 					// without one every byte is the container's.
 					in = stream.Detachable(in, p.keys)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 
@@ -15,12 +16,18 @@ import (
 
 // logDriver is the default log driver: the monitor writes Docker's
 // json-file format. "local" (Docker's own default file format, with
-// rotation) and "none" are the others lodge has.
+// rotation), "k8s-file" (the CRI's log format, Podman's name for the
+// driver, at a path of the user's or the kubelet's) and "none" are the
+// others lodge has.
 const (
 	logDriver      = "json-file"
 	logDriverLocal = "local"
+	logDriverK8s   = "k8s-file"
 	logDriverNone  = "none"
 )
+
+// logOptPath is k8s-file's option naming its file.
+const logOptPath = "path"
 
 // settleLogConfig fills in the log driver as Docker fills in its default,
 // so clients that read HostConfig.LogConfig.Type to decide whether they
@@ -32,11 +39,11 @@ func settleLogConfig(hc *container.HostConfig) (warnings []string, err error) {
 	switch hc.LogConfig.Type {
 	case "":
 		hc.LogConfig.Type = logDriver
-	case logDriver, logDriverLocal:
+	case logDriver, logDriverLocal, logDriverK8s:
 	case logDriverNone:
 		return nil, nil
 	default:
-		return nil, errdefs.NotImplementedf("log driver %q: lodge writes json-file and local logs, or none", hc.LogConfig.Type)
+		return nil, errdefs.NotImplementedf("log driver %q: lodge writes json-file, local and k8s-file logs, or none", hc.LogConfig.Type)
 	}
 	if _, _, err := rotationFor(hc.LogConfig); err != nil {
 		return nil, err
@@ -45,6 +52,14 @@ func settleLogConfig(hc *container.HostConfig) (warnings []string, err error) {
 	for k := range hc.LogConfig.Config {
 		switch {
 		case k == "max-size", k == "max-file":
+			continue
+		case k == logOptPath && hc.LogConfig.Type == logDriverK8s:
+			// The monitor writes it, in lodged's mount namespace: only an
+			// absolute path means the same file to the user.
+			if p := hc.LogConfig.Config[k]; !filepath.IsAbs(p) {
+				return nil, errdefs.InvalidArgumentf("k8s-file log option path %q: the log's path must be absolute", p)
+			}
+			hc.LogConfig.Config[k] = filepath.Clean(hc.LogConfig.Config[k])
 			continue
 		case k == "compress" && hc.LogConfig.Type == logDriverLocal:
 			// Docker's local driver compresses rotated files by default;
@@ -100,6 +115,8 @@ func logFormat(lc container.LogConfig) string {
 		return shim.LogLocal
 	case logDriverNone:
 		return shim.LogNone
+	case logDriverK8s:
+		return shim.LogK8sFile
 	}
 	return ""
 }

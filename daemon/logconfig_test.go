@@ -94,3 +94,45 @@ func TestLocalAndNoneLogDrivers(t *testing.T) {
 		t.Errorf("none: %v %q", err, w)
 	}
 }
+
+// TestK8sFileLogDriver: k8s-file takes an absolute path (else writes
+// beside the record), rotates as json-file, refuses json-file's other
+// options, and inspect shows where its file is.
+func TestK8sFileLogDriver(t *testing.T) {
+	st := &store{root: "/state/containers"}
+	for _, tc := range []struct {
+		opts      map[string]string
+		file, err string
+		size      int64
+		files     int
+	}{
+		{map[string]string{}, "/state/containers/c1/ctr.log", "", 0, 1},
+		{map[string]string{"path": "/var/log/pods/x/../p/ctr/0.log"}, "/var/log/pods/p/ctr/0.log", "", 0, 1},
+		{map[string]string{"path": "/l/0.log", "max-size": "1k", "max-file": "2"}, "/l/0.log", "", 1000, 2},
+		{map[string]string{"path": "ctr/0.log"}, "", "must be absolute", 0, 0},
+		{map[string]string{"path": ""}, "", "must be absolute", 0, 0},
+		{map[string]string{"tag": "x"}, "", "unknown log opt 'tag' for k8s-file log driver", 0, 0},
+		{map[string]string{"max-file": "2"}, "", "max-file cannot be set when max-size is not set", 0, 0},
+	} {
+		c := &Container{ID: "c1", HostConfig: &container.HostConfig{LogConfig: container.LogConfig{Type: "k8s-file", Config: tc.opts}}}
+		w, err := settleLogConfig(c.HostConfig)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Errorf("%v: %v, want %q", tc.opts, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || len(w) != 0 {
+			t.Errorf("%v: %v %q", tc.opts, err, w)
+		}
+		if got := st.inspectLogPath(c); got != tc.file {
+			t.Errorf("%v: log path %q, want %q", tc.opts, got, tc.file)
+		}
+		if size, n, _ := rotationFor(c.HostConfig.LogConfig); size != tc.size || n != tc.files {
+			t.Errorf("%v: rotation %d/%d, want %d/%d", tc.opts, size, n, tc.size, tc.files)
+		}
+		if logFormat(c.HostConfig.LogConfig) != "k8s-file" {
+			t.Errorf("%v: format %q", tc.opts, logFormat(c.HostConfig.LogConfig))
+		}
+	}
+}

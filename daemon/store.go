@@ -256,22 +256,31 @@ func (st *store) counts() (total, running, paused, stopped int) {
 }
 
 // logFileFor is where a container's log driver keeps its log: Docker's
-// local driver under local-logs/, json-file beside the record.
+// local driver under local-logs/, k8s-file at its path option (else in
+// the container's directory, as Podman's), json-file beside the record.
 func (st *store) logFileFor(id string, lc container.LogConfig) string {
-	if lc.Type == logDriverLocal {
+	switch lc.Type {
+	case logDriverLocal:
 		return filepath.Join(st.dir(id), "local-logs", "container.log")
+	case logDriverK8s:
+		if p := lc.Config[logOptPath]; p != "" {
+			return p
+		}
+		return filepath.Join(st.dir(id), "ctr.log")
 	}
 	return st.logPath(id)
 }
 
-// inspectLogPath is the LogPath inspect shows: json-file's file, and ""
-// for the other drivers, as Docker keeps the local driver's files out of
-// its API (their format is not a stable interface). Callers hold c.mu.
+// inspectLogPath is the LogPath inspect shows: json-file's and
+// k8s-file's files (their formats are documented interfaces), and "" for
+// the other drivers, as Docker keeps the local driver's files out of its
+// API (their format is not a stable interface). Callers hold c.mu.
 func (st *store) inspectLogPath(c *Container) string {
-	if t := c.HostConfig.LogConfig.Type; t != "" && t != logDriver {
-		return ""
+	switch t := c.HostConfig.LogConfig.Type; t {
+	case "", logDriver, logDriverK8s:
+		return st.logFileFor(c.ID, c.HostConfig.LogConfig)
 	}
-	return st.logPath(c.ID)
+	return ""
 }
 
 // checkNamespaceTargets refuses, as Docker's create does, a pid or ipc

@@ -9,7 +9,7 @@ export GOFLAGS="-tags=exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper
 if [[ $(id -u) -eq 0 ]]; then
 	hack/setup-root.sh
 	missing=()
-	for p in podman docker.io rootlesskit runc; do
+	for p in podman docker.io rootlesskit runc containerd containernetworking-plugins; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 	done
 	# runc (the anchors' runtime) gives every container a session keyring,

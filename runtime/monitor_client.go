@@ -220,6 +220,13 @@ func (c *Ctl) Signal(sig syscall.Signal) error {
 	return err
 }
 
+// ReopenLog makes the monitor close the container's log file and open
+// the one at its path again (or anew): the kubelet renamed it.
+func (c *Ctl) ReopenLog() error {
+	_, err := c.call(shim.CtlRequest{Op: "reopenlog"})
+	return err
+}
+
 // Running reports whether the container's process is alive, and its pid.
 func (c *Ctl) Running() (int, bool, error) {
 	rep, err := c.call(shim.CtlRequest{Op: "state"})

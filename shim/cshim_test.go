@@ -36,11 +36,28 @@ func TestCShimProtocol(t *testing.T) {
 	// The program: read a line, answer on both streams, end with 7.
 	talk := cshimCase{program: `exec 8>&-; read line; echo "got $line"; echo err >&2; printf partial; exit 7`,
 		stdout: "got hello\npartial", stderr: "err\n", code: 7}
-	for _, format := range []string{"", LogLocal} {
+	for _, format := range []string{"", LogLocal, LogK8sFile} {
 		c := talk
 		c.format = format
 		t.Run("log="+format, func(t *testing.T) { testCShim(t, exe, c) })
 	}
+	// The CRI format, record by record as the Go loop writes it
+	// (TestCRILogFormat), into a file the kubelet renamed before any
+	// output: reopenlog makes a new one at the path.
+	t.Run("log=k8s-file,reopened", func(t *testing.T) {
+		c := talk
+		c.format, c.reopen = LogK8sFile, true
+		c.records = []string{"stdout F got hello", "stderr F err", "stdout P partial"}
+		testCShim(t, exe, c)
+	})
+	// Lines longer than the maximum come as partial records of at most
+	// maxLine bytes, whatever the reads' sizes, then the full one.
+	t.Run("log=k8s-file,long-lines", func(t *testing.T) {
+		long := strings.Repeat("x", 3*maxLine+5)
+		testCShim(t, exe, cshimCase{format: LogK8sFile,
+			program: `exec 8>&-; read line; printf '%s\n' "$LONG"; printf '%s' "$LONG" >&2`,
+			stdout:  long + "\n", stderr: long, env: []string{"LONG=" + long}})
+	})
 	// An init whose exit the shim sees before the fifo's end (here a
 	// child holds the fifo open a while): it ran its program, so its
 	// exit code is recorded, not a failed start.
@@ -56,6 +73,12 @@ type cshimCase struct {
 	format, program string
 	stdout, stderr  string
 	code            int
+	env             []string
+	// reopen renames the log away once the shim runs and asks it to
+	// reopen the path, before the program writes anything.
+	reopen bool
+	// records are the CRI log's records ("stream tag content") in order.
+	records []string
 }
 
 func testCShim(t *testing.T, exe string, tc cshimCase) {
@@ -109,7 +132,7 @@ exec "$SHIM" cfg`
 	shimErrPath := filepath.Join(dir, "shim.stderr")
 	shimErr := func() string { b, _ := os.ReadFile(shimErrPath); return string(b) }
 	cmd := exec.Command("sh", "-c", script)
-	cmd.Env = append(os.Environ(), "FIFO="+fifo, "HANDOFF="+string(hb), "SHIM="+exe, "SHIMERR="+shimErrPath)
+	cmd.Env = append(append(os.Environ(), tc.env...), "FIFO="+fifo, "HANDOFF="+string(hb), "SHIM="+exe, "SHIMERR="+shimErrPath)
 	cmd.ExtraFiles = []*os.File{ctlF, attachF, outR, errR, inW, outW, inR}
 	cmd.Stderr = errW
 	if err := cmd.Start(); err != nil {
@@ -169,6 +192,17 @@ exec "$SHIM" cfg`
 	if rep := ctl(`{"op":"go"}`); rep.Error != "" {
 		t.Fatalf("go: %+v", rep)
 	}
+	if tc.reopen {
+		if err := os.Rename(cfg.LogPath, cfg.LogPath+".1"); err != nil {
+			t.Fatal(err)
+		}
+		if rep := ctl(`{"op":"reopenlog"}`); rep.Error != "" {
+			t.Fatalf("reopenlog: %+v", rep)
+		}
+		if _, err := os.Stat(cfg.LogPath); err != nil {
+			t.Errorf("no new log file after reopenlog: %v", err)
+		}
+	}
 	if _, err := ac.Write([]byte("hello\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +222,9 @@ exec "$SHIM" cfg`
 	rep := ctl(`{"op":"wait"}`)
 	if rep.Exit == nil || rep.Exit.ExitCode != tc.code || rep.Exit.FinishedAt.IsZero() {
 		t.Errorf("wait: %+v", rep)
+	}
+	if rep := ctl(`{"op":"reopenlog"}`); rep.Error != "container is not running" {
+		t.Errorf("reopenlog after the end: %+v", rep)
 	}
 	if err := <-done; err != nil {
 		t.Errorf("the shim ended with %v; its stderr: %s", err, shimErr())
@@ -209,7 +246,29 @@ exec "$SHIM" cfg`
 		t.Fatal(err)
 	}
 	logged := map[string]string{}
-	if format == LogLocal {
+	if tc.reopen {
+		if old, err := os.ReadFile(cfg.LogPath + ".1"); err != nil || len(old) != 0 {
+			t.Errorf("the renamed log: %q, %v (want it empty: nothing was written before)", old, err)
+		}
+	}
+	if format == LogK8sFile {
+		recs := criFileRecords(t, cfg.LogPath)
+		for i, r := range recs {
+			stream, rest, _ := strings.Cut(r, " ")
+			tag, content, _ := strings.Cut(rest, " ")
+			if len(content) > maxLine {
+				t.Errorf("record %d is %d bytes, over the maximum line", i, len(content))
+			}
+			logged[stream] += content
+			if tag == "F" {
+				logged[stream] += "\n"
+			}
+		}
+		// In order within each stream: the two pipes are read apart.
+		if tc.records != nil && !equalByStream(recs, tc.records) {
+			t.Errorf("CRI log records:\n got %q\nwant %q", recs, tc.records)
+		}
+	} else if format == LogLocal {
 		for len(b) > 0 {
 			e, n, err := DecodeLocal(b)
 			if err != nil || n == 0 {
@@ -233,6 +292,21 @@ exec "$SHIM" cfg`
 	if logged["stdout"] != tc.stdout || logged["stderr"] != tc.stderr {
 		t.Errorf("log: %q", logged)
 	}
+}
+
+// equalByStream compares CRI records ("stream tag content") stream by
+// stream, in order within each.
+func equalByStream(got, want []string) bool {
+	split := func(recs []string) map[string]string {
+		m := map[string]string{}
+		for _, r := range recs {
+			stream, _, _ := strings.Cut(r, " ")
+			m[stream] += r + "|"
+		}
+		return m
+	}
+	g, w := split(got), split(want)
+	return len(got) == len(want) && g["stdout"] == w["stdout"] && g["stderr"] == w["stderr"]
 }
 
 // readReply reads one JSON reply.

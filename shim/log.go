@@ -20,7 +20,8 @@ import (
 // are kept, the live one included.
 //
 // With local set it writes Docker's local driver format instead (see
-// encodeLocal); with the none driver it writes nothing.
+// encodeLocal), with cri the CRI log format (logformat_cri.go); with the
+// none driver it writes nothing.
 type jsonLog struct {
 	mu       sync.Mutex
 	f        *os.File
@@ -30,12 +31,17 @@ type jsonLog struct {
 	maxFiles int
 	partial  map[string]*bytes.Buffer
 	local    bool
+	cri      bool
+	none     bool
+	closed   bool
 }
 
 // Log formats of MonitorConfig.LogFormat.
 const (
 	LogLocal = "local"
 	LogNone  = "none"
+	// LogK8sFile is the CRI log format, at a path the config names.
+	LogK8sFile = "k8s-file"
 )
 
 // openLog opens the log a monitor's config asks for.
@@ -45,9 +51,11 @@ func openLog(cfg MonitorConfig) (*jsonLog, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &jsonLog{f: f, path: os.DevNull, maxFiles: 1, partial: map[string]*bytes.Buffer{}}, nil
+		return &jsonLog{f: f, path: os.DevNull, maxFiles: 1, partial: map[string]*bytes.Buffer{}, none: true}, nil
 	}
-	if cfg.LogFormat == LogLocal {
+	// The local driver's log has a directory of its own; a k8s-file log
+	// goes where the kubelet says, in a directory it may not have made.
+	if cfg.LogFormat == LogLocal || cfg.LogFormat == LogK8sFile {
 		if err := os.MkdirAll(filepath.Dir(cfg.LogPath), 0o700); err != nil {
 			return nil, err
 		}
@@ -57,6 +65,7 @@ func openLog(cfg MonitorConfig) (*jsonLog, error) {
 		return nil, err
 	}
 	l.local = cfg.LogFormat == LogLocal
+	l.cri = cfg.LogFormat == LogK8sFile
 	return l, nil
 }
 
@@ -132,6 +141,13 @@ type logEntry struct {
 func (l *jsonLog) write(stream string, p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cri {
+		now := time.Now()
+		criRecords(p, func(tag byte, content []byte) {
+			l.put(AppendCRI(nil, now, stream, tag, content))
+		})
+		return
+	}
 	buf := l.partial[stream]
 	if buf == nil {
 		buf = &bytes.Buffer{}
@@ -176,6 +192,11 @@ func (l *jsonLog) emit(stream string, line []byte) {
 		b, _ = json.Marshal(logEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
 		b = append(b, '\n')
 	}
+	l.put(b)
+}
+
+// put writes one record, rotating first if it would not fit.
+func (l *jsonLog) put(b []byte) {
 	if l.maxSize > 0 && l.size > 0 && l.size+int64(len(b)) > l.maxSize {
 		l.rotate()
 	}
@@ -183,7 +204,39 @@ func (l *jsonLog) emit(stream string, line []byte) {
 	l.size += int64(n)
 }
 
-func (l *jsonLog) close() error { l.flush(); return l.f.Close() }
+func (l *jsonLog) close() error {
+	l.flush()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return l.f.Close()
+}
+
+// reopen closes the log's file and opens the file at its path again (or
+// anew), for a kubelet that renamed it to rotate it. Lines not complete
+// yet stay held and go to the new file. On an error the old file stays.
+func (l *jsonLog) reopen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errors.New("container is not running")
+	}
+	if l.none {
+		return nil
+	}
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := l.f.Close(); err != nil {
+		warn("log:", err)
+	}
+	l.f, l.size = f, 0
+	if fi, err := f.Stat(); err == nil {
+		l.size = fi.Size()
+	}
+	return nil
+}
 
 // CheckLog opens the log cfg names and closes it again: an error says the
 // monitor could not write it.

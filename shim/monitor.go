@@ -286,6 +286,15 @@ func (m *monitor) ctl(c net.Conn) {
 					rep.Error = err.Error()
 				}
 			}
+		case "reopenlog":
+			select {
+			case <-m.done:
+				rep.Error = "container is not running"
+			default:
+				if err := m.log.reopen(); err != nil {
+					rep.Error = err.Error()
+				}
+			}
 		case "state":
 			select {
 			case <-m.done:

@@ -70,7 +70,9 @@ type AttachRequest struct {
 
 // CtlRequest is one control request.
 type CtlRequest struct {
-	Op     string `json:"op"` // go, resize, signal, wait, state, fds
+	// Op is go, resize, signal, wait, state, fds or reopenlog (close the
+	// log's file and open the one at its path: the kubelet renamed it).
+	Op     string `json:"op"`
 	Width  uint16 `json:"w,omitempty"`
 	Height uint16 `json:"h,omitempty"`
 	Signal int    `json:"sig,omitempty"`

@@ -26,9 +26,13 @@ import (
 // own clients do: lodged serves only its owner, and the tests run as root.
 // The credentials change on one locked OS thread only (a raw setresuid, not
 // Go's, which changes every thread); the thread ends with its goroutine.
-func (s *session) dialAsUser() (net.Conn, error) {
+func (s *session) dialAsUser() (net.Conn, error) { return s.dialUnixAsUser(s.socket()) }
+
+// dialUnixAsUser is dialAsUser for another of the user's sockets (the
+// CRI's).
+func (s *session) dialUnixAsUser(path string) (net.Conn, error) {
 	if os.Getuid() != 0 || s.u.uid == 0 {
-		return net.Dial("unix", s.socket())
+		return net.Dial("unix", path)
 	}
 	type dialed struct {
 		c   net.Conn
@@ -46,7 +50,7 @@ func (s *session) dialAsUser() (net.Conn, error) {
 			ch <- dialed{err: fmt.Errorf("setresuid: %w", e)}
 			return
 		}
-		c, err := net.Dial("unix", s.socket())
+		c, err := net.Dial("unix", path)
 		ch <- dialed{c, err}
 	}()
 	d := <-ch

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -29,7 +30,7 @@ func TestIdleStopAfter(t *testing.T) {
 }
 
 func TestMemTrimAfterQuiet(t *testing.T) {
-	m := newMemTrim(time.Second, time.Minute)
+	m := newMemTrim(time.Second, time.Minute, time.Hour, slog.Default())
 	t0 := time.Now()
 	if m.due(t0.Add(time.Hour)) {
 		t.Fatal("a trim with no request since start")
@@ -63,5 +64,31 @@ func TestMemTrimAfterQuiet(t *testing.T) {
 	m.connState(a, http.StateIdle)
 	if m.due(time.Now().Add(2*time.Hour + 10*time.Second)) {
 		t.Fatal("a trim within the gap after the last one")
+	}
+}
+
+func TestCodeReleasedAtRest(t *testing.T) {
+	m := newMemTrim(time.Second, time.Minute, time.Minute, slog.Default())
+	now := time.Now()
+	if m.restDue(now.Add(time.Second)) {
+		t.Fatal("code released before the first rest")
+	}
+	if !m.restDue(now.Add(2 * time.Minute)) {
+		t.Fatal("code not released a rest after the start")
+	}
+	if m.restDue(now.Add(time.Hour)) {
+		t.Fatal("code released twice with no request in between")
+	}
+	c := &net.TCPConn{}
+	m.connState(c, http.StateActive)
+	if m.restDue(time.Now().Add(time.Hour)) {
+		t.Fatal("code released while a request is in progress")
+	}
+	m.connState(c, http.StateIdle)
+	if m.restDue(time.Now().Add(30 * time.Second)) {
+		t.Fatal("code released within the rest after a request")
+	}
+	if !m.restDue(time.Now().Add(2 * time.Minute)) {
+		t.Fatal("code not released a rest after the last request")
 	}
 }

@@ -66,6 +66,7 @@ type options struct {
 	idleStop      time.Duration
 	cri           bool
 	criPodSubnet  string
+	criStreamAddr string
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -130,6 +131,7 @@ func main() {
 	f.DurationVar(&o.idleStop, "idle-stop", 0, "stop lodged after it has run no container and served no request for this long (0: never); daemon.json: idle-stop, e.g. \"30m\"")
 	f.BoolVar(&o.cri, "cri", true, "serve the Kubernetes Container Runtime Interface on $XDG_RUNTIME_DIR/lodge/cri.sock")
 	f.StringVar(&o.criPodSubnet, "cri-pod-subnet", cri.DefaultPodSubnet, "subnet of the k8s-pods network CRI pods get their addresses on (when lodged makes it)")
+	f.StringVar(&o.criStreamAddr, "cri-stream-address", cri.DefaultStreamAddress, "host:port of the CRI's streaming server (exec, attach, port-forward; port 0: one the kernel picks); it listens from the first streaming call, guarded only by one-time tokens")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -495,7 +497,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 	if err != nil {
 		return err
 	}
-	trim := newMemTrim(3*time.Second, time.Minute)
+	trim := newMemTrim(3*time.Second, time.Minute, 30*time.Second, log)
 	srv.ConnState = trim.connState
 	go trim.watch(ctx)
 	if idleAfter > 0 {
@@ -512,7 +514,7 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		go republishOnNewDriver(ctx, log, svc.networks.Republish)
 	}
 	if o.cri {
-		criDone, err := serveCRI(ctx, log, env, svc, capi, o.criPodSubnet)
+		criDone, err := serveCRI(ctx, log, env, svc, capi, criOptions{podSubnet: o.criPodSubnet, streamAddress: o.criStreamAddr})
 		if err != nil {
 			return err
 		}

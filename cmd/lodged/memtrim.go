@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/lodge-containers/lodge/proc"
 )
 
 // memTrim gives the daemon's free memory back to the kernel once a burst
@@ -19,19 +22,27 @@ import (
 // buffers to the pools' victim caches, the second frees them. Two full
 // collections are not free, so a daemon polled every few seconds
 // (compose, a dashboard) trims at most once per gap, not after each poll.
+//
+// After a longer rest (rest, no request at all), it also unmaps the
+// daemon's code pages (proc.ReleaseCode): at rest lodged held three times
+// more of its binary mapped than of heap. They stay in the page cache, and
+// the next request maps back what it touches with minor faults.
 type memTrim struct {
 	quiet time.Duration
 	gap   time.Duration // at least this between two trims
+	rest  time.Duration // this long without a request: release the code pages
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	busy    map[net.Conn]bool
 	last    time.Time // when a request last began or ended
 	trimmed time.Time // when the last trim was due
 	dirty   bool      // requests since the last trim
+	mapped  bool      // requests since the code pages were last released
 }
 
-func newMemTrim(quiet, gap time.Duration) *memTrim {
-	return &memTrim{quiet: quiet, gap: gap, busy: map[net.Conn]bool{}}
+func newMemTrim(quiet, gap, rest time.Duration, log *slog.Logger) *memTrim {
+	return &memTrim{quiet: quiet, gap: gap, rest: rest, log: log, busy: map[net.Conn]bool{}, last: time.Now(), mapped: true}
 }
 
 // connState is an http.Server's ConnState hook.
@@ -43,7 +54,19 @@ func (m *memTrim) connState(c net.Conn, s http.ConnState) {
 	} else {
 		delete(m.busy, c)
 	}
-	m.last, m.dirty = time.Now(), true
+	m.last, m.dirty, m.mapped = time.Now(), true, true
+}
+
+// restDue tells whether the code pages are due for release now (the
+// daemon's start counts as a request), and if so counts it as done.
+func (m *memTrim) restDue(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.mapped || len(m.busy) > 0 || now.Sub(m.last) < m.rest {
+		return false
+	}
+	m.mapped = false
+	return true
 }
 
 // due tells whether a trim is due now, and if so counts it as done.
@@ -68,6 +91,11 @@ func (m *memTrim) watch(ctx context.Context) {
 			if m.due(now) {
 				debug.FreeOSMemory()
 				debug.FreeOSMemory()
+			}
+			if m.restDue(now) {
+				if n, err := proc.ReleaseCode(); err != nil {
+					m.log.Debug("releasing code pages", "bytes", n, "err", err)
+				}
 			}
 		}
 	}

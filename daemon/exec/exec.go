@@ -135,6 +135,9 @@ type StartOptions struct {
 	// Docker's multiplexed frames when false. It is the start request's
 	// Tty, which need not be the exec's: Docker frames by the request.
 	Tty bool
+	// NoDetachKeys passes every byte of a tty's input on: the CRI's
+	// clients have no detach keys, and ctrl-p is theirs to type.
+	NoDetachKeys bool
 }
 
 // ExecStart runs an exec, its stream framed by the exec's own Tty.
@@ -195,9 +198,13 @@ func (s *Service) ExecStartWith(ctx context.Context, id string, opts StartOption
 		if e.Config.AttachStdin {
 			spec.Stdin = client
 			if tty {
-				// The keys were checked at creation.
-				keys, _ := stream.DetachKeys(e.Config.DetachKeys)
-				input = &detachWatch{r: stream.Detachable(client, keys), ended: make(chan struct{})}
+				var r io.Reader = client
+				if !opts.NoDetachKeys {
+					// The keys were checked at creation.
+					keys, _ := stream.DetachKeys(e.Config.DetachKeys)
+					r = stream.Detachable(client, keys)
+				}
+				input = &detachWatch{r: r, ended: make(chan struct{})}
 				spec.Stdin = input
 			}
 		}

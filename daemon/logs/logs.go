@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"time"
 
@@ -23,7 +24,8 @@ type Containers interface {
 // Source is a container's log as its driver keeps it.
 type Source struct {
 	Path  string // the log's live file
-	Local bool   // Docker's local format, else json-file
+	Local bool   // Docker's local format
+	CRI   bool   // the CRI's format (k8s-file), else json-file
 	None  bool   // the driver keeps no log ("none")
 	TTY   bool   // raw output, else framed by stream
 	// Running is whether the container runs now; Exited is closed at its
@@ -96,7 +98,7 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 	if src.None {
 		return errNone
 	}
-	path, local := src.Path, src.Local
+	path, format := src.Path, formatOf(src)
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		if !opts.Follow || !running {
@@ -135,13 +137,17 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 	var t *logTail
 	if f != nil {
 		// Rotated files first, oldest first, then the live one.
-		lines := rotatedLines(path, local)
-		t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
+		lines := rotatedLines(path, format)
+		t = newTail(f, format)
 		live, err := t.readLines()
 		if err != nil {
 			return err
 		}
 		lines = append(lines, live...)
+		if !opts.Follow || !running {
+			// Nothing will complete a partial line: it is shown as it is.
+			lines = append(lines, t.pending()...)
+		}
 		if n, err := strconv.Atoi(opts.Tail); err == nil && n >= 0 && n < len(lines) {
 			lines = lines[len(lines)-n:]
 		}
@@ -171,7 +177,7 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 				}
 				continue
 			}
-			t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
+			t = newTail(f, format)
 		}
 		lines, err := t.readLines()
 		if err != nil {
@@ -183,10 +189,15 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 			if nf, err := os.Open(path); err == nil {
 				f.Close()
 				f = nf
-				t = &logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}
+				held := t.held
+				t = newTail(f, format)
+				t.held = held // a line cut across the rename goes on
 				more, _ := t.readLines()
 				lines = append(lines, more...)
 			}
+		}
+		if exited {
+			lines = append(lines, t.pending()...)
 		}
 		for _, l := range lines {
 			if err := emit(l); err != nil {
@@ -200,8 +211,29 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 	}
 }
 
+// Log file formats.
+const (
+	formatJSON = iota
+	formatLocal
+	formatCRI
+)
+
+func formatOf(src Source) int {
+	switch {
+	case src.Local:
+		return formatLocal
+	case src.CRI:
+		return formatCRI
+	}
+	return formatJSON
+}
+
+func newTail(f *os.File, format int) *logTail {
+	return &logTail{r: bufio.NewReaderSize(f, 64*1024), format: format}
+}
+
 // rotatedLines reads the rotated files of the log at path, oldest first.
-func rotatedLines(path string, local bool) []logLine {
+func rotatedLines(path string, format int) []logLine {
 	var out []logLine
 	files := shim.RotatedLogs(path)
 	for _, p := range files[:len(files)-1] {
@@ -209,8 +241,10 @@ func rotatedLines(path string, local bool) []logLine {
 		if err != nil {
 			continue
 		}
-		lines, _ := (&logTail{r: bufio.NewReaderSize(f, 64*1024), local: local}).readLines()
+		t := newTail(f, format)
+		lines, _ := t.readLines()
 		f.Close()
+		lines = append(lines, t.pending()...)
 		out = append(out, lines...)
 	}
 	return out
@@ -223,39 +257,96 @@ func rotated(f *os.File, path string) bool {
 	return err1 == nil && err2 == nil && !os.SameFile(a, b)
 }
 
-// logTail reads a json-file log line by line (or a local one frame by
-// frame), keeping a partial last line (the monitor may be mid-write) for
-// the next call.
+// logTail reads a json-file or CRI log line by line (or a local one
+// frame by frame), keeping a partial last line (the monitor may be
+// mid-write) for the next call.
 type logTail struct {
 	r       *bufio.Reader
 	partial []byte
-	local   bool
+	format  int
+	// held are a CRI log's partial records not yet followed by the rest
+	// of their line, by stream.
+	held map[string]*logLine
 }
 
 // readLines reads the complete lines available now.
 func (t *logTail) readLines() ([]logLine, error) {
-	if t.local {
+	switch t.format {
+	case formatLocal:
 		return t.readFrames()
+	case formatCRI:
+		return t.readCRI()
 	}
 	var out []logLine
+	err := t.eachLine(func(b []byte) {
+		var l logLine
+		if json.Unmarshal(b, &l) == nil {
+			out = append(out, l)
+		}
+	})
+	return out, err
+}
+
+// eachLine hands f each complete line available now, keeping a last one
+// without its newline for the next call.
+func (t *logTail) eachLine(f func([]byte)) error {
 	for {
 		b, err := t.r.ReadBytes('\n')
 		if err == io.EOF {
 			t.partial = append(t.partial, b...)
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return out, err
+			return err
 		}
 		if len(t.partial) > 0 {
 			b = append(t.partial, b...)
 			t.partial = nil
 		}
-		var l logLine
-		if json.Unmarshal(b, &l) == nil {
-			out = append(out, l)
-		}
+		f(b)
 	}
+}
+
+// readCRI reads the complete records of a CRI-format log available now,
+// and joins the partial records of a line to its full one, as Podman's
+// k8s-file reader does: docker logs shows lines, not the writer's reads.
+// The joined line has its first part's time.
+func (t *logTail) readCRI() ([]logLine, error) {
+	var out []logLine
+	err := t.eachLine(func(b []byte) {
+		e, err := shim.ParseCRI(b)
+		if err != nil {
+			return // as a json-file line that does not parse
+		}
+		if t.held == nil {
+			t.held = map[string]*logLine{}
+		}
+		h := t.held[e.Stream]
+		if h == nil {
+			h = &logLine{Stream: e.Stream, Time: e.Time}
+		}
+		h.Log += string(e.Content)
+		if e.Partial {
+			t.held[e.Stream] = h
+			return
+		}
+		h.Log += "\n"
+		delete(t.held, e.Stream)
+		out = append(out, *h)
+	})
+	return out, err
+}
+
+// pending gives up the partial lines held, oldest first: the log ended
+// (the container did) without the rest of them.
+func (t *logTail) pending() []logLine {
+	var out []logLine
+	for _, h := range t.held {
+		out = append(out, *h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	t.held = nil
+	return out
 }
 
 // readFrames reads the complete entries of a local-format log available
@@ -286,18 +377,22 @@ func (t *logTail) readFrames() ([]logLine, error) {
 	}
 }
 
-// Replay writes the whole log at path to an attach client (attach with
-// logs=1), raw with a tty, else framed; it stops at the first write that
-// fails. A log that cannot be opened writes nothing.
-func Replay(w io.Writer, path string, local, tty bool) {
-	f, err := os.Open(path)
+// Replay writes the whole of src's live log to an attach client (attach
+// with logs=1), raw with a tty, else framed; it stops at the first write
+// that fails. A log that cannot be opened writes nothing.
+func Replay(w io.Writer, src Source) {
+	if src.None {
+		return
+	}
+	f, err := os.Open(src.Path)
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	lines, _ := (&logTail{r: bufio.NewReader(f), local: local}).readLines()
-	for _, l := range lines {
-		if writeLogLine(w, tty, l.Stream, l.Log) != nil {
+	t := newTail(f, formatOf(src))
+	lines, _ := t.readLines()
+	for _, l := range append(lines, t.pending()...) {
+		if writeLogLine(w, src.TTY, l.Stream, l.Log) != nil {
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/shim"
@@ -69,8 +70,71 @@ func TestLogsTailAndStreams(t *testing.T) {
 		t.Errorf("unknown container: %v", err)
 	}
 	got.Reset()
-	Replay(&got, path, false, true)
+	Replay(&got, Source{Path: path, TTY: true})
 	if got.String() != "one\nerr\ntwo\nthree\n" {
+		t.Errorf("replay: %q", got.String())
+	}
+}
+
+// TestLogsCRIFormat: a k8s-file log reads as lines: a line's partial
+// records join its full one (with the first part's time), streams keep
+// apart (a line comes when it is complete: "two" after "err"),
+// since/until/tail/timestamps count joined lines, and a partial
+// line the container never ended is shown once the log is read whole.
+func TestLogsCRIFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0.log")
+	log := `2026-01-01T00:00:01.000000000Z stdout F one
+2026-01-01T00:00:02.000000000Z stdout P tw
+2026-01-01T00:00:02.500000000Z stderr F err
+2026-01-01T00:00:03.000000000Z stdout F o
+2026-01-01T00:00:04.000000000Z stdout F 
+not a record
+2026-01-01T00:00:05.000000000Z stdout P no newline
+2026-01-01T00:00:06.000000000Z stdout F mid-wri`
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := New(fakeContainers{"c": {Path: path, CRI: true}, "tty": {Path: path, CRI: true, TTY: true}})
+	frames := func(lines ...string) string {
+		var b bytes.Buffer
+		for _, l := range lines {
+			stream := byte(shim.StreamStdout)
+			if l[0] == '!' {
+				stream, l = shim.StreamStderr, l[1:]
+			}
+			shim.WriteFrame(&b, stream, []byte(l))
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		ref  string
+		opts Options
+		want string
+	}{
+		{"all", "c", Options{Stdout: true, Stderr: true},
+			frames("one\n", "!err\n", "two\n", "\n", "no newline")},
+		{"stdout", "c", Options{Stdout: true}, frames("one\n", "two\n", "\n", "no newline")},
+		{"tail", "c", Options{Stdout: true, Stderr: true, Tail: "2"}, frames("\n", "no newline")},
+		{"since and until", "c", Options{Stdout: true, Stderr: true,
+			Since: time.Date(2026, 1, 1, 0, 0, 2, 0, time.UTC), Until: time.Date(2026, 1, 1, 0, 0, 3, 0, time.UTC)},
+			frames("!err\n", "two\n")},
+		{"timestamps", "c", Options{Stderr: true, Timestamps: true}, frames("!2026-01-01T00:00:02.500000000Z err\n")},
+		{"tty", "tty", Options{Stdout: true, Stderr: true}, "one\nerr\ntwo\n\nno newline"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got bytes.Buffer
+			if err := r.Logs(context.Background(), tc.ref, tc.opts, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != tc.want {
+				t.Errorf("got  %q\nwant %q", got.String(), tc.want)
+			}
+		})
+	}
+	var got bytes.Buffer
+	Replay(&got, Source{Path: path, CRI: true, TTY: true})
+	if got.String() != "one\nerr\ntwo\n\nno newline" {
 		t.Errorf("replay: %q", got.String())
 	}
 }

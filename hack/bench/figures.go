@@ -128,10 +128,27 @@ func execTrue(e *env, reps int) result {
 	return finish(r)
 }
 
-// idleMemory is the resident memory of each engine's processes at rest.
+// idleMemory is the resident memory of each engine's processes at rest:
+// right after the groups before it, and again after a rest with no
+// request (long enough for lodged to release its code pages, and for the
+// anchors to do whatever they do at rest).
 func idleMemory(e *env, reps int) []result {
 	r := result{Figure: "idle daemon RSS (all its processes)", Unit: "MiB"}
 	pss := result{Figure: "idle daemon PSS (all its processes, shared pages split)", Unit: "MiB"}
+	measure(e, reps, &r, &pss)
+	time.Sleep(restFor)
+	rr := result{Figure: fmt.Sprintf("idle daemon RSS after %s at rest", restFor), Unit: "MiB"}
+	rpss := result{Figure: fmt.Sprintf("idle daemon PSS after %s at rest", restFor), Unit: "MiB"}
+	measure(e, reps, &rr, &rpss)
+	return append([]result{finish(r), finish(pss), finish(rr), finish(rpss)}, perContainerMemory(e, reps)...)
+}
+
+// restFor is the rest before the second idle figure: lodged releases its
+// code pages after 30 s without a request.
+const restFor = 40 * time.Second
+
+// measure sets r and pss to each engine's RSS and PSS, reps samples.
+func measure(e *env, reps int, r, pss *result) {
 	rs, psss := map[string]stats{}, map[string]stats{}
 	for i := 0; i < max(reps, 1); i++ {
 		if i > 0 {
@@ -145,9 +162,8 @@ func idleMemory(e *env, reps int) []result {
 			psss[eng.name] = append(psss[eng.name], pssTree(eng.rootPids(), nil))
 		}
 	}
-	setSeries(&r, rs)
-	setSeries(&pss, psss)
-	return append([]result{finish(r), finish(pss)}, perContainerMemory(e, reps)...)
+	setSeries(r, rs)
+	setSeries(pss, psss)
 }
 
 // rssTree sums VmRSS of pids and all their descendants, in MiB, leaving

@@ -33,6 +33,9 @@ type result struct {
 	Lodge  *float64 `json:"lodge"`
 	Docker *float64 `json:"docker"`
 	Podman *float64 `json:"podman"`
+	// Containerd is rootless containerd's CRI, the anchor of the cri
+	// group (Docker and Podman serve no CRI).
+	Containerd *float64 `json:"containerd,omitempty"`
 	// Ratio is lodge over the better anchor (below 1 means lodge is
 	// faster or smaller; for a rate, above 1 means lodge is faster).
 	Ratio *float64 `json:"ratio"`
@@ -163,6 +166,7 @@ var groups = []benchGroup{
 	{"images", pullAndLoad},
 	{"net", publishedPort},
 	{"build", buildBench},
+	{"cri", criBench},
 	// Last: it leaves 1,000 images behind in each engine.
 	{"scale", scaleBench},
 }
@@ -237,7 +241,7 @@ func finish(r result) result {
 		return r
 	}
 	best := 0.0
-	for _, a := range []*float64{r.Docker, r.Podman} {
+	for _, a := range []*float64{r.Docker, r.Podman, r.Containerd} {
 		if a == nil || *a <= 0 {
 			continue
 		}
@@ -296,9 +300,18 @@ func ratioCell(r result) string {
 
 func printTable(rs []result) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "FIGURE (median, p99)\tLODGE\tDOCKER ROOTLESS\tPODMAN\tLODGE/BEST ANCHOR")
+	withCtrd := anyContainerd(rs)
+	head := "FIGURE (median, p99)\tLODGE\tDOCKER ROOTLESS\tPODMAN"
+	if withCtrd {
+		head += "\tCONTAINERD ROOTLESS (CRI)"
+	}
+	fmt.Fprintln(w, head+"\tLODGE/BEST ANCHOR")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Figure, cell(r, "lodge", r.Lodge), cell(r, "docker", r.Docker), cell(r, "podman", r.Podman), ratioCell(r))
+		row := fmt.Sprintf("%s\t%s\t%s\t%s", r.Figure, cell(r, "lodge", r.Lodge), cell(r, "docker", r.Docker), cell(r, "podman", r.Podman))
+		if withCtrd {
+			row += "\t" + cell(r, "containerd", r.Containerd)
+		}
+		fmt.Fprintf(w, "%s\t%s\n", row, ratioCell(r))
 	}
 	w.Flush()
 	for _, r := range rs {
@@ -306,6 +319,17 @@ func printTable(rs []result) {
 			fmt.Printf("  %s: %s\n", r.Figure, n)
 		}
 	}
+}
+
+// anyContainerd says whether a figure has the CRI's anchor: only then do
+// the tables give it a column.
+func anyContainerd(rs []result) bool {
+	for _, r := range rs {
+		if r.Containerd != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // writeResults writes this run's figures to path. Figures of groups this

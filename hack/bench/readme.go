@@ -73,10 +73,19 @@ func readmeTable(doc document) string {
 		ri := first[k]
 		fmt.Fprintf(&s, "- `%s` at commit %s, %s; 1-minute load average when each group started → ended: %s\n", k.cmd, k.commit, ri.Time, strings.Join(byRun[k], ", "))
 	}
-	s.WriteString("\n| figure | lodge | Docker rootless | Podman | lodge / best |\n| --- | --- | --- | --- | --- |\n")
+	withCtrd := anyContainerd(doc.Results)
+	if withCtrd {
+		s.WriteString("\n| figure | lodge | Docker rootless | Podman | containerd rootless (CRI) | lodge / best |\n| --- | --- | --- | --- | --- | --- |\n")
+	} else {
+		s.WriteString("\n| figure | lodge | Docker rootless | Podman | lodge / best |\n| --- | --- | --- | --- | --- |\n")
+	}
 	esc := func(v string) string { return strings.ReplaceAll(v, "|", "\\|") }
 	for _, r := range doc.Results {
-		fmt.Fprintf(&s, "| %s | %s | %s | %s | %s |\n", esc(r.Figure), cell(r, "lodge", r.Lodge), cell(r, "docker", r.Docker), cell(r, "podman", r.Podman), ratioCell(r))
+		fmt.Fprintf(&s, "| %s | %s | %s | %s | ", esc(r.Figure), cell(r, "lodge", r.Lodge), cell(r, "docker", r.Docker), cell(r, "podman", r.Podman))
+		if withCtrd {
+			fmt.Fprintf(&s, "%s | ", cell(r, "containerd", r.Containerd))
+		}
+		fmt.Fprintf(&s, "%s |\n", ratioCell(r))
 	}
 	var notes []string
 	for _, r := range doc.Results {

@@ -199,6 +199,8 @@ func set(r *result, engine string, v float64) {
 		r.Docker = ptr(v)
 	case "podman":
 		r.Podman = ptr(v)
+	case "containerd":
+		r.Containerd = ptr(v)
 	}
 }
 

@@ -174,7 +174,7 @@ static void add_time(struct buf *b, int64_t t)
 
 static struct {
 	int fd;
-	int none, local;
+	int none, local, cri;
 	int64_t size;
 	struct buf partial[MAX_STREAMS];
 } lg = {.fd = -1};
@@ -200,7 +200,10 @@ static int open_log(void)
 		return 0;
 	}
 	lg.local = !strcmp(cfg.log_format, "local");
-	if (lg.local) /* the local driver's log has a directory of its own */
+	lg.cri = !strcmp(cfg.log_format, "k8s-file");
+	/* The local driver's log has a directory of its own; a k8s-file log
+	 * goes where the kubelet says, in a directory it may not have made. */
+	if (lg.local || lg.cri)
 		mkdir_p(cfg.log_path);
 	lg.fd = open(cfg.log_path, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
 	if (lg.fd < 0) {
@@ -236,6 +239,16 @@ static void log_rotate(void)
 	if (lg.fd < 0) /* nowhere to write: drop output rather than stop the container */
 		lg.fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	lg.size = 0;
+}
+
+/* log_put writes one record, rotating first if it would not fit. */
+static void log_put(struct buf *b)
+{
+	if (cfg.log_max_size > 0 && lg.size > 0 && lg.size + (int64_t)b->len > cfg.log_max_size)
+		log_rotate();
+	ssize_t w = write(lg.fd, b->p, b->len);
+	if (w > 0)
+		lg.size += w;
 }
 
 static void add_uvarint(struct buf *b, uint64_t v)
@@ -289,12 +302,47 @@ static void log_emit(const char *stream, const char *line, size_t n)
 		add_time(&b, t);
 		buf_adds(&b, "\"}\n");
 	}
-	if (cfg.log_max_size > 0 && lg.size > 0 && lg.size + (int64_t)b.len > cfg.log_max_size)
-		log_rotate();
-	ssize_t w = write(lg.fd, b.p, b.len);
-	if (w > 0)
-		lg.size += w;
+	log_put(&b);
 	buf_free(&b);
+}
+
+/* cri_emit writes one record of the CRI log format (shim/logformat_cri.go):
+ * time at a fixed nine digits in UTC, stream, tag, content, newline. */
+static void cri_emit(const char *stream, int64_t t, char tag, const char *p, size_t n)
+{
+	struct buf b = {0};
+	time_t sec = t / 1000000000;
+	struct tm tm;
+	char s[64];
+	gmtime_r(&sec, &tm);
+	strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+	buf_adds(&b, s);
+	snprintf(s, sizeof s, ".%09ldZ %s %c ", (long)(t % 1000000000), stream, tag);
+	buf_adds(&b, s);
+	buf_add(&b, p, n);
+	buf_addc(&b, '\n');
+	log_put(&b);
+	buf_free(&b);
+}
+
+/* cri_write logs a chunk of output as read (criRecords): each line ended
+ * in it full, the rest partial, either cut into MAX_LINE parts first. */
+static void cri_write(const char *stream, const char *p, size_t n)
+{
+	int64_t t = now_ns();
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t ln = nl ? (size_t)(nl - p) : n;
+		size_t used = nl ? ln + 1 : n;
+		while (ln > MAX_LINE) {
+			cri_emit(stream, t, 'P', p, MAX_LINE);
+			p += MAX_LINE, ln -= MAX_LINE, n -= MAX_LINE, used -= MAX_LINE;
+		}
+		if (nl || ln)
+			cri_emit(stream, t, nl ? 'F' : 'P', p, ln);
+		p += used;
+		n -= used;
+	}
 }
 
 /* log_write logs p from stream i, emitting every complete line. */
@@ -302,6 +350,10 @@ static void log_write(int i, const char *p, size_t n)
 {
 	if (lg.none)
 		return;
+	if (lg.cri) {
+		cri_write(cfg.stream[i], p, n);
+		return;
+	}
 	struct buf *pb = &lg.partial[i];
 	buf_add(pb, p, n);
 	for (;;) {
@@ -318,6 +370,25 @@ static void log_write(int i, const char *p, size_t n)
 		log_emit(cfg.stream[i], pb->p, k);
 		buf_drop(pb, k);
 	}
+}
+
+/* log_reopen closes the log's file and opens the one at its path again
+ * (or anew): the kubelet renamed it. On an error the old file stays. */
+static const char *log_reopen(void)
+{
+	if (lg.none)
+		return NULL;
+	static char msg[4200];
+	int fd = open(cfg.log_path, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) { /* as Go's *PathError says it */
+		snprintf(msg, sizeof msg, "open %s: %s", cfg.log_path, goerr(errno));
+		return msg;
+	}
+	close(lg.fd);
+	lg.fd = fd;
+	struct stat st;
+	lg.size = fstat(fd, &st) == 0 ? st.st_size : 0;
+	return NULL;
 }
 
 /* log_close logs what is left without a newline and closes the log. No
@@ -1018,6 +1089,11 @@ static void ctl_process(struct watch *c)
 				ctl_reply(c, "container is not running", 0);
 			else
 				ctl_reply(c, signal_init(json_int(req, "sig", 0)), 0);
+		} else if (!strcmp(op, "reopenlog")) {
+			if (phase == P_DONE)
+				ctl_reply(c, "container is not running", 0);
+			else
+				ctl_reply(c, log_reopen(), 0);
 		} else if (!strcmp(op, "state")) {
 			ctl_reply(c, NULL, 1);
 		} else if (!strcmp(op, "wait")) {
