@@ -7,8 +7,7 @@
 # the work; CI runs the same test on the [Conformance] tests only).
 #
 # Usage: hack/critest.sh [FOCUS]   (a ginkgo focus; default: every test
-# but critest's benchmarks). LODGE_CRITEST_ALL=1 also runs the tests that
-# wait for the streaming server and CRI logs. The full log is written to
+# but critest's benchmarks). The full log is written to
 # ${LODGE_CRITEST_OUT:-bin/critest}/critest.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
