@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/cri-streaming/pkg/streaming"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/paths"
 )
 
 // DefaultStreamAddress is where the streaming server listens unless lodged
@@ -27,12 +29,14 @@ const DefaultStreamAddress = "127.0.0.1:0"
 // exec table, attach and the pods' network namespaces.
 //
 // Security: the server speaks plain HTTP on a TCP port, which every user
-// of the machine can reach, even on loopback. Its only guard is the token
-// in each URL: random (8 base64 characters, 48 bits from crypto/rand),
-// good for one request and for one minute, at most 1000 waiting at once —
-// the library's request cache, whose defaults lodge keeps, as containerd
-// does. The token is handed out only on cri.sock, which answers lodged's
-// owner alone. Nothing listens until the first streaming call, so a lodged
+// of the machine can reach, even on loopback. Like cri.sock, it answers
+// lodged's owner alone: each connection whose client socket belongs to
+// another user, or is not on this machine's network namespace, is closed
+// unanswered (ownerOnly). Behind that, each URL carries a token: random
+// (8 base64 characters, 48 bits from crypto/rand), good for one request
+// and for one minute, at most 1000 waiting at once — the library's
+// request cache, whose defaults lodge keeps, as containerd does. The
+// token is handed out only on cri.sock. Nothing listens until the first streaming call, so a lodged
 // whose pods never stream opens no port at all.
 type streamServer struct {
 	addr string // host:port to listen on
@@ -82,13 +86,24 @@ func (ss *streamServer) server() (streaming.Server, error) {
 	}
 	hs := &http.Server{Handler: lib, ReadHeaderTimeout: 30 * time.Second}
 	go func() {
-		if err := hs.Serve(trackedListener{l, ss}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(trackedListener{ss.ownerOnly(l), ss}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			ss.log.Error("CRI streaming server", "err", err)
 		}
 	}()
 	ss.lib, ss.hs, ss.bound = lib, hs, cfg.Addr
 	ss.log.Info("CRI streaming server listening", "address", cfg.Addr)
 	return lib, nil
+}
+
+// ownerOnly hands out only the connections whose client socket belongs to
+// lodged's own user (tcpPeerUID): on a shared machine every user reaches
+// loopback. A refused client sees its connection closed with no answer;
+// anyone can knock, so the refusal is logged at debug level only.
+func (ss *streamServer) ownerOnly(l net.Listener) net.Listener {
+	return &paths.OwnerListener{Listener: l, UID: os.Geteuid(), PeerUID: tcpPeerUID, Refuse: func(c net.Conn, uid int, err error) {
+		ss.log.Debug("refused CRI streaming connection: not lodged's user", "remote", c.RemoteAddr().String(), "uid", uid, "err", err)
+		_ = c.Close() // refused either way
+	}}
 }
 
 // close stops the server and ends every stream it serves; later

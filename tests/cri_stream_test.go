@@ -1,9 +1,11 @@
 package tests
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -71,7 +73,8 @@ func TestCRIStreaming(t *testing.T) {
 	streamPort := freePort(t)
 	docker := needDocker(t)
 	s := newSession(t, lookupUser(t, "LODGE_TEST_USER"))
-	s.start("--cri-stream-address", fmt.Sprintf("127.0.0.1:%d", streamPort))
+	// --debug: the streaming server logs whom it refuses at debug level.
+	s.start("--debug", "--cri-stream-address", fmt.Sprintf("127.0.0.1:%d", streamPort))
 	s.loadBusybox(docker)
 	t.Cleanup(func() {
 		if ids := strings.Fields(s.run(docker, "ps", "-aq").stdout); len(ids) > 0 {
@@ -135,6 +138,47 @@ func TestCRIStreaming(t *testing.T) {
 		}
 		if r := ccRun("exec", server, "cat", "/no/such/file"); r.code == 0 || !strings.Contains(r.stderr, "exit code 1") {
 			t.Errorf("crictl exec of a failing command: %s", r)
+		}
+	})
+
+	t.Run("other-users-refused", func(t *testing.T) {
+		// The streaming server answers lodged's user alone, like cri.sock:
+		// on loopback every user of the machine reaches its port. A request
+		// with a made-up token gets the streaming library's 404 from
+		// lodged's user, and from anyone else the connection closed with
+		// no answer at all.
+		other := lookupUser(t, "LODGE_TEST_OTHER_USER")
+		req := "GET /exec/notatoken HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+		script := fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d || exit 9; printf '%s' >&3; timeout 20 cat <&3", streamPort, req)
+		if r := s.run("bash", "-c", script); !strings.HasPrefix(r.stdout, "HTTP/1.1 404") {
+			t.Errorf("lodged's user with a bad token: want the library's 404: %s", r)
+		}
+		r := s.runWith(func(c *exec.Cmd) { asUser(c, other); c.Dir = "/" }, "bash", "-c", script)
+		// Connected (9 is a refused connect), and closed (timeout exits
+		// 124): the write or the read may see the close first.
+		if r.stdout != "" || r.code == 9 || r.code == 124 {
+			t.Errorf("%s connecting to the streaming port: want it closed unanswered: %s", other.name, r)
+		}
+		// Root, the test itself, is another user too.
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", streamPort), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		_, _ = io.WriteString(c, req)
+		b, err := io.ReadAll(c)
+		if len(b) != 0 || isTimeout(err) {
+			t.Errorf("root connecting to the streaming port: want it closed unanswered: %q, %v", b, err)
+		}
+		// lodged names whom it refused, as its user namespace sees them:
+		// users it does not map are the overflow uid.
+		if log, _ := os.ReadFile(filepath.Join(s.runDir, "lodged.log")); strings.Count(string(log), "refused CRI streaming connection") < 2 || !strings.Contains(string(log), "uid=65534") {
+			t.Errorf("lodged.log: want two refusals of uid 65534:\n%s", log)
+		}
+		// And lodged's user still streams.
+		if r := ccRun("exec", app, "echo", "still-mine"); r.code != 0 || r.stdout != "still-mine\n" {
+			t.Errorf("crictl exec by lodged's user after refusals: %s", r)
 		}
 	})
 
@@ -217,4 +261,9 @@ func portForward(t *testing.T, s *session, crictl, ep, pod, want string) {
 			t.Errorf("connection %d through crictl port-forward: %q, %v; want %q\n%s", i, b, err, want, fwdOut.String())
 		}
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -131,7 +131,7 @@ func main() {
 	f.DurationVar(&o.idleStop, "idle-stop", 0, "stop lodged after it has run no container and served no request for this long (0: never); daemon.json: idle-stop, e.g. \"30m\"")
 	f.BoolVar(&o.cri, "cri", true, "serve the Kubernetes Container Runtime Interface on $XDG_RUNTIME_DIR/lodge/cri.sock")
 	f.StringVar(&o.criPodSubnet, "cri-pod-subnet", cri.DefaultPodSubnet, "subnet of the k8s-pods network CRI pods get their addresses on (when lodged makes it)")
-	f.StringVar(&o.criStreamAddr, "cri-stream-address", cri.DefaultStreamAddress, "host:port of the CRI's streaming server (exec, attach, port-forward; port 0: one the kernel picks); it listens from the first streaming call, guarded only by one-time tokens")
+	f.StringVar(&o.criStreamAddr, "cri-stream-address", cri.DefaultStreamAddress, "host:port of the CRI's streaming server (exec, attach, port-forward; port 0: one the kernel picks); it listens from the first streaming call and answers only local connections of lodged's user, each with a one-time token")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
