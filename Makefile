@@ -29,7 +29,7 @@ FISHCOMP = $(HOME)/.config/fish/completions
 endif
 HELPERS := lodge-monitor lodge-shim lodge-usernet lodge-init lodge-buildkitd lodge-keeper
 
-.PHONY: all build test torture lint lint-errcheck bench clean install uninstall
+.PHONY: all build test torture conformance lint lint-errcheck bench clean install uninstall
 
 all: build
 
@@ -54,6 +54,12 @@ test:
 # hack/test.sh runs it with the rest at 10 rounds.
 torture:
 	hack/test.sh torture
+
+# critest, the Kubernetes CRI validation suite, against rootless lodged as
+# the test user, with its images served offline; FOCUS=regexp for a part.
+# The README's CRI section lists the tests that cannot pass and why.
+conformance:
+	hack/critest.sh $(FOCUS)
 
 # Speed and memory beside Docker rootless and Podman; BENCH=run for one group.
 bench:

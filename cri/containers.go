@@ -3,6 +3,9 @@ package cri
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,8 +33,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		return nil, err
 	}
 	sec := cfg.GetLinux().GetSecurityContext()
-	if sec.GetPrivileged() {
-		return nil, errdefs.InvalidArgumentf("lodge refuses privileged containers: a rootless engine cannot give them the host's devices and capabilities")
+	if sec.GetPrivileged() && sb.Config.Labels[labelPrivileged] != "true" {
+		return nil, errdefs.InvalidArgumentf("a privileged container needs a privileged pod")
 	}
 	pod := sandboxMetadata(sb.Config.Labels)
 	c := &container.Config{
@@ -73,10 +76,17 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	case runtimeapi.NamespaceMode_TARGET:
 		return nil, unimplemented("a pid namespace shared with a target container")
 	}
-	if sec != nil {
-		if err := securityContext(sec, c, hc); err != nil {
-			return nil, err
-		}
+	if err := securityContext(sec, c, hc); err != nil {
+		return nil, err
+	}
+	if sec.GetPrivileged() {
+		// What a user namespace allows, as docker run --privileged gives
+		// it on lodge: every capability in it, no seccomp, /proc
+		// unmasked; not the host's devices. The CRI's privileged
+		// container ignores the seccomp profile it names.
+		hc.Privileged = true
+		hc.SecurityOpt = slices.DeleteFunc(hc.SecurityOpt, func(o string) bool { return strings.HasPrefix(o, "seccomp=") })
+		hc.MaskedPaths, hc.ReadonlyPaths = nil, nil
 	}
 	for _, m := range cfg.Mounts {
 		mm, err := criMount(m)
@@ -85,6 +95,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		}
 		hc.Mounts = append(hc.Mounts, mm)
 	}
+	if hc.Resources, err = criResources(cfg.GetLinux().GetResources()); err != nil {
+		return nil, err
+	}
+	hc.OomScoreAdj = oomScoreAdj(cfg.GetLinux().GetResources().GetOomScoreAdj())
 	if len(cfg.Devices) > 0 {
 		return nil, unimplemented("devices in a container")
 	}
@@ -137,25 +151,57 @@ func securityContext(sec *runtimeapi.LinuxContainerSecurityContext, c *container
 	if sec.GetNoNewPrivs() {
 		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges")
 	}
-	switch p := sec.GetSeccomp(); p.GetProfileType() {
-	case runtimeapi.SecurityProfile_RuntimeDefault:
-	case runtimeapi.SecurityProfile_Unconfined:
-		if p != nil {
-			hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
+	p := sec.GetSeccomp()
+	if p == nil {
+		// No profile is unconfined in the CRI (the kubelet always names
+		// one), unless the deprecated path field names another.
+		switch path := sec.GetSeccompProfilePath(); {
+		case path == "runtime/default" || path == "docker/default":
+			p = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+		case strings.HasPrefix(path, "localhost/"):
+			p = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: strings.TrimPrefix(path, "localhost/")}
+		case path == "" || path == "unconfined":
+			p = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+		default:
+			return errdefs.InvalidArgumentf("seccomp profile path %q", path)
 		}
+	}
+	switch p.GetProfileType() {
+	case runtimeapi.SecurityProfile_RuntimeDefault: // lodge's default is Docker's profile
+	case runtimeapi.SecurityProfile_Unconfined:
+		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
 	case runtimeapi.SecurityProfile_Localhost:
-		return unimplemented("a Localhost seccomp profile")
+		// A file on the node, as the kubelet names it; its JSON goes as
+		// docker run --security-opt seccomp=FILE sends it.
+		path := p.GetLocalhostRef()
+		if !filepath.IsAbs(path) {
+			return errdefs.InvalidArgumentf("seccomp profile %q: a Localhost profile is an absolute path", path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return errdefs.InvalidArgumentf("seccomp profile: %v", err)
+		}
+		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp="+string(b))
+	}
+	// The kubelet sends the paths to mask and to make read-only (its
+	// defaults, or none for an unmasked /proc); none keeps lodge's, which
+	// are Docker's.
+	if len(sec.GetMaskedPaths()) > 0 {
+		hc.MaskedPaths = sec.GetMaskedPaths()
+	}
+	if len(sec.GetReadonlyPaths()) > 0 {
+		hc.ReadonlyPaths = sec.GetReadonlyPaths()
 	}
 	return nil
 }
 
 // criMount is a CRI mount as a bind mount.
 func criMount(m *runtimeapi.Mount) (mount.Mount, error) {
+	if m.Image != nil && m.Image.Image != "" {
+		return mount.Mount{}, unimplemented("image volumes") // they have no host path: say what is missing
+	}
 	if m.HostPath == "" || m.ContainerPath == "" {
 		return mount.Mount{}, errdefs.InvalidArgumentf("a mount needs a host path and a container path")
-	}
-	if m.Image != nil && m.Image.Image != "" {
-		return mount.Mount{}, unimplemented("image volumes")
 	}
 	out := mount.Mount{Type: mount.TypeBind, Source: m.HostPath, Target: m.ContainerPath, ReadOnly: m.Readonly, BindOptions: &mount.BindOptions{}}
 	switch m.Propagation {

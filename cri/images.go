@@ -100,25 +100,53 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	if err != nil {
 		return nil, err
 	}
+	// The store answers the bare hex; the CRI's image_ref is the ID
+	// ImageStatus, ListImages and ContainerStatus give, digest and all
+	// (critest's image identifier consistency checks it).
+	if !strings.HasPrefix(id, "sha256:") {
+		id = "sha256:" + id
+	}
 	return &runtimeapi.PullImageResponse{ImageRef: id}, nil
 }
 
 // RemoveImage removes an image with every name it has; one already gone
 // is no error (the CRI's calls are idempotent).
 func (s *Server) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
-	img, err := s.b.Images.Inspect(req.GetImage().GetImage())
+	ref := req.GetImage().GetImage()
+	img, err := s.b.Images.Inspect(ref)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemoveImageResponse{}, nil
 	}
 	if err != nil {
+		if s.imageGone(ref) {
+			return &runtimeapi.RemoveImageResponse{}, nil
+		}
 		return nil, err
 	}
 	// By ID with force, as dockershim did: an image with several tags is
 	// removed whole, and one a container runs still refuses.
-	if _, err := s.b.Images.Remove(img.ID, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if _, err := s.b.Images.Remove(img.ID, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) && !s.imageGone(img.ID) {
 		return nil, err
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil
+}
+
+// imageGone says whether ref is gone after a call on it failed: a remove
+// running at the same time (the kubelet's image GC beside a user's) makes
+// the store answer errors other than "not found" while it takes the
+// image apart, and the CRI's RemoveImage is idempotent.
+func (s *Server) imageGone(ref string) bool {
+	for i := range 20 {
+		_, err := s.b.Images.Inspect(ref)
+		if err == nil {
+			return false
+		}
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return true
+		}
+		time.Sleep(time.Duration(i+1) * 10 * time.Millisecond)
+	}
+	return false
 }
 
 // ImageFsInfo reports the space the image layers take, each layer once,

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"errors"
 	"io"
 	"testing"
 
@@ -64,7 +65,7 @@ func (f *fakeImages) Remove(ref string, force bool) ([]imagetypes.DeleteResponse
 
 func (f *fakeImages) Pull(_ context.Context, ref, _ string, auth *registry.AuthConfig, _ image.ProgressSink) (string, error) {
 	f.pulled, f.auth = ref, auth
-	return "sha256:pulled", nil
+	return "pulled", nil // the store's pull answers the bare hex, as lodge's does
 }
 
 func (f *fakeImages) Import(context.Context, io.Reader, string, []string, string, string, image.ProgressSink) (string, error) {
@@ -118,4 +119,36 @@ func TestImageService(t *testing.T) {
 
 func imageWithTag(tag string) imagetypes.InspectResponse {
 	return imagetypes.InspectResponse{ID: "sha256:" + tag, RepoTags: []string{tag}}
+}
+
+// racingImages answers as the store does while another remove takes the
+// image apart: an error that is not "not found", until it is gone.
+type racingImages struct {
+	fakeImages
+	inspects int
+}
+
+func (r *racingImages) Inspect(ref string) (imagetypes.InspectResponse, error) {
+	r.inspects++
+	switch {
+	case r.inspects == 1:
+		return imagetypes.InspectResponse{ID: "sha256:bbb"}, nil
+	case r.inspects < 4:
+		return imagetypes.InspectResponse{}, errors.New("image bbb has no config: image not known")
+	}
+	return imagetypes.InspectResponse{}, errdefs.NotFoundf("No such image: %s", ref)
+}
+
+func (r *racingImages) Remove(string, bool) ([]imagetypes.DeleteResponse, error) {
+	return nil, errors.New("image bbb has no config: image not known")
+}
+
+// TestRemoveImageRacing: a RemoveImage that loses to another one at the
+// same time succeeds, as critest's simultaneous removals want.
+func TestRemoveImageRacing(t *testing.T) {
+	imgs := &racingImages{}
+	is := runtimeapi.NewImageServiceClient(serve(t, New(Backends{Images: imgs}, quiet)))
+	if _, err := is.RemoveImage(context.Background(), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: "x"}}); err != nil {
+		t.Errorf("RemoveImage racing another: %v", err)
+	}
 }

@@ -26,6 +26,7 @@ const (
 	labelImage       = "io.kubernetes.cri.image"
 	labelLogPath     = "io.kubernetes.cri.log-path"
 	labelPidPod      = "io.kubernetes.cri.pid-pod"
+	labelPrivileged  = "io.kubernetes.cri.privileged"
 
 	typeSandbox   = "podsandbox"
 	typeContainer = "container"

@@ -78,9 +78,6 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if h := req.GetRuntimeHandler(); h != "" {
 		return nil, unimplemented("runtime handler " + strconv.Quote(h))
 	}
-	if cfg.GetLinux().GetSecurityContext().GetPrivileged() {
-		return nil, errdefs.InvalidArgumentf("lodge refuses privileged pods: a rootless engine cannot give them the host's devices and capabilities")
-	}
 	if err := s.ensurePause(ctx); err != nil {
 		return nil, err
 	}
@@ -100,6 +97,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if ns.GetPid() == runtimeapi.NamespaceMode_NODE {
 		hc.PidMode = "host"
 	}
+	// The pod's sysctls are its namespaces' (net, ipc), which the sandbox
+	// holds and its containers join.
+	hc.Sysctls = cfg.GetLinux().GetSysctls()
 	if dns := cfg.GetDnsConfig(); dns != nil {
 		for _, a := range dns.Servers {
 			ip, err := netip.ParseAddr(a)
@@ -152,6 +152,11 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	}
 	if ns.GetPid() == runtimeapi.NamespaceMode_POD {
 		meta[labelPidPod] = "true"
+	}
+	// A privileged pod may hold privileged containers; its pause process
+	// needs no privilege of its own.
+	if cfg.GetLinux().GetSecurityContext().GetPrivileged() {
+		meta[labelPrivileged] = "true"
 	}
 	var err error
 	if c.Labels, err = criLabels(cfg.GetLabels(), cfg.GetAnnotations(), meta); err != nil {

@@ -219,7 +219,7 @@ func TestPodLifecycle(t *testing.T) {
 		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{Privileged: true}},
 	}})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "privileged") {
-		t.Errorf("privileged container: %v", err)
+		t.Errorf("privileged container in a pod that is not: %v", err)
 	}
 	cr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: run.PodSandboxId, SandboxConfig: podCfg, Config: &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},

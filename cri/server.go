@@ -27,6 +27,8 @@ type Backends struct {
 	Execs      Execs
 	Networks   Networks
 	Images     Images
+	// Resources samples containers' cgroups and changes their limits.
+	Resources Resources
 	// PauseBinary is lodge-init, static: the pause image is made of it.
 	PauseBinary string
 	// PodSubnet is the pod network's subnet (DefaultPodSubnet if empty).
@@ -54,6 +56,8 @@ type Server struct {
 
 	pauseMu sync.Mutex // one making of the pause image
 	netMu   sync.Mutex // one making of the pod network
+
+	rates, podRates cpuRates // the last CPU samples, for usage_nano_cores
 }
 
 // New returns a server over b.

@@ -66,14 +66,25 @@ func (h execHost) Process(id string, req container.ExecCreateRequest) (runtime.E
 		user = containerUser(c, maps)
 	}
 	rt := h.s.spec.runtimeBinary(c)
+	groupAdd := append([]string(nil), c.HostConfig.GroupAdd...)
 	c.mu.Unlock()
 	if cwd == "" {
 		cwd = "/"
 	}
 	spec := runtime.ExecSpec{Env: env, Cwd: cwd, Runtime: rt}
-	uid, gid, groups, err := resolveUser(fmt.Sprintf("/proc/%d/root", pid), user)
+	root := fmt.Sprintf("/proc/%d/root", pid)
+	uid, gid, groups, err := resolveUser(root, user)
 	if err != nil {
 		return runtime.ExecSpec{}, err
+	}
+	// The container's --group-add groups are its execs' too, as Docker's
+	// exec gives them.
+	for _, g := range groupAdd {
+		n, err := resolveGroup(root, g)
+		if err != nil {
+			return runtime.ExecSpec{}, err
+		}
+		groups = append(groups, n)
 	}
 	spec.UID, spec.GID, spec.AdditionalGids = uid, gid, groups
 	return spec, nil

@@ -44,7 +44,7 @@ func serveCRI(ctx context.Context, log *slog.Logger, env paths.Env, svc *service
 		log.Warn("lodge-init is not installed beside lodged: CRI pod sandboxes cannot start", "err", err)
 	}
 	s := cri.New(cri.Backends{
-		Containers: ctrs, Execs: daemon.ExecAPI(svc.containers),
+		Containers: ctrs, Resources: ctrs, Execs: daemon.ExecAPI(svc.containers),
 		Networks: daemon.NetworkAPI{NetworkStore: svc.networks, Containers: svc.containers},
 		Images:   svc.images, ImageRoot: svc.store.GraphRoot(),
 		PauseBinary: pause, PodSubnet: o.podSubnet,
