@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -16,6 +17,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-containers/lodge/cgroupv2"
 	"github.com/lodge-containers/lodge/internal/atomicfile"
 )
 
@@ -34,8 +36,10 @@ type execPlan struct {
 	StartTime string `json:"start"`
 	// Namespaces are the CLONE_NEW* flags of the init's namespaces to join.
 	Namespaces int `json:"ns"`
-	// Cgroup is the container's cgroup v2 directory, "" for none.
+	// Cgroup is the container's cgroup v2 directory, "" for none;
+	// CgroupsV1 its v1 directories.
 	Cgroup          string       `json:"cgroup,omitempty"`
+	CgroupsV1       []string     `json:"cgroupsV1,omitempty"`
 	RootlessCgroups bool         `json:"rootlessCgroups,omitempty"`
 	Caps            *planCaps    `json:"caps,omitempty"`
 	NoNewPrivileges bool         `json:"nnp,omitempty"`
@@ -62,6 +66,10 @@ type planRlimit struct {
 	Soft string `json:"soft"`
 	Hard string `json:"hard"`
 }
+
+// initCgroupRoot is where the cgroup hierarchies are mounted; a plan's v2
+// cgroup is the init's under it. Tests make it "" (none).
+var initCgroupRoot = "/sys/fs/cgroup"
 
 // execPlanName is the plan's file in the container's libcontainer state
 // directory, which goes away with the container.
@@ -156,12 +164,25 @@ func makeExecPlan(st *libcontainer.State) (*execPlan, error) {
 			return nil, fmt.Errorf("the container has a %s namespace", ns.Type)
 		}
 	}
-	if len(st.CgroupPaths) > 0 {
-		path, ok := st.CgroupPaths[""]
-		if !ok || len(st.CgroupPaths) != 1 {
-			return nil, errors.New("the container is in cgroup v1 hierarchies")
+	// The exec joins the cgroups libcontainer's exec joins (best effort
+	// when rootless, as there), and the init's own v2 cgroup, which lodge
+	// manages beside libcontainer (on a hybrid machine libcontainer only
+	// knows the v1 hierarchies).
+	for k, path := range st.CgroupPaths {
+		if k == "" {
+			p.Cgroup = path
+		} else if path != "" {
+			p.CgroupsV1 = append(p.CgroupsV1, path)
 		}
-		p.Cgroup = path
+	}
+	slices.Sort(p.CgroupsV1)
+	if len(p.CgroupsV1) > 0 && !cfg.RootlessCgroups {
+		return nil, errors.New("the container is in cgroup v1 hierarchies")
+	}
+	if p.Cgroup == "" && initCgroupRoot != "" {
+		if cg, err := cgroupv2.Detect(initCgroupRoot, fmt.Sprintf("/proc/%d/cgroup", st.InitProcessPid)); err == nil && cg.V2Root != "" && cg.Own != "" {
+			p.Cgroup = filepath.Join(cg.V2Root, cg.Own)
+		}
 	}
 	if cfg.Capabilities != nil {
 		caps, err := capMasks(cfg.Capabilities)
