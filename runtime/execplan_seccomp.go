@@ -24,47 +24,53 @@ import (
 // arguments, and the call fails, leaving no filter. lodge-exec then loads
 // the same program in the exec's process.
 func seccompProgram(cfg *configs.Seccomp) ([]unix.SockFilter, uint, error) {
-	type result struct {
-		prog  []unix.SockFilter
-		flags uint
-		err   error
-	}
-	done := make(chan result, 1)
-	var capture func()
-	capture = func() {
+	var capture func(done chan<- caughtProgram)
+	capture = func(done chan<- caughtProgram) {
 		// The thread ends with this goroutine (no UnlockOSThread): its
 		// no_new_privs and its filter go with it. The main thread would
 		// not end but stay wedged, filter and all: the work moves to
 		// another thread then (this one is locked, so it cannot be it).
 		goruntime.LockOSThread()
 		if unix.Gettid() == unix.Getpid() {
-			go capture()
-			r := <-done
+			inner := make(chan caughtProgram, 1)
+			go capture(inner)
+			r := <-inner
 			goruntime.UnlockOSThread()
 			done <- r
 			return
 		}
 		listener, err := captureFilter()
 		if err != nil {
-			done <- result{err: fmt.Errorf("catching libcontainer's seccomp load: %w", err)}
+			done <- caughtProgram{err: fmt.Errorf("catching libcontainer's seccomp load: %w", err)}
 			return
 		}
-		caught := make(chan result, 1)
-		go func() {
-			prog, flags, err := catchLoad(listener)
-			caught <- result{prog, flags, err}
-		}()
+		caught := make(chan caughtProgram, 1)
+		stop := make(chan struct{})
+		go serveCapture(listener, caught, stop)
 		_, lerr := seccomp.InitSeccomp(cfg)
-		unix.Close(listener) // ends catchLoad if the load never came
-		r := <-caught
-		if r.err != nil && lerr != nil {
-			r.err = fmt.Errorf("%w (libcontainer: %v)", r.err, lerr)
+		close(stop)
+		var r caughtProgram
+		select {
+		case r = <-caught:
+		default:
+			r.err = errors.New("libcontainer loaded no seccomp program")
+			if lerr != nil {
+				r.err = fmt.Errorf("%w: %v", r.err, lerr)
+			}
 		}
 		done <- r
 	}
-	go capture()
+	done := make(chan caughtProgram, 1)
+	go capture(done)
 	r := <-done
 	return r.prog, r.flags, r.err
+}
+
+// caughtProgram is what serveCapture caught.
+type caughtProgram struct {
+	prog  []unix.SockFilter
+	flags uint
+	err   error
 }
 
 // seccompNotif and seccompNotifResp are the kernel's struct seccomp_notif
@@ -121,40 +127,55 @@ func captureFilter() (int, error) {
 	return int(fd), nil
 }
 
-// catchLoad answers the listener's notifications until a filter load comes:
-// libseccomp's probes (a NULL program) get the EFAULT the kernel would give
-// them; the load itself is read and refused.
-func catchLoad(listener int) ([]unix.SockFilter, uint, error) {
-	mem, err := os.Open("/proc/self/mem")
-	if err != nil {
-		return nil, 0, err
+// serveCapture answers the listener's notifications until stop, then
+// closes it: libseccomp's probes (a NULL program) get the EFAULT the
+// kernel would give them; a load is refused, and the first one's program
+// is sent on caught before its answer (so before the load returns). Every
+// notification is answered, not only the first: a signal that interrupts
+// the load makes the kernel withdraw its notification and the restarted
+// call send another, which would otherwise wait forever.
+func serveCapture(listener int, caught chan<- caughtProgram, stop <-chan struct{}) {
+	defer unix.Close(listener)
+	mem, merr := os.Open("/proc/self/mem")
+	if merr == nil {
+		defer mem.Close()
 	}
-	defer mem.Close()
+	sent := false
 	for {
-		var n seccompNotif
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n))); errno != 0 {
-			if errno == unix.EINTR {
-				continue
-			}
-			return nil, 0, fmt.Errorf("libcontainer loaded no seccomp program: %w", errno)
+		select {
+		case <-stop:
+			return
+		default:
 		}
-		resp := seccompNotifResp{ID: n.ID, Error: -int32(unix.EFAULT)}
-		var prog []unix.SockFilter
-		var flags uint
-		var rerr error
-		if n.Args[2] != 0 {
-			if n.Nr == unix.SYS_SECCOMP {
-				flags = uint(n.Args[1])
-			}
-			prog, rerr = readFprog(mem, n.Args[2])
+		fds := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 50)
+		if err == unix.EINTR || n == 0 {
+			continue
+		}
+		if err != nil || fds[0].Revents&unix.POLLIN == 0 {
+			return // no thread of the filter is left
+		}
+		var nt seccompNotif
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&nt))); errno != 0 {
+			continue // withdrawn (EINTR, ENOENT): the call comes again
+		}
+		resp := seccompNotifResp{ID: nt.ID, Error: -int32(unix.EFAULT)}
+		if nt.Args[2] != 0 {
 			resp.Error = -int32(unix.ECANCELED)
+			if !sent {
+				r := caughtProgram{err: merr}
+				if merr == nil {
+					if nt.Nr == unix.SYS_SECCOMP {
+						r.flags = uint(nt.Args[1])
+					}
+					r.prog, r.err = readFprog(mem, nt.Args[2])
+				}
+				caught <- r
+				sent = true
+			}
 		}
-		// A failed answer is a caller gone (its thread is thrown away
-		// either way); the program, when it came, is read already.
+		// A failed answer is a call withdrawn: it comes again.
 		_, _, _ = unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp)))
-		if n.Args[2] != 0 {
-			return prog, flags, rerr
-		}
 	}
 }
 

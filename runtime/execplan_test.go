@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -163,5 +164,59 @@ func TestMakeExecPlan(t *testing.T) {
 	st.Config.ProcessLabel = "system_u:system_r:container_t"
 	if _, err := makeExecPlan(st); err == nil {
 		t.Error("a plan for a labelled container: lodge-exec applies no label")
+	}
+}
+
+// TestSeccompProgramUnderSignals: signals that interrupt the caught load
+// (the kernel withdraws its notification, the call restarts) neither hang
+// the capture nor change the program.
+func TestSeccompProgramUnderSignals(t *testing.T) {
+	want, _, err := seccompProgram(mkdirProfile(configs.Errno))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				// Every thread, the capturing one included (a signal to
+				// the process goes to its main thread); the Go runtime
+				// takes SIGURG as a preemption request.
+				tasks, _ := filepath.Glob("/proc/self/task/*")
+				for _, task := range tasks {
+					if tid, err := strconv.Atoi(filepath.Base(task)); err == nil {
+						_ = unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
+					}
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 200; i++ {
+			got, _, err := seccompProgram(mkdirProfile(configs.Errno))
+			if err != nil {
+				done <- err
+				return
+			}
+			if !bytes.Equal(sockFilterBytes(got), sockFilterBytes(want)) {
+				done <- fmt.Errorf("round %d: another program", i)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("making seccomp programs under signals hangs")
 	}
 }

@@ -68,6 +68,13 @@ func TestExecThroughLodgeExec(t *testing.T) {
 	s := newSession(t, lookupUser(t, "LODGE_TEST_USER"))
 	s.start("--debug") // the log says why an exec fell back
 	s.loadBusybox(docker)
+	t.Cleanup(func() { // before the session's cleanup removes the log
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(s.runDir, "lodged.log"))
+			lines := strings.Split(string(log), "\n")
+			t.Logf("lodged.log, last lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
 	secKeys := []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters"}
 	for _, c := range []struct {
 		name string
