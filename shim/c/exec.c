@@ -780,6 +780,11 @@ int main(void)
 	struct plan p = {0};
 	load_plan(plan_path, &p);
 
+	/* Once it has joined, this process sits in the container's namespaces
+	 * with lodged's privileges: nothing there may ptrace it or read its
+	 * memory. The child's execve makes the command dumpable again. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fail("prctl(PR_SET_DUMPABLE): %s", goerr(errno));
 	int pidfd = (int)syscall(SYS_pidfd_open, p.pid, 0);
 	if (pidfd < 0 || start_time(p.pid) != p.start)
 		fail("container %s is not running here: its init %d has ended", r.id, p.pid);
