@@ -1,10 +1,100 @@
+//go:build cgo
+
 package runtime
 
+/*
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+// A capture's state, shared by the Go side and its serving thread.
+struct lodge_capture {
+	int listener;
+	int stop;
+	int got;
+	unsigned short len;
+	struct sock_filter *prog;
+	unsigned long flags;
+	pthread_t thread;
+};
+
+// lodge_capture_serve answers every notification until stop: a probe (a
+// NULL program) gets the EFAULT the kernel would give it; a load is
+// refused, and the first one's program is copied out first (the loading
+// thread is blocked in the call, so its memory holds still).
+static void *lodge_capture_serve(void *arg)
+{
+	struct lodge_capture *c = arg;
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = {.fd = c->listener, .events = POLLIN};
+		if (poll(&p, 1, 20) <= 0)
+			continue;
+		if (!(p.revents & POLLIN))
+			break;
+		struct seccomp_notif req;
+		memset(&req, 0, sizeof req);
+		if (ioctl(c->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+			continue;
+		struct seccomp_notif_resp resp;
+		memset(&resp, 0, sizeof resp);
+		resp.id = req.id;
+		resp.error = -EFAULT;
+		if (req.data.args[2]) {
+			resp.error = -ECANCELED;
+			if (!__atomic_load_n(&c->got, __ATOMIC_ACQUIRE)) {
+				const struct sock_fprog *fp = (const struct sock_fprog *)(uintptr_t)req.data.args[2];
+				c->prog = malloc(sizeof(struct sock_filter) * (fp->len ? fp->len : 1));
+				if (c->prog) {
+					c->len = fp->len;
+					memcpy(c->prog, fp->filter, sizeof(struct sock_filter) * fp->len);
+				}
+				if (req.data.nr == SYS_seccomp)
+					c->flags = (unsigned long)req.data.args[1];
+				__atomic_store_n(&c->got, 1, __ATOMIC_RELEASE);
+			}
+		}
+		ioctl(c->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp); // a withdrawn call comes again
+	}
+	return NULL;
+}
+
+static struct lodge_capture *lodge_capture_start(int listener)
+{
+	struct lodge_capture *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->listener = listener;
+	if (pthread_create(&c->thread, NULL, lodge_capture_serve, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void lodge_capture_stop(struct lodge_capture *c)
+{
+	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(c->thread, NULL);
+}
+
+static void lodge_capture_free(struct lodge_capture *c)
+{
+	free(c->prog);
+	free(c);
+}
+*/
+import "C"
+
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	goruntime "runtime"
 	"unsafe"
 
@@ -44,20 +134,30 @@ func seccompProgram(cfg *configs.Seccomp) ([]unix.SockFilter, uint, error) {
 			done <- caughtProgram{err: fmt.Errorf("catching libcontainer's seccomp load: %w", err)}
 			return
 		}
-		caught := make(chan caughtProgram, 1)
-		stop := make(chan struct{})
-		go serveCapture(listener, caught, stop)
+		// The answers come from a C thread: the loading call may be a raw
+		// syscall, which holds its P while it waits, and a Go answerer
+		// would wait in turn for a P, or for a GC stop that waits on the
+		// blocked call.
+		c := C.lodge_capture_start(C.int(listener))
+		if c == nil {
+			unix.Close(listener)
+			done <- caughtProgram{err: errors.New("starting the seccomp capture's thread")}
+			return
+		}
 		_, lerr := seccomp.InitSeccomp(cfg)
-		close(stop)
+		C.lodge_capture_stop(c)
+		unix.Close(listener)
 		var r caughtProgram
-		select {
-		case r = <-caught:
-		default:
+		if c.got != 0 && c.prog != nil {
+			raw := unsafe.Slice((*unix.SockFilter)(unsafe.Pointer(c.prog)), int(c.len))
+			r.prog, r.flags = append([]unix.SockFilter(nil), raw...), uint(c.flags)
+		} else {
 			r.err = errors.New("libcontainer loaded no seccomp program")
 			if lerr != nil {
 				r.err = fmt.Errorf("%w: %v", r.err, lerr)
 			}
 		}
+		C.lodge_capture_free(c)
 		done <- r
 	}
 	done := make(chan caughtProgram, 1)
@@ -71,25 +171,6 @@ type caughtProgram struct {
 	prog  []unix.SockFilter
 	flags uint
 	err   error
-}
-
-// seccompNotif and seccompNotifResp are the kernel's struct seccomp_notif
-// and struct seccomp_notif_resp (linux/seccomp.h), which x/sys lacks.
-type seccompNotif struct {
-	ID    uint64
-	Pid   uint32
-	Flags uint32
-	Nr    int32
-	Arch  uint32
-	IP    uint64
-	Args  [6]uint64
-}
-
-type seccompNotifResp struct {
-	ID    uint64
-	Val   int64
-	Error int32
-	Flags uint32
 }
 
 // captureFilter puts this thread (only) under a filter that notifies the
@@ -125,79 +206,4 @@ func captureFilter() (int, error) {
 		return -1, errno
 	}
 	return int(fd), nil
-}
-
-// serveCapture answers the listener's notifications until stop, then
-// closes it: libseccomp's probes (a NULL program) get the EFAULT the
-// kernel would give them; a load is refused, and the first one's program
-// is sent on caught before its answer (so before the load returns). Every
-// notification is answered, not only the first: a signal that interrupts
-// the load makes the kernel withdraw its notification and the restarted
-// call send another, which would otherwise wait forever.
-func serveCapture(listener int, caught chan<- caughtProgram, stop <-chan struct{}) {
-	defer unix.Close(listener)
-	mem, merr := os.Open("/proc/self/mem")
-	if merr == nil {
-		defer mem.Close()
-	}
-	sent := false
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		fds := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 50)
-		if err == unix.EINTR || n == 0 {
-			continue
-		}
-		if err != nil || fds[0].Revents&unix.POLLIN == 0 {
-			return // no thread of the filter is left
-		}
-		var nt seccompNotif
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&nt))); errno != 0 {
-			continue // withdrawn (EINTR, ENOENT): the call comes again
-		}
-		resp := seccompNotifResp{ID: nt.ID, Error: -int32(unix.EFAULT)}
-		if nt.Args[2] != 0 {
-			resp.Error = -int32(unix.ECANCELED)
-			if !sent {
-				r := caughtProgram{err: merr}
-				if merr == nil {
-					if nt.Nr == unix.SYS_SECCOMP {
-						r.flags = uint(nt.Args[1])
-					}
-					r.prog, r.err = readFprog(mem, nt.Args[2])
-				}
-				caught <- r
-				sent = true
-			}
-		}
-		// A failed answer is a call withdrawn: it comes again.
-		_, _, _ = unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp)))
-	}
-}
-
-// readFprog reads the struct sock_fprog at addr in this process.
-func readFprog(mem *os.File, addr uint64) ([]unix.SockFilter, error) {
-	var hdr [16]byte // unsigned short len; (padding); struct sock_filter *filter
-	if _, err := mem.ReadAt(hdr[:], int64(addr)); err != nil {
-		return nil, err
-	}
-	n := int(binary.NativeEndian.Uint16(hdr[0:]))
-	at := binary.NativeEndian.Uint64(hdr[8:])
-	if n == 0 || n > 4096 {
-		return nil, errors.New("libcontainer's seccomp program has no or too many instructions")
-	}
-	raw := make([]byte, n*8)
-	if _, err := mem.ReadAt(raw, int64(at)); err != nil {
-		return nil, err
-	}
-	prog := make([]unix.SockFilter, n)
-	for i := range prog {
-		b := raw[i*8:]
-		prog[i] = unix.SockFilter{Code: binary.NativeEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.NativeEndian.Uint32(b[4:])}
-	}
-	return prog, nil
 }

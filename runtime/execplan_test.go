@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
@@ -170,10 +172,19 @@ func TestMakeExecPlan(t *testing.T) {
 // TestSeccompProgramUnderSignals: signals that interrupt the caught load
 // (the kernel withdraws its notification, the call restarts) neither hang
 // the capture nor change the program.
+//
+// With a filter flag libcontainer loads through a raw syscall, which holds
+// its P while it waits for the answer: a GC stop then waits on it, so the
+// answer must not need the Go scheduler.
 func TestSeccompProgramUnderSignals(t *testing.T) {
-	want, _, err := seccompProgram(mkdirProfile(configs.Errno))
+	profile := mkdirProfile(configs.Errno)
+	profile.Flags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow}
+	want, flags, err := seccompProgram(profile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if flags != unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW {
+		t.Errorf("flags %#x, want SECCOMP_FILTER_FLAG_SPEC_ALLOW", flags)
 	}
 	stop := make(chan struct{})
 	defer close(stop)
@@ -192,6 +203,7 @@ func TestSeccompProgramUnderSignals(t *testing.T) {
 						_ = unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
 					}
 				}
+				goruntime.GC()
 				time.Sleep(50 * time.Microsecond)
 			}
 		}
@@ -199,7 +211,7 @@ func TestSeccompProgramUnderSignals(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < 200; i++ {
-			got, _, err := seccompProgram(mkdirProfile(configs.Errno))
+			got, _, err := seccompProgram(profile)
 			if err != nil {
 				done <- err
 				return

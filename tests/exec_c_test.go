@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,12 +30,13 @@ func statusLines(out string, keys ...string) map[string]string {
 	return m
 }
 
-// execParent finds the host process running `sleep <tag>` and returns
-// the name of its parent.
-func execParent(t *testing.T, tag string) string {
+// execParents finds the host processes running `sleep <tag>` and returns
+// "pid parent-name" for each.
+func execParents(t *testing.T, tag string) []string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
+		var found []string
 		dirs, _ := filepath.Glob("/proc/[0-9]*")
 		for _, d := range dirs {
 			b, err := os.ReadFile(filepath.Join(d, "cmdline"))
@@ -50,13 +53,16 @@ func execParent(t *testing.T, tag string) string {
 			}
 			comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(st.PPID), "comm"))
 			if err == nil {
-				return strings.TrimSpace(string(comm))
+				found = append(found, fmt.Sprintf("%d %s", pid, strings.TrimSpace(string(comm))))
 			}
+		}
+		if len(found) > 0 {
+			return found
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("no process runs sleep %s", tag)
-	return ""
+	return nil
 }
 
 // TestExecThroughLodgeExec: a docker exec runs through lodge-exec (C, no Go
@@ -72,6 +78,7 @@ func TestExecThroughLodgeExec(t *testing.T) {
 		if t.Failed() {
 			log, _ := os.ReadFile(filepath.Join(s.runDir, "lodged.log"))
 			lines := strings.Split(string(log), "\n")
+			os.WriteFile("/tmp/cexec-lodged.log", log, 0o644)
 			t.Logf("lodged.log, last lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
 		}
 	})
@@ -89,7 +96,22 @@ func TestExecThroughLodgeExec(t *testing.T) {
 			s.must(docker, append(append([]string{"run", "-d", "--name", name}, c.args...), "busybox", "sleep", "1000")...)
 			defer s.run(docker, "rm", "-f", name)
 			own := statusLines(s.must(docker, append(append([]string{"run", "--rm"}, c.args...), "busybox", "cat", "/proc/self/status")...).stdout, secKeys...)
-			ex := statusLines(s.must(docker, "exec", name, "cat", "/proc/self/status").stdout, secKeys...)
+			r := s.run("timeout", "60", docker, "exec", name, "cat", "/proc/self/status")
+			if r.code != 0 {
+				ps, _ := exec.Command("ps", "-eo", "pid,ppid,stat,wchan:32,args").Output()
+				var lines []string
+				for _, l := range strings.Split(string(ps), "\n") {
+					if strings.Contains(l, "lodge") || strings.Contains(l, "cat") {
+						lines = append(lines, l)
+					}
+				}
+				if pid := s.pidFile("lodged.pid"); pid > 0 {
+					exec.Command("kill", "-QUIT", strconv.Itoa(pid)).Run() // its goroutines, to its log
+					time.Sleep(2 * time.Second)
+				}
+				t.Fatalf("first exec: %s\nprocesses:\n%s", r, strings.Join(lines, "\n"))
+			}
+			ex := statusLines(r.stdout, secKeys...)
 			if len(own) != len(secKeys) {
 				t.Fatalf("the container's status lacks lines: %v", own)
 			}
@@ -111,8 +133,11 @@ func TestExecThroughLodgeExec(t *testing.T) {
 		})
 	}
 
-	s.must(docker, "run", "-d", "--name", "cx", "busybox", "sleep", "1000")
+	s.must(docker, "run", "-d", "--name", "cx", "--oom-score-adj", "500", "busybox", "sleep", "1000")
 	defer s.run(docker, "rm", "-f", "cx")
+	if r := s.must(docker, "exec", "cx", "cat", "/proc/self/oom_score_adj"); r.stdout != "500\n" {
+		t.Errorf("exec's oom_score_adj %q, want the container's 500", r.stdout)
+	}
 	idKeys := []string{"Uid", "Gid", "Groups"}
 	own := statusLines(s.must(docker, "run", "--rm", "-u", "1000:1000", "busybox", "cat", "/proc/self/status").stdout, idKeys...)
 	ex := statusLines(s.must(docker, "exec", "-u", "1000:1000", "cx", "cat", "/proc/self/status").stdout, idKeys...)
@@ -141,8 +166,9 @@ func TestExecThroughLodgeExec(t *testing.T) {
 		t.Errorf("exec of a missing binary: %s", r)
 	}
 	// The exec's parent is lodge-exec: not lodge-monitor's fallback.
-	s.must(docker, "exec", "-d", "cx", "sleep", "4321")
-	if p := execParent(t, "4321"); p != "lodge-exec" {
+	tag := strconv.Itoa(100000 + int(time.Now().UnixNano()%800000))
+	s.must(docker, "exec", "-d", "cx", "sleep", tag)
+	if p := execParents(t, tag); len(p) != 1 || !strings.HasSuffix(p[0], " lodge-exec") {
 		log, _ := os.ReadFile(filepath.Join(s.runDir, "lodged.log"))
 		var notes []string
 		for _, l := range strings.Split(string(log), "\n") {
@@ -150,6 +176,6 @@ func TestExecThroughLodgeExec(t *testing.T) {
 				notes = append(notes, l)
 			}
 		}
-		t.Errorf("the exec's parent is %q, want lodge-exec; lodged.log says:\n%s", p, strings.Join(notes, "\n"))
+		t.Errorf("the exec's process and parent: %q, want one, under lodge-exec; lodged.log says:\n%s", p, strings.Join(notes, "\n"))
 	}
 }

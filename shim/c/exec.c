@@ -14,7 +14,8 @@
  * pidfd of the init: all at once, and never those of a process that took
  * a dead init's pid), forks the exec's process into the pid namespace,
  * reports its pid, waits for it and reports its exit. The child applies
- * what libcontainer's setns init applies, in its order: cgroup, session
+ * what libcontainer's setns init applies, in its order (oom_score_adj is
+ * set before the fork and inherited): cgroup, session
  * keyring, console, no_new_privs, seccomp (early when it needs privilege,
  * else last), the bounding set, groups, gid, uid, cwd, capabilities, and
  * execs the command found on the exec's $PATH. */
@@ -588,14 +589,6 @@ static void child(const struct req *r, const struct plan *p, int cgnsfd, const i
 		child_fail("joining the container's cgroup namespace: %s", goerr(errno));
 	if (setsid() < 0)
 		child_fail("setsid: %s", goerr(errno));
-	if (p->has_oom) {
-		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-		char s[32];
-		int n = snprintf(s, sizeof s, "%ld", p->oom);
-		if (fd < 0 || write(fd, s, (size_t)n) < 0)
-			child_fail("setting oom_score_adj: %s", goerr(errno));
-		close(fd);
-	}
 	const struct jval *rl = p->rlimits;
 	for (size_t i = 0; rl && rl->type == J_ARR && i < rl->n; i++) {
 		struct rlimit lim = {.rlim_cur = json_u64(rl->items[i], "soft"), .rlim_max = json_u64(rl->items[i], "hard")};
@@ -780,6 +773,16 @@ int main(void)
 	struct plan p = {0};
 	load_plan(plan_path, &p);
 
+	/* The child inherits the score; set here, where /proc/self is this
+	 * process's own whatever namespaces come next. */
+	if (p.has_oom) {
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+		char s[32];
+		int len = snprintf(s, sizeof s, "%ld", p.oom);
+		if (fd < 0 || write(fd, s, (size_t)len) < 0)
+			fail("setting oom_score_adj: %s", goerr(errno));
+		close(fd);
+	}
 	/* Once it has joined, this process sits in the container's namespaces
 	 * with lodged's privileges: nothing there may ptrace it or read its
 	 * memory. The child's execve makes the command dumpable again. */
