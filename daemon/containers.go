@@ -140,6 +140,7 @@ func assemble(ctx context.Context, cfg ContainersConfig) *Containers {
 	s.cg = newCgroupCtl(cfg)
 	s.control = newCgroupControl(s.recs, s.cg, cfg.Events, cfg.Log)
 	s.execs = exec.New(s.stateRoot, execHost{s})
+	s.execs.Log = cfg.Log
 	s.health = health.New(s.life, healthHost{s}, s.execs)
 	log := cfg.Log
 	if log == nil {

@@ -6,7 +6,8 @@
 // that a container outlives the API daemon. A monitor that dies is
 // replaced by one that adopts the running container (monitor_adopt.go);
 // InitProc (shim) reaches a container's init without any. Exec processes are
-// started by the daemon through libcontainer directly.
+// started through lodge-exec (C) from an exec plan made at the container's
+// first exec (execplan.go), else through lodge-monitor (exec_helper.go).
 //
 // It does not own container objects, names or state on disk beyond the
 // monitor's own files (daemon does), nor images or rootfs mounts (storage).

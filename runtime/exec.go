@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"syscall"
@@ -32,6 +33,9 @@ type ExecSpec struct {
 	// Runtime is the OCI runtime binary the container runs on, "" for the
 	// embedded libcontainer.
 	Runtime string
+	// Log receives, at debug level, why an exec could not go through
+	// lodge-exec; nil for nowhere.
+	Log *slog.Logger
 }
 
 // ExecProcess is a running exec. Its methods are safe for concurrent use.
@@ -49,8 +53,19 @@ func Exec(stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 	if spec.Runtime != "" {
 		return ociExec(stateRoot, id, spec)
 	}
+	if exe, err := CExecBinary(); err == nil {
+		plan, err := execPlanFor(stateRoot, id)
+		if err == nil {
+			return helperExec(exe, plan, stateRoot, id, spec)
+		}
+		if spec.Log != nil {
+			spec.Log.Debug("exec through lodge-monitor: no exec plan", "container", id, "err", err)
+		}
+	} else if spec.Log != nil {
+		spec.Log.Debug("exec through lodge-monitor: lodge-exec is not installed", "err", err)
+	}
 	if exe, ok := execHelper(); ok {
-		return helperExec(exe, stateRoot, id, spec)
+		return helperExec(exe, "", stateRoot, id, spec)
 	}
 	c, err := libcontainer.Load(stateRoot, id)
 	if err != nil {

@@ -6,13 +6,19 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/paths"
 )
 
-// An exec runs through lodge-monitor, not in the caller: libcontainer
+// An exec runs through lodge-exec (shim/c/exec.c) when it is installed and
+// the container has an exec plan (execplan.go): a static C program, so no
+// Go program starts for it. Otherwise it runs through lodge-monitor, not
+// in the caller: libcontainer
 // starts a process by re-executing its own binary as its init, and the
 // caller is lodged, whose every exec pays for the init functions of
 // everything linked into it (the image store, registries, networks) and
@@ -20,7 +26,7 @@ import (
 // and little else. It runs the process (runExec) and stays its parent,
 // to wait for it and say its exit code.
 //
-// The helper's descriptors: 3 the control socket (one execRequest in;
+// Both speak this protocol. The helper's descriptors: 3 the control socket (one execRequest in;
 // one execReply with the pid or the error, then one with the exit code,
 // out), 4 the console socket with a tty, else stdin (when the exec has
 // input), 5 stdout, 6 stderr. Its own stdio is /dev/null.
@@ -43,6 +49,9 @@ type execRequest struct {
 	Width          uint16   `json:"width,omitempty"`
 	Height         uint16   `json:"height,omitempty"`
 	Stdin          bool     `json:"stdin,omitempty"`
+	// Plan is the container's exec plan, for lodge-exec (lodge-monitor
+	// reads libcontainer's state instead).
+	Plan string `json:"plan,omitempty"`
 }
 
 type execReply struct {
@@ -62,8 +71,15 @@ func execHelper() (string, bool) {
 	return exe, err == nil && self != exe
 }
 
-// helperExec starts the exec through lodge-monitor at exe.
-func helperExec(exe, stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
+// CExecBinaryName is lodge-exec, installed beside lodged.
+const CExecBinaryName = "lodge-exec"
+
+// CExecBinary is lodge-exec's path, or why it is not there.
+var CExecBinary = sync.OnceValues(func() (string, error) { return paths.Helper(CExecBinaryName) })
+
+// helperExec starts the exec through the helper at exe: lodge-exec with
+// the exec plan at plan, or lodge-monitor (plan "").
+func helperExec(exe, plan, stateRoot, id string, spec ExecSpec) (*ExecProcess, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -72,7 +88,7 @@ func helperExec(exe, stateRoot, id string, spec ExecSpec) (*ExecProcess, error) 
 	ctlChild := os.NewFile(uintptr(pair[1]), "exec-ctl-child")
 	req := execRequest{StateRoot: stateRoot, ID: id, Args: spec.Args, Env: spec.Env, Cwd: spec.Cwd,
 		UID: spec.UID, GID: spec.GID, AdditionalGids: spec.AdditionalGids,
-		Tty: spec.Tty, Width: spec.Width, Height: spec.Height}
+		Tty: spec.Tty, Width: spec.Width, Height: spec.Height, Plan: plan}
 	e := &ExecProcess{}
 	var consoleParent *os.File
 	childEnds := []*os.File{ctlChild}

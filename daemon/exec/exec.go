@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,8 @@ const Keep = 5 * time.Minute
 type Service struct {
 	stateRoot  string
 	containers Containers
+	// Log receives the runtime's debug notes on execs; nil for none.
+	Log *slog.Logger
 
 	mu sync.Mutex
 	// byContainer holds each container's execs by ID: they are its
@@ -210,6 +213,7 @@ func (s *Service) ExecStartWith(ctx context.Context, id string, opts StartOption
 		}
 	}
 	spec.Stdout, spec.Stderr = out, errw
+	spec.Log = s.Log
 	proc, err := runtime.Exec(s.stateRoot, e.ContainerID, spec)
 	if err != nil {
 		// Docker's code for an exec that could not start, whatever the

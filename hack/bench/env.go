@@ -77,7 +77,7 @@ func newEnv() (*env, error) {
 	if err := os.Chmod(base, 0o755); err != nil {
 		return nil, err
 	}
-	if err := buildbin.Build(".", e.bin, os.Stderr, "lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"); err != nil {
+	if err := buildbin.Build(".", e.bin, os.Stderr, "lodged", "lodge-monitor", "lodge-shim", "lodge-exec", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"); err != nil {
 		return nil, err
 	}
 	a, err := fixture.Archive("busybox:latest", nil)

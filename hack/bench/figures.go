@@ -124,7 +124,7 @@ func execTrue(e *env, reps int) result {
 		}
 	}
 	setSeries(&r, series)
-	r.Notes = append(r.Notes, "the docker CLI against each engine; lodge runs the exec's process through lodge-monitor's init, not lodged")
+	r.Notes = append(r.Notes, "the docker CLI against each engine; lodge runs the exec's process through lodge-exec (C, static), not a Go program; the first exec, which makes the container's exec plan, is not timed")
 	return finish(r)
 }
 

@@ -12,10 +12,13 @@ import (
 
 // Binaries are the programs lodge installs: the two commands and the
 // helpers lodged runs from libexec.
-var Binaries = []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init", "lodge-keeper"}
+var Binaries = []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-exec", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init", "lodge-keeper"}
 
 // ShimSources are lodge-shim's C sources, relative to the repository.
 var ShimSources = []string{"shim/c/shim.c", "shim/c/json.c"}
+
+// ExecSources are lodge-exec's C sources, relative to the repository.
+var ExecSources = []string{"shim/c/exec.c", "shim/c/json.c"}
 
 // Build builds the named binaries (all of Binaries when none are named)
 // from the repository at root into dir, the compilers' output going to
@@ -44,6 +47,11 @@ func build(root, dir, b string, log io.Writer) error {
 		// runtime would be most of its memory (issue 20).
 		args := []string{"-std=c11", "-O2", "-Wall", "-static", "-o", out}
 		cmd = exec.Command(cc(), append(args, ShimSources...)...)
+	case "lodge-exec":
+		// C, static: each docker exec starts it, and a Go program's
+		// start would be most of an exec's time (issue 20).
+		args := []string{"-std=c11", "-O2", "-Wall", "-static", "-o", out}
+		cmd = exec.Command(cc(), append(args, ExecSources...)...)
 	case "lodge-init", "lodge-keeper":
 		// static: lodge-init runs on containers' roots, lodge-keeper in
 		// each idle stage maps no libc.
