@@ -92,3 +92,25 @@ func TestCodeReleasedAtRest(t *testing.T) {
 		t.Fatal("code not released a rest after the last request")
 	}
 }
+
+func TestCodeReleasedAgainWhenItComesBack(t *testing.T) {
+	m := newMemTrim(time.Second, time.Minute, time.Minute, slog.Default())
+	kb := 4000
+	m.codeKB = func() int { return kb }
+	now := time.Now()
+	if !m.restDue(now.Add(2 * time.Minute)) {
+		t.Fatal("code not released a rest after the start")
+	}
+	m.releasedKB = 1000 // what the release left
+	kb = 1500
+	if m.restDue(now.Add(4 * time.Minute)) {
+		t.Fatal("released again for half a MiB come back")
+	}
+	kb = 3000
+	if m.restDue(now.Add(2*time.Minute + 30*time.Second)) {
+		t.Fatal("released twice within a rest")
+	}
+	if !m.restDue(now.Add(4 * time.Minute)) {
+		t.Fatal("2 MiB came back at rest and stayed")
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/netns"
 	"github.com/lodge-containers/lodge/paths"
+	"github.com/lodge-containers/lodge/proc"
 	"github.com/lodge-containers/lodge/runtime"
 	"github.com/lodge-containers/lodge/userns"
 	"github.com/lodge-containers/lodge/version"
@@ -498,6 +499,10 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		return err
 	}
 	trim := newMemTrim(3*time.Second, time.Minute, 30*time.Second, log)
+	trim.codeKB = func() int {
+		kb, _ := strconv.Atoi(proc.StatusField(os.Getpid(), "RssFile"))
+		return kb
+	}
 	srv.ConnState = trim.connState
 	go trim.watch(ctx)
 	if idleAfter > 0 {

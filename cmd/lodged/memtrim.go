@@ -39,6 +39,14 @@ type memTrim struct {
 	trimmed time.Time // when the last trim was due
 	dirty   bool      // requests since the last trim
 	mapped  bool      // requests since the code pages were last released
+
+	// codeKB is how much of the binary is mapped now (RssFile), and
+	// releasedKB what was left right after the last release: timers and
+	// collections map pages back at rest too, and more than a MiB of
+	// them goes again, at most once a rest.
+	codeKB     func() int
+	releasedKB int
+	released   time.Time
 }
 
 func newMemTrim(quiet, gap, rest time.Duration, log *slog.Logger) *memTrim {
@@ -62,10 +70,13 @@ func (m *memTrim) connState(c net.Conn, s http.ConnState) {
 func (m *memTrim) restDue(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.mapped || len(m.busy) > 0 || now.Sub(m.last) < m.rest {
+	if len(m.busy) > 0 || now.Sub(m.last) < m.rest {
 		return false
 	}
-	m.mapped = false
+	if !m.mapped && (m.codeKB == nil || now.Sub(m.released) < m.rest || m.codeKB() <= m.releasedKB+1024) {
+		return false
+	}
+	m.mapped, m.released = false, now
 	return true
 }
 
@@ -95,6 +106,11 @@ func (m *memTrim) watch(ctx context.Context) {
 			if m.restDue(now) {
 				if n, err := proc.ReleaseCode(); err != nil {
 					m.log.Debug("releasing code pages", "bytes", n, "err", err)
+				}
+				if m.codeKB != nil {
+					m.mu.Lock()
+					m.releasedKB = m.codeKB()
+					m.mu.Unlock()
 				}
 			}
 		}
