@@ -41,8 +41,8 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-buildkitd ./cmd/lodge-buildkitd
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
 	CGO_ENABLED=0 $(GO) build -o bin/lodge-init ./cmd/lodge-init
-	$(CC) -std=c11 -O2 -Wall -static -o bin/lodge-shim shim/c/shim.c shim/c/json.c
-	$(CC) -std=c11 -O2 -Wall -static -o bin/lodge-exec shim/c/exec.c shim/c/json.c
+	$(CC) -std=c11 -O2 -Wall -static -o bin/lodge-shim shim/c/shim.c shim/c/json.c shim/c/proc.c
+	$(CC) -std=c11 -O2 -Wall -static -o bin/lodge-exec shim/c/exec.c shim/c/json.c shim/c/proc.c
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-keeper ./cmd/lodge-keeper
 
 # Every test; as root it sets the machine up and runs them as a test user.

@@ -15,10 +15,10 @@ import (
 var Binaries = []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-exec", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init", "lodge-keeper"}
 
 // ShimSources are lodge-shim's C sources, relative to the repository.
-var ShimSources = []string{"shim/c/shim.c", "shim/c/json.c"}
+var ShimSources = []string{"shim/c/shim.c", "shim/c/json.c", "shim/c/proc.c"}
 
 // ExecSources are lodge-exec's C sources, relative to the repository.
-var ExecSources = []string{"shim/c/exec.c", "shim/c/json.c"}
+var ExecSources = []string{"shim/c/exec.c", "shim/c/json.c", "shim/c/proc.c"}
 
 // Build builds the named binaries (all of Binaries when none are named)
 // from the repository at root into dir, the compilers' output going to

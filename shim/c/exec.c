@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "proc.h"
 
 #define CTL_FD 3
 #define CONSOLE_FD 4 /* with a tty; else stdin, when the exec has input */
@@ -179,31 +180,6 @@ static char **strv(const struct jval *a, size_t *count)
 }
 
 /* ------------------------------------------------------------- the init */
-
-/* start_time is field 22 of /proc/pid/stat, 0 when unreadable. */
-static uint64_t start_time(int pid)
-{
-	char p[64], s[1024];
-	snprintf(p, sizeof p, "/proc/%d/stat", pid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, s, sizeof s - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	s[n] = 0;
-	char *q = strrchr(s, ')');
-	if (!q)
-		return 0;
-	q += 2; /* field 3, the state */
-	for (int f = 3; f < 22 && q; f++) {
-		q = strchr(q, ' ');
-		if (q)
-			q++;
-	}
-	return q ? strtoull(q, NULL, 10) : 0;
-}
 
 static ino_t ns_ino(const char *path)
 {

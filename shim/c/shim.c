@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "proc.h"
 
 #define PUMP_BUFFER (16 * 1024) /* one read of output, as the Go loop */
 #define MAX_LINE (16 * 1024)    /* json-file splits longer lines */
@@ -735,33 +736,6 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 }
 
 /* ---------------------------------------------------------- the init */
-
-/* start_time is /proc/PID/stat's starttime; 0 when the process is gone
- * or a zombie (shim.StartTime). */
-static uint64_t start_time(int pid)
-{
-	char p[64], b[4096];
-	snprintf(p, sizeof p, "/proc/%d/stat", pid);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, b, sizeof b - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	b[n] = 0;
-	char *s = strrchr(b, ')');
-	if (!s)
-		return 0;
-	s++;
-	char *f[24];
-	int k = 0;
-	for (char *tok = strtok(s, " \n"); tok && k < 24; tok = strtok(NULL, " \n"))
-		f[k++] = tok;
-	if (k < 20 || f[0][0] == 'Z' || f[0][0] == 'X')
-		return 0;
-	return strtoull(f[19], NULL, 10);
-}
 
 /* open_init is a pidfd of the adopted init, checked after the open to be
  * the process its start time names; -1 when it has ended. */
