@@ -283,11 +283,11 @@ func (st *store) inspectLogPath(c *Container) string {
 	return ""
 }
 
-// checkNamespaceTargets refuses, as Docker's create does, a pid or ipc
-// mode "container:X" whose X does not exist (a 400); that X runs is
+// checkNamespaceTargets refuses, as Docker's create does, a pid, ipc or
+// uts mode "container:X" whose X does not exist (a 400); that X runs is
 // checked when the container starts.
 func (st *store) checkNamespaceTargets(hc *container.HostConfig) error {
-	for _, mode := range []string{string(hc.PidMode), string(hc.IpcMode)} {
+	for _, mode := range []string{string(hc.PidMode), string(hc.IpcMode), string(hc.UTSMode)} {
 		if !isContainerMode(mode) {
 			continue
 		}
