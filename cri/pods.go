@@ -115,7 +115,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		Hostname: cfg.GetHostname(),
 	}
 	if hc.NetworkMode == "host" {
-		c.Hostname = "" // the host's, as Docker refuses both
+		// A pod on the node's network has the node's name, as
+		// containerd's and CRI-O's: lodged's UTS namespace, the host's.
+		c.Hostname, hc.UTSMode = "", "host"
 	}
 	if len(cfg.GetPortMappings()) > 0 {
 		c.ExposedPorts, hc.PortBindings = network.PortSet{}, network.PortMap{}

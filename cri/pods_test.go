@@ -241,7 +241,7 @@ func TestPodLifecycle(t *testing.T) {
 		c.Config.User != "1000:2000" || !c.HostConfig.ReadonlyRootfs || c.HostConfig.CapAdd[0] != "NET_ADMIN" || c.HostConfig.CapDrop[0] != "CHOWN" ||
 		c.Config.Entrypoint[0] != "sleep" || c.Config.Cmd[0] != "60" || c.Config.Env[0] != "A=1" || !c.HostConfig.Mounts[0].ReadOnly ||
 		c.Config.Labels[labelSandboxID] != run.PodSandboxId || c.Config.Labels["tier"] != "front" ||
-		c.Config.Hostname != "webpod" || len(c.HostConfig.DNS) != 1 || c.HostConfig.DNSSearch[0] != "svc" {
+		string(c.HostConfig.UTSMode) != string(join) || c.Config.Hostname != "" || len(c.HostConfig.DNS) != 1 || c.HostConfig.DNSSearch[0] != "svc" {
 		t.Fatalf("container made as %+v / %+v", c.Config, c.HostConfig)
 	}
 	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
@@ -288,5 +288,41 @@ func TestPodLifecycle(t *testing.T) {
 	}
 	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: run.PodSandboxId}); err != nil {
 		t.Errorf("RemovePodSandbox again: %v", err)
+	}
+}
+
+// TestPodOnTheNodesNetwork: a pod on the node's network has the node's
+// UTS namespace too (lodged's: one the host owns cannot be joined from
+// lodged's user namespace), and so have its containers.
+func TestPodOnTheNodesNetwork(t *testing.T) {
+	pauseBin := filepath.Join(t.TempDir(), "lodge-init")
+	if err := os.WriteFile(pauseBin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctrs := &fakeContainers{}
+	rt := runtimeapi.NewRuntimeServiceClient(serve(t, New(Backends{Containers: ctrs, Execs: &fakeExecs{}, Images: &fakePauseImages{}, Networks: &fakeNetworks{}, PauseBinary: pauseBin}, quiet)))
+	ctx := context.Background()
+	podCfg := &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "node", Namespace: "ns", Uid: "u2"},
+		Hostname: "ignored",
+		Linux:    &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}},
+	}
+	run, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := ctrs.ctrs[run.PodSandboxId]
+	if sb.HostConfig.NetworkMode != "host" || sb.HostConfig.UTSMode != "host" || sb.Config.Hostname != "" {
+		t.Errorf("sandbox on the node's network made as %+v / %+v", sb.Config, sb.HostConfig)
+	}
+	cr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: run.PodSandboxId, SandboxConfig: podCfg, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ctrs.ctrs[cr.ContainerId]
+	if c.HostConfig.NetworkMode != "host" || c.HostConfig.UTSMode != "host" || string(c.HostConfig.IpcMode) != "container:"+run.PodSandboxId || c.Config.Hostname != "" {
+		t.Errorf("container of a pod on the node's network made as %+v / %+v", c.Config, c.HostConfig)
 	}
 }
