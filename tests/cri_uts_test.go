@@ -126,6 +126,10 @@ func TestUTSModeContainer(t *testing.T) {
 	if h := strings.TrimSpace(s.must(docker, "exec", "utsb", "hostname").stdout); h != "alpha" {
 		t.Errorf("hostname in utsb: %q, want alpha", h)
 	}
+	// lodge's CLI sends the mode as given.
+	if h := strings.TrimSpace(s.must("lodge", "run", "--rm", "--uts", "container:utsa", "busybox", "hostname").stdout); h != "alpha" {
+		t.Errorf("lodge run --uts container:utsa hostname: %q, want alpha", h)
+	}
 	s.must(docker, "exec", "utsb", "hostname", "beta")
 	if h := strings.TrimSpace(s.must(docker, "exec", "utsa", "hostname").stdout); h != "beta" {
 		t.Errorf("utsa's hostname after utsb renamed their namespace: %q", h)
