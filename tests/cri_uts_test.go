@@ -19,6 +19,11 @@ const (
   "hostname": "utspod",
   "log_directory": %q
 }`
+	utsNodePod = `{
+  "metadata": {"name": "utsnode", "namespace": "default", "uid": "uts-uid-2", "attempt": 0},
+  "log_directory": %q,
+  "linux": {"security_context": {"namespace_options": {"network": 2}}}
+}`
 	utsCtr = `{
   "metadata": {"name": %q, "attempt": 0},
   "image": {"image": "busybox:latest"},
@@ -45,9 +50,10 @@ func TestCRIPodSharesUTS(t *testing.T) {
 	s, docker := compatSession(t)
 	cc, _ := crictlFor(t, s)
 	dir := s.buildDir("crictl-uts", map[string]string{
-		"pod.json": fmt.Sprintf(utsPod, filepath.Join(s.home, "podlogs")),
-		"a.json":   fmt.Sprintf(utsCtr, "a"),
-		"b.json":   fmt.Sprintf(utsCtr, "b"),
+		"pod.json":  fmt.Sprintf(utsPod, filepath.Join(s.home, "podlogs")),
+		"a.json":    fmt.Sprintf(utsCtr, "a"),
+		"b.json":    fmt.Sprintf(utsCtr, "b"),
+		"node.json": fmt.Sprintf(utsNodePod, filepath.Join(s.home, "podlogs")),
 	})
 	podJSON := filepath.Join(dir, "pod.json")
 	pod := strings.TrimSpace(cc("runp", podJSON))
@@ -82,6 +88,19 @@ func TestCRIPodSharesUTS(t *testing.T) {
 	}
 	cc("stopp", pod)
 	cc("rmp", pod)
+
+	// A pod on the node's network has the node's UTS namespace and name,
+	// as containerd's and CRI-O's (lodged's, which is the host's).
+	nodeJSON := filepath.Join(dir, "node.json")
+	node := strings.TrimSpace(cc("runp", nodeJSON))
+	n := strings.TrimSpace(cc("create", node, filepath.Join(dir, "a.json"), nodeJSON))
+	cc("start", n)
+	host, _ := os.Hostname()
+	if ns, h := execOut(n, "busybox", "readlink", "/proc/self/ns/uts"), execOut(n, "hostname"); ns != utsNSOf(t, "self", "uts") || h != host {
+		t.Errorf("a container of a pod on the node's network: UTS namespace %s, hostname %q; want the host's %s, %q", ns, h, utsNSOf(t, "self", "uts"), host)
+	}
+	cc("stopp", node)
+	cc("rmp", node)
 }
 
 // TestUTSModeContainer: the Docker API takes Podman's UTS mode
