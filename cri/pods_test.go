@@ -1,12 +1,15 @@
 package cri
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -324,5 +327,31 @@ func TestPodOnTheNodesNetwork(t *testing.T) {
 	c := ctrs.ctrs[cr.ContainerId]
 	if c.HostConfig.NetworkMode != "host" || c.HostConfig.UTSMode != "host" || string(c.HostConfig.IpcMode) != "container:"+run.PodSandboxId || c.Config.Hostname != "" {
 		t.Errorf("container of a pod on the node's network made as %+v / %+v", c.Config, c.HostConfig)
+	}
+}
+
+// TestPodCgroupParentIgnoredOnce: a kubelet with cgroupsPerQOS names its
+// pod cgroup, which lodged cannot use outside its delegated tree: the
+// pods run, and the log says so once ("/" asks for nothing).
+func TestPodCgroupParentIgnoredOnce(t *testing.T) {
+	pauseBin := filepath.Join(t.TempDir(), "lodge-init")
+	if err := os.WriteFile(pauseBin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	ctrs := &fakeContainers{}
+	rt := runtimeapi.NewRuntimeServiceClient(serve(t, New(Backends{Containers: ctrs, Execs: &fakeExecs{}, Images: &fakePauseImages{}, Networks: &fakeNetworks{}, PauseBinary: pauseBin}, log)))
+	for i, parent := range []string{"/", "/kubepods/burstable/podu1", "/kubepods/besteffort/podu2"} {
+		_, err := rt.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: strconv.Itoa(i)},
+			Linux:    &runtimeapi.LinuxPodSandboxConfig{CgroupParent: parent},
+		}})
+		if err != nil {
+			t.Fatalf("a pod with cgroup parent %q: %v", parent, err)
+		}
+	}
+	if n := strings.Count(logged.String(), "cgroup parent is ignored"); n != 1 || !strings.Contains(logged.String(), "/kubepods/burstable/podu1") {
+		t.Errorf("warned %d times, want once naming the first parent:\n%s", n, logged.String())
 	}
 }
