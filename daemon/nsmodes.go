@@ -84,24 +84,6 @@ func (m *specMaker) shares(c *Container) (runtime.Shares, error) {
 	return sh, nil
 }
 
-// utsNames is the hostname and domain name a container created with UTS
-// mode "container:X" takes: X's, as Podman records them, since the kernel
-// gives it X's and inspect, HOSTNAME and /etc/hostname should say so. X
-// exists (checkNamespaceTargets). ok is false for any other mode.
-func (st *store) utsNames(hc *container.HostConfig) (host, domain string, ok bool, err error) {
-	mode := string(hc.UTSMode)
-	if !isContainerMode(mode) {
-		return "", "", false, nil
-	}
-	other, err := st.get(strings.TrimPrefix(mode, "container:"))
-	if err != nil {
-		return "", "", false, err
-	}
-	other.mu.Lock()
-	defer other.mu.Unlock()
-	return other.Config.Hostname, other.Config.Domainname, true, nil
-}
-
 // hostHostname is the name a container sharing lodged's UTS namespace
 // sees, recorded in its config as Docker records the host's.
 func hostHostname() string {
