@@ -182,4 +182,10 @@ func TestUTSModeContainer(t *testing.T) {
 	if st := s.must(docker, "inspect", "-f", "{{.State.Status}}", late.ID).stdout; strings.TrimSpace(st) != "created" {
 		t.Errorf("state after the refused start: %q", st)
 	}
+	// As for --network and --ipc container:X (and in Docker), X may be
+	// removed while a joiner runs: the namespace lives on with it.
+	s.must(docker, "rm", "-f", "utsa")
+	if h := strings.TrimSpace(s.must(docker, "exec", "utsb", "hostname").stdout); h != "beta" {
+		t.Errorf("utsb's hostname once utsa is gone: %q", h)
+	}
 }
