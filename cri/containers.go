@@ -54,19 +54,24 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		c.Env = append(c.Env, kv.Key+"="+string(kv.Value))
 	}
 	sbRef := "container:" + sb.ID
-	hc := &container.HostConfig{NetworkMode: container.NetworkMode(sbRef), IpcMode: container.IpcMode(sbRef)}
+	// The pod's containers join the sandbox's net, ipc and uts
+	// namespaces (the uts one takes the sandbox's hostname with it), or
+	// stay in lodged's where the pod has the node's: a namespace the
+	// host owns cannot be joined from lodged's user namespace.
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(sbRef), IpcMode: container.IpcMode(sbRef), UTSMode: container.UTSMode(sbRef)}
 	if sb.HostConfig.NetworkMode == "host" {
 		hc.NetworkMode = "host"
 	} else {
-		// lodge writes each container's resolv.conf and hostname from
-		// its own settings, and its UTS modes are only private or host:
-		// the pod's are copied, so every container of it resolves and
-		// names itself as the sandbox does.
+		// lodge writes each container's resolv.conf from its own
+		// settings: the pod's are copied, so every container of it
+		// resolves as the sandbox does.
 		hc.DNS, hc.DNSSearch, hc.DNSOptions = sb.HostConfig.DNS, sb.HostConfig.DNSSearch, sb.HostConfig.DNSOptions
-		c.Hostname = sb.Config.Hostname
 	}
 	if sb.HostConfig.IpcMode == "host" {
 		hc.IpcMode = "host"
+	}
+	if sb.HostConfig.UTSMode == "host" {
+		hc.UTSMode = "host"
 	}
 	switch sec.GetNamespaceOptions().GetPid() {
 	case runtimeapi.NamespaceMode_POD:

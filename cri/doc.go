@@ -4,7 +4,10 @@
 // level: it sees the daemon only through interfaces declared here.
 //
 // A pod sandbox is a lodge container running a pause process that holds
-// the pod's network, ipc and uts namespaces; the pod's containers join
-// them, as dockershim mapped the CRI onto Docker's model. What is not
-// built yet answers codes.Unimplemented, naming what is missing.
+// the pod's network, ipc and uts namespaces (pid when the pod shares
+// it); the pod's containers join them through the "container:<sandbox>"
+// modes, as dockershim mapped the CRI onto Docker's model (the uts one is
+// Podman's, which Docker's API lacks), or stay in lodged's where the pod
+// has the node's. What is not built yet answers codes.Unimplemented,
+// naming what is missing.
 package cri

@@ -81,6 +81,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err := s.ensurePause(ctx); err != nil {
 		return nil, err
 	}
+	s.ignoreCgroupParent(cfg.GetLinux().GetCgroupParent())
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	hc := &container.HostConfig{IpcMode: "shareable"}
 	if ns.GetNetwork() == runtimeapi.NamespaceMode_NODE {
@@ -115,7 +116,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		Hostname: cfg.GetHostname(),
 	}
 	if hc.NetworkMode == "host" {
-		c.Hostname = "" // the host's, as Docker refuses both
+		// A pod on the node's network has the node's name, as
+		// containerd's and CRI-O's: lodged's UTS namespace, the host's.
+		c.Hostname, hc.UTSMode = "", "host"
 	}
 	if len(cfg.GetPortMappings()) > 0 {
 		c.ExposedPorts, hc.PortBindings = network.PortSet{}, network.PortMap{}
@@ -290,6 +293,22 @@ func (s *Server) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandbo
 		}
 	}
 	return &runtimeapi.PodSandboxStatusResponse{Status: st}, nil
+}
+
+// ignoreCgroupParent says once that the kubelet's pod cgroups (its
+// cgroupsPerQOS tree, "/kubepods/..." from the cgroup root) are not used:
+// lodged may write only inside the cgroup delegated to it, where it keeps
+// each container in containers/<id>, so a parent outside it cannot be
+// honoured, as rootless runc under containerd skips a cgroup it may not
+// make. "/" (the root, what a kubelet without cgroupsPerQOS sends) asks
+// for nothing.
+func (s *Server) ignoreCgroupParent(parent string) {
+	if parent == "" || parent == "/" {
+		return
+	}
+	s.cgroupParentOnce.Do(func() {
+		s.log.Warn("a pod's cgroup parent is ignored: lodged places every container in its own delegated cgroup (run the kubelet with cgroupsPerQOS: false)", "cgroup_parent", parent)
+	})
 }
 
 func nsMode(m string) runtimeapi.NamespaceMode {

@@ -1,12 +1,15 @@
 package cri
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -241,7 +244,7 @@ func TestPodLifecycle(t *testing.T) {
 		c.Config.User != "1000:2000" || !c.HostConfig.ReadonlyRootfs || c.HostConfig.CapAdd[0] != "NET_ADMIN" || c.HostConfig.CapDrop[0] != "CHOWN" ||
 		c.Config.Entrypoint[0] != "sleep" || c.Config.Cmd[0] != "60" || c.Config.Env[0] != "A=1" || !c.HostConfig.Mounts[0].ReadOnly ||
 		c.Config.Labels[labelSandboxID] != run.PodSandboxId || c.Config.Labels["tier"] != "front" ||
-		c.Config.Hostname != "webpod" || len(c.HostConfig.DNS) != 1 || c.HostConfig.DNSSearch[0] != "svc" {
+		string(c.HostConfig.UTSMode) != string(join) || c.Config.Hostname != "" || len(c.HostConfig.DNS) != 1 || c.HostConfig.DNSSearch[0] != "svc" {
 		t.Fatalf("container made as %+v / %+v", c.Config, c.HostConfig)
 	}
 	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
@@ -288,5 +291,67 @@ func TestPodLifecycle(t *testing.T) {
 	}
 	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: run.PodSandboxId}); err != nil {
 		t.Errorf("RemovePodSandbox again: %v", err)
+	}
+}
+
+// TestPodOnTheNodesNetwork: a pod on the node's network has the node's
+// UTS namespace too (lodged's: one the host owns cannot be joined from
+// lodged's user namespace), and so have its containers.
+func TestPodOnTheNodesNetwork(t *testing.T) {
+	pauseBin := filepath.Join(t.TempDir(), "lodge-init")
+	if err := os.WriteFile(pauseBin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctrs := &fakeContainers{}
+	rt := runtimeapi.NewRuntimeServiceClient(serve(t, New(Backends{Containers: ctrs, Execs: &fakeExecs{}, Images: &fakePauseImages{}, Networks: &fakeNetworks{}, PauseBinary: pauseBin}, quiet)))
+	ctx := context.Background()
+	podCfg := &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "node", Namespace: "ns", Uid: "u2"},
+		Hostname: "ignored",
+		Linux:    &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}},
+	}
+	run, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := ctrs.ctrs[run.PodSandboxId]
+	if sb.HostConfig.NetworkMode != "host" || sb.HostConfig.UTSMode != "host" || sb.Config.Hostname != "" {
+		t.Errorf("sandbox on the node's network made as %+v / %+v", sb.Config, sb.HostConfig)
+	}
+	cr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: run.PodSandboxId, SandboxConfig: podCfg, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ctrs.ctrs[cr.ContainerId]
+	if c.HostConfig.NetworkMode != "host" || c.HostConfig.UTSMode != "host" || string(c.HostConfig.IpcMode) != "container:"+run.PodSandboxId || c.Config.Hostname != "" {
+		t.Errorf("container of a pod on the node's network made as %+v / %+v", c.Config, c.HostConfig)
+	}
+}
+
+// TestPodCgroupParentIgnoredOnce: a kubelet with cgroupsPerQOS names its
+// pod cgroup, which lodged cannot use outside its delegated tree: the
+// pods run, and the log says so once ("/" asks for nothing).
+func TestPodCgroupParentIgnoredOnce(t *testing.T) {
+	pauseBin := filepath.Join(t.TempDir(), "lodge-init")
+	if err := os.WriteFile(pauseBin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	ctrs := &fakeContainers{}
+	rt := runtimeapi.NewRuntimeServiceClient(serve(t, New(Backends{Containers: ctrs, Execs: &fakeExecs{}, Images: &fakePauseImages{}, Networks: &fakeNetworks{}, PauseBinary: pauseBin}, log)))
+	for i, parent := range []string{"/", "/kubepods/burstable/podu1", "/kubepods/besteffort/podu2"} {
+		_, err := rt.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: strconv.Itoa(i)},
+			Linux:    &runtimeapi.LinuxPodSandboxConfig{CgroupParent: parent},
+		}})
+		if err != nil {
+			t.Fatalf("a pod with cgroup parent %q: %v", parent, err)
+		}
+	}
+	if n := strings.Count(logged.String(), "cgroup parent is ignored"); n != 1 || !strings.Contains(logged.String(), "/kubepods/burstable/podu1") {
+		t.Errorf("warned %d times, want once naming the first parent:\n%s", n, logged.String())
 	}
 }

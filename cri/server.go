@@ -57,6 +57,8 @@ type Server struct {
 	pauseMu sync.Mutex // one making of the pause image
 	netMu   sync.Mutex // one making of the pod network
 
+	cgroupParentOnce sync.Once // the warning that pods' cgroup parents are ignored
+
 	rates, podRates cpuRates // the last CPU samples, for usage_nano_cores
 }
 

@@ -304,6 +304,11 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		return container.CreateResponse{}, err
 	}
 	merged := mergeImageConfig(cfg, ociImage(img))
+	if host, domain, ok, err := s.recs.utsNames(hc); err != nil {
+		return container.CreateResponse{}, err
+	} else if ok {
+		merged.Hostname, merged.Domainname = host, domain
+	}
 	merged.Healthcheck = mergeHealthcheck(cfg.Healthcheck, img)
 	path, args := command(merged)
 	if path == "" {

@@ -14,7 +14,8 @@ import (
 // validateNamespaceModes checks --pid, --ipc and --uts at create, in
 // Docker's words. lodge honours every mode Docker knows: "host" is
 // lodged's own namespace (the host's unless lodged runs in one of its own),
-// "container:X" joins X's. None is silently ignored.
+// "container:X" joins X's. For UTS that is Podman's mode (Docker's API
+// knows only "host"), which the CRI's pods use. None is silently ignored.
 func validateNamespaceModes(cfg *container.Config, hc *container.HostConfig) error {
 	pid, ipc, uts := string(hc.PidMode), string(hc.IpcMode), string(hc.UTSMode)
 	if pid != "" && pid != "host" && !isContainerMode(pid) {
@@ -25,11 +26,14 @@ func validateNamespaceModes(cfg *container.Config, hc *container.HostConfig) err
 	default:
 		return errdefs.InvalidArgumentf("invalid IPC mode: %v", ipc)
 	}
-	if uts != "" && uts != "host" {
+	if uts != "" && uts != "host" && !isContainerMode(uts) {
 		return errdefs.InvalidArgumentf("invalid UTS mode: %v", uts)
 	}
 	if uts == "host" && cfg.Hostname != "" {
 		return errdefs.InvalidArgumentf("conflicting options: hostname and the UTS mode")
+	}
+	if isContainerMode(uts) && (cfg.Hostname != "" || cfg.Domainname != "") {
+		return errdefs.InvalidArgumentf("conflicting options: hostname and the UTS mode %s: the container takes the hostname of the one whose UTS namespace it joins", uts)
 	}
 	if hc.UsernsMode == usernsKeepID && (pid != "" || uts != "" || ipc == "host" || isContainerMode(ipc)) {
 		return errdefs.InvalidArgumentf("--userns=keep-id gives the container a user namespace of its own: it cannot share the pid, ipc or uts namespace of lodged or another container")
@@ -74,7 +78,9 @@ func (m *specMaker) shares(c *Container) (runtime.Shares, error) {
 		return sh, err
 	}
 	sh.NoShm = hc.IpcMode == "none"
-	sh.UTS.Host = hc.UTSMode == "host"
+	if sh.UTS, err = join(string(hc.UTSMode), "UTS", "uts"); err != nil {
+		return sh, err
+	}
 	return sh, nil
 }
 

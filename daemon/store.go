@@ -283,11 +283,11 @@ func (st *store) inspectLogPath(c *Container) string {
 	return ""
 }
 
-// checkNamespaceTargets refuses, as Docker's create does, a pid or ipc
-// mode "container:X" whose X does not exist (a 400); that X runs is
+// checkNamespaceTargets refuses, as Docker's create does, a pid, ipc or
+// uts mode "container:X" whose X does not exist (a 400); that X runs is
 // checked when the container starts.
 func (st *store) checkNamespaceTargets(hc *container.HostConfig) error {
-	for _, mode := range []string{string(hc.PidMode), string(hc.IpcMode)} {
+	for _, mode := range []string{string(hc.PidMode), string(hc.IpcMode), string(hc.UTSMode)} {
 		if !isContainerMode(mode) {
 			continue
 		}
@@ -299,4 +299,22 @@ func (st *store) checkNamespaceTargets(hc *container.HostConfig) error {
 		}
 	}
 	return nil
+}
+
+// utsNames is the hostname and domain name a container created with UTS
+// mode "container:X" takes: X's, as Podman records them, since the kernel
+// gives it X's and inspect, HOSTNAME and /etc/hostname should say so. X
+// exists (checkNamespaceTargets). ok is false for any other mode.
+func (st *store) utsNames(hc *container.HostConfig) (host, domain string, ok bool, err error) {
+	mode := string(hc.UTSMode)
+	if !isContainerMode(mode) {
+		return "", "", false, nil
+	}
+	other, err := st.get(strings.TrimPrefix(mode, "container:"))
+	if err != nil {
+		return "", "", false, err
+	}
+	other.mu.Lock()
+	defer other.mu.Unlock()
+	return other.Config.Hostname, other.Config.Domainname, true, nil
 }

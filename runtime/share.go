@@ -52,8 +52,11 @@ func applyShares(s *specs.Spec, sh Shares, ownUserNS bool) error {
 		nss = append(nss, ns)
 	}
 	s.Linux.Namespaces = nss
-	if sh.UTS.Host {
-		// The runtime refuses to set a hostname without a UTS namespace.
+	if sh.UTS != (Share{}) {
+		// The runtime refuses to set a hostname without a UTS namespace
+		// of its own, and in a joined one it would rename the container
+		// that made it: the name is that container's (HOSTNAME and
+		// /etc/hostname still say it).
 		s.Hostname, s.Domainname = "", ""
 	}
 	var ms []specs.Mount

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -25,6 +26,8 @@ func TestSpecShares(t *testing.T) {
 			want{map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "-", specs.IPCNamespace: "-", specs.UTSNamespace: "-"}, "bind", "bind", "bind", ""}},
 		{"container", Shares{PID: Share{Path: "/proc/7/ns/pid"}, IPC: Share{Path: "/proc/7/ns/ipc"}},
 			want{map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "/proc/7/ns/pid", specs.IPCNamespace: "/proc/7/ns/ipc", specs.UTSNamespace: ""}, "proc", "tmpfs", "mqueue", "h"}},
+		{"container uts", Shares{UTS: Share{Path: "/proc/7/ns/uts"}},
+			want{map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "", specs.UTSNamespace: "/proc/7/ns/uts"}, "proc", "tmpfs", "mqueue", ""}},
 		{"ipc none", Shares{NoShm: true}, want{map[specs.LinuxNamespaceType]string{specs.IPCNamespace: ""}, "proc", "", "mqueue", "h"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,6 +54,9 @@ func TestSpecShares(t *testing.T) {
 			}
 			if s.Hostname != tc.want.host {
 				t.Errorf("hostname %q", s.Hostname)
+			}
+			if !slices.Contains(s.Process.Env, "HOSTNAME=h") {
+				t.Errorf("env %q: the container's name is gone", s.Process.Env)
 			}
 		})
 	}
