@@ -121,9 +121,10 @@ func (f *fakeFabric) ApplyRules([]netns.RoutedNet) error { return nil }
 
 // fakePins are Namespaces that pin nothing but remember what is pinned.
 type fakePins struct {
-	mu     sync.Mutex
-	pinned map[string]bool
-	trace  *trace
+	mu      sync.Mutex
+	pinned  map[string]bool
+	failPin bool
+	trace   *trace
 }
 
 var (
@@ -131,10 +132,14 @@ var (
 	_ Binder     = (*fakePins)(nil)
 )
 
-// Pin replaces a pin left on path, as netns.Pin does.
+// Pin replaces a pin left on path, as netns.Pin does; it fails while
+// failPin is set.
 func (p *fakePins) Pin(path string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.failPin {
+		return errors.New("fake: no namespace today")
+	}
 	p.trace.add("pin")
 	p.pinned[path] = true
 	return nil

@@ -44,9 +44,11 @@ type Sandboxes struct {
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox // by container ID
-	// spares are the namespaces ready for starts (spares.go); filling
+	// spares are the namespaces ready for starts (spares.go), taken
+	// the slots of those starts took, for the filler to unpin; filling
 	// is set while the filler runs, closed once the service is.
 	spares          []spare
+	taken           []string
 	filling, closed bool
 	fillers         sync.WaitGroup
 }

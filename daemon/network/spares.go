@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/moby/moby/api/types/network"
 
@@ -74,7 +73,7 @@ func (s *Sandboxes) sweep() {
 	}
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
-		if named[p] || strings.HasSuffix(e.Name(), ".tmp") {
+		if named[p] {
 			continue
 		}
 		if err := s.cfg.Namespaces.Unpin(p); err != nil {
@@ -98,8 +97,10 @@ func (s *Sandboxes) takeSpare(bridge, to string) (sp spare, ok bool) {
 	var err error
 	if ok {
 		// Bound under the lock: once the lock is let go, the filler
-		// may unpin the slot to make it again.
+		// unpins the slot, which must not keep the container's
+		// namespace (and its address on the bridge) past its stop.
 		err = s.cfg.Binder.Bind(sp.path, to)
+		s.taken = append(s.taken, sp.path)
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -132,6 +133,7 @@ func (s *Sandboxes) fill() {
 	go func() {
 		defer s.fillers.Done()
 		for {
+			s.releaseTaken()
 			s.mu.Lock()
 			slot := -1
 			if !s.closed {
@@ -166,6 +168,20 @@ func (s *Sandboxes) fill() {
 	}()
 }
 
+// releaseTaken unpins the slots of the spares starts took: their
+// namespaces then live on the containers' own paths only.
+func (s *Sandboxes) releaseTaken() {
+	s.mu.Lock()
+	taken := s.taken
+	s.taken = nil
+	s.mu.Unlock()
+	for _, p := range taken {
+		if err := s.cfg.Namespaces.Unpin(p); err != nil {
+			s.cfg.Log.Warn("unpinning a spare network namespace a start took", "path", p, "err", err)
+		}
+	}
+}
+
 // makeSpare pins a new namespace on path (replacing what a taken spare
 // left there) and links it to the default bridge.
 func (s *Sandboxes) makeSpare(path string) (spare, error) {
@@ -193,6 +209,7 @@ func (s *Sandboxes) closeSpares() {
 	s.closed = true
 	s.mu.Unlock()
 	s.fillers.Wait()
+	s.releaseTaken()
 	s.mu.Lock()
 	sps := s.spares
 	s.spares = nil

@@ -67,6 +67,38 @@ func TestSpareTakenAndMadeAgain(t *testing.T) {
 	}
 }
 
+// TestTakenSlotReleasedWithoutANewSpare: when no new spare can be made,
+// the slot of the one a start took still lets go of the container's
+// namespace, so that the stop ends it (its address on the bridge with
+// it).
+func TestTakenSlotReleasedWithoutANewSpare(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	n, fk := sparesService(t, root)
+	defer n.Close()
+	fk.pins.mu.Lock()
+	fk.pins.failPin = true
+	fk.pins.mu.Unlock()
+	id := strings.Repeat("a", 64)
+	if _, err := n.Attach(ctx, Spec{ID: id, Name: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	n.fillers.Wait()
+	fk.pins.mu.Lock()
+	fk.pins.failPin = false
+	fk.pins.mu.Unlock()
+	if fk.trace.index("bind") < 0 {
+		t.Fatalf("the start did not take the spare: %s", fk.trace)
+	}
+	if slot := filepath.Join(root, "netns", "spare-0"); fk.pins.isPinned(slot) {
+		t.Error("the taken slot still holds the container's namespace")
+	}
+	n.Detach(ctx, id)
+	if got := fk.pins.count(); got != 0 {
+		t.Errorf("after the stop %d namespaces held", got)
+	}
+}
+
 // TestSweepUnpinsWhatNoRecordNames: what a killed lodged left under
 // RunDir/netns (its spares, a container's pin made before its record) is
 // unpinned by the next one; a running container's namespace is kept.
