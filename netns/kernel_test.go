@@ -60,6 +60,7 @@ func TestBridgeConnectsContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &Fabric{UplinkNS: up}
+	defer f.Close()
 	gw := cidr(t, "10.99.0.1/24")
 	if err := f.EnsureBridge(Bridge{Name: "lodge9", Gateway: gw}); err != nil {
 		t.Fatal(err)
@@ -122,11 +123,123 @@ func TestBridgeConnectsContainers(t *testing.T) {
 	if err != nil || string(got) != "hello" {
 		t.Fatalf("container to container over the bridge: %q %v", got, err)
 	}
+	// A start after lodged died mid-attach: the host end vethtest0 is
+	// still there, its namespace (c0) still pinned. The new endpoint of
+	// that name replaces it and works; c0 loses its link with it.
+	p := filepath.Join(dir, "c2")
+	if err := Pin(p); err != nil {
+		t.Fatal(err)
+	}
+	defer Unpin(p)
+	if err := f.Attach(Endpoint{Bridge: "lodge9", HostIf: "vethtest0", NSPath: p, IfName: "eth0",
+		Addr: cidr(t, "10.99.0.4/24"), Gateway: gw.IP, DefaultRoute: true}); err != nil {
+		t.Fatalf("attach over a leftover host end: %v", err)
+	}
+	if err := Do(nss[0], func() error { _, err := netlink.LinkByName("eth0"); return err }); err == nil {
+		t.Error("the replaced endpoint's container end is still in its namespace")
+	}
+	var l2 net.Listener
+	if err := Do(p, func() (err error) { l2, err = net.Listen("tcp", "10.99.0.4:7001"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	go func() {
+		c, err := l2.Accept()
+		if err == nil {
+			c.Write([]byte("again"))
+			c.Close()
+		}
+	}()
+	err = Do(nss[1], func() error {
+		c, err := net.DialTimeout("tcp", "10.99.0.4:7001", 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		got, err = io.ReadAll(c)
+		return err
+	})
+	if err != nil || string(got) != "again" {
+		t.Fatalf("to the endpoint that replaced a leftover: %q %v", got, err)
+	}
+	// A spare: linked ahead (Prepare), given its address and MAC at a
+	// start (Configure), then reached like any other.
+	p3 := filepath.Join(dir, "c3")
+	if err := Pin(p3); err != nil {
+		t.Fatal(err)
+	}
+	defer Unpin(p3)
+	spare := Endpoint{Bridge: "lodge9", HostIf: "vethtest3", NSPath: p3, IfName: "eth0"}
+	if err := f.Prepare(spare); err != nil {
+		t.Fatal(err)
+	}
+	spare.Addr, spare.Gateway, spare.DefaultRoute = cidr(t, "10.99.0.5/24"), gw.IP, true
+	spare.MAC = net.HardwareAddr{0x02, 0x42, 10, 99, 0, 5}
+	if err := f.Configure(spare); err != nil {
+		t.Fatal(err)
+	}
+	var mac string
+	if err := Do(p3, func() error {
+		l, err := netlink.LinkByName("eth0")
+		if err == nil {
+			mac = l.Attrs().HardwareAddr.String()
+		}
+		return err
+	}); err != nil || mac != "02:42:0a:63:00:05" {
+		t.Errorf("the configured spare's eth0: MAC %q, %v", mac, err)
+	}
+	var l3 net.Listener
+	if err := Do(p3, func() (err error) { l3, err = net.Listen("tcp", "10.99.0.5:7002"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer l3.Close()
+	go func() {
+		c, err := l3.Accept()
+		if err == nil {
+			c.Write([]byte("spare"))
+			c.Close()
+		}
+	}()
+	err = Do(nss[1], func() error {
+		c, err := net.DialTimeout("tcp", "10.99.0.5:7002", 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		got, err = io.ReadAll(c)
+		return err
+	})
+	if err != nil || string(got) != "spare" {
+		t.Fatalf("to a configured spare: %q %v", got, err)
+	}
 	if err := f.Detach("vethtest1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.DeleteBridge("lodge9"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPinReplacesLeftover: a pin left on a container's path (lodged
+// killed between the pin and the sandbox record that names it) does not
+// stop the next start: Pin puts a new, empty namespace there.
+func TestPinReplacesLeftover(t *testing.T) {
+	nstest.RequireRootless(t)
+	p := filepath.Join(t.TempDir(), "c")
+	if err := Pin(p); err != nil {
+		t.Fatal(err)
+	}
+	defer Unpin(p)
+	if err := Do(p, func() error {
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "old0"}, PeerName: "old1"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Pin(p); err != nil {
+		t.Fatalf("pin over a leftover: %v", err)
+	}
+	if err := Do(p, func() error { _, err := netlink.LinkByName("old0"); return err }); err == nil {
+		t.Error("the path still holds the leftover namespace")
 	}
 }
 
@@ -138,6 +251,7 @@ func TestResolver(t *testing.T) {
 	}
 	defer Unpin(up)
 	f := &Fabric{UplinkNS: up}
+	defer f.Close()
 	gw := cidr(t, "10.97.0.1/24")
 	if err := f.EnsureBridge(Bridge{Name: "lodge8", Gateway: gw}); err != nil {
 		t.Fatal(err)

@@ -15,12 +15,20 @@ import (
 // path, and the bridge side is wired before the container's first
 // instruction runs. The mount lives in the caller's mount namespace; Unpin
 // removes it. The namespace is made on a thread of its own that exits
-// afterwards, so no thread of the caller is left in it.
+// afterwards, so no thread of the caller is left in it. A pin left on path
+// (lodged killed between a pin and the record that names it) is unpinned
+// first: path then holds a new, empty namespace.
 func Pin(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		if err := Unpin(path); err != nil {
+			return fmt.Errorf("a network namespace left on %s: %w", path, err)
+		}
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("network namespace file: %w", err)
 	}
@@ -44,6 +52,27 @@ func Pin(path string) error {
 	if err := <-errc; err != nil {
 		_ = os.Remove(path) // the pin's error is the one to report; a leftover path is pinned again next time
 		return err
+	}
+	return nil
+}
+
+// Bind pins the namespace pinned at from on to as well, replacing a pin
+// left there: the namespace then lives while either path holds it.
+func Bind(from, to string) error {
+	f, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		if err := Unpin(to); err != nil {
+			return fmt.Errorf("a network namespace left on %s: %w", to, err)
+		}
+		f, err = os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("network namespace file: %w", err)
+	}
+	f.Close()
+	if err := unix.Mount(from, to, "", unix.MS_BIND, ""); err != nil {
+		_ = os.Remove(to) // the mount's error is the one to report
+		return fmt.Errorf("pinning the network namespace on %s: %w", to, err)
 	}
 	return nil
 }

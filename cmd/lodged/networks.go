@@ -18,6 +18,9 @@ func startNetworks(dataRoot, runDir, uplinkNS, driver string, ev *daemon.Events,
 	cfg.HostLoopback, cfg.UplinkDNS = netns.UplinkAddrs(driver)
 	if uplinkNS != "" {
 		cfg.Fabric = &netns.Fabric{UplinkNS: uplinkNS}
+		// Two namespaces linked to the default bridge ahead of the
+		// starts: a start then only configures one (issue 20).
+		cfg.Spares = 2
 		cfg.Resolver = netns.NewResolver(uplinkNS)
 	} else {
 		log.Warn("lodged has no network namespace of its own: containers get loopback only")

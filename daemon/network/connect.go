@@ -32,7 +32,7 @@ func (s *Sandboxes) Join(id string, ref NetRef, es *network.EndpointSettings) er
 	if sb == nil {
 		return errdefs.Conflictf("container %s is not running", id)
 	}
-	if err := s.join(sb, ref.Name, es, false); err != nil {
+	if err := s.join(sb, ref.Name, es, false, nil); err != nil {
 		s.dropEndpoint(sb, ref.ID)
 		return err
 	}

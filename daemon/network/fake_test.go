@@ -88,6 +88,28 @@ func (f *fakeFabric) Attach(e netns.Endpoint) error {
 	return nil
 }
 
+func (f *fakeFabric) Prepare(e netns.Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trace.add("prepare " + e.IfName)
+	f.links[e.HostIf] = e
+	return nil
+}
+
+func (f *fakeFabric) Configure(e netns.Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failAttach {
+		return errors.New("fake: no link today")
+	}
+	if _, ok := f.links[e.HostIf]; !ok {
+		return errors.New("fake: configure of a link never prepared: " + e.HostIf)
+	}
+	f.trace.add("configure " + e.IfName)
+	f.links[e.HostIf] = e
+	return nil
+}
+
 func (f *fakeFabric) Detach(hostIf string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -99,22 +121,45 @@ func (f *fakeFabric) ApplyRules([]netns.RoutedNet) error { return nil }
 
 // fakePins are Namespaces that pin nothing but remember what is pinned.
 type fakePins struct {
-	mu     sync.Mutex
-	pinned map[string]bool
-	trace  *trace
+	mu      sync.Mutex
+	pinned  map[string]bool
+	failPin bool
+	trace   *trace
 }
 
-var _ Namespaces = (*fakePins)(nil)
+var (
+	_ Namespaces = (*fakePins)(nil)
+	_ Binder     = (*fakePins)(nil)
+)
 
+// Pin replaces a pin left on path, as netns.Pin does; it fails while
+// failPin is set.
 func (p *fakePins) Pin(path string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.pinned[path] {
-		return errors.New("fake: pinned twice: " + path)
+	if p.failPin {
+		return errors.New("fake: no namespace today")
 	}
 	p.trace.add("pin")
 	p.pinned[path] = true
 	return nil
+}
+
+func (p *fakePins) Bind(from, to string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.pinned[from] {
+		return errors.New("fake: bind of a path not pinned: " + from)
+	}
+	p.trace.add("bind")
+	p.pinned[to] = true
+	return nil
+}
+
+func (p *fakePins) isPinned(path string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pinned[path]
 }
 
 func (p *fakePins) Unpin(path string) error {

@@ -44,6 +44,13 @@ type Sandboxes struct {
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox // by container ID
+	// spares are the namespaces ready for starts (spares.go), taken
+	// the slots of those starts took, for the filler to unpin; filling
+	// is set while the filler runs, closed once the service is.
+	spares          []spare
+	taken           []string
+	filling, closed bool
+	fillers         sync.WaitGroup
 }
 
 // definitions are the networks as the sandboxes use them (*Store fits).
@@ -222,8 +229,18 @@ func (s *Sandboxes) Attach(ctx context.Context, sp Spec) (nsPath string, err err
 	}
 	s.Detach(ctx, sp.ID) // whatever a crash left
 	nsPath = filepath.Join(s.cfg.RunDir, "netns", sp.ID)
-	if err := s.cfg.Namespaces.Pin(nsPath); err != nil {
-		return "", err
+	var pre *spare
+	if names[0] == network.NetworkBridge {
+		if r, err := s.defs.find(network.NetworkBridge); err == nil {
+			if sp, ok := s.takeSpare(r.Bridge, nsPath); ok {
+				pre = &sp
+			}
+		}
+	}
+	if pre == nil {
+		if err := s.cfg.Namespaces.Pin(nsPath); err != nil {
+			return "", err
+		}
 	}
 	sb := &sandbox{ContainerID: sp.ID, NSPath: nsPath, Name: sp.Name, Hostname: sp.Hostname, Links: sp.Links}
 	defer func() {
@@ -232,7 +249,11 @@ func (s *Sandboxes) Attach(ctx context.Context, sp Spec) (nsPath string, err err
 		}
 	}()
 	for i, name := range names {
-		if err := s.join(sb, name, sp.endpointConfig(name), i == 0); err != nil {
+		var linked *spare
+		if i == 0 {
+			linked = pre
+		}
+		if err := s.join(sb, name, sp.endpointConfig(name), i == 0, linked); err != nil {
 			return "", err
 		}
 	}
@@ -246,8 +267,10 @@ func (s *Sandboxes) Attach(ctx context.Context, sp Spec) (nsPath string, err err
 // and wires the link. The first network gives the default route. The
 // address is leased (and the endpoint persisted) before the link exists,
 // so a concurrent start cannot take it too. On error, what it recorded
-// is the caller's to drop (teardown, dropEndpoint).
-func (s *Sandboxes) join(sb *sandbox, name string, es *network.EndpointSettings, primary bool) error {
+// is the caller's to drop (teardown, dropEndpoint). pre is the spare
+// whose namespace the sandbox took, linked to this network's bridge
+// already; nil for a link to make.
+func (s *Sandboxes) join(sb *sandbox, name string, es *network.EndpointSettings, primary bool, pre *spare) error {
 	var want4, want6 netip.Addr
 	if es != nil && es.IPAMConfig != nil {
 		want4, want6 = es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address
@@ -264,6 +287,12 @@ func (s *Sandboxes) join(sb *sandbox, name string, es *network.EndpointSettings,
 	}
 	e := endpoint{NetworkID: r.ID, EndpointID: newID(), IP: ip.String(), PrefixLen: l.addr.Bits(), Gateway: r.Gateway,
 		MAC: mac.String(), HostIf: hostIf(sb.ContainerID, r.ID)}
+	if pre != nil && pre.bridge != r.Bridge {
+		pre = nil // cannot be: the spare was taken for this bridge
+	}
+	if pre != nil {
+		e.HostIf = pre.hostIf
+	}
 	var addr6 net.IPNet
 	var gw6 net.IP
 	if l.addr6.IsValid() {
@@ -283,9 +312,15 @@ func (s *Sandboxes) join(sb *sandbox, name string, es *network.EndpointSettings,
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Fabric.Attach(netns.Endpoint{Bridge: r.Bridge, HostIf: e.HostIf, NSPath: sb.NSPath,
+	link := netns.Endpoint{Bridge: r.Bridge, HostIf: e.HostIf, NSPath: sb.NSPath,
 		IfName: ifName, Addr: net.IPNet{IP: ip, Mask: net.CIDRMask(l.addr.Bits(), 32)}, Gateway: net.ParseIP(r.Gateway).To4(),
-		MAC: mac, DefaultRoute: primary, Addr6: addr6, Gateway6: gw6}); err != nil {
+		MAC: mac, DefaultRoute: primary, Addr6: addr6, Gateway6: gw6}
+	if pre != nil {
+		err = s.cfg.Fabric.Configure(link)
+	} else {
+		err = s.cfg.Fabric.Attach(link)
+	}
+	if err != nil {
 		return err
 	}
 	emit(s.cfg.Events, events.ActionConnect, r.ID, r.Name, sb.ContainerID)

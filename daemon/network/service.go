@@ -24,6 +24,10 @@ type Fabric interface {
 	EnsureBridge(netns.Bridge) error
 	DeleteBridge(name string) error
 	Attach(netns.Endpoint) error
+	// Prepare and Configure are Attach in two halves: the link, then
+	// its address and routes (a spare namespace is prepared ahead).
+	Prepare(netns.Endpoint) error
+	Configure(netns.Endpoint) error
 	Detach(hostIf string) error
 	ApplyRules([]netns.RoutedNet) error
 }
@@ -59,8 +63,13 @@ type Config struct {
 	Fabric Fabric
 	Ports  PortPublisher
 	// Namespaces pins sandboxes' namespaces; nil is netns's Pin and
-	// Unpin.
+	// Unpin (and Binder netns's Bind).
 	Namespaces Namespaces
+	// Spares is how many namespaces linked to the default bridge are
+	// kept ready for starts (spares.go); 0 for none. They need a Fabric
+	// and a Binder.
+	Spares int
+	Binder Binder
 	// Resolver serves names on user-defined networks; nil for none.
 	Resolver NameServer
 	// HostLoopback and UplinkDNS are where the uplink shows the host's
@@ -120,6 +129,9 @@ type Networks struct {
 func New(cfg Config) (*Networks, error) {
 	if cfg.Namespaces == nil {
 		cfg.Namespaces = netnsPins{}
+		if cfg.Binder == nil {
+			cfg.Binder = netnsPins{}
+		}
 	}
 	recs := sandboxRecords(filepath.Join(cfg.Root, "sandboxes"))
 	if err := os.MkdirAll(string(recs), 0o700); err != nil {
@@ -138,12 +150,21 @@ func New(cfg Config) (*Networks, error) {
 	if cfg.Resolver != nil {
 		cfg.Resolver.SetLookup(sx.resolve)
 	}
+	sx.sweep()
 	if cfg.Fabric != nil {
 		if err := st.bringUpAll(); err != nil {
 			return nil, err
 		}
 	}
+	sx.fill()
 	return &Networks{Store: st, Sandboxes: sx}, nil
+}
+
+// Close stops making spare namespaces and unpins those made, and stops
+// the name servers.
+func (n *Networks) Close() error {
+	n.Sandboxes.closeSpares()
+	return n.Store.Close()
 }
 
 // Remove deletes a user-defined network that no running container uses.
