@@ -62,7 +62,6 @@ build_kubelet() {
 	src=$(go mod download -json "k8s.io/kubernetes@$KUBELET_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 	[[ -d $src ]] || { echo "clients: no source for k8s.io/kubernetes@$KUBELET_VERSION" >&2; exit 1; }
 	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' RETURN
 	{
 		printf 'module lodge.local/kubelet\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$KUBELET_VERSION"
 		sed -n "s#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\t\1 => \1 v0.${KUBELET_VERSION#v1.}#p" "$src/go.mod"
@@ -73,6 +72,7 @@ build_kubelet() {
 	(cd "$tmp" && GOWORK=off go mod tidy && GOWORK=off go build -trimpath \
 		-ldflags "-X $v.gitVersion=$KUBELET_VERSION -X $v.gitMajor=1 -X $v.gitMinor=${minor%%.*}" \
 		-o "$bin/.new-kubelet" k8s.io/kubernetes/cmd/kubelet)
+	rm -rf "$tmp"
 	mv "$bin/.new-kubelet" "$bin/kubelet"
 	echo "$KUBELET_VERSION stamped" >"$stamp"
 }

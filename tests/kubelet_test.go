@@ -49,7 +49,8 @@ authorization:
 
 // kubeletPod is the static pod: web serves on the pod's localhost, client
 // fetches from it, says so on its stdout and exits, so that the kubelet
-// restarts it (restartPolicy Always).
+// restarts it (restartPolicy Always). httpd, pid 1, ignores SIGTERM: a
+// short grace period keeps the pod's removal short.
 const kubeletPod = `apiVersion: v1
 kind: Pod
 metadata:
@@ -59,6 +60,7 @@ metadata:
     app: duo
 spec:
   restartPolicy: Always
+  terminationGracePeriodSeconds: 2
   containers:
   - name: web
     image: busybox:latest
