@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +51,8 @@ authorization:
 
 // kubeletPod is the static pod: web serves on the pod's localhost, client
 // fetches from it, says so on its stdout and exits, so that the kubelet
-// restarts it (restartPolicy Always). httpd, pid 1, ignores SIGTERM: a
+// restarts it (restartPolicy Always). web's readiness is an exec probe
+// (ExecSync through the CRI). httpd, pid 1, ignores SIGTERM: a
 // short grace period keeps the pod's removal short.
 const kubeletPod = `apiVersion: v1
 kind: Pod
@@ -66,6 +69,10 @@ spec:
     image: busybox:latest
     imagePullPolicy: Never
     command: ["sh", "-c", "mkdir -p /www && echo pod-local > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    readinessProbe:
+      exec:
+        command: ["test", "-f", "/www/index.html"]
+      periodSeconds: 1
   - name: client
     image: busybox:latest
     imagePullPolicy: Never
@@ -92,7 +99,8 @@ func TestKubeletStaticPod(t *testing.T) {
 		}
 	}
 	config := filepath.Join(dir, "kubelet.yaml")
-	s.userFile(config, fmt.Sprintf(kubeletConfig, filepath.Join(s.runDir, "cri.sock"), manifests, logs, freePort(t), freePort(t), filepath.Join(dir, "volume-plugins")))
+	port := freePort(t)
+	s.userFile(config, fmt.Sprintf(kubeletConfig, filepath.Join(s.runDir, "cri.sock"), manifests, logs, port, freePort(t), filepath.Join(dir, "volume-plugins")))
 	manifest := filepath.Join(manifests, "duo.yaml")
 	s.userFile(manifest, kubeletPod)
 
@@ -185,6 +193,13 @@ func TestKubeletStaticPod(t *testing.T) {
 		t.Errorf("docker logs %s: %q", name, out)
 	}
 
+	// The kubelet's own view (its /pods, as kubectl would show the
+	// pod): web ready by its exec probe, client restarted.
+	waitForOr(t, 30*time.Second, func() bool {
+		st := kubeletPodStatus(t, port, "duo-lodge-node")
+		return st["web"].Ready && st["client"].RestartCount >= 1
+	}, "the kubelet's /pods to show web ready and client restarted")
+
 	// Without its manifest, the kubelet stops the pod and removes it.
 	if err := os.Remove(manifest); err != nil {
 		t.Fatal(err)
@@ -212,4 +227,46 @@ func waitForOr(t *testing.T, d time.Duration, ok func() bool, what string) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Fatalf("waited %s for %s", d, what)
+}
+
+// ctrState is what the kubelet reports of a container.
+type ctrState struct {
+	Ready        bool
+	RestartCount int
+}
+
+// kubeletPodStatus is the containers' status of the named pod in the
+// kubelet's /pods (its HTTPS port, a self-signed certificate; anonymous
+// is allowed in the test's configuration).
+func kubeletPodStatus(t *testing.T, port int, name string) map[string]ctrState {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/pods", port))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Items []struct {
+			Metadata struct{ Name string }
+			Status   struct {
+				ContainerStatuses []struct {
+					Name string
+					ctrState
+				}
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil
+	}
+	out := map[string]ctrState{}
+	for _, p := range list.Items {
+		if p.Metadata.Name == name {
+			for _, c := range p.Status.ContainerStatuses {
+				out[c.Name] = c.ctrState
+			}
+		}
+	}
+	return out
 }
