@@ -10,6 +10,10 @@ import (
 	"github.com/lodge-containers/lodge/errdefs"
 )
 
+// kubeletMinShares is the CPU weight the kubelet gives a container with
+// no CPU request (MinShares in its cm package).
+const kubeletMinShares = 2
+
 // criResources maps the CRI's Linux resources onto Docker's, the limits
 // lodge's cgroup control applies at start and at `docker update`. Zero
 // values are "unset", as in both APIs. What lodge cannot apply is refused
@@ -34,8 +38,17 @@ func criResources(r *runtimeapi.LinuxContainerResources) (container.Resources, e
 		return out, errdefs.InvalidArgumentf("negative resource limits: %v", r)
 	}
 	out.CPUPeriod, out.CPUQuota, out.CPUShares = r.CpuPeriod, r.CpuQuota, r.CpuShares
-	if out.CPUQuota == -1 {
-		out.CPUQuota = 0 // the CRI's "no quota" is Docker's unset
+	if out.CPUQuota <= 0 {
+		// The CRI's "no quota" is Docker's unset, and a CFS period
+		// without a quota limits nothing: the kubelet sends its 100ms
+		// period for every container, with or without a CPU limit.
+		out.CPUQuota, out.CPUPeriod = 0, 0
+	}
+	if out.CPUShares == kubeletMinShares {
+		// The kubelet's weight for a container that requests no CPU
+		// (every BestEffort pod's): no request, so nothing to refuse
+		// where the cpu controller is not delegated.
+		out.CPUShares = 0
 	}
 	out.Memory, out.MemorySwap = r.MemoryLimitInBytes, r.MemorySwapLimitInBytes
 	out.CpusetCpus, out.CpusetMems = r.CpusetCpus, r.CpusetMems
