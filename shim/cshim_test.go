@@ -189,6 +189,30 @@ exec "$SHIM" cfg`
 	if rep := ctl(`{"op":"frob"}`); rep.Error != "unknown op frob" {
 		t.Errorf("unknown op: %+v", rep)
 	}
+	// A wait sent while the container runs is answered when it ends, on
+	// its own connection, as lodged's watch asks (before, it was left
+	// unanswered until the shim went, 100 ms later, and lodged fell back
+	// to the exit file: every container's end was recorded late).
+	wc, err := net.Dial("unix", CtlSocket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	wc.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := wc.Write([]byte(`{"op":"wait"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if rep := ctl(`{"op":"state"}`); !rep.Running {
+		t.Errorf("state after the wait was sent: %+v, want running", rep) // the wait is read before go
+	}
+	waited := make(chan CtlReply, 1)
+	go func() {
+		var rep CtlReply
+		if err := json.NewDecoder(wc).Decode(&rep); err != nil {
+			rep.Error = "no reply to a pending wait: " + err.Error()
+		}
+		waited <- rep
+	}()
 	if rep := ctl(`{"op":"go"}`); rep.Error != "" {
 		t.Fatalf("go: %+v", rep)
 	}
@@ -218,6 +242,9 @@ exec "$SHIM" cfg`
 	}
 	if got[StreamStdout] != tc.stdout || got[StreamStderr] != tc.stderr {
 		t.Errorf("attach output: %q", got)
+	}
+	if rep := <-waited; rep.Error != "" || rep.Exit == nil || rep.Exit.ExitCode != tc.code {
+		t.Errorf("pending wait: %+v", rep)
 	}
 	rep := ctl(`{"op":"wait"}`)
 	if rep.Exit == nil || rep.Exit.ExitCode != tc.code || rep.Exit.FinishedAt.IsZero() {

@@ -934,6 +934,7 @@ static void write_exit(void)
 }
 
 static void ctl_process(struct watch *c);
+static void ctl_reply(struct watch *c, const char *err, int with_state);
 
 static void finish(void)
 {
@@ -960,8 +961,11 @@ static void finish(void)
 	for (struct watch *c = conns, *next; c; c = next) {
 		next = c->next;
 		if (c->kind == K_CTL && c->waiting) {
+			/* The wait's line is gone from c->in: answer it here,
+			 * then what followed it. */
 			c->waiting = 0;
-			ctl_process(c); /* answers the wait, then what followed it */
+			ctl_reply(c, NULL, 1);
+			ctl_process(c);
 			if (c->eof)
 				conn_close(c);
 		}
