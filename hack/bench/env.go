@@ -130,7 +130,7 @@ func installBinaries(tmp, dir string, names ...string) error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	if err := buildbin.Build(".", tmp, os.Stderr, names...); err != nil {
 		return err
 	}
