@@ -135,6 +135,16 @@ func (s *Sandboxes) fill() {
 		for {
 			s.releaseTaken()
 			s.mu.Lock()
+			if len(s.taken) > 0 && !s.closed {
+				// A start took a spare since: its slot is released
+				// first. Chosen now, that slot would be made again
+				// and then unpinned under the new spare by the
+				// release still owed to the take, leaving a spare
+				// whose path holds no namespace (a start bound it
+				// and failed with "invalid argument").
+				s.mu.Unlock()
+				continue
+			}
 			slot := -1
 			if !s.closed {
 				have := map[string]bool{}

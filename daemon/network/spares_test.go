@@ -2,10 +2,12 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -139,5 +141,49 @@ func TestSweepUnpinsWhatNoRecordNames(t *testing.T) {
 	}
 	if fk2.pins.isPinned(filepath.Join(root, "netns", "spare-0")) {
 		t.Error("the killed lodged's spare is left")
+	}
+}
+
+// TestSparesStayPinnedUnderConcurrentStarts: starts taking spares while
+// the filler makes new ones never leave a spare whose slot holds no
+// namespace (a take's late release once unpinned the spare made again on
+// its slot, and the next start bound an empty path).
+func TestSparesStayPinnedUnderConcurrentStarts(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	fk := newFakes()
+	n, err := New(Config{Root: root, RunDir: root, Fabric: fk.fabric, Namespaces: fk.pins, Binder: fk.pins, Ports: fk.ports,
+		Spares: 2, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for round := 0; round < 50; round++ {
+		n.fillers.Wait()
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				id := fmt.Sprintf("%062d%02d", round, i)
+				if _, err := n.Attach(ctx, Spec{ID: id, Name: "c" + id}); err != nil {
+					t.Errorf("attach: %v", err)
+					return
+				}
+				n.Detach(ctx, id)
+			}(i)
+		}
+		wg.Wait()
+		n.fillers.Wait()
+		n.Sandboxes.mu.Lock()
+		for _, sp := range n.spares {
+			if !fk.pins.isPinned(sp.path) {
+				t.Errorf("round %d: spare %s holds no namespace", round, sp.path)
+			}
+		}
+		n.Sandboxes.mu.Unlock()
+		if t.Failed() {
+			return
+		}
 	}
 }
