@@ -243,6 +243,40 @@ func TestPinReplacesLeftover(t *testing.T) {
 	}
 }
 
+// TestBindRefusesNoNamespace: Bind puts a pinned namespace on a second
+// path, and refuses a source that holds none (a slot unpinned under it),
+// which the kernel would bind as a plain file for setns to fail on later.
+func TestBindRefusesNoNamespace(t *testing.T) {
+	nstest.RequireRootless(t)
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "spare"), filepath.Join(dir, "c")
+	if err := Pin(from); err != nil {
+		t.Fatal(err)
+	}
+	if err := Bind(from, to); err != nil {
+		t.Fatalf("bind of a pinned namespace: %v", err)
+	}
+	if err := Do(to, func() error { return nil }); err != nil {
+		t.Errorf("the bound path holds no namespace: %v", err)
+	}
+	if err := Unpin(to); err != nil {
+		t.Fatal(err)
+	}
+	if err := Unpin(from); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(from, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Bind(from, to); err == nil {
+		_ = Unpin(to)
+		t.Fatal("a plain file was bound as a network namespace")
+	}
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Errorf("a refused bind left %s: %v", to, err)
+	}
+}
+
 func TestResolver(t *testing.T) {
 	nstest.RequireRootless(t)
 	up := filepath.Join(t.TempDir(), "uplink")

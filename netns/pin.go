@@ -22,17 +22,9 @@ func Pin(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		if err := Unpin(path); err != nil {
-			return fmt.Errorf("a network namespace left on %s: %w", path, err)
-		}
-		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	if err := mountPoint(path); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("network namespace file: %w", err)
-	}
-	f.Close()
 	errc := make(chan error, 1)
 	go func() {
 		// Never unlocked: the goroutine's end takes its thread, now in
@@ -59,22 +51,40 @@ func Pin(path string) error {
 // Bind pins the namespace pinned at from on to as well, replacing a pin
 // left there: the namespace then lives while either path holds it.
 func Bind(from, to string) error {
-	f, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		if err := Unpin(to); err != nil {
-			return fmt.Errorf("a network namespace left on %s: %w", to, err)
-		}
-		f, err = os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	// A bind of a path that holds no namespace (a plain file) succeeds,
+	// and only the container's start would fail, at setns: refused here,
+	// the caller pins a namespace of its own.
+	var st unix.Statfs_t
+	if err := unix.Statfs(from, &st); err != nil {
+		return fmt.Errorf("network namespace %s: %w", from, err)
 	}
-	if err != nil {
-		return fmt.Errorf("network namespace file: %w", err)
+	if st.Type != unix.NSFS_MAGIC {
+		return fmt.Errorf("%s holds no network namespace", from)
 	}
-	f.Close()
+	if err := mountPoint(to); err != nil {
+		return err
+	}
 	if err := unix.Mount(from, to, "", unix.MS_BIND, ""); err != nil {
 		_ = os.Remove(to) // the mount's error is the one to report
 		return fmt.Errorf("pinning the network namespace on %s: %w", to, err)
 	}
 	return nil
+}
+
+// mountPoint makes the empty file a namespace is bound on, unpinning a pin
+// left on path first.
+func mountPoint(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		if err := Unpin(path); err != nil {
+			return fmt.Errorf("a network namespace left on %s: %w", path, err)
+		}
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("network namespace file: %w", err)
+	}
+	return f.Close()
 }
 
 // Unpin unmounts and removes a namespace Pin made. The namespace ends when
