@@ -225,14 +225,7 @@ func TestRestartPolicy(t *testing.T) {
 
 func waitFor(t *testing.T, d time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("condition not met within %s", d)
+	waitForOr(t, d, ok, "the condition")
 }
 
 // --init puts a small init at pid 1: signals reach a command that would

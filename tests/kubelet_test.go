@@ -216,7 +216,8 @@ func TestKubeletStaticPod(t *testing.T) {
 	syscall.Kill(-k.cmd.Process.Pid, syscall.SIGTERM)
 }
 
-// waitForOr is waitFor saying what it waited for.
+// waitForOr polls ok until it holds, failing the test after d with what
+// it waited for.
 func waitForOr(t *testing.T, d time.Duration, ok func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -224,7 +225,7 @@ func waitForOr(t *testing.T, d time.Duration, ok func() bool, what string) {
 		if ok() {
 			return
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("waited %s for %s", d, what)
 }
