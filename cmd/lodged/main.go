@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -292,7 +293,11 @@ func runForeground(env paths.Env, o options) error {
 		}
 	}()
 	exited := make(chan struct{})
-	go notifyReady(notify, sock, exited)
+	go func() {
+		notifyReady(notify, sock, exited)
+		waitAnswers(sock, exited)
+		shrinkWaiter()
+	}()
 	code := d.Wait()
 	close(exited)
 	os.Exit(code)
@@ -305,15 +310,36 @@ func notifyReady(n notifier, sock string, exited <-chan struct{}) {
 	if n.addr == "" {
 		return
 	}
-	for !answers(sock) {
-		select {
-		case <-exited:
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
+	if !waitAnswers(sock, exited) {
+		return
 	}
 	if err := n.send("READY=1"); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
+	}
+}
+
+// waitAnswers polls until the API at sock answers (true) or the daemon
+// exits (false).
+func waitAnswers(sock string, exited <-chan struct{}) bool {
+	for !answers(sock) {
+		select {
+		case <-exited:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// shrinkWaiter gives back what the foreground process no longer needs once
+// the daemon answers: from then on it only waits and passes signals on (a
+// systemd unit or a terminal keeps it for the daemon's whole life). It ran
+// the init of every package lodged links, and so held ~20 MiB of the
+// binary mapped for nothing, more than the daemon itself at rest.
+func shrinkWaiter() {
+	debug.FreeOSMemory()
+	if _, err := proc.ReleaseCode(); err != nil {
+		fmt.Fprintln(os.Stderr, "lodged: releasing the foreground process's code pages:", err)
 	}
 }
 
