@@ -37,7 +37,25 @@ func kernelFloor(e *env, reps int) []result {
 	}
 	setSeries(&r, map[string]stats{"lodge": s})
 	r.Notes = append(r.Notes, "not an engine: the cost any engine pays for its namespaces")
-	return []result{r}
+	return []result{r, clientFloor(e, home, run, reps)}
+}
+
+// clientFloor is what the docker CLI costs before it sends anything:
+// every row timed through it pays this once per command, whatever the
+// engine, so a ratio of two such rows understates how far apart the
+// engines' own shares are.
+func clientFloor(e *env, home, run string, reps int) result {
+	r := result{Figure: "client floor: docker --version (no daemon asked)", Unit: "ms"}
+	s, err := timeIt(reps, func() error {
+		return runCmd(e.command(e.userEnv(home, run), "docker", "--version")).err
+	})
+	if err != nil {
+		r.Notes = append(r.Notes, "docker --version failed: "+err.Error())
+		return r
+	}
+	setSeries(&r, map[string]stats{"lodge": s})
+	r.Notes = append(r.Notes, "not an engine: the docker CLI's own start, paid by every row timed through it")
+	return r
 }
 
 // daemonStart is lodged's start until its socket answers.
