@@ -22,7 +22,8 @@ import (
 
 // apiLoop is the child side: mode "cycle" times create+start+wait+remove
 // n times in a row; "concurrent" starts n containers at once and times
-// until all have run and are removed.
+// until all have run and are removed; "list" times n lists of all
+// containers.
 func apiLoop(host, mode string, n int) error {
 	c, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -59,6 +60,14 @@ func apiLoop(host, mode string, n int) error {
 		for i := 0; i < n; i++ {
 			t0 := time.Now()
 			if err := cycle(); err != nil {
+				return err
+			}
+			ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+		}
+	case "list":
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			if _, err := c.ContainerList(ctx, client.ContainerListOptions{All: true}); err != nil {
 				return err
 			}
 			ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
@@ -115,21 +124,15 @@ func (e *env) selfForUser() (string, error) {
 // reports the median and p99 of every sample.
 func apiFigure(e *env, figure, mode string, n, times int) result {
 	r := result{Figure: figure, Unit: "ms"}
-	bin, err := e.selfForUser()
-	if err != nil {
-		r.Notes = append(r.Notes, "cannot run the client as the user: "+err.Error())
-		return r
-	}
 	series := map[string]stats{}
 	for i := 0; i < times; i++ {
 		for _, eng := range e.engines {
 			if eng.why != "" {
 				continue
 			}
-			o := runCmd(e.command(e.userEnv(eng.home, eng.run), bin, "-api-loop", mode, "-api-host", "unix://"+eng.sock, "-n", strconv.Itoa(n)))
-			var ms stats
-			if o.err != nil || json.Unmarshal([]byte(strings.TrimSpace(o.stdout)), &ms) != nil || len(ms) == 0 {
-				r.Notes = append(r.Notes, eng.name+": "+o.String())
+			ms, err := e.apiSamples(eng, mode, n)
+			if err != nil {
+				r.Notes = append(r.Notes, eng.name+": "+err.Error())
 				continue
 			}
 			series[eng.name] = append(series[eng.name], ms...)
@@ -137,6 +140,20 @@ func apiFigure(e *env, figure, mode string, n, times int) result {
 	}
 	setSeries(&r, series)
 	return finish(r)
+}
+
+// apiSamples runs apiLoop's mode on eng as the benchmark user.
+func (e *env) apiSamples(eng *engine, mode string, n int) (stats, error) {
+	bin, err := e.selfForUser()
+	if err != nil {
+		return nil, fmt.Errorf("cannot run the client as the user: %w", err)
+	}
+	o := runCmd(e.command(e.userEnv(eng.home, eng.run), bin, "-api-loop", mode, "-api-host", "unix://"+eng.sock, "-n", strconv.Itoa(n)))
+	var ms stats
+	if o.err != nil || json.Unmarshal([]byte(strings.TrimSpace(o.stdout)), &ms) != nil || len(ms) == 0 {
+		return nil, fmt.Errorf("%s", o.String())
+	}
+	return ms, nil
 }
 
 func apiCycle(e *env, reps int) []result {

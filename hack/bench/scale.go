@@ -87,7 +87,8 @@ func setSeries(r *result, series map[string]stats) {
 func psMany(e *env, reps int) []result {
 	const n = 500
 	r := result{Figure: fmt.Sprintf("docker ps -a with %d containers", n), Unit: "ms"}
-	series := map[string]stats{}
+	api := result{Figure: fmt.Sprintf("list of all %d containers via the Go client (no CLI)", n), Unit: "ms"}
+	series, apiSeries := map[string]stats{}, map[string]stats{}
 	for _, eng := range e.engines {
 		if eng.why != "" {
 			continue
@@ -108,12 +109,19 @@ func psMany(e *env, reps int) []result {
 		} else {
 			series[eng.name] = s
 		}
+		if ms, err := e.apiSamples(eng, "list", max(reps, 1)*10); err != nil {
+			api.Notes = append(api.Notes, eng.name+": "+err.Error())
+		} else {
+			apiSeries[eng.name] = ms
+		}
 		if err := e.userLoop(eng, "clear", 0); err != nil {
 			r.Notes = append(r.Notes, eng.name+": removing the containers: "+err.Error())
 		}
 	}
 	setSeries(&r, series)
-	return []result{finish(r)}
+	setSeries(&api, apiSeries)
+	api.Notes = append(api.Notes, "the engine's own share of docker ps: the same list without the CLI's start (the client floor) and table")
+	return []result{finish(r), finish(api)}
 }
 
 // perContainerMemory is what each running container adds to its engine's
