@@ -23,7 +23,8 @@ import (
 // apiLoop is the child side: mode "cycle" times create+start+wait+remove
 // n times in a row; "concurrent" starts n containers at once and times
 // until all have run and are removed; "list" times n lists of all
-// containers.
+// containers; "exec" times n execs of true in the running container
+// execContainer.
 func apiLoop(host, mode string, n int) error {
 	c, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -64,6 +65,18 @@ func apiLoop(host, mode string, n int) error {
 			}
 			ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
 		}
+	case "exec":
+		// As docker exec does: create, attach (which starts it) until the
+		// streams end, then the exit code.
+		for i := 0; i < n+1; i++ {
+			t0 := time.Now()
+			if err := execTrue(ctx, c, execContainer); err != nil {
+				return err
+			}
+			if i > 0 { // the first makes lodge's exec plan
+				ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+			}
+		}
 	case "list":
 		for i := 0; i < n; i++ {
 			t0 := time.Now()
@@ -92,6 +105,35 @@ func apiLoop(host, mode string, n int) error {
 		return fmt.Errorf("unknown mode %q", mode)
 	}
 	return json.NewEncoder(os.Stdout).Encode(ms)
+}
+
+// execContainer is the running container the exec figures exec in.
+const execContainer = "bench-exec"
+
+// execTrue runs true in the container through the API, as docker exec
+// does, and fails unless it exits 0.
+func execTrue(ctx context.Context, c *client.Client, ctr string) error {
+	ex, err := c.ExecCreate(ctx, ctr, client.ExecCreateOptions{Cmd: []string{"true"}, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return err
+	}
+	att, err := c.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, att.Reader)
+	att.Close()
+	if err != nil {
+		return err
+	}
+	in, err := c.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return err
+	}
+	if in.Running || in.ExitCode != 0 {
+		return fmt.Errorf("exec of true: running %v, exit code %d", in.Running, in.ExitCode)
+	}
+	return nil
 }
 
 // selfForUser copies the bench binary where the benchmark user can run it.

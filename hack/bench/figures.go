@@ -106,15 +106,17 @@ func runTrue(e *env, reps int) []result {
 		}
 	}
 	setSeries(&r, series)
-	return []result{finish(r), execTrue(e, reps)}
+	return append([]result{finish(r)}, execFigures(e, reps)...)
 }
 
-// execTrue is `docker exec c true` in a running container, each engine's
-// container started once before the timed runs.
-func execTrue(e *env, reps int) result {
+// execFigures are `docker exec c true` in a running container, each
+// engine's container started once before the timed runs, and the same
+// exec through the Go client.
+func execFigures(e *env, reps int) []result {
 	r := result{Figure: "docker exec c true (running container)", Unit: "ms"}
-	series := map[string]stats{}
-	const name = "bench-exec"
+	api := result{Figure: "exec of true via the Go client (no CLI)", Unit: "ms"}
+	series, apiSeries := map[string]stats{}, map[string]stats{}
+	const name = execContainer
 	var running []*engine
 	for _, eng := range e.engines {
 		if eng.why != "" {
@@ -141,9 +143,18 @@ func execTrue(e *env, reps int) result {
 			}
 		}
 	}
+	for _, eng := range running {
+		if ms, err := e.apiSamples(eng, "exec", max(reps, 1)*4); err != nil {
+			api.Notes = append(api.Notes, eng.name+": "+err.Error())
+		} else {
+			apiSeries[eng.name] = ms
+		}
+	}
 	setSeries(&r, series)
+	setSeries(&api, apiSeries)
 	r.Notes = append(r.Notes, "the docker CLI against each engine; lodge runs the exec's process through lodge-exec (C, static), not a Go program; the first exec, which makes the container's exec plan, is not timed")
-	return finish(r)
+	api.Notes = append(api.Notes, "the engine's own share of docker exec: create, attach until the streams end, inspect, as the CLI does, without the CLI's start")
+	return []result{finish(r), finish(api)}
 }
 
 // idleMemory is the resident memory of each engine's processes at rest:
