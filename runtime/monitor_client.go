@@ -113,14 +113,25 @@ var MonitorBinary = sync.OnceValues(func() (string, error) {
 })
 
 // monitorEnv is the environment a monitor gets: the daemon's, without the
-// markers that would make it another stage of lodged.
+// markers that would make it another stage of lodged, and with one P for
+// the Go runtime unless GOMAXPROCS is set already. A monitor, and the
+// container's init libcontainer starts from it (which gets the monitor's
+// GOMAXPROCS), only wait on pipes and the kernel: with one P each boots
+// without starting a thread per CPU it never uses, ~2.6 ms less CPU per
+// process on two cores (perf stat of lodge-monitor's start, mean of 6),
+// paid twice by every container start.
 func monitorEnv() []string {
 	var env []string
+	procs := false
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "_LODGE_STAGE=") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
 			continue
 		}
+		procs = procs || strings.HasPrefix(kv, "GOMAXPROCS=")
 		env = append(env, kv)
+	}
+	if !procs {
+		env = append(env, "GOMAXPROCS=1")
 	}
 	return env
 }
