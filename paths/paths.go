@@ -67,6 +67,10 @@ func (e Env) RuntimeDir() string {
 // Socket is the default API socket path.
 func (e Env) Socket() string { return filepath.Join(e.RuntimeDir(), "lodge.sock") }
 
+// UplinkNS is the network namespace of lodged's bridges (and its uplink),
+// mounted there in lodged's mount namespace: an empty file outside it.
+func UplinkNS(runDir string) string { return filepath.Join(runDir, "uplink.netns") }
+
 // CRISocket is where lodged serves the Kubernetes Container Runtime
 // Interface (gRPC), beside the Docker API's socket.
 func (e Env) CRISocket() string { return filepath.Join(e.RuntimeDir(), "cri.sock") }

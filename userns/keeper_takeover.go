@@ -21,7 +21,7 @@ import (
 // mounted for the daemon: outside rootlesskit's state directory, which its
 // parent removes when it ends, so the namespace (and the bridges in it)
 // outlives the host side.
-func UplinkNSPath(runDir string) string { return filepath.Join(runDir, "uplink.netns") }
+func UplinkNSPath(runDir string) string { return paths.UplinkNS(runDir) }
 
 func pinUplink(stateDir, path string) error {
 	from := filepath.Join(stateDir, "netns")

@@ -86,7 +86,7 @@ func main() {
 		historyCmd(a), importCmd(a), imageCmd(a), loginCmd(a), logoutCmd(a), buildCmd(a),
 		networkCmd(a), portCmd(a),
 		volumeCmd(a), cpCmd(a), diffCmd(a), exportCmd(a), commitCmd(a), systemCmd(a),
-		pauseCmd(a), unpauseCmd(a), updateCmd(a), statsCmd(a), doctorCmd(a), eventsCmd(a), builderCmd(a))
+		pauseCmd(a), unpauseCmd(a), updateCmd(a), statsCmd(a), doctorCmd(a), eventsCmd(a), builderCmd(a), unshareCmd(a))
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		var exit exitError
 		if errors.As(err, &exit) {
