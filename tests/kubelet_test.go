@@ -1,16 +1,21 @@
 package tests
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // kubeletConfig is a standalone kubelet's configuration (no API server:
@@ -51,8 +56,9 @@ authorization:
 
 // kubeletPod is the static pod: web serves on the pod's localhost, client
 // fetches from it, says so on its stdout and exits, so that the kubelet
-// restarts it (restartPolicy Always). web's readiness is an exec probe
-// (ExecSync through the CRI). httpd, pid 1, ignores SIGTERM: a
+// restarts it (restartPolicy Always). web's readiness is an httpGet
+// probe, which the kubelet dials at the pod's IP; its liveness an exec
+// probe (ExecSync through the CRI). httpd, pid 1, ignores SIGTERM: a
 // short grace period keeps the pod's removal short.
 const kubeletPod = `apiVersion: v1
 kind: Pod
@@ -70,6 +76,11 @@ spec:
     imagePullPolicy: Never
     command: ["sh", "-c", "mkdir -p /www && echo pod-local > /www/index.html && exec httpd -f -p 8080 -h /www"]
     readinessProbe:
+      httpGet:
+        path: /index.html
+        port: 8080
+      periodSeconds: 1
+    livenessProbe:
       exec:
         command: ["test", "-f", "/www/index.html"]
       periodSeconds: 1
@@ -104,15 +115,16 @@ func TestKubeletStaticPod(t *testing.T) {
 	manifest := filepath.Join(manifests, "duo.yaml")
 	s.userFile(manifest, kubeletPod)
 
-	// A user and mount namespace of its own (the user as root in it), as
-	// Usernetes runs its kubelet in rootlesskit's: the kubelet tolerates
-	// there, with KubeletInUserNamespace, what an unprivileged user may
-	// not do (open /dev/kmsg, set kernel sysctls), which on the host stops
-	// it; and it gets /var/lib/kubelet (the device plugins' socket, a path
-	// no setting moves) and /var/log/containers (likewise) on tmpfs of its
-	// own. Its root dir, pod logs and manifests stay where lodged sees
-	// them.
-	k := s.background(s.home, "unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+	// In lodged's user namespace and its bridges' network namespace
+	// (lodge unshare --rootless-netns), as Usernetes runs its kubelet in
+	// rootlesskit's: the kubelet tolerates there, with
+	// KubeletInUserNamespace, what an unprivileged user may not do (open
+	// /dev/kmsg, set kernel sysctls), which on the host stops it; it
+	// reaches the pods' IPs (httpGet probes); and, in a mount namespace
+	// of its own, it gets /var/lib/kubelet (the device plugins' socket, a
+	// path no setting moves) and /var/log/containers (likewise) on tmpfs.
+	// Its root dir, pod logs and manifests stay where lodged sees them.
+	k := s.background(s.home, "lodge", "unshare", "--rootless-netns", "unshare", "--mount", "sh", "-c",
 		`mount -t tmpfs -o mode=0755 tmpfs /var/lib && mount -t tmpfs -o mode=0755 tmpfs /var/log && exec "$0" "$@"`,
 		kubelet, "--config", config, "--root-dir", filepath.Join(dir, "root"), "--cert-dir", filepath.Join(dir, "pki"),
 		"--hostname-override", "lodge-node", "--v", "2")
@@ -193,12 +205,18 @@ func TestKubeletStaticPod(t *testing.T) {
 		t.Errorf("docker logs %s: %q", name, out)
 	}
 
-	// The kubelet's own view (its /pods, as kubectl would show the
-	// pod): web ready by its exec probe, client restarted.
+	// The kubelet's own view (its /pods, as kubectl would show the pod,
+	// on its port in the namespace it runs in): web ready by its httpGet
+	// probe and never restarted (its exec liveness probe holds), client
+	// restarted.
+	kubeletPid := processNamed(t, k.cmd.Process.Pid, "kubelet")
 	waitForOr(t, 30*time.Second, func() bool {
-		st := kubeletPodStatus(t, port, "duo-lodge-node")
+		st := kubeletPodStatus(t, kubeletPid, port, "duo-lodge-node")
 		return st["web"].Ready && st["client"].RestartCount >= 1
 	}, "the kubelet's /pods to show web ready and client restarted")
+	if st := kubeletPodStatus(t, kubeletPid, port, "duo-lodge-node"); st["web"].RestartCount != 0 {
+		t.Errorf("web restarted %d times: its exec liveness probe failed", st["web"].RestartCount)
+	}
 
 	// Without its manifest, the kubelet stops the pod and removes it.
 	if err := os.Remove(manifest); err != nil {
@@ -238,10 +256,14 @@ type ctrState struct {
 
 // kubeletPodStatus is the containers' status of the named pod in the
 // kubelet's /pods (its HTTPS port, a self-signed certificate; anonymous
-// is allowed in the test's configuration).
-func kubeletPodStatus(t *testing.T, port int, name string) map[string]ctrState {
+// is allowed in the test's configuration), dialled in the network
+// namespace of the process kubeletPid.
+func kubeletPodStatus(t *testing.T, kubeletPid, port int, name string) map[string]ctrState {
 	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialInNetns(kubeletPid, network, addr)
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/pods", port))
 	if err != nil {
 		return nil
@@ -270,4 +292,55 @@ func kubeletPodStatus(t *testing.T, port int, name string) map[string]ctrState {
 		}
 	}
 	return out
+}
+
+// processNamed is the process named name (its comm) among root and its
+// descendants, waiting for it to appear.
+func processNamed(t *testing.T, root int, name string) int {
+	t.Helper()
+	var pid int
+	waitForOr(t, 30*time.Second, func() bool {
+		for _, p := range append([]int{root}, descendants([]int{root})...) {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); err == nil && strings.TrimSpace(string(b)) == name {
+				pid = p
+				return true
+			}
+		}
+		return false
+	}, "a process named "+name)
+	return pid
+}
+
+// dialInNetns dials addr from the network namespace of pid: the socket is
+// made on a thread moved there (the tests run as root), which goes back
+// before it is let go.
+func dialInNetns(pid int, network, addr string) (net.Conn, error) {
+	runtime.LockOSThread()
+	own, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer own.Close()
+	target, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	c, derr := net.DialTimeout(network, addr, 5*time.Second)
+	if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
+		// Left locked, the thread ends with this goroutine instead of
+		// running others in the wrong namespace.
+		if c != nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("back to the test's network namespace: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return c, derr
 }
