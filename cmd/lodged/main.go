@@ -294,28 +294,21 @@ func runForeground(env paths.Env, o options) error {
 	}()
 	exited := make(chan struct{})
 	go func() {
-		notifyReady(notify, sock, exited)
-		waitAnswers(sock, exited)
+		// Once the API answers: systemd (Type=notify) hears that lodged
+		// is ready, and this process, which only waits from then on,
+		// gives back what it no longer needs.
+		if !waitAnswers(sock, exited) {
+			return
+		}
+		if err := notify.send("READY=1"); err != nil {
+			fmt.Fprintln(os.Stderr, "lodged:", err)
+		}
 		shrinkWaiter()
 	}()
 	code := d.Wait()
 	close(exited)
 	os.Exit(code)
 	return nil
-}
-
-// notifyReady tells systemd (Type=notify) that lodged is ready once its
-// API answers on sock, unless the daemon exits first.
-func notifyReady(n notifier, sock string, exited <-chan struct{}) {
-	if n.addr == "" {
-		return
-	}
-	if !waitAnswers(sock, exited) {
-		return
-	}
-	if err := n.send("READY=1"); err != nil {
-		fmt.Fprintln(os.Stderr, "lodged:", err)
-	}
 }
 
 // waitAnswers polls until the API at sock answers (true) or the daemon

@@ -287,9 +287,6 @@ func (s *Sandboxes) join(sb *sandbox, name string, es *network.EndpointSettings,
 	}
 	e := endpoint{NetworkID: r.ID, EndpointID: newID(), IP: ip.String(), PrefixLen: l.addr.Bits(), Gateway: r.Gateway,
 		MAC: mac.String(), HostIf: hostIf(sb.ContainerID, r.ID)}
-	if pre != nil && pre.bridge != r.Bridge {
-		pre = nil // cannot be: the spare was taken for this bridge
-	}
 	if pre != nil {
 		e.HostIf = pre.hostIf
 	}
