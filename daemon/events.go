@@ -18,8 +18,11 @@ type Events struct {
 	subs   map[chan events.Message]struct{}
 }
 
-// eventsKept is how many past events a subscriber with --since can see.
-const eventsKept = 1024
+// eventsKept is how many past events a subscriber with --since can see:
+// Docker Engine's 256. At 1024 the log held ~0.5 MiB of the daemon's heap
+// at rest after a few hundred container runs (the heap profile's largest
+// growth), for history Docker does not keep either.
+const eventsKept = 256
 
 // NewEvents makes an empty event log.
 func NewEvents() *Events { return &Events{subs: map[chan events.Message]struct{}{}} }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -79,6 +80,22 @@ func TestEventsWatch(t *testing.T) {
 	got := collect(t, ev, EventFilter{Actions: []string{"oom"}, Until: time.Now().Add(2 * time.Second)})
 	if len(got) != 1 || got[0].Actor.ID != "cccccccccccccccc" {
 		t.Errorf("live event: %+v", got)
+	}
+}
+
+// TestEventsKeptAsDocker: --since sees the last 256 events, Docker
+// Engine's history, the newest of them last.
+func TestEventsKeptAsDocker(t *testing.T) {
+	ev := NewEvents()
+	for i := range 300 {
+		ev.Publish(events.ContainerEventType, events.ActionCreate, fmt.Sprintf("%016d", i), nil)
+	}
+	got := collect(t, ev, EventFilter{Until: time.Now()})
+	if len(got) != 256 {
+		t.Fatalf("kept %d events, want 256", len(got))
+	}
+	if first, last := got[0].Actor.ID, got[255].Actor.ID; first != fmt.Sprintf("%016d", 44) || last != fmt.Sprintf("%016d", 299) {
+		t.Fatalf("kept %q to %q, want the newest: 44 to 299", first, last)
 	}
 }
 
