@@ -50,7 +50,8 @@ type Service struct {
 	store cstorage.Store
 	// mu serialises changes to names, so that tag, pull and rmi see a
 	// consistent picture.
-	mu sync.Mutex
+	mu      sync.Mutex
+	listing listing
 }
 
 // New returns the image service over store.
@@ -225,22 +226,28 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	layers, err := layerSizes(s.store)
+	if err != nil {
+		return nil, err
+	}
 	kids := children(imgs)
+	seen := make(map[string]listedConfig, len(imgs))
+	defer s.listing.keep(seen)
 	out := []imagetypes.Summary{}
 	for i := range imgs {
 		img := &imgs[i]
 		if !opts.All && len(img.Names) == 0 && kids[img.ID] > 0 {
 			continue // an intermediate image, as Docker hides them
 		}
-		c, err := s.configOf(img)
+		c, err := s.listing.config(s, img, seen)
 		if err != nil {
 			continue
 		}
 		created := img.Created
-		if c.Created != nil {
-			created = *c.Created
+		if c.created != nil {
+			created = *c.created
 		}
-		if !f.matchImage(created, c.Config.Labels) {
+		if !f.matchImage(created, c.labels) {
 			continue
 		}
 		tags, digests := familiar(img), s.repoDigests(img)
@@ -255,7 +262,7 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 		}
 		sum := imagetypes.Summary{
 			ID: "sha256:" + img.ID, RepoTags: nonNil(tags), RepoDigests: nonNil(digests),
-			Created: created.Unix(), Size: s.size(img), Labels: c.Config.Labels, Containers: -1,
+			Created: created.Unix(), Size: chainSize(img.TopLayer, layers), Labels: c.labels, Containers: -1,
 		}
 		if p := readMeta(img).Parent; p != "" {
 			sum.ParentID = "sha256:" + p

@@ -115,6 +115,20 @@ func randomImage(t *testing.T, layers int64, arch string) v1.Image {
 	return img
 }
 
+// withLayer is img with one more random layer on top.
+func withLayer(t *testing.T, img v1.Image) v1.Image {
+	t.Helper()
+	extra, err := random.Layer(2048, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := mutate.AppendLayers(img, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return child
+}
+
 func configID(t *testing.T, img v1.Image) string {
 	t.Helper()
 	h, err := img.ConfigName()
@@ -134,15 +148,7 @@ func TestPullLayersShared(t *testing.T) {
 	base := randomImage(t, 3, goruntime.GOARCH)
 	push(t, reg+"/team/base:1", base)
 	// A second image on top of the first shares its three layers.
-	extra, err := random.Layer(2048, types.DockerLayer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	child, err := mutate.AppendLayers(base, extra)
-	if err != nil {
-		t.Fatal(err)
-	}
-	push(t, reg+"/team/child:1", child)
+	push(t, reg+"/team/child:1", withLayer(t, base))
 
 	id, err := pull(s, reg+"/team/base:1", "")
 	if err != nil {

@@ -1,0 +1,89 @@
+package image
+
+import (
+	"sync"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	cstorage "go.podman.io/storage"
+)
+
+// listing is what `docker images` reads of each image beyond its record:
+// the creation time and labels from its config, and its size from its
+// layers. Read for every image on every listing, through the store, they
+// cost a lock and a file read per image and a lock per layer: 1,000
+// images listed in ~110 ms, more than Docker's whole answer.
+//
+// A config never changes under its digest, so what was read of it is kept
+// by image ID and config digest, and a record whose config digest differs
+// (or is not recorded) is read again. The layers are read once per listing
+// with one call to the store.
+type listing struct {
+	mu      sync.Mutex
+	configs map[string]listedConfig // by image ID, the images the last listing saw
+}
+
+type listedConfig struct {
+	digest  digest.Digest
+	created *time.Time
+	labels  map[string]string
+}
+
+// config is what List needs of img's config: from the last listing when
+// its digest is the same, else read from the store. seen collects what
+// this listing read, to be kept for the next.
+func (l *listing) config(s *Service, img *cstorage.Image, seen map[string]listedConfig) (listedConfig, error) {
+	d := img.BigDataDigests[keyConfig]
+	l.mu.Lock()
+	c, ok := l.configs[img.ID]
+	l.mu.Unlock()
+	if !ok || d == "" || c.digest != d {
+		cfg, err := s.configOf(img)
+		if err != nil {
+			return listedConfig{}, err
+		}
+		c = listedConfig{digest: d, created: cfg.Created, labels: cfg.Config.Labels}
+	}
+	if d != "" {
+		seen[img.ID] = c
+	}
+	return c, nil
+}
+
+// keep makes seen what the next listing starts from: images gone since
+// are forgotten with it.
+func (l *listing) keep(seen map[string]listedConfig) {
+	l.mu.Lock()
+	l.configs = seen
+	l.mu.Unlock()
+}
+
+// layerSizes reads every layer's uncompressed size and parent at once.
+func layerSizes(st cstorage.Store) (map[string]cstorage.Layer, error) {
+	ls, err := st.Layers()
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]cstorage.Layer, len(ls))
+	for _, l := range ls {
+		m[l.ID] = l
+	}
+	return m, nil
+}
+
+// chainSize is size over layers read with layerSizes: the sum of the
+// chain from top, 0 when a link is missing.
+func chainSize(top string, layers map[string]cstorage.Layer) int64 {
+	var total int64
+	for id := top; id != ""; {
+		l, ok := layers[id]
+		if !ok {
+			return 0
+		}
+		if l.UncompressedSize > 0 {
+			total += l.UncompressedSize
+		}
+		id = l.Parent
+	}
+	return total
+}
