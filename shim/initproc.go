@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lodge-containers/lodge/proc"
 )
 
 // InitProc is a container's init process as lodge knows it without its
@@ -116,15 +118,12 @@ func (p InitProc) Wait(ctx context.Context) error {
 		return err
 	}
 	defer unix.Close(fd)
-	for ctx.Err() == nil {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 500)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return err
-		}
-		if n > 0 {
-			return nil
-		}
+	ended, err := proc.WaitPidfd(ctx, fd)
+	if err != nil {
+		return err
 	}
-	return ctx.Err()
+	if !ended {
+		return ctx.Err()
+	}
+	return nil
 }
