@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -113,4 +114,34 @@ func TestCodeReleasedAgainWhenItComesBack(t *testing.T) {
 	if !m.restDue(now.Add(4 * time.Minute)) {
 		t.Fatal("2 MiB came back at rest and stayed")
 	}
+}
+
+// TestMemTrimWakesOnRequest: at rest the watch sleeps without a tick, and
+// a request wakes it: the trim after it comes a quiet period later, not
+// at the end of the rest.
+func TestMemTrimWakesOnRequest(t *testing.T) {
+	m := newMemTrim(50*time.Millisecond, 0, 3*time.Second, slog.Default())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.watch(ctx)
+	waitUntil := func(what string, within time.Duration, cond func() bool) time.Duration {
+		t.Helper()
+		t0 := time.Now()
+		for !cond() {
+			if time.Since(t0) > within {
+				t.Fatalf("%s: not within %v", what, within)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Since(t0)
+	}
+	waitUntil("at rest after the start", 10*time.Second, m.resting)
+	c := &net.TCPConn{}
+	m.connState(c, http.StateActive)
+	m.connState(c, http.StateIdle)
+	waitUntil("the trim after a request at rest", 2*time.Second, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.dirty
+	})
 }

@@ -47,10 +47,14 @@ type memTrim struct {
 	codeKB     func() int
 	releasedKB int
 	released   time.Time
+
+	// wake tells watch that a request began or ended, so that at rest
+	// it sleeps without a tick.
+	wake chan struct{}
 }
 
 func newMemTrim(quiet, gap, rest time.Duration, log *slog.Logger) *memTrim {
-	return &memTrim{quiet: quiet, gap: gap, rest: rest, log: log, busy: map[net.Conn]bool{}, last: time.Now(), mapped: true}
+	return &memTrim{quiet: quiet, gap: gap, rest: rest, log: log, busy: map[net.Conn]bool{}, last: time.Now(), mapped: true, wake: make(chan struct{}, 1)}
 }
 
 // connState is an http.Server's ConnState hook.
@@ -63,6 +67,19 @@ func (m *memTrim) connState(c net.Conn, s http.ConnState) {
 		delete(m.busy, c)
 	}
 	m.last, m.dirty, m.mapped = time.Now(), true, true
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// resting tells whether the last trim and release were made and no
+// request came since: nothing is due until one does, but the look at
+// the code pages once a rest (restDue).
+func (m *memTrim) resting() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.dirty && !m.mapped
 }
 
 // restDue tells whether the code pages are due for release now (the
@@ -91,14 +108,27 @@ func (m *memTrim) due(now time.Time) bool {
 	return true
 }
 
-// watch trims whenever one is due, until ctx ends.
+// watch trims whenever one is due, until ctx ends. It looks every tick
+// while requests come and go; at rest, once a rest, or when the next
+// request comes: a daemon nobody talks to stays asleep (it had woken every
+// second for nothing, and with the other wake-ups of its idle loops kept
+// the runtime collecting and mapping back the pages a release gave back).
 func (m *memTrim) watch(ctx context.Context) {
 	tick := min(m.quiet/2, time.Second)
 	for {
+		var wake chan struct{}
+		wait := tick
+		if m.resting() {
+			wait, wake = m.rest, m.wake
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case now := <-time.After(tick):
+		case <-wake:
+			t.Stop()
+		case now := <-t.C:
 			if m.due(now) {
 				debug.FreeOSMemory()
 				debug.FreeOSMemory()

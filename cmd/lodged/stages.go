@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/binary"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lodge-containers/lodge/proc"
 	"github.com/lodge-containers/lodge/userns"
 )
 
@@ -42,7 +43,7 @@ func superviseKeeper(ctx context.Context, log *slog.Logger, runDir string) {
 		return
 	}
 	for {
-		if !waitPidfd(ctx, fd) {
+		if ended, _ := proc.WaitPidfd(ctx, fd); !ended {
 			unix.Close(fd)
 			return
 		}
@@ -68,26 +69,18 @@ func superviseKeeper(ctx context.Context, log *slog.Logger, runDir string) {
 	}
 }
 
-// waitPidfd blocks until the process behind fd ends (true) or ctx does.
-func waitPidfd(ctx context.Context, fd int) bool {
-	for ctx.Err() == nil {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 500)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return false
-		}
-		if n > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // republishOnNewDriver publishes the running containers' ports again
 // whenever rootlesskit's API socket is made anew: a keeper took over the
 // port driver, which starts empty. A failure (the first request may meet
 // a connection to the dead driver) is tried again.
+//
+// Between changes it sleeps on an inotify watch of the state directory;
+// it looks every half second only while a republish is being retried, or
+// where inotify cannot watch the directory.
 func republishOnNewDriver(ctx context.Context, log *slog.Logger, republish func(context.Context) error) {
-	sock := filepath.Join(userns.StateDir(), "api.sock")
+	dir := userns.StateDir()
+	sock := filepath.Join(dir, "api.sock")
+	changed := watchCreates(ctx, dir)
 	// A new socket may get the old one's inode number (ext4 reuses
 	// them): its change time tells it apart.
 	type id struct {
@@ -105,10 +98,18 @@ func republishOnNewDriver(ctx context.Context, log *slog.Logger, republish func(
 	// may have missed what it restored.
 	last, pending, tries := ino(), true, 0
 	for {
+		var tick <-chan time.Time
+		if pending || changed == nil {
+			tick = time.After(500 * time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(500 * time.Millisecond):
+		case <-tick:
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // the watch ended: look every half second
+			}
 		}
 		if now := ino(); now != (id{}) && now != last {
 			last, pending, tries = now, true, 0
@@ -126,4 +127,47 @@ func republishOnNewDriver(ctx context.Context, log *slog.Logger, republish func(
 			log.Warn("publishing running containers' ports again", "err", err)
 		}
 	}
+}
+
+// watchCreates sends on the channel it returns whenever an entry is made
+// or moved into dir, and closes it when the watch ends (dir removed, an
+// error, ctx done). It returns nil where inotify cannot watch dir.
+func watchCreates(ctx context.Context, dir string) chan struct{} {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+		unix.Close(fd)
+		return nil
+	}
+	// Non-blocking: its reads sleep in the runtime's poller.
+	f := os.NewFile(uintptr(fd), "inotify")
+	ch := make(chan struct{}, 1)
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	go func() {
+		defer close(ch)
+		defer stop()
+		defer f.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(buf)
+			if err != nil {
+				return
+			}
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				// struct inotify_event: wd, mask, cookie, len, name.
+				mask := binary.NativeEndian.Uint32(buf[off+4:])
+				if mask&unix.IN_IGNORED != 0 {
+					return // dir is gone, and the watch with it
+				}
+				off += unix.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(buf[off+12:]))
+			}
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return ch
 }
