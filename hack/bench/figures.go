@@ -165,11 +165,54 @@ func idleMemory(e *env, reps int) []result {
 	r := result{Figure: "idle daemon RSS (all its processes)", Unit: "MiB"}
 	pss := result{Figure: "idle daemon PSS (all its processes, shared pages split)", Unit: "MiB"}
 	measure(e, reps, &r, &pss)
+	before := engineTicks(e)
 	time.Sleep(restFor)
+	cpu := cpuAtRest(e, before, restFor)
 	rr := result{Figure: fmt.Sprintf("idle daemon RSS after %s at rest", restFor), Unit: "MiB"}
 	rpss := result{Figure: fmt.Sprintf("idle daemon PSS after %s at rest", restFor), Unit: "MiB"}
 	measure(e, reps, &rr, &rpss)
-	return append([]result{finish(r), finish(pss), finish(rr), finish(rpss)}, perContainerMemory(e, reps)...)
+	return append([]result{finish(r), finish(pss), finish(rr), finish(rpss), cpu}, perContainerMemory(e, reps)...)
+}
+
+// engineTicks is the CPU time (cpuTicks) of each engine's processes, by
+// engine and pid.
+func engineTicks(e *env) map[string]map[int]float64 {
+	out := map[string]map[int]float64{}
+	for _, eng := range e.engines {
+		if eng.why != "" {
+			continue
+		}
+		roots := eng.rootPids()
+		m := map[int]float64{}
+		for _, p := range append(roots, proc.Descendants(roots...)...) {
+			m[p] = cpuTicks(p)
+		}
+		out[eng.name] = m
+	}
+	return out
+}
+
+// cpuAtRest is the CPU each engine's processes used over a rest of d that
+// began with before, in ms per minute: what an engine nobody talks to
+// costs the machine (and a laptop's battery). Processes that ended in
+// between are left out.
+func cpuAtRest(e *env, before map[string]map[int]float64, d time.Duration) result {
+	r := result{Figure: fmt.Sprintf("CPU at rest, all its processes (over %s, no container)", d), Unit: "ms/min"}
+	after := engineTicks(e)
+	series := map[string]stats{}
+	for name, m := range after {
+		var ticks float64
+		for p, t := range m {
+			if t0, ok := before[name][p]; ok {
+				ticks += t - t0
+			}
+		}
+		// Clock ticks are 10 ms (USER_HZ 100).
+		series[name] = stats{ticks * 10 * float64(time.Minute) / float64(d)}
+	}
+	setSeries(&r, series)
+	r.Notes = append(r.Notes, "utime+stime (and reaped children's) from /proc/PID/stat, in 10 ms clock ticks")
+	return finish(r)
 }
 
 // restFor is the rest before the second idle figure: lodged releases its
