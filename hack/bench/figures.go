@@ -165,12 +165,15 @@ func idleMemory(e *env, reps int) []result {
 	r := result{Figure: "idle daemon RSS (all its processes)", Unit: "MiB"}
 	pss := result{Figure: "idle daemon PSS (all its processes, shared pages split)", Unit: "MiB"}
 	measure(e, reps, &r, &pss)
-	before := engineTicks(e)
 	time.Sleep(restFor)
-	cpu := cpuAtRest(e, before, restFor)
 	rr := result{Figure: fmt.Sprintf("idle daemon RSS after %s at rest", restFor), Unit: "MiB"}
 	rpss := result{Figure: fmt.Sprintf("idle daemon PSS after %s at rest", restFor), Unit: "MiB"}
 	measure(e, reps, &rr, &rpss)
+	// Once settled: the rest above holds what each engine does after
+	// its start or a burst of work.
+	before := engineTicks(e)
+	time.Sleep(cpuRestFor)
+	cpu := cpuAtRest(e, before, cpuRestFor)
 	return append([]result{finish(r), finish(pss), finish(rr), finish(rpss), cpu}, perContainerMemory(e, reps)...)
 }
 
@@ -197,7 +200,7 @@ func engineTicks(e *env) map[string]map[int]float64 {
 // costs the machine (and a laptop's battery). Processes that ended in
 // between are left out.
 func cpuAtRest(e *env, before map[string]map[int]float64, d time.Duration) result {
-	r := result{Figure: fmt.Sprintf("CPU at rest, all its processes (over %s, no container)", d), Unit: "ms/min"}
+	r := result{Figure: fmt.Sprintf("CPU at rest, all its processes (%s after %s at rest, no container)", d, restFor), Unit: "ms/min"}
 	after := engineTicks(e)
 	series := map[string]stats{}
 	for name, m := range after {
@@ -218,6 +221,9 @@ func cpuAtRest(e *env, before map[string]map[int]float64, d time.Duration) resul
 // restFor is the rest before the second idle figure: lodged releases its
 // code pages after 30 s without a request.
 const restFor = 40 * time.Second
+
+// cpuRestFor is how long the CPU at rest is measured, after restFor.
+const cpuRestFor = 30 * time.Second
 
 // measure sets r and pss to each engine's RSS and PSS, reps samples.
 func measure(e *env, reps int, r, pss *result) {
