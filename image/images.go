@@ -197,14 +197,7 @@ func (s *Service) repoDigests(img *cstorage.Image) []string {
 
 // size is the sum of the image's layers, uncompressed.
 func (s *Service) size(img *cstorage.Image) int64 {
-	chain, _ := s.layerChain(img) // a broken chain counts as empty
-	var total int64
-	for _, l := range chain {
-		if l.UncompressedSize > 0 {
-			total += l.UncompressedSize
-		}
-	}
-	return total
+	return chainSize(img.TopLayer, s.store.Layer)
 }
 
 // ListOptions filter List.
@@ -262,7 +255,7 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 		}
 		sum := imagetypes.Summary{
 			ID: "sha256:" + img.ID, RepoTags: nonNil(tags), RepoDigests: nonNil(digests),
-			Created: created.Unix(), Size: chainSize(img.TopLayer, layers), Labels: c.labels, Containers: -1,
+			Created: created.Unix(), Size: chainSize(img.TopLayer, layers.get), Labels: c.labels, Containers: -1,
 		}
 		if p := readMeta(img).Parent; p != "" {
 			sum.ParentID = "sha256:" + p

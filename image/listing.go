@@ -58,26 +58,37 @@ func (l *listing) keep(seen map[string]listedConfig) {
 	l.mu.Unlock()
 }
 
+// layerSet is every layer of the store, read at once.
+type layerSet map[string]*cstorage.Layer
+
 // layerSizes reads every layer's uncompressed size and parent at once.
-func layerSizes(st cstorage.Store) (map[string]cstorage.Layer, error) {
+func layerSizes(st cstorage.Store) (layerSet, error) {
 	ls, err := st.Layers()
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]cstorage.Layer, len(ls))
-	for _, l := range ls {
-		m[l.ID] = l
+	m := make(layerSet, len(ls))
+	for i := range ls {
+		m[ls[i].ID] = &ls[i]
 	}
 	return m, nil
 }
 
-// chainSize is size over layers read with layerSizes: the sum of the
-// chain from top, 0 when a link is missing.
-func chainSize(top string, layers map[string]cstorage.Layer) int64 {
+func (m layerSet) get(id string) (*cstorage.Layer, error) {
+	if l, ok := m[id]; ok {
+		return l, nil
+	}
+	return nil, cstorage.ErrLayerUnknown
+}
+
+// chainSize is an image's size: the sum of its layers, uncompressed, from
+// top down through their parents, each found with layer; 0 when a link
+// is missing (a broken chain counts as empty).
+func chainSize(top string, layer func(id string) (*cstorage.Layer, error)) int64 {
 	var total int64
 	for id := top; id != ""; {
-		l, ok := layers[id]
-		if !ok {
+		l, err := layer(id)
+		if err != nil {
 			return 0
 		}
 		if l.UncompressedSize > 0 {

@@ -2,7 +2,6 @@ package proc
 
 import (
 	"context"
-	"errors"
 	"os"
 	"time"
 
@@ -15,7 +14,8 @@ import (
 // It sleeps in the Go runtime's poller, as a socket read does: no thread
 // and no timer per process. A wait that looked every half second woke the
 // daemon twice a second for its keeper and twice more for each running
-// container it had adopted, at rest.
+// container it had adopted, at rest. A pidfd has been pollable since
+// pidfd_open(2) came (Linux 5.3), so there is no polling fallback.
 func WaitPidfd(ctx context.Context, fd int) (bool, error) {
 	if ctx.Err() != nil {
 		return false, nil
@@ -32,11 +32,6 @@ func WaitPidfd(ctx context.Context, fd int) (bool, error) {
 	}
 	f := os.NewFile(uintptr(dup), "pidfd")
 	defer f.Close()
-	if errors.Is(f.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
-		// Not pollable here (a kernel whose pidfds epoll refuses):
-		// look every half second instead.
-		return waitPidfdPolling(ctx, fd)
-	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return false, err
@@ -59,18 +54,4 @@ func WaitPidfd(ctx context.Context, fd int) (bool, error) {
 		return false, nil
 	}
 	return false, err
-}
-
-// waitPidfdPolling is WaitPidfd by poll(2) with a timeout.
-func waitPidfdPolling(ctx context.Context, fd int) (bool, error) {
-	for ctx.Err() == nil {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 500)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return false, err
-		}
-		if n > 0 {
-			return true, nil
-		}
-	}
-	return false, nil
 }

@@ -151,15 +151,8 @@ func RunKeeper(cfg KeeperConfig) error {
 	// Exit once idle: no daemon and no other process in the namespace
 	// for a grace period (a restart reconnects within it).
 	idleSince := time.Time{}
+	period := 500 * time.Millisecond
 	for {
-		// A daemon's end comes through k.exited: with one running, a
-		// slower look serves (it only asks whether the pin is needed).
-		period := 500 * time.Millisecond
-		k.mu.Lock()
-		if len(k.liveDaemons()) > 0 {
-			period = 2 * time.Second
-		}
-		k.mu.Unlock()
 		select {
 		case <-k.exited:
 		case t := <-tookOver:
@@ -184,6 +177,12 @@ func RunKeeper(cfg KeeperConfig) error {
 		}
 		idle := len(daemons) == 0 && k.starting == 0 && !others
 		k.mu.Unlock()
+		// A daemon's end comes through k.exited: with one running, a
+		// slower look serves (it only asks whether the pin is needed).
+		period = 500 * time.Millisecond
+		if len(daemons) > 0 {
+			period = 2 * time.Second
+		}
 		if containers {
 			k.ensurePin()
 		}
