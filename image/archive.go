@@ -45,6 +45,7 @@ type archiveStore interface {
 	ensureLayer(parent, chain, diffID digest.Digest, open func() (io.ReadCloser, error)) (existed bool, err error)
 	createImage(rawConfig []byte, topLayer string, names []string, manifest []byte, repoDigest string, created time.Time) (string, error)
 	dropLayer(id string)
+	layerStager
 }
 
 // NewArchives returns the archive side of images, spooling where the
@@ -169,14 +170,14 @@ func (a *Archives) Load(ctx context.Context, r io.Reader, p ProgressSink) error 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := a.loadEntry(t, e, p); err != nil {
+		if err := a.loadEntry(ctx, t, e, p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (a *Archives) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) error {
+func (a *Archives) loadEntry(ctx context.Context, t *spooledTar, e archiveEntry, p ProgressSink) error {
 	raw, err := t.readAll(e.Config)
 	if err != nil {
 		return err
@@ -201,21 +202,9 @@ func (a *Archives) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) erro
 		}
 		names = append(names, n.String())
 	}
-	var parent digest.Digest
-	for i, lp := range e.Layers {
-		diffID := cfg.RootFS.DiffIDs[i]
-		chain := chainID(parent, diffID)
-		if _, err := a.images.ensureLayer(parent, chain, diffID, func() (io.ReadCloser, error) {
-			r, err := t.open(lp)
-			if err != nil {
-				return nil, err
-			}
-			p.Status(diffID.Encoded()[:12], "Loading layer")
-			return io.NopCloser(r), nil
-		}); err != nil {
-			return err
-		}
-		parent = chain
+	parent, err := a.loadLayers(ctx, t, e.Layers, cfg.RootFS.DiffIDs, p)
+	if err != nil {
+		return err
 	}
 	created := time.Now()
 	if cfg.Created != nil {
@@ -232,6 +221,65 @@ func (a *Archives) loadEntry(t *spooledTar, e archiveEntry, p ProgressSink) erro
 		p.Stream("Loaded image: " + reference.FamiliarString(mustParse(n)) + "\n")
 	}
 	return nil
+}
+
+// loadLayers brings an archived image's layers (files of t, by diff ID)
+// into the store, bottom first, and returns the top one's chain ID. Where
+// the driver can stage, the missing ones unpack at once.
+func (a *Archives) loadLayers(ctx context.Context, t *spooledTar, files []string, diffIDs []digest.Digest, p ProgressSink) (digest.Digest, error) {
+	chains := make([]digest.Digest, len(files))
+	var parent digest.Digest
+	var missing []int
+	for i := range files {
+		chains[i] = chainID(parent, diffIDs[i])
+		parent = chains[i]
+		if _, err := a.store.Layer(chains[i].Encoded()); err != nil {
+			missing = append(missing, i)
+		}
+	}
+	open := func(i int) (io.Reader, error) {
+		r, err := t.open(files[i])
+		if err != nil {
+			return nil, err
+		}
+		p.Status(diffIDs[i].Encoded()[:12], "Loading layer")
+		return r, nil
+	}
+	var fs *fetches
+	if a.images.canStage() && len(missing) > 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		fs = stageAll(ctx, a.images, missing, func(i int) (*staged, error) {
+			r, err := open(i)
+			if err != nil {
+				return nil, err
+			}
+			return a.images.stageLayer(r, "")
+		})
+		defer func() {
+			cancel() // a failed load starts no more layers
+			fs.discard()
+		}()
+	}
+	parent = ""
+	for i := range files {
+		var err error
+		if fs != nil {
+			var st *staged
+			if st, err = fs.take(i); err == nil && st != nil {
+				_, err = a.images.commitStaged(parent, chains[i], diffIDs[i], st)
+			}
+		} else {
+			_, err = a.images.ensureLayer(parent, chains[i], diffIDs[i], func() (io.ReadCloser, error) {
+				r, err := open(i)
+				return io.NopCloser(r), err
+			})
+		}
+		if err != nil {
+			return "", err
+		}
+		parent = chains[i]
+	}
+	return parent, nil
 }
 
 // Save is `docker save`: a docker-archive of the named images that is an

@@ -50,8 +50,11 @@ type Service struct {
 	store cstorage.Store
 	// mu serialises changes to names, so that tag, pull and rmi see a
 	// consistent picture.
-	mu      sync.Mutex
-	listing listing
+	mu sync.Mutex
+	// commitMu orders the commits of staged layers, each of which asks
+	// the store whether its layer is there first.
+	commitMu sync.Mutex
+	listing  listing
 }
 
 // New returns the image service over store.

@@ -112,36 +112,9 @@ func (r *Registry) pullFrom(ctx context.Context, n reference.Named, src string, 
 		chains[i] = chainID(parent, digest.Digest(cfg.RootFS.DiffIDs[i].String()))
 		parent = chains[i]
 	}
-	// Layers are stored bottom first, one at a time; the first missing one
-	// streams straight into the store while the others download at once
-	// into temporary files, as Docker does.
-	fetches := r.prefetch(ctx, layers, chains, p, reference.FamiliarString(n))
-	defer fetches.discard()
-	parent = ""
-	for i, l := range layers {
-		diffID := digest.Digest(cfg.RootFS.DiffIDs[i].String())
-		short := shortID(l)
-		size, _ := l.Size()
-		did, err := r.images.ensureLayer(parent, chains[i], diffID, func() (io.ReadCloser, error) {
-			if f := fetches.get(i); f != nil {
-				return f.open()
-			}
-			p.Status(short, "Pulling fs layer")
-			rc, err := l.Compressed() // verified against its digest as it is read
-			if err != nil {
-				return nil, registryError("pull", reference.FamiliarString(n), err)
-			}
-			return readCloser{&bar{r: rc, p: p, id: short, status: "Downloading", total: size}, rc}, nil
-		})
-		if err != nil {
-			return "", err
-		}
-		if did {
-			p.Status(short, "Already exists")
-		} else {
-			p.Status(short, "Pull complete")
-		}
-		parent = chains[i]
+	parent, err = r.pullLayers(ctx, layers, chains, cfg.RootFS.DiffIDs, p, reference.FamiliarString(n))
+	if err != nil {
+		return "", err
 	}
 	manifest, _ := img.RawManifest()
 	repoDigest := n.Name() + "@" + desc.Digest.String()
@@ -179,3 +152,54 @@ func shortID(l v1.Layer) string {
 }
 
 func goarch() string { return goruntime.GOARCH }
+
+// pullLayers brings the image's missing layers into the store, bottom
+// first, and returns the top one's chain ID. Where the driver can stage,
+// they download and unpack at once (fetchAll); elsewhere each streams
+// into the store in turn.
+func (r *Registry) pullLayers(ctx context.Context, layers []v1.Layer, chains []digest.Digest, diffIDs []v1.Hash, p ProgressSink, ref string) (digest.Digest, error) {
+	var fs *fetches
+	if r.images.canStage() {
+		ctx, cancel := context.WithCancel(ctx)
+		fs = r.fetchAll(ctx, layers, chains, p, ref)
+		defer func() {
+			cancel() // a failed pull stops the downloads still running
+			fs.discard()
+		}()
+	}
+	var parent digest.Digest
+	for i, l := range layers {
+		diffID := digest.Digest(diffIDs[i].String())
+		short := shortID(l)
+		var did bool
+		var err error
+		if fs != nil {
+			var st *staged
+			if st, err = fs.take(i); err == nil && st == nil {
+				did = true
+			} else if err == nil {
+				did, err = r.images.commitStaged(parent, chains[i], diffID, st)
+			}
+		} else {
+			did, err = r.images.ensureLayer(parent, chains[i], diffID, func() (io.ReadCloser, error) {
+				p.Status(short, "Pulling fs layer")
+				rc, err := l.Compressed() // verified against its digest as it is read
+				if err != nil {
+					return nil, registryError("pull", ref, err)
+				}
+				size, _ := l.Size()
+				return readCloser{&bar{r: rc, p: p, id: short, status: "Downloading", total: size}, rc}, nil
+			})
+		}
+		if err != nil {
+			return "", err
+		}
+		if did {
+			p.Status(short, "Already exists")
+		} else {
+			p.Status(short, "Pull complete")
+		}
+		parent = chains[i]
+	}
+	return parent, nil
+}

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"sync/atomic"
@@ -25,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	digest "github.com/opencontainers/go-digest"
 	cstorage "go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
 	stypes "go.podman.io/storage/types"
@@ -51,18 +54,37 @@ func TestMain(m *testing.M) {
 }
 
 // testService is an image service over a throwaway vfs store.
-func testService(t *testing.T, mirrors ...string) *Service { return newTestService(t, mirrors...) }
+func testService(t *testing.T, mirrors ...string) *Service {
+	return newTestService(t, "vfs", mirrors...)
+}
 
-func testServiceF(f *testing.F) *Service { return newTestService(f) }
+func testServiceF(f *testing.F) *Service { return newTestService(f, "vfs") }
 
-func newTestService(t testing.TB, mirrors ...string) *Service {
+// onDrivers runs f over a vfs store, whose layers go in one at a time,
+// and over an overlay store, whose layers unpack at once into staging
+// directories first, as lodged's do.
+func onDrivers(t *testing.T, f func(t *testing.T, s *Service)) {
+	for _, d := range []string{"vfs", "overlay"} {
+		t.Run(d, func(t *testing.T) { f(t, newTestService(t, d)) })
+	}
+}
+
+// noStaged fails t if a staging directory is left in s's store.
+func noStaged(t *testing.T, s *Service) {
+	t.Helper()
+	if ents, _ := os.ReadDir(filepath.Join(s.store.GraphRoot(), "overlay", "staging")); len(ents) > 0 {
+		t.Errorf("staging directories left behind: %v", ents)
+	}
+}
+
+func newTestService(t testing.TB, driver string, mirrors ...string) *Service {
 	t.Helper()
 	dir := t.TempDir()
 	// In a single-id namespace, chowns to ids a layer names that are not
 	// mapped are ignored, as lodged does in that mode.
 	st, err := cstorage.GetStore(stypes.StoreOptions{
-		RunRoot: dir + "/run", GraphRoot: dir + "/graph", GraphDriverName: "vfs",
-		GraphDriverOptions: []string{"vfs.ignore_chown_errors=true"},
+		RunRoot: dir + "/run", GraphRoot: dir + "/graph", GraphDriverName: driver,
+		GraphDriverOptions: []string{driver + ".ignore_chown_errors=true"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -142,9 +164,10 @@ func pull(s *Service, ref string, platform string) (string, error) {
 	return NewRegistry(s).Pull(context.Background(), ref, PullOptions{Platform: platform}, nil)
 }
 
-func TestPullLayersShared(t *testing.T) {
+func TestPullLayersShared(t *testing.T) { onDrivers(t, testPullLayersShared) }
+
+func testPullLayersShared(t *testing.T, s *Service) {
 	reg := testRegistry(t, nil)
-	s := testService(t)
 	base := randomImage(t, 3, goruntime.GOARCH)
 	push(t, reg+"/team/base:1", base)
 	// A second image on top of the first shares its three layers.
@@ -166,6 +189,21 @@ func TestPullLayersShared(t *testing.T) {
 	}
 	if len(layers) != 4 {
 		t.Errorf("%d layers stored for 3 shared + 1 own, want 4", len(layers))
+	}
+	noStaged(t, s)
+	// Each layer gives back the very tar it came from (docker save and
+	// push send it), rebuilt from what the store recorded.
+	for _, l := range layers {
+		rc, err := s.diff(l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := digest.Canonical.Digester()
+		_, err = io.Copy(sum.Hash(), rc)
+		rc.Close()
+		if err != nil || sum.Digest() != l.UncompressedDigest {
+			t.Errorf("layer %s reads back as %s (%v), want its diff ID %s", l.ID[:12], sum.Digest(), err, l.UncompressedDigest)
+		}
 	}
 	h, err := s.History(reg + "/team/child:1")
 	if err != nil || len(h) == 0 {
@@ -208,9 +246,10 @@ func TestPullPicksPlatformFromIndex(t *testing.T) {
 	}
 }
 
-func TestPullZstdLayer(t *testing.T) {
+func TestPullZstdLayer(t *testing.T) { onDrivers(t, testPullZstdLayer) }
+
+func testPullZstdLayer(t *testing.T, s *Service) {
 	reg := testRegistry(t, nil)
-	s := testService(t)
 	var tarBuf bytes.Buffer
 	writeTestTar(t, &tarBuf, "hello.txt", "zstd layer\n")
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
@@ -250,18 +289,65 @@ func TestPullZstdLayer(t *testing.T) {
 	}
 }
 
+// An image whose config names another diff ID than its layer's content
+// (each blob matches its digest): the pull fails, says so, and stores no
+// layer and no image.
+func TestPullWrongDiffID(t *testing.T) { onDrivers(t, testPullWrongDiffID) }
+
+func testPullWrongDiffID(t *testing.T, s *Service) {
+	reg := testRegistry(t, nil)
+	img := randomImage(t, 2, goruntime.GOARCH)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.RootFS.DiffIDs[1] = v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	push(t, reg+"/wrong/diff:1", img)
+	_, err = pull(s, reg+"/wrong/diff:1", "")
+	if err == nil || !strings.Contains(err.Error(), "does not match the image's diff ID") {
+		t.Fatalf("pull of an image whose layer is not its diff ID: %v", err)
+	}
+	if _, err := s.lookup(reg + "/wrong/diff:1"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("the image is listed: %v", err)
+	}
+	layers, _ := s.store.Layers()
+	for _, l := range layers {
+		if l.UncompressedDigest == digest.Digest(cf.RootFS.DiffIDs[1].String()) || l.UncompressedDigest == "" {
+			t.Errorf("layer %s stored with content %q", l.ID[:12], l.UncompressedDigest)
+		}
+	}
+	if len(layers) > 1 {
+		t.Errorf("%d layers stored, want at most the right bottom one", len(layers))
+	}
+	noStaged(t, s)
+}
+
 // A registry that serves a blob whose bytes do not match its digest: the
 // pull fails, says so, and leaves the images already there intact.
-func TestPullCorruptBlobLosesNothing(t *testing.T) {
+func TestPullCorruptBlobLosesNothing(t *testing.T) { onDrivers(t, testPullCorruptBlobLosesNothing) }
+
+func testPullCorruptBlobLosesNothing(t *testing.T, s *Service) {
 	var corrupt atomic.Value // digest string to corrupt
 	corrupt.Store("")
 	reg := testRegistry(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if d := corrupt.Load().(string); d != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+d) {
+			c := corrupt.Load().(string)
+			d, head := strings.CutPrefix(c, "head:")
+			if d != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+d) {
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, r)
 				body := rec.Body.Bytes()
-				if len(body) > 10 {
+				switch {
+				case len(body) <= 10:
+				case head:
+					// The gzip header's time: the blob is wrong, its
+					// content (and so its diff ID) is not.
+					body[4] ^= 0xff
+				default:
 					body[len(body)/2] ^= 0xff
 				}
 				for k, v := range rec.Header() {
@@ -274,29 +360,36 @@ func TestPullCorruptBlobLosesNothing(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
-	s := testService(t)
 	good := randomImage(t, 2, goruntime.GOARCH)
 	push(t, reg+"/keep/good:1", good)
 	goodID, err := pull(s, reg+"/keep/good:1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := randomImage(t, 2, goruntime.GOARCH)
-	push(t, reg+"/keep/bad:1", bad)
-	layers, _ := bad.Layers()
-	// Layer 0 streams straight into the store; layer 1 downloads to a
-	// temporary file meanwhile: both paths must check.
-	for i := range layers {
-		d, _ := layers[i].Digest()
-		corrupt.Store(d.String())
-		_, err = pull(s, reg+"/keep/bad:1", "")
+	// Layer 0 is the first committed, layer 1 the one that waits for it:
+	// both must be checked, whether the blob's content is wrong or only
+	// the blob (its gzip header). Each case has an image of its own, whose
+	// layers the store does not have yet.
+	var bad string
+	for i := range 4 {
+		bad = fmt.Sprintf("%s/keep/bad%d:1", reg, i)
+		img := randomImage(t, 2, goruntime.GOARCH)
+		push(t, bad, img)
+		layers, _ := img.Layers()
+		d, _ := layers[i%2].Digest()
+		if i < 2 {
+			corrupt.Store(d.String())
+		} else {
+			corrupt.Store("head:" + d.String())
+		}
+		_, err = pull(s, bad, "")
 		if err == nil {
-			t.Fatalf("a corrupt blob (layer %d) was accepted", i)
+			t.Fatalf("a corrupt blob (%s) was accepted", corrupt.Load())
 		}
 		if !strings.Contains(err.Error(), "checksum") || !strings.Contains(err.Error(), "layer") {
 			t.Errorf("the error does not say the layer's content was wrong: %v", err)
 		}
-		if _, err := s.lookup(reg + "/keep/bad:1"); !errors.Is(err, errdefs.ErrNotFound) {
+		if _, err := s.lookup(bad); !errors.Is(err, errdefs.ErrNotFound) {
 			t.Errorf("a half-pulled image is listed: %v", err)
 		}
 		if _, err := s.Inspect(goodID); err != nil {
@@ -309,9 +402,10 @@ func TestPullCorruptBlobLosesNothing(t *testing.T) {
 	if ents, _ := os.ReadDir(s.cfg.TmpDir); len(ents) > 0 {
 		t.Errorf("temporary files left behind: %v", ents)
 	}
+	noStaged(t, s)
 	// Once the registry serves the right bytes, the pull completes.
 	corrupt.Store("")
-	if _, err := pull(s, reg+"/keep/bad:1", ""); err != nil {
+	if _, err := pull(s, bad, ""); err != nil {
 		t.Errorf("pull after the registry recovered: %v", err)
 	}
 }

@@ -48,6 +48,7 @@ type registryStore interface {
 	ensureLayer(parent, chain, diffID digest.Digest, open func() (io.ReadCloser, error)) (existed bool, err error)
 	createImage(rawConfig []byte, topLayer string, names []string, manifest []byte, repoDigest string, created time.Time) (string, error)
 	noteRepoDigest(img *cstorage.Image, rd string) error
+	layerStager
 }
 
 // registryIdle is how long an idle registry connection is kept.

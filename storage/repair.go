@@ -19,6 +19,24 @@ func removeWriteLeftovers(graph string, log *slog.Logger) {
 	}
 }
 
+// removeStagingLeftovers deletes the layers a kill -9 left half-unpacked
+// in the overlay driver's staging directory (image.stageLayer unpacks
+// there before the layer goes into the store). The driver itself only
+// prunes them when the store shuts down cleanly. The caller holds the
+// daemon lock, so nothing is unpacking.
+func removeStagingLeftovers(graph string, log *slog.Logger) {
+	left, _ := filepath.Glob(filepath.Join(graph, "overlay", "staging", "*"))
+	for _, p := range left {
+		if err := os.RemoveAll(p); err != nil {
+			if log != nil {
+				log.Warn("a layer half-unpacked before a crash cannot be removed", "path", p, "err", err)
+			}
+		} else if log != nil {
+			log.Info("removed a layer half-unpacked before a crash", "path", p)
+		}
+	}
+}
+
 // RemoveOrphanLayers deletes the layers no image or container uses, even
 // through a child: what a kill -9 leaves between storing a pull's, a
 // load's or a commit's layer and recording the image on it. lodged calls it

@@ -64,6 +64,7 @@ func Open(o Options) (*Store, error) {
 		return nil, err
 	}
 	removeWriteLeftovers(graph, o.Log)
+	removeStagingLeftovers(graph, o.Log)
 	removeWriteLeftovers(filepath.Join(o.RunRoot, "storage"), o.Log)
 	var candidates []string
 	reason := ""
