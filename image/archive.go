@@ -550,7 +550,7 @@ func (a *Archives) Import(ctx context.Context, r io.Reader, opts ImportOptions, 
 			return "", err
 		}
 	}
-	l, _, err := a.store.PutLayer("", "", nil, "", false, nil, r)
+	l, err := a.images.putLayer("", r)
 	if err != nil {
 		return "", errdefs.InvalidArgumentf("importing the rootfs: %v", err)
 	}

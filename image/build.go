@@ -32,6 +32,7 @@ type makerStore interface {
 	configOf(img *cstorage.Image) (*dockerspec.DockerOCIImage, error)
 	createImageOn(rawConfig []byte, topLayer, parent string, names []string, manifest []byte, repoDigest string, created time.Time) (id string, existed bool, err error)
 	dropLayer(id string)
+	putLayer(parentID string, r io.Reader) (*cstorage.Layer, error)
 }
 
 // NewMaker returns the commit and build side of images, spooling where

@@ -102,7 +102,7 @@ func (m *Maker) putLayerImage(parent *cstorage.Image, diff io.Reader, img docker
 	if parent != nil {
 		top, parentID = parent.TopLayer, parent.ID
 	}
-	l, _, err := m.store.PutLayer("", top, nil, "", false, nil, spool)
+	l, err := m.images.putLayer(top, spool)
 	if err != nil {
 		return "", err
 	}

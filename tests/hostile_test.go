@@ -29,6 +29,15 @@ func hostileCases(target string) []hostileCase {
 			{Name: "link/through-symlink", Typeflag: tar.TypeReg},
 		}},
 		{"hardlink", []*tar.Header{{Name: "hard", Typeflag: tar.TypeLink, Linkname: up + target + "/victim"}}},
+		{"relative-symlink", []*tar.Header{
+			{Name: "rel", Typeflag: tar.TypeSymlink, Linkname: up + target},
+			{Name: "rel/through-symlink", Typeflag: tar.TypeReg},
+		}},
+		{"symlinked-dir", []*tar.Header{
+			{Name: "d", Typeflag: tar.TypeSymlink, Linkname: up + target},
+			{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o777},
+			{Name: "d/in-dir", Typeflag: tar.TypeReg},
+		}},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -73,6 +74,12 @@ type options struct {
 	insecureRegistries []string
 	registryMirrors    []string
 }
+
+// The main goroutine keeps the main thread to itself (an init function
+// runs there): the image service unpacks layers on threads it chroots
+// (image.unpackConfined), and the main thread's root is the one
+// /proc/PID/root shows for the whole process.
+func init() { goruntime.LockOSThread() }
 
 func main() {
 	// libcontainer re-executes lodged as its init, and the daemon as a
