@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/vbatts/tar-split/archive/tar"
@@ -272,55 +273,95 @@ func sortedIDs(m map[uint32]struct{}) []uint32 {
 }
 
 // unpackConfined unpacks the tar read from r into dir with the store's
-// unpacker, on a thread of its own whose root is dir: every path the tar
-// names, and every symlink it makes, resolves inside dir. PutLayer gets
-// the same confinement by re-executing lodged in a chroot for each layer,
-// which costs a process start (~45 ms of CPU for lodged's size, more than
+// unpacker, on a thread whose root is dir: every path the tar names, and
+// every symlink it makes, resolves inside dir. PutLayer gets the same
+// confinement by re-executing lodged in a chroot for each layer, which
+// costs a process start (~45 ms of CPU for lodged's size, more than
 // unpacking a 16 MiB layer) and a copy of the tar through a pipe.
 //
-// Only that thread is confined (its own root and working directory,
-// unshared with CLONE_FS); it never runs anything else: the goroutine
-// stays locked to it and exits locked, so the runtime ends the thread,
-// and the runtime starts new threads from a clean template thread, never
-// from a locked one. The unpacker does no name lookups (which could load
-// libraries from the tar) and starts no goroutines.
+// The threads are a few unpackers that live as long as lodged: each is
+// locked to its goroutine for good and has its own root and working
+// directory (unshared with CLONE_FS), so it runs nothing else and its
+// chroot touches no other thread. They never end, on purpose: a thread's
+// end sends the parent-death signal of every child it ever started (the
+// BuildKit helper, a network namespace's holder), and a thread a
+// goroutine leaves locked is ended. The runtime starts new threads from
+// its template thread, never from a locked one. The unpacker does no
+// name lookups (which could load libraries from the tar) and starts no
+// goroutines. Where no unpacker can confine itself (the main thread, an
+// unshare refused), the store's re-executed unpacker does it.
 func unpackConfined(r io.Reader, dir string, opts *archive.TarOptions) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// The main thread (a binary whose main goroutine does not
-			// hold it): its root is the one /proc/PID/root shows.
-			runtime.UnlockOSThread()
-			errc <- errMainThread
-			return
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	unpackers.once.Do(func() {
+		unpackers.jobs = make(chan unpackJob)
+		for range maxUnpackers {
+			go unpacker(unpackers.jobs)
 		}
-		defer func() {
-			if p := recover(); p != nil {
-				errc <- fmt.Errorf("unpacking the layer: %v", p)
-			}
-		}()
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			errc <- fmt.Errorf("unsharing the unpacker's root: %w", err)
-			return
-		}
-		if err := unix.Chroot(dir); err != nil {
-			errc <- fmt.Errorf("chroot to %s: %w", dir, err)
-			return
-		}
-		if err := unix.Chdir("/"); err != nil {
-			errc <- err
-			return
-		}
-		errc <- archive.Unpack(r, "/", opts)
-	}()
-	err := <-errc
-	if errors.Is(err, errMainThread) {
+	})
+	j := unpackJob{r: r, dir: d, opts: opts, errc: make(chan error, 1)}
+	unpackers.jobs <- j
+	err = <-j.errc
+	if errors.Is(err, errNoThreadRoot) {
 		return chrootarchive.UntarUncompressed(r, dir, opts)
 	}
 	return err
 }
 
-// errMainThread is unpackConfined landing on the main thread, which it
-// leaves alone: the tar goes to the store's re-executed unpacker then.
-var errMainThread = errors.New("on the main thread")
+// maxUnpackers is how many layers unpack at once (a pull's downloads,
+// and a build or a commit beside them).
+const maxUnpackers = maxDownloads + 1
+
+var unpackers struct {
+	once sync.Once
+	jobs chan unpackJob
+}
+
+type unpackJob struct {
+	r    io.Reader
+	dir  *os.File
+	opts *archive.TarOptions
+	errc chan error
+}
+
+// errNoThreadRoot is an unpacker that cannot have a root of its own.
+var errNoThreadRoot = errors.New("no thread of its own to chroot")
+
+func unpacker(jobs <-chan unpackJob) {
+	runtime.LockOSThread() // for good: see unpackConfined
+	var cannot error
+	if unix.Gettid() == unix.Getpid() {
+		// The main thread (a binary whose main goroutine does not hold
+		// it): its root is the one /proc/PID/root shows.
+		cannot = errNoThreadRoot
+	} else if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		cannot = fmt.Errorf("%w: unshare: %v", errNoThreadRoot, err)
+	}
+	for j := range jobs {
+		if cannot != nil {
+			j.errc <- cannot
+			continue
+		}
+		j.errc <- j.run()
+	}
+}
+
+// run chroots the unpacker's thread to the job's directory (from wherever
+// the last job left it: the directory is an open descriptor) and unpacks.
+func (j unpackJob) run() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("unpacking the layer: %v", p)
+		}
+	}()
+	if err := unix.Fchdir(int(j.dir.Fd())); err != nil {
+		return fmt.Errorf("unpacker: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("unpacker: chroot to %s: %w", j.dir.Name(), err)
+	}
+	return archive.Unpack(j.r, "/", j.opts)
+}

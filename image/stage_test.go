@@ -84,3 +84,42 @@ func TestUnpackConfinedResolvesInTheLayer(t *testing.T) {
 		t.Error("unpacking into a directory that does not exist succeeded")
 	}
 }
+
+// No thread of lodged ends with an unpack: a thread's end sends the
+// parent-death signal of every child it started (the BuildKit helper was
+// killed in the middle of a build so, by an unpacker whose goroutine
+// ended locked to the thread that had started it).
+func TestUnpackConfinedEndsNoThread(t *testing.T) {
+	unpack := func() {
+		var tb bytes.Buffer
+		writeTestTar(t, &tb, "f", "x")
+		if err := unpackConfined(&tb, t.TempDir(), &archive.TarOptions{InUserNS: true, IgnoreChownErrors: true}); err != nil {
+			t.Error(err)
+		}
+	}
+	unpack()
+	threads := func() map[string]bool {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, e := range ents {
+			m[e.Name()] = true
+		}
+		return m
+	}
+	before := threads()
+	var wg sync.WaitGroup
+	for range 24 {
+		wg.Add(1)
+		go func() { defer wg.Done(); unpack() }()
+	}
+	wg.Wait()
+	after := threads()
+	for tid := range before {
+		if !after[tid] {
+			t.Errorf("thread %s ended during the unpacks", tid)
+		}
+	}
+}

@@ -297,6 +297,12 @@ func (s *session) cleanup() {
 			}
 		}
 		if s.t.Failed() {
+			// What the daemon said is often why: its log's end goes
+			// with the failure.
+			if log, err := os.ReadFile(filepath.Join(s.runDir, "lodged.log")); err == nil {
+				lines := strings.Split(strings.TrimRight(string(log), "\n"), "\n")
+				s.t.Logf("the end of lodged.log:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
 			// A test that stopped half-way leaves containers running, and
 			// they (rightly) outlive the daemon: remove them first so the
 			// check below reports only real leftovers.
