@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,14 +86,26 @@ func (b *BuildKit) ensure(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	// The parent-death signal follows the thread that forked, which Go may
-	// end early if a goroutine later exits while locked to it; the helper
-	// then dies too soon, and the next request starts it again (ensure).
-	if err := cmd.Start(); err != nil {
+	// The parent-death signal follows the thread that forked, and Go ends
+	// a thread when a goroutine exits locked to it, which lodged's do (a
+	// network namespace's, a seccomp program's). Forked from any thread,
+	// the helper died in the middle of builds: it is forked from a thread
+	// that runs nothing else and lives until the helper has exited.
+	started := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		goruntime.LockOSThread() // never unlocked: see above
+		defer close(done)
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait() // how it ended is in lodged's log, where its stderr goes
+	}()
+	if err := <-started; err != nil {
 		return fmt.Errorf("starting lodge-buildkitd: %v: %w", err, errdefs.ErrUnavailable)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }() // how it ended is in lodged's log, where its stderr goes
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(out).ReadString('\n')
