@@ -54,13 +54,15 @@ func (fs *fetches) discard() {
 
 // canStage says whether the store's driver can unpack a layer before its
 // parent is in the store (overlay and fuse-overlayfs can; vfs cannot).
+// A store keeps its driver: it is asked once, not (under the store's
+// graph lock) on every pull, load and build step.
 func (s *Service) canStage() bool {
-	d, err := s.store.GraphDriver()
-	if err != nil {
-		return false
-	}
-	_, ok := d.(drivers.DriverWithDiffer)
-	return ok
+	s.stagingOnce.Do(func() {
+		d, err := s.store.GraphDriver()
+		_, ok := d.(drivers.DriverWithDiffer)
+		s.staging = err == nil && ok
+	})
+	return s.staging
 }
 
 // stageAll stages the layers at indexes, maxDownloads at a time, each

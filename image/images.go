@@ -54,7 +54,10 @@ type Service struct {
 	// commitMu orders the commits of staged layers, each of which asks
 	// the store whether its layer is there first.
 	commitMu sync.Mutex
-	listing  listing
+	// staging is canStage's answer, found once.
+	stagingOnce sync.Once
+	staging     bool
+	listing     listing
 }
 
 // New returns the image service over store.

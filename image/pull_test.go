@@ -65,7 +65,13 @@ func testServiceF(f *testing.F) *Service { return newTestService(f, "vfs") }
 // directories first, as lodged's do.
 func onDrivers(t *testing.T, f func(t *testing.T, s *Service)) {
 	for _, d := range []string{"vfs", "overlay"} {
-		t.Run(d, func(t *testing.T) { f(t, newTestService(t, d)) })
+		t.Run(d, func(t *testing.T) {
+			s := newTestService(t, d)
+			if want := d == "overlay"; s.canStage() != want {
+				t.Fatalf("the %s store stages layers: %v, want %v", d, s.canStage(), want)
+			}
+			f(t, s)
+		})
 	}
 }
 

@@ -33,13 +33,10 @@ import (
 // starts): stageLayer unpacks a layer's tar into a staging directory of
 // the store's driver, beside the store and without its lock;
 // commitStaged then makes it a layer on its parent, a rename. A staged
-// layer that is not committed is removed (or, after a crash, by the
-// driver's cleanup at the store's next shutdown); the store itself never
-// holds a half-made layer.
-
-// errNoStaging is a store whose driver cannot stage (vfs): its layers
-// are put one at a time.
-var errNoStaging = errors.New("the storage driver cannot stage layers")
+// layer that is not committed is removed (after a crash, by lodged's next
+// start: storage.Open); the store itself never holds a half-made layer.
+// A driver that cannot stage (vfs) gets its layers through PutLayer, one
+// at a time (canStage).
 
 // layerStager is the image service's side of staging, which pulls and
 // loads use.
@@ -65,9 +62,6 @@ func (s *Service) stageLayer(r io.Reader, verified digest.Digest) (*staged, erro
 	if err != nil {
 		if out != nil && out.Target != "" {
 			s.dropStaged(out)
-		}
-		if errors.Is(err, cstorage.ErrNotSupported) || errors.Is(err, drivers.ErrNotSupported) {
-			return nil, errNoStaging
 		}
 		return nil, err
 	}
@@ -103,11 +97,12 @@ func (s *Service) commitStaged(parent, chain, diffID digest.Digest, st *staged) 
 		parentID = parent.Encoded()
 	}
 	// The store would unpack a staged layer over one it has (its API
-	// allows it for a layer made empty first): it is asked first, under
-	// the lock that orders this service's commits.
+	// allows it for a layer made empty first), whatever that one holds:
+	// it is asked first, under the lock that orders this service's
+	// commits, and a layer it has is kept, as PutLayer keeps it.
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	if l, err := s.store.Layer(id); err == nil && l.UncompressedDigest == diffID {
+	if _, err := s.store.Layer(id); err == nil {
 		return true, nil
 	}
 	out := st.out
