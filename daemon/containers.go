@@ -86,6 +86,10 @@ type ContainersConfig struct {
 	// SingleID is true when lodged's user namespace maps only the user's
 	// own id (no subuid range): no other uid or gid exists in containers.
 	SingleID bool
+	// MonitorStarted, when set, runs (in a goroutine of its own, one at
+	// a time) after a container's monitor started or a new one adopted
+	// it: lodged tells its namespace keeper, which then keeps a pin.
+	MonitorStarted func()
 }
 
 // Containers is the container engine: it holds the parts each concern of a
@@ -147,7 +151,7 @@ func assemble(ctx context.Context, cfg ContainersConfig) *Containers {
 		log = slog.Default()
 	}
 	s.lifecycle = &Lifecycle{recs: s.recs, net: s.net, spec: s.spec, cg: s.cg, control: s.control, execs: s.execs, health: s.health,
-		rootfs: cfg.Rootfs, ev: cfg.Events, log: log, stateRoot: s.stateRoot, life: s.life, remove: s.Remove}
+		rootfs: cfg.Rootfs, ev: cfg.Events, log: log, stateRoot: s.stateRoot, life: s.life, remove: s.Remove, monitorStarted: cfg.MonitorStarted}
 	return s
 }
 
@@ -200,6 +204,7 @@ func NewContainers(ctx context.Context, cfg ContainersConfig) (*Containers, erro
 					s.lifecycle.holdOutputs(c)
 				}
 				go s.lifecycle.watch(c)
+				s.lifecycle.tellMonitorStarted()
 				continue
 			}
 			// It ended while no daemon ran: what its monitor recorded,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,6 +48,23 @@ type Lifecycle struct {
 	// remove is the engine's Remove: a --rm container goes at its exit,
 	// or when its start failed.
 	remove func(ctx context.Context, ref string, opts RemoveOptions) error
+	// monitorStarted is ContainersConfig.MonitorStarted; telling is set
+	// while it runs, and starts meanwhile do not call it again: the
+	// monitor that made it run is there for it to see.
+	monitorStarted func()
+	telling        atomic.Bool
+}
+
+// tellMonitorStarted runs monitorStarted in the background, unless it
+// runs already.
+func (l *Lifecycle) tellMonitorStarted() {
+	if l.monitorStarted == nil || !l.telling.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer l.telling.Store(false)
+		l.monitorStarted()
+	}()
 }
 
 // Start runs a created or stopped container.
@@ -153,6 +171,7 @@ func (l *Lifecycle) startLocked(ctx context.Context, c *Container) (err error) {
 	}
 	c.monitorGone, c.lastSignal = false, 0
 	c.HasBeenStartedBefore = true
+	l.tellMonitorStarted()
 	l.startHealth(c)
 	for _, p := range c.pending {
 		connectAttach(l.recs.sockDir(c.ID), l.ev, c, p)

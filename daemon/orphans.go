@@ -190,6 +190,7 @@ func (l *Lifecycle) adopt(c *Container) bool {
 	}
 	l.log.Warn("the container's monitor died; another one took over (its output is logged again, its exit code will not be known)", "id", c.ID, "pid", ip.Pid)
 	c.monitorGone = false
+	l.tellMonitorStarted()
 	return true
 }
 

@@ -189,3 +189,31 @@ func startKeeper(runDir string, cmd *exec.Cmd, env []string, logPath string, wai
 	}
 	return fmt.Errorf("the namespace keeper did not answer within %s; see %s", wait, logPath)
 }
+
+// CheckPin asks the keeper at runDir to look now whether the namespaces
+// need a pin (a process holding them should the keeper and the daemon
+// both die): a daemon calls it once it has started or adopted a
+// container, so that the keeper need not poll its children. It waits
+// for the keeper's answer, not for the pin.
+func CheckPin(runDir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := paths.DialOwner(ctx, KeeperSocket(runDir), os.Getuid())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	b, _ := json.Marshal(startRequest{Check: true})
+	if _, err := conn.Write(b); err != nil {
+		return err
+	}
+	var rep keeperReply
+	if err := json.NewDecoder(conn).Decode(&rep); err != nil {
+		return err
+	}
+	if rep.Error != "" {
+		return errors.New(rep.Error)
+	}
+	return nil
+}

@@ -191,6 +191,13 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
 		Cgroups: cgTree, CgroupSummary: cgSummary, CgroupLimitsWarn: o.cgroupLimits == "warn",
 		Events: ev, SingleID: singleID,
+		MonitorStarted: func() {
+			// No keeper (lodged runs in namespaces it did not make):
+			// nothing to tell.
+			if err := userns.CheckPin(paths.FromOS().RuntimeDir()); err != nil {
+				log.Debug("asking the namespace keeper for a pin", "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
