@@ -86,10 +86,12 @@ type ContainersConfig struct {
 	// SingleID is true when lodged's user namespace maps only the user's
 	// own id (no subuid range): no other uid or gid exists in containers.
 	SingleID bool
-	// MonitorStarted, when set, runs (in a goroutine of its own, one at
-	// a time) after a container's monitor started or a new one adopted
-	// it: lodged tells its namespace keeper, which then keeps a pin.
-	MonitorStarted func()
+	// ContainersChanged, when set, runs (in a goroutine of its own)
+	// after a container's monitor started or a new one adopted it, and
+	// a second after a container ended: lodged tells its namespace
+	// keeper, which then starts a pin, or wakes the pin to see whether
+	// it is still needed.
+	ContainersChanged func()
 }
 
 // Containers is the container engine: it holds the parts each concern of a
@@ -151,7 +153,7 @@ func assemble(ctx context.Context, cfg ContainersConfig) *Containers {
 		log = slog.Default()
 	}
 	s.lifecycle = &Lifecycle{recs: s.recs, net: s.net, spec: s.spec, cg: s.cg, control: s.control, execs: s.execs, health: s.health,
-		rootfs: cfg.Rootfs, ev: cfg.Events, log: log, stateRoot: s.stateRoot, life: s.life, remove: s.Remove, monitorStarted: cfg.MonitorStarted}
+		rootfs: cfg.Rootfs, ev: cfg.Events, log: log, stateRoot: s.stateRoot, life: s.life, remove: s.Remove, containersChanged: cfg.ContainersChanged}
 	return s
 }
 

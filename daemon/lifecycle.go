@@ -48,22 +48,45 @@ type Lifecycle struct {
 	// remove is the engine's Remove: a --rm container goes at its exit,
 	// or when its start failed.
 	remove func(ctx context.Context, ref string, opts RemoveOptions) error
-	// monitorStarted is ContainersConfig.MonitorStarted; telling is set
-	// while it runs, and starts meanwhile do not call it again: the
-	// monitor that made it run is there for it to see.
-	monitorStarted func()
-	telling        atomic.Bool
+	// containersChanged is ContainersConfig.ContainersChanged; telling
+	// is set while it runs for a start, ending while it waits to run for
+	// an end: starts and ends meanwhile do not call it again (the monitor
+	// that made it run is there for it to see, or the last end is still
+	// to come).
+	containersChanged func()
+	telling, ending   atomic.Bool
 }
 
-// tellMonitorStarted runs monitorStarted in the background, unless it
-// runs already.
+// tellMonitorStarted runs containersChanged in the background, unless it
+// runs already for a start.
 func (l *Lifecycle) tellMonitorStarted() {
-	if l.monitorStarted == nil || !l.telling.CompareAndSwap(false, true) {
+	if l.containersChanged == nil || !l.telling.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {
 		defer l.telling.Store(false)
-		l.monitorStarted()
+		l.containersChanged()
+	}()
+}
+
+// tellContainerEnded runs containersChanged a second after a container
+// ended, once its monitor (which lingers 100 ms for late waiters) is gone
+// too, unless such a call waits already.
+func (l *Lifecycle) tellContainerEnded() {
+	if l.containersChanged == nil || !l.ending.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-l.life.Done():
+			l.ending.Store(false)
+			return
+		}
+		l.ending.Store(false)
+		l.containersChanged()
 	}()
 }
 
@@ -254,6 +277,7 @@ func (l *Lifecycle) recordExit(c *Container, st shim.ExitStatus) {
 	l.ev.forContainer(c, events.ActionDie, "exitCode", strconv.Itoa(st.ExitCode))
 	l.execs.Exited(c.ID)
 	l.unmount(c.ID)
+	l.tellContainerEnded()
 	autoRemove := c.HostConfig.AutoRemove
 	restart := !autoRemove && l.shouldRestart(c, st)
 	c.mu.Unlock()

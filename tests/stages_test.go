@@ -13,7 +13,8 @@ import (
 // daemon from lodged (issue 20): they live as long as lodged does, and as
 // lodged each carried its image store, registry client and libcontainer,
 // ~19 MiB resident apiece. Read from /proc/PID/exe, so that a stage
-// quietly started from lodged again fails here.
+// quietly started from lodged again fails here. The pin comes with the
+// first container and goes after the last.
 func TestStagesRunFromLodgeKeeper(t *testing.T) {
 	s, docker := containerSession(t)
 	s.must(docker, "run", "-d", "--name", "holder", "busybox", "sleep", "600")
@@ -44,5 +45,10 @@ func TestStagesRunFromLodgeKeeper(t *testing.T) {
 			t.Errorf("%s (pid %d) runs %s, want %s", st.name, st.pid, exe, filepath.Join(binDir, st.exe))
 		}
 	}
+	// With no container left, the pin goes within seconds: the daemon
+	// tells the keeper, which wakes it (it looks by itself only every
+	// 30 s).
+	pin := s.pidFile("pin.pid")
 	s.must(docker, "rm", "-f", "holder")
+	waitGone(t, []int{pin}, 10*time.Second)
 }

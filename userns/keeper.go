@@ -159,9 +159,11 @@ func RunKeeper(cfg KeeperConfig) error {
 	idleSince := time.Time{}
 	period := 500 * time.Millisecond
 	for {
+		poked := false
 		select {
 		case <-k.exited:
 		case <-k.check:
+			poked = true
 		case t := <-tookOver:
 			taken = t
 		case <-time.After(period):
@@ -176,8 +178,12 @@ func RunKeeper(cfg KeeperConfig) error {
 			// walk of /proc here, twice a second for as long as lodged
 			// ran, cost the keeper 1.4% of a CPU at rest on a machine
 			// of 90 processes, and grew with the machine's processes.
-			if !k.pinAlive() {
+			if pin := k.livePin(); pin == 0 {
 				containers = k.hasWorkChildren(daemons)
+			} else if poked && !k.hasWorkChildren(daemons) {
+				// A container ended and none seems left: the
+				// pin looks for itself, and goes if so.
+				wakePin(k.runDir, pin)
 			}
 		} else {
 			others, containers = k.othersInNamespace()
@@ -251,7 +257,7 @@ func (k *keeper) othersInNamespace() (others, containers bool) {
 // With no container it is not needed, and not started: it would idle
 // beside the keeper for nothing. Callers hold k.mu.
 func (k *keeper) ensurePin() {
-	if k.pinAlive() {
+	if k.livePin() > 0 {
 		return
 	}
 	pid, err := startPin()
@@ -262,14 +268,16 @@ func (k *keeper) ensurePin() {
 	k.pin = pid
 }
 
-// pinAlive tells whether a pin holds the namespaces: this keeper's, or
-// one an earlier keeper started. Callers hold k.mu.
-func (k *keeper) pinAlive() bool {
+// livePin is the pin that holds the namespaces, 0 if none does: this
+// keeper's, or one an earlier keeper started. Callers hold k.mu.
+func (k *keeper) livePin() int {
 	if k.pin > 0 && proc.Alive(k.pin) {
-		return true
+		return k.pin
 	}
-	pid := readPID(PinPIDFile(k.runDir))
-	return pid > 0 && proc.Alive(pid) && isStage(pid, "pin")
+	if pid := readPID(PinPIDFile(k.runDir)); pid > 0 && proc.Alive(pid) && isStage(pid, "pin") {
+		return pid
+	}
+	return 0
 }
 
 // liveDaemons are the daemons this keeper started and, for a keeper a

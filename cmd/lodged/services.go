@@ -191,7 +191,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
 		Cgroups: cgTree, CgroupSummary: cgSummary, CgroupLimitsWarn: o.cgroupLimits == "warn",
 		Events: ev, SingleID: singleID,
-		MonitorStarted: func() {
+		ContainersChanged: func() {
 			// No keeper (lodged runs in namespaces it did not make):
 			// nothing to tell.
 			if err := userns.CheckPin(paths.FromOS().RuntimeDir()); err != nil {
