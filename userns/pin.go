@@ -58,13 +58,16 @@ func isStage(pid int, name string) bool {
 // keeper starts it when a container runs, and it exits once nothing but
 // keepers, daemons and itself is left.
 func RunPin(runDir string) {
-	// Clearing the parent-death signal fails only for a bad signal number.
-	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	// Before the pid file names it: the keeper wakes only the pin the
 	// file names, and an unhandled SIGUSR1 would kill it.
 	wake := make(chan os.Signal, 1)
 	signal.Notify(wake, syscall.SIGUSR1)
+	// The pin outlives its keeper, and is woken when it dies: it then
+	// looks every 2 s, by itself. (A wake for a thread of the keeper
+	// that ended only makes it look once.) Setting it fails only for a
+	// bad signal number.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGUSR1), 0, 0, 0)
 	self := os.Getpid()
 	tmp := PinPIDFile(runDir) + ".tmp"
 	if os.WriteFile(tmp, []byte(strconv.Itoa(self)+"\n"), 0o600) != nil || os.Rename(tmp, PinPIDFile(runDir)) != nil {
