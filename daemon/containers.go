@@ -91,7 +91,7 @@ type ContainersConfig struct {
 	// a second after a container ended: lodged tells its namespace
 	// keeper, which then starts a pin, or wakes the pin to see whether
 	// it is still needed.
-	ContainersChanged func()
+	ContainersChanged func(ended bool)
 }
 
 // Containers is the container engine: it holds the parts each concern of a

@@ -53,7 +53,7 @@ type Lifecycle struct {
 	// an end: starts and ends meanwhile do not call it again (the monitor
 	// that made it run is there for it to see, or the last end is still
 	// to come).
-	containersChanged func()
+	containersChanged func(ended bool)
 	telling, ending   atomic.Bool
 }
 
@@ -65,29 +65,24 @@ func (l *Lifecycle) tellMonitorStarted() {
 	}
 	go func() {
 		defer l.telling.Store(false)
-		l.containersChanged()
+		l.containersChanged(false)
 	}()
 }
 
 // tellContainerEnded runs containersChanged a second after a container
 // ended, once its monitor (which lingers 100 ms for late waiters) is gone
-// too, unless such a call waits already.
+// too, unless such a call waits already. A daemon that ends meanwhile
+// says nothing: its keeper looks at its end.
 func (l *Lifecycle) tellContainerEnded() {
 	if l.containersChanged == nil || !l.ending.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
-		t := time.NewTimer(time.Second)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-l.life.Done():
-			l.ending.Store(false)
-			return
-		}
+	time.AfterFunc(time.Second, func() {
 		l.ending.Store(false)
-		l.containersChanged()
-	}()
+		if l.life.Err() == nil {
+			l.containersChanged(true)
+		}
+	})
 }
 
 // Start runs a created or stopped container.

@@ -45,10 +45,12 @@ type startRequest struct {
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
 	Dir  string   `json:"dir"`
-	// Check, in a request with no descriptors, asks the keeper to look
-	// now whether the namespaces need a pin (a daemon started or adopted
-	// a container): it answers with an empty reply and starts nothing.
+	// Check, in a request with no descriptors, tells the keeper that a
+	// daemon started or adopted a container (it starts a pin unless one
+	// lives) or, with Ended, that a container ended (it wakes the pin if
+	// nothing seems left to hold): it answers with an empty reply.
 	Check bool `json:"check,omitempty"`
+	Ended bool `json:"ended,omitempty"`
 }
 
 // keeperReply is sent once with Pid (or Error), and once more with Exit
@@ -159,17 +161,17 @@ func RunKeeper(cfg KeeperConfig) error {
 	idleSince := time.Time{}
 	period := 500 * time.Millisecond
 	for {
-		poked := false
 		select {
 		case <-k.exited:
 		case <-k.check:
-			poked = true
 		case t := <-tookOver:
 			taken = t
 		case <-time.After(period):
 		}
 		k.mu.Lock()
 		var others, containers bool
+		ended := k.ended
+		k.ended = false
 		daemons := k.liveDaemons()
 		if len(daemons) > 0 || k.starting > 0 {
 			// Not idle, whatever else runs: what is left to know is
@@ -178,9 +180,10 @@ func RunKeeper(cfg KeeperConfig) error {
 			// walk of /proc here, twice a second for as long as lodged
 			// ran, cost the keeper 1.4% of a CPU at rest on a machine
 			// of 90 processes, and grew with the machine's processes.
+			// A start said while a pin lives needs nothing more.
 			if pin := k.livePin(); pin == 0 {
 				containers = k.hasWorkChildren(daemons)
-			} else if poked && !k.hasWorkChildren(daemons) {
+			} else if ended && !k.hasWorkChildren(daemons) {
 				// A container ended and none seems left: the
 				// pin looks for itself, and goes if so.
 				wakePin(k.runDir, pin)
@@ -191,7 +194,7 @@ func RunKeeper(cfg KeeperConfig) error {
 		idle := len(daemons) == 0 && k.starting == 0 && !others
 		k.mu.Unlock()
 		// A daemon's end comes through k.exited, and its containers'
-		// starts through k.check (CheckPin): with one running, the look
+		// starts and ends through k.check (CheckPin): with one running, the look
 		// only asks whether the pin is needed, and a slow one is the
 		// fallback. Looking every 2 s cost the keeper 60 ms of CPU a
 		// minute at rest, half of all lodge's processes'.
@@ -353,6 +356,7 @@ type keeper struct {
 	starting int
 	exited   chan struct{}
 	check    chan struct{} // a daemon asked for a look (CheckPin)
+	ended    bool          // ... and said a container ended
 	helpers  map[int]bool  // processes TakeOver started
 	pin      int           // the pin this keeper started last
 	adopt    bool          // started by a daemon, not under rootlesskit
@@ -392,6 +396,11 @@ func (k *keeper) serve(c *net.UnixConn) {
 		if reqErr != nil || !req.Check {
 			k.refuse(c, "keeper: want a request with 3 descriptors (4 with a listener), or a check")
 			return
+		}
+		if req.Ended {
+			k.mu.Lock()
+			k.ended = true
+			k.mu.Unlock()
 		}
 		select {
 		case k.check <- struct{}{}:

@@ -190,12 +190,13 @@ func startKeeper(runDir string, cmd *exec.Cmd, env []string, logPath string, wai
 	return fmt.Errorf("the namespace keeper did not answer within %s; see %s", wait, logPath)
 }
 
-// CheckPin asks the keeper at runDir to look now whether the namespaces
-// need a pin (a process holding them should the keeper and the daemon
-// both die): a daemon calls it once it has started or adopted a
-// container, so that the keeper need not poll its children. It waits
-// for the keeper's answer, not for the pin.
-func CheckPin(runDir string) error {
+// CheckPin tells the keeper at runDir that a container started (or was
+// adopted), or with ended that one ended, so that it need not poll its
+// children to know whether the namespaces need a pin (a process holding
+// them should the keeper and the daemon both die): it starts one, or
+// wakes the one there to see whether it is still needed. It waits for
+// the keeper's answer, not for the pin.
+func CheckPin(runDir string, ended bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := paths.DialOwner(ctx, KeeperSocket(runDir), os.Getuid())
@@ -204,7 +205,7 @@ func CheckPin(runDir string) error {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	b, _ := json.Marshal(startRequest{Check: true})
+	b, _ := json.Marshal(startRequest{Check: true, Ended: ended})
 	if _, err := conn.Write(b); err != nil {
 		return err
 	}

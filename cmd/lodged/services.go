@@ -184,6 +184,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 	if err != nil {
 		return nil, err
 	}
+	keeperDir := paths.FromOS().RuntimeDir()
 	cs, err := daemon.NewContainers(ctx, daemon.ContainersConfig{
 		Root: filepath.Join(dataRoot, "containers"), RunDir: runDir,
 		Images: imgs, Rootfs: st, Log: log, NetNSPath: netnsPath, HardLimit: hardLimit,
@@ -191,10 +192,10 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
 		Cgroups: cgTree, CgroupSummary: cgSummary, CgroupLimitsWarn: o.cgroupLimits == "warn",
 		Events: ev, SingleID: singleID,
-		ContainersChanged: func() {
+		ContainersChanged: func(ended bool) {
 			// No keeper (lodged runs in namespaces it did not make):
 			// nothing to tell.
-			if err := userns.CheckPin(paths.FromOS().RuntimeDir()); err != nil {
+			if err := userns.CheckPin(keeperDir, ended); err != nil {
 				log.Debug("asking the namespace keeper for a pin", "err", err)
 			}
 		},
