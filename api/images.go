@@ -36,6 +36,9 @@ type ImageBackend interface {
 	// machine's.
 	Import(ctx context.Context, r io.Reader, ref string, changes []string, message, platform string, p ProgressSink) (string, error)
 	Login(ctx context.Context, a registry.AuthConfig) (string, error)
+	// DistributionInspect asks the registry for ref's manifest
+	// descriptor and platforms, pulling nothing.
+	DistributionInspect(ctx context.Context, ref string, auth *registry.AuthConfig) (registry.DistributionInspect, error)
 }
 
 var (
@@ -216,6 +219,23 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 	})
 	s.handle("DELETE /images/{name...}", func(w http.ResponseWriter, r *http.Request) error {
 		v, err := b.Remove(r.PathValue("name"), boolValue(r, "force"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	})
+	s.handle("GET /distribution/{rest...}", func(w http.ResponseWriter, r *http.Request) error {
+		name, action := splitAction(r.PathValue("rest"))
+		if action != "json" || name == "" {
+			return errdefs.NotFoundf("page not found")
+		}
+		// Docker reads a header it cannot decode as no credentials.
+		auth, err := decodeAuth(r.Header.Get("X-Registry-Auth"))
+		if err != nil {
+			auth = nil
+		}
+		v, err := b.DistributionInspect(r.Context(), name, auth)
 		if err != nil {
 			return err
 		}

@@ -144,8 +144,12 @@ func registryError(op, ref string, err error) error {
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			if op == "push" {
+			switch op {
+			case "push":
 				return errdefs.PermissionDeniedf("push access denied for %s (may require 'docker login'): %v", ref, err)
+			case "inspect":
+				// The API reference's answer for a refused look.
+				return errdefs.Unauthorizedf("access to %s denied, or it does not exist (may require 'docker login'): %v", ref, err)
 			}
 			return errdefs.NotFoundf("pull access denied for %s, repository does not exist or may require 'docker login': %v", ref, err)
 		case http.StatusNotFound:
