@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	imagetypes "github.com/moby/moby/api/types/image"
@@ -39,6 +40,8 @@ type ImageBackend interface {
 	// DistributionInspect asks the registry for ref's manifest
 	// descriptor and platforms, pulling nothing.
 	DistributionInspect(ctx context.Context, ref string, auth *registry.AuthConfig) (registry.DistributionInspect, error)
+	// Search is `docker search`: a registry's v1 search, filtered.
+	Search(ctx context.Context, term string, limit int, filters map[string][]string, auth *registry.AuthConfig) ([]registry.SearchResult, error)
 }
 
 var (
@@ -219,6 +222,32 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 	})
 	s.handle("DELETE /images/{name...}", func(w http.ResponseWriter, r *http.Request) error {
 		v, err := b.Remove(r.PathValue("name"), boolValue(r, "force"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	})
+	s.handle("GET /images/search", func(w http.ResponseWriter, r *http.Request) error {
+		limit := 0
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return errdefs.InvalidArgumentf("invalid limit specified: %q", v)
+			}
+			limit = n
+		}
+		f, err := filters(r)
+		if err != nil {
+			return err
+		}
+		// As for a distribution inspect: a header that cannot be read
+		// is no credentials.
+		auth, err := decodeAuth(r.Header.Get("X-Registry-Auth"))
+		if err != nil {
+			auth = nil
+		}
+		v, err := b.Search(r.Context(), r.URL.Query().Get("term"), limit, f, auth)
 		if err != nil {
 			return err
 		}
