@@ -14,6 +14,7 @@ import (
 
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/internal/platform"
 )
 
@@ -77,9 +78,6 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 	s.handle("POST /images/create", func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		if src := q.Get("fromSrc"); src != "" {
-			if src != "-" {
-				return errdefs.NotImplementedf("importing from a URL is not implemented; download it and use -")
-			}
 			ref := q.Get("repo")
 			if t := q.Get("tag"); ref != "" && t != "" {
 				ref += ":" + t
@@ -91,7 +89,17 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 				return errdefs.InvalidArgumentf("operating system is not supported")
 			}
 			return streamJSON(w, func(p ProgressSink) error {
-				_, err := b.Import(r.Context(), r.Body, ref, q["changes"], q.Get("message"), q.Get("platform"), p)
+				body := io.Reader(r.Body)
+				if src != "-" {
+					// docker import URL: lodged downloads it, as Docker does.
+					rc, err := image.OpenImportURL(r.Context(), src, p)
+					if err != nil {
+						return err
+					}
+					defer rc.Close()
+					body = rc
+				}
+				_, err := b.Import(r.Context(), body, ref, q["changes"], q.Get("message"), q.Get("platform"), p)
 				return err
 			})
 		}

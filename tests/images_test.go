@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -156,5 +157,42 @@ func TestRegistryLogin(t *testing.T) {
 	s.must("lodge", "rmi", ref)
 	if r := s.run("lodge", "pull", ref); r.code == 0 {
 		t.Errorf("lodge pull after logout succeeded: %s", r)
+	}
+}
+
+// TestImportFromURL: docker import of a URL has lodged download the
+// rootfs; a URL that
+// answers 404 is refused with its status, and no image is made.
+func TestImportFromURL(t *testing.T) {
+	s, docker := containerSession(t)
+	rootfs := layerTar(t)
+	var gets atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/rootfs.tar", func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		w.Write(rootfs)
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	base := l.Addr().String()
+
+	out := s.must(docker, "import", "-c", `CMD ["/bin/echo","from-url"]`, "http://"+base+"/rootfs.tar", "urlimp:1").stdout
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[len(lines)-1], "sha256:") || gets.Load() != 1 {
+		t.Errorf("docker import of a URL (%d downloads): %q", gets.Load(), out)
+	}
+	if r := s.must(docker, "run", "--rm", "urlimp:1"); r.stdout != "from-url\n" {
+		t.Errorf("run of the image imported from a URL: %q", r.stdout)
+	}
+	if r := s.run(docker, "import", "http://"+base+"/missing.tar", "urlimp:3"); r.code == 0 || !strings.Contains(r.stderr+r.stdout, "404") {
+		t.Errorf("docker import of a URL that answers 404: %s", r)
+	}
+	if r := s.run(docker, "image", "inspect", "urlimp:3"); r.code == 0 {
+		t.Errorf("a failed import made an image: %s", r)
 	}
 }
