@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distribution/reference"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -30,6 +31,8 @@ type ImageBackend interface {
 	// Pull, Push, Load and Import report on p as they go; a nil auth
 	// means the user's own credentials.
 	Pull(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p ProgressSink) (string, error)
+	// PullAllTags pulls every tag of the repository ref names.
+	PullAllTags(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p ProgressSink) error
 	Push(ctx context.Context, ref string, auth *registry.AuthConfig, p ProgressSink) error
 	Load(ctx context.Context, r io.Reader, p ProgressSink) error
 	Save(ctx context.Context, refs []string, platform string, w io.Writer) error
@@ -107,6 +110,13 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		if ref == "" {
 			return errdefs.InvalidArgumentf("fromImage or fromSrc is required")
 		}
+		// A repository with neither a tag in the query nor one in its
+		// name is every tag of it (docker pull --all-tags), as in Docker;
+		// the clients send latest for a plain pull.
+		allTags := false
+		if n, err := reference.ParseNormalizedNamed(ref); err == nil && q.Get("tag") == "" && reference.IsNameOnly(n) {
+			allTags = true
+		}
 		if t := q.Get("tag"); t != "" {
 			if strings.HasPrefix(t, "sha256:") {
 				ref += "@" + t
@@ -119,6 +129,9 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 			return err
 		}
 		return streamJSON(w, func(p ProgressSink) error {
+			if allTags {
+				return b.PullAllTags(r.Context(), ref, q.Get("platform"), auth, p)
+			}
 			_, err := b.Pull(r.Context(), ref, q.Get("platform"), auth, p)
 			return err
 		})

@@ -65,6 +65,18 @@ func (i *Images) Pull(ctx context.Context, ref, platform string, auth *registry.
 	return out, err
 }
 
+// PullAllTags is docker pull --all-tags: every tag the registry lists for
+// the repository ref names, announced with one pull event for it, as
+// Docker does.
+func (i *Images) PullAllTags(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p image.ProgressSink) error {
+	_, err := i.Registry.Pull(ctx, ref, image.PullOptions{Platform: platform, Auth: auth, AllTags: true}, p)
+	if err == nil {
+		name := familiarName(ref)
+		i.events().Publish(events.ImageEventType, events.ActionPull, name, map[string]string{"name": name})
+	}
+	return err
+}
+
 // Tag is the service's, announced with a tag event on the image's ID.
 func (i *Images) Tag(src, dst string) error {
 	if err := i.Service.Tag(src, dst); err != nil {

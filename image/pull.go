@@ -19,6 +19,9 @@ import (
 type PullOptions struct {
 	Platform string // os/arch[/variant]; "" is this machine's
 	Auth     *Auth
+	// AllTags pulls every tag of a reference that names none (docker
+	// pull --all-tags); a tag or digest it names is pulled alone.
+	AllTags bool
 }
 
 // Pull fetches ref from its registry (a docker.io mirror first, where
@@ -31,13 +34,29 @@ func (r *Registry) Pull(ctx context.Context, ref string, opts PullOptions, p Pro
 	if err != nil {
 		return "", err
 	}
+	if opts.AllTags {
+		// ParseName named latest; the repository alone is asked.
+		if named, perr := reference.ParseNormalizedNamed(ref); perr == nil && reference.IsNameOnly(named) {
+			n = named
+		} else {
+			opts.AllTags = false
+		}
+	}
 	plat, err := parsePlatform(opts.Platform)
 	if err != nil {
 		return "", err
 	}
 	var lastErr error
 	for _, src := range r.sources(n) {
-		id, err := r.pullFrom(ctx, n, src, plat, opts.Auth, p)
+		var id string
+		if opts.AllTags {
+			id, err = r.pullAllFrom(ctx, n, src, plat, opts.Auth, p)
+		} else {
+			var fresh bool
+			if id, fresh, err = r.pullFrom(ctx, n, src, plat, opts.Auth, p); err == nil {
+				pullStatus(p, n, fresh)
+			}
+		}
 		if err == nil {
 			return id, nil
 		}
@@ -60,10 +79,10 @@ func parsePlatform(s string) (v1.Platform, error) {
 	return *p, nil
 }
 
-func (r *Registry) pullFrom(ctx context.Context, n reference.Named, src string, plat v1.Platform, a *Auth, p ProgressSink) (string, error) {
+func (r *Registry) pullFrom(ctx context.Context, n reference.Named, src string, plat v1.Platform, a *Auth, p ProgressSink) (id string, fresh bool, err error) {
 	rref, err := r.remoteRef(n, src)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	// Downloads still running when the pull ends (it failed) stop with it.
 	ctx, cancel := context.WithCancel(ctx)
@@ -78,34 +97,40 @@ func (r *Registry) pullFrom(ctx context.Context, n reference.Named, src string, 
 	}
 	desc, err := remote.Get(rref, ropts...)
 	if err != nil {
-		return "", registryError("pull", reference.FamiliarString(n), err)
+		return "", false, registryError("pull", reference.FamiliarString(n), err)
 	}
 	p.Status(tagOrDigest, "Pulling from "+reference.Path(n))
 	img, err := desc.Image()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", reference.FamiliarString(n), err)
+		return "", false, fmt.Errorf("%s: %w", reference.FamiliarString(n), err)
 	}
 	rawConfig, err := img.RawConfigFile()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if cfg.OS != "" && cfg.OS != plat.OS || cfg.Architecture != "" && cfg.Architecture != plat.Architecture {
-		return "", errdefs.InvalidArgumentf("image %s is for %s/%s, not %s/%s", reference.FamiliarString(n), cfg.OS, cfg.Architecture, plat.OS, plat.Architecture)
+		return "", false, errdefs.InvalidArgumentf("image %s is for %s/%s, not %s/%s", reference.FamiliarString(n), cfg.OS, cfg.Architecture, plat.OS, plat.Architecture)
 	}
 	layers, err := img.Layers()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if len(layers) != len(cfg.RootFS.DiffIDs) {
-		return "", fmt.Errorf("image %s has %d layers but %d diff IDs", reference.FamiliarString(n), len(layers), len(cfg.RootFS.DiffIDs))
+		return "", false, fmt.Errorf("image %s has %d layers but %d diff IDs", reference.FamiliarString(n), len(layers), len(cfg.RootFS.DiffIDs))
 	}
-	id := digest.FromBytes(rawConfig).Encoded()
+	id = digest.FromBytes(rawConfig).Encoded()
+	// Docker's "newer image": the name did not name this image yet (a
+	// digest: the image was not there).
 	_, lookupErr := r.store.Image(id)
 	existed := lookupErr == nil
+	if _, tagged := n.(reference.Tagged); tagged {
+		had, err := r.store.Image(n.String())
+		existed = err == nil && had.ID == id
+	}
 	chains := make([]digest.Digest, len(layers))
 	var parent digest.Digest
 	for i := range layers {
@@ -114,7 +139,7 @@ func (r *Registry) pullFrom(ctx context.Context, n reference.Named, src string, 
 	}
 	parent, err = r.pullLayers(ctx, layers, chains, cfg.RootFS.DiffIDs, p, reference.FamiliarString(n))
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	manifest, _ := img.RawManifest()
 	repoDigest := n.Name() + "@" + desc.Digest.String()
@@ -127,15 +152,19 @@ func (r *Registry) pullFrom(ctx context.Context, n reference.Named, src string, 
 		created = cfg.Created.Time
 	}
 	if _, err := r.images.createImage(rawConfig, layerID(parent), names, manifest, repoDigest, created); err != nil {
-		return "", err
+		return "", false, err
 	}
 	p.Status("", "Digest: "+desc.Digest.String())
-	if existed {
-		p.Status("", "Status: Image is up to date for "+reference.FamiliarString(n))
-	} else {
+	return id, !existed, nil
+}
+
+// pullStatus is the line that ends a pull of n, as Docker words it.
+func pullStatus(p ProgressSink, n reference.Named, fresh bool) {
+	if fresh {
 		p.Status("", "Status: Downloaded newer image for "+reference.FamiliarString(n))
+	} else {
+		p.Status("", "Status: Image is up to date for "+reference.FamiliarString(n))
 	}
-	return id, nil
 }
 
 type readCloser struct {
@@ -202,4 +231,36 @@ func (r *Registry) pullLayers(ctx context.Context, layers []v1.Layer, chains []d
 		parent = chains[i]
 	}
 	return parent, nil
+}
+
+// pullAllFrom pulls every tag the registry lists for the repository n,
+// each as a pull of its own, and ends with one status line for n, as
+// Docker does for docker pull --all-tags. It returns the last image's ID.
+func (r *Registry) pullAllFrom(ctx context.Context, n reference.Named, src string, plat v1.Platform, a *Auth, p ProgressSink) (string, error) {
+	rref, err := r.remoteRef(n, src)
+	if err != nil {
+		return "", err
+	}
+	tags, err := remote.List(rref.Context(), r.remoteOptions(ctx, a)...)
+	if err != nil {
+		return "", registryError("pull", reference.FamiliarString(n), err)
+	}
+	if len(tags) == 0 {
+		return "", errdefs.NotFoundf("repository %s has no tags", reference.FamiliarString(n))
+	}
+	var id string
+	var anyFresh bool
+	for _, tag := range tags {
+		tagged, err := reference.WithTag(n, tag)
+		if err != nil {
+			return "", fmt.Errorf("the registry lists tag %q of %s: %w", tag, reference.FamiliarString(n), err)
+		}
+		fresh := false
+		if id, fresh, err = r.pullFrom(ctx, tagged, src, plat, a, p); err != nil {
+			return "", err
+		}
+		anyFresh = anyFresh || fresh
+	}
+	pullStatus(p, n, anyFresh)
+	return id, nil
 }

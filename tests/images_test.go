@@ -196,3 +196,40 @@ func TestImportFromURL(t *testing.T) {
 		t.Errorf("a failed import made an image: %s", r)
 	}
 }
+
+// TestPullAllTags: docker pull --all-tags pulls every tag the registry
+// lists for the repository, each reported as Docker does, and ends with
+// one status line for the repository; a plain pull of the same name is
+// still latest alone.
+func TestPullAllTags(t *testing.T) {
+	s, docker := containerSession(t)
+	reg := startRegistry(t, "", "")
+	repo := reg + "/team/multi"
+	other := busyboxArchive(t, s.base, "other:2", []string{"echo", "other"})
+	s.must(docker, "load", "-i", other)
+	s.must(docker, "tag", "busybox", repo+":one")
+	s.must(docker, "tag", "other:2", repo+":two")
+	s.must(docker, "push", repo+":one")
+	s.must(docker, "push", repo+":two")
+	s.must(docker, "rmi", repo+":one", repo+":two")
+
+	if r := s.run(docker, "pull", repo); r.code == 0 || !strings.Contains(r.stderr, "latest") {
+		t.Errorf("a plain pull of a repository without latest: %s", r)
+	}
+	out := s.must(docker, "pull", "--all-tags", repo).stdout
+	for _, want := range []string{"one: Pulling from team/multi", "two: Pulling from team/multi", "Status: Downloaded newer image for " + repo + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docker pull --all-tags lacks %q:\n%s", want, out)
+		}
+	}
+	tags := s.must(docker, "images", "--format", "{{.Tag}}", repo).stdout
+	if tags != "one\ntwo\n" && tags != "two\none\n" {
+		t.Errorf("tags after pull --all-tags: %q", tags)
+	}
+	if r := s.must(docker, "run", "--rm", repo+":two"); r.stdout != "other\n" {
+		t.Errorf("run of a tag pulled with --all-tags: %q", r.stdout)
+	}
+	if out := s.must(docker, "pull", "-a", repo).stdout; !strings.Contains(out, "Status: Image is up to date for "+repo+"\n") {
+		t.Errorf("docker pull -a again:\n%s", out)
+	}
+}
