@@ -224,6 +224,7 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		_ = hj.CloseWrite() // the client may be gone: the stream is over either way
 		return nil
 	})
+	s.handle("GET /containers/{id}/attach/ws", s.attachWS(b))
 	s.handle("GET /containers/{id}/logs", func(w http.ResponseWriter, r *http.Request) error {
 		id := r.PathValue("id")
 		tty, err := b.LogsTTY(id)
