@@ -36,6 +36,8 @@ type ContainerBackend interface {
 
 	List(opts daemon.ListOptions) ([]container.Summary, error)
 	Inspect(ref string) (container.InspectResponse, error)
+	// Sizes is the container's SizeRw and SizeRootFs (size=1).
+	Sizes(ref string) (rw, rootfs int64, err error)
 	Top(ctx context.Context, ref string) (container.TopResponse, error)
 }
 
@@ -265,7 +267,7 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		if err != nil {
 			return err
 		}
-		opts := daemon.ListOptions{All: boolValue(r, "all"), Filters: f}
+		opts := daemon.ListOptions{All: boolValue(r, "all"), Filters: f, Size: boolValue(r, "size")}
 		if limit != nil {
 			opts.Limit = *limit
 		}
@@ -280,6 +282,13 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		resp, err := b.Inspect(r.PathValue("id"))
 		if err != nil {
 			return err
+		}
+		if boolValue(r, "size") {
+			rw, rootfs, err := b.Sizes(resp.ID)
+			if err != nil {
+				return err
+			}
+			resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
 		}
 		writeJSON(w, http.StatusOK, withLegacyNetworkSettings(r.Context(), resp))
 		return nil

@@ -7,6 +7,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/volume"
+
+	"github.com/lodge-containers/lodge/errdefs"
 )
 
 // DiskUsage is GET /system/df's answer in the shape API versions before
@@ -22,6 +24,27 @@ type DiskUsage struct {
 // layerSizer knows the size of a container's writable layer.
 type layerSizer interface {
 	LayerSize(id string) (int64, error)
+}
+
+// rootfsSizer knows the size of a container's writable layer and of its
+// whole filesystem.
+type rootfsSizer interface {
+	RootfsSize(id string) (rw, rootfs int64, err error)
+}
+
+// Sizes is Docker's SizeRw and SizeRootFs of container ref (inspect and
+// list with size=1): what its writable layer holds, and that with its
+// image's layers.
+func (s *Containers) Sizes(ref string) (rw, rootfs int64, err error) {
+	c, err := s.recs.get(ref)
+	if err != nil {
+		return 0, 0, err
+	}
+	rs, ok := s.Rootfs.(rootfsSizer)
+	if !ok {
+		return 0, 0, errdefs.NotImplementedf("this storage cannot size a container's filesystem")
+	}
+	return rs.RootfsSize(c.ID)
 }
 
 // DiskUsage adds up what images, containers and volumes take.

@@ -80,6 +80,9 @@ type ListOptions struct {
 	All     bool
 	Limit   int
 	Filters map[string][]string
+	// Size fills SizeRw and SizeRootFs (docker ps -s), which reads each
+	// container's writable layer.
+	Size bool
 }
 
 // List returns containers in Docker's summary shape, newest first. It
@@ -119,6 +122,11 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 			continue
 		}
 		sum.Names = append(sum.Names, linked[sum.ID]...)
+		if opts.Size {
+			// A container being removed has no layer to size: it is
+			// listed without, as Docker lists it.
+			sum.SizeRw, sum.SizeRootFs, _ = s.Sizes(sum.ID)
+		}
 		out = append(out, sum)
 		if opts.Limit > 0 && len(out) >= opts.Limit {
 			break

@@ -52,3 +52,36 @@ func (s *Store) LayerSize(id string) (int64, error) {
 	}
 	return s.Store.DiffSize("", c.LayerID)
 }
+
+// RootfsSize is the size of container id's writable layer and of its
+// whole filesystem (that layer and its image's layers), Docker's SizeRw
+// and SizeRootFs.
+func (s *Store) RootfsSize(id string) (rw, rootfs int64, err error) {
+	c, err := s.Container(id)
+	if err != nil {
+		return 0, 0, err
+	}
+	if rw, err = s.Store.DiffSize("", c.LayerID); err != nil {
+		return 0, 0, err
+	}
+	l, err := s.Store.Layer(c.LayerID)
+	if err != nil {
+		return 0, 0, err
+	}
+	rootfs = rw
+	for parent := l.Parent; parent != ""; {
+		pl, err := s.Store.Layer(parent)
+		if err != nil {
+			return 0, 0, err
+		}
+		size := pl.UncompressedSize
+		if size <= 0 {
+			if size, err = s.Store.DiffSize(pl.Parent, pl.ID); err != nil {
+				return 0, 0, err
+			}
+		}
+		rootfs += size
+		parent = pl.Parent
+	}
+	return rw, rootfs, nil
+}

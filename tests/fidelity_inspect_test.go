@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -97,5 +99,29 @@ func TestCreateMACOldAPI(t *testing.T) {
 	}
 	if r := s.run(docker, "start", "-a", "macold"); r.code != 0 || r.stdout != "02:42:ac:11:00:99\n" {
 		t.Errorf("Config.MacAddress at API 1.43: %s", r)
+	}
+}
+
+// TestContainerSizes: inspect --size and ps -s give the writable
+// layer's size and the whole filesystem's (the image's layers with it),
+// as Docker does; a plain inspect leaves them out.
+func TestContainerSizes(t *testing.T) {
+	s, docker := compatSession(t)
+	s.must(docker, "run", "--name", "sized", "busybox", "dd", "if=/dev/zero", "of=/big", "bs=1024", "count=1024")
+	f := strings.Fields(s.must(docker, "inspect", "--size", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "sized").stdout)
+	if len(f) != 2 {
+		t.Fatalf("inspect --size: %q", f)
+	}
+	rw, _ := strconv.ParseInt(f[0], 10, 64)
+	rootfs, _ := strconv.ParseInt(f[1], 10, 64)
+	imgSize, _ := strconv.ParseInt(strings.TrimSpace(s.must(docker, "image", "inspect", "-f", "{{.Size}}", "busybox").stdout), 10, 64)
+	if rw < 1<<20 || rw > 2<<20 || imgSize <= 0 || rootfs < rw+imgSize*9/10 || rootfs > rw+imgSize*11/10 {
+		t.Errorf("SizeRw %d, SizeRootFs %d: want at least the 1 MiB written, and that plus the image's %d", rw, rootfs, imgSize)
+	}
+	if out := strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.SizeRw}}", "sized").stdout); out != "<nil>" {
+		t.Errorf("inspect without --size: SizeRw %q, want none", out)
+	}
+	if out := s.must(docker, "ps", "-as", "--filter", "name=sized", "--format", "{{.Size}}").stdout; !regexp.MustCompile(`^1\.\d+MB \(virtual \d\.\d+MB\)\n$`).MatchString(out) {
+		t.Errorf("ps -s: %q", out)
 	}
 }
