@@ -27,7 +27,9 @@ type ContainerBackend interface {
 	Remove(ctx context.Context, ref string, opts daemon.RemoveOptions) error
 	WaitFor(ref string, condition container.WaitCondition) (func(context.Context) (container.WaitResponse, error), error)
 	Rename(ctx context.Context, ref, name string) error
-	Prune(ctx context.Context) (container.PruneReport, error)
+	// Prune removes the stopped containers the filters (until, label,
+	// label!) select.
+	Prune(ctx context.Context, filters map[string][]string) (container.PruneReport, error)
 
 	AttachFor(ref string, opts daemon.AttachOptions) (func(ctx context.Context, client daemon.AttachStream) error, error)
 	Resize(ctx context.Context, ref string, height, width uint) error
@@ -302,7 +304,11 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		return nil
 	})
 	s.handle("POST /containers/prune", func(w http.ResponseWriter, r *http.Request) error {
-		rep, err := b.Prune(r.Context())
+		f, err := filters(r)
+		if err != nil {
+			return err
+		}
+		rep, err := b.Prune(r.Context(), f)
 		if err != nil {
 			return err
 		}

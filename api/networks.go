@@ -15,7 +15,9 @@ type NetworkBackend interface {
 	Inspect(ctx context.Context, ref string) (network.Inspect, error)
 	Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
 	Remove(ctx context.Context, ref string) error
-	Prune(ctx context.Context) (network.PruneReport, error)
+	// Prune removes the unused networks the filters (until, label,
+	// label!) select.
+	Prune(ctx context.Context, filters map[string][]string) (network.PruneReport, error)
 	Connect(ctx context.Context, netRef, ctrRef string, es *network.EndpointSettings) error
 	Disconnect(ctx context.Context, netRef, ctrRef string, force bool) error
 }
@@ -72,7 +74,11 @@ func (s *Server) addNetworkRoutes(b NetworkBackend) {
 		return nil
 	})
 	s.handle("POST /networks/prune", func(w http.ResponseWriter, r *http.Request) error {
-		rep, err := b.Prune(r.Context())
+		f, err := filters(r)
+		if err != nil {
+			return err
+		}
+		rep, err := b.Prune(r.Context(), f)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/runtime"
 )
 
@@ -253,14 +254,19 @@ func anyMatch(list []string, f func(string) bool) bool {
 
 // Prune removes every stopped container, and reports the space their
 // writable layers took as what it reclaimed.
-func (s *Containers) Prune(ctx context.Context) (container.PruneReport, error) {
+func (s *Containers) Prune(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {
+	f, err := image.ParseObjectPruneFilter(filters)
+	if err != nil {
+		return container.PruneReport{}, err
+	}
 	rep := container.PruneReport{ContainersDeleted: []string{}}
 	sizer, _ := s.Rootfs.(layerSizer)
 	for _, c := range s.recs.all() {
 		c.mu.Lock()
 		stopped := !c.running() && c.State.Status != container.StateRemoving && c.State.Status != container.StateRestarting
+		wanted := f.Matches(c.Created, c.Config.Labels)
 		c.mu.Unlock()
-		if !stopped {
+		if !stopped || !wanted {
 			continue
 		}
 		// What the container wrote is what its removal frees, as Docker

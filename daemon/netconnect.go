@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"time"
 
 	"github.com/moby/moby/api/types/network"
 
 	netsvc "github.com/lodge-containers/lodge/daemon/network"
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/image"
 )
 
 // NetworkAPI is the network routes' backend: the network service, with
@@ -17,6 +19,16 @@ type NetworkAPI struct {
 	Containers *Containers
 }
 
+// Prune is docker network prune: the unused user-defined networks the
+// filters (until, label, label!) select, as Docker takes them.
+func (n NetworkAPI) Prune(ctx context.Context, filters map[string][]string) (network.PruneReport, error) {
+	f, err := image.ParseObjectPruneFilter(filters)
+	if err != nil {
+		return network.PruneReport{}, err
+	}
+	return n.NetworkStore.Prune(ctx, f.Matches)
+}
+
 // NetworkStore is the network service's own routes: list, inspect,
 // create, remove and prune (*netsvc.Networks fits).
 type NetworkStore interface {
@@ -24,7 +36,7 @@ type NetworkStore interface {
 	Inspect(ctx context.Context, ref string) (network.Inspect, error)
 	Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
 	Remove(ctx context.Context, ref string) error
-	Prune(ctx context.Context) (network.PruneReport, error)
+	Prune(ctx context.Context, match func(created time.Time, labels map[string]string) bool) (network.PruneReport, error)
 }
 
 var _ NetworkStore = (*netsvc.Networks)(nil)

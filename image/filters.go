@@ -187,8 +187,8 @@ func ParsePruneFilter(filters map[string][]string) (PruneFilter, error) {
 	return f, nil
 }
 
-// matches applies the until and label parts of the filter.
-func (f PruneFilter) matches(created time.Time, labels map[string]string) bool {
+// Matches applies the until and label parts of the filter.
+func (f PruneFilter) Matches(created time.Time, labels map[string]string) bool {
 	if !f.Until.IsZero() && !created.Before(f.Until) {
 		return false
 	}
@@ -208,6 +208,19 @@ func (f PruneFilter) matches(created time.Time, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// ParseObjectPruneFilter reads the filters Docker takes for a prune of
+// containers or networks: until, label and label!.
+func ParseObjectPruneFilter(filters map[string][]string) (PruneFilter, error) {
+	for k := range filters {
+		switch k {
+		case "until", "label", "label!":
+		default:
+			return PruneFilter{}, errdefs.InvalidArgumentf("invalid filter '%s'", k)
+		}
+	}
+	return ParsePruneFilter(filters)
 }
 
 // parseDangling reads a dangling filter's value as Docker does.

@@ -42,7 +42,7 @@ func TestPruneFilter(t *testing.T) {
 		{old, map[string]string{"a": "2"}, false},
 		{old, map[string]string{"a": "1", "b": "x"}, false}, // label! b
 	} {
-		if got := f.matches(tc.created, tc.labels); got != tc.want {
+		if got := f.Matches(tc.created, tc.labels); got != tc.want {
 			t.Errorf("%v %v: %v", tc.created, tc.labels, got)
 		}
 	}

@@ -467,7 +467,7 @@ func (s *Service) PruneFiltered(f PruneFilter, inUse func(id string) string) ([]
 			if c.Created != nil {
 				created = *c.Created
 			}
-			if !f.matches(created, c.Config.Labels) {
+			if !f.Matches(created, c.Config.Labels) {
 				continue
 			}
 		}

@@ -266,7 +266,7 @@ func TestRemoveRefusesALeasedNetwork(t *testing.T) {
 	if !errors.Is(err, errdefs.ErrPermissionDenied) || !strings.Contains(err.Error(), other[:12]) {
 		t.Fatalf("remove of a network a join has leased on: %v", err)
 	}
-	if rep, err := n.Prune(ctx); err != nil || len(rep.NetworksDeleted) != 0 {
+	if rep, err := n.Prune(ctx, nil); err != nil || len(rep.NetworksDeleted) != 0 {
 		t.Errorf("prune took a leased network: %v %v", rep.NetworksDeleted, err)
 	}
 	n.Store.release(mustRef(t, n, "front").ID, other)

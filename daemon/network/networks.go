@@ -429,13 +429,14 @@ func (s *Store) removeLocked(r *netRecord) error {
 	return nil
 }
 
-// Prune removes the user-defined networks no container uses.
-func (s *Store) Prune(ctx context.Context) (network.PruneReport, error) {
+// Prune removes the user-defined networks no container uses that match
+// selects (by their creation time and labels; nil selects all).
+func (s *Store) Prune(ctx context.Context, match func(created time.Time, labels map[string]string) bool) (network.PruneReport, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rep := network.PruneReport{NetworksDeleted: []string{}}
 	for _, r := range s.nets {
-		if r.Builtin || len(s.leases[r.ID]) > 0 {
+		if r.Builtin || len(s.leases[r.ID]) > 0 || (match != nil && !match(r.Created, r.Labels)) {
 			continue
 		}
 		if err := s.removeLocked(r); err != nil {
