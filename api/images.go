@@ -15,7 +15,6 @@ import (
 
 	"github.com/lodge-containers/lodge/daemon"
 	"github.com/lodge-containers/lodge/errdefs"
-	"github.com/lodge-containers/lodge/image"
 	"github.com/lodge-containers/lodge/internal/platform"
 )
 
@@ -40,6 +39,8 @@ type ImageBackend interface {
 	// (Dockerfile instructions) and records message; platform "" is this
 	// machine's.
 	Import(ctx context.Context, r io.Reader, ref string, changes []string, message, platform string, p ProgressSink) (string, error)
+	// OpenImportURL downloads what docker import URL names, for Import.
+	OpenImportURL(ctx context.Context, src string, p ProgressSink) (io.ReadCloser, error)
 	Login(ctx context.Context, a registry.AuthConfig) (string, error)
 	// DistributionInspect asks the registry for ref's manifest
 	// descriptor and platforms, pulling nothing.
@@ -95,7 +96,7 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 				body := io.Reader(r.Body)
 				if src != "-" {
 					// docker import URL: lodged downloads it, as Docker does.
-					rc, err := image.OpenImportURL(r.Context(), src, p)
+					rc, err := b.OpenImportURL(r.Context(), src, p)
 					if err != nil {
 						return err
 					}

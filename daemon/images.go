@@ -77,6 +77,11 @@ func (i *Images) PullAllTags(ctx context.Context, ref, platform string, auth *re
 	return err
 }
 
+// OpenImportURL downloads the rootfs docker import URL names.
+func (i *Images) OpenImportURL(ctx context.Context, src string, p image.ProgressSink) (io.ReadCloser, error) {
+	return image.OpenImportURL(ctx, src, p)
+}
+
 // Tag is the service's, announced with a tag event on the image's ID.
 func (i *Images) Tag(src, dst string) error {
 	if err := i.Service.Tag(src, dst); err != nil {
