@@ -40,7 +40,8 @@ type ContainerBackend interface {
 	Inspect(ref string) (container.InspectResponse, error)
 	// Sizes is the container's SizeRw and SizeRootFs (size=1).
 	Sizes(ref string) (rw, rootfs int64, err error)
-	Top(ctx context.Context, ref string) (container.TopResponse, error)
+	// Top runs ps with psArgs ("" for -ef) over the container's processes.
+	Top(ctx context.Context, ref, psArgs string) (container.TopResponse, error)
 }
 
 var _ ContainerBackend = daemon.ContainerAPI{}
@@ -296,7 +297,7 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 		return nil
 	})
 	s.handle("GET /containers/{id}/top", func(w http.ResponseWriter, r *http.Request) error {
-		resp, err := b.Top(r.Context(), r.PathValue("id"))
+		resp, err := b.Top(r.Context(), r.PathValue("id"), r.URL.Query().Get("ps_args"))
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package stats
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -177,31 +176,4 @@ func machineMemory() int64 {
 		return 0
 	}
 	return int64(si.Totalram) * int64(si.Unit)
-}
-
-// Top lists a running container's processes: its init and every
-// descendant, read from /proc (the daemon shares the host's pid namespace).
-func (s *Sampler) Top(ctx context.Context, ref string) (container.TopResponse, error) {
-	t, err := s.containers.Proc(ref)
-	if err != nil {
-		return container.TopResponse{}, err
-	}
-	pid, running := t.Pid, t.Running
-	if !running || pid == 0 {
-		return container.TopResponse{}, errdefs.Conflictf("container %s is not running", t.ID)
-	}
-	pids := append([]int{pid}, proc.Descendants(pid)...)
-	resp := container.TopResponse{Titles: []string{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"}}
-	for _, p := range pids {
-		st, err := proc.ReadStat(p)
-		if err != nil {
-			continue // ended meanwhile
-		}
-		uid := proc.StatusField(p, "Uid")
-		if uid == "" {
-			uid = "?"
-		}
-		resp.Processes = append(resp.Processes, []string{uid, strconv.Itoa(p), strconv.Itoa(st.PPID), "0", "-", "?", "00:00:00", proc.Cmdline(p)})
-	}
-	return resp, nil
 }

@@ -58,14 +58,14 @@ func TestStatsAndTop(t *testing.T) {
 	if err := s.Stats(context.Background(), "up", Options{OneShot: true}, send); err != nil || len(got) != 1 || got[0].Name != "/up" || got[0].CPUStats.CPUUsage.TotalUsage != 2000000 {
 		t.Errorf("running: %+v %v", got, err)
 	}
-	if _, err := s.Top(context.Background(), "down"); !errors.Is(err, errdefs.ErrConflict) {
+	if _, err := s.Top(context.Background(), "down", ""); !errors.Is(err, errdefs.ErrConflict) {
 		t.Errorf("top of a stopped container: %v, want a conflict", err)
 	}
-	top, err := s.Top(context.Background(), "up")
+	top, err := s.Top(context.Background(), "up", "")
 	if err != nil || len(top.Processes) == 0 || top.Processes[0][1] != fmt.Sprint(os.Getpid()) {
 		t.Errorf("top: %+v %v", top, err)
 	}
-	if _, err := s.Top(context.Background(), "gone"); !errors.Is(err, errdefs.ErrNotFound) {
+	if _, err := s.Top(context.Background(), "gone", ""); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("top of an unknown container: %v", err)
 	}
 }
