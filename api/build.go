@@ -84,8 +84,19 @@ func (s *Server) addBuildRoutes(b BuildBackend, bk BuildKitBackend) {
 		return nil
 	})
 	s.handle("POST /build/prune", func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := filters(r); err != nil {
+		f, err := filters(r)
+		if err != nil {
 			return err
+		}
+		// lodge empties the whole cache: a prune asked to keep some of
+		// it is refused, not turned into one that keeps nothing.
+		if len(f) > 0 {
+			return errdefs.NotImplementedf("build cache prune filters are not implemented: lodge prunes the whole build cache (docker builder prune without --filter)")
+		}
+		for _, keep := range []string{"keep-storage", "reserved-space", "max-used-space", "min-free-space"} {
+			if v := r.URL.Query().Get(keep); v != "" && v != "0" {
+				return errdefs.NotImplementedf("build cache prune %s is not implemented: lodge prunes the whole build cache", keep)
+			}
 		}
 		deleted, freed, err := b.PruneCache(r.Context())
 		if err != nil {
