@@ -24,7 +24,8 @@ type ImageBackend interface {
 	Inspect(ref string) (imagetypes.InspectResponse, error)
 	History(ref string) ([]imagetypes.HistoryResponseItem, error)
 	Tag(src, dst string) error
-	Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error)
+	// Remove is docker rmi; noPrune keeps the untagged parents.
+	Remove(ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error)
 	// Prune takes Docker's image prune filters, refusing unknown ones.
 	Prune(filters map[string][]string) ([]imagetypes.DeleteResponse, uint64, error)
 	// Pull, Push, Load and Import report on p as they go; a nil auth
@@ -243,7 +244,7 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		return errdefs.NotImplementedf("lodge does not implement POST %s yet", r.URL.Path)
 	})
 	s.handle("DELETE /images/{name...}", func(w http.ResponseWriter, r *http.Request) error {
-		v, err := b.Remove(r.PathValue("name"), boolValue(r, "force"))
+		v, err := b.Remove(r.PathValue("name"), boolValue(r, "force"), boolValue(r, "noprune"))
 		if err != nil {
 			return err
 		}

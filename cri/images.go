@@ -22,7 +22,7 @@ import (
 type Images interface {
 	List(all bool, filters map[string][]string) ([]imagetypes.Summary, error)
 	Inspect(ref string) (imagetypes.InspectResponse, error)
-	Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error)
+	Remove(ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error)
 	// Pull returns the pulled image's ID.
 	Pull(ctx context.Context, ref, platform string, auth *registry.AuthConfig, p image.ProgressSink) (string, error)
 	// Import is docker import: a rootfs tar as a one-layer image named ref.
@@ -125,7 +125,7 @@ func (s *Server) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageReq
 	}
 	// By ID with force, as dockershim did: an image with several tags is
 	// removed whole, and one a container runs still refuses.
-	if _, err := s.b.Images.Remove(img.ID, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) && !s.imageGone(img.ID) {
+	if _, err := s.b.Images.Remove(img.ID, true, false); err != nil && !errors.Is(err, errdefs.ErrNotFound) && !s.imageGone(img.ID) {
 		return nil, err
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil

@@ -53,7 +53,7 @@ func (f *fakeImages) Inspect(ref string) (imagetypes.InspectResponse, error) {
 	return imagetypes.InspectResponse{}, errdefs.NotFoundf("No such image: %s", ref)
 }
 
-func (f *fakeImages) Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error) {
+func (f *fakeImages) Remove(ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
 	i, ok := f.find(ref)
 	if !ok {
 		return nil, errdefs.NotFoundf("No such image: %s", ref)
@@ -139,7 +139,7 @@ func (r *racingImages) Inspect(ref string) (imagetypes.InspectResponse, error) {
 	return imagetypes.InspectResponse{}, errdefs.NotFoundf("No such image: %s", ref)
 }
 
-func (r *racingImages) Remove(string, bool) ([]imagetypes.DeleteResponse, error) {
+func (r *racingImages) Remove(string, bool, bool) ([]imagetypes.DeleteResponse, error) {
 	return nil, errors.New("image bbb has no config: image not known")
 }
 

@@ -33,12 +33,12 @@ func (i *Images) List(all bool, filters map[string][]string) ([]imagetypes.Summa
 
 // Remove is `docker rmi`; an image a container uses is a conflict. Each
 // name taken and image deleted is announced, as Docker does.
-func (i *Images) Remove(ref string, force bool) ([]imagetypes.DeleteResponse, error) {
+func (i *Images) Remove(ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
 	id := ""
 	if in, err := i.Service.Inspect(ref); err == nil {
 		id = in.ID
 	}
-	out, err := i.Service.Remove(ref, image.RemoveOptions{Force: force, UsedBy: i.Containers.recs.imageUser})
+	out, err := i.Service.Remove(ref, image.RemoveOptions{Force: force, NoPrune: noPrune, UsedBy: i.Containers.recs.imageUser})
 	i.announceDeletes(id, out)
 	return out, err
 }

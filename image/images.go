@@ -381,6 +381,9 @@ func (s *Service) Tag(src, dst string) error {
 // RemoveOptions are `docker rmi`'s.
 type RemoveOptions struct {
 	Force bool
+	// NoPrune keeps the untagged parents the image was built on (docker
+	// rmi --no-prune).
+	NoPrune bool
 	// UsedBy names a container using the image, or "".
 	UsedBy func(id string) string
 }
@@ -431,7 +434,9 @@ func (s *Service) Remove(ref string, opts RemoveOptions) ([]imagetypes.DeleteRes
 		return out, fmt.Errorf("deleting image %s: %w", img.ID[:12], err)
 	}
 	out = append(out, imagetypes.DeleteResponse{Deleted: "sha256:" + img.ID})
-	out = append(out, s.removeParents(readMeta(img).Parent, opts.UsedBy)...)
+	if !opts.NoPrune {
+		out = append(out, s.removeParents(readMeta(img).Parent, opts.UsedBy)...)
+	}
 	return out, nil
 }
 

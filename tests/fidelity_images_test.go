@@ -203,3 +203,35 @@ func tarFiles(t *testing.T, archive string) map[string]tarFile {
 		out[h.Name] = tarFile{b, h.ModTime}
 	}
 }
+
+// TestRmiNoPrune: docker rmi removes the untagged parents a classic
+// build left under the image, and --no-prune keeps them, as in Docker.
+func TestRmiNoPrune(t *testing.T) {
+	s, docker := compatSession(t)
+	dir := s.buildDir("noprune", map[string]string{"Dockerfile": "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n"})
+	classic := inDir(dir, []string{"DOCKER_BUILDKIT=0"}, "")
+	build := func(tag string) string {
+		t.Helper()
+		if r := s.runWith(classic, docker, "build", "-t", tag, "."); r.code != 0 {
+			t.Fatalf("classic build: %s", r)
+		}
+		parent := strings.TrimSpace(s.must(docker, "image", "inspect", "-f", "{{.Parent}}", tag).stdout)
+		if parent == "" {
+			t.Fatalf("the classic build of %s left no untagged parent", tag)
+		}
+		return parent
+	}
+	parent := build("kept")
+	s.must(docker, "rmi", "--no-prune", "kept")
+	if r := s.run(docker, "image", "inspect", "kept"); r.code == 0 {
+		t.Errorf("rmi --no-prune left the image")
+	}
+	if r := s.run(docker, "image", "inspect", parent); r.code != 0 {
+		t.Errorf("rmi --no-prune removed the parent %s: %s", parent, r)
+	}
+	parent = build("pruned")
+	s.must(docker, "rmi", "pruned")
+	if r := s.run(docker, "image", "inspect", parent); r.code == 0 {
+		t.Errorf("rmi left the untagged parent %s", parent)
+	}
+}
