@@ -115,6 +115,10 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 		since = c.Created
 	}
 	out := []container.Summary{}
+	sizer, _ := s.Rootfs.(rootfsSizer)
+	if !opts.Size {
+		sizer = nil
+	}
 	snaps := s.recs.view.all()
 	linked := s.net.linkNames(snaps)
 	for _, c := range snaps {
@@ -123,10 +127,10 @@ func (s *Containers) List(opts ListOptions) ([]container.Summary, error) {
 			continue
 		}
 		sum.Names = append(sum.Names, linked[sum.ID]...)
-		if opts.Size {
+		if sizer != nil {
 			// A container being removed has no layer to size: it is
 			// listed without, as Docker lists it.
-			sum.SizeRw, sum.SizeRootFs, _ = s.Sizes(sum.ID)
+			sum.SizeRw, sum.SizeRootFs, _ = sizer.RootfsSize(sum.ID)
 		}
 		out = append(out, sum)
 		if opts.Limit > 0 && len(out) >= opts.Limit {
@@ -252,7 +256,8 @@ func anyMatch(list []string, f func(string) bool) bool {
 	return false
 }
 
-// Prune removes every stopped container, and reports the space their
+// Prune removes the stopped containers filters select (Docker's until,
+// label and label!; none: all of them), and reports the space their
 // writable layers took as what it reclaimed.
 func (s *Containers) Prune(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {
 	f, err := image.ParseObjectPruneFilter(filters)

@@ -34,18 +34,12 @@ func (r *Registry) DistributionInspect(ctx context.Context, ref string, a *Auth)
 	if err != nil {
 		return registry.DistributionInspect{}, err
 	}
-	var lastErr error
-	for _, src := range r.sources(n) {
-		out, err := r.distributionFrom(ctx, n, src, a)
-		if err == nil {
-			return out, nil
-		}
-		lastErr = err
-		if src != "" {
-			r.cfg.Log.Warn("mirror failed; trying the next source", "mirror", src, "ref", n.String(), "err", err)
-		}
-	}
-	return registry.DistributionInspect{}, lastErr
+	var out registry.DistributionInspect
+	err = r.fromSources(n, func(src string) (err error) {
+		out, err = r.distributionFrom(ctx, n, src, a)
+		return err
+	})
+	return out, err
 }
 
 func (r *Registry) distributionFrom(ctx context.Context, n reference.Named, src string, a *Auth) (registry.DistributionInspect, error) {

@@ -46,26 +46,22 @@ func (r *Registry) Pull(ctx context.Context, ref string, opts PullOptions, p Pro
 	if err != nil {
 		return "", err
 	}
-	var lastErr error
-	for _, src := range r.sources(n) {
-		var id string
+	var id string
+	err = r.fromSources(n, func(src string) (err error) {
 		if opts.AllTags {
 			id, err = r.pullAllFrom(ctx, n, src, plat, opts.Auth, p)
-		} else {
-			var fresh bool
-			if id, fresh, err = r.pullFrom(ctx, n, src, plat, opts.Auth, p); err == nil {
-				pullStatus(p, n, fresh)
-			}
+			return err
 		}
-		if err == nil {
-			return id, nil
+		var fresh bool
+		if id, fresh, err = r.pullFrom(ctx, n, src, plat, opts.Auth, p); err == nil {
+			pullStatus(p, n, fresh)
 		}
-		lastErr = err
-		if src != "" {
-			r.cfg.Log.Warn("mirror failed; trying the next source", "mirror", src, "ref", n.String(), "err", err)
-		}
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
-	return "", lastErr
+	return id, nil
 }
 
 func parsePlatform(s string) (v1.Platform, error) {
@@ -125,12 +121,12 @@ func (r *Registry) pullFrom(ctx context.Context, n reference.Named, src string, 
 	id = digest.FromBytes(rawConfig).Encoded()
 	// Docker's "newer image": the name did not name this image yet (a
 	// digest: the image was not there).
-	_, lookupErr := r.store.Image(id)
-	existed := lookupErr == nil
+	lookup := id
 	if _, tagged := n.(reference.Tagged); tagged {
-		had, err := r.store.Image(n.String())
-		existed = err == nil && had.ID == id
+		lookup = n.String()
 	}
+	had, lookupErr := r.store.Image(lookup)
+	existed := lookupErr == nil && had.ID == id
 	chains := make([]digest.Digest, len(layers))
 	var parent digest.Digest
 	for i := range layers {

@@ -114,6 +114,22 @@ func (r *Registry) insecure(host string) bool {
 	return false
 }
 
+// fromSources runs try on each registry to ask for n (sources) until one
+// succeeds, warning of each mirror that failed; the last error is the
+// answer when none does.
+func (r *Registry) fromSources(n reference.Named, try func(src string) error) error {
+	var err error
+	for _, src := range r.sources(n) {
+		if err = try(src); err == nil {
+			return nil
+		}
+		if src != "" {
+			r.cfg.Log.Warn("mirror failed; trying the next source", "mirror", src, "ref", n.String(), "err", err)
+		}
+	}
+	return err
+}
+
 // sources are the registries to try for n: the mirrors first for
 // docker.io, then the registry itself.
 func (r *Registry) sources(n reference.Named) []string {

@@ -191,11 +191,8 @@ func (r *Registry) plainHTTPAllowed(host string) bool {
 // the client sent, else the stored ones (docker login). They go only over
 // HTTPS, or to a registry on this machine's loopback.
 func (r *Registry) searchCredentials(req *http.Request, host string, a *Auth) {
-	if req.URL.Scheme != "https" {
-		reg, err := name.NewRegistry(host)
-		if err != nil || reg.Scheme() != "http" || !isLoopbackHost(host) {
-			return
-		}
+	if req.URL.Scheme != "https" && !isLoopbackHost(host) {
+		return
 	}
 	var cfg *authn.AuthConfig
 	if a != nil && (a.Username != "" || a.Auth != "" || a.IdentityToken != "" || a.RegistryToken != "") {
