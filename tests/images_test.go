@@ -17,10 +17,6 @@ import (
 // host:port. With user set, every request needs that basic-auth user.
 func startRegistry(t *testing.T, user, pass string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var h http.Handler = registry.New(registry.Logger(nilLogger()))
 	if user != "" {
 		inner := h
@@ -33,6 +29,17 @@ func startRegistry(t *testing.T, user, pass string) string {
 			}
 			inner.ServeHTTP(w, r)
 		})
+	}
+	return serveLoopback(t, h)
+}
+
+// serveLoopback serves h on a free port of 127.0.0.1 until the test ends
+// and returns its host:port.
+func serveLoopback(t *testing.T, h http.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: h}
 	go srv.Serve(l)
@@ -172,14 +179,7 @@ func TestImportFromURL(t *testing.T) {
 		gets.Add(1)
 		w.Write(rootfs)
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	base := l.Addr().String()
+	base := serveLoopback(t, mux)
 
 	out := s.must(docker, "import", "-c", `CMD ["/bin/echo","from-url"]`, "http://"+base+"/rootfs.tar", "urlimp:1").stdout
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -64,14 +63,8 @@ func startStallingRegistry(t *testing.T) *stallingRegistry {
 		case <-ctx.Done():
 		}
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(l)
-	t.Cleanup(func() { cancel(); srv.Close() })
-	r.addr = l.Addr().String()
+	r.addr = serveLoopback(t, h)
+	t.Cleanup(cancel) // before the server's close: stalled handlers end
 	return r
 }
 

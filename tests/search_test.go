@@ -2,7 +2,6 @@ package tests
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -62,14 +61,7 @@ func startSearchIndex(t *testing.T) *searchIndex {
 		out.NumResults = len(out.Results)
 		json.NewEncoder(w).Encode(out)
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	idx.addr = l.Addr().String()
+	idx.addr = serveLoopback(t, mux)
 	return idx
 }
 

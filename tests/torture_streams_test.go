@@ -49,14 +49,9 @@ func brokenUploads(t *testing.T, cut bool) string {
 		}
 		inner.ServeHTTP(w, r)
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(l)
-	t.Cleanup(func() { cancel(); srv.Close() })
-	return l.Addr().String()
+	addr := serveLoopback(t, h)
+	t.Cleanup(cancel) // before the server's close: stalled handlers end
+	return addr
 }
 
 // abandon starts a client command and kills it once it has run for d (or
