@@ -10,9 +10,12 @@ import (
 	drivers "go.podman.io/storage/drivers"
 )
 
-// maxDownloads is how many layers download at once (Docker's default
-// max-concurrent-downloads is 3).
-const maxDownloads = 3
+// maxDownloads is how many layers download at once: go.podman.io/image's
+// default, where Docker's max-concurrent-downloads is 3. The layers of a
+// pull unpack as they download, and with three at a time a 2-core
+// machine stayed a third idle on a pull of six layers (96 MiB from a
+// loopback registry: 375 ms with three, 345 with six).
+const maxDownloads = 6
 
 // fetching is a layer downloading and unpacking into a staging
 // directory.

@@ -231,12 +231,14 @@ func (d *tarDiffer) unpack(dest string, opts *archive.TarOptions, ts *os.File, o
 		_ = owners.Close() // the stream's error is the one to report
 		return err
 	}
-	err = unpackConfined(payload, dest, opts)
+	cr := newChunkReader(payload)
+	err = unpackConfined(cr, dest, opts)
 	if err == nil {
 		// The tar's end (its zero blocks) belongs to the tar-split too.
-		_, err = io.Copy(io.Discard, payload)
+		_, err = io.Copy(io.Discard, cr)
 	}
 	payload.Close()
+	cr.stopReading()
 	if derr := <-done; err == nil {
 		err = derr
 	}
