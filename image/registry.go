@@ -144,8 +144,11 @@ func (r *Registry) sources(n reference.Named) []string {
 	return append(out, "")
 }
 
+// remoteOptions are go-containerregistry's options for one pull, push or
+// look. Its jobs bound the blobs one of them has open at once, a body
+// held until it is read to its end: as many as the pull downloads.
 func (r *Registry) remoteOptions(ctx context.Context, a *Auth) []remote.Option {
-	opts := []remote.Option{remote.WithContext(ctx), authenticator(a), remote.WithUserAgent("lodge/" + version.Version), remote.WithJobs(4)}
+	opts := []remote.Option{remote.WithContext(ctx), authenticator(a), remote.WithUserAgent("lodge/" + version.Version), remote.WithJobs(maxDownloads)}
 	if r.transport != nil {
 		opts = append(opts, remote.WithTransport(r.transport))
 	}

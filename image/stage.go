@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/klauspost/pgzip"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/vbatts/tar-split/archive/tar"
 	"github.com/vbatts/tar-split/tar/asm"
@@ -203,7 +204,7 @@ func (d *tarDiffer) ApplyDiff(dest string, opts *archive.TarOptions, dopts *driv
 // unpack streams the tar through the digest, the owner log and the
 // tar-split recorder into the chrooted unpacker.
 func (d *tarDiffer) unpack(dest string, opts *archive.TarOptions, ts *os.File, out *drivers.DriverWithDifferOutput) (err error) {
-	un, err := archive.DecompressStream(d.src)
+	un, err := decompress(d.src)
 	if err != nil {
 		return err
 	}
@@ -258,6 +259,23 @@ func (d *tarDiffer) unpack(dest string, opts *archive.TarOptions, ts *os.File, o
 	// gives the layer its parent's, as PutLayer does.
 	out.RootDirMode = rootMode
 	return nil
+}
+
+// decompress is the layer tar in the blob read from r, as the store's
+// archive.DecompressStream finds it, but a gzip blob's reader reads ahead
+// 1 MiB rather than 4 (16 blocks of 250 KB, allocated and zeroed for each
+// layer: ~10 ms of CPU in a pull of six). The layers of a pull unpack at
+// once, so the deeper read-ahead bought nothing.
+func decompress(r io.Reader) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(r, 32<<10)
+	magic, err := br.Peek(10)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if archive.DetectCompression(magic) != archive.Gzip {
+		return archive.DecompressStream(br)
+	}
+	return pgzip.NewReaderN(br, 256<<10, 4)
 }
 
 func sortedIDs(m map[uint32]struct{}) []uint32 {
