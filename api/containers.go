@@ -241,7 +241,7 @@ func (s *Server) addContainerRoutes(b ContainerBackend) {
 				return err
 			}
 		}
-		opts := daemon.LogsOptions{Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Follow: boolValue(r, "follow"), Timestamps: boolValue(r, "timestamps"), Tail: r.URL.Query().Get("tail")}
+		opts := daemon.LogsOptions{Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Follow: boolValue(r, "follow"), Timestamps: boolValue(r, "timestamps"), Details: boolValue(r, "details"), Tail: r.URL.Query().Get("tail")}
 		if opts.Since, err = unixTime(r.URL.Query().Get("since")); err != nil {
 			return err
 		}

@@ -71,6 +71,13 @@ func TestContainerLifecycle(t *testing.T) {
 	if r := s.must(docker, "logs", "--tail", "1", "--timestamps", "web"); !strings.HasSuffix(r.stdout, "Z /tmp\n") || strings.Count(r.stdout, "\n") != 1 {
 		t.Errorf("logs --tail 1 --timestamps: %q", r.stdout)
 	}
+	// No log attributes: Docker's details are a lone space before each line.
+	if r := s.must(docker, "logs", "--details", "web"); r.stdout != " started\n A=1\n 1000\n /tmp\n" {
+		t.Errorf("logs --details: %q", r.stdout)
+	}
+	if r := s.must(docker, "logs", "--details", "-t", "--tail", "1", "web"); !strings.HasSuffix(r.stdout, "Z  /tmp\n") {
+		t.Errorf("logs --details -t: %q", r.stdout)
+	}
 	ps := s.must(docker, "ps", "--format", "{{.ID}} {{.Names}} {{.Status}}").stdout
 	if !strings.HasPrefix(ps, id[:12]+" web Up ") {
 		t.Errorf("docker ps: %q", ps)

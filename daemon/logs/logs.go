@@ -37,8 +37,12 @@ type Source struct {
 // Options are GET /containers/{id}/logs's.
 type Options struct {
 	Stdout, Stderr, Follow, Timestamps bool
-	Tail                               string // "all" or a number
-	Since, Until                       time.Time
+	// Details puts each line's log attributes before it, as Docker does
+	// ("k=v,k2=v2 "); lodge's logs carry none (the labels and env log
+	// options are not applied), so each line gets Docker's lone space.
+	Details      bool
+	Tail         string // "all" or a number
+	Since, Until time.Time
 }
 
 // Reader reads containers' logs. It holds no state of its own and is
@@ -124,6 +128,9 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 			return nil
 		}
 		msg := l.Log
+		if opts.Details {
+			msg = " " + msg
+		}
 		if opts.Timestamps {
 			msg = l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + msg
 		}
