@@ -33,8 +33,9 @@ const logOptPath = "path"
 // so clients that read HostConfig.LogConfig.Type to decide whether they
 // can read logs back (docker-py's containers.run) see json-file; it
 // refuses the drivers lodge does not have, and checks each driver's
-// options as Docker does. Options lodge does not apply (compress, labels,
-// env, tag) each get a warning rather than a silent success.
+// options as Docker does. json-file's labels, env and tag options become
+// its lines' attributes (logAttrs); compress, which lodge does not apply,
+// gets a warning rather than a silent success.
 func settleLogConfig(hc *container.HostConfig) (warnings []string, err error) {
 	switch hc.LogConfig.Type {
 	case "":
@@ -47,6 +48,11 @@ func settleLogConfig(hc *container.HostConfig) (warnings []string, err error) {
 	}
 	if _, _, err := rotationFor(hc.LogConfig); err != nil {
 		return nil, err
+	}
+	if hc.LogConfig.Type == logDriver {
+		if err := checkLogAttrOpts(hc.LogConfig); err != nil {
+			return nil, err
+		}
 	}
 	keys := make([]string, 0, len(hc.LogConfig.Config))
 	for k := range hc.LogConfig.Config {
@@ -68,7 +74,9 @@ func settleLogConfig(hc *container.HostConfig) (warnings []string, err error) {
 				return nil, errdefs.InvalidArgumentf("error reading compress log option: %v", err)
 			}
 			keys = append(keys, k)
-		case hc.LogConfig.Type == logDriver && (k == "compress" || k == "labels" || k == "labels-regex" || k == "env" || k == "env-regex" || k == "tag"):
+		case hc.LogConfig.Type == logDriver && (k == "labels" || k == "labels-regex" || k == "env" || k == "env-regex" || k == "tag"):
+			continue // the lines' attributes (logAttrs)
+		case hc.LogConfig.Type == logDriver && k == "compress":
 			keys = append(keys, k)
 		default:
 			return nil, errdefs.InvalidArgumentf("unknown log opt '%s' for %s log driver", k, hc.LogConfig.Type)
@@ -76,7 +84,7 @@ func settleLogConfig(hc *container.HostConfig) (warnings []string, err error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		warnings = append(warnings, fmt.Sprintf("log option %s is not applied: lodge's %s logs rotate (max-size, max-file) but do not %s yet", k, hc.LogConfig.Type, notApplied(k)))
+		warnings = append(warnings, fmt.Sprintf("log option %s is not applied: lodge's %s logs rotate (max-size, max-file) but do not compress rotated files yet", k, hc.LogConfig.Type))
 	}
 	return warnings, nil
 }
@@ -119,13 +127,6 @@ func logFormat(lc container.LogConfig) string {
 		return shim.LogK8sFile
 	}
 	return ""
-}
-
-func notApplied(k string) string {
-	if k == "compress" {
-		return "compress rotated files"
-	}
-	return "carry labels, env or tags"
 }
 
 // logRotation reads max-size and max-file as Docker's json-file driver

@@ -32,7 +32,7 @@ func (h logHost) Log(ref string) (logs.Source, error) {
 func (h logHost) source(c *Container) logs.Source {
 	lc := c.HostConfig.LogConfig
 	return logs.Source{Path: h.s.recs.logFileFor(c.ID, lc), Local: lc.Type == logDriverLocal, CRI: lc.Type == logDriverK8s, None: lc.Type == logDriverNone,
-		TTY: c.Config.Tty, Running: c.running(), Exited: c.exitCh}
+		TTY: c.Config.Tty, Running: c.running(), Exited: c.exitCh, Attrs: logAttrs(c)}
 }
 
 // ReopenLog has a running container's monitor close its log file and

@@ -57,3 +57,27 @@ func TestLogRotation(t *testing.T) {
 		t.Errorf("run with --log-driver syslog: %s", r)
 	}
 }
+
+// TestLogDetailsAttributes: json-file's labels, env and tag options give
+// the log's lines attributes, which docker logs --details puts before
+// each line as Docker does (sorted, query-escaped); a bad regexp is
+// refused at create.
+func TestLogDetailsAttributes(t *testing.T) {
+	s, docker := containerSession(t)
+	s.must(docker, "run", "--name", "attrs", "--label", "team=core ops", "--label", "com.example.tier=web", "--label", "other=x",
+		"-e", "STAGE=dev", "-e", "REGION=eu=1",
+		"--log-opt", "labels=team,absent", "--log-opt", "labels-regex=^com\\.", "--log-opt", "env=STAGE",
+		"--log-opt", "env-regex=^REG", "--log-opt", "tag={{.Name}}/{{.ImageName}}",
+		"busybox", "echo", "hello")
+	want := "REGION=eu%3D1,STAGE=dev,com.example.tier=web,tag=attrs%2Fbusybox,team=core+ops hello\n"
+	if r := s.must(docker, "logs", "--details", "attrs"); r.stdout != want {
+		t.Errorf("logs --details: %q, want %q", r.stdout, want)
+	}
+	if r := s.must(docker, "logs", "attrs"); r.stdout != "hello\n" {
+		t.Errorf("logs without --details: %q", r.stdout)
+	}
+	s.must(docker, "rm", "attrs")
+	if r := s.run(docker, "create", "--log-opt", "env-regex=(", "busybox"); r.code == 0 || !strings.Contains(r.stderr, "env-regex") {
+		t.Errorf("create with a bad env-regex: %s", r)
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lodge-containers/lodge/errdefs"
@@ -28,6 +30,9 @@ type Source struct {
 	CRI   bool   // the CRI's format (k8s-file), else json-file
 	None  bool   // the driver keeps no log ("none")
 	TTY   bool   // raw output, else framed by stream
+	// Attrs are the attributes Docker's json-file driver gives each line
+	// (its labels, env and tag options), which Details shows.
+	Attrs map[string]string
 	// Running is whether the container runs now; Exited is closed at its
 	// next exit, which ends a follow.
 	Running bool
@@ -37,9 +42,8 @@ type Source struct {
 // Options are GET /containers/{id}/logs's.
 type Options struct {
 	Stdout, Stderr, Follow, Timestamps bool
-	// Details puts each line's log attributes before it, as Docker does
-	// ("k=v,k2=v2 "); lodge's logs carry none (the labels and env log
-	// options are not applied), so each line gets Docker's lone space.
+	// Details puts the log's attributes and a space before each line, as
+	// Docker does ("k=v,k2=v2 line"; " line" without attributes).
 	Details      bool
 	Tail         string // "all" or a number
 	Since, Until time.Time
@@ -103,6 +107,7 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 		return errNone
 	}
 	path, format := src.Path, formatOf(src)
+	details := attrsPrefix(src.Attrs)
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		if !opts.Follow || !running {
@@ -129,7 +134,7 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 		}
 		msg := l.Log
 		if opts.Details {
-			msg = " " + msg
+			msg = details + " " + msg
 		}
 		if opts.Timestamps {
 			msg = l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + msg
@@ -216,6 +221,21 @@ func (s *Reader) Logs(ctx context.Context, ref string, opts Options, w io.Writer
 			return nil
 		}
 	}
+}
+
+// attrsPrefix is how Docker shows a line's attributes: sorted by key,
+// key=value with both query-escaped, joined by commas.
+func attrsPrefix(attrs map[string]string) string {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	pairs := make([]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = url.QueryEscape(k) + "=" + url.QueryEscape(attrs[k])
+	}
+	return strings.Join(pairs, ",")
 }
 
 // Log file formats.

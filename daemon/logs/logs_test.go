@@ -138,3 +138,13 @@ not a record
 		t.Errorf("replay: %q", got.String())
 	}
 }
+
+func TestAttrsPrefix(t *testing.T) {
+	got := attrsPrefix(map[string]string{"team": "core ops", "b": "x=y/z", "a": "1"})
+	if want := "a=1,b=x%3Dy%2Fz,team=core+ops"; got != want {
+		t.Errorf("attrsPrefix = %q, want %q", got, want)
+	}
+	if got := attrsPrefix(nil); got != "" {
+		t.Errorf("no attributes: %q", got)
+	}
+}
