@@ -67,69 +67,127 @@ type spooledTar struct {
 	f     *os.File
 	files map[string]*io.SectionReader
 	links map[string]string
+	spec  *speculation // its layers unpacking while it spooled, or nil
 }
 
-// spool copies r to a temporary file and indexes it. Docker's archive
-// format puts manifest.json anywhere, so the stream cannot be read once.
-func (a *Archives) spool(r io.Reader) (*spooledTar, error) {
+// spool copies r to a temporary file and indexes it as it copies. Docker's
+// archive format puts manifest.json anywhere (docker save: at the end), so
+// the stream cannot be loaded as it is read; the files that start like a
+// layer begin to unpack as soon as they are spooled (speculation).
+func (a *Archives) spool(ctx context.Context, r io.Reader) (*spooledTar, error) {
 	f, err := os.CreateTemp(a.tmpDir, "load-*.tar")
 	if err != nil {
 		return nil, err
 	}
 	removeTemp(a.log, f.Name()) // the open file stays readable
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("reading the archive: %w", err)
-	}
-	st := &spooledTar{f: f, files: map[string]*io.SectionReader{}, links: map[string]string{}}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	counter := &countingReader{r: f}
-	tr := tar.NewReader(counter)
+	st := &spooledTar{f: f, files: map[string]*io.SectionReader{}, links: map[string]string{}, spec: newSpeculation(ctx, a.images, a.hasLayerBlob)}
+	tee := &teeCounter{r: r, w: f}
+	tr := tar.NewReader(tee)
+	var last string // the regular file whose bytes the next header follows
+	// A file's bytes are read here in large pieces: skipped by the tar
+	// reader, they would go through in 8 KiB reads and writes.
+	buf := make([]byte, 1<<20)
 	for {
 		h, err := tr.Next()
+		if last != "" {
+			st.spec.offer(last, st.files[last])
+			last = ""
+		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			f.Close()
+			st.Close()
+			if tee.err != nil {
+				return nil, fmt.Errorf("reading the archive: %w", tee.err)
+			}
 			return nil, errdefs.InvalidArgumentf("the archive is not a valid tar: %v", err)
 		}
 		name := path.Clean(h.Name)
 		switch h.Typeflag {
 		case tar.TypeReg:
-			st.files[name] = io.NewSectionReader(f, counter.n, h.Size)
+			st.files[name] = io.NewSectionReader(f, tee.n, h.Size)
+			last = name
+			if err := drain(tr, buf); err != nil {
+				st.Close()
+				if tee.err != nil {
+					return nil, fmt.Errorf("reading the archive: %w", tee.err)
+				}
+				return nil, errdefs.InvalidArgumentf("the archive is not a valid tar: %v", err)
+			}
 		case tar.TypeSymlink:
 			st.links[name] = path.Join(path.Dir(name), h.Linkname)
 		case tar.TypeLink:
 			st.links[name] = path.Clean(h.Linkname)
 		}
 	}
+	// What follows the tar's end is read (and kept) as before.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("reading the archive: %w", err)
+	}
 	return st, nil
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
+// drain reads r to its end through buf.
+func drain(r io.Reader, buf []byte) error {
+	for {
+		if _, err := r.Read(buf); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+// hasLayerBlob says whether the store has a layer whose tar, or whose
+// compressed blob, has digest d.
+func (a *Archives) hasLayerBlob(d digest.Digest) bool {
+	if ls, err := a.store.LayersByUncompressedDigest(d); err == nil && len(ls) > 0 {
+		return true
+	}
+	ls, err := a.store.LayersByCompressedDigest(d)
+	return err == nil && len(ls) > 0
+}
+
+// teeCounter reads r, writes what it read to w and counts it; err is the
+// first read or write failure (a tar reader hides its cause).
+type teeCounter struct {
+	r   io.Reader
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (t *teeCounter) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		if _, werr := t.w.Write(p[:n]); werr != nil {
+			t.err = werr
+			return 0, werr
+		}
+		t.n += int64(n)
+	}
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
 	return n, err
 }
 
-// Close drops the spool: an unlinked temporary file, only read from here.
-func (t *spooledTar) Close() { _ = t.f.Close() }
+// Close drops the spool (an unlinked temporary file, only read from here)
+// and the layers unpacked from it that nobody took.
+func (t *spooledTar) Close() {
+	t.spec.stop()
+	_ = t.f.Close()
+}
 
-// open returns a fresh reader of the file name, following links.
-func (t *spooledTar) open(name string) (*io.SectionReader, error) {
+// resolve is the regular file name stands for, following links.
+func (t *spooledTar) resolve(name string) (string, error) {
 	name = path.Clean(name)
 	for i := 0; i < 16; i++ {
-		if sr, ok := t.files[name]; ok {
-			return io.NewSectionReader(sr, 0, sr.Size()), nil
+		if _, ok := t.files[name]; ok {
+			return name, nil
 		}
 		target, ok := t.links[name]
 		if !ok {
@@ -137,7 +195,17 @@ func (t *spooledTar) open(name string) (*io.SectionReader, error) {
 		}
 		name = target
 	}
-	return nil, errdefs.InvalidArgumentf("the archive has no file %q", name)
+	return "", errdefs.InvalidArgumentf("the archive has no file %q", name)
+}
+
+// open returns a fresh reader of the file name, following links.
+func (t *spooledTar) open(name string) (*io.SectionReader, error) {
+	name, err := t.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	sr := t.files[name]
+	return io.NewSectionReader(sr, 0, sr.Size()), nil
 }
 
 func (t *spooledTar) readAll(name string) ([]byte, error) {
@@ -153,7 +221,7 @@ func (t *spooledTar) readAll(name string) ([]byte, error) {
 // tags. It reports "Loaded image: NAME" per tag as Docker does.
 func (a *Archives) Load(ctx context.Context, r io.Reader, p ProgressSink) error {
 	p = orDiscard(p)
-	t, err := a.spool(r)
+	t, err := a.spool(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -249,6 +317,12 @@ func (a *Archives) loadLayers(ctx context.Context, t *spooledTar, files []string
 	if a.images.canStage() && len(missing) > 0 {
 		ctx, cancel := context.WithCancel(ctx)
 		fs = stageAll(ctx, a.images, missing, func(i int) (*staged, error) {
+			if name, err := t.resolve(files[i]); err == nil {
+				if st, ok := t.spec.take(name); ok {
+					p.Status(diffIDs[i].Encoded()[:12], "Loading layer")
+					return st, nil
+				}
+			}
 			r, err := open(i)
 			if err != nil {
 				return nil, err

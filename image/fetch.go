@@ -79,18 +79,24 @@ func stageAll(ctx context.Context, s layerStager, indexes []int, stage func(i in
 		fs.wg.Add(1)
 		go func() {
 			defer fs.wg.Done()
-			defer close(f.done)
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				f.err = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			f.st, f.err = stage(i)
+			f.stageInTurn(ctx, sem, func() (*staged, error) { return stage(i) })
 		}()
 	}
 	return fs
+}
+
+// stageInTurn fills f with stage's result once sem has room (ctx's error
+// if it ends first), then closes f.done.
+func (f *fetching) stageInTurn(ctx context.Context, sem chan struct{}, stage func() (*staged, error)) {
+	defer close(f.done)
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		f.err = ctx.Err()
+		return
+	}
+	defer func() { <-sem }()
+	f.st, f.err = stage()
 }
 
 // fetchAll starts downloading every layer the store lacks, each

@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
 	"strings"
 	"testing"
@@ -62,15 +63,16 @@ func TestApplyChange(t *testing.T) {
 
 // A docker-archive may name blobs through symlinks (docker save before
 // 25 linked repeated layers); the spool follows them.
-func TestSpoolFollowsLinks(t *testing.T) {
+func TestSpoolFollowsLinks(t *testing.T) { onDrivers(t, testSpoolFollowsLinks) }
+
+func testSpoolFollowsLinks(t *testing.T, s *Service) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	tw.WriteHeader(&tar.Header{Name: "a/layer.tar", Typeflag: tar.TypeReg, Size: 5, Mode: 0o644})
 	tw.Write([]byte("hello"))
 	tw.WriteHeader(&tar.Header{Name: "b/layer.tar", Typeflag: tar.TypeSymlink, Linkname: "../a/layer.tar"})
 	tw.Close()
-	s := &Service{cfg: Config{TmpDir: t.TempDir()}}
-	st, err := NewArchives(s).spool(&buf)
+	st, err := NewArchives(s).spool(context.Background(), &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,7 @@ func TestSpoolFollowsLinks(t *testing.T) {
 	if _, err := st.open("c"); err == nil {
 		t.Error("missing file opened")
 	}
-	if _, err := NewArchives(s).spool(strings.NewReader("not a tar at all, not at all, definitely not")); err == nil {
+	if _, err := NewArchives(s).spool(context.Background(), strings.NewReader("not a tar at all, not at all, definitely not")); err == nil {
 		t.Error("garbage spooled as a tar")
 	}
 }
