@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -30,7 +31,16 @@ func checkLogAttrOpts(lc container.LogConfig) error {
 		}
 	}
 	if tag := lc.Config["tag"]; tag != "" {
-		if _, err := template.New("log-tag").Parse(tag); err != nil {
+		t, err := template.New("log-tag").Parse(tag)
+		if err != nil {
+			return errdefs.InvalidArgumentf("log option tag: %v", err)
+		}
+		// A field or function the tag's info lacks fails only when the
+		// template runs (Docker fails the start then); every field is
+		// there for any container, so a placeholder one finds it now.
+		zeros := strings.Repeat("0", 64)
+		probe := &Container{ID: zeros, Name: "name", Path: "true", ImageID: "sha256:" + zeros, Config: &container.Config{Image: "image"}}
+		if err := t.Execute(io.Discard, tagInfo{probe}); err != nil {
 			return errdefs.InvalidArgumentf("log option tag: %v", err)
 		}
 	}

@@ -22,7 +22,7 @@ func TestLogAttrs(t *testing.T) {
 	if got := logAttrs(c); got != nil {
 		t.Errorf("local driver: %v, want none", got)
 	}
-	for _, bad := range []map[string]string{{"labels-regex": "("}, {"env-regex": "[z-a]"}, {"tag": "{{.Name"}} {
+	for _, bad := range []map[string]string{{"labels-regex": "("}, {"env-regex": "[z-a]"}, {"tag": "{{.Name"}, {"tag": "{{.Unknown}}"}, {"tag": "{{.Name | nofunc}}"}} {
 		if err := checkLogAttrOpts(container.LogConfig{Type: "json-file", Config: bad}); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
