@@ -171,7 +171,12 @@ func (m *specMaker) build(c *Container, rootfs string) (*specs.Spec, error) {
 		return nil, err
 	}
 	opts.Mounts = append(opts.Mounts, ms...)
-	return runtime.Spec(opts)
+	s, err := runtime.Spec(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.Version = runtime.SpecVersionFor(m.runtimeBinary(c))
+	return s, nil
 }
 
 // initInContainer is where --init's binary is mounted: Docker's path, so
