@@ -64,6 +64,12 @@ func (s *Server) addBuildRoutes(b BuildBackend, bk BuildKitBackend) {
 			return err
 		}
 		defer body.Close()
+		// The build's output (warnings, then its steps) goes out while the
+		// context still comes in. Without this, Go's HTTP/1 server would
+		// throw away up to 256 KiB of the unread body at the first write.
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			return fmt.Errorf("build: reading the context while answering: %w", err)
+		}
 		return s.streamBuild(w, func(out io.Writer) (string, error) {
 			for _, warn := range unappliedLimits(r) {
 				fmt.Fprintf(out, "[WARNING]: %s\n", warn)

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"crypto/md5"
 	"fmt"
 	"os"
 	"os/exec"
@@ -419,4 +420,33 @@ func makesLayer(step string) bool {
 		}
 	}
 	return false
+}
+
+// TestBuildWarningKeepsContext: a build whose output starts before its
+// context has been read (lodged's warning for a limit it does not apply)
+// gets the whole context: Go's HTTP server used to drop the first 256 KiB
+// of the request body at the first write, and the Dockerfile read as
+// garbage.
+func TestBuildWarningKeepsContext(t *testing.T) {
+	s, docker := containerSession(t)
+	classic := []string{"DOCKER_BUILDKIT=0"}
+
+	// --memory makes lodged write its warning first.
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i/251)
+	}
+	dir := s.buildDir("limits", map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY big.bin /big.bin\nRUN md5sum /big.bin\n",
+		"big.bin":    string(big),
+	})
+	r := s.runWith(inDir(dir, classic, ""), docker, "build", "--memory", "64m", "-t", "limits:1", ".")
+	if r.code != 0 || !strings.Contains(r.stdout, "is not applied") {
+		t.Fatalf("docker build --memory 64m: %s", r)
+	}
+	sum := fmt.Sprintf("%x", md5.Sum(big))
+	if out := s.must(docker, "run", "--rm", "limits:1", "sh", "-c", "md5sum /big.bin").stdout; !strings.HasPrefix(out, sum) {
+		t.Errorf("the file COPY took from a context sent while lodged wrote: %q, want md5 %s", out, sum)
+	}
+
 }
