@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"golang.org/x/mod/semver"
 )
 
 // oldestSpecVersion is the ociVersion written for a runtime that does not
@@ -54,39 +53,10 @@ func probeSpecVersion(bin string) string {
 }
 
 // olderSpecVersion is the older of a runtime's ociVersionMax and ours;
-// ours when max does not parse.
+// ours when max is no version.
 func olderSpecVersion(max, ours string) string {
-	m, ok := versionTriple(max)
-	o, ook := versionTriple(ours)
-	if !ok || !ook {
-		return ours
-	}
-	for i := range m {
-		if m[i] != o[i] {
-			if m[i] < o[i] {
-				return max
-			}
-			return ours
-		}
+	if semver.IsValid("v"+max) && semver.Compare("v"+max, "v"+ours) < 0 {
+		return max
 	}
 	return ours
-}
-
-// versionTriple parses "1.0.2-dev" as 1, 0, 2.
-func versionTriple(v string) ([3]int, bool) {
-	var t [3]int
-	v, _, _ = strings.Cut(v, "-")
-	v, _, _ = strings.Cut(v, "+")
-	parts := strings.Split(v, ".")
-	if len(parts) != 3 {
-		return t, false
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return t, false
-		}
-		t[i] = n
-	}
-	return t, true
 }
