@@ -88,33 +88,40 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if err := os.Mkdir(ctxDir, 0o700); err != nil {
 		return "", err
 	}
-	bc, err := unpackContext(ctx, contextTar, ctxDir, dockerfile)
-	if err != nil {
+	// The context arrives while the build runs (contextStream); whatever
+	// the build's end, the rest of it is read first.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cs := startContext(ctx, contextTar, ctxDir, dockerfile, cancel)
+	defer cs.drain()
+	// An error of the context's own is the one to report: a step that
+	// stopped because of it only says it was cancelled.
+	failed := func(err error) (string, error) {
+		if cerr := cs.failed(); cerr != nil {
+			return "", cerr
+		}
 		return "", err
 	}
-	df, dfName, err := bc.readDockerfile(dockerfile)
+	df, _, err := cs.dockerfile(ctx, dockerfile)
 	if err != nil {
-		return "", err
-	}
-	patterns, err := bc.ignorePatterns(dfName)
-	if err != nil {
-		return "", err
-	}
-	if err := bc.applyIgnore(patterns); err != nil {
-		return "", err
+		return failed(err)
 	}
 	p, err := newPlan(df, opts)
 	if err != nil {
-		return "", err
+		return failed(err)
 	}
 
-	r := &buildRun{b: b, opts: opts, plan: p, bc: bc, work: work, p: newPrinter(out, opts.Quiet), results: map[*stagePlan]*stageFuture{}}
+	r := &buildRun{b: b, opts: opts, plan: p, bc: cs.bc, ctxReady: cs.ready, work: work, p: newPrinter(out, opts.Quiet), results: map[*stagePlan]*stageFuture{}}
 	for _, w := range p.warnings {
 		r.p.Printf("%s\n", w)
 	}
 	final, err := r.runStages(ctx)
 	if err != nil {
-		return "", err
+		return failed(err)
+	}
+	// A context that is broken fails the build even when no step read it.
+	if err := cs.ready(ctx); err != nil {
+		return failed(err)
 	}
 	finisher := &stageRun{buildRun: r, sp: p.target}
 	img, err := finisher.finish(ctx, final, opts.Labels)

@@ -132,57 +132,72 @@ func openArchive(r io.Reader) (tr *tar.Reader, plain *bufio.Reader, closeFn func
 // outside dir: every parent of an entry must be a real directory (never a
 // symlink), and writes go through an os.Root as a second fence.
 func unpackContext(ctx context.Context, r io.Reader, dir, dockerfile string) (*buildContext, error) {
-	bc := &buildContext{root: dir, modes: map[string]fs.FileMode{}, times: map[string]time.Time{}}
-	root, err := os.OpenRoot(dir)
+	bc := newBuildContext(dir)
+	return bc, unpackInto(ctx, r, bc, dockerfile, nil)
+}
+
+func newBuildContext(dir string) *buildContext {
+	return &buildContext{root: dir, modes: map[string]fs.FileMode{}, times: map[string]time.Time{}}
+}
+
+// unpackInto is unpackContext into bc, calling fileDone (when not nil)
+// with the clean name of each regular file once it is written in full.
+func unpackInto(ctx context.Context, r io.Reader, bc *buildContext, dockerfile string, fileDone func(root *os.Root, name string)) error {
+	root, err := os.OpenRoot(bc.root)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer root.Close()
 
 	tr, plain, closeFn, err := openArchive(r)
 	defer closeFn()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if tr == nil {
 		name, err := cleanEntryName(dockerfile)
 		if err != nil || name == "." {
-			return nil, errdefs.InvalidArgumentf("invalid Dockerfile name %q", dockerfile)
+			return errdefs.InvalidArgumentf("invalid Dockerfile name %q", dockerfile)
 		}
 		if err := mkParents(root, name, bc); err != nil {
-			return nil, err
+			return err
 		}
 		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		_, err = io.Copy(f, plain)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
-		return bc, err
+		return err
 	}
 
 	kinds := map[string]byte{} // what each name written so far is
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, errdefs.InvalidArgumentf("invalid build context: %v", err)
+			return errdefs.InvalidArgumentf("invalid build context: %v", err)
 		}
 		if err := unpackEntry(root, bc, kinds, hdr, tr); err != nil {
-			return nil, err
+			return err
+		}
+		if fileDone != nil && (hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA) {
+			if name, err := cleanEntryName(hdr.Name); err == nil {
+				fileDone(root, name)
+			}
 		}
 	}
 	for name, t := range bc.times {
 		_ = root.Chtimes(name, t, t)
 	}
-	return bc, nil
+	return nil
 }
 
 func unpackEntry(root *os.Root, bc *buildContext, kinds map[string]byte, hdr *tar.Header, tr io.Reader) error {

@@ -215,6 +215,9 @@ func (s *stageRun) expandHeredocs(sd *instructions.SourcesAndDest) error {
 func (s *stageRun) copyRoot(ctx context.Context, from string, out io.Writer) (root string, fromContext bool, fromID string, release func(), err error) {
 	noop := func() {}
 	if from == "" {
+		if err := s.ctxReady(ctx); err != nil {
+			return "", false, "", noop, err
+		}
 		return s.bc.root, true, "", noop, nil
 	}
 	ref, _, err := shell.NewLex(s.plan.escape).ProcessWord(from, shell.EnvsFromSlice(s.plan.metaEnv))

@@ -11,13 +11,16 @@ import (
 
 // buildRun is one Build call's shared state.
 type buildRun struct {
-	b       *Builder
-	opts    Options
-	plan    *plan
-	bc      *buildContext
-	work    string // the build's scratch dir, removed at the end
-	p       *printer
-	results map[*stagePlan]*stageFuture // written before the stages start, then only read
+	b    *Builder
+	opts Options
+	plan *plan
+	bc   *buildContext
+	// ctxReady waits until bc holds the whole context, checked, with its
+	// ignore file applied; nothing reads bc before it returns nil.
+	ctxReady func(context.Context) error
+	work     string // the build's scratch dir, removed at the end
+	p        *printer
+	results  map[*stagePlan]*stageFuture // written before the stages start, then only read
 
 	cacheFromOnce sync.Once
 	cacheFrom     []Image

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/md5"
 	"fmt"
@@ -449,4 +451,96 @@ func TestBuildWarningKeepsContext(t *testing.T) {
 		t.Errorf("the file COPY took from a context sent while lodged wrote: %q, want md5 %s", out, sum)
 	}
 
+}
+
+// TestBuildStepsWhileContextArrives: the classic builder runs the steps
+// that need nothing of the context while the client is still sending it.
+// The context comes from `docker build -` through a pipe whose last file
+// is held back until the first RUN's output shows; a builder that waited
+// for the whole context would never print it. The file sent last is then
+// what COPY puts in the image, and .dockerignore, sent after the
+// Dockerfile, still keeps a file out.
+func TestBuildStepsWhileContextArrives(t *testing.T) {
+	s, docker := containerSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := s.command(ctx, docker, "build", "-t", "streamed:1", "-")
+	cmd.Env = append(cmd.Env, "DOCKER_BUILDKIT=0")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	tw := tar.NewWriter(stdin)
+	add := func(name, body string) {
+		t.Helper()
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("Dockerfile", "FROM busybox\nRUN echo first-step-ran-$((6*7))\nCOPY . /ctx/\nRUN cat /ctx/late.txt\n")
+	add(".dockerignore", "secret.txt\n")
+	add("secret.txt", "must not be sent\n")
+	// A few MiB, so that the early part is well past any buffer the CLI
+	// or the socket holds before the builder sees it.
+	add("early.bin", strings.Repeat("e", 4<<20))
+
+	var out strings.Builder
+	seen := make(chan struct{})
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(stdout)
+		once := false
+		for sc.Scan() {
+			line := sc.Text()
+			out.WriteString(line + "\n")
+			if !once && strings.Contains(line, "first-step-ran-42") {
+				once = true
+				close(seen)
+			}
+		}
+	}()
+	select {
+	case <-seen:
+	case <-time.After(90 * time.Second):
+		stdin.Close()
+		<-readDone
+		_ = cmd.Wait()
+		t.Fatalf("the first RUN did not run before the context's end was sent:\n%s\n%s", out.String(), stderr.String())
+	}
+	add("late.txt", "sent-after-the-first-step\n")
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	<-readDone
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("docker build -: %v\n%s\n%s", err, out.String(), stderr.String())
+	}
+	if !strings.Contains(out.String(), "Successfully tagged streamed:1") {
+		t.Fatalf("docker build - output:\n%s", out.String())
+	}
+	got := s.must(docker, "run", "--rm", "streamed:1", "sh", "-c", "cat /ctx/late.txt; ls /ctx").stdout
+	if !strings.Contains(got, "sent-after-the-first-step") || !strings.Contains(got, "early.bin") {
+		t.Errorf("the image's /ctx: %q, want late.txt's text and early.bin", got)
+	}
+	if strings.Contains(got, "secret.txt") {
+		t.Errorf(".dockerignore did not keep secret.txt out: %q", got)
+	}
 }
