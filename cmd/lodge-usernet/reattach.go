@@ -43,8 +43,11 @@ func reattach(stateDir, nsPath string) (func() error, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	sock := filepath.Join(dir, "tap.sock")
-	// The dead parent half's.
+	// A socket of this process's own: the dead parent half's tap.sock
+	// is removed by that half itself when it notices its parent died
+	// (up to a second later, closing its listener), which would take a
+	// new socket at the same path with it.
+	sock := filepath.Join(dir, fmt.Sprintf("tap.%d.sock", os.Getpid()))
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
