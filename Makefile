@@ -1,6 +1,7 @@
 # lodge's build. `make` builds bin/lodged, bin/lodge-monitor, bin/lodge-shim
 # (C, static: beside each running container), bin/lodge-exec (C, static:
-# runs each docker exec), bin/lodge-usernet,
+# runs each docker exec), bin/lodge-wait (C, static: the foreground lodged
+# once its daemon answers), bin/lodge-usernet,
 # bin/lodge-keeper (static: lodged's namespace-holding stages),
 # bin/lodge-buildkitd (BuildKit, started by lodged on the first buildx build),
 # bin/lodge-init (static: it runs inside containers) and bin/lodge.
@@ -28,7 +29,7 @@ BASHCOMP = $(PREFIX)/share/bash-completion/completions
 ZSHCOMP  = $(PREFIX)/share/zsh/site-functions
 FISHCOMP = $(HOME)/.config/fish/completions
 endif
-HELPERS := lodge-monitor lodge-shim lodge-exec lodge-usernet lodge-init lodge-buildkitd lodge-keeper
+HELPERS := lodge-monitor lodge-shim lodge-exec lodge-wait lodge-usernet lodge-init lodge-buildkitd lodge-keeper
 
 .PHONY: all build test torture conformance lint lint-errcheck bench clean install uninstall
 
@@ -43,6 +44,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/lodge-init ./cmd/lodge-init
 	$(CC) -std=c11 -O2 -Wall -static -o bin/lodge-shim shim/c/shim.c shim/c/json.c shim/c/proc.c
 	$(CC) -std=c11 -O2 -Wall -static -o bin/lodge-exec shim/c/exec.c shim/c/json.c shim/c/proc.c
+	$(CC) -std=c11 -O2 -Wall -static -o bin/lodge-wait shim/c/wait.c
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/lodge-keeper ./cmd/lodge-keeper
 
 # Every test; as root it sets the machine up and runs them as a test user.

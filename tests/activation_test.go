@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -146,10 +147,25 @@ func TestSocketActivation(t *testing.T) {
 		t.Errorf("lodged replaced the socket it was handed (inode %d, now %d, %v)", before.Ino, after.Ino, err)
 	}
 
+	// Once it answers, the service's main process only waits: it is
+	// lodge-wait (C), not a Go lodged holding ~5 MiB for that.
+	exe := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); filepath.Base(exe) == "lodge-wait" {
+			break
+		}
+	}
+	if filepath.Base(exe) != "lodge-wait" {
+		t.Errorf("the main process waits as %q, want lodge-wait", exe)
+	}
+
 	// As systemctl stop does: SIGTERM to the service's main process.
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-exited:
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("lodged after SIGTERM: %v, want exit 0\n%s", err, out.String())
+		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("lodged did not exit after lodge daemon stop:\n%s", out.String())
 	}

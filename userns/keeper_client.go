@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,6 +88,56 @@ func (d *Daemon) Wait() int {
 		return 1
 	}
 	return *rep.Exit
+}
+
+// WaitBinary is lodge-wait (shim/c/wait.c): what the foreground lodged
+// execs once its daemon answers, to wait for it without a Go runtime.
+const WaitBinary = "lodge-wait"
+
+// waitedSignals are the signals the foreground lodged passes on to its
+// daemon; lodge-wait does the same.
+var waitedSignals = []unix.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT}
+
+// ExecWaiter replaces this process with the waiter at exe (lodge-wait),
+// which waits on d's keeper connection for the daemon's exit status and
+// passes the signals on, telling systemd at notifySocket ("" for none)
+// that it stops. It returns only when the exec failed, with d as it was.
+// The signals the waiter passes on are blocked across the exec, so one
+// that comes in between waits for the waiter rather than killing it.
+func (d *Daemon) ExecWaiter(exe, notifySocket string) error {
+	raw, err := d.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var execErr error
+	err = raw.Control(func(fdp uintptr) {
+		fd := int(fdp)
+		if _, execErr = unix.FcntlInt(fdp, unix.F_SETFD, 0); execErr != nil {
+			return
+		}
+		// Only reached when the exec failed.
+		defer func() { _, _ = unix.FcntlInt(fdp, unix.F_SETFD, unix.FD_CLOEXEC) }()
+		args := []string{exe, strconv.Itoa(d.Pid), strconv.Itoa(fd)}
+		if notifySocket != "" {
+			args = append(args, notifySocket)
+		}
+		// The mask is per thread: this one blocks them and execs.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var set, old unix.Sigset_t
+		for _, s := range waitedSignals {
+			set.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+		}
+		if execErr = unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); execErr != nil {
+			return
+		}
+		execErr = unix.Exec(exe, args, os.Environ())
+		_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	})
+	if err != nil {
+		return err
+	}
+	return execErr
 }
 
 // StartKeeper starts the keeper for runDir in the background (a new

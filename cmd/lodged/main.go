@@ -310,7 +310,7 @@ func runForeground(env paths.Env, o options) error {
 		if err := notify.send("READY=1"); err != nil {
 			fmt.Fprintln(os.Stderr, "lodged:", err)
 		}
-		shrinkWaiter()
+		becomeWaiter(d, notify)
 	}()
 	code := d.Wait()
 	close(exited)
@@ -329,6 +329,19 @@ func waitAnswers(sock string, exited <-chan struct{}) bool {
 		}
 	}
 	return true
+}
+
+// becomeWaiter turns this process, which only waits from now on, into
+// lodge-wait (C, ~0.3 MiB): the same pid, waiting on the same keeper
+// connection and passing the same signals. Without lodge-wait it stays,
+// shrunk.
+func becomeWaiter(d *userns.Daemon, notify notifier) {
+	exe, err := paths.Helper(userns.WaitBinary)
+	if err == nil {
+		err = d.ExecWaiter(exe, notify.addr)
+	}
+	fmt.Fprintln(os.Stderr, "lodged: the foreground process stays lodged (more memory):", err)
+	shrinkWaiter()
 }
 
 // shrinkWaiter gives back what the foreground process no longer needs once

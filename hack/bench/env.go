@@ -78,7 +78,7 @@ func newEnv() (*env, error) {
 	if err := os.Chmod(base, 0o755); err != nil {
 		return nil, err
 	}
-	if err := installBinaries(filepath.Join(base, "build"), e.bin, "lodged", "lodge-monitor", "lodge-shim", "lodge-exec", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"); err != nil {
+	if err := installBinaries(filepath.Join(base, "build"), e.bin, "lodged", "lodge-monitor", "lodge-shim", "lodge-exec", "lodge-wait", "lodge-usernet", "lodge", "lodge-init", "lodge-keeper"); err != nil {
 		return nil, err
 	}
 	a, err := fixture.Archive("busybox:latest", nil)

@@ -12,7 +12,7 @@ import (
 
 // Binaries are the programs lodge installs: the two commands and the
 // helpers lodged runs from libexec.
-var Binaries = []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-exec", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init", "lodge-keeper"}
+var Binaries = []string{"lodged", "lodge-monitor", "lodge-shim", "lodge-exec", "lodge-wait", "lodge-usernet", "lodge-buildkitd", "lodge", "lodge-init", "lodge-keeper"}
 
 // ShimSources are lodge-shim's C sources, relative to the repository.
 var ShimSources = []string{"shim/c/shim.c", "shim/c/json.c", "shim/c/proc.c"}
@@ -52,6 +52,10 @@ func build(root, dir, b string, log io.Writer) error {
 		// start would be most of an exec's time (issue 20).
 		args := []string{"-std=c11", "-O2", "-Wall", "-static", "-o", out}
 		cmd = exec.Command(cc(), append(args, ExecSources...)...)
+	case "lodge-wait":
+		// C, static: the foreground lodged becomes it once its daemon
+		// answers, and waits as it for the daemon's whole life (issue 20).
+		cmd = exec.Command(cc(), "-std=c11", "-O2", "-Wall", "-static", "-o", out, "shim/c/wait.c")
 	case "lodge-init", "lodge-keeper":
 		// static: lodge-init runs on containers' roots, lodge-keeper in
 		// each idle stage maps no libc.
