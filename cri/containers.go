@@ -153,9 +153,9 @@ func securityContext(sec *runtimeapi.LinuxContainerSecurityContext, c *container
 		}
 		hc.CapAdd, hc.CapDrop = caps.AddCapabilities, caps.DropCapabilities
 	}
-	if sec.GetNoNewPrivs() {
-		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges")
-	}
+	// Said either way: the kubelet's false (allowPrivilegeEscalation)
+	// must win over lodged's default, as containerd has no default.
+	hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges="+strconv.FormatBool(sec.GetNoNewPrivs()))
 	p := sec.GetSeccomp()
 	if p == nil {
 		// No profile is unconfined in the CRI (the kubelet always names

@@ -14,8 +14,10 @@ import (
 // TestSecurityContext: what critest's security-context tests ask of a
 // container reaches lodge's create as Docker's options: seccomp (none is
 // unconfined in the CRI; Localhost is the file's JSON), masked and
-// read-only paths.
+// read-only paths. no_new_privs is said either way: lodged's default
+// (on) must not override the kubelet's false (allowPrivilegeEscalation).
 func TestSecurityContext(t *testing.T) {
+	const nnpOff = "no-new-privileges=false"
 	profile := filepath.Join(t.TempDir(), "block-chmod.json")
 	const profileJSON = `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["chmod"],"action":"SCMP_ACT_ERRNO"}]}`
 	if err := os.WriteFile(profile, []byte(profileJSON), 0o644); err != nil {
@@ -27,13 +29,14 @@ func TestSecurityContext(t *testing.T) {
 		wantOpt []string
 		wantErr bool
 	}{
-		{"no security context", nil, []string{"seccomp=unconfined"}, false},
-		{"nil profile", &runtimeapi.LinuxContainerSecurityContext{}, []string{"seccomp=unconfined"}, false},
-		{"runtime default", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{}}, nil, false},
-		{"deprecated runtime/default", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "runtime/default"}, nil, false},
-		{"unconfined", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}}, []string{"seccomp=unconfined"}, false},
-		{"localhost", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile}}, []string{"seccomp=" + profileJSON}, false},
-		{"deprecated localhost/", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "localhost/" + profile}, []string{"seccomp=" + profileJSON}, false},
+		{"no security context", nil, []string{nnpOff, "seccomp=unconfined"}, false},
+		{"nil profile", &runtimeapi.LinuxContainerSecurityContext{}, []string{nnpOff, "seccomp=unconfined"}, false},
+		{"runtime default", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{}}, []string{nnpOff}, false},
+		{"deprecated runtime/default", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "runtime/default"}, []string{nnpOff}, false},
+		{"unconfined", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}}, []string{nnpOff, "seccomp=unconfined"}, false},
+		{"localhost", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile}}, []string{nnpOff, "seccomp=" + profileJSON}, false},
+		{"deprecated localhost/", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "localhost/" + profile}, []string{nnpOff, "seccomp=" + profileJSON}, false},
+		{"no new privileges", &runtimeapi.LinuxContainerSecurityContext{NoNewPrivs: true, Seccomp: &runtimeapi.SecurityProfile{}}, []string{"no-new-privileges=true"}, false},
 		{"localhost missing", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile + ".none"}}, nil, true},
 		{"localhost relative", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "x.json"}}, nil, true},
 	} {
@@ -114,7 +117,7 @@ func TestPrivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	hc := ctrs.ctrs[cr.ContainerId].HostConfig
-	if !hc.Privileged || len(hc.SecurityOpt) != 0 || hc.MaskedPaths != nil {
+	if !hc.Privileged || !slices.Equal(hc.SecurityOpt, []string{"no-new-privileges=false"}) || hc.MaskedPaths != nil {
 		t.Errorf("privileged container: privileged %v, security options %q, masked %q", hc.Privileged, hc.SecurityOpt, hc.MaskedPaths)
 	}
 }

@@ -86,6 +86,9 @@ type ContainersConfig struct {
 	// SingleID is true when lodged's user namespace maps only the user's
 	// own id (no subuid range): no other uid or gid exists in containers.
 	SingleID bool
+	// NoNewPrivileges is set on every container whose --security-opt
+	// does not clear it (no-new-privileges=false).
+	NoNewPrivileges bool
 	// ContainersChanged, when set, runs (in a goroutine of its own)
 	// after a container's monitor started or a new one adopted it, and
 	// a second after a container ended: lodged tells its namespace

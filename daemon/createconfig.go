@@ -161,6 +161,9 @@ func validateHostConfig(hc *container.HostConfig) error {
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != container.RestartPolicyDisabled {
 		return errdefs.InvalidArgumentf("can't create 'AutoRemove' container with restart policy")
 	}
+	if _, err := parseSecurityOpts(hc.SecurityOpt, false); err != nil {
+		return err
+	}
 	for target := range hc.Tmpfs {
 		if !strings.HasPrefix(target, "/") {
 			return errdefs.InvalidArgumentf("invalid mount config for type \"tmpfs\": invalid mount path: '%s' mount path must be absolute", target)

@@ -39,11 +39,15 @@ type specMaker struct {
 	runtimes       map[string]string
 	defaultRuntime string
 	singleID       bool
+	// noNewPrivileges is the daemon's default for a container that does
+	// not say (lodged --no-new-privileges).
+	noNewPrivileges bool
 }
 
 func newSpecMaker(cfg ContainersConfig, recs *store, net *netGlue) *specMaker {
 	return &specMaker{recs: recs, net: net, volumes: cfg.Volumes, root: cfg.Root, netNSPath: cfg.NetNSPath, hardLimit: cfg.HardLimit,
-		initPath: cfg.InitPath, defaultInit: cfg.DefaultInit, runtimes: cfg.Runtimes, defaultRuntime: cfg.DefaultRuntime, singleID: cfg.SingleID}
+		initPath: cfg.InitPath, defaultInit: cfg.DefaultInit, runtimes: cfg.Runtimes, defaultRuntime: cfg.DefaultRuntime, singleID: cfg.SingleID,
+		noNewPrivileges: cfg.NoNewPrivileges}
 }
 
 // build turns a container's record into its OCI spec. Callers hold c.mu.
@@ -108,26 +112,13 @@ func (m *specMaker) build(c *Container, rootfs string) (*specs.Spec, error) {
 	for _, u := range hc.Ulimits {
 		opts.Ulimits = append(opts.Ulimits, runtime.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}
-	for _, so := range hc.SecurityOpt {
-		k, v, _ := strings.Cut(so, "=")
-		if !strings.Contains(so, "=") {
-			k, v, _ = strings.Cut(so, ":")
-		}
-		switch k {
-		case "no-new-privileges":
-			opts.NoNewPrivileges = v == "" || v == "true"
-		case "seccomp":
-			if v == "unconfined" {
-				opts.SeccompProfile = "unconfined"
-			} else {
-				// The docker CLI sends the file's content.
-				opts.SeccompProfile = v
-			}
-		case "label", "apparmor":
-			// No SELinux or AppArmor confinement in a user namespace.
-		default:
-			return nil, errdefs.InvalidArgumentf("invalid --security-opt: %q", so)
-		}
+	sec, err := parseSecurityOpts(hc.SecurityOpt, m.noNewPrivileges)
+	if err != nil {
+		return nil, err
+	}
+	opts.NoNewPrivileges, opts.SeccompProfile = sec.noNewPrivileges, sec.seccomp
+	if sec.systemPaths {
+		opts.MaskedPaths, opts.ReadonlyPaths = []string{}, []string{}
 	}
 	switch mode := string(hc.NetworkMode); {
 	case mode == "host":

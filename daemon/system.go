@@ -47,6 +47,8 @@ type Facts struct {
 	// DefaultRuntime is daemon.json's choice ("": lodge's own).
 	Runtimes       map[string]string
 	DefaultRuntime string
+	// NoNewPrivileges is the containers' no_new_privs default.
+	NoNewPrivileges bool
 }
 
 // System answers /info and /version. It is safe for concurrent use.
@@ -159,7 +161,7 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
 		IndexServerAddress: "https://index.docker.io/v1/",
-		SecurityOptions:    []string{"name=rootless"},
+		SecurityOptions:    s.securityOptions(),
 		Labels:             []string{},
 		HTTPProxy:          os.Getenv("HTTP_PROXY"),
 		HTTPSProxy:         os.Getenv("HTTPS_PROXY"),
@@ -290,4 +292,15 @@ func memTotal() int64 {
 // String is for logs.
 func (f Facts) String() string {
 	return fmt.Sprintf("network=%s port=%s idmap=%q data-root=%s", f.NetworkDriver, f.PortDriver, f.IDMapSource, f.DataRoot)
+}
+
+// securityOptions is /info's SecurityOptions, in Docker's words and
+// order: every container not --privileged gets Docker's default seccomp
+// profile, lodged runs rootless, and no_new_privs when it is the default.
+func (s *System) securityOptions() []string {
+	opts := []string{"name=seccomp,profile=builtin", "name=rootless"}
+	if s.facts.NoNewPrivileges {
+		opts = append(opts, "name=no-new-privileges")
+	}
+	return opts
 }

@@ -5,9 +5,11 @@ import (
 	"testing"
 )
 
-// A container gets Docker's defaults: the seccomp filter on, no new
-// privileges when asked, Docker's capability set, and /proc's sensitive
-// files masked. unconfined and --privileged lift what they should.
+// A container gets Docker's defaults (the seccomp filter on, Docker's
+// capability set, /proc's sensitive files masked) and no_new_privs, which
+// Docker sets only when asked: a setuid program gives nothing unless the
+// container says no-new-privileges=false. unconfined and --privileged lift
+// what they should.
 func TestSecurityDefaults(t *testing.T) {
 	s, docker := containerSession(t)
 	status := func(args ...string) map[string]string {
@@ -31,11 +33,26 @@ func TestSecurityDefaults(t *testing.T) {
 	if def["CapEff"] != "00000000a80425fb" {
 		t.Errorf("default: CapEff %s, want Docker's 00000000a80425fb", def["CapEff"])
 	}
-	if def["NoNewPrivs"] != "0" {
-		t.Errorf("default: NoNewPrivs %q", def["NoNewPrivs"])
+	if def["NoNewPrivs"] != "1" {
+		t.Errorf("default: NoNewPrivs %q, want 1", def["NoNewPrivs"])
 	}
-	if m := status("--security-opt", "no-new-privileges"); m["NoNewPrivs"] != "1" {
-		t.Errorf("no-new-privileges: NoNewPrivs %q", m["NoNewPrivs"])
+	for opt, want := range map[string]string{"no-new-privileges": "1", "no-new-privileges=false": "0", "no-new-privileges:false": "0", "no-new-privileges=true": "1"} {
+		if m := status("--security-opt", opt); m["NoNewPrivs"] != want {
+			t.Errorf("--security-opt %s: NoNewPrivs %q, want %s", opt, m["NoNewPrivs"], want)
+		}
+	}
+	// An exec runs with the container's setting.
+	s.must(docker, "run", "-d", "--name", "nnp-off", "--security-opt", "no-new-privileges=false", "busybox", "sleep", "300")
+	t.Cleanup(func() { s.run(docker, "rm", "-f", "nnp-off") })
+	if out := s.must(docker, "exec", "nnp-off", "cat", "/proc/self/status").stdout; !strings.Contains(out, "NoNewPrivs:\t0") {
+		t.Errorf("exec in a container with no-new-privileges=false: %s", out)
+	}
+	// A value that is not a boolean is refused at create, as Docker does.
+	if r := s.run(docker, "create", "--security-opt", "no-new-privileges=maybe", "busybox"); r.code == 0 || !strings.Contains(r.stderr, "invalid --security-opt") {
+		t.Errorf("no-new-privileges=maybe: %s", r)
+	}
+	if out := s.must(docker, "info", "--format", "{{json .SecurityOptions}}").stdout; !strings.Contains(out, `"name=seccomp,profile=builtin"`) || !strings.Contains(out, `"name=no-new-privileges"`) {
+		t.Errorf("docker info's security options: %s", out)
 	}
 	if m := status("--security-opt", "seccomp=unconfined"); m["Seccomp"] != "0" {
 		t.Errorf("seccomp=unconfined: Seccomp %q, want 0", m["Seccomp"])
@@ -49,6 +66,17 @@ func TestSecurityDefaults(t *testing.T) {
 		t.Errorf("unshare -U under the default profile: %s", r)
 	}
 	s.must(docker, "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "busybox", "unshare", "-U", "true")
+	// /proc/sys is read-only, unless systempaths=unconfined.
+	procSys := func(args ...string) string {
+		t.Helper()
+		return s.must(docker, append(append([]string{"run", "--rm"}, args...), "busybox", "sh", "-c", `busybox awk '$5 == "/proc/sys" {print $6}' /proc/self/mountinfo`)...).stdout
+	}
+	if out := procSys(); !strings.HasPrefix(out, "ro") {
+		t.Errorf("default: /proc/sys mount options %q, want ro", out)
+	}
+	if out := procSys("--security-opt", "systempaths=unconfined"); strings.TrimSpace(out) != "" {
+		t.Errorf("systempaths=unconfined: /proc/sys is still mounted over (%q)", out)
+	}
 	// Masked /proc files read as empty: the ones of Docker's list this
 	// kernel has (it has no /proc/kcore).
 	out := s.must(docker, "run", "--rm", "busybox", "sh", "-c",

@@ -61,7 +61,7 @@ func (f *runFlags) register(cmd *cobra.Command, run bool) {
 	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs: path[:options]")
 	fl.StringArrayVar(&f.capAdd, "cap-add", nil, "add a capability")
 	fl.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop a capability")
-	fl.StringArrayVar(&f.securityOpt, "security-opt", nil, "no-new-privileges, seccomp=unconfined|FILE")
+	fl.StringArrayVar(&f.securityOpt, "security-opt", nil, "no-new-privileges[=false], seccomp=unconfined|FILE, systempaths=unconfined")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label key=value")
 	f.net.register(cmd)
 	f.resources.register(fl)

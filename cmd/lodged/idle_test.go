@@ -145,3 +145,21 @@ func TestMemTrimWakesOnRequest(t *testing.T) {
 		return !m.dirty
 	})
 }
+
+func TestNoNewPrivileges(t *testing.T) {
+	off, on := false, true
+	for _, tc := range []struct {
+		flag, set bool
+		file      *bool
+		want      bool
+	}{
+		{true, false, nil, true},   // neither: on
+		{true, false, &off, false}, // daemon.json turns it off
+		{false, true, &on, false},  // the flag wins over daemon.json
+		{true, true, &off, true},
+	} {
+		if got := noNewPrivileges(options{noNewPrivs: tc.flag, noNewPrivsSet: tc.set}, fileConfig{NoNewPrivileges: tc.file}); got != tc.want {
+			t.Errorf("flag %v (given %v), file %v: %v, want %v", tc.flag, tc.set, tc.file, got, tc.want)
+		}
+	}
+}

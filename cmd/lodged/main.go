@@ -70,6 +70,10 @@ type options struct {
 	cri           bool
 	criPodSubnet  string
 	criStreamAddr string
+	// noNewPrivs is --no-new-privileges, noNewPrivsSet whether it was
+	// given (else daemon.json's, else on).
+	noNewPrivs    bool
+	noNewPrivsSet bool
 
 	insecureRegistries []string
 	registryMirrors    []string
@@ -119,6 +123,7 @@ func main() {
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(o.debug)
+			o.noNewPrivsSet = cmd.Flags().Changed("no-new-privileges")
 			if userns.CurrentStage() == userns.StageDaemon {
 				return runDaemon(log, env, o)
 			}
@@ -141,6 +146,7 @@ func main() {
 	f.BoolVar(&o.cri, "cri", true, "serve the Kubernetes Container Runtime Interface on $XDG_RUNTIME_DIR/lodge/cri.sock")
 	f.StringVar(&o.criPodSubnet, "cri-pod-subnet", cri.DefaultPodSubnet, "subnet of the k8s-pods network CRI pods get their addresses on (when lodged makes it)")
 	f.StringVar(&o.criStreamAddr, "cri-stream-address", cri.DefaultStreamAddress, "host:port of the CRI's streaming server (exec, attach, port-forward; port 0: one the kernel picks); it listens from the first streaming call and answers only local connections of lodged's user, each with a one-time token")
+	f.BoolVar(&o.noNewPrivs, "no-new-privileges", true, "containers run with no_new_privs (setuid bits and file capabilities grant nothing) unless they ask --security-opt no-new-privileges=false; daemon.json: no-new-privileges")
 	f.BoolVar(&o.detach, "detach", false, "return once the API answers, leaving the daemon in the background (lodge daemon start uses it)")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lodged:", err)
@@ -500,18 +506,19 @@ func runDaemon(log *slog.Logger, env paths.Env, o options) error {
 		}
 	}()
 	sys, err := daemon.NewSystem(daemon.Facts{
-		DataRoot:       dataRoot,
-		DataRootNote:   os.Getenv(envDataRootWhy),
-		Socket:         sock,
-		NetworkDriver:  os.Getenv(envNetDriver),
-		PortDriver:     "builtin",
-		NetworkSkipped: skipped,
-		IDMapSource:    os.Getenv(envIDSource),
-		SingleID:       os.Getenv(envSingleID) == "true",
-		CgroupRoot:     cgroupRoot,
-		CgroupScope:    cgroupScope(),
-		Runtimes:       runtimes,
-		DefaultRuntime: fc.DefaultRuntime,
+		DataRoot:        dataRoot,
+		DataRootNote:    os.Getenv(envDataRootWhy),
+		Socket:          sock,
+		NetworkDriver:   os.Getenv(envNetDriver),
+		PortDriver:      "builtin",
+		NetworkSkipped:  skipped,
+		IDMapSource:     os.Getenv(envIDSource),
+		SingleID:        os.Getenv(envSingleID) == "true",
+		CgroupRoot:      cgroupRoot,
+		CgroupScope:     cgroupScope(),
+		Runtimes:        runtimes,
+		DefaultRuntime:  fc.DefaultRuntime,
+		NoNewPrivileges: noNewPrivileges(o, fc),
 	}, daemon.SystemServices{Containers: svc.containers, Images: svc.images, Storage: svc.storageInfo})
 	if err != nil {
 		return err

@@ -45,6 +45,18 @@ type fileConfig struct {
 	SingleIDMap bool `json:"single-id-map"`
 	// IdleStop is --idle-stop's default, a Go duration ("30m").
 	IdleStop string `json:"idle-stop"`
+	// NoNewPrivileges is --no-new-privileges's default (nil: on).
+	NoNewPrivileges *bool `json:"no-new-privileges"`
+}
+
+// noNewPrivileges is --no-new-privileges when given, else daemon.json's
+// no-new-privileges, else true: a setuid program in a container gives
+// its user nothing unless the container asks for it.
+func noNewPrivileges(o options, fc fileConfig) bool {
+	if !o.noNewPrivsSet && fc.NoNewPrivileges != nil {
+		return *fc.NoNewPrivileges
+	}
+	return o.noNewPrivs
 }
 
 // idleStopAfter is --idle-stop, else daemon.json's idle-stop, else 0.
@@ -191,7 +203,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		InitPath: findInit(fc.InitPath, log), DefaultInit: fc.Init,
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
 		Cgroups: cgTree, CgroupSummary: cgSummary, CgroupLimitsWarn: o.cgroupLimits == "warn",
-		Events: ev, SingleID: singleID,
+		Events: ev, SingleID: singleID, NoNewPrivileges: noNewPrivileges(o, fc),
 		ContainersChanged: func(ended bool) {
 			// No keeper (lodged runs in namespaces it did not make):
 			// nothing to tell.
