@@ -89,6 +89,9 @@ type ContainersConfig struct {
 	// NoNewPrivileges is set on every container whose --security-opt
 	// does not clear it (no-new-privileges=false).
 	NoNewPrivileges bool
+	// DefaultCgroupns is the cgroup namespace mode of a container that
+	// names none: Docker's, private on a cgroup v2 host and host on v1.
+	DefaultCgroupns container.CgroupnsMode
 	// ContainersChanged, when set, runs (in a goroutine of its own)
 	// after a container's monitor started or a new one adopted it, and
 	// a second after a container ended: lodged tells its namespace
@@ -273,6 +276,9 @@ func (s *Containers) create(ctx context.Context, name string, cfg *container.Con
 		return container.CreateResponse{}, err
 	}
 	hostConfigDefaults(hc)
+	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = s.DefaultCgroupns
+	}
 	if err := settleWorkingDir(cfg); err != nil {
 		return container.CreateResponse{}, err
 	}

@@ -35,6 +35,9 @@ func validateNamespaceModes(cfg *container.Config, hc *container.HostConfig) err
 	if isContainerMode(uts) && (cfg.Hostname != "" || cfg.Domainname != "") {
 		return errdefs.InvalidArgumentf("conflicting options: hostname and the UTS mode %s: the container takes the hostname of the one whose UTS namespace it joins", uts)
 	}
+	if !hc.CgroupnsMode.Valid() {
+		return errdefs.InvalidArgumentf("invalid cgroup namespace mode: %v", hc.CgroupnsMode)
+	}
 	if hc.UsernsMode == usernsKeepID && (pid != "" || uts != "" || ipc == "host" || isContainerMode(ipc)) {
 		return errdefs.InvalidArgumentf("--userns=keep-id gives the container a user namespace of its own: it cannot share the pid, ipc or uts namespace of lodged or another container")
 	}

@@ -105,6 +105,7 @@ func (m *specMaker) build(c *Container, rootfs string) (*specs.Spec, error) {
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		HostnamePath:   filepath.Join(dir, "hostname"),
 		OOMScoreAdj:    &hc.OomScoreAdj,
+		CgroupNS:       hc.CgroupnsMode.IsPrivate(),
 	}
 	if maps != nil {
 		opts.UIDMappings, opts.GIDMappings = maps.UID, maps.GID

@@ -72,6 +72,9 @@ type SpecOptions struct {
 	// Shares are --pid, --ipc and --uts; the zero value gives the
 	// container namespaces of its own.
 	Shares Shares
+	// CgroupNS gives the container a cgroup namespace of its own
+	// (--cgroupns private): /proc/self/cgroup shows its cgroup as "/".
+	CgroupNS bool
 	// ForeignArch is set when the image is built for another architecture
 	// than the machine's (say 386 on amd64): the default seccomp filter
 	// then covers every architecture the kernel runs, not only the native.
@@ -154,6 +157,9 @@ func Spec(o SpecOptions) (*specs.Spec, error) {
 			Sysctl:    o.Sysctls,
 			Resources: &specs.LinuxResources{},
 		},
+	}
+	if o.CgroupNS {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	}
 	if o.UIDMappings != nil {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})

@@ -90,3 +90,45 @@ func TestSecurityDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestCgroupNamespace: --cgroupns private gives the container a cgroup
+// namespace of its own (its cgroup reads "/" in /proc/self/cgroup, and
+// an exec joins it), host shares lodged's, and a container that names
+// none gets Docker's default: private on a cgroup v2 host, host on v1.
+func TestCgroupNamespace(t *testing.T) {
+	s, docker := containerSession(t)
+	nsOf := func(args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(s.must(docker, append(append([]string{"run", "--rm"}, args...), "busybox", "busybox", "readlink", "/proc/self/ns/cgroup")...).stdout)
+	}
+	host1, host2 := nsOf("--cgroupns", "host"), nsOf("--cgroupns", "host")
+	if host1 != host2 {
+		t.Errorf("two --cgroupns host containers are in cgroup namespaces %s and %s", host1, host2)
+	}
+	s.must(docker, "run", "-d", "--name", "cgns", "--cgroupns", "private", "busybox", "sleep", "300")
+	t.Cleanup(func() { s.run(docker, "rm", "-f", "cgns") })
+	own := strings.TrimSpace(s.must(docker, "exec", "cgns", "busybox", "readlink", "/proc/1/ns/cgroup").stdout)
+	if own == host1 {
+		t.Errorf("--cgroupns private: the container is in the host mode's cgroup namespace %s", own)
+	}
+	if got := strings.TrimSpace(s.must(docker, "exec", "cgns", "busybox", "readlink", "/proc/self/ns/cgroup").stdout); got != own {
+		t.Errorf("an exec is in cgroup namespace %s, its container in %s", got, own)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(s.must(docker, "exec", "cgns", "cat", "/proc/self/cgroup").stdout), "\n") {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("--cgroupns private: /proc/self/cgroup line %q is not the namespace's root", l)
+		}
+	}
+	want := "host"
+	if fs := strings.TrimSpace(s.must("stat", "-f", "-c", "%T", "/sys/fs/cgroup").stdout); fs == "cgroup2fs" {
+		want = "private"
+	}
+	s.must(docker, "create", "--name", "cgdef", "busybox", "true")
+	if got := strings.TrimSpace(s.must(docker, "inspect", "-f", "{{.HostConfig.CgroupnsMode}}", "cgdef").stdout); got != want {
+		t.Errorf("default cgroup namespace mode %q, want %q (Docker's for this host)", got, want)
+	}
+	code, body := s.apiCall(t, "POST", "/v1.51/containers/create", "application/json", `{"Image":"busybox","HostConfig":{"CgroupnsMode":"shared"}}`)
+	if code != 400 || !strings.Contains(body, "invalid cgroup namespace mode: shared") {
+		t.Errorf("CgroupnsMode shared: %d %s", code, body)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
 	"github.com/lodge-containers/lodge/build"
@@ -47,6 +48,15 @@ type fileConfig struct {
 	IdleStop string `json:"idle-stop"`
 	// NoNewPrivileges is --no-new-privileges's default (nil: on).
 	NoNewPrivileges *bool `json:"no-new-privileges"`
+}
+
+// defaultCgroupns is Docker's default cgroup namespace mode: private where
+// the host has only cgroup v2, host where it has v1 hierarchies.
+func defaultCgroupns(st cgroupv2.State) container.CgroupnsMode {
+	if st.Layout == cgroupv2.Unified {
+		return container.CgroupnsModePrivate
+	}
+	return container.CgroupnsModeHost
 }
 
 // noNewPrivileges is --no-new-privileges when given, else daemon.json's
@@ -204,6 +214,7 @@ func startServices(ctx context.Context, log *slog.Logger, dataRoot, runDir strin
 		Runtimes: runtimes, DefaultRuntime: fc.DefaultRuntime, Networks: nw, Volumes: vols,
 		Cgroups: cgTree, CgroupSummary: cgSummary, CgroupLimitsWarn: o.cgroupLimits == "warn",
 		Events: ev, SingleID: singleID, NoNewPrivileges: noNewPrivileges(o, fc),
+		DefaultCgroupns: defaultCgroupns(cgState),
 		ContainersChanged: func(ended bool) {
 			// No keeper (lodged runs in namespaces it did not make):
 			// nothing to tell.
