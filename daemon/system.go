@@ -169,6 +169,13 @@ func (s *System) Info(ctx context.Context) (system.Info, error) {
 		// Docker's answer when this node is in no swarm; clients read it
 		// to know that the swarm routes will answer 503.
 		Swarm: swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
+		// The drivers lodge has, as Docker lists its registered ones
+		// (none, a log driver that keeps nothing, is not listed there).
+		Plugins: system.PluginsInfo{
+			Volume:  []string{"local"},
+			Network: []string{"bridge", "host", "null"},
+			Log:     []string{logDriver, logDriverK8s, logDriverLocal},
+		},
 	}
 	info.Runtimes = map[string]system.RuntimeWithStatus{EmbeddedRuntime: {Status: map[string]string{"runtime": "runc's libcontainer, embedded in lodge-monitor"}}}
 	for name, path := range s.facts.Runtimes {

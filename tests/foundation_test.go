@@ -46,6 +46,10 @@ func TestDockerCLIVersionAndInfo(t *testing.T) {
 		"Data root: " + filepath.Join(s.data, "lodge"),
 		"Socket: " + s.socket(),
 		"rootless",
+		// The drivers it has, which clients read to know what to ask for.
+		"Volume: local\n",
+		"Network: bridge host null\n",
+		"Log: json-file k8s-file local\n",
 	} {
 		if !strings.Contains(info.stdout, want) {
 			t.Errorf("docker info lacks %q:\n%s", want, info.stdout)
