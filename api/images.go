@@ -61,6 +61,12 @@ type parentBackend interface {
 	ParentOf(ref string) string
 }
 
+// sharedSizeLister is an ImageBackend that adds up each image's shared
+// size (GET /images/json?shared-size=1).
+type sharedSizeLister interface {
+	ListSharedSize(all bool, filters map[string][]string) ([]imagetypes.Summary, error)
+}
+
 // buildContainerBackend is an ImageBackend that knows the container an
 // image was committed from (Docker's Container and ContainerConfig).
 type buildContainerBackend interface {
@@ -73,11 +79,15 @@ func (s *Server) addImageRoutes(b ImageBackend) {
 		if err != nil {
 			return err
 		}
-		list, err := b.List(boolValue(r, "all"), f)
+		list := b.List
+		if sl, ok := b.(sharedSizeLister); ok && boolValue(r, "shared-size") {
+			list = sl.ListSharedSize
+		}
+		images, err := list(boolValue(r, "all"), f)
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, list)
+		writeJSON(w, http.StatusOK, images)
 		return nil
 	})
 	s.handle("POST /images/create", func(w http.ResponseWriter, r *http.Request) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/lodge-containers/lodge/errdefs"
+	"github.com/lodge-containers/lodge/image"
 )
 
 // DiskUsage is GET /system/df's answer in the shape API versions before
@@ -50,12 +51,11 @@ func (s *Containers) Sizes(ref string) (rw, rootfs int64, err error) {
 // DiskUsage adds up what images, containers and volumes take.
 func (i *Images) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	du := DiskUsage{LayersSize: i.Service.LayersSize(), BuildCache: []build.CacheRecord{}, Volumes: []volume.Volume{}}
-	imgs, err := i.List(true, nil)
+	// Counted here, as Docker counts them for df: the containers of
+	// each image and what it shares with others.
+	imgs, err := i.Service.List(image.ListOptions{All: true, InUse: i.Containers.recs.imageUserCount, SharedSize: true})
 	if err != nil {
 		return du, err
-	}
-	for k := range imgs {
-		imgs[k].SharedSize = -1
 	}
 	du.Images = imgs
 	cs, err := i.Containers.List(ListOptions{All: true})

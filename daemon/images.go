@@ -27,8 +27,14 @@ type Images struct {
 }
 
 // List is `docker images`, with each image's container count.
+// Containers and SharedSize are -1, not counted, as in Docker's list.
 func (i *Images) List(all bool, filters map[string][]string) ([]imagetypes.Summary, error) {
-	return i.Service.List(image.ListOptions{All: all, Filters: filters, InUse: i.Containers.recs.imageUserCount})
+	return i.Service.List(image.ListOptions{All: all, Filters: filters})
+}
+
+// ListSharedSize is List with each image's SharedSize (shared-size=1).
+func (i *Images) ListSharedSize(all bool, filters map[string][]string) ([]imagetypes.Summary, error) {
+	return i.Service.List(image.ListOptions{All: all, Filters: filters, SharedSize: true})
 }
 
 // Remove is `docker rmi`; an image a container uses is a conflict. Each

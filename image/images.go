@@ -210,7 +210,10 @@ func (s *Service) size(img *cstorage.Image) int64 {
 type ListOptions struct {
 	All     bool
 	Filters map[string][]string // dangling, reference, label, before, since
-	InUse   func(id string) int // containers using an image
+	InUse   func(id string) int // containers using an image; nil: Containers is -1
+	// SharedSize has each image's SharedSize added up: what its layers
+	// that other images use too take (else it is -1, as in Docker).
+	SharedSize bool
 }
 
 // List is `docker images`. Filters are Docker's: dangling, label,
@@ -233,6 +236,7 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 	seen := make(map[string]listedConfig, len(imgs))
 	defer s.listing.keep(seen)
 	out := []imagetypes.Summary{}
+	var tops []string // the listed images' top layers, for SharedSize
 	for i := range imgs {
 		img := &imgs[i]
 		if !opts.All && len(img.Names) == 0 && kids[img.ID] > 0 {
@@ -261,7 +265,7 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 		}
 		sum := imagetypes.Summary{
 			ID: "sha256:" + img.ID, RepoTags: nonNil(tags), RepoDigests: nonNil(digests),
-			Created: created.Unix(), Size: chainSize(img.TopLayer, layers.get), Labels: c.labels, Containers: -1,
+			Created: created.Unix(), Size: chainSize(img.TopLayer, layers.get), Labels: c.labels, Containers: -1, SharedSize: -1,
 		}
 		if p := readMeta(img).Parent; p != "" {
 			sum.ParentID = "sha256:" + p
@@ -270,6 +274,10 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 			sum.Containers = int64(opts.InUse(img.ID))
 		}
 		out = append(out, sum)
+		tops = append(tops, img.TopLayer)
+	}
+	if opts.SharedSize {
+		sharedSizes(out, tops, imgs, layers)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created > out[j].Created })
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	imagetypes "github.com/moby/moby/api/types/image"
 	digest "github.com/opencontainers/go-digest"
 	cstorage "go.podman.io/storage"
 )
@@ -79,6 +80,38 @@ func (m layerSet) get(id string) (*cstorage.Layer, error) {
 		return l, nil
 	}
 	return nil, cstorage.ErrLayerUnknown
+}
+
+// sharedSizes sets each listed image's SharedSize (its top layer in
+// tops) as Docker counts it: the sizes of the layers of its chain that the
+// chain of at least one other image of all holds too.
+func sharedSizes(listed []imagetypes.Summary, tops []string, all []cstorage.Image, layers layerSet) {
+	users := map[string]int{}
+	for i := range all {
+		walkChain(all[i].TopLayer, layers, func(l *cstorage.Layer) { users[l.ID]++ })
+	}
+	for i := range listed {
+		var shared int64
+		walkChain(tops[i], layers, func(l *cstorage.Layer) {
+			if users[l.ID] > 1 && l.UncompressedSize > 0 {
+				shared += l.UncompressedSize
+			}
+		})
+		listed[i].SharedSize = shared
+	}
+}
+
+// walkChain calls fn for top and each of its parents, as far as the
+// store has them.
+func walkChain(top string, layers layerSet, fn func(*cstorage.Layer)) {
+	for id := top; id != ""; {
+		l, err := layers.get(id)
+		if err != nil {
+			return
+		}
+		fn(l)
+		id = l.Parent
+	}
 }
 
 // chainSize is an image's size: the sum of its layers, uncompressed, from

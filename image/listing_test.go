@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	imagetypes "github.com/moby/moby/api/types/image"
+	cstorage "go.podman.io/storage"
 )
 
 // TestListAsInspect: every listing, the first and those that start from
@@ -71,5 +73,29 @@ func TestListAsInspect(t *testing.T) {
 	check("after rmi", 1)
 	if n := len(s.listing.configs); n != 1 {
 		t.Errorf("the listing keeps %d configs after one of two images went, want 1", n)
+	}
+}
+
+// TestSharedSizes: an image's shared size is what the layers of its chain
+// that another image's chain holds too take, as Docker counts it.
+func TestSharedSizes(t *testing.T) {
+	layers := layerSet{
+		"base": {ID: "base", UncompressedSize: 100},
+		"mid":  {ID: "mid", Parent: "base", UncompressedSize: 10},
+		"a":    {ID: "a", Parent: "mid", UncompressedSize: 1},
+		"b":    {ID: "b", Parent: "mid", UncompressedSize: 2},
+		"solo": {ID: "solo", UncompressedSize: 7},
+	}
+	all := []cstorage.Image{{ID: "A", TopLayer: "a"}, {ID: "B", TopLayer: "b"}, {ID: "M", TopLayer: "mid"}, {ID: "S", TopLayer: "solo"}}
+	listed := make([]imagetypes.Summary, len(all))
+	tops := make([]string, len(all))
+	for i := range all {
+		tops[i] = all[i].TopLayer
+	}
+	sharedSizes(listed, tops, all, layers)
+	for i, want := range []int64{110, 110, 110, 0} {
+		if listed[i].SharedSize != want {
+			t.Errorf("image %s: shared size %d, want %d", all[i].ID, listed[i].SharedSize, want)
+		}
 	}
 }

@@ -3,9 +3,11 @@ package tests
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -249,6 +251,31 @@ func TestLodgeFileVerbs(t *testing.T) {
 	}
 	if r := s.must(docker, "system", "df", "-v"); !strings.Contains(r.stdout, "vol1") || !strings.Contains(r.stdout, "w1") {
 		t.Errorf("docker system df -v: %s", r.stdout)
+	}
+	// Docker's image list leaves the containers using an image and the
+	// size it shares uncounted (-1, "N/A"); shared-size=1 and df count
+	// them. snap:2 was committed from busybox: busybox's only layer is
+	// shared, all of it.
+	if r := s.must(docker, "image", "ls", "--format", "{{.Containers}} {{.SharedSize}}", "busybox"); r.stdout != "N/A N/A\n" {
+		t.Errorf("docker image ls: containers and shared size %q, want N/A N/A", r.stdout)
+	}
+	_, body := s.apiCall(t, "GET", "/v1.51/images/json?shared-size=1", "", "")
+	var sums []struct {
+		RepoTags                     []string
+		Size, SharedSize, Containers int64
+	}
+	if err := json.Unmarshal([]byte(body), &sums); err != nil {
+		t.Fatalf("images/json?shared-size=1: %v: %s", err, body)
+	}
+	for _, sum := range sums {
+		if slices.Contains(sum.RepoTags, "busybox:latest") && (sum.SharedSize != sum.Size || sum.Containers != -1) {
+			t.Errorf("busybox with shared-size=1: size %d, shared %d, containers %d", sum.Size, sum.SharedSize, sum.Containers)
+		}
+	}
+	for _, l := range strings.Split(s.must(docker, "system", "df", "-v").stdout, "\n") {
+		if strings.HasPrefix(l, "busybox ") && strings.Contains(l, "N/A") {
+			t.Errorf("docker system df -v leaves busybox's shared size uncounted: %q", l)
+		}
 	}
 	s.must("lodge", "volume", "create", "--label", "k=v", "v2")
 	if r := s.must("lodge", "volume", "inspect", "-f", "{{.Name}} {{.Labels.k}}", "v2"); r.stdout != "v2 v\n" {
