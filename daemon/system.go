@@ -218,7 +218,7 @@ func (s *System) Version(ctx context.Context) (system.VersionResponse, error) {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts) // uname(2) fails only on a bad pointer
 	kernel := unix.ByteSliceToString(uts.Release[:])
-	commit := vcsRevision()
+	commit, built := vcsSetting("vcs.revision"), vcsSetting("vcs.time")
 	return system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "lodge " + version.Version},
 		Version:       version.Version,
@@ -229,6 +229,7 @@ func (s *System) Version(ctx context.Context) (system.VersionResponse, error) {
 		GitCommit:     commit,
 		GoVersion:     runtime.Version(),
 		KernelVersion: kernel,
+		BuildTime:     built,
 		Components: []system.ComponentVersion{{
 			Name:    "Engine",
 			Version: version.Version,
@@ -240,6 +241,8 @@ func (s *System) Version(ctx context.Context) (system.VersionResponse, error) {
 				"Os":            "linux",
 				"Arch":          runtime.GOARCH,
 				"KernelVersion": kernel,
+				"BuildTime":     built,
+				"Experimental":  "false",
 			},
 		}, {
 			Name:    "rootlesskit",
@@ -249,13 +252,16 @@ func (s *System) Version(ctx context.Context) (system.VersionResponse, error) {
 	}, nil
 }
 
-func vcsRevision() string {
+// vcsSetting is what the Go toolchain recorded of the checkout lodged was
+// built from: vcs.revision, the commit, or vcs.time, its time (RFC 3339),
+// which stands for the build time, so that a build is reproducible.
+func vcsSetting(key string) string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""
 	}
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
+		if s.Key == key {
 			return s.Value
 		}
 	}

@@ -29,6 +29,11 @@ func TestDockerCLIVersionAndInfo(t *testing.T) {
 	if !strings.Contains(v.stdout, "Server: lodge") || !strings.Contains(v.stdout, "API version:      1.51 (minimum version 1.24)") {
 		t.Errorf("docker version does not show lodge's server:\n%s", v.stdout)
 	}
+	// As Docker's engine, it says when it was built (its commit's time)
+	// and that it is not experimental, rather than two blanks.
+	if !regexp.MustCompile(`(?m)^  Built: +\S`).MatchString(v.stdout) || !regexp.MustCompile(`(?m)^  Experimental: +false$`).MatchString(v.stdout) {
+		t.Errorf("docker version: no build time or experimental flag:\n%s", v.stdout)
+	}
 	// An old client that pins its version is still served.
 	old := s.run(docker, "version", "--format", "{{.Server.Version}}")
 	if old.code != 0 {
