@@ -161,6 +161,9 @@ func validateHostConfig(hc *container.HostConfig) error {
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != container.RestartPolicyDisabled {
 		return errdefs.InvalidArgumentf("can't create 'AutoRemove' container with restart policy")
 	}
+	if hc.ShmSize < 0 {
+		return errdefs.InvalidArgumentf("SHM size can not be less than 0")
+	}
 	if _, err := parseSecurityOpts(hc.SecurityOpt, false); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/storage"
 
 	"github.com/lodge-containers/lodge/errdefs"
 	"github.com/lodge-containers/lodge/image"
@@ -33,7 +34,7 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 		hc.RestartPolicy.Name = container.RestartPolicyDisabled
 	}
 	cfg := *c.Config
-	return container.InspectResponse{
+	resp := container.InspectResponse{
 		ID:      c.ID,
 		Created: formatTime(c.Created),
 		Path:    c.Path,
@@ -59,14 +60,25 @@ func (s *Containers) Inspect(ref string) (container.InspectResponse, error) {
 		LogPath:         s.recs.inspectLogPath(c),
 		Name:            "/" + c.Name,
 		RestartCount:    c.RestartCount,
-		Driver:          "lodge",
 		Platform:        "linux",
 		ExecIDs:         nil,
 		HostConfig:      &hc,
 		Mounts:          s.spec.mountPointViews(c),
 		Config:          &cfg,
 		NetworkSettings: s.net.settings(c),
-	}, nil
+	}
+	if ds, ok := s.Rootfs.(driverDataStore); ok {
+		if name, data, err := ds.DriverData(c.ID); err == nil {
+			resp.Driver, resp.GraphDriver = name, &storage.DriverData{Name: name, Data: data}
+		}
+	}
+	return resp, nil
+}
+
+// driverDataStore is a RootfsStore that tells its driver and the
+// directories of a container's layer (inspect's Driver and GraphDriver).
+type driverDataStore interface {
+	DriverData(id string) (name string, data map[string]string, err error)
 }
 
 func nonNil(s []string) []string {
@@ -297,6 +309,9 @@ func (s *Containers) Prune(ctx context.Context, filters map[string][]string) (co
 func hostConfigDefaults(hc *container.HostConfig) {
 	if hc.IpcMode == "" {
 		hc.IpcMode = "private"
+	}
+	if hc.ShmSize == 0 {
+		hc.ShmSize = runtime.DefaultShmSize
 	}
 	if hc.Privileged {
 		return

@@ -283,6 +283,21 @@ func (s *Service) List(opts ListOptions) ([]imagetypes.Summary, error) {
 	return out, nil
 }
 
+// layerDirs is what the driver tells of layer id's directories (overlay:
+// LowerDir, UpperDir, WorkDir, MergedDir, as in Docker's inspect); empty
+// when it tells nothing.
+func (s *Service) layerDirs(id string) map[string]string {
+	d, err := s.store.GraphDriver()
+	if err != nil || id == "" {
+		return map[string]string{}
+	}
+	md, err := d.Metadata(id)
+	if err != nil || md == nil {
+		return map[string]string{}
+	}
+	return md
+}
+
 // checkNewName refuses a name for an image that would read as an ID
 // ("sha256:<hex>" is repository sha256 with a tag), as Docker does.
 func checkNewName(n reference.Named) error {
@@ -319,7 +334,7 @@ func (s *Service) Inspect(ref string) (imagetypes.InspectResponse, error) {
 		Author: c.Author, Architecture: c.Architecture, Variant: c.Variant, Os: c.OS, OsVersion: c.OSVersion,
 		Size: s.size(img), Config: &c.Config,
 		RootFS:      imagetypes.RootFS{Type: "layers"},
-		GraphDriver: &storage.DriverData{Name: s.store.GraphDriverName(), Data: map[string]string{}},
+		GraphDriver: &storage.DriverData{Name: s.store.GraphDriverName(), Data: s.layerDirs(img.TopLayer)},
 	}
 	if c.Created != nil {
 		r.Created = c.Created.UTC().Format(time.RFC3339Nano)

@@ -188,6 +188,9 @@ func Spec(o SpecOptions) (*specs.Spec, error) {
 	return s, nil
 }
 
+// DefaultShmSize is /dev/shm's size when a container asks none, Docker's.
+const DefaultShmSize = 64 << 20
+
 // capabilities is the default set changed by --cap-add/--cap-drop, or
 // every capability for --privileged.
 func capabilities(o SpecOptions) ([]string, error) {
@@ -264,7 +267,7 @@ func defaultMounts(o SpecOptions) []specs.Mount {
 	if o.Privileged {
 		sysOpts = sysOpts[:3]
 	}
-	shm := int64(64 << 20)
+	shm := int64(DefaultShmSize)
 	if o.ShmSize > 0 {
 		shm = o.ShmSize
 	}

@@ -85,3 +85,24 @@ func (s *Store) RootfsSize(id string) (rw, rootfs int64, err error) {
 	}
 	return rw, rootfs, nil
 }
+
+// DriverData is Docker's GraphDriver of container id: the driver's name
+// and the directories of its writable layer (overlay: LowerDir, UpperDir,
+// WorkDir, MergedDir, as Docker's overlay2 gives them).
+func (s *Store) DriverData(id string) (name string, data map[string]string, err error) {
+	c, err := s.Container(id)
+	if err != nil {
+		return "", nil, err
+	}
+	d, err := s.Store.GraphDriver()
+	if err != nil {
+		return "", nil, err
+	}
+	if data, err = d.Metadata(c.LayerID); err != nil {
+		return "", nil, err
+	}
+	if data == nil {
+		data = map[string]string{}
+	}
+	return d.String(), data, nil
+}

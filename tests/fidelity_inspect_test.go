@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,6 +20,25 @@ func TestInspectHostConfigDefaults(t *testing.T) {
 	r := s.must(docker, "inspect", "-f", f, "plain")
 	if !strings.HasPrefix(r.stdout, "private [") || !strings.Contains(r.stdout, `"/proc/kcore"`) || !strings.Contains(r.stdout, `"/proc/sys"`) {
 		t.Errorf("a plain container's host config: %s", r.stdout)
+	}
+	// Docker's /dev/shm size is recorded, and the storage driver with the
+	// directories of the container's layer (overlay2's keys).
+	r = s.must(docker, "inspect", "-f", "{{.HostConfig.ShmSize}} {{.Driver}} {{.GraphDriver.Name}} {{.GraphDriver.Data.UpperDir}} {{.GraphDriver.Data.MergedDir}}", "plain")
+	if fs := strings.Fields(r.stdout); len(fs) < 3 || fs[0] != "67108864" || fs[1] == "" || fs[1] != fs[2] {
+		t.Errorf("a plain container's shm size, driver and graph driver: %q", r.stdout)
+	} else if fs[1] == "overlay" {
+		if len(fs) != 5 || !strings.HasPrefix(fs[3], s.data) || !strings.HasPrefix(fs[4], s.data) {
+			t.Errorf("overlay's UpperDir and MergedDir, in the data root %s: %q", s.data, r.stdout)
+		} else if st, err := os.Stat(fs[3]); err != nil || !st.IsDir() {
+			t.Errorf("UpperDir %s: %v", fs[3], err)
+		}
+	}
+	r = s.must(docker, "image", "inspect", "-f", "{{.GraphDriver.Name}} {{.GraphDriver.Data.UpperDir}}", "busybox")
+	if fs := strings.Fields(r.stdout); len(fs) == 0 || fs[0] == "overlay" && (len(fs) != 2 || !strings.HasPrefix(fs[1], s.data)) {
+		t.Errorf("busybox's graph driver: %q", r.stdout)
+	}
+	if code, body := s.apiCall(t, "POST", "/v1.51/containers/create", "application/json", `{"Image":"busybox","HostConfig":{"ShmSize":-1}}`); code != 400 || !strings.Contains(body, "SHM size can not be less than 0") {
+		t.Errorf("a negative ShmSize: %d %s", code, body)
 	}
 	if r := s.must(docker, "inspect", "-f", f, "priv"); r.stdout != "private null null\n" {
 		t.Errorf("a privileged container's host config: %s", r.stdout)
