@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/lodge-containers/lodge/cgroupv2"
@@ -97,7 +99,23 @@ func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	c.mu.Lock()
+	s.Events.forContainer(c, events.ActionCommit, "comment", req.Comment, "imageID", "sha256:"+id, "imageRef", committedRef(req.Ref))
+	c.mu.Unlock()
 	return "sha256:" + id, nil
+}
+
+// committedRef is the name a commit gave its image, as Docker's commit
+// event shows it (familiar, with its tag), or "" for none.
+func committedRef(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	n, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.FamiliarString(reference.TagNameOnly(n))
 }
 
 // imageConfig is the part of a container's config an image keeps.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -426,6 +427,7 @@ func (s *Containers) Remove(ctx context.Context, ref string, opts RemoveOptions)
 		exitCh := c.exitCh
 		c.ManualStop = true
 		c.HostConfig.AutoRemove = false // this removal is the one
+		s.lifecycle.emitKill(c, syscall.SIGKILL)
 		c.mu.Unlock()
 		ctl := runtime.NewCtl(s.recs.sockDir(c.ID))
 		s.control.killAll(c, ctl)
@@ -499,11 +501,25 @@ func (s *Containers) Rename(ctx context.Context, ref, newName string) error {
 	if err != nil {
 		return err
 	}
-	return s.recs.rename(c, newName, func(c *Container) {
+	return s.recs.rename(c, newName, func(c *Container, oldName string) {
 		if s.Networks != nil {
 			s.Networks.SetNames(c.ID, c.Name, c.Config.Hostname, c.HostConfig.Links)
 		}
+		s.Events.forContainer(c, events.ActionRename, "oldName", "/"+oldName)
 	})
+}
+
+// announce publishes action about container ref, as Docker announces
+// what reads or changes a container besides its lifecycle: docker cp
+// (archive-path, extract-to-dir), export, top and commit.
+func (s *Containers) announce(ref string, action events.Action, attrs ...string) {
+	c, err := s.recs.get(ref)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	s.Events.forContainer(c, action, attrs...)
+	c.mu.Unlock()
 }
 
 // Counts are the figures /info shows.

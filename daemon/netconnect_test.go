@@ -176,7 +176,7 @@ func TestStoreNames(t *testing.T) {
 		return c
 	}
 	ca, cb := mk(a, "one"), mk(b, "two")
-	noop := func(*Container) {}
+	noop := func(*Container, string) {}
 	if err := recs.rename(ca, "two", noop); !errors.Is(err, errdefs.ErrConflict) {
 		t.Errorf("rename onto a taken name: %v, want a conflict", err)
 	}
@@ -184,7 +184,7 @@ func TestStoreNames(t *testing.T) {
 		t.Errorf("rename to its own name: %v, want invalid argument", err)
 	}
 	told := ""
-	if err := recs.rename(ca, "three", func(c *Container) { told = c.Name }); err != nil {
+	if err := recs.rename(ca, "three", func(c *Container, _ string) { told = c.Name }); err != nil {
 		t.Fatal(err)
 	}
 	if told != "three" {

@@ -130,8 +130,9 @@ func (st *store) delete(c *Container) {
 }
 
 // rename gives c newName and saves it; renamed runs under c's lock once
-// the record has its new name (the network service learns it there).
-func (st *store) rename(c *Container, newName string, renamed func(*Container)) error {
+// the record has its new name (the network service learns it there), and
+// is told the old one.
+func (st *store) rename(c *Container, newName string, renamed func(c *Container, oldName string)) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if other, ok := st.names[newName]; ok {
@@ -142,11 +143,12 @@ func (st *store) rename(c *Container, newName string, renamed func(*Container)) 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	oldName := c.Name
 	delete(st.names, c.Name)
 	st.names[newName] = c.ID
 	c.Name = newName
 	err := st.save(c)
-	renamed(c)
+	renamed(c, oldName)
 	return err
 }
 

@@ -247,3 +247,47 @@ func TestImageEvents(t *testing.T) {
 		t.Errorf("image events:\n%s", out)
 	}
 }
+
+// TestContainerEvents: what reads or changes a container besides its
+// lifecycle is announced with Docker's actions and attributes: docker cp
+// both ways, rename (with the old name), top, export, commit (with the
+// image) and rm -f of a running container (its kill, signal 9).
+func TestContainerEvents(t *testing.T) {
+	s, docker := compatSession(t)
+	since := fmt.Sprint(time.Now().Add(-time.Second).Unix())
+	s.must(docker, "run", "-d", "--name", "evts", "busybox", "sleep", "300")
+	out := filepath.Join(s.base, "hostname")
+	s.must(docker, "cp", "evts:/etc/hostname", out)
+	if err := os.Chmod(out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.must(docker, "cp", out, "evts:/tmp/")
+	s.must(docker, "rename", "evts", "evts2")
+	s.must(docker, "top", "evts2")
+	s.must(docker, "export", "-o", filepath.Join(s.base, "evts.tar"), "evts2")
+	s.must(docker, "commit", "-m", "note", "evts2", "evimg:1")
+	t.Cleanup(func() { s.run(docker, "rmi", "evimg:1") })
+	s.must(docker, "rm", "-f", "evts2")
+	got := s.must(docker, "events", "--since", since, "--until", fmt.Sprint(time.Now().Add(time.Second).Unix()),
+		"--filter", "type=container", "--format", `{{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes "path"}} {{index .Actor.Attributes "oldName"}} {{index .Actor.Attributes "signal"}} {{index .Actor.Attributes "comment"}} {{index .Actor.Attributes "imageRef"}}`).stdout
+	var actions []string
+	for _, l := range strings.Split(strings.TrimSpace(got), "\n") {
+		if !strings.HasPrefix(l, "create ") && !strings.HasPrefix(l, "start ") {
+			actions = append(actions, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	want := []string{
+		"archive-path evts /etc/hostname",
+		"extract-to-dir evts /tmp/",
+		"rename evts2 /evts",
+		"top evts2",
+		"export evts2",
+		"commit evts2 note evimg:1",
+		"kill evts2 9",
+		"die evts2",
+		"destroy evts2",
+	}
+	if strings.Join(actions, "\n") != strings.Join(want, "\n") {
+		t.Errorf("container events:\n%s\nwant (after create and start):\n%s", strings.Join(actions, "\n"), strings.Join(want, "\n"))
+	}
+}
