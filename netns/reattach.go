@@ -60,12 +60,7 @@ func StartReattach(cfg ReattachConfig) (*Reattach, error) {
 		// The dead uplink's tap stays while anything holds its
 		// descriptor (processes started since inherit it), with the
 		// default route on it: the new one needs the name and the route.
-		if err := in(cfg.NSPath, func(h *netlink.Handle) error {
-			if l, err := h.LinkByName("tap0"); err == nil {
-				return h.LinkDel(l)
-			}
-			return nil
-		}); err != nil {
+		if err := in(cfg.NSPath, delGoneTap); err != nil {
 			uplinkErr = fmt.Errorf("removing the dead uplink's tap: %w", err)
 			break
 		}
@@ -81,6 +76,21 @@ func StartReattach(cfg ReattachConfig) (*Reattach, error) {
 		return nil, err
 	}
 	return r, uplinkErr
+}
+
+// delGoneTap removes the dead uplink's tap0 if it is still there. The
+// dying uplink may take it with it at any moment (its last descriptor
+// closing), also between the lookup and the removal: a tap that is gone
+// by then (ENODEV) is what was wanted, not an error.
+func delGoneTap(h *netlink.Handle) error {
+	l, err := h.LinkByName("tap0")
+	if err != nil {
+		return nil
+	}
+	if err := h.LinkDel(l); err != nil && !errors.Is(err, syscall.ENODEV) {
+		return err
+	}
+	return nil
 }
 
 // startSlirp runs slirp4netns on the namespace at nsPath with the

@@ -163,10 +163,8 @@ func startUsernetReattach(stateDir, nsPath string, logw io.Writer) (*exec.Cmd, e
 	if err := in(nsPath, func(h *netlink.Handle) error {
 		// The dead uplink's tap outlives its forwarder (it is
 		// persistent), with the route on it; a new one is made whole.
-		if l, err := h.LinkByName("tap0"); err == nil {
-			if err := h.LinkDel(l); err != nil {
-				return fmt.Errorf("removing the dead uplink's tap: %w", err)
-			}
+		if err := delGoneTap(h); err != nil {
+			return fmt.Errorf("removing the dead uplink's tap: %w", err)
 		}
 		tap := &netlink.Tuntap{
 			LinkAttrs: netlink.LinkAttrs{Name: "tap0", MTU: UsernetMTU},
