@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -100,22 +99,9 @@ func (i *Images) Commit(ctx context.Context, req CommitRequest) (string, error) 
 		return "", err
 	}
 	c.mu.Lock()
-	s.Events.forContainer(c, events.ActionCommit, "comment", req.Comment, "imageID", "sha256:"+id, "imageRef", committedRef(req.Ref))
+	s.Events.forContainer(c, events.ActionCommit, "comment", req.Comment, "imageID", "sha256:"+id, "imageRef", familiarName(req.Ref))
 	c.mu.Unlock()
 	return "sha256:" + id, nil
-}
-
-// committedRef is the name a commit gave its image, as Docker's commit
-// event shows it (familiar, with its tag), or "" for none.
-func committedRef(ref string) string {
-	if ref == "" {
-		return ""
-	}
-	n, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return ref
-	}
-	return reference.FamiliarString(reference.TagNameOnly(n))
 }
 
 // imageConfig is the part of a container's config an image keeps.

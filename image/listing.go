@@ -88,11 +88,11 @@ func (m layerSet) get(id string) (*cstorage.Layer, error) {
 func sharedSizes(listed []imagetypes.Summary, tops []string, all []cstorage.Image, layers layerSet) {
 	users := map[string]int{}
 	for i := range all {
-		walkChain(all[i].TopLayer, layers, func(l *cstorage.Layer) { users[l.ID]++ })
+		walkChain(all[i].TopLayer, layers.get, func(l *cstorage.Layer) { users[l.ID]++ })
 	}
 	for i := range listed {
 		var shared int64
-		walkChain(tops[i], layers, func(l *cstorage.Layer) {
+		walkChain(tops[i], layers.get, func(l *cstorage.Layer) {
 			if users[l.ID] > 1 && l.UncompressedSize > 0 {
 				shared += l.UncompressedSize
 			}
@@ -101,17 +101,18 @@ func sharedSizes(listed []imagetypes.Summary, tops []string, all []cstorage.Imag
 	}
 }
 
-// walkChain calls fn for top and each of its parents, as far as the
-// store has them.
-func walkChain(top string, layers layerSet, fn func(*cstorage.Layer)) {
+// walkChain calls fn for top and each of its parents, each found with
+// layer, and reports whether the chain was whole (no link missing).
+func walkChain(top string, layer func(id string) (*cstorage.Layer, error), fn func(*cstorage.Layer)) bool {
 	for id := top; id != ""; {
-		l, err := layers.get(id)
+		l, err := layer(id)
 		if err != nil {
-			return
+			return false
 		}
 		fn(l)
 		id = l.Parent
 	}
+	return true
 }
 
 // chainSize is an image's size: the sum of its layers, uncompressed, from
@@ -119,15 +120,13 @@ func walkChain(top string, layers layerSet, fn func(*cstorage.Layer)) {
 // is missing (a broken chain counts as empty).
 func chainSize(top string, layer func(id string) (*cstorage.Layer, error)) int64 {
 	var total int64
-	for id := top; id != ""; {
-		l, err := layer(id)
-		if err != nil {
-			return 0
-		}
+	whole := walkChain(top, layer, func(l *cstorage.Layer) {
 		if l.UncompressedSize > 0 {
 			total += l.UncompressedSize
 		}
-		id = l.Parent
+	})
+	if !whole {
+		return 0
 	}
 	return total
 }
